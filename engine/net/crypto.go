@@ -1,0 +1,168 @@
+package net
+
+import (
+	"crypto/cipher"
+	"crypto/ecdh"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+var errBadSeal = errors.New("bad seal")
+
+// Keys are the two directional ChaCha20-Poly1305 keys of a link. Send seals
+// what this host sends; Recv opens what it receives. The peer holds the same
+// two keys swapped.
+type Keys struct {
+	Send [keySize]byte
+	Recv [keySize]byte
+}
+
+// Swap returns the keys as the other end of the link sees them.
+func (k Keys) Swap() Keys { return Keys{Send: k.Recv, Recv: k.Send} }
+
+// NewKeys returns a fresh random pair of keys, as the server hands out to two
+// peers that will talk directly (the second peer gets k.Swap()).
+func NewKeys() Keys {
+	var k Keys
+	_, _ = rand.Read(k.Send[:])
+	_, _ = rand.Read(k.Recv[:])
+	return k
+}
+
+// deriveKeys runs HKDF-SHA256 over the X25519 shared secret, salted with both
+// public keys, and returns the client's view of the link keys.
+func deriveKeys(shared []byte, clientPub, serverPub []byte) (Keys, error) {
+	salt := make([]byte, 0, 2*keySize)
+	salt = append(append(salt, clientPub...), serverPub...)
+	okm, err := hkdf.Key(sha256.New, shared, salt, "skein v1 link keys", 2*keySize)
+	if err != nil {
+		return Keys{}, fmt.Errorf("skein/net: derive keys: %w", err)
+	}
+	var k Keys
+	copy(k.Send[:], okm[:keySize]) // client → server
+	copy(k.Recv[:], okm[keySize:]) // server → client
+	return k, nil
+}
+
+// sealer seals and opens the datagrams of one link. Both AEADs are safe for
+// concurrent use.
+type sealer struct {
+	send, recv cipher.AEAD
+}
+
+func newSealer(k Keys) (*sealer, error) {
+	s, err := chacha20poly1305.New(k.Send[:])
+	if err != nil {
+		return nil, fmt.Errorf("skein/net: send key: %w", err)
+	}
+	r, err := chacha20poly1305.New(k.Recv[:])
+	if err != nil {
+		return nil, fmt.Errorf("skein/net: recv key: %w", err)
+	}
+	return &sealer{send: s, recv: r}, nil
+}
+
+func pnNonce(pn uint64) (n [chacha20poly1305.NonceSize]byte) {
+	binary.LittleEndian.PutUint64(n[:], pn)
+	return n
+}
+
+// seal appends the sealed form of plaintext to dst, which already holds the
+// cleartext header (used as associated data).
+func (s *sealer) seal(dst []byte, pn uint64, plaintext []byte) []byte {
+	nonce := pnNonce(pn)
+	return s.send.Seal(dst, nonce[:], plaintext, dst)
+}
+
+// open decrypts the datagram b (header + ciphertext) in place and returns
+// the plaintext, which aliases b.
+func (s *sealer) open(b []byte, pn uint64, headerLen int) ([]byte, error) {
+	nonce := pnNonce(pn)
+	p, err := s.recv.Open(b[headerLen:headerLen], nonce[:], b[headerLen:], b[:headerLen])
+	if err != nil {
+		return nil, errBadSeal
+	}
+	return p, nil
+}
+
+// cookieJar makes and checks stateless handshake cookies: an HMAC over the
+// source address, the client's public key and a timestamp, keyed by a secret
+// the host draws at start. A cookie proves the client receives at the address
+// it claims, so the server keeps no state for spoofed sources.
+type cookieJar struct {
+	mu       sync.Mutex
+	mac      hash.Hash
+	lifetime time.Duration
+}
+
+func newCookieJar(lifetime time.Duration) *cookieJar {
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	return &cookieJar{mac: hmac.New(sha256.New, secret), lifetime: lifetime}
+}
+
+func (j *cookieJar) sum(ts uint32, addr netip.AddrPort, pub []byte) []byte {
+	var buf [4 + 16 + 2]byte
+	binary.LittleEndian.PutUint32(buf[:], ts)
+	a16 := addr.Addr().As16()
+	copy(buf[4:], a16[:])
+	binary.LittleEndian.PutUint16(buf[20:], addr.Port())
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.mac.Reset()
+	j.mac.Write(buf[:])
+	j.mac.Write(pub)
+	return j.mac.Sum(nil)[:cookieSize-4]
+}
+
+func (j *cookieJar) make(now time.Time, addr netip.AddrPort, pub []byte) []byte {
+	ts := uint32(now.Unix())
+	c := binary.LittleEndian.AppendUint32(make([]byte, 0, cookieSize), ts)
+	return append(c, j.sum(ts, addr, pub)...)
+}
+
+func (j *cookieJar) check(now time.Time, addr netip.AddrPort, pub, cookie []byte) bool {
+	if len(cookie) != cookieSize {
+		return false
+	}
+	ts := binary.LittleEndian.Uint32(cookie)
+	age := now.Unix() - int64(ts)
+	if age < -1 || age > int64(j.lifetime/time.Second) {
+		return false
+	}
+	return subtle.ConstantTimeCompare(j.sum(ts, addr, pub), cookie[4:]) == 1
+}
+
+// newKeyPair draws an ephemeral X25519 key pair.
+func newKeyPair() (*ecdh.PrivateKey, error) {
+	k, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("skein/net: x25519 key: %w", err)
+	}
+	return k, nil
+}
+
+// agree computes the shared secret with the peer's public key.
+func agree(priv *ecdh.PrivateKey, peerPub []byte) ([]byte, error) {
+	pub, err := ecdh.X25519().NewPublicKey(peerPub)
+	if err != nil {
+		return nil, fmt.Errorf("skein/net: peer key: %w", err)
+	}
+	s, err := priv.ECDH(pub)
+	if err != nil {
+		return nil, fmt.Errorf("skein/net: key agreement: %w", err)
+	}
+	return s, nil
+}

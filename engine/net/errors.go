@@ -1,0 +1,128 @@
+package net
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Disconnect reasons, delivered in EventDisconnected.Err. Test with errors.Is.
+var (
+	// ErrTimeout: nothing authenticated arrived from the peer for
+	// Config.Timeout.
+	ErrTimeout = errors.New("skein/net: peer timed out")
+	// ErrClosedByPeer: the peer closed the link gracefully.
+	ErrClosedByPeer = errors.New("skein/net: closed by peer")
+	// ErrKicked: the server removed this client (see KickError).
+	ErrKicked = errors.New("skein/net: kicked")
+	// ErrShutdown: the other end is shutting down, or this host is.
+	ErrShutdown = errors.New("skein/net: shutdown")
+	// ErrClosedLocally: this host closed the link (Disconnect).
+	ErrClosedLocally = errors.New("skein/net: closed locally")
+)
+
+// Dial refusals. Dial's error wraps one of these (see RejectError).
+var (
+	// ErrVersionMismatch: the server speaks another protocol version.
+	ErrVersionMismatch = errors.New("skein/net: protocol version mismatch")
+	// ErrServerFull: the server has no room for another client.
+	ErrServerFull = errors.New("skein/net: server full")
+	// ErrBadCookie: the server did not accept the handshake cookie
+	// (expired, or the client's address changed mid-handshake).
+	ErrBadCookie = errors.New("skein/net: handshake cookie refused")
+	// ErrServerBusy: the server is rate-limiting handshakes; retry later.
+	ErrServerBusy = errors.New("skein/net: server busy")
+	// ErrHandshakeTimeout: no answer from the server in time.
+	ErrHandshakeTimeout = errors.New("skein/net: handshake timed out")
+)
+
+// Send and configuration errors.
+var (
+	// ErrUnknownPeer: no link to that HostID.
+	ErrUnknownPeer = errors.New("skein/net: no link to that host")
+	// ErrTooLarge: the message exceeds MaxUnreliable (unreliable) or
+	// MaxReliable (reliable).
+	ErrTooLarge = errors.New("skein/net: message too large")
+	// ErrEmpty: a message must carry at least one byte.
+	ErrEmpty = errors.New("skein/net: empty message")
+	// ErrSendQueueFull: the link's reliable send queue is at
+	// Config.SendQueue segments; the peer is not keeping up.
+	ErrSendQueueFull = errors.New("skein/net: send queue full")
+	// ErrLinkClosing: the link is closing and takes no new messages.
+	ErrLinkClosing = errors.New("skein/net: link closing")
+	// ErrHostClosed: the host was closed.
+	ErrHostClosed = errors.New("skein/net: host closed")
+	// ErrAlreadyConnected: the host already has a server link.
+	ErrAlreadyConnected = errors.New("skein/net: already connected to a server")
+)
+
+// RejectError is what Dial returns when the server refuses the handshake.
+type RejectError struct {
+	Reason        error  // ErrVersionMismatch, ErrServerFull, ErrBadCookie or ErrServerBusy
+	ServerVersion uint16 // the server's protocol version
+}
+
+func (e *RejectError) Error() string {
+	if errors.Is(e.Reason, ErrVersionMismatch) {
+		return fmt.Sprintf("%v (server speaks v%d, client v%d)", e.Reason, e.ServerVersion, ProtocolVersion)
+	}
+	return e.Reason.Error()
+}
+
+// Unwrap returns the reason, for errors.Is.
+func (e *RejectError) Unwrap() error { return e.Reason }
+
+func rejectReason(code byte) error {
+	switch code {
+	case rejectVersion:
+		return ErrVersionMismatch
+	case rejectFull:
+		return ErrServerFull
+	case rejectBadCookie:
+		return ErrBadCookie
+	default:
+		return ErrServerBusy
+	}
+}
+
+// CloseError carries the message a peer gave when it closed or kicked.
+type CloseError struct {
+	Reason  error // ErrClosedByPeer, ErrKicked, ErrShutdown, ...
+	Message string
+}
+
+func (e *CloseError) Error() string {
+	if e.Message == "" {
+		return e.Reason.Error()
+	}
+	return e.Reason.Error() + ": " + e.Message
+}
+
+// Unwrap returns the reason, for errors.Is.
+func (e *CloseError) Unwrap() error { return e.Reason }
+
+// Close reason codes on the wire (frameClose).
+const (
+	closeNormal   byte = 1
+	closeKicked   byte = 2
+	closeShutdown byte = 3
+)
+
+func closeCode(reason error) byte {
+	switch {
+	case errors.Is(reason, ErrKicked):
+		return closeKicked
+	case errors.Is(reason, ErrShutdown):
+		return closeShutdown
+	}
+	return closeNormal
+}
+
+func closeReason(code byte) error {
+	switch code {
+	case closeKicked:
+		return ErrKicked
+	case closeShutdown:
+		return ErrShutdown
+	}
+	return ErrClosedByPeer
+}

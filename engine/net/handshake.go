@@ -1,0 +1,331 @@
+package net
+
+import (
+	"context"
+	"crypto/ecdh"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// maxPendingDials bounds the handshakes a client runs at once.
+const maxPendingDials = 8
+
+// pendingDial is a client handshake in progress.
+type pendingDial struct {
+	priv *ecdh.PrivateKey
+	pub  [keySize]byte
+
+	mu     sync.Mutex
+	cookie []byte
+	kick   chan struct{} // a cookie arrived: send the hello again now
+	done   chan error    // the outcome, once
+}
+
+func (d *pendingDial) finish(err error) {
+	select {
+	case d.done <- err:
+	default:
+	}
+}
+
+// Dial connects to the server at addr over the host's socket: hello,
+// stateless cookie, X25519 key agreement, welcome. On success the host has
+// a link to ServerID, ID() returns the HostID the server assigned, and an
+// EventConnected for ServerID is queued. A refusal is a *RejectError
+// (errors.Is: ErrVersionMismatch, ErrServerFull, ErrBadCookie,
+// ErrServerBusy); no answer in time is ErrHandshakeTimeout.
+func (h *Host) Dial(ctx context.Context, addr netip.AddrPort) error {
+	if h.cfg.Accept {
+		return fmt.Errorf("dial %v: a server host does not dial", addr)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.cfg.HandshakeTimeout)
+		defer cancel()
+	}
+	priv, err := newKeyPair()
+	if err != nil {
+		return err
+	}
+	d := &pendingDial{priv: priv, kick: make(chan struct{}, 1), done: make(chan error, 1)}
+	copy(d.pub[:], priv.PublicKey().Bytes())
+
+	h.mu.Lock()
+	switch {
+	case h.closed:
+		h.mu.Unlock()
+		return ErrHostClosed
+	case h.byID[ServerID] != nil:
+		h.mu.Unlock()
+		return fmt.Errorf("dial %v: %w", addr, ErrAlreadyConnected)
+	case len(h.dials) >= maxPendingDials || h.dials[addr] != nil:
+		h.mu.Unlock()
+		return fmt.Errorf("dial %v: too many handshakes in progress", addr)
+	}
+	h.dials[addr] = d
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.dials, addr)
+		h.mu.Unlock()
+	}()
+
+	wait := 200 * time.Millisecond
+	for {
+		d.mu.Lock()
+		pkt := appendHello(make([]byte, 0, helloSize), hello{Version: ProtocolVersion, Pub: d.pub, Cookie: d.cookie})
+		d.mu.Unlock()
+		if _, err := h.conn.WriteTo(pkt, addr); err == nil {
+			h.traffic.out(len(pkt))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case err := <-d.done:
+			t.Stop()
+			if err != nil {
+				h.hsFail.Add(1)
+				return fmt.Errorf("dial %v: %w", addr, err)
+			}
+			h.hsOK.Add(1)
+			return nil
+		case <-d.kick:
+			t.Stop()
+		case <-t.C:
+			wait = min(wait*3/2, time.Second)
+		case <-ctx.Done():
+			t.Stop()
+			h.hsFail.Add(1)
+			if ctx.Err() == context.DeadlineExceeded {
+				return fmt.Errorf("dial %v: %w", addr, ErrHandshakeTimeout)
+			}
+			return fmt.Errorf("dial %v: %w", addr, ctx.Err())
+		case <-h.done:
+			t.Stop()
+			return ErrHostClosed
+		}
+	}
+}
+
+func (h *Host) pendingDial(from netip.AddrPort) *pendingDial {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.dials[from]
+}
+
+// handleCookie stores the server's cookie and makes Dial resend its hello.
+func (h *Host) handleCookie(b []byte, from netip.AddrPort) {
+	d := h.pendingDial(from)
+	if d == nil {
+		h.drops.add(DropUnexpected)
+		return
+	}
+	c, err := parseCookie(b)
+	if err != nil {
+		h.drops.add(DropMalformed)
+		return
+	}
+	d.mu.Lock()
+	d.cookie = append(d.cookie[:0], c...)
+	d.mu.Unlock()
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (h *Host) handleReject(b []byte, from netip.AddrPort) {
+	d := h.pendingDial(from)
+	if d == nil {
+		h.drops.add(DropUnexpected)
+		return
+	}
+	code, version, err := parseReject(b)
+	if err != nil {
+		h.drops.add(DropMalformed)
+		return
+	}
+	d.finish(&RejectError{Reason: rejectReason(code), ServerVersion: version})
+}
+
+// handleWelcome completes a client handshake: derive the keys, open the
+// sealed welcome (proving the server holds them), create the server link.
+func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
+	d := h.pendingDial(from)
+	if d == nil {
+		h.drops.add(DropUnexpected)
+		return
+	}
+	if len(b) != welcomeHeader+welcomeBodySize+sealOverhead {
+		h.drops.add(DropMalformed)
+		return
+	}
+	spub := b[1:welcomeHeader]
+	shared, err := agree(d.priv, spub)
+	if err != nil {
+		h.drops.add(DropMalformed)
+		return
+	}
+	keys, err := deriveKeys(shared, d.pub[:], spub)
+	if err != nil {
+		h.drops.add(DropMalformed)
+		return
+	}
+	s, err := newSealer(keys)
+	if err != nil {
+		return
+	}
+	body, err := s.open(b, 0, welcomeHeader)
+	if err != nil {
+		h.drops.add(DropBadSeal)
+		return
+	}
+	w, err := parseWelcomeBody(body)
+	if err != nil || w.ClientID < FirstClientID {
+		h.drops.add(DropMalformed)
+		return
+	}
+	l, err := newLink(h, ServerID, w.ClientID, keys, h.DirectPath(from), now)
+	if err != nil {
+		d.finish(err)
+		return
+	}
+	l.confirmed = true
+	h.id.Store(uint32(w.ClientID))
+	h.addLink(l)
+	h.events.push(Event{Kind: EventConnected, Peer: ServerID, Received: now})
+	h.log.Debug("connected", "server", from, "id", w.ClientID)
+	// Confirm at once: the server counts the client as connected on its
+	// first authenticated datagram.
+	l.mu.Lock()
+	l.lastPing = now
+	var ping [8]byte
+	putUint64(ping[:], uint64(now.Sub(h.epoch)))
+	l.queueFrameLocked(framePing, ping[:])
+	out, p := l.takeLocked()
+	l.mu.Unlock()
+	l.writeOut(out, p)
+	d.finish(nil)
+}
+
+// handleHello is the server side of the handshake. It keeps no state until
+// the client echoes a valid cookie, and never answers with more bytes than
+// it received.
+func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time) {
+	if !h.cfg.Accept {
+		h.drops.add(DropUnexpected)
+		return
+	}
+	if len(b) < helloSize {
+		h.drops.add(DropMalformed)
+		return
+	}
+	hl, err := parseHello(b)
+	if err != nil {
+		h.drops.add(DropMalformed)
+		return
+	}
+	h.mu.Lock()
+	existing := h.byAddr[from]
+	allowed := h.bucket.take(now)
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		return
+	}
+	if existing != nil && existing.clientPub == hl.Pub {
+		// The welcome was lost: send it again (same bytes, same size).
+		existing.mu.Lock()
+		w := existing.welcome
+		existing.mu.Unlock()
+		if w != nil {
+			h.reply(w, from)
+		}
+		return
+	}
+	if !allowed {
+		h.drops.add(DropRateLimited)
+		return
+	}
+	if hl.Version != ProtocolVersion {
+		h.hsFail.Add(1)
+		h.reply(appendReject(nil, rejectVersion), from)
+		return
+	}
+	if len(hl.Cookie) == 0 {
+		h.reply(appendCookie(nil, h.cookies.make(now, from, hl.Pub[:])), from)
+		return
+	}
+	if !h.cookies.check(now, from, hl.Pub[:], hl.Cookie) {
+		h.hsFail.Add(1)
+		h.reply(appendReject(nil, rejectBadCookie), from)
+		return
+	}
+	h.accept(hl, from, now)
+}
+
+// accept creates the link for a verified client and sends the welcome.
+func (h *Host) accept(hl hello, from netip.AddrPort, now time.Time) {
+	priv, err := newKeyPair()
+	if err != nil {
+		return
+	}
+	shared, err := agree(priv, hl.Pub[:])
+	if err != nil {
+		h.drops.add(DropMalformed)
+		return
+	}
+	spub := priv.PublicKey().Bytes()
+	clientKeys, err := deriveKeys(shared, hl.Pub[:], spub)
+	if err != nil {
+		return
+	}
+	keys := clientKeys.Swap()
+
+	h.mu.Lock()
+	if len(h.byID) >= h.cfg.MaxLinks {
+		h.mu.Unlock()
+		h.hsFail.Add(1)
+		h.reply(appendReject(nil, rejectFull), from)
+		return
+	}
+	id := h.allocIDLocked()
+	h.mu.Unlock()
+
+	l, err := newLink(h, id, ServerID, keys, h.DirectPath(from), now)
+	if err != nil {
+		return
+	}
+	l.clientPub = hl.Pub
+	w := make([]byte, 0, welcomeHeader+welcomeBodySize+sealOverhead)
+	w = append(append(w, kindWelcome), spub...)
+	body := appendWelcomeBody(nil, welcomeBody{
+		ClientID: id,
+		Ping:     uint32(h.cfg.PingInterval / time.Millisecond),
+		Timeout:  uint32(h.cfg.Timeout / time.Millisecond),
+	})
+	l.welcome = l.seal.seal(w, 0, body)
+	h.addLink(l)
+	h.reply(l.welcome, from)
+}
+
+// allocIDLocked returns an unused HostID. Call with h.mu held.
+func (h *Host) allocIDLocked() HostID {
+	for {
+		id := h.nextID
+		h.nextID++
+		if h.nextID < FirstClientID {
+			h.nextID = FirstClientID
+		}
+		if h.byID[id] == nil {
+			return id
+		}
+	}
+}
+
+func (h *Host) reply(b []byte, to netip.AddrPort) {
+	if _, err := h.conn.WriteTo(b, to); err == nil {
+		h.traffic.out(len(b))
+	}
+}

@@ -1,0 +1,474 @@
+package net
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Config configures a Host. The zero value is a client with the defaults
+// documented on each field; set Accept for a server.
+type Config struct {
+	// Logger receives the host's logs under the name "net". Nil: no logs.
+	Logger hclog.Logger
+	// Accept makes the host answer handshakes: it is a server and hands out
+	// HostIDs. A client leaves it false and calls Dial.
+	Accept bool
+	// MaxLinks bounds the links a server keeps (clients, confirmed or not).
+	// Zero means 4096.
+	MaxLinks int
+	// PingInterval is how often a keepalive ping (which also measures RTT
+	// and loss) goes to each peer. Zero means 1 s.
+	PingInterval time.Duration
+	// Timeout is how long a link may stay silent before it is declared dead
+	// (ErrTimeout). Zero means 10 s.
+	Timeout time.Duration
+	// HandshakeTimeout bounds Dial when its context has no deadline. Zero
+	// means 5 s.
+	HandshakeTimeout time.Duration
+	// CloseTimeout bounds how long a graceful close waits for pending
+	// reliable data to be acknowledged. Zero means 2 s.
+	CloseTimeout time.Duration
+	// EventQueue bounds the messages waiting for the application. When it
+	// is full, reliable messages wait in their stream (the sender slows
+	// down) and unreliable ones are dropped (DropQueueFull). Zero means 8192.
+	EventQueue int
+	// SendQueue bounds the reliable segments waiting or in flight on one
+	// link; Send returns ErrSendQueueFull beyond it. Zero means 8192.
+	SendQueue int
+	// HandshakeRate bounds the handshake packets a server answers per second
+	// (cookies and key agreements). Zero means 2000.
+	HandshakeRate int
+	// CookieLifetime is how long a handshake cookie stays valid. Zero means
+	// 30 s.
+	CookieLifetime time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defInt(&c.MaxLinks, 4096)
+	def(&c.PingInterval, time.Second)
+	def(&c.Timeout, 10*time.Second)
+	def(&c.HandshakeTimeout, 5*time.Second)
+	def(&c.CloseTimeout, 2*time.Second)
+	defInt(&c.EventQueue, 8192)
+	defInt(&c.SendQueue, 8192)
+	defInt(&c.HandshakeRate, 2000)
+	def(&c.CookieLifetime, 30*time.Second)
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	return c
+}
+
+// Host owns one datagram socket and every link over it: a server's links to
+// its clients, or a client's link to the server and (later) to its peers.
+// One goroutine reads the socket and one drives timers (KCP updates,
+// keepalives, timeouts) for all links; there is no goroutine per link.
+// Events reach the application through FrameMove, Poll or Next.
+type Host struct {
+	cfg     Config
+	log     hclog.Logger
+	conn    PacketConn
+	id      atomic.Uint32
+	epoch   time.Time
+	cookies *cookieJar
+	events  *eventQueue
+	sched   scheduler
+	traffic trafficCounters
+	drops   dropCounters
+	hsOK    atomic.Uint64
+	hsFail  atomic.Uint64
+
+	mu     sync.RWMutex
+	byID   map[HostID]*link
+	byAddr map[netip.AddrPort]*link // server: clients by address, for hellos
+	nextID HostID
+	dials  map[netip.AddrPort]*pendingDial
+	bucket tokenBucket
+	closed bool
+
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// NewHost starts a host on conn, which it owns from now on (Close closes it).
+func NewHost(conn PacketConn, cfg Config) (*Host, error) {
+	if conn == nil {
+		return nil, errors.New("skein/net: nil PacketConn")
+	}
+	cfg = cfg.withDefaults()
+	now := time.Now()
+	h := &Host{
+		cfg:     cfg,
+		conn:    conn,
+		epoch:   now,
+		cookies: newCookieJar(cfg.CookieLifetime),
+		byID:    make(map[HostID]*link),
+		byAddr:  make(map[netip.AddrPort]*link),
+		nextID:  FirstClientID,
+		dials:   make(map[netip.AddrPort]*pendingDial),
+		bucket:  tokenBucket{rate: float64(cfg.HandshakeRate), tokens: float64(cfg.HandshakeRate), last: now},
+		done:    make(chan struct{}),
+	}
+	if cfg.Accept {
+		h.id.Store(uint32(ServerID))
+	}
+	h.log = cfg.Logger.Named("net").With("local", conn.LocalAddr().String())
+	h.events = newEventQueue(cfg.EventQueue, h.sched.wakeResume)
+	h.sched.init()
+	h.wg.Add(2)
+	go h.readLoop()
+	go h.timerLoop()
+	return h, nil
+}
+
+// Listen opens a UDP socket on addr and starts a host on it. For a server,
+// set cfg.Accept; a client may listen on ":0" (or a fixed port) and Dial.
+func Listen(addr string, cfg Config) (*Host, error) {
+	c, err := ListenUDP(addr)
+	if err != nil {
+		return nil, err
+	}
+	h, err := NewHost(c, cfg)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// ID returns this host's HostID: ServerID for a server, the ID the server
+// assigned after Dial for a client, NoHost before.
+func (h *Host) ID() HostID { return HostID(h.id.Load()) }
+
+// LocalAddr returns the socket's address.
+func (h *Host) LocalAddr() netip.AddrPort { return h.conn.LocalAddr() }
+
+// Conn returns the host's packet conn (for higher layers that share the
+// socket, such as hole punching).
+func (h *Host) Conn() PacketConn { return h.conn }
+
+// Peers returns the HostIDs of the current links.
+func (h *Host) Peers() []HostID {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	ids := make([]HostID, 0, len(h.byID))
+	for id := range h.byID {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (h *Host) link(id HostID) *link {
+	h.mu.RLock()
+	l := h.byID[id]
+	h.mu.RUnlock()
+	return l
+}
+
+// LinkStats returns a snapshot of the link to id.
+func (h *Host) LinkStats(id HostID) (LinkStats, bool) {
+	l := h.link(id)
+	if l == nil {
+		return LinkStats{}, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.statsLocked(), true
+}
+
+// Stats returns a snapshot of the host's counters.
+func (h *Host) Stats() HostStats {
+	h.mu.RLock()
+	n := len(h.byID)
+	h.mu.RUnlock()
+	return HostStats{
+		Links:             n,
+		Traffic:           h.traffic.snapshot(),
+		Drops:             h.drops.snapshot(),
+		Handshakes:        h.hsOK.Load(),
+		HandshakeFailures: h.hsFail.Load(),
+	}
+}
+
+// SetPath replaces the path of the link to id. The reliable stream is not
+// disturbed: segments in flight are retransmitted on the new path if the old
+// one lost them.
+func (h *Host) SetPath(id HostID, p Path) error {
+	l := h.link(id)
+	if l == nil {
+		return fmt.Errorf("set path to %v: %w", id, ErrUnknownPeer)
+	}
+	l.mu.Lock()
+	old := l.path
+	l.path = p
+	l.mu.Unlock()
+	h.updateAddrIndex(l, old, p)
+	return nil
+}
+
+func (h *Host) updateAddrIndex(l *link, old, p Path) {
+	oa, oldDirect := directAddr(old)
+	na, newDirect := directAddr(p)
+	h.mu.Lock()
+	if oldDirect && h.byAddr[oa] == l {
+		delete(h.byAddr, oa)
+	}
+	if newDirect {
+		h.byAddr[na] = l
+	}
+	h.mu.Unlock()
+}
+
+// Send sends data to the peer id as d says. Reliable messages may be up to
+// MaxReliable bytes; unreliable ones up to MaxUnreliable. Send copies data
+// before returning and never blocks on the network.
+func (h *Host) Send(id HostID, d Delivery, data []byte) error {
+	if len(data) == 0 {
+		return ErrEmpty
+	}
+	l := h.link(id)
+	if l == nil {
+		return fmt.Errorf("send to %v: %w", id, ErrUnknownPeer)
+	}
+	if d.Reliable {
+		return h.sendReliable(l, data)
+	}
+	return h.sendUnreliable(l, d.Channel, data)
+}
+
+func (h *Host) sendReliable(l *link, data []byte) error {
+	if len(data) > MaxReliable {
+		return fmt.Errorf("reliable message of %d bytes (max %d): %w", len(data), MaxReliable, ErrTooLarge)
+	}
+	l.mu.Lock()
+	if err := l.sendableLocked(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	waiting := l.kcp.WaitSnd()
+	if waiting+kcpFragments(len(data)) > h.cfg.SendQueue {
+		l.mu.Unlock()
+		return fmt.Errorf("send to %v: %w", l.id, ErrSendQueueFull)
+	}
+	idle := waiting == 0 && !l.flushPending
+	l.kcp.Send(data)
+	l.markActiveLocked()
+	if idle {
+		// Nothing in flight: send now, no added latency.
+		kcpFlush(l.kcp, kcpFlushFull)
+	} else if !l.flushPending {
+		// Data in flight: let the timer goroutine flush soon, so messages
+		// sent meanwhile share datagrams.
+		l.flushPending = true
+		h.sched.addFlush(l)
+	}
+	out, p := l.takeLocked()
+	l.mu.Unlock()
+	l.writeOut(out, p)
+	return nil
+}
+
+func (h *Host) sendUnreliable(l *link, ch uint8, data []byte) error {
+	if len(data) > MaxUnreliable {
+		return fmt.Errorf("unreliable message of %d bytes (max %d): %w", len(data), MaxUnreliable, ErrTooLarge)
+	}
+	l.mu.Lock()
+	if err := l.sendableLocked(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	if l.sendSeq == nil {
+		l.sendSeq = make(map[uint8]uint32, 1)
+	}
+	seq := l.sendSeq[ch] + 1
+	l.sendSeq[ch] = seq
+	p := l.path
+	l.mu.Unlock()
+
+	b, pn := l.startDatagram()
+	b = append(b, frameUnreliable, byte(len(data)+unrelHeader), byte((len(data)+unrelHeader)>>8), ch,
+		byte(seq), byte(seq>>8), byte(seq>>16), byte(seq>>24))
+	b = append(b, data...)
+	b = l.sealDatagram(b, pn)
+	var err error
+	if p != nil {
+		if err = p.WriteDatagram(b); err == nil {
+			l.traffic.out(len(b))
+			h.traffic.out(len(b))
+		}
+	}
+	putBuf(b)
+	if err != nil {
+		return fmt.Errorf("send to %v: %w", l.id, err)
+	}
+	return nil
+}
+
+func (l *link) sendableLocked() error {
+	switch {
+	case l.removed:
+		return fmt.Errorf("send to %v: %w", l.id, ErrUnknownPeer)
+	case l.closing != nil, l.remoteClosed != nil:
+		return fmt.Errorf("send to %v: %w", l.id, ErrLinkClosing)
+	}
+	return nil
+}
+
+// Disconnect closes the link to id gracefully: pending reliable data is
+// flushed (up to CloseTimeout), then the peer is told. An EventDisconnected
+// with ErrClosedLocally follows.
+func (h *Host) Disconnect(id HostID) error {
+	return h.closeLink(id, ErrClosedLocally, "")
+}
+
+// Kick closes the link to id like Disconnect, and the peer's
+// EventDisconnected carries ErrKicked with message.
+func (h *Host) Kick(id HostID, message string) error {
+	return h.closeLink(id, ErrKicked, message)
+}
+
+func (h *Host) closeLink(id HostID, reason error, message string) error {
+	l := h.link(id)
+	if l == nil {
+		return fmt.Errorf("disconnect %v: %w", id, ErrUnknownPeer)
+	}
+	if len(message) > maxCloseMessage {
+		message = message[:maxCloseMessage]
+	}
+	l.mu.Lock()
+	if l.closing == nil && !l.removed {
+		l.closing = &CloseError{Reason: reason, Message: message}
+		l.closeDeadline = time.Now().Add(h.cfg.CloseTimeout)
+		l.markActiveLocked()
+	}
+	l.mu.Unlock()
+	return nil
+}
+
+// Close shuts the host down gracefully within CloseTimeout; see Shutdown.
+func (h *Host) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.CloseTimeout+500*time.Millisecond)
+	defer cancel()
+	return h.Shutdown(ctx)
+}
+
+// Shutdown closes every link gracefully (peers see ErrShutdown), waits until
+// they are flushed or ctx ends, then stops the host's goroutines and closes
+// the socket. It is safe to call more than once.
+func (h *Host) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	already := h.closed
+	h.closed = true
+	links := make([]*link, 0, len(h.byID))
+	for _, l := range h.byID {
+		links = append(links, l)
+	}
+	h.mu.Unlock()
+	if !already {
+		deadline := time.Now().Add(h.cfg.CloseTimeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		for _, l := range links {
+			l.mu.Lock()
+			if !l.removed {
+				l.closing = &CloseError{Reason: ErrShutdown}
+				l.closeDeadline = deadline
+				l.markActiveLocked()
+			}
+			l.mu.Unlock()
+		}
+		t := time.NewTicker(10 * time.Millisecond)
+	wait:
+		for h.Stats().Links > 0 {
+			select {
+			case <-ctx.Done():
+				break wait
+			case <-t.C:
+			}
+		}
+		t.Stop()
+	}
+	h.closeOnce.Do(func() {
+		close(h.done)
+		h.conn.Close()
+	})
+	h.wg.Wait()
+	return nil
+}
+
+// removeLink takes the link out of the host and reports its end. Call it
+// without l.mu.
+func (h *Host) removeLink(l *link, reason error) {
+	l.mu.Lock()
+	if l.removed {
+		l.mu.Unlock()
+		return
+	}
+	l.removed = true
+	l.h.events.push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: time.Now()})
+	p := l.path
+	l.mu.Unlock()
+	h.mu.Lock()
+	if h.byID[l.id] == l {
+		delete(h.byID, l.id)
+	}
+	if a, ok := directAddr(p); ok && h.byAddr[a] == l {
+		delete(h.byAddr, a)
+	}
+	h.mu.Unlock()
+	h.log.Debug("link down", "peer", l.id, "reason", reason)
+}
+
+// addLink registers a new link, replacing (and reporting) any old link with
+// the same HostID or address.
+func (h *Host) addLink(l *link) {
+	h.mu.Lock()
+	old := h.byID[l.id]
+	h.byID[l.id] = l
+	var oldAddr *link
+	if a, ok := directAddr(l.path); ok {
+		oldAddr = h.byAddr[a]
+		h.byAddr[a] = l
+	}
+	h.mu.Unlock()
+	for _, o := range []*link{old, oldAddr} {
+		if o != nil && o != l {
+			h.removeLink(o, ErrClosedByPeer)
+		}
+	}
+}
+
+// tokenBucket limits handshake work. Guarded by Host.mu.
+type tokenBucket struct {
+	rate, tokens float64
+	last         time.Time
+}
+
+func (b *tokenBucket) take(now time.Time) bool {
+	b.tokens = min(b.rate, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

@@ -1,0 +1,220 @@
+package net
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	kcp "github.com/xtaci/kcp-go/v5"
+)
+
+// link is the state Skein keeps for one peer: keys, the reliable KCP stream,
+// unreliable sequence numbers, the current path and statistics.
+//
+// Locking: mu guards everything below it. Nothing that can block (socket
+// writes, user code) runs under mu: datagrams produced under mu are queued in
+// out and written by whoever took the lock, after unlocking.
+type link struct {
+	h       *Host
+	id      HostID // the peer
+	localID HostID // how this host names itself on this link
+	seal    *sealer
+	pnOut   atomic.Uint64 // last packet number used
+	traffic trafficCounters
+	drops   dropCounters
+
+	mu            sync.Mutex
+	kcp           *kcp.KCP
+	path          Path
+	out           *outBatch
+	replay        replayWindow
+	active        bool // in the scheduler's active set
+	idleTicks     int
+	flushPending  bool
+	stalled       bool
+	confirmed     bool
+	removed       bool
+	closing       error // local close in progress, with this reason
+	closeDeadline time.Time
+	remoteClosed  error
+	sendSeq       map[uint8]uint32
+	recvSeq       map[uint8]uint32
+	nextSN        uint32
+	retransmits   uint64
+	rtt           rttEstimator
+	loss          lossEstimator
+	peerLoss      float64
+	since         time.Time
+	lastHeard     time.Time
+	lastPing      time.Time
+	// Server side: the hello's public key and the welcome, resent when a
+	// retransmitted hello shows the welcome was lost.
+	clientPub [keySize]byte
+	welcome   []byte
+}
+
+func newLink(h *Host, id, localID HostID, keys Keys, path Path, now time.Time) (*link, error) {
+	s, err := newSealer(keys)
+	if err != nil {
+		return nil, err
+	}
+	l := &link{h: h, id: id, localID: localID, seal: s, path: path, since: now, lastHeard: now, lastPing: now}
+	l.kcp = newKCP(l.output)
+	return l, nil
+}
+
+// outBatch holds sealed datagrams waiting to be written.
+type outBatch struct{ bufs [][]byte }
+
+var batchPool = sync.Pool{New: func() any { return &outBatch{bufs: make([][]byte, 0, 16)} }}
+
+const bufSize = MaxDatagram + 64
+
+var bufPool = sync.Pool{New: func() any { return new([bufSize]byte) }}
+
+func getBuf() []byte { return bufPool.Get().(*[bufSize]byte)[:0] }
+
+func putBuf(b []byte) {
+	if cap(b) == bufSize {
+		bufPool.Put((*[bufSize]byte)(b[:bufSize]))
+	}
+}
+
+// queueLocked adds a sealed datagram to the out batch.
+func (l *link) queueLocked(b []byte) {
+	if l.out == nil {
+		l.out = batchPool.Get().(*outBatch)
+	}
+	l.out.bufs = append(l.out.bufs, b)
+}
+
+// takeLocked removes the out batch and returns it with the path to write it
+// on; write it with writeOut after unlocking.
+func (l *link) takeLocked() (*outBatch, Path) {
+	b := l.out
+	l.out = nil
+	return b, l.path
+}
+
+// writeOut writes a batch taken with takeLocked. Call it without l.mu.
+func (l *link) writeOut(b *outBatch, p Path) {
+	if b == nil {
+		return
+	}
+	for i, d := range b.bufs {
+		if p != nil {
+			if err := p.WriteDatagram(d); err == nil {
+				l.traffic.out(len(d))
+				l.h.traffic.out(len(d))
+			}
+		}
+		putBuf(d)
+		b.bufs[i] = nil
+	}
+	b.bufs = b.bufs[:0]
+	batchPool.Put(b)
+}
+
+// seal finishes a datagram whose plaintext frames follow the header in b.
+func (l *link) sealDatagram(b []byte, pn uint64) []byte {
+	return l.seal.seal(b[:dataHeaderSize], pn, b[dataHeaderSize:])
+}
+
+// startDatagram returns a buffer holding a data header with a fresh packet
+// number.
+func (l *link) startDatagram() ([]byte, uint64) {
+	pn := l.pnOut.Add(1)
+	return appendDataHeader(getBuf(), dataHeader{From: l.localID, PN: pn}), pn
+}
+
+// output is the KCP core's output function: one call per datagram's worth
+// of segments. It runs under l.mu (KCP is only touched under it).
+func (l *link) output(buf []byte, size int) {
+	if size <= 0 {
+		return
+	}
+	seg := buf[:size]
+	l.retransmits += countRetransmits(seg, &l.nextSN)
+	b, pn := l.startDatagram()
+	b = appendFrame(b, frameKCP, seg)
+	l.queueLocked(l.sealDatagram(b, pn))
+}
+
+// queueFrameLocked seals one small control frame into its own datagram.
+func (l *link) queueFrameLocked(typ byte, body []byte) {
+	b, pn := l.startDatagram()
+	b = appendFrame(b, typ, body)
+	l.queueLocked(l.sealDatagram(b, pn))
+}
+
+// markActiveLocked puts the link in the scheduler's set of links whose KCP
+// core needs Update calls.
+func (l *link) markActiveLocked() {
+	l.idleTicks = 0
+	if !l.active {
+		l.active = true
+		l.h.sched.addActive(l)
+	}
+}
+
+// pumpLocked moves complete reliable messages from KCP to the event queue
+// while the queue has room; it leaves the rest in KCP (whose window then
+// closes, slowing the sender) and marks the link stalled.
+func (l *link) pumpLocked(now time.Time, relayed bool) {
+	room := l.h.events.room()
+	for {
+		n := l.kcp.PeekSize()
+		if n < 0 {
+			l.stalled = false
+			return
+		}
+		if room <= 0 {
+			if !l.stalled {
+				l.stalled = true
+				l.h.sched.addStalled(l)
+			}
+			return
+		}
+		data := make([]byte, n)
+		if l.kcp.Recv(data) < 0 {
+			return
+		}
+		room--
+		l.h.events.push(Event{Kind: EventMessage, Peer: l.id, Delivery: Reliable, Data: data, Relayed: relayed, Received: now})
+	}
+}
+
+// drainedLocked reports whether no reliable message is left in KCP.
+func (l *link) drainedLocked() bool { return l.kcp.PeekSize() < 0 }
+
+func (l *link) statsLocked() LinkStats {
+	return LinkStats{
+		Peer:        l.id,
+		RTT:         l.rtt.srtt,
+		Jitter:      l.rtt.jitter,
+		LossOut:     l.peerLoss,
+		LossIn:      l.loss.loss,
+		Retransmits: l.retransmits,
+		Traffic:     l.traffic.snapshot(),
+		Drops:       l.drops.snapshot(),
+		SendQueue:   l.kcp.WaitSnd(),
+		Path:        pathString(l.path),
+		Relayed:     l.path != nil && l.path.Relayed(),
+		Since:       l.since,
+		LastHeard:   l.lastHeard,
+	}
+}
+
+func pathString(p Path) string {
+	if p == nil {
+		return "none"
+	}
+	return p.String()
+}
+
+// directAddr returns the address of a direct path.
+func directAddr(p Path) (netip.AddrPort, bool) {
+	d, ok := p.(directPath)
+	return d.addr, ok
+}

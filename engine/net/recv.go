@@ -1,0 +1,194 @@
+package net
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"time"
+
+	kcp "github.com/xtaci/kcp-go/v5"
+)
+
+func putUint64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
+
+func errorsIsShutdown(err error) bool { return errors.Is(err, ErrShutdown) }
+
+// readLoop is the host's reader goroutine: the demux. It routes each
+// datagram by its first byte (packet kind) and, for data, by the sender's
+// HostID and keys.
+func (h *Host) readLoop() {
+	defer h.wg.Done()
+	buf := make([]byte, 64<<10)
+	var frames []frame
+	for {
+		n, from, err := h.conn.ReadFrom(buf)
+		if err != nil {
+			if isClosed(err) {
+				return
+			}
+			select {
+			case <-h.done:
+				return
+			default:
+			}
+			h.log.Warn("read", "error", err)
+			continue
+		}
+		h.traffic.in(n)
+		b := buf[:n]
+		if n == 0 {
+			h.drops.add(DropMalformed)
+			continue
+		}
+		now := time.Now()
+		switch b[0] {
+		case kindData:
+			frames = h.handleData(b, from, now, false, frames[:0])
+		case kindHello:
+			h.handleHello(b, from, now)
+		case kindCookie:
+			h.handleCookie(b, from)
+		case kindWelcome:
+			h.handleWelcome(b, from, now)
+		case kindReject:
+			h.handleReject(b, from)
+		default:
+			h.drops.add(DropMalformed)
+		}
+	}
+}
+
+// handleData authenticates a data datagram and processes its frames. b is
+// modified (decrypted in place). relayed is true when the datagram came
+// wrapped in a relay envelope.
+func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed bool, frames []frame) []frame {
+	hdr, err := parseDataHeader(b)
+	if err != nil {
+		h.drops.add(DropMalformed)
+		return frames
+	}
+	l := h.link(hdr.From)
+	if l == nil {
+		h.drops.add(DropUnknownPeer)
+		return frames
+	}
+	plain, err := l.seal.open(b, hdr.PN, dataHeaderSize)
+	if err != nil {
+		h.dropOn(l, DropBadSeal)
+		return frames
+	}
+	frames, err = parseFrames(plain, frames)
+	if err != nil {
+		// Authenticated but malformed: a peer with a bug, not an attacker.
+		h.dropOn(l, DropMalformed)
+		return frames
+	}
+
+	l.mu.Lock()
+	if l.removed {
+		l.mu.Unlock()
+		return frames
+	}
+	if !l.replay.check(hdr.PN) {
+		l.mu.Unlock()
+		h.dropOn(l, DropReplay)
+		return frames
+	}
+	l.replay.accept(hdr.PN)
+	l.traffic.in(len(b))
+	l.loss.received(hdr.PN)
+	l.lastHeard = now
+	var migrated, oldPath Path
+	if !relayed && hdr.PN == l.loss.maxPN {
+		// The newest datagram from a new source address: the peer's NAT
+		// rebound or it moved. Follow it (the seal proves who it is).
+		if a, ok := directAddr(l.path); ok && a != from {
+			oldPath, migrated = l.path, l.h.DirectPath(from)
+			l.path = migrated
+		}
+	}
+	if !l.confirmed {
+		l.confirmed = true
+		if h.cfg.Accept {
+			h.hsOK.Add(1)
+			h.events.push(Event{Kind: EventConnected, Peer: l.id, Received: now})
+			h.log.Debug("link up", "peer", l.id, "addr", from)
+		}
+	}
+	for _, f := range frames {
+		switch f.Type {
+		case frameKCP:
+			if l.kcp.Input(f.Body, kcp.IKCP_PACKET_REGULAR, false) < 0 {
+				l.drops.add(DropMalformed)
+			}
+			l.markActiveLocked()
+		case frameUnreliable:
+			h.unreliableLocked(l, f.Body, now, relayed)
+		case framePing:
+			var body [10]byte
+			copy(body[:8], f.Body)
+			binary.LittleEndian.PutUint16(body[8:], uint16(l.loss.loss*1000))
+			l.queueFrameLocked(framePong, body[:])
+		case framePong:
+			sent := time.Duration(binary.LittleEndian.Uint64(f.Body))
+			l.rtt.sample(now.Sub(h.epoch) - sent)
+			l.peerLoss = float64(binary.LittleEndian.Uint16(f.Body[8:])) / 1000
+		case frameClose:
+			if l.remoteClosed == nil {
+				l.remoteClosed = &CloseError{Reason: closeReason(f.Body[0]), Message: string(f.Body[1:])}
+			}
+		}
+	}
+	l.pumpLocked(now, relayed)
+	ended := l.remoteClosed != nil && l.drainedLocked()
+	out, p := l.takeLocked()
+	l.mu.Unlock()
+	l.writeOut(out, p)
+	if migrated != nil {
+		h.updateAddrIndex(l, oldPath, migrated)
+	}
+	if ended {
+		h.removeLink(l, l.remoteClosedReason())
+	}
+	return frames
+}
+
+func (l *link) remoteClosedReason() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.remoteClosed
+}
+
+// unreliableLocked delivers an unreliable sequenced message unless a newer
+// one on its channel came first.
+func (h *Host) unreliableLocked(l *link, body []byte, now time.Time, relayed bool) {
+	ch := body[0]
+	seq := binary.LittleEndian.Uint32(body[1:5])
+	if l.recvSeq == nil {
+		l.recvSeq = make(map[uint8]uint32, 1)
+	}
+	if last, ok := l.recvSeq[ch]; ok && int32(seq-last) <= 0 {
+		l.drops.add(DropStale)
+		h.drops.add(DropStale)
+		return
+	}
+	payload := body[unrelHeader:]
+	if len(payload) == 0 {
+		l.drops.add(DropMalformed)
+		return
+	}
+	if h.events.room() <= 0 {
+		l.drops.add(DropQueueFull)
+		h.drops.add(DropQueueFull)
+		return
+	}
+	l.recvSeq[ch] = seq
+	data := make([]byte, len(payload))
+	copy(data, payload)
+	h.events.push(Event{Kind: EventMessage, Peer: l.id, Delivery: Delivery{Channel: ch}, Data: data, Relayed: relayed, Received: now})
+}
+
+func (h *Host) dropOn(l *link, r DropReason) {
+	l.drops.add(r)
+	h.drops.add(r)
+}

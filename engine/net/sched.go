@@ -1,0 +1,225 @@
+package net
+
+import (
+	"sync"
+	"time"
+
+	kcp "github.com/xtaci/kcp-go/v5"
+)
+
+const kcpFlushFull = kcp.IKCP_FLUSH_FULL
+
+// tick is the timer goroutine's period: KCP's update interval.
+const tick = kcpInterval * time.Millisecond
+
+// housekeepEvery ticks, the timer goroutine walks every link for
+// keepalives, timeouts and closes.
+const housekeepEvery = 10
+
+// scheduler holds the work lists the timer goroutine serves: links whose
+// KCP core needs updates (active), links with a deferred flush, and links
+// whose messages wait for room in the event queue (stalled). Its mutex is a
+// leaf: it is taken under link.mu, never the other way round.
+type scheduler struct {
+	mu      sync.Mutex
+	active  []*link
+	flush   []*link
+	stalled []*link
+	spare   []*link
+	flushCh chan struct{}
+	resume  chan struct{}
+}
+
+func (s *scheduler) init() {
+	s.flushCh = make(chan struct{}, 1)
+	s.resume = make(chan struct{}, 1)
+}
+
+func (s *scheduler) addActive(l *link) {
+	s.mu.Lock()
+	s.active = append(s.active, l)
+	s.mu.Unlock()
+}
+
+func (s *scheduler) addFlush(l *link) {
+	s.mu.Lock()
+	s.flush = append(s.flush, l)
+	s.mu.Unlock()
+	select {
+	case s.flushCh <- struct{}{}:
+	default:
+	}
+}
+
+func (s *scheduler) addStalled(l *link) {
+	s.mu.Lock()
+	s.stalled = append(s.stalled, l)
+	s.mu.Unlock()
+}
+
+func (s *scheduler) wakeResume() {
+	select {
+	case s.resume <- struct{}{}:
+	default:
+	}
+}
+
+func (s *scheduler) take(list *[]*link) []*link {
+	s.mu.Lock()
+	l := *list
+	*list = s.spare[:0]
+	s.spare = nil
+	s.mu.Unlock()
+	return l
+}
+
+func (s *scheduler) give(l []*link) {
+	clear(l)
+	s.mu.Lock()
+	if s.spare == nil {
+		s.spare = l[:0]
+	}
+	s.mu.Unlock()
+}
+
+// timerLoop is the host's timer goroutine.
+func (h *Host) timerLoop() {
+	defer h.wg.Done()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	n := 0
+	for {
+		select {
+		case <-h.done:
+			return
+		case <-h.sched.flushCh:
+			h.flushDeferred()
+		case <-h.sched.resume:
+			h.resumeStalled()
+		case now := <-t.C:
+			h.updateActive()
+			n++
+			if n%housekeepEvery == 0 {
+				h.housekeep(now)
+				h.resumeStalled()
+			}
+		}
+	}
+}
+
+// flushDeferred flushes links whose sends were deferred while data was in
+// flight, so that everything queued meanwhile shares datagrams.
+func (h *Host) flushDeferred() {
+	list := h.sched.take(&h.sched.flush)
+	for _, l := range list {
+		l.mu.Lock()
+		l.flushPending = false
+		if !l.removed {
+			kcpFlush(l.kcp, kcpFlushFull)
+		}
+		out, p := l.takeLocked()
+		l.mu.Unlock()
+		l.writeOut(out, p)
+	}
+	h.sched.give(list)
+}
+
+// updateActive drives the KCP cores that have data in flight or acks due.
+func (h *Host) updateActive() {
+	list := h.sched.take(&h.sched.active)
+	for _, l := range list {
+		l.mu.Lock()
+		if l.removed {
+			l.active = false
+			l.mu.Unlock()
+			continue
+		}
+		l.kcp.Update()
+		if l.kcp.WaitSnd() == 0 && l.closing == nil {
+			l.idleTicks++
+		} else {
+			l.idleTicks = 0
+		}
+		// Two idle updates in a row: acks are out, nothing in flight.
+		if l.idleTicks >= 2 {
+			l.active = false
+		} else {
+			h.sched.addActive(l)
+		}
+		out, p := l.takeLocked()
+		l.mu.Unlock()
+		l.writeOut(out, p)
+	}
+	h.sched.give(list)
+}
+
+// resumeStalled moves waiting reliable messages into the event queue now
+// that it has room.
+func (h *Host) resumeStalled() {
+	list := h.sched.take(&h.sched.stalled)
+	var ended []*link
+	for _, l := range list {
+		l.mu.Lock()
+		l.stalled = false
+		if !l.removed {
+			l.pumpLocked(time.Now(), l.path != nil && l.path.Relayed())
+			if l.remoteClosed != nil && l.drainedLocked() {
+				ended = append(ended, l)
+			}
+		}
+		l.mu.Unlock()
+	}
+	h.sched.give(list)
+	for _, l := range ended {
+		h.removeLink(l, l.remoteClosed)
+	}
+}
+
+// housekeep sends keepalives, detects timeouts and finishes local closes.
+func (h *Host) housekeep(now time.Time) {
+	h.mu.RLock()
+	links := make([]*link, 0, len(h.byID))
+	for _, l := range h.byID {
+		links = append(links, l)
+	}
+	h.mu.RUnlock()
+	type ending struct {
+		l      *link
+		reason error
+	}
+	var ended []ending
+	for _, l := range links {
+		l.mu.Lock()
+		if l.removed {
+			l.mu.Unlock()
+			continue
+		}
+		switch {
+		case l.closing != nil && (l.kcp.WaitSnd() == 0 || !now.Before(l.closeDeadline)):
+			ce := l.closing.(*CloseError)
+			body := append([]byte{closeCode(ce.Reason)}, ce.Message...)
+			for range 3 { // unacknowledged: send a few copies
+				l.queueFrameLocked(frameClose, body)
+			}
+			reason := error(ErrClosedLocally)
+			if errorsIsShutdown(ce) {
+				reason = ErrShutdown
+			}
+			ended = append(ended, ending{l, reason})
+		case now.Sub(l.lastHeard) >= h.cfg.Timeout:
+			ended = append(ended, ending{l, ErrTimeout})
+		case now.Sub(l.lastPing) >= h.cfg.PingInterval:
+			l.lastPing = now
+			l.loss.update()
+			var body [8]byte
+			putUint64(body[:], uint64(now.Sub(h.epoch)))
+			l.queueFrameLocked(framePing, body[:])
+		}
+		out, p := l.takeLocked()
+		l.mu.Unlock()
+		l.writeOut(out, p)
+	}
+	for _, e := range ended {
+		h.removeLink(e.l, e.reason)
+	}
+}

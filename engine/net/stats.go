@@ -1,0 +1,176 @@
+package net
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// DropReason says why a datagram or a message was dropped.
+type DropReason int
+
+const (
+	// DropMalformed: too short, unknown kind, bad frame layout, or a KCP
+	// segment the core refused.
+	DropMalformed DropReason = iota
+	// DropBadSeal: the AEAD tag did not verify (forged, corrupted, or sealed
+	// with other keys).
+	DropBadSeal
+	// DropReplay: a packet number already seen or older than the window.
+	DropReplay
+	// DropUnknownPeer: a data datagram naming a HostID with no link.
+	DropUnknownPeer
+	// DropQueueFull: an unreliable message found the event queue full.
+	DropQueueFull
+	// DropRateLimited: a handshake packet over the handshake rate.
+	DropRateLimited
+	// DropUnexpected: a well-formed packet this host does not expect (a hello
+	// at a client, a welcome nobody asked for).
+	DropUnexpected
+	// DropStale: an unreliable message older than the newest on its channel.
+	DropStale
+	// NumDropReasons is the number of drop reasons.
+	NumDropReasons
+)
+
+var dropNames = [NumDropReasons]string{"malformed", "bad_seal", "replay", "unknown_peer", "queue_full", "rate_limited", "unexpected", "stale"}
+
+func (r DropReason) String() string {
+	if r >= 0 && r < NumDropReasons {
+		return dropNames[r]
+	}
+	return "unknown"
+}
+
+// DropCounts counts drops by reason.
+type DropCounts [NumDropReasons]uint64
+
+// Total is the sum over all reasons.
+func (d DropCounts) Total() (n uint64) {
+	for _, v := range d {
+		n += v
+	}
+	return n
+}
+
+type dropCounters [NumDropReasons]atomic.Uint64
+
+func (c *dropCounters) add(r DropReason) { c[r].Add(1) }
+
+func (c *dropCounters) snapshot() (d DropCounts) {
+	for i := range c {
+		d[i] = c[i].Load()
+	}
+	return d
+}
+
+// trafficCounters count what crossed the socket.
+type trafficCounters struct {
+	bytesIn, bytesOut, datagramsIn, datagramsOut atomic.Uint64
+}
+
+func (t *trafficCounters) in(n int) {
+	t.bytesIn.Add(uint64(n))
+	t.datagramsIn.Add(1)
+}
+
+func (t *trafficCounters) out(n int) {
+	t.bytesOut.Add(uint64(n))
+	t.datagramsOut.Add(1)
+}
+
+// Traffic is a snapshot of bytes and datagrams in and out.
+type Traffic struct {
+	BytesIn, BytesOut, DatagramsIn, DatagramsOut uint64
+}
+
+func (t *trafficCounters) snapshot() Traffic {
+	return Traffic{t.bytesIn.Load(), t.bytesOut.Load(), t.datagramsIn.Load(), t.datagramsOut.Load()}
+}
+
+// LinkStats is a snapshot of one link.
+type LinkStats struct {
+	Peer HostID
+	// RTT is the smoothed round-trip time from keepalive pings, Jitter the
+	// smoothed difference between consecutive samples (RFC 3550 style).
+	RTT, Jitter time.Duration
+	// LossOut estimates the fraction of our datagrams the peer did not get
+	// (it reports what it saw); LossIn the fraction of the peer's we missed.
+	LossOut, LossIn float64
+	// Retransmits counts reliable segments sent again.
+	Retransmits uint64
+	Traffic
+	// Drops counts datagrams from this peer dropped after its HostID was
+	// recognised (bad seal, replay, malformed).
+	Drops DropCounts
+	// SendQueue is the number of reliable segments waiting or in flight.
+	SendQueue int
+	// Path describes the current path; Relayed is true when it goes through
+	// the server.
+	Path    string
+	Relayed bool
+	// Since is when the link came up; LastHeard when the last authenticated
+	// datagram arrived.
+	Since, LastHeard time.Time
+}
+
+// HostStats is a snapshot of a whole host.
+type HostStats struct {
+	Links int
+	Traffic
+	Drops DropCounts
+	// Handshakes counts completed handshakes (server side: clients
+	// welcomed; client side: successful dials); HandshakeFailures counts
+	// refusals sent or received and dials that timed out.
+	Handshakes, HandshakeFailures uint64
+}
+
+// rttEstimator keeps smoothed RTT and jitter. Not safe for concurrent use.
+type rttEstimator struct {
+	srtt, jitter, last time.Duration
+	samples        int
+}
+
+func (r *rttEstimator) sample(rtt time.Duration) {
+	if rtt < 0 {
+		return
+	}
+	if r.samples == 0 {
+		r.srtt = rtt
+	} else {
+		r.srtt += (rtt - r.srtt) / 8
+		d := rtt - r.last
+		if d < 0 {
+			d = -d
+		}
+		r.jitter += (d - r.jitter) / 16
+	}
+	r.last = rtt
+	r.samples++
+}
+
+// lossEstimator estimates inbound loss from gaps in the peer's packet
+// numbers, once per keepalive interval. Not safe for concurrent use.
+type lossEstimator struct {
+	maxPN, prevMax uint64
+	got, prevGot   uint64
+	loss           float64
+}
+
+func (l *lossEstimator) received(pn uint64) {
+	l.got++
+	if pn > l.maxPN {
+		l.maxPN = pn
+	}
+}
+
+func (l *lossEstimator) update() {
+	expected := l.maxPN - l.prevMax
+	got := l.got - l.prevGot
+	if expected == 0 {
+		return
+	}
+	s := 1 - float64(got)/float64(expected)
+	s = min(max(s, 0), 1)
+	l.loss += (s - l.loss) / 4
+	l.prevMax, l.prevGot = l.maxPN, l.got
+}

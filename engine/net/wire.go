@@ -1,0 +1,264 @@
+package net
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// ProtocolVersion is the wire protocol version carried in every hello. A
+// server refuses a client whose version differs.
+const ProtocolVersion uint16 = 1
+
+// Packet kinds: the first byte of every datagram. docs/PROTOCOL.md is the
+// reference for each layout.
+const (
+	kindHello   byte = 0x01 // client → server, cleartext, padded to helloSize
+	kindCookie  byte = 0x02 // server → client, cleartext, stateless cookie
+	kindWelcome byte = 0x03 // server → client: server key + sealed welcome
+	kindReject  byte = 0x04 // server → client, cleartext refusal with a reason
+	kindData    byte = 0x10 // sealed frames between two hosts that share keys
+)
+
+// Sizes of the fixed parts of the wire format.
+const (
+	// MaxDatagram is the largest datagram Skein sends: well under the IPv6
+	// minimum MTU once IP and UDP headers are added, so nothing relies on IP
+	// fragmentation.
+	MaxDatagram = 1200
+
+	dataHeaderSize = 1 + 4 + 6 // kind, sender HostID, packet number (48 bit)
+	sealOverhead   = 16        // AEAD tag
+	frameHeader    = 1 + 2     // frame type, body length
+	unrelHeader    = 1 + 4     // channel, sequence
+
+	keySize    = 32
+	cookieSize = 4 + 20 // timestamp (s) + truncated HMAC-SHA256
+	// helloSize is the size every hello is padded to, so no reply the server
+	// sends to an unverified source can be larger than the request.
+	helloSize = 128
+
+	// maxFramesPayload is what fits in one sealed datagram.
+	maxFramesPayload = MaxDatagram - dataHeaderSize - sealOverhead
+	// kcpMTU is the KCP segment budget: one KCP frame per datagram.
+	kcpMTU = maxFramesPayload - frameHeader
+	// MaxUnreliable is the largest unreliable payload: it must fit one
+	// datagram with every header.
+	MaxUnreliable = maxFramesPayload - frameHeader - unrelHeader
+)
+
+// Frame types inside a sealed data datagram.
+const (
+	frameKCP        byte = 0x01 // KCP segments of the reliable stream
+	frameUnreliable byte = 0x02 // channel(1) seq(4) payload
+	framePing       byte = 0x03 // echo(8)
+	framePong       byte = 0x04 // echo(8) inbound loss per mille(2)
+	frameClose      byte = 0x05 // reason(1) message(utf-8, ≤ 200 bytes)
+)
+
+// Reject reasons carried in a reject packet.
+const (
+	rejectVersion   byte = 1
+	rejectFull      byte = 2
+	rejectBadCookie byte = 3
+	rejectBusy      byte = 4
+)
+
+var errMalformed = errors.New("malformed datagram")
+
+// dataHeader is the cleartext header of a data datagram. It is the AEAD's
+// associated data, so it cannot be altered in flight.
+type dataHeader struct {
+	From HostID
+	PN   uint64 // packet number, 48 bits on the wire
+}
+
+const maxPN = 1<<48 - 1
+
+func appendDataHeader(b []byte, h dataHeader) []byte {
+	b = append(b, kindData)
+	b = binary.LittleEndian.AppendUint32(b, uint32(h.From))
+	return append(b, byte(h.PN), byte(h.PN>>8), byte(h.PN>>16), byte(h.PN>>24), byte(h.PN>>32), byte(h.PN>>40))
+}
+
+func parseDataHeader(b []byte) (dataHeader, error) {
+	if len(b) < dataHeaderSize+sealOverhead || b[0] != kindData {
+		return dataHeader{}, errMalformed
+	}
+	var h dataHeader
+	h.From = HostID(binary.LittleEndian.Uint32(b[1:5]))
+	p := b[5:11]
+	h.PN = uint64(p[0]) | uint64(p[1])<<8 | uint64(p[2])<<16 | uint64(p[3])<<24 | uint64(p[4])<<32 | uint64(p[5])<<40
+	return h, nil
+}
+
+// frame is one decoded frame; Body aliases the datagram buffer.
+type frame struct {
+	Type byte
+	Body []byte
+}
+
+func appendFrame(b []byte, typ byte, body []byte) []byte {
+	b = append(b, typ)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(body)))
+	return append(b, body...)
+}
+
+// nextFrame splits the first frame off p. It returns errMalformed when the
+// length runs past the end or the type is unknown.
+func nextFrame(p []byte) (frame, []byte, error) {
+	if len(p) < frameHeader {
+		return frame{}, nil, errMalformed
+	}
+	typ := p[0]
+	n := int(binary.LittleEndian.Uint16(p[1:3]))
+	if n > len(p)-frameHeader {
+		return frame{}, nil, errMalformed
+	}
+	if typ < frameKCP || typ > frameClose {
+		return frame{}, nil, errMalformed
+	}
+	return frame{Type: typ, Body: p[frameHeader : frameHeader+n]}, p[frameHeader+n:], nil
+}
+
+// parseFrames decodes every frame of a plaintext payload. An empty payload
+// is malformed: every datagram carries at least one frame.
+func parseFrames(p []byte, out []frame) ([]frame, error) {
+	if len(p) == 0 {
+		return out, errMalformed
+	}
+	for len(p) > 0 {
+		f, rest, err := nextFrame(p)
+		if err != nil {
+			return out, err
+		}
+		if err := checkFrame(f); err != nil {
+			return out, err
+		}
+		out = append(out, f)
+		p = rest
+	}
+	return out, nil
+}
+
+// checkFrame validates the fixed-size parts of each frame type.
+func checkFrame(f frame) error {
+	switch f.Type {
+	case frameKCP:
+		if len(f.Body) == 0 {
+			return errMalformed
+		}
+	case frameUnreliable:
+		if len(f.Body) < unrelHeader {
+			return errMalformed
+		}
+	case framePing:
+		if len(f.Body) != 8 {
+			return errMalformed
+		}
+	case framePong:
+		if len(f.Body) != 10 {
+			return errMalformed
+		}
+	case frameClose:
+		if len(f.Body) < 1 || len(f.Body) > 1+maxCloseMessage {
+			return errMalformed
+		}
+	}
+	return nil
+}
+
+const maxCloseMessage = 200
+
+// hello is the client's first packet.
+type hello struct {
+	Version uint16
+	Pub     [keySize]byte
+	Cookie  []byte // empty or cookieSize bytes
+}
+
+func appendHello(b []byte, h hello) []byte {
+	start := len(b)
+	b = append(b, kindHello)
+	b = binary.LittleEndian.AppendUint16(b, h.Version)
+	b = append(b, h.Pub[:]...)
+	b = append(b, byte(len(h.Cookie)))
+	b = append(b, h.Cookie...)
+	for len(b)-start < helloSize {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func parseHello(b []byte) (hello, error) {
+	var h hello
+	// The version is read first so that a hello from a future version with
+	// another layout still gets a clear version refusal.
+	if len(b) < 3 || b[0] != kindHello {
+		return h, errMalformed
+	}
+	h.Version = binary.LittleEndian.Uint16(b[1:3])
+	if len(b) < helloSize {
+		return h, errMalformed
+	}
+	copy(h.Pub[:], b[3:3+keySize])
+	n := int(b[3+keySize])
+	if n != 0 && n != cookieSize {
+		return h, errMalformed
+	}
+	h.Cookie = b[4+keySize : 4+keySize+n]
+	return h, nil
+}
+
+func appendCookie(b []byte, cookie []byte) []byte {
+	b = append(b, kindCookie)
+	b = binary.LittleEndian.AppendUint16(b, ProtocolVersion)
+	return append(b, cookie...)
+}
+
+func parseCookie(b []byte) ([]byte, error) {
+	if len(b) != 3+cookieSize || b[0] != kindCookie {
+		return nil, errMalformed
+	}
+	return b[3:], nil
+}
+
+// welcomeBody is sealed with the server→client key at packet number 0.
+type welcomeBody struct {
+	ClientID HostID
+	Ping     uint32 // ms
+	Timeout  uint32 // ms
+}
+
+const welcomeBodySize = 12
+
+func appendWelcomeBody(b []byte, w welcomeBody) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(w.ClientID))
+	b = binary.LittleEndian.AppendUint32(b, w.Ping)
+	return binary.LittleEndian.AppendUint32(b, w.Timeout)
+}
+
+func parseWelcomeBody(b []byte) (welcomeBody, error) {
+	if len(b) != welcomeBodySize {
+		return welcomeBody{}, errMalformed
+	}
+	return welcomeBody{
+		ClientID: HostID(binary.LittleEndian.Uint32(b)),
+		Ping:     binary.LittleEndian.Uint32(b[4:]),
+		Timeout:  binary.LittleEndian.Uint32(b[8:]),
+	}, nil
+}
+
+// welcomeHeader is kind + server public key; the sealed body follows.
+const welcomeHeader = 1 + keySize
+
+func appendReject(b []byte, reason byte) []byte {
+	b = append(b, kindReject, reason)
+	return binary.LittleEndian.AppendUint16(b, ProtocolVersion)
+}
+
+func parseReject(b []byte) (reason byte, version uint16, err error) {
+	if len(b) != 4 || b[0] != kindReject {
+		return 0, 0, errMalformed
+	}
+	return b[1], binary.LittleEndian.Uint16(b[2:]), nil
+}
