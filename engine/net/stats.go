@@ -127,7 +127,7 @@ type HostStats struct {
 // rttEstimator keeps smoothed RTT and jitter. Not safe for concurrent use.
 type rttEstimator struct {
 	srtt, jitter, last time.Duration
-	samples        int
+	samples            int
 }
 
 func (r *rttEstimator) sample(rtt time.Duration) {
