@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# test.sh: THE test command for Skein. Run from anywhere: bash scripts/test.sh
+#
+#   0. scripts/deps.sh: Go >= 1.25 and the system packages (installs what is
+#      missing, or says exactly what to install)
+#   1. gofmt -l            (fails listing the unformatted files)
+#   2. go vet ./...
+#   3. go test -race -count=1 on ./engine/...
+#   4. go test -count=1 on every other package (tools, server, demo)
+#   5. a short fuzz pass: each func Fuzz* for FUZZTIME
+#
+# Env: FUZZTIME (default 5s) per fuzz target; FUZZ=0 skips the fuzz pass.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+FUZZTIME=${FUZZTIME:-5s}
+FUZZ=${FUZZ:-1}
+
+step() { printf '\n== %s\n' "$*"; }
+fail() { printf '\ntest.sh: FAILED: %s\n' "$*" >&2; exit 1; }
+
+step "dependencies"
+bash scripts/deps.sh || fail "scripts/deps.sh (see above for what to install)"
+go version
+
+step "gofmt"
+# testdata may hold deliberately unformatted inputs.
+mapfile -t gofiles < <(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -not -path '*/vendor/*' | sort)
+if [ ${#gofiles[@]} -gt 0 ]; then
+  unformatted=$(gofmt -l "${gofiles[@]}")
+  if [ -n "$unformatted" ]; then
+    printf '%s\n' "$unformatted" >&2
+    fail "files above are not gofmt'd (run: gofmt -w <file>)"
+  fi
+fi
+
+step "go vet ./..."
+go vet ./... || fail "go vet"
+
+module=$(go list -m)
+mapfile -t pkgs < <(go list ./...)
+engine=() rest=()
+for p in "${pkgs[@]}"; do
+  case "$p" in
+    "$module"/engine | "$module"/engine/*) engine+=("$p") ;;
+    *) rest+=("$p") ;;
+  esac
+done
+
+if [ ${#engine[@]} -gt 0 ]; then
+  step "go test -race -count=1 (engine: ${#engine[@]} packages)"
+  go test -race -count=1 "${engine[@]}" || fail "engine tests (-race)"
+fi
+if [ ${#rest[@]} -gt 0 ]; then
+  step "go test -count=1 (others: ${#rest[@]} packages)"
+  go test -count=1 "${rest[@]}" || fail "tests"
+fi
+
+if [ "$FUZZ" = 0 ]; then
+  step "fuzz: skipped (FUZZ=0)"
+else
+  step "fuzz: each target for $FUZZTIME"
+  # Lines "dir<TAB>FuzzName" for every func Fuzz* in a _test.go file.
+  mapfile -t targets < <(
+    find . -name '*_test.go' -not -path './.git/*' -not -path '*/testdata/*' -not -path '*/vendor/*' -print0 |
+      xargs -0 -r grep -HoE '^func Fuzz[A-Za-z0-9_]*\(' |
+      sed -E 's#^(.*)/[^/]+_test\.go:func (Fuzz[A-Za-z0-9_]*)\($#\1\t\2#' | sort -u
+  )
+  if [ ${#targets[@]} -eq 0 ]; then
+    echo "no fuzz targets"
+  fi
+  for t in "${targets[@]}"; do
+    dir=${t%%$'\t'*} name=${t#*$'\t'}
+    echo "-- $dir $name"
+    go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$dir" || fail "fuzz $name in $dir"
+  done
+fi
+
+printf '\ntest.sh: all checks passed\n'
