@@ -73,7 +73,8 @@ type Conditions struct {
 	// Loss is the probability (0..1) that a datagram is dropped.
 	Loss float64
 	// Duplicate is the probability (0..1) that a datagram is delivered
-	// twice. The copy gets its own jitter and reorder draws.
+	// twice. The copy gets its own jitter and reorder draws and does not
+	// use Bandwidth.
 	Duplicate float64
 	// Reorder is the probability (0..1) that a datagram takes another
 	// path: on a link with a Delay it skips the delay (and the jitter) and
