@@ -16,7 +16,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-shared=${SKEIN_SHARED:-$root/../shared}
+shared=${SKEIN_SHARED:-$(dirname "$root")/shared}
 
 say() { echo "deps: $*" >&2; }
 die() { echo "deps: ERROR: $*" >&2; exit 1; }

@@ -103,8 +103,8 @@ func runPingPong(b *testing.B, size int, send func([]byte) error, recv func([]by
 	quit := make(chan struct{})
 	var stalled atomic.Bool
 	var wg sync.WaitGroup
+	t := time.NewTicker(stallTimeout) // allocated before the timer starts
 	wg.Go(func() {
-		t := time.NewTicker(stallTimeout)
 		defer t.Stop()
 		last := int64(-1)
 		for {
@@ -165,9 +165,9 @@ func runOneWay(b *testing.B, size int, send func([]byte) error, recv func([]byte
 		done     = make(chan struct{})
 		want     = int64(b.N)
 	)
+	buf := make([]byte, max(recvBufSize, size+1)) // allocated before the timer starts
 	go func() {
 		defer close(done)
-		buf := make([]byte, max(recvBufSize, size+1))
 		<-begun
 		for {
 			n, err := recv(buf)
