@@ -9,6 +9,9 @@ import (
 	"time"
 )
 
+// helloVersion is the version Dial announces; tests change it.
+var helloVersion = ProtocolVersion
+
 // maxPendingDials bounds the handshakes a client runs at once.
 const maxPendingDials = 8
 
@@ -75,7 +78,7 @@ func (h *Host) Dial(ctx context.Context, addr netip.AddrPort) error {
 	wait := 200 * time.Millisecond
 	for {
 		d.mu.Lock()
-		pkt := appendHello(make([]byte, 0, helloSize), hello{Version: ProtocolVersion, Pub: d.pub, Cookie: d.cookie})
+		pkt := appendHello(make([]byte, 0, helloSize), hello{Version: helloVersion, Pub: d.pub, Cookie: d.cookie})
 		d.mu.Unlock()
 		if _, err := h.conn.WriteTo(pkt, addr); err == nil {
 			h.traffic.out(len(pkt))

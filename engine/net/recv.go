@@ -35,27 +35,32 @@ func (h *Host) readLoop() {
 			continue
 		}
 		h.traffic.in(n)
-		b := buf[:n]
-		if n == 0 {
-			h.drops.add(DropMalformed)
-			continue
-		}
-		now := time.Now()
-		switch b[0] {
-		case kindData:
-			frames = h.handleData(b, from, now, false, frames[:0])
-		case kindHello:
-			h.handleHello(b, from, now)
-		case kindCookie:
-			h.handleCookie(b, from)
-		case kindWelcome:
-			h.handleWelcome(b, from, now)
-		case kindReject:
-			h.handleReject(b, from)
-		default:
-			h.drops.add(DropMalformed)
-		}
+		frames = h.demux(buf[:n], from, time.Now(), frames[:0])
 	}
+}
+
+// demux routes one datagram by its first byte (packet kind). b is modified
+// (decrypted in place).
+func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, frames []frame) []frame {
+	if len(b) == 0 {
+		h.drops.add(DropMalformed)
+		return frames
+	}
+	switch b[0] {
+	case kindData:
+		return h.handleData(b, from, now, false, frames)
+	case kindHello:
+		h.handleHello(b, from, now)
+	case kindCookie:
+		h.handleCookie(b, from)
+	case kindWelcome:
+		h.handleWelcome(b, from, now)
+	case kindReject:
+		h.handleReject(b, from)
+	default:
+		h.drops.add(DropMalformed)
+	}
+	return frames
 }
 
 // handleData authenticates a data datagram and processes its frames. b is
