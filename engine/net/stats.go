@@ -149,12 +149,17 @@ func (r *rttEstimator) sample(rtt time.Duration) {
 }
 
 // lossEstimator estimates inbound loss from gaps in the peer's packet
-// numbers, once per keepalive interval. Not safe for concurrent use.
+// numbers. A sample is taken once at least lossSamplePackets numbers have
+// gone by (checked at each keepalive), so an idle link's estimate is not
+// made of two-packet coin flips. Not safe for concurrent use.
 type lossEstimator struct {
 	maxPN, prevMax uint64
 	got, prevGot   uint64
 	loss           float64
+	samples        int
 }
+
+const lossSamplePackets = 32
 
 func (l *lossEstimator) received(pn uint64) {
 	l.got++
@@ -165,12 +170,17 @@ func (l *lossEstimator) received(pn uint64) {
 
 func (l *lossEstimator) update() {
 	expected := l.maxPN - l.prevMax
-	got := l.got - l.prevGot
-	if expected == 0 {
+	if expected < lossSamplePackets {
 		return
 	}
+	got := l.got - l.prevGot
 	s := 1 - float64(got)/float64(expected)
 	s = min(max(s, 0), 1)
-	l.loss += (s - l.loss) / 4
+	if l.samples == 0 {
+		l.loss = s
+	} else {
+		l.loss += (s - l.loss) / 4
+	}
+	l.samples++
 	l.prevMax, l.prevGot = l.maxPN, l.got
 }
