@@ -1,0 +1,206 @@
+package net
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	kcp "github.com/xtaci/kcp-go/v5"
+
+	"github.com/skein-dev/skein/engine/net/vnet"
+)
+
+func TestKCPFlushLinked(t *testing.T) {
+	n := 0
+	k := newKCP(func(b []byte, size int) { n++ })
+	k.Update()
+	k.Send([]byte("x"))
+	kcpFlush(k, kcp.IKCP_FLUSH_FULL)
+	if n != 1 {
+		t.Fatalf("kcpFlush produced %d datagrams, want 1: the linkname to kcp-go's flush is broken", n)
+	}
+}
+
+func TestReplayWindow(t *testing.T) {
+	var w replayWindow
+	accept := func(pn uint64, want bool) {
+		t.Helper()
+		got := w.check(pn)
+		if got != want {
+			t.Fatalf("check(%d) = %v, want %v", pn, got, want)
+		}
+		if got {
+			w.accept(pn)
+		}
+	}
+	accept(1, true)
+	accept(1, false)
+	accept(3, true)
+	accept(2, true)
+	accept(2, false)
+	accept(1000, true)
+	accept(1000-replayWindowSize+1, true)
+	accept(1000-replayWindowSize, false) // too old
+	accept(999, true)
+	accept(5000, true)
+	accept(999, false)
+	accept(4999, true)
+	// Every number in a long shuffled run is accepted exactly once.
+	var w2 replayWindow
+	for base := uint64(10); base < 100000; base += 64 {
+		for _, off := range []uint64{5, 1, 63, 0, 32, 7} {
+			if !w2.check(base + off) {
+				t.Fatalf("%d refused", base+off)
+			}
+			w2.accept(base + off)
+			if w2.check(base + off) {
+				t.Fatalf("%d accepted twice", base+off)
+			}
+		}
+	}
+}
+
+func seedFrames() [][]byte {
+	var seeds [][]byte
+	seeds = append(seeds, appendFrame(nil, frameKCP, bytes.Repeat([]byte{1}, 30)))
+	seeds = append(seeds, appendFrame(appendFrame(nil, framePing, make([]byte, 8)), framePong, make([]byte, 10)))
+	seeds = append(seeds, appendFrame(nil, frameUnreliable, []byte{3, 1, 0, 0, 0, 'h', 'i'}))
+	seeds = append(seeds, appendFrame(nil, frameClose, []byte{closeKicked, 'b', 'y', 'e'}))
+	seeds = append(seeds, []byte{}, []byte{0xff, 0xff, 0xff})
+	return seeds
+}
+
+// FuzzFrames checks that parseFrames never panics and that what it accepts
+// re-encodes to the same bytes.
+func FuzzFrames(f *testing.F) {
+	for _, s := range seedFrames() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		frames, err := parseFrames(p, nil)
+		if err != nil {
+			return
+		}
+		var re []byte
+		for _, fr := range frames {
+			re = appendFrame(re, fr.Type, fr.Body)
+		}
+		if !bytes.Equal(re, p) {
+			t.Fatalf("re-encoded %x, input %x", re, p)
+		}
+	})
+}
+
+// FuzzHandshakePackets checks the cleartext handshake decoders: no panic, and
+// a round trip for what they accept.
+func FuzzHandshakePackets(f *testing.F) {
+	var pub [keySize]byte
+	pub[0] = 9
+	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Pub: pub}))
+	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Pub: pub, Cookie: make([]byte, cookieSize)}))
+	f.Add(appendCookie(nil, make([]byte, cookieSize)))
+	f.Add(appendReject(nil, rejectFull))
+	f.Add(appendWelcomeBody(nil, welcomeBody{ClientID: 1000, Ping: 1000, Timeout: 10000}))
+	f.Add(appendDataHeader(make([]byte, 0, 64), dataHeader{From: 1000, PN: maxPN})[:11])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if h, err := parseHello(b); err == nil {
+			re := appendHello(nil, h)
+			if h2, err := parseHello(re); err != nil || h2.Version != h.Version || h2.Pub != h.Pub || !bytes.Equal(h2.Cookie, h.Cookie) {
+				t.Fatalf("hello round trip: %v", err)
+			}
+		}
+		if c, err := parseCookie(b); err == nil && !bytes.Equal(appendCookie(nil, c)[3:], c) {
+			t.Fatal("cookie round trip")
+		}
+		if r, v, err := parseReject(b); err == nil && v == ProtocolVersion && !bytes.Equal(appendReject(nil, r), b) {
+			t.Fatal("reject round trip")
+		}
+		if w, err := parseWelcomeBody(b); err == nil && !bytes.Equal(appendWelcomeBody(nil, w), b) {
+			t.Fatal("welcome round trip")
+		}
+		if len(b) >= dataHeaderSize+sealOverhead {
+			if h, err := parseDataHeader(b); err == nil && !bytes.Equal(appendDataHeader(nil, h), b[:dataHeaderSize]) {
+				t.Fatal("data header round trip")
+			}
+		}
+	})
+}
+
+// fuzzPair is a server and a connected client on a real-time virtual network.
+type fuzzPair struct {
+	n        *vnet.Network
+	srv, cli *Host
+	srvAddr  netip.AddrPort
+	cliAddr  netip.AddrPort
+}
+
+func newFuzzPair(tb testing.TB) *fuzzPair {
+	tb.Helper()
+	p := &fuzzPair{n: vnet.New(1), srvAddr: netip.MustParseAddrPort("10.0.0.1:1"), cliAddr: netip.MustParseAddrPort("10.0.0.2:1")}
+	sc, _ := p.n.Listen(p.srvAddr)
+	cc, _ := p.n.Listen(p.cliAddr)
+	p.srv, _ = NewHost(sc, Config{Accept: true})
+	p.cli, _ = NewHost(cc, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.cli.Dial(ctx, p.srvAddr); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func (p *fuzzPair) close() {
+	p.cli.Shutdown(context.Background())
+	p.srv.Shutdown(context.Background())
+	p.n.Close()
+}
+
+// FuzzDemux feeds arbitrary datagrams to both ends of a live link: nothing
+// may panic, and every datagram is either processed or counted as dropped.
+func FuzzDemux(f *testing.F) {
+	p := newFuzzPair(f)
+	defer p.close()
+	var pub [keySize]byte
+	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Pub: pub}))
+	f.Add(appendHello(nil, hello{Version: 7, Pub: pub, Cookie: make([]byte, cookieSize)}))
+	f.Add(appendCookie(nil, make([]byte, cookieSize)))
+	f.Add(appendReject(nil, rejectBadCookie))
+	f.Add(append([]byte{kindWelcome}, make([]byte, welcomeHeader+welcomeBodySize+sealOverhead-1)...))
+	f.Add(appendDataHeader(nil, dataHeader{From: p.cli.ID(), PN: 1 << 40}))
+	f.Add(append(appendDataHeader(nil, dataHeader{From: ServerID, PN: 5}), make([]byte, 40)...))
+	f.Add([]byte{})
+	f.Add([]byte{0x77})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p.srv.demux(bytes.Clone(b), p.cliAddr, time.Now(), nil)
+		p.cli.demux(bytes.Clone(b), p.srvAddr, time.Now(), nil)
+	})
+}
+
+// FuzzSealedFrames seals arbitrary plaintext with a real link's keys, as a
+// buggy (authenticated) peer would send it: the receiver must not panic and
+// must keep serving the link or close it cleanly.
+func FuzzSealedFrames(f *testing.F) {
+	p := newFuzzPair(f)
+	defer func() { p.close() }()
+	for _, s := range seedFrames() {
+		f.Add(s)
+	}
+	f.Add(appendFrame(nil, frameKCP, make([]byte, kcp.IKCP_OVERHEAD)))
+	f.Fuzz(func(t *testing.T, plain []byte) {
+		l := p.cli.link(ServerID)
+		if l == nil || p.srv.link(p.cli.ID()) == nil {
+			// A close frame ended the link: start again.
+			p.close()
+			p = newFuzzPair(t)
+			l = p.cli.link(ServerID)
+		}
+		if len(plain) > maxFramesPayload {
+			plain = plain[:maxFramesPayload]
+		}
+		b, pn := l.startDatagram()
+		b = l.sealDatagram(append(b, plain...), pn)
+		p.srv.demux(b, p.cliAddr, time.Now(), nil)
+	})
+}
