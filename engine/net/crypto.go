@@ -74,23 +74,30 @@ func newSealer(k Keys) (*sealer, error) {
 	return &sealer{send: s, recv: r}, nil
 }
 
-func pnNonce(pn uint64) (n [chacha20poly1305.NonceSize]byte) {
-	binary.LittleEndian.PutUint64(n[:], pn)
+// nonceSize is the AEAD nonce size: the packet number, little endian,
+// zero-padded.
+const nonceSize = chacha20poly1305.NonceSize
+
+func putNonce(n []byte, pn uint64) []byte {
+	n = n[:nonceSize]
+	binary.LittleEndian.PutUint64(n, pn)
+	clear(n[8:])
 	return n
 }
 
 // seal appends the sealed form of plaintext to dst, which already holds the
-// cleartext header (used as associated data).
-func (s *sealer) seal(dst []byte, pn uint64, plaintext []byte) []byte {
-	nonce := pnNonce(pn)
-	return s.send.Seal(dst, nonce[:], plaintext, dst)
+// cleartext header (used as associated data). nonce is scratch space of
+// nonceSize bytes that must not overlap dst's future contents (an array on
+// the stack would escape through the AEAD interface: one allocation per
+// datagram).
+func (s *sealer) seal(dst []byte, pn uint64, plaintext, nonce []byte) []byte {
+	return s.send.Seal(dst, putNonce(nonce, pn), plaintext, dst)
 }
 
 // open decrypts the datagram b (header + ciphertext) in place and returns
-// the plaintext, which aliases b.
-func (s *sealer) open(b []byte, pn uint64, headerLen int) ([]byte, error) {
-	nonce := pnNonce(pn)
-	p, err := s.recv.Open(b[headerLen:headerLen], nonce[:], b[headerLen:], b[:headerLen])
+// the plaintext, which aliases b. nonce is scratch as for seal.
+func (s *sealer) open(b []byte, pn uint64, headerLen int, nonce []byte) ([]byte, error) {
+	p, err := s.recv.Open(b[headerLen:headerLen], putNonce(nonce, pn), b[headerLen:], b[:headerLen])
 	if err != nil {
 		return nil, errBadSeal
 	}

@@ -179,7 +179,8 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 	if err != nil {
 		return
 	}
-	body, err := s.open(b, 0, welcomeHeader)
+	var nonce [nonceSize]byte
+	body, err := s.open(b, 0, welcomeHeader, nonce[:])
 	if err != nil {
 		h.drops.add(DropBadSeal)
 		return
@@ -308,7 +309,8 @@ func (h *Host) accept(hl hello, from netip.AddrPort, now time.Time) {
 		Ping:     uint32(h.cfg.PingInterval / time.Millisecond),
 		Timeout:  uint32(h.cfg.Timeout / time.Millisecond),
 	})
-	l.welcome = l.seal.seal(w, 0, body)
+	var nonce [nonceSize]byte
+	l.welcome = l.seal.seal(w, 0, body, nonce[:])
 	h.addLink(l)
 	h.reply(l.welcome, from)
 }

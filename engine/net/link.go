@@ -69,6 +69,7 @@ type outBatch struct{ bufs [][]byte }
 
 var batchPool = sync.Pool{New: func() any { return &outBatch{bufs: make([][]byte, 0, 16)} }}
 
+// bufSize leaves room past MaxDatagram for the seal's nonce scratch.
 const bufSize = MaxDatagram + 64
 
 var bufPool = sync.Pool{New: func() any { return new([bufSize]byte) }}
@@ -117,8 +118,10 @@ func (l *link) writeOut(b *outBatch, p Path) {
 }
 
 // seal finishes a datagram whose plaintext frames follow the header in b.
+// b must come from getBuf: the nonce is built in its spare tail, past the
+// largest datagram.
 func (l *link) sealDatagram(b []byte, pn uint64) []byte {
-	return l.seal.seal(b[:dataHeaderSize], pn, b[dataHeaderSize:])
+	return l.seal.seal(b[:dataHeaderSize], pn, b[dataHeaderSize:], b[bufSize-nonceSize:bufSize])
 }
 
 // startDatagram returns a buffer holding a data header with a fresh packet

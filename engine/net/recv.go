@@ -19,7 +19,7 @@ func errorsIsShutdown(err error) bool { return errors.Is(err, ErrShutdown) }
 func (h *Host) readLoop() {
 	defer h.wg.Done()
 	buf := make([]byte, 64<<10)
-	var frames []frame
+	rx := new(rxScratch)
 	for {
 		n, from, err := h.conn.ReadFrom(buf)
 		if err != nil {
@@ -35,20 +35,26 @@ func (h *Host) readLoop() {
 			continue
 		}
 		h.traffic.in(n)
-		frames = h.demux(buf[:n], from, time.Now(), frames[:0])
+		h.demux(buf[:n], from, time.Now(), rx)
 	}
+}
+
+// rxScratch is the receiving goroutine's reusable scratch space.
+type rxScratch struct {
+	frames []frame
+	nonce  [nonceSize]byte
 }
 
 // demux routes one datagram by its first byte (packet kind). b is modified
 // (decrypted in place).
-func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, frames []frame) []frame {
+func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, rx *rxScratch) {
 	if len(b) == 0 {
 		h.drops.add(DropMalformed)
-		return frames
+		return
 	}
 	switch b[0] {
 	case kindData:
-		return h.handleData(b, from, now, false, frames)
+		h.handleData(b, from, now, false, rx)
 	case kindHello:
 		h.handleHello(b, from, now)
 	case kindCookie:
@@ -60,44 +66,44 @@ func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, frames []fram
 	default:
 		h.drops.add(DropMalformed)
 	}
-	return frames
 }
 
 // handleData authenticates a data datagram and processes its frames. b is
 // modified (decrypted in place). relayed is true when the datagram came
 // wrapped in a relay envelope.
-func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed bool, frames []frame) []frame {
+func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed bool, rx *rxScratch) {
 	hdr, err := parseDataHeader(b)
 	if err != nil {
 		h.drops.add(DropMalformed)
-		return frames
+		return
 	}
 	l := h.link(hdr.From)
 	if l == nil {
 		h.drops.add(DropUnknownPeer)
-		return frames
+		return
 	}
-	plain, err := l.seal.open(b, hdr.PN, dataHeaderSize)
+	plain, err := l.seal.open(b, hdr.PN, dataHeaderSize, rx.nonce[:])
 	if err != nil {
 		h.dropOn(l, DropBadSeal)
-		return frames
+		return
 	}
-	frames, err = parseFrames(plain, frames)
+	frames, err := parseFrames(plain, rx.frames[:0])
+	rx.frames = frames
 	if err != nil {
 		// Authenticated but malformed: a peer with a bug, not an attacker.
 		h.dropOn(l, DropMalformed)
-		return frames
+		return
 	}
 
 	l.mu.Lock()
 	if l.removed {
 		l.mu.Unlock()
-		return frames
+		return
 	}
 	if !l.replay.check(hdr.PN) {
 		l.mu.Unlock()
 		h.dropOn(l, DropReplay)
-		return frames
+		return
 	}
 	l.replay.accept(hdr.PN)
 	l.traffic.in(len(b))
@@ -155,7 +161,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	if ended {
 		h.removeLink(l, l.remoteClosedReason())
 	}
-	return frames
+	return
 }
 
 func (l *link) remoteClosedReason() error {

@@ -1,0 +1,48 @@
+// Package net is Skein's transport: one UDP socket per process, secure links
+// over it, a reliable ordered channel and unreliable sequenced channels per
+// link, keepalive, disconnect detection and statistics.
+//
+// A Host owns one socket (any PacketConn: a real UDP socket from ListenUDP,
+// or an in-memory one from package vnet in tests). A server is a Host with
+// Config.Accept set; a client is a Host that calls Dial. The same client
+// socket later carries peer-to-peer links (package sync), so the NAT mapping
+// the server observes is the one peers punch to.
+//
+// # Handshake and security
+//
+// Dial runs hello → stateless cookie → hello with cookie → welcome. The
+// server keeps no state for a source until it echoes a valid cookie, never
+// answers with more bytes than it received, and rate-limits handshakes.
+// Client and server agree on keys with X25519 and HKDF-SHA256; every
+// datagram after that is sealed with ChaCha20-Poly1305 under a per-direction
+// key and a 48-bit packet number, and checked against a replay window. A
+// HostID is bound to its keys: a datagram that names a sender but does not
+// open with that sender's key is dropped and counted (DropBadSeal).
+//
+// # Channels
+//
+// Send(to, Reliable, data) rides a KCP stream (kcp-go's core, message mode,
+// driven by the host's own timer goroutine: no goroutine per link). Messages
+// up to MaxReliable bytes arrive exactly once and in order. A message sent on
+// an idle link leaves at once; messages sent while data is in flight are
+// coalesced into full datagrams.
+//
+// Send(to, Unreliable.OnChannel(c), data) sends one sealed datagram: at most
+// MaxUnreliable bytes, never fragmented. The receiver drops anything older
+// than the newest message it has delivered on that channel.
+//
+// Each link's datagrams go out through a replaceable Path (direct today; the
+// relay through the server in package sync); SetPath never disturbs the
+// reliable stream.
+//
+// # Events
+//
+// Connected, disconnected (with a reason: ErrTimeout, ErrClosedByPeer,
+// ErrKicked, ErrShutdown, ErrClosedLocally) and message events wait in a
+// bounded queue until the application takes them with FrameMove, Poll or
+// Next, on its own goroutine. When the queue is full, reliable messages stay
+// in their stream (whose window then slows the sender) and unreliable ones
+// are dropped and counted.
+//
+// The wire format is documented in docs/PROTOCOL.md.
+package net

@@ -1,0 +1,76 @@
+package net_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	skein "github.com/skein-dev/skein/engine/net"
+)
+
+// A server and a client on loopback: the client dials, sends one reliable
+// and one unreliable message, and the server reads them on its own
+// goroutine with Next (a game would call FrameMove once per frame instead).
+func Example() {
+	srv, err := skein.Listen("127.0.0.1:0", skein.Config{Accept: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	cli, err := skein.Listen("127.0.0.1:0", skein.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cli.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cli.Dial(ctx, srv.LocalAddr()); err != nil {
+		log.Fatal(err)
+	}
+	cli.Send(skein.ServerID, skein.Reliable, []byte("hello"))
+	cli.Send(skein.ServerID, skein.Unreliable.OnChannel(1), []byte("position 3,4"))
+
+	for range 3 {
+		e, err := srv.Next(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		switch e.Kind {
+		case skein.EventConnected:
+			fmt.Println("connected:", e.Peer == cli.ID())
+		case skein.EventMessage:
+			fmt.Printf("%q reliable=%v channel=%d\n", e.Data, e.Delivery.Reliable, e.Delivery.Channel)
+		}
+	}
+	// Output:
+	// connected: true
+	// "hello" reliable=true channel=0
+	// "position 3,4" reliable=false channel=1
+}
+
+// FrameMove hands waiting events to the game on its own goroutine, once per
+// frame; nothing is ever called from a networking goroutine.
+func ExampleHost_FrameMove() {
+	srv, _ := skein.Listen("127.0.0.1:0", skein.Config{Accept: true})
+	defer srv.Close()
+	cli, _ := skein.Listen("127.0.0.1:0", skein.Config{})
+	defer cli.Close()
+	if err := cli.Dial(context.Background(), srv.LocalAddr()); err != nil {
+		log.Fatal(err)
+	}
+	cli.Send(skein.ServerID, skein.Reliable, []byte("ready"))
+
+	got := 0
+	for frame := 0; got < 2 && frame < 300; frame++ { // the game loop
+		srv.FrameMove(func(e skein.Event) {
+			fmt.Println(e.Kind)
+			got++
+		})
+		time.Sleep(10 * time.Millisecond) // the rest of the frame
+	}
+	// Output:
+	// connected
+	// message
+}

@@ -1,0 +1,94 @@
+package net_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	skein "github.com/skein-dev/skein/engine/net"
+)
+
+// Skein's own figures, on the same harness and in the same run as the
+// baselines (BenchmarkBaselineRawUDP, BenchmarkBaselineKCP):
+//
+//	go test -run '^$' -bench 'Baseline|Skein' -benchmem -count 5 ./engine/net/
+
+// hostRecv returns a recv function for the harness that takes the next
+// message event from h, and a stop function that unblocks it.
+func hostRecv(h *skein.Host) (recv func([]byte) (int, error), stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	recv = func(buf []byte) (int, error) {
+		for {
+			e, err := h.Next(ctx)
+			if err != nil {
+				return 0, err
+			}
+			if e.Kind == skein.EventMessage {
+				return copy(buf, e.Data), nil
+			}
+		}
+	}
+	return recv, cancel
+}
+
+// hostSend returns a send function that waits (flow control) while the
+// link's send queue is full.
+func hostSend(h *skein.Host, to skein.HostID, d skein.Delivery) func([]byte) error {
+	return func(m []byte) error {
+		for {
+			err := h.Send(to, d, m)
+			if !errors.Is(err, skein.ErrSendQueueFull) {
+				return err
+			}
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+}
+
+func skeinPingPong(b *testing.B, d skein.Delivery) {
+	checkGoroutines(b)
+	srv, cli := pair(b, skein.Config{}, skein.Config{})
+	var wg sync.WaitGroup
+	b.Cleanup(wg.Wait)
+	echoRecv, echoStop := hostRecv(srv)
+	b.Cleanup(echoStop)
+	wg.Go(func() {
+		buf := make([]byte, recvBufSize)
+		for {
+			n, err := echoRecv(buf)
+			if err != nil {
+				return
+			}
+			if err := srv.Send(cli.ID(), d, buf[:n]); err != nil {
+				return
+			}
+		}
+	})
+	recv, stop := hostRecv(cli)
+	defer stop()
+	send := hostSend(cli, skein.ServerID, d)
+	warm := payload(64)
+	if err := send(warm); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := recv(make([]byte, recvBufSize)); err != nil {
+		b.Fatal(err)
+	}
+	runPingPong(b, 64, send, recv, stop)
+}
+
+func BenchmarkSkein(b *testing.B) {
+	b.Run("pingpong64", func(b *testing.B) { skeinPingPong(b, skein.Reliable) })
+	b.Run("pingpong64-unreliable", func(b *testing.B) { skeinPingPong(b, skein.Unreliable) })
+	for _, size := range []int{64, 1024} {
+		b.Run(oneWayName(size), func(b *testing.B) {
+			checkGoroutines(b)
+			srv, cli := pair(b, skein.Config{}, skein.Config{})
+			recv, stop := hostRecv(srv)
+			send := hostSend(cli, skein.ServerID, skein.Reliable)
+			runOneWay(b, size, send, recv, stop)
+		})
+	}
+}
