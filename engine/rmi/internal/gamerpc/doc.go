@@ -1,0 +1,3 @@
+package gamerpc
+
+//go:generate go run ../../../../tools/rmigen -o game_rmi.go game.rmi

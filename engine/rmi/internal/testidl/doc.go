@@ -1,0 +1,3 @@
+package testidl
+
+//go:generate go run ../../../../tools/rmigen -o everything_rmi.go everything.rmi

@@ -1,0 +1,408 @@
+package gen
+
+import (
+	"fmt"
+	"go/token"
+	"path"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// maxCallID is the largest call ID (the frame holds a uint16; 0 is reserved).
+const maxCallID = 65535
+
+// checker resolves names and reports every semantic error in a file, so that
+// the emitted Go code always compiles.
+type checker struct {
+	f       *File
+	errs    ErrorList
+	structs map[string]*Struct
+	imports map[string]*Import
+	// top holds every package-level name the output declares, with where it
+	// comes from, to report collisions.
+	top map[string]string
+}
+
+// Check resolves f in place and returns an ErrorList if anything is wrong.
+func Check(f *File) error {
+	c := &checker{f: f, structs: map[string]*Struct{}, imports: map[string]*Import{}, top: map[string]string{}}
+	c.check()
+	if len(c.errs) > 0 {
+		c.errs.sort()
+		return c.errs
+	}
+	return nil
+}
+
+func (c *checker) errorf(pos Pos, format string, args ...any) {
+	c.errs = append(c.errs, newError(c.f.Name, pos, format, args...))
+}
+
+func (c *checker) at(p Pos) string { return fmt.Sprintf("%d:%d", p.Line, p.Col) }
+
+// predeclared are Go's predeclared identifiers.
+var predeclared = map[string]bool{
+	"any": true, "bool": true, "byte": true, "comparable": true, "complex64": true, "complex128": true,
+	"error": true, "float32": true, "float64": true, "int": true, "int8": true, "int16": true,
+	"int32": true, "int64": true, "rune": true, "string": true, "uint": true, "uint8": true,
+	"uint16": true, "uint32": true, "uint64": true, "uintptr": true, "true": true, "false": true,
+	"iota": true, "nil": true, "append": true, "cap": true, "clear": true, "close": true,
+	"complex": true, "copy": true, "delete": true, "imag": true, "len": true, "make": true,
+	"max": true, "min": true, "new": true, "panic": true, "print": true, "println": true,
+	"real": true, "recover": true,
+}
+
+func exported(name string) bool {
+	r, _ := utf8.DecodeRuneInString(name)
+	return unicode.IsUpper(r)
+}
+
+// name checks a declared name: not a Go keyword or the blank identifier.
+func (c *checker) name(id Ident, what string) bool {
+	switch {
+	case token.IsKeyword(id.Name):
+		c.errorf(id.Pos, "%s %s is a Go keyword", what, id.Name)
+		return false
+	case id.Name == "_":
+		c.errorf(id.Pos, "%s cannot be _", what)
+		return false
+	}
+	return true
+}
+
+func (c *checker) exportedName(id Ident, what string) bool {
+	if !c.name(id, what) {
+		return false
+	}
+	if !exported(id.Name) {
+		c.errorf(id.Pos, "%s %s must start with an upper-case letter (it becomes an exported Go name)", what, id.Name)
+		return false
+	}
+	return true
+}
+
+// declare records a package-level Go name of the output.
+func (c *checker) declare(name string, pos Pos, origin string) {
+	if prev, ok := c.top[name]; ok {
+		c.errorf(pos, "%s declares %s, which is already declared by %s", origin, name, prev)
+		return
+	}
+	c.top[name] = fmt.Sprintf("%s at %s", origin, c.at(pos))
+}
+
+func (c *checker) check() {
+	f := c.f
+	c.name(f.Package, "package name")
+	c.checkImports()
+
+	// Declare every struct first, so that globals and fields may refer to
+	// structs declared later in the file.
+	for _, d := range f.Decls {
+		if s, ok := d.(*Struct); ok {
+			if !c.exportedName(s.Name, "struct name") {
+				continue
+			}
+			if prev, ok := c.structs[s.Name.Name]; ok {
+				c.errorf(s.Name.Pos, "struct %s redeclared (first declared at %s)", s.Name.Name, c.at(prev.Name.Pos))
+				continue
+			}
+			c.structs[s.Name.Name] = s
+			c.declare(s.Name.Name, s.Name.Pos, "struct "+s.Name.Name)
+		}
+	}
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *Struct:
+			c.checkStruct(d)
+		case *Global:
+			c.checkGlobal(d)
+		}
+	}
+	c.checkRecursion()
+	c.checkRanges()
+	for _, im := range f.Imports {
+		if im.Name != "" && !im.used {
+			c.errorf(im.Pos, "import %q is not used", im.Path)
+		}
+	}
+}
+
+func (c *checker) checkImports() {
+	for _, im := range c.f.Imports {
+		if im.Path == "" || strings.ContainsAny(im.Path, " \\\"'`:") || strings.HasPrefix(im.Path, "/") || strings.HasSuffix(im.Path, "/") {
+			c.errorf(im.Pos, "invalid import path %q", im.Path)
+			continue
+		}
+		pos := im.Pos
+		if im.Alias != nil {
+			im.Name, pos = im.Alias.Name, im.Alias.Pos
+		} else {
+			im.Name = inferName(im.Path)
+			if !token.IsIdentifier(im.Name) {
+				c.errorf(im.Pos, "cannot infer the package name of %q: add a name, as in import mypkg %q", im.Path, im.Path)
+				im.Name = ""
+				continue
+			}
+		}
+		switch {
+		case !c.name(Ident{im.Name, pos}, "import name"):
+			im.Name = ""
+			continue
+		case im.Name == "rmi" || im.Name == "net" || strings.HasPrefix(im.Name, "rmi"):
+			c.errorf(pos, "import name %s is reserved by generated code: add another name, as in import my%s %q", im.Name, im.Name, im.Path)
+			im.Name = ""
+			continue
+		case predeclared[im.Name]:
+			c.errorf(pos, "import name %s would hide Go's predeclared %s", im.Name, im.Name)
+			im.Name = ""
+			continue
+		case exported(im.Name):
+			c.errorf(pos, "import name %s must not start with an upper-case letter (it could collide with generated names)", im.Name)
+			im.Name = ""
+			continue
+		}
+		if prev, ok := c.imports[im.Name]; ok {
+			c.errorf(pos, "import name %s redeclared (first imported at %s)", im.Name, c.at(prev.Pos))
+			im.Name = ""
+			continue
+		}
+		c.imports[im.Name] = im
+	}
+}
+
+// inferName returns the package name Go would guess from an import path: the
+// last element, or the one before a major-version suffix such as /v2.
+func inferName(p string) string {
+	base := path.Base(p)
+	if len(base) > 1 && base[0] == 'v' && strings.Trim(base[1:], "0123456789") == "" && strings.Contains(p, "/") {
+		base = path.Base(path.Dir(p))
+	}
+	if i := strings.IndexByte(base, '.'); i >= 0 { // gopkg.in/yaml.v3
+		base = base[:i]
+	}
+	return strings.ReplaceAll(base, "-", "_")
+}
+
+func (c *checker) checkStruct(s *Struct) {
+	seen := map[string]*Field{}
+	for _, fd := range s.Fields {
+		if !c.name(fd.Name, "field name") {
+			continue
+		}
+		if fd.Name.Name == "EncodeRMI" || fd.Name.Name == "DecodeRMI" {
+			c.errorf(fd.Name.Pos, "field name %s is reserved (generated method of %s)", fd.Name.Name, s.Name.Name)
+		}
+		if prev, ok := seen[fd.Name.Name]; ok {
+			c.errorf(fd.Name.Pos, "duplicate field %s in struct %s (first at %s)", fd.Name.Name, s.Name.Name, c.at(prev.Name.Pos))
+		}
+		seen[fd.Name.Name] = fd
+		c.resolve(fd.Type)
+	}
+}
+
+// resolve checks a type expression and links named types to their struct.
+func (c *checker) resolve(t *Type) {
+	switch t.Kind {
+	case Basic, Bytes:
+	case Named:
+		s, ok := c.structs[t.Name]
+		if !ok {
+			if _, isImport := c.imports[t.Name]; isImport {
+				c.errorf(t.Pos, "%s is a package, not a type: write %s.TypeName", t.Name, t.Name)
+				return
+			}
+			c.errorf(t.Pos, "unknown type %s", t.Name)
+			return
+		}
+		t.strct = s
+	case GoType:
+		im, ok := c.imports[t.Pkg]
+		if !ok {
+			c.errorf(t.Pos, "unknown package %s in %s.%s: add an import line", t.Pkg, t.Pkg, t.Name)
+			return
+		}
+		im.used = true
+		if !exported(t.Name) {
+			c.errorf(t.Pos, "%s.%s is not exported", t.Pkg, t.Name)
+		}
+	case Slice:
+		c.resolve(t.Elem)
+	case Map:
+		c.resolve(t.Key)
+		if t.Key.Kind != Basic {
+			c.errorf(t.Key.Pos, "invalid map key type %s: use bool, a number type or string", t.Key)
+		}
+		c.resolve(t.Elem)
+	}
+}
+
+// checkRecursion rejects structs that contain themselves by value (Go
+// rejects them too); slices and maps break the cycle.
+func (c *checker) checkRecursion() {
+	state := map[*Struct]int{} // 1 visiting, 2 done
+	var path []string
+	var visit func(s *Struct) bool
+	var walk func(t *Type) bool
+	walk = func(t *Type) bool {
+		if t.Kind == Named && t.strct != nil {
+			return visit(t.strct)
+		}
+		return true
+	}
+	visit = func(s *Struct) bool {
+		switch state[s] {
+		case 1:
+			i := 0
+			for path[i] != s.Name.Name {
+				i++
+			}
+			cycle := append(append([]string{}, path[i:]...), s.Name.Name)
+			c.errorf(s.Name.Pos, "invalid recursive struct %s: %s (use a slice to break the cycle)", s.Name.Name, strings.Join(cycle, " contains "))
+			return false
+		case 2:
+			return true
+		}
+		state[s] = 1
+		path = append(path, s.Name.Name)
+		ok := true
+		for _, fd := range s.Fields {
+			if !walk(fd.Type) {
+				ok = false
+				break
+			}
+		}
+		path = path[:len(path)-1]
+		state[s] = 2
+		return ok
+	}
+	for _, d := range c.f.Decls {
+		if s, ok := d.(*Struct); ok && c.structs[s.Name.Name] == s {
+			visit(s)
+		}
+	}
+	for _, d := range c.f.Decls {
+		if s, ok := d.(*Struct); ok {
+			s.minSize = minSize(&Type{Kind: Named, strct: s}, 0)
+		}
+	}
+}
+
+// minSize returns the fewest bytes a value of t takes when encoded; the
+// generated decoder uses it to bound slice lengths in hostile frames.
+func minSize(t *Type, depth int) int {
+	if t.Kind == Named && t.strct != nil && depth < 32 {
+		n := 1
+		for _, fd := range t.strct.Fields {
+			n += minSize(fd.Type, depth+1)
+		}
+		return n
+	}
+	return 1
+}
+
+// reserved parameter names: the leading parameters of generated methods.
+var reservedParams = map[string]string{
+	"to":   "the destination parameter of proxy methods",
+	"ctx":  "the rmi.Context parameter of proxy methods",
+	"info": "the rmi.CallInfo parameter of stub functions",
+}
+
+func (c *checker) checkGlobal(g *Global) {
+	if !c.exportedName(g.Name, "global name") {
+		return
+	}
+	gn := g.Name.Name
+	origin := "global " + gn
+	for _, suffix := range []string{"Proxy", "Stub", "Handler"} {
+		c.declare(gn+suffix, g.Name.Pos, origin)
+	}
+	c.declare("New"+gn+"Proxy", g.Name.Pos, origin)
+	c.declare("New"+gn+"Stub", g.Name.Pos, origin)
+	c.declare("Unimplemented"+gn+"Handler", g.Name.Pos, origin)
+
+	if g.First < 1 || g.First > maxCallID {
+		c.errorf(g.FirstAt, "first call ID %d of global %s is out of range 1..%d", g.First, gn, maxCallID)
+		return
+	}
+	if len(g.Methods) == 0 {
+		c.errorf(g.Name.Pos, "global %s declares no methods", gn)
+		return
+	}
+	names := map[string]*Method{}
+	ids := map[int]*Method{}
+	next := g.First
+	g.lo, g.hi = maxCallID+1, 0
+	for _, m := range g.Methods {
+		if m.Explicit {
+			if m.ID < 1 || m.ID > maxCallID {
+				c.errorf(m.IDPos, "call ID %d of %s.%s is out of range 1..%d", m.ID, gn, m.Name.Name, maxCallID)
+				next = maxCallID + 2
+				continue
+			}
+		} else {
+			m.ID = next
+			if m.ID > maxCallID {
+				c.errorf(m.Name.Pos, "%s.%s would get call ID %d, above %d", gn, m.Name.Name, m.ID, maxCallID)
+				continue
+			}
+		}
+		next = m.ID + 1
+		if prev, ok := ids[m.ID]; ok {
+			c.errorf(m.IDPos, "duplicate call ID %d: %s.%s and %s.%s (at %s)", m.ID, gn, m.Name.Name, gn, prev.Name.Name, c.at(prev.Name.Pos))
+		}
+		ids[m.ID] = m
+		g.lo, g.hi = min(g.lo, m.ID), max(g.hi, m.ID)
+
+		if !c.exportedName(m.Name, "method name") {
+			continue
+		}
+		if strings.HasPrefix(m.Name.Name, "RMI") {
+			c.errorf(m.Name.Pos, "method name %s is reserved: names starting with RMI belong to generated code", m.Name.Name)
+		}
+		if prev, ok := names[m.Name.Name]; ok {
+			c.errorf(m.Name.Pos, "duplicate method %s in global %s (first at %s)", m.Name.Name, gn, c.at(prev.Name.Pos))
+		} else {
+			c.declare(gn+"_"+m.Name.Name, m.Name.Pos, fmt.Sprintf("call %s.%s", gn, m.Name.Name))
+		}
+		names[m.Name.Name] = m
+		c.checkParams(g, m)
+	}
+}
+
+func (c *checker) checkParams(g *Global, m *Method) {
+	seen := map[string]*Param{}
+	for _, p := range m.Params {
+		c.resolve(p.Type)
+		n := p.Name.Name
+		if !c.name(p.Name, "parameter name") {
+			continue
+		}
+		if why, ok := reservedParams[n]; ok {
+			c.errorf(p.Name.Pos, "parameter name %s is reserved (%s)", n, why)
+		} else if strings.HasPrefix(n, "rmi") {
+			c.errorf(p.Name.Pos, "parameter name %s is reserved: names starting with rmi belong to generated code", n)
+		}
+		if prev, ok := seen[n]; ok {
+			c.errorf(p.Name.Pos, "duplicate parameter %s in %s.%s (first at %s)", n, g.Name.Name, m.Name.Name, c.at(prev.Name.Pos))
+		}
+		seen[n] = p
+	}
+}
+
+// checkRanges rejects globals whose ID ranges overlap: their stubs could not
+// be attached to the same dispatcher.
+func (c *checker) checkRanges() {
+	var gs []*Global
+	for _, d := range c.f.Decls {
+		if g, ok := d.(*Global); ok && g.hi >= g.lo && g.hi > 0 {
+			for _, o := range gs {
+				if g.lo <= o.hi && o.lo <= g.hi {
+					c.errorf(g.Name.Pos, "call IDs %d..%d of global %s overlap IDs %d..%d of global %s (at %s)",
+						g.lo, g.hi, g.Name.Name, o.lo, o.hi, o.Name.Name, c.at(o.Name.Pos))
+				}
+			}
+			gs = append(gs, g)
+		}
+	}
+}

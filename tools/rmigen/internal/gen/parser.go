@@ -1,0 +1,290 @@
+package gen
+
+import (
+	"strconv"
+)
+
+// parser is a recursive-descent parser for the IDL grammar documented in
+// tools/rmigen/README.md. It stops at the first syntax error.
+type parser struct {
+	lx  *lexer
+	tok lexToken
+	err *Error
+}
+
+// Parse parses an IDL file. name is used in positions. The error is an
+// ErrorList holding one *Error.
+func Parse(name string, src []byte) (*File, error) {
+	p := &parser{lx: newLexer(name, src)}
+	p.next()
+	f := p.file()
+	if p.err == nil {
+		p.err = p.lx.err
+	}
+	if p.err != nil {
+		return nil, ErrorList{p.err}
+	}
+	f.Name = name
+	return f, nil
+}
+
+func (p *parser) next() {
+	p.tok = p.lx.next()
+	if p.lx.err != nil && p.err == nil {
+		p.err = p.lx.err
+	}
+}
+
+func (p *parser) errorf(pos Pos, format string, args ...any) {
+	if p.err == nil {
+		p.err = newError(p.lx.file, pos, format, args...)
+	}
+	p.tok = lexToken{kind: tEOF, pos: pos} // stop
+}
+
+func (p *parser) failed() bool { return p.err != nil }
+
+func (p *parser) is(text string) bool {
+	return (p.tok.kind == tPunct || p.tok.kind == tIdent) && p.tok.text == text
+}
+
+// expect consumes punctuation or a keyword.
+func (p *parser) expect(text, context string) bool {
+	if p.failed() {
+		return false
+	}
+	if !p.is(text) {
+		p.errorf(p.tok.pos, "expected %q %s, found %s", text, context, p.tok.describe())
+		return false
+	}
+	p.next()
+	return true
+}
+
+// optSemi skips an optional ";".
+func (p *parser) optSemi() {
+	if p.is(";") {
+		p.next()
+	}
+}
+
+var keywords = map[string]bool{"package": true, "import": true, "struct": true, "global": true, "map": true}
+
+func (p *parser) ident(what string) Ident {
+	if p.failed() {
+		return Ident{}
+	}
+	if p.tok.kind != tIdent {
+		p.errorf(p.tok.pos, "expected %s, found %s", what, p.tok.describe())
+		return Ident{}
+	}
+	if keywords[p.tok.text] {
+		p.errorf(p.tok.pos, "expected %s, found keyword %s", what, p.tok.text)
+		return Ident{}
+	}
+	id := Ident{Name: p.tok.text, Pos: p.tok.pos}
+	p.next()
+	return id
+}
+
+func (p *parser) integer(what string) (int, Pos) {
+	pos := p.tok.pos
+	if p.failed() {
+		return 0, pos
+	}
+	if p.tok.kind != tInt {
+		p.errorf(pos, "expected %s, found %s", what, p.tok.describe())
+		return 0, pos
+	}
+	n, err := strconv.Atoi(p.tok.text)
+	if err != nil || n > 1<<31 {
+		p.errorf(pos, "%s %s is too large", what, p.tok.text)
+		return 0, pos
+	}
+	p.next()
+	return n, pos
+}
+
+func (p *parser) file() *File {
+	f := &File{Doc: p.tok.doc}
+	if !p.is("package") {
+		p.errorf(p.tok.pos, "expected package line, found %s", p.tok.describe())
+		return f
+	}
+	p.next()
+	f.Package = p.ident("package name")
+	p.optSemi()
+	for p.is("import") && !p.failed() {
+		p.next()
+		if p.is("(") {
+			p.next()
+			for !p.is(")") && !p.failed() {
+				f.Imports = append(f.Imports, p.importSpec())
+				p.optSemi()
+			}
+			p.expect(")", "to close the import list")
+		} else {
+			f.Imports = append(f.Imports, p.importSpec())
+		}
+		p.optSemi()
+	}
+	for !p.failed() && p.tok.kind != tEOF {
+		doc := p.tok.doc
+		switch {
+		case p.is("struct"):
+			p.next()
+			f.Decls = append(f.Decls, p.structDecl(doc))
+		case p.is("global"):
+			p.next()
+			f.Decls = append(f.Decls, p.global(doc))
+		case p.is("import"):
+			p.errorf(p.tok.pos, "import after declarations: imports come right after the package line")
+		default:
+			p.errorf(p.tok.pos, "expected struct or global declaration, found %s", p.tok.describe())
+		}
+		p.optSemi()
+	}
+	return f
+}
+
+func (p *parser) importSpec() *Import {
+	im := &Import{Pos: p.tok.pos}
+	if p.tok.kind == tIdent {
+		a := p.ident("import name")
+		im.Alias = &a
+	}
+	if p.failed() {
+		return im
+	}
+	if p.tok.kind != tString {
+		p.errorf(p.tok.pos, "expected import path string, found %s", p.tok.describe())
+		return im
+	}
+	im.Path = p.tok.val
+	p.next()
+	return im
+}
+
+func (p *parser) structDecl(doc []string) *Struct {
+	s := &Struct{Doc: doc, Name: p.ident("struct name")}
+	p.expect("{", "after struct name")
+	for !p.failed() && !p.is("}") {
+		fd := &Field{Doc: p.tok.doc}
+		fd.Name = p.ident("field name or }")
+		fd.Type = p.typ()
+		s.Fields = append(s.Fields, fd)
+		p.optSemi()
+	}
+	p.expect("}", "to close struct")
+	return s
+}
+
+func (p *parser) global(doc []string) *Global {
+	g := &Global{Doc: doc, Name: p.ident("global name")}
+	g.First, g.FirstAt = p.integer("first call ID")
+	p.expect("{", "after first call ID")
+	for !p.failed() && !p.is("}") {
+		g.Methods = append(g.Methods, p.method())
+		p.optSemi()
+	}
+	p.expect("}", "to close global")
+	return g
+}
+
+func (p *parser) method() *Method {
+	m := &Method{Doc: p.tok.doc}
+	m.Name = p.ident("method name or }")
+	m.IDPos = m.Name.Pos
+	p.expect("(", "after method name")
+	for !p.failed() && !p.is(")") {
+		if len(m.Params) > 0 {
+			p.expect(",", "between parameters")
+		}
+		m.Params = append(m.Params, p.param())
+	}
+	p.expect(")", "to close parameters")
+	if p.is("=") {
+		p.next()
+		m.ID, m.IDPos = p.integer("call ID")
+		m.Explicit = true
+	}
+	return m
+}
+
+func (p *parser) param() *Param {
+	if p.failed() {
+		return &Param{}
+	}
+	if !p.is("[") {
+		p.errorf(p.tok.pos, "missing [in] before parameter: only input parameters are supported")
+		return &Param{}
+	}
+	p.next()
+	if p.tok.kind == tIdent && p.tok.text == "out" {
+		p.errorf(p.tok.pos, "[out] parameters are not supported: calls are one-way, send a reply call instead")
+		return &Param{}
+	}
+	if p.tok.kind != tIdent || p.tok.text != "in" {
+		p.errorf(p.tok.pos, "expected in inside [ ], found %s", p.tok.describe())
+		return &Param{}
+	}
+	p.next()
+	p.expect("]", "after [in")
+	t := p.typ()
+	return &Param{Type: t, Name: p.ident("parameter name")}
+}
+
+func (p *parser) typ() *Type {
+	t := &Type{Pos: p.tok.pos}
+	if p.failed() {
+		return t
+	}
+	switch {
+	case p.is("["):
+		p.next()
+		if !p.expect("]", "in slice type (arrays [N]T are not supported)") {
+			return t
+		}
+		elem := p.typ()
+		if elem.Kind == Basic && (elem.Name == "byte" || elem.Name == "uint8") {
+			t.Kind = Bytes
+			t.Name = "[]byte"
+			return t
+		}
+		t.Kind, t.Elem = Slice, elem
+	case p.is("map"):
+		p.next()
+		p.expect("[", "after map")
+		t.Key = p.typ()
+		p.expect("]", "after map key type")
+		t.Kind, t.Elem = Map, p.typ()
+	case p.tok.kind == tIdent && !keywords[p.tok.text]:
+		id := p.ident("type")
+		if p.is(".") {
+			p.next()
+			name := p.ident("type name after " + id.Name + ".")
+			t.Kind, t.Pkg, t.Name = GoType, id.Name, name.Name
+			return t
+		}
+		t.Name = id.Name // Basic or Named: the checker decides
+		if basicTypes[id.Name] {
+			t.Kind = Basic
+			if id.Name == "byte" {
+				t.Name = "uint8"
+			}
+		} else {
+			t.Kind = Named
+		}
+	default:
+		p.errorf(p.tok.pos, "expected type, found %s", p.tok.describe())
+	}
+	return t
+}
+
+// basicTypes are the predeclared types the IDL accepts (byte means uint8).
+var basicTypes = map[string]bool{
+	"bool": true, "string": true, "byte": true,
+	"int": true, "int8": true, "int16": true, "int32": true, "int64": true,
+	"uint": true, "uint8": true, "uint16": true, "uint32": true, "uint64": true,
+	"float32": true, "float64": true,
+}
