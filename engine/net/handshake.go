@@ -197,6 +197,7 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 	}
 	l.confirmed = true
 	h.id.Store(uint32(w.ClientID))
+	h.srvAddr.set(from)
 	h.addLink(l)
 	h.events.push(Event{Kind: EventConnected, Peer: ServerID, Received: now})
 	h.log.Debug("connected", "server", from, "id", w.ClientID)

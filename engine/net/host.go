@@ -48,6 +48,11 @@ type Config struct {
 	// CookieLifetime is how long a handshake cookie stays valid. Zero means
 	// 30 s.
 	CookieLifetime time.Duration
+	// RelayPolicy decides, on a server, whether client from may have
+	// datagrams relayed to host to (engine/sync allows it between members of
+	// a common group). It is called on the reading goroutine for every
+	// relayed datagram: keep it fast and non-blocking. Nil relays nothing.
+	RelayPolicy func(from, to HostID) bool
 }
 
 func (c Config) withDefaults() Config {
@@ -91,7 +96,9 @@ type Host struct {
 	events  *eventQueue
 	sched   scheduler
 	traffic trafficCounters
+	relayed trafficCounters
 	drops   dropCounters
+	srvAddr serverAddress
 	hsOK    atomic.Uint64
 	hsFail  atomic.Uint64
 
@@ -202,6 +209,7 @@ func (h *Host) Stats() HostStats {
 	return HostStats{
 		Links:             n,
 		Traffic:           h.traffic.snapshot(),
+		Relayed:           h.relayed.snapshot(),
 		Drops:             h.drops.snapshot(),
 		Handshakes:        h.hsOK.Load(),
 		HandshakeFailures: h.hsFail.Load(),
@@ -241,35 +249,54 @@ func (h *Host) updateAddrIndex(l *link, old, p Path) {
 // MaxReliable bytes; unreliable ones up to MaxUnreliable. Send copies data
 // before returning and never blocks on the network.
 func (h *Host) Send(id HostID, d Delivery, data []byte) error {
-	if len(data) == 0 {
-		return ErrEmpty
-	}
+	return h.SendParts(id, d, nil, data)
+}
+
+// SendParts sends head followed by body as one message, without the caller
+// joining them (a layer above adds its own header this way).
+func (h *Host) SendParts(id HostID, d Delivery, head, body []byte) error {
 	l := h.link(id)
 	if l == nil {
 		return fmt.Errorf("send to %v: %w", id, ErrUnknownPeer)
 	}
-	if d.Reliable {
-		return h.sendReliable(l, data)
-	}
-	return h.sendUnreliable(l, d.Channel, data)
+	out, p, err := h.prepare(l, d, head, body)
+	l.writeOut(out, p)
+	return err
 }
 
-func (h *Host) sendReliable(l *link, data []byte) error {
-	if len(data) > MaxReliable {
-		return fmt.Errorf("reliable message of %d bytes (max %d): %w", len(data), MaxReliable, ErrTooLarge)
+// prepare runs a send up to the point of writing: the sealed datagrams to
+// write on the returned path (either may be nil).
+func (h *Host) prepare(l *link, d Delivery, head, body []byte) (*outBatch, Path, error) {
+	n := len(head) + len(body)
+	if n == 0 {
+		return nil, nil, ErrEmpty
+	}
+	if d.Reliable {
+		return h.prepareReliable(l, n, head, body)
+	}
+	return h.prepareUnreliable(l, d.Channel, n, head, body)
+}
+
+func (h *Host) prepareReliable(l *link, n int, head, body []byte) (*outBatch, Path, error) {
+	if n > MaxReliable {
+		return nil, nil, fmt.Errorf("reliable message of %d bytes (max %d): %w", n, MaxReliable, ErrTooLarge)
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if err := l.sendableLocked(); err != nil {
-		l.mu.Unlock()
-		return err
+		return nil, nil, err
 	}
 	waiting := l.kcp.WaitSnd()
-	if waiting+kcpFragments(len(data)) > h.cfg.SendQueue {
-		l.mu.Unlock()
-		return fmt.Errorf("send to %v: %w", l.id, ErrSendQueueFull)
+	if waiting+kcpFragments(n) > h.cfg.SendQueue {
+		return nil, nil, fmt.Errorf("send to %v: %w", l.id, ErrSendQueueFull)
 	}
 	idle := waiting == 0 && !l.flushPending
-	l.kcp.Send(data)
+	msg := body
+	if len(head) > 0 {
+		l.scratch = append(append(l.scratch[:0], head...), body...)
+		msg = l.scratch
+	}
+	l.kcp.Send(msg)
 	l.markActiveLocked()
 	if idle {
 		// Nothing in flight: send now, no added latency.
@@ -281,19 +308,17 @@ func (h *Host) sendReliable(l *link, data []byte) error {
 		h.sched.addFlush(l)
 	}
 	out, p := l.takeLocked()
-	l.mu.Unlock()
-	l.writeOut(out, p)
-	return nil
+	return out, p, nil
 }
 
-func (h *Host) sendUnreliable(l *link, ch uint8, data []byte) error {
-	if len(data) > MaxUnreliable {
-		return fmt.Errorf("unreliable message of %d bytes (max %d): %w", len(data), MaxUnreliable, ErrTooLarge)
+func (h *Host) prepareUnreliable(l *link, ch uint8, n int, head, body []byte) (*outBatch, Path, error) {
+	if n > MaxUnreliable {
+		return nil, nil, fmt.Errorf("unreliable message of %d bytes (max %d): %w", n, MaxUnreliable, ErrTooLarge)
 	}
 	l.mu.Lock()
 	if err := l.sendableLocked(); err != nil {
 		l.mu.Unlock()
-		return err
+		return nil, nil, err
 	}
 	if l.sendSeq == nil {
 		l.sendSeq = make(map[uint8]uint32, 1)
@@ -304,22 +329,12 @@ func (h *Host) sendUnreliable(l *link, ch uint8, data []byte) error {
 	l.mu.Unlock()
 
 	b, pn := l.startDatagram()
-	b = append(b, frameUnreliable, byte(len(data)+unrelHeader), byte((len(data)+unrelHeader)>>8), ch,
+	b = append(b, frameUnreliable, byte(n+unrelHeader), byte((n+unrelHeader)>>8), ch,
 		byte(seq), byte(seq>>8), byte(seq>>16), byte(seq>>24))
-	b = append(b, data...)
-	b = l.sealDatagram(b, pn)
-	var err error
-	if p != nil {
-		if err = p.WriteDatagram(b); err == nil {
-			l.traffic.out(len(b))
-			h.traffic.out(len(b))
-		}
-	}
-	putBuf(b)
-	if err != nil {
-		return fmt.Errorf("send to %v: %w", l.id, err)
-	}
-	return nil
+	b = append(append(b, head...), body...)
+	out := batchPool.Get().(*outBatch)
+	out.bufs = append(out.bufs, l.sealDatagram(b, pn))
+	return out, p, nil
 }
 
 func (l *link) sendableLocked() error {

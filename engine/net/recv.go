@@ -42,6 +42,7 @@ func (h *Host) readLoop() {
 // rxScratch is the receiving goroutine's reusable scratch space.
 type rxScratch struct {
 	frames []frame
+	relay  []relayRecord
 	nonce  [nonceSize]byte
 }
 
@@ -54,7 +55,11 @@ func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, rx *rxScratch
 	}
 	switch b[0] {
 	case kindData:
-		h.handleData(b, from, now, false, rx)
+		// A client's peers reach it directly, or through the server, which
+		// forwards their datagrams unchanged.
+		relayed := !h.cfg.Accept && h.srvAddr.is(from) && len(b) >= dataHeaderSize &&
+			HostID(binary.LittleEndian.Uint32(b[1:5])) != ServerID
+		h.handleData(b, from, now, relayed, rx)
 	case kindHello:
 		h.handleHello(b, from, now)
 	case kindCookie:
@@ -126,8 +131,19 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 			h.log.Debug("link up", "peer", l.id, "addr", from)
 		}
 	}
+	relay := rx.relay[:0]
 	for _, f := range frames {
 		switch f.Type {
+		case frameRelay:
+			if !h.cfg.Accept || relayed {
+				l.drops.add(DropUnexpected)
+				continue
+			}
+			for b := f.Body; len(b) > 0; {
+				to, inner, rest, _ := nextRelayRecord(b) // checked by parseFrames
+				relay = append(relay, relayRecord{to: to, inner: inner})
+				b = rest
+			}
 		case frameKCP:
 			if l.kcp.Input(f.Body, kcp.IKCP_PACKET_REGULAR, false) < 0 {
 				l.drops.add(DropMalformed)
@@ -155,6 +171,11 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	out, p := l.takeLocked()
 	l.mu.Unlock()
 	l.writeOut(out, p)
+	if len(relay) > 0 {
+		h.forwardRelayed(l.id, relay)
+		clear(relay)
+	}
+	rx.relay = relay[:0]
 	if migrated != nil {
 		h.updateAddrIndex(l, oldPath, migrated)
 	}

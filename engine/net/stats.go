@@ -28,11 +28,14 @@ const (
 	DropUnexpected
 	// DropStale: an unreliable message older than the newest on its channel.
 	DropStale
+	// DropRelayDenied: a relay record for a host the sender may not reach
+	// (no common group), or that has no direct path from the server.
+	DropRelayDenied
 	// NumDropReasons is the number of drop reasons.
 	NumDropReasons
 )
 
-var dropNames = [NumDropReasons]string{"malformed", "bad_seal", "replay", "unknown_peer", "queue_full", "rate_limited", "unexpected", "stale"}
+var dropNames = [NumDropReasons]string{"malformed", "bad_seal", "replay", "unknown_peer", "queue_full", "rate_limited", "unexpected", "stale", "relay_denied"}
 
 func (r DropReason) String() string {
 	if r >= 0 && r < NumDropReasons {
@@ -117,6 +120,9 @@ type LinkStats struct {
 type HostStats struct {
 	Links int
 	Traffic
+	// Relayed counts what a server forwarded for its clients (datagrams
+	// and bytes out).
+	Relayed Traffic
 	Drops DropCounts
 	// Handshakes counts completed handshakes (server side: clients
 	// welcomed; client side: successful dials); HandshakeFailures counts

@@ -37,8 +37,17 @@ const (
 	// sends to an unverified source can be larger than the request.
 	helloSize = 128
 
-	// maxFramesPayload is what fits in one sealed datagram.
-	maxFramesPayload = MaxDatagram - dataHeaderSize - sealOverhead
+	// relayRecordHeader precedes each relayed datagram inside a relay frame:
+	// the HostID it is for, and its length.
+	relayRecordHeader = 4 + 2
+	// relayOverhead is what wrapping a datagram for the relay adds.
+	relayOverhead = dataHeaderSize + sealOverhead + frameHeader + relayRecordHeader
+	// linkDatagram is the budget of every link datagram, so that any of them
+	// still fits MaxDatagram once wrapped for the relay.
+	linkDatagram = MaxDatagram - relayOverhead
+
+	// maxFramesPayload is what fits in one sealed link datagram.
+	maxFramesPayload = linkDatagram - dataHeaderSize - sealOverhead
 	// kcpMTU is the KCP segment budget: one KCP frame per datagram.
 	kcpMTU = maxFramesPayload - frameHeader
 	// MaxUnreliable is the largest unreliable payload: it must fit one
@@ -53,6 +62,7 @@ const (
 	framePing       byte = 0x03 // echo(8)
 	framePong       byte = 0x04 // echo(8) inbound loss per mille(2)
 	frameClose      byte = 0x05 // reason(1) message(utf-8, ≤ 200 bytes)
+	frameRelay      byte = 0x06 // records: to(4) len(2) sealed datagram
 )
 
 // Reject reasons carried in a reject packet.
@@ -114,7 +124,7 @@ func nextFrame(p []byte) (frame, []byte, error) {
 	if n > len(p)-frameHeader {
 		return frame{}, nil, errMalformed
 	}
-	if typ < frameKCP || typ > frameClose {
+	if typ < frameKCP || typ > frameRelay {
 		return frame{}, nil, errMalformed
 	}
 	return frame{Type: typ, Body: p[frameHeader : frameHeader+n]}, p[frameHeader+n:], nil
@@ -163,8 +173,44 @@ func checkFrame(f frame) error {
 		if len(f.Body) < 1 || len(f.Body) > 1+maxCloseMessage {
 			return errMalformed
 		}
+	case frameRelay:
+		b := f.Body
+		if len(b) == 0 {
+			return errMalformed
+		}
+		for len(b) > 0 {
+			_, inner, rest, err := nextRelayRecord(b)
+			if err != nil {
+				return err
+			}
+			if len(inner) < dataHeaderSize+sealOverhead || inner[0] != kindData {
+				return errMalformed
+			}
+			b = rest
+		}
 	}
 	return nil
+}
+
+// appendRelayRecord appends one relay record: the destination and the
+// sealed datagram for it.
+func appendRelayRecord(b []byte, to HostID, inner []byte) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(to))
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(inner)))
+	return append(b, inner...)
+}
+
+// nextRelayRecord splits the first record off a relay frame body.
+func nextRelayRecord(b []byte) (to HostID, inner, rest []byte, err error) {
+	if len(b) < relayRecordHeader {
+		return 0, nil, nil, errMalformed
+	}
+	to = HostID(binary.LittleEndian.Uint32(b))
+	n := int(binary.LittleEndian.Uint16(b[4:]))
+	if n > len(b)-relayRecordHeader {
+		return 0, nil, nil, errMalformed
+	}
+	return to, b[relayRecordHeader : relayRecordHeader+n], b[relayRecordHeader+n:], nil
 }
 
 const maxCloseMessage = 200

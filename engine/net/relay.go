@@ -1,0 +1,213 @@
+package net
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// AddPeer opens a link to another client with keys the server handed out
+// (the server gives one peer Keys and the other Keys.Swap()). Datagrams go
+// out through path: RelayPath(id) until hole punching finds a direct one.
+// An EventConnected for id follows. A link to id that already exists is
+// replaced.
+func (h *Host) AddPeer(id HostID, keys Keys, path Path) error {
+	if id == NoHost || id == ServerID || id == h.ID() {
+		return fmt.Errorf("add peer %v: not a peer", id)
+	}
+	now := time.Now()
+	l, err := newLink(h, id, h.ID(), keys, path, now)
+	if err != nil {
+		return err
+	}
+	l.confirmed = true
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		return ErrHostClosed
+	}
+	h.addLink(l)
+	h.events.push(Event{Kind: EventConnected, Peer: id, Received: now})
+	return nil
+}
+
+// RemovePeer drops the link to a peer at once, without telling it (the
+// server tells both sides). An EventDisconnected with ErrClosedLocally
+// follows.
+func (h *Host) RemovePeer(id HostID) {
+	if l := h.link(id); l != nil {
+		h.removeLink(l, ErrClosedLocally)
+	}
+}
+
+// RelayPath returns the path that reaches peer id through the server: each
+// datagram, sealed end to end with the peer's keys, travels in a relay
+// record over the server link, and the server forwards it unchanged.
+func (h *Host) RelayPath(id HostID) Path { return &relayPath{h: h, to: id} }
+
+type relayPath struct {
+	h  *Host
+	to HostID
+}
+
+func (p *relayPath) Relayed() bool  { return true }
+func (p *relayPath) String() string { return "relayed via server" }
+
+func (p *relayPath) WriteDatagram(b []byte) error {
+	var rb relayBatch
+	rb.add(p.h, p.to, b)
+	return rb.flush(p.h)
+}
+
+// relayBatch packs relay records into as few datagrams to the server as
+// possible.
+type relayBatch struct {
+	server *link
+	cur    []byte // datagram being filled
+	pn     uint64 // its packet number
+	out    *outBatch
+	path   Path
+}
+
+func (rb *relayBatch) add(h *Host, to HostID, inner []byte) {
+	if rb.server == nil {
+		rb.server = h.link(ServerID)
+		if rb.server == nil {
+			return
+		}
+		rb.server.mu.Lock()
+		rb.path = rb.server.path
+		rb.server.mu.Unlock()
+		rb.out = batchPool.Get().(*outBatch)
+	}
+	if rb.cur != nil && len(rb.cur)+relayRecordHeader+len(inner) > MaxDatagram-sealOverhead {
+		rb.seal()
+	}
+	if rb.cur == nil {
+		rb.cur, rb.pn = rb.server.startDatagram()
+		rb.cur = append(rb.cur, frameRelay, 0, 0)
+	}
+	rb.cur = appendRelayRecord(rb.cur, to, inner)
+}
+
+// seal finishes the datagram being filled.
+func (rb *relayBatch) seal() {
+	b := rb.cur
+	n := len(b) - dataHeaderSize - frameHeader
+	b[dataHeaderSize+1], b[dataHeaderSize+2] = byte(n), byte(n>>8)
+	rb.out.bufs = append(rb.out.bufs, rb.server.sealDatagram(b, rb.pn))
+	rb.cur = nil
+}
+
+func (rb *relayBatch) flush(h *Host) error {
+	if rb.server == nil {
+		return fmt.Errorf("relay: %w", ErrUnknownPeer)
+	}
+	if rb.cur != nil {
+		rb.seal()
+	}
+	rb.server.writeOut(rb.out, rb.path)
+	return nil
+}
+
+// SendMulti sends the same message to several hosts (a group's members). For
+// peers reached through the relay, the datagrams for all of them are packed
+// together: one datagram up to the server, fanned out there. Each peer's
+// reliable stream stays its own, so order and exactly-once delivery hold per
+// peer whatever path it is on. The first error is returned; the other hosts
+// still get the message.
+func (h *Host) SendMulti(ids []HostID, d Delivery, head, body []byte) error {
+	var rb relayBatch
+	var first error
+	for _, id := range ids {
+		l := h.link(id)
+		if l == nil {
+			if first == nil {
+				first = fmt.Errorf("send to %v: %w", id, ErrUnknownPeer)
+			}
+			continue
+		}
+		out, p, err := h.prepare(l, d, head, body)
+		if err != nil && first == nil {
+			first = err
+		}
+		if rp, ok := p.(*relayPath); ok && rp.h == h && out != nil {
+			for i, b := range out.bufs {
+				rb.add(h, rp.to, b)
+				putBuf(b)
+				out.bufs[i] = nil
+			}
+			out.bufs = out.bufs[:0]
+			batchPool.Put(out)
+			continue
+		}
+		l.writeOut(out, p)
+	}
+	if rb.server != nil {
+		rb.flush(h)
+	}
+	return first
+}
+
+// relayRecord is one datagram a client asked the server to forward.
+type relayRecord struct {
+	to    HostID
+	inner []byte
+}
+
+// forwardRelayed forwards the records of a relay frame from sender: each
+// must be a datagram the sender sealed itself (its HostID in the header),
+// for a host the relay policy lets it reach. The datagram is written
+// unchanged; the receiver authenticates it with the keys it shares with the
+// sender.
+func (h *Host) forwardRelayed(sender HostID, recs []relayRecord) {
+	for _, r := range recs {
+		hdr, err := parseDataHeader(r.inner)
+		if err != nil || hdr.From != sender {
+			h.drops.add(DropMalformed)
+			continue
+		}
+		if h.cfg.RelayPolicy == nil || !h.cfg.RelayPolicy(sender, r.to) {
+			h.drops.add(DropRelayDenied)
+			continue
+		}
+		t := h.link(r.to)
+		if t == nil {
+			h.drops.add(DropUnknownPeer)
+			continue
+		}
+		t.mu.Lock()
+		p := t.path
+		t.mu.Unlock()
+		addr, ok := directAddr(p)
+		if !ok {
+			h.drops.add(DropRelayDenied)
+			continue
+		}
+		if _, err := h.conn.WriteTo(r.inner, addr); err == nil {
+			h.traffic.out(len(r.inner))
+			h.relayed.out(len(r.inner))
+		}
+	}
+}
+
+// serverAddress is the client's view of where the server is, used to tell
+// relayed datagrams from direct ones.
+type serverAddress struct {
+	mu   sync.RWMutex
+	addr netip.AddrPort
+}
+
+func (s *serverAddress) set(a netip.AddrPort) {
+	s.mu.Lock()
+	s.addr = a
+	s.mu.Unlock()
+}
+
+func (s *serverAddress) is(a netip.AddrPort) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.addr.IsValid() && s.addr == a
+}

@@ -1,0 +1,133 @@
+package net_test
+
+import (
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	skein "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net/vnet"
+)
+
+// relayNet starts a server and n clients on a virtual network; policy
+// decides what the server relays.
+func relayNet(t *testing.T, nw *vnet.Network, n int, policy func(from, to skein.HostID) bool) (*skein.Host, []*skein.Host) {
+	t.Helper()
+	sconn, _ := nw.Listen(srvAddr)
+	srv, _ := skein.NewHost(sconn, skein.Config{Accept: true, RelayPolicy: policy})
+	t.Cleanup(func() { srv.Close() })
+	var clients []*skein.Host
+	for i := range n {
+		c, _ := nw.Listen(netip.MustParseAddrPort(fmt.Sprintf("10.0.1.%d:5000", i+1)))
+		h, _ := skein.NewHost(c, skein.Config{})
+		t.Cleanup(func() { h.Close() })
+		if err := h.Dial(t.Context(), srvAddr); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, h, skein.EventConnected, skein.ServerID)
+		expect(t, srv, skein.EventConnected, h.ID())
+		clients = append(clients, h)
+	}
+	return srv, clients
+}
+
+// peer links every pair of clients through the relay with fresh keys.
+func peer(t *testing.T, clients []*skein.Host) {
+	for i, a := range clients {
+		for _, b := range clients[i+1:] {
+			k := skein.NewKeys()
+			if err := a.AddPeer(b.ID(), k, a.RelayPath(b.ID())); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.AddPeer(a.ID(), k.Swap(), b.RelayPath(a.ID())); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, a, skein.EventConnected, b.ID())
+			expect(t, b, skein.EventConnected, a.ID())
+		}
+	}
+}
+
+func TestRelayedPeersExchangeEndToEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := vnet.New(20)
+		defer nw.Close()
+		srv, c := relayNet(t, nw, 2, func(from, to skein.HostID) bool { return true })
+		peer(t, c)
+		nw.SetConditions(vnet.Conditions{Loss: 0.1, Delay: 5 * time.Millisecond})
+		a, b := c[0], c[1]
+		const count = 1000
+		go sendAll(t, a, b.ID(), count, nil)
+		for i := range count {
+			e := expect(t, b, skein.EventMessage, a.ID())
+			if !e.Relayed {
+				t.Fatalf("message %d not marked relayed", i)
+			}
+			if string(e.Data) != string(message(i)) {
+				t.Fatalf("message %d corrupted", i)
+			}
+		}
+		st, _ := a.LinkStats(b.ID())
+		if !st.Relayed || st.Path != "relayed via server" {
+			t.Fatalf("link stats: %+v", st)
+		}
+		if srv.Stats().Relayed.DatagramsOut == 0 {
+			t.Fatal("server counted no relayed datagrams")
+		}
+	})
+}
+
+func TestRelayRefusedWithoutPermissionIsCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := vnet.New(21)
+		defer nw.Close()
+		srv, c := relayNet(t, nw, 2, func(from, to skein.HostID) bool { return false })
+		peer(t, c)
+		if err := c[0].Send(c[1].ID(), skein.Unreliable, []byte("let me in")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if d := srv.Stats().Drops[skein.DropRelayDenied]; d != 1 {
+			t.Fatalf("relay denied counted %d, want 1", d)
+		}
+		if _, ok := c[1].Poll(); ok {
+			t.Fatal("message delivered despite the policy")
+		}
+	})
+}
+
+func TestSendMultiPacksOneDatagramUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := vnet.New(22)
+		defer nw.Close()
+		_, c := relayNet(t, nw, 4, func(from, to skein.HostID) bool { return true })
+		peer(t, c)
+		time.Sleep(50 * time.Millisecond)
+		var up atomic.Int64
+		nw.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
+			if from == c[0].LocalAddr() && to == srvAddr {
+				up.Add(1)
+			}
+			return false
+		})
+		others := []skein.HostID{c[1].ID(), c[2].ID(), c[3].ID()}
+		for _, d := range []skein.Delivery{skein.Unreliable, skein.Reliable} {
+			up.Store(0)
+			if err := c[0].SendMulti(others, d, []byte{1}, []byte("state")); err != nil {
+				t.Fatal(err)
+			}
+			if n := up.Load(); n != 1 {
+				t.Fatalf("%+v group send took %d datagrams up, want 1", d, n)
+			}
+			for _, r := range c[1:] {
+				e := expect(t, r, skein.EventMessage, c[0].ID())
+				if string(e.Data) != "\x01state" || !e.Relayed {
+					t.Fatalf("got %q relayed=%v", e.Data, e.Relayed)
+				}
+			}
+		}
+	})
+}
