@@ -123,7 +123,7 @@ type HostStats struct {
 	// Relayed counts what a server forwarded for its clients (datagrams
 	// and bytes out).
 	Relayed Traffic
-	Drops DropCounts
+	Drops   DropCounts
 	// Handshakes counts completed handshakes (server side: clients
 	// welcomed; client side: successful dials); HandshakeFailures counts
 	// refusals sent or received and dials that timed out.

@@ -46,10 +46,15 @@ func moveHandler(info rmi.CallInfo, pos, vel gamerpc.Vec2, tick uint32) error {
 // discard is a Sender that drops frames.
 type discard struct{ n int }
 
-func (d *discard) Send(to net.HostID, del net.Delivery, data []byte) error { d.n += len(data); return nil }
+func (d *discard) Send(to net.HostID, del net.Delivery, data []byte) error {
+	d.n += len(data)
+	return nil
+}
 
 // loopback is a Sender that hands the frame straight to a receive function.
-type loopback struct{ recv func(info rmi.CallInfo, frame []byte) error }
+type loopback struct {
+	recv func(info rmi.CallInfo, frame []byte) error
+}
 
 func (l loopback) Send(to net.HostID, del net.Delivery, data []byte) error {
 	return l.recv(benchInfo, data)

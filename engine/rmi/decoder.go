@@ -42,7 +42,7 @@ func (d *Decoder) Remaining() int { return len(d.buf) - d.off }
 // unread, or nil.
 func (d *Decoder) Finish() error {
 	if d.err == nil && d.off != len(d.buf) {
-		d.err = fmt.Errorf("%w: %d trailing bytes at offset %d", ErrDecode, len(d.buf)-d.off, d.off)
+		d.fail("%d trailing bytes at offset %d", len(d.buf)-d.off, d.off)
 	}
 	return d.err
 }

@@ -205,6 +205,17 @@ func (d *Dispatcher) Receive(from net.HostID, del net.Delivery, data []byte, rel
 	return d.Dispatch(CallInfo{From: from, Relayed: relayed, Context: ContextOf(del), Received: at}, data)
 }
 
+// DispatchEvent dispatches e if it is a message (e.Kind == net.EventMessage)
+// and reports whether it was one. Call it from the loop that drains the
+// host's events (Host.FrameMove, Poll or Next) for hosts whose messages are
+// all RMI frames.
+func (d *Dispatcher) DispatchEvent(e net.Event) (isMessage bool, err error) {
+	if e.Kind != net.EventMessage {
+		return false, nil
+	}
+	return true, d.Receive(e.Peer, e.Delivery, e.Data, e.Relayed, e.Received)
+}
+
 // Stats returns d's counters.
 func (d *Dispatcher) Stats() DispatchStats {
 	return DispatchStats{

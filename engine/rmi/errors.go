@@ -3,6 +3,7 @@ package rmi
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/skein-dev/skein/engine/net"
 )
@@ -43,18 +44,29 @@ type CallError struct {
 	Name string
 	// Peer is the sender of a received call, or the destination of a sent one.
 	Peer net.HostID
+	// Sending is true for errors of the sending side (encoding, Sender).
+	Sending bool
 	// Err is what went wrong; it wraps one of the package's sentinels unless
 	// it is the error a stub function returned.
 	Err error
 }
 
-// Error returns "rmi: call 2000 (Game.Player_Move) from 1003: ...".
+// Error returns "rmi: Game.Player_Move (call 2000) from 1003: ..." (or "to"
+// for the sending side).
 func (e *CallError) Error() string {
-	name := ""
+	call := fmt.Sprintf("call %d", e.ID)
 	if e.Name != "" {
-		name = " (" + e.Name + ")"
+		call = fmt.Sprintf("%s (call %d)", e.Name, e.ID)
 	}
-	return fmt.Sprintf("rmi: call %d%s peer %v: %v", e.ID, name, e.Peer, e.Err)
+	dir := "from"
+	if e.Sending {
+		dir = "to"
+	}
+	msg := "<nil>"
+	if e.Err != nil {
+		msg = strings.TrimPrefix(e.Err.Error(), "rmi: ")
+	}
+	return fmt.Sprintf("rmi: %s %s %v: %s", call, dir, e.Peer, msg)
 }
 
 // Unwrap returns e.Err.

@@ -71,7 +71,7 @@ func (p *Proxy) Send(to net.HostID, ctx Context, e *Encoder, name string) error 
 		id, _, _ := ParseHeader(e.buf)
 		PutEncoder(e)
 		p.errors.Add(1)
-		return &CallError{ID: id, Name: name, Peer: to, Err: err}
+		return &CallError{ID: id, Name: name, Peer: to, Sending: true, Err: err}
 	}
 	var err error
 	if p.csender != nil {
@@ -83,7 +83,7 @@ func (p *Proxy) Send(to net.HostID, ctx Context, e *Encoder, name string) error 
 		id, _, _ := ParseHeader(e.buf)
 		PutEncoder(e)
 		p.errors.Add(1)
-		return &CallError{ID: id, Name: name, Peer: to, Err: fmt.Errorf("%w: %w", ErrSend, err)}
+		return &CallError{ID: id, Name: name, Peer: to, Sending: true, Err: fmt.Errorf("%w: %w", ErrSend, err)}
 	}
 	PutEncoder(e)
 	return nil

@@ -2,6 +2,7 @@ package rmi
 
 import (
 	"bytes"
+	"fmt"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -49,7 +50,9 @@ func (e *Encoder) EncodeValue(v any) {
 // DecodeValue reads one value into v, which must be a non-nil pointer, with
 // v's Unmarshaler if it has one, or else by reflection with
 // github.com/vmihailenco/msgpack/v5 (which honours msgpack.CustomDecoder and
-// msgpack.Unmarshaler, and limits allocations for hostile lengths).
+// msgpack.Unmarshaler, and limits allocations for hostile lengths). A panic
+// inside the reflective decoder (a bug in it, or in a user's DecodeMsgpack)
+// becomes a decode error: a hostile frame must never bring the host down.
 func (d *Decoder) DecodeValue(v any) {
 	if d.err != nil {
 		return
@@ -59,13 +62,23 @@ func (d *Decoder) DecodeValue(v any) {
 		return
 	}
 	r := bytes.NewReader(d.buf[d.off:])
-	dec := msgpack.GetDecoder()
-	dec.Reset(r) // *bytes.Reader is an io.ByteScanner: no read-ahead
-	err := dec.Decode(v)
-	msgpack.PutDecoder(dec)
-	if err != nil {
+	if err := reflectDecode(r, v); err != nil {
 		d.SetError(err)
 		return
 	}
 	d.off = len(d.buf) - r.Len()
+}
+
+// reflectDecode decodes one value from r into v with a pooled msgpack.Decoder.
+func reflectDecode(r *bytes.Reader, v any) (err error) {
+	dec := msgpack.GetDecoder()
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("msgpack decoder panicked: %v", p)
+			return // do not return a decoder in an unknown state to the pool
+		}
+		msgpack.PutDecoder(dec)
+	}()
+	dec.Reset(r) // *bytes.Reader is an io.ByteScanner: no read-ahead
+	return dec.Decode(v)
 }
