@@ -1,0 +1,5 @@
+//go:build race
+
+package rmi_test
+
+const raceEnabled = true
