@@ -199,7 +199,7 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 	h.id.Store(uint32(w.ClientID))
 	h.srvAddr.set(from)
 	h.addLink(l)
-	h.events.push(Event{Kind: EventConnected, Peer: ServerID, Received: now})
+	h.events.Push(Event{Kind: EventConnected, Peer: ServerID, Received: now})
 	h.log.Debug("connected", "server", from, "id", w.ClientID)
 	// Confirm at once: the server counts the client as connected on its
 	// first authenticated datagram.

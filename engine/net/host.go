@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/skein-dev/skein/engine/internal/queue"
 )
 
 // Config configures a Host. The zero value is a client with the defaults
@@ -93,7 +95,7 @@ type Host struct {
 	id      atomic.Uint32
 	epoch   time.Time
 	cookies *cookieJar
-	events  *eventQueue
+	events  *queue.Queue[Event]
 	sched   scheduler
 	traffic trafficCounters
 	relayed trafficCounters
@@ -138,7 +140,7 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 		h.id.Store(uint32(ServerID))
 	}
 	h.log = cfg.Logger.Named("net").With("local", conn.LocalAddr().String())
-	h.events = newEventQueue(cfg.EventQueue, h.sched.wakeResume)
+	h.events = queue.New(cfg.EventQueue, isMessage, h.sched.wakeResume)
 	h.sched.init()
 	h.wg.Add(2)
 	go h.readLoop()
@@ -439,7 +441,7 @@ func (h *Host) removeLink(l *link, reason error) {
 		return
 	}
 	l.removed = true
-	l.h.events.push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: time.Now()})
+	l.h.events.Push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: time.Now()})
 	p := l.path
 	l.mu.Unlock()
 	h.mu.Lock()

@@ -166,7 +166,7 @@ func (l *link) markActiveLocked() {
 // while the queue has room; it leaves the rest in KCP (whose window then
 // closes, slowing the sender) and marks the link stalled.
 func (l *link) pumpLocked(now time.Time, relayed bool) {
-	room := l.h.events.room()
+	room := l.h.events.Room()
 	for {
 		n := l.kcp.PeekSize()
 		if n < 0 {
@@ -185,7 +185,7 @@ func (l *link) pumpLocked(now time.Time, relayed bool) {
 			return
 		}
 		room--
-		l.h.events.push(Event{Kind: EventMessage, Peer: l.id, Delivery: Reliable, Data: data, Relayed: relayed, Received: now})
+		l.h.events.Push(Event{Kind: EventMessage, Peer: l.id, Delivery: Reliable, Data: data, Relayed: relayed, Received: now})
 	}
 }
 

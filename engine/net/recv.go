@@ -127,7 +127,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		l.confirmed = true
 		if h.cfg.Accept {
 			h.hsOK.Add(1)
-			h.events.push(Event{Kind: EventConnected, Peer: l.id, Received: now})
+			h.events.Push(Event{Kind: EventConnected, Peer: l.id, Received: now})
 			h.log.Debug("link up", "peer", l.id, "addr", from)
 		}
 	}
@@ -209,7 +209,7 @@ func (h *Host) unreliableLocked(l *link, body []byte, now time.Time, relayed boo
 		l.drops.add(DropMalformed)
 		return
 	}
-	if h.events.room() <= 0 {
+	if h.events.Room() <= 0 {
 		l.drops.add(DropQueueFull)
 		h.drops.add(DropQueueFull)
 		return
@@ -217,7 +217,7 @@ func (h *Host) unreliableLocked(l *link, body []byte, now time.Time, relayed boo
 	l.recvSeq[ch] = seq
 	data := make([]byte, len(payload))
 	copy(data, payload)
-	h.events.push(Event{Kind: EventMessage, Peer: l.id, Delivery: Delivery{Channel: ch}, Data: data, Relayed: relayed, Received: now})
+	h.events.Push(Event{Kind: EventMessage, Peer: l.id, Delivery: Delivery{Channel: ch}, Data: data, Relayed: relayed, Received: now})
 }
 
 func (h *Host) dropOn(l *link, r DropReason) {

@@ -29,7 +29,7 @@ func (h *Host) AddPeer(id HostID, keys Keys, path Path) error {
 		return ErrHostClosed
 	}
 	h.addLink(l)
-	h.events.push(Event{Kind: EventConnected, Peer: id, Received: now})
+	h.events.Push(Event{Kind: EventConnected, Peer: id, Received: now})
 	return nil
 }
 

@@ -1,0 +1,104 @@
+// Package queue is the bounded hand-over queue between Skein's networking
+// goroutines and the application's goroutine.
+package queue
+
+import (
+	"sync"
+)
+
+// Queue is a FIFO of T. Items for which Counted returns true count against
+// Limit (messages); others (connect and disconnect events) are always taken,
+// since there are only a few per link. Producers ask Room before taking work
+// that would add counted items, so the limit is a target the queue can
+// overshoot by the producers' in-flight batches, never an unbounded backlog.
+type Queue[T any] struct {
+	mu      sync.Mutex
+	buf     []T
+	head    int
+	counted int
+	limit   int
+	isCount func(T) bool
+	ready   chan struct{}
+	drained func()
+}
+
+// New returns a queue with the given limit on counted items. drained, if not
+// nil, is called (outside the lock) when the counted items fall to half the
+// limit, so that producers that stopped can resume.
+func New[T any](limit int, counted func(T) bool, drained func()) *Queue[T] {
+	return &Queue[T]{limit: limit, isCount: counted, ready: make(chan struct{}, 1), drained: drained}
+}
+
+// Room reports how many more counted items fit.
+func (q *Queue[T]) Room() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.limit - q.counted
+}
+
+// Len reports how many items wait.
+func (q *Queue[T]) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.buf) - q.head
+}
+
+// Push appends items.
+func (q *Queue[T]) Push(items ...T) {
+	if len(items) == 0 {
+		return
+	}
+	q.mu.Lock()
+	for _, it := range items {
+		if q.isCount(it) {
+			q.counted++
+		}
+		q.buf = append(q.buf, it)
+	}
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *Queue[T]) signal() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Pop removes the oldest item.
+func (q *Queue[T]) Pop() (T, bool) {
+	var zero T
+	q.mu.Lock()
+	if q.head == len(q.buf) {
+		q.mu.Unlock()
+		return zero, false
+	}
+	it := q.buf[q.head]
+	q.buf[q.head] = zero
+	q.head++
+	if q.head == len(q.buf) {
+		q.buf, q.head = q.buf[:0], 0
+	} else if q.head > 1024 && q.head*2 > len(q.buf) {
+		n := copy(q.buf, q.buf[q.head:])
+		clear(q.buf[n:])
+		q.buf, q.head = q.buf[:n], 0
+	}
+	wake := false
+	if q.isCount(it) {
+		wake = q.counted == q.limit/2+1
+		q.counted--
+	}
+	more := q.head < len(q.buf)
+	q.mu.Unlock()
+	if more {
+		q.signal()
+	}
+	if wake && q.drained != nil {
+		q.drained()
+	}
+	return it, true
+}
+
+// Ready has a value when items may be waiting.
+func (q *Queue[T]) Ready() <-chan struct{} { return q.ready }
