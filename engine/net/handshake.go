@@ -324,10 +324,29 @@ func (h *Host) allocIDLocked() HostID {
 		if h.nextID < FirstClientID {
 			h.nextID = FirstClientID
 		}
-		if h.byID[id] == nil {
+		if _, taken := h.reserved[id]; h.byID[id] == nil && !taken {
 			return id
 		}
 	}
+}
+
+// ReserveID takes a HostID from a server's ID space for something that is
+// not a link, such as a P2P group: no client is given it until ReleaseID.
+// Group IDs and client IDs thus never collide, and "send to X" can name
+// either.
+func (h *Host) ReserveID() HostID {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	id := h.allocIDLocked()
+	h.reserved[id] = struct{}{}
+	return id
+}
+
+// ReleaseID returns an ID taken with ReserveID.
+func (h *Host) ReleaseID(id HostID) {
+	h.mu.Lock()
+	delete(h.reserved, id)
+	h.mu.Unlock()
 }
 
 func (h *Host) reply(b []byte, to netip.AddrPort) {

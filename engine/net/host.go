@@ -104,13 +104,14 @@ type Host struct {
 	hsOK    atomic.Uint64
 	hsFail  atomic.Uint64
 
-	mu     sync.RWMutex
-	byID   map[HostID]*link
-	byAddr map[netip.AddrPort]*link // server: clients by address, for hellos
-	nextID HostID
-	dials  map[netip.AddrPort]*pendingDial
-	bucket tokenBucket
-	closed bool
+	mu       sync.RWMutex
+	byID     map[HostID]*link
+	byAddr   map[netip.AddrPort]*link // server: clients by address, for hellos
+	nextID   HostID
+	reserved map[HostID]struct{}
+	dials    map[netip.AddrPort]*pendingDial
+	bucket   tokenBucket
+	closed   bool
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -125,16 +126,17 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 	cfg = cfg.withDefaults()
 	now := time.Now()
 	h := &Host{
-		cfg:     cfg,
-		conn:    conn,
-		epoch:   now,
-		cookies: newCookieJar(cfg.CookieLifetime),
-		byID:    make(map[HostID]*link),
-		byAddr:  make(map[netip.AddrPort]*link),
-		nextID:  FirstClientID,
-		dials:   make(map[netip.AddrPort]*pendingDial),
-		bucket:  tokenBucket{rate: float64(cfg.HandshakeRate), tokens: float64(cfg.HandshakeRate), last: now},
-		done:    make(chan struct{}),
+		cfg:      cfg,
+		conn:     conn,
+		epoch:    now,
+		cookies:  newCookieJar(cfg.CookieLifetime),
+		byID:     make(map[HostID]*link),
+		byAddr:   make(map[netip.AddrPort]*link),
+		nextID:   FirstClientID,
+		reserved: make(map[HostID]struct{}),
+		dials:    make(map[netip.AddrPort]*pendingDial),
+		bucket:   tokenBucket{rate: float64(cfg.HandshakeRate), tokens: float64(cfg.HandshakeRate), last: now},
+		done:     make(chan struct{}),
 	}
 	if cfg.Accept {
 		h.id.Store(uint32(ServerID))

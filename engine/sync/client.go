@@ -1,0 +1,367 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	stdsync "sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/skein-dev/skein/engine/net"
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// Net configures the underlying host.
+	Net net.Config
+	// Logger receives the logs under the name "sync" (and the host's under
+	// "net" if Net.Logger is nil). Nil: no logs.
+	Logger hclog.Logger
+	// EventQueue bounds the messages waiting for the application. Zero
+	// means 8192.
+	EventQueue int
+	// ClockInterval is how often the client samples the server's clock
+	// (the first few samples come faster). Zero means 1 s.
+	ClockInterval time.Duration
+}
+
+// Client is a game's connection to a Server and to the peers it shares
+// groups with. Its own goroutine handles engine messages (peer keys, member
+// events, clock samples); the application takes events with FrameMove,
+// Poll or Next.
+type Client struct {
+	events
+	h     *net.Host
+	log   hclog.Logger
+	epoch time.Time
+	cfg   ClientConfig
+	clock clock
+	wg    stdsync.WaitGroup
+	once  stdsync.Once
+	start chan struct{} // closed once connected: clock sync begins
+
+	mu     stdsync.RWMutex
+	groups map[net.HostID]*groupView
+	peers  map[net.HostID]struct{}
+}
+
+// DialClient opens a UDP socket on local (for example ":0", or
+// "127.0.0.1:0" in tests), starts a Client on it and connects it to the
+// server at addr.
+func DialClient(ctx context.Context, local string, addr netip.AddrPort, cfg ClientConfig) (*Client, error) {
+	conn, err := net.ListenUDP(local)
+	if err != nil {
+		return nil, err
+	}
+	c, err := NewClient(conn, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if err := c.Connect(ctx, addr); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// NewClient starts a Client on conn, which it owns from now on. Call
+// Connect next.
+func NewClient(conn net.PacketConn, cfg ClientConfig) (*Client, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.EventQueue <= 0 {
+		cfg.EventQueue = 8192
+	}
+	if cfg.ClockInterval <= 0 {
+		cfg.ClockInterval = time.Second
+	}
+	ncfg := cfg.Net
+	ncfg.Accept = false
+	if ncfg.Logger == nil {
+		ncfg.Logger = cfg.Logger
+	}
+	h, err := net.NewHost(conn, ncfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		events: newEvents(cfg.EventQueue),
+		h:      h,
+		log:    cfg.Logger.Named("sync"),
+		epoch:  time.Now(),
+		cfg:    cfg,
+		start:  make(chan struct{}),
+		groups: make(map[net.HostID]*groupView),
+		peers:  make(map[net.HostID]struct{}),
+	}
+	c.wg.Add(1)
+	go c.loop()
+	return c, nil
+}
+
+// Connect runs the handshake with the server at addr.
+func (c *Client) Connect(ctx context.Context, addr netip.AddrPort) error {
+	if err := c.h.Dial(ctx, addr); err != nil {
+		return err
+	}
+	close(c.start)
+	return nil
+}
+
+// Host returns the underlying net host (for statistics and addresses).
+func (c *Client) Host() *net.Host { return c.h }
+
+// ID returns the HostID the server gave this client.
+func (c *Client) ID() net.HostID { return c.h.ID() }
+
+func (c *Client) loop() {
+	defer c.wg.Done()
+	var tick <-chan time.Time
+	start := c.start
+	sent := 0
+	var t *time.Timer
+	for {
+		select {
+		case <-c.done:
+			if t != nil {
+				t.Stop()
+			}
+			return
+		case <-start:
+			start = nil // a nil channel: this case fires once
+			t = time.NewTimer(0)
+			tick = t.C
+		case <-tick:
+			c.sampleClock()
+			sent++
+			next := c.cfg.ClockInterval
+			if sent < clockSamples {
+				next = min(next, 100*time.Millisecond)
+			}
+			t.Reset(next)
+		case <-c.readyIfRoom(c.h):
+			c.pump(c.h, c.handle)
+		case <-c.resume:
+		}
+	}
+}
+
+func (c *Client) now() time.Duration { return time.Since(c.epoch) }
+
+func (c *Client) sampleClock() {
+	b := appendControl(nil, control{Op: opTimeReq, T1: int64(c.now())})
+	c.h.Send(net.ServerID, net.Unreliable.OnChannel(controlChannel), b)
+}
+
+// handle processes one net event on the loop goroutine.
+func (c *Client) handle(ev net.Event) {
+	switch ev.Kind {
+	case net.EventConnected:
+		if ev.Peer == net.ServerID {
+			c.q.Push(Event{Kind: EventConnected, Peer: net.ServerID, Received: ev.Received})
+		}
+	case net.EventDisconnected:
+		if ev.Peer == net.ServerID {
+			c.mu.Lock()
+			clear(c.groups)
+			clear(c.peers)
+			c.mu.Unlock()
+			c.q.Push(Event{Kind: EventDisconnected, Peer: net.ServerID, Err: ev.Err, Received: ev.Received})
+			return
+		}
+		c.log.Debug("peer link down", "peer", ev.Peer, "reason", ev.Err)
+	case net.EventMessage:
+		if ev.Data[0] == tagControl {
+			if ev.Peer != net.ServerID {
+				c.log.Debug("control message from a peer dropped", "peer", ev.Peer)
+				return
+			}
+			ctl, err := parseControl(ev.Data[1:])
+			if err != nil {
+				c.log.Warn("bad control message from server", "error", err)
+				return
+			}
+			c.control(ctl, ev.Received)
+			return
+		}
+		m, ok := message(ev)
+		if !ok {
+			c.log.Debug("bad message", "peer", ev.Peer)
+			return
+		}
+		c.q.Push(m)
+	}
+}
+
+// control applies a control message from the server.
+func (c *Client) control(ctl control, now time.Time) {
+	switch ctl.Op {
+	case opPeerAdd:
+		if err := c.h.AddPeer(ctl.Peer, ctl.Keys, c.h.RelayPath(ctl.Peer)); err != nil {
+			c.log.Warn("add peer", "peer", ctl.Peer, "error", err)
+			return
+		}
+		c.mu.Lock()
+		c.peers[ctl.Peer] = struct{}{}
+		c.mu.Unlock()
+		return
+	case opPeerRemove:
+		c.h.RemovePeer(ctl.Peer)
+		c.mu.Lock()
+		delete(c.peers, ctl.Peer)
+		c.mu.Unlock()
+		return
+	case opTimeResp:
+		c.clock.add(time.Duration(ctl.T1), time.Duration(ctl.T2), c.now())
+		return
+	}
+	c.mu.Lock()
+	g := c.groups[ctl.Group]
+	switch ctl.Op {
+	case opMemberJoin:
+		if g == nil {
+			g = &groupView{custom: ctl.Custom}
+			c.groups[ctl.Group] = g
+		}
+		g.members = append(slices.Clone(g.members), ctl.Member)
+	case opMemberLeave:
+		if g != nil {
+			g.members = slices.DeleteFunc(slices.Clone(g.members), func(x net.HostID) bool { return x == ctl.Member })
+			if ctl.Member == c.h.ID() {
+				delete(c.groups, ctl.Group)
+			}
+		}
+	case opHostChange:
+		if g != nil {
+			g.host = ctl.Host
+		}
+	}
+	c.mu.Unlock()
+	if ev, ok := controlEvent(ctl, now); ok {
+		c.q.Push(ev)
+	}
+}
+
+// Send sends data to the server (net.ServerID), a peer in a common group, or
+// every other member of a group this client is in. Group sends to members
+// reached through the relay share one datagram up to the server.
+func (c *Client) Send(to net.HostID, d net.Delivery, data []byte) error {
+	if !d.Reliable && d.Channel == controlChannel {
+		return ErrReservedChannel
+	}
+	if len(data) == 0 {
+		return net.ErrEmpty
+	}
+	c.mu.RLock()
+	g := c.groups[to]
+	var members []net.HostID
+	if g != nil {
+		members = g.members
+	}
+	_, isPeer := c.peers[to]
+	c.mu.RUnlock()
+	switch {
+	case g != nil:
+		me := c.h.ID()
+		ids := make([]net.HostID, 0, len(members))
+		for _, m := range members {
+			if m != me {
+				ids = append(ids, m)
+			}
+		}
+		head := groupHead(to)
+		return c.h.SendMulti(ids, d, head[:], data)
+	case to == net.ServerID || isPeer:
+		return c.h.SendParts(to, d, userHead, data)
+	}
+	return fmt.Errorf("send to %v: %w", to, net.ErrUnknownPeer)
+}
+
+// Groups returns the groups this client is in.
+func (c *Client) Groups() []net.HostID {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	ids := make([]net.HostID, 0, len(c.groups))
+	for id := range c.groups {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Members returns the members of group g in join order, as this client
+// knows them.
+func (c *Client) Members(g net.HostID) []net.HostID {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if v := c.groups[g]; v != nil {
+		return slices.Clone(v.members)
+	}
+	return nil
+}
+
+// GroupHost returns the host (authority) of group g.
+func (c *Client) GroupHost(g net.HostID) net.HostID {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if v := c.groups[g]; v != nil {
+		return v.host
+	}
+	return net.NoHost
+}
+
+// Custom returns group g's custom field.
+func (c *Client) Custom(g net.HostID) []byte {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if v := c.groups[g]; v != nil {
+		return v.custom
+	}
+	return nil
+}
+
+// ErrNoClock: no clock sample has come back from the server yet.
+var ErrNoClock = errors.New("skein/sync: no server clock sample yet")
+
+// ServerTime returns the estimated server clock: the time since the server
+// started, as the server would read it now. Games use it to interpolate
+// against a shared timeline.
+func (c *Client) ServerTime() (time.Duration, error) {
+	s, ok := c.clock.get()
+	if !ok {
+		return 0, ErrNoClock
+	}
+	return c.now() + s.offset, nil
+}
+
+// ServerClock returns the current estimate: offset of the server clock
+// from this client's, and the round trip of the sample it rests on.
+func (c *Client) ServerClock() (offset, rtt time.Duration, err error) {
+	s, ok := c.clock.get()
+	if !ok {
+		return 0, 0, ErrNoClock
+	}
+	return s.offset, s.rtt, nil
+}
+
+// Close disconnects gracefully; see Shutdown.
+func (c *Client) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return c.Shutdown(ctx)
+}
+
+// Shutdown closes the server and peer links gracefully, waits until they
+// are flushed or ctx ends, and stops.
+func (c *Client) Shutdown(ctx context.Context) error {
+	err := c.h.Shutdown(ctx)
+	c.once.Do(func() { close(c.done) })
+	c.wg.Wait()
+	return err
+}

@@ -1,0 +1,156 @@
+package sync
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+
+	"github.com/skein-dev/skein/engine/net"
+)
+
+// Every message a sync Client or Server sends starts with a tag byte that
+// says which layer it belongs to.
+const (
+	tagUser    byte = 0x00 // an application message sent to one host
+	tagControl byte = 0x01 // an engine control message (below)
+	tagGroup   byte = 0x02 // an application message sent to a group: group(4) follows
+)
+
+// controlChannel is the unreliable channel the engine keeps for itself (clock
+// sync); Send refuses it.
+const controlChannel uint8 = 255
+
+// Control operations.
+const (
+	opPeerAdd     byte = 1 // peer(4) keys(64) addrs: count(1) × (ip16, port2)
+	opPeerRemove  byte = 2 // peer(4)
+	opMemberJoin  byte = 3 // group(4) member(4) count(2) customLen(2) custom
+	opMemberLeave byte = 4 // group(4) member(4) count(2)
+	opHostChange  byte = 5 // group(4) host(4)
+	opTimeReq     byte = 6 // client clock(8)
+	opTimeResp    byte = 7 // client clock(8) server clock(8)
+	opLast             = opTimeResp
+)
+
+// MaxCustom bounds a group's custom field.
+const MaxCustom = 4096
+
+// maxAddrs bounds the candidate addresses in a peer announcement.
+const maxAddrs = 8
+
+var errBadControl = errors.New("skein/sync: malformed control message")
+
+// control is one decoded control message. Fields unused by Op are zero.
+type control struct {
+	Op     byte
+	Peer   net.HostID // PeerAdd, PeerRemove
+	Keys   net.Keys   // PeerAdd: the keys as the receiver uses them
+	Addrs  []netip.AddrPort
+	Group  net.HostID // MemberJoin, MemberLeave, HostChange
+	Member net.HostID // MemberJoin, MemberLeave
+	Host   net.HostID // HostChange
+	Count  uint16
+	Custom []byte
+	T1, T2 int64
+}
+
+func appendID(b []byte, id net.HostID) []byte { return binary.LittleEndian.AppendUint32(b, uint32(id)) }
+
+// appendControl encodes c, tag included.
+func appendControl(b []byte, c control) []byte {
+	b = append(b, tagControl, c.Op)
+	switch c.Op {
+	case opPeerAdd:
+		b = appendID(b, c.Peer)
+		b = append(append(b, c.Keys.Send[:]...), c.Keys.Recv[:]...)
+		b = append(b, byte(len(c.Addrs)))
+		for _, a := range c.Addrs {
+			ip := a.Addr().As16()
+			b = append(b, ip[:]...)
+			b = binary.LittleEndian.AppendUint16(b, a.Port())
+		}
+	case opPeerRemove:
+		b = appendID(b, c.Peer)
+	case opMemberJoin:
+		b = appendID(appendID(b, c.Group), c.Member)
+		b = binary.LittleEndian.AppendUint16(b, c.Count)
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(c.Custom)))
+		b = append(b, c.Custom...)
+	case opMemberLeave:
+		b = appendID(appendID(b, c.Group), c.Member)
+		b = binary.LittleEndian.AppendUint16(b, c.Count)
+	case opHostChange:
+		b = appendID(appendID(b, c.Group), c.Host)
+	case opTimeReq:
+		b = binary.LittleEndian.AppendUint64(b, uint64(c.T1))
+	case opTimeResp:
+		b = binary.LittleEndian.AppendUint64(b, uint64(c.T1))
+		b = binary.LittleEndian.AppendUint64(b, uint64(c.T2))
+	}
+	return b
+}
+
+// reader decodes little-endian fields and remembers the first shortfall.
+type reader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *reader) take(n int) []byte {
+	if r.bad || len(r.b) < n {
+		r.bad = true
+		return make([]byte, n)
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) id() net.HostID { return net.HostID(binary.LittleEndian.Uint32(r.take(4))) }
+func (r *reader) u16() uint16    { return binary.LittleEndian.Uint16(r.take(2)) }
+func (r *reader) i64() int64     { return int64(binary.LittleEndian.Uint64(r.take(8))) }
+
+// parseControl decodes a control message (after its tag). It never panics;
+// anything short, long or unknown is errBadControl.
+func parseControl(b []byte) (control, error) {
+	if len(b) < 1 || b[0] < opPeerAdd || b[0] > opLast {
+		return control{}, errBadControl
+	}
+	c := control{Op: b[0]}
+	r := reader{b: b[1:]}
+	switch c.Op {
+	case opPeerAdd:
+		c.Peer = r.id()
+		copy(c.Keys.Send[:], r.take(32))
+		copy(c.Keys.Recv[:], r.take(32))
+		n := int(r.take(1)[0])
+		if n > maxAddrs {
+			return control{}, errBadControl
+		}
+		for range n {
+			ip := netip.AddrFrom16([16]byte(r.take(16))).Unmap()
+			c.Addrs = append(c.Addrs, netip.AddrPortFrom(ip, r.u16()))
+		}
+	case opPeerRemove:
+		c.Peer = r.id()
+	case opMemberJoin:
+		c.Group, c.Member, c.Count = r.id(), r.id(), r.u16()
+		n := int(r.u16())
+		if n > MaxCustom {
+			return control{}, errBadControl
+		}
+		c.Custom = append([]byte(nil), r.take(n)...)
+	case opMemberLeave:
+		c.Group, c.Member, c.Count = r.id(), r.id(), r.u16()
+	case opHostChange:
+		c.Group, c.Host = r.id(), r.id()
+	case opTimeReq:
+		c.T1 = r.i64()
+	case opTimeResp:
+		c.T1, c.T2 = r.i64(), r.i64()
+	}
+	if r.bad || len(r.b) != 0 {
+		return control{}, errBadControl
+	}
+	return c, nil
+}

@@ -1,0 +1,29 @@
+// Package sync is Skein's group layer: P2P groups created by the server,
+// member join and leave events, sending to a peer, the server or a whole
+// group, the relay between peers, the group host (authority) with host
+// migration, and an estimate of the server's clock.
+//
+// A Server wraps a listening engine/net Host; a Client wraps a Host that
+// dials it. Only the server creates groups and changes their members, and
+// peers talk to each other only once the server has put them in a common
+// group and handed both the keys of their peer link.
+//
+// # Member events
+//
+// The first member of a group gets a join event for itself. When a member
+// joins, every existing member gets one join event naming the newcomer, and
+// the newcomer gets one join event for each existing member (in join order)
+// and then one for itself. Each carries the member, the group, the member
+// count including the newcomer, and the group's custom field. When a member
+// leaves, every remaining member gets a leave event naming it; the leaver
+// gets one leave event for each remaining member and then one naming itself,
+// so it can tear down what it kept per member. A client that disconnects
+// leaves all its groups.
+//
+// # Events on the game's goroutine
+//
+// Each Client and Server has one goroutine that owns its state (groups,
+// peers) and serializes changes; the application takes events with
+// FrameMove, Poll or Next on its own goroutine. Nothing calls application
+// code from a networking goroutine or under a lock.
+package sync

@@ -1,0 +1,168 @@
+package sync
+
+import (
+	"context"
+	"time"
+
+	"github.com/skein-dev/skein/engine/internal/queue"
+	"github.com/skein-dev/skein/engine/net"
+)
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+const (
+	// EventConnected: for a Server, a client finished its handshake (Peer);
+	// for a Client, it is connected to the server.
+	EventConnected EventKind = iota + 1
+	// EventDisconnected: the link to Peer is gone; Err says why (see the
+	// reasons in engine/net). A client that loses its server also loses
+	// all its groups.
+	EventDisconnected
+	// EventMessage: Data arrived from Peer. Group is the group it was sent
+	// to, or NoHost for a message sent to this host alone.
+	EventMessage
+	// EventMemberJoin: Member joined Group, which now has Count members and
+	// the custom field Custom (see the package doc for who gets which).
+	EventMemberJoin
+	// EventMemberLeave: Member left Group, which now has Count members.
+	EventMemberLeave
+	// EventHostChange: the server named Host the authority of Group (NoHost
+	// when no client member is left).
+	EventHostChange
+	// EventRelayStateChange: traffic with Peer now goes through the server
+	// (Relayed) or directly; Err says why it is relayed (nil when direct).
+	EventRelayStateChange
+)
+
+var kindNames = [...]string{"", "connected", "disconnected", "message", "member-join", "member-leave", "host-change", "relay-state-change"}
+
+func (k EventKind) String() string {
+	if int(k) < len(kindNames) && k > 0 {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Event is something that happened, handed to the application on its own
+// goroutine.
+type Event struct {
+	Kind     EventKind
+	Peer     net.HostID // the other end; the sender of a message
+	Group    net.HostID
+	Member   net.HostID
+	Count    int
+	Custom   []byte
+	Host     net.HostID
+	Delivery net.Delivery
+	Data     []byte
+	Relayed  bool
+	Received time.Time
+	Err      error
+}
+
+func isMessage(e Event) bool { return e.Kind == EventMessage }
+
+// events is the application side shared by Client and Server: a bounded
+// queue filled by the owner goroutine.
+type events struct {
+	q      *queue.Queue[Event]
+	resume chan struct{}
+	done   chan struct{}
+}
+
+func newEvents(limit int) events {
+	e := events{resume: make(chan struct{}, 1), done: make(chan struct{})}
+	e.q = queue.New(limit, isMessage, func() {
+		select {
+		case e.resume <- struct{}{}:
+		default:
+		}
+	})
+	return e
+}
+
+// Poll returns the oldest waiting event, if any, without blocking.
+func (e *events) Poll() (Event, bool) { return e.q.Pop() }
+
+// Ready has a value when events may be waiting.
+func (e *events) Ready() <-chan struct{} { return e.q.Ready() }
+
+// FrameMove hands every waiting event to fn on the caller's goroutine and
+// returns how many it handled. Call it once per game frame.
+func (e *events) FrameMove(fn func(Event)) int {
+	n := 0
+	for {
+		ev, ok := e.q.Pop()
+		if !ok {
+			return n
+		}
+		fn(ev)
+		n++
+	}
+}
+
+// Next blocks until an event arrives, ctx ends or the owner closes.
+func (e *events) Next(ctx context.Context) (Event, error) {
+	for {
+		if ev, ok := e.q.Pop(); ok {
+			return ev, nil
+		}
+		select {
+		case <-e.q.Ready():
+		case <-ctx.Done():
+			return Event{}, ctx.Err()
+		case <-e.done:
+			if ev, ok := e.q.Pop(); ok {
+				return ev, nil
+			}
+			return Event{}, net.ErrHostClosed
+		}
+	}
+}
+
+// pump moves net events to handle while the application queue has room.
+func (e *events) pump(h *net.Host, handle func(net.Event)) {
+	for e.q.Room() > 0 {
+		ev, ok := h.Poll()
+		if !ok {
+			return
+		}
+		handle(ev)
+	}
+}
+
+// readyIfRoom returns h's ready channel when the application queue has
+// room, nil (never ready) otherwise: the owner stops taking net events
+// while the application is behind, and the net layer's own backpressure
+// takes over.
+func (e *events) readyIfRoom(h *net.Host) <-chan struct{} {
+	if e.q.Room() > 0 {
+		return h.Ready()
+	}
+	return nil
+}
+
+// message turns a net message carrying an application tag into an Event.
+func message(ev net.Event) (Event, bool) {
+	out := Event{Kind: EventMessage, Peer: ev.Peer, Delivery: ev.Delivery, Relayed: ev.Relayed, Received: ev.Received}
+	switch ev.Data[0] {
+	case tagUser:
+		out.Data = ev.Data[1:]
+	case tagGroup:
+		if len(ev.Data) < 5 {
+			return out, false
+		}
+		out.Group = net.HostID(uint32(ev.Data[1]) | uint32(ev.Data[2])<<8 | uint32(ev.Data[3])<<16 | uint32(ev.Data[4])<<24)
+		out.Data = ev.Data[5:]
+	default:
+		return out, false
+	}
+	return out, len(out.Data) > 0
+}
+
+func groupHead(g net.HostID) [5]byte {
+	return [5]byte{tagGroup, byte(g), byte(g >> 8), byte(g >> 16), byte(g >> 24)}
+}
+
+var userHead = []byte{tagUser}

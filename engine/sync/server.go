@@ -1,0 +1,550 @@
+package sync
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	stdsync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/skein-dev/skein/engine/net"
+)
+
+// Errors from group operations.
+var (
+	// ErrNoGroup: no group with that ID.
+	ErrNoGroup = errors.New("skein/sync: no such group")
+	// ErrNotClient: the member is neither a connected client nor the server.
+	ErrNotClient = errors.New("skein/sync: not a connected client")
+	// ErrAlreadyMember: the host is already in the group.
+	ErrAlreadyMember = errors.New("skein/sync: already a member")
+	// ErrNotMember: the host is not in the group.
+	ErrNotMember = errors.New("skein/sync: not a member")
+	// ErrCustomTooLarge: the custom field exceeds MaxCustom bytes.
+	ErrCustomTooLarge = errors.New("skein/sync: custom field too large")
+	// ErrReservedChannel: unreliable channel 255 belongs to the engine.
+	ErrReservedChannel = errors.New("skein/sync: channel 255 is reserved")
+	// ErrClosed: the Server or Client was closed.
+	ErrClosed = errors.New("skein/sync: closed")
+)
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Net configures the underlying host; Accept and RelayPolicy are set by
+	// the Server.
+	Net net.Config
+	// Logger receives the logs under the name "sync" (and the host's under
+	// "net" if Net.Logger is nil). Nil: no logs.
+	Logger hclog.Logger
+	// EventQueue bounds the messages waiting for the application. Zero
+	// means 8192.
+	EventQueue int
+}
+
+// Server is the authority over P2P groups: it creates them, adds and
+// removes members, names each group's host, hands peers their keys and
+// relays between members. It wraps a listening net.Host.
+type Server struct {
+	events
+	h     *net.Host
+	log   hclog.Logger
+	epoch time.Time
+	jobs  chan func()
+	wg    stdsync.WaitGroup
+	once  stdsync.Once
+
+	// Owned by the loop goroutine.
+	groups   map[net.HostID]*group
+	memberOf map[net.HostID]map[net.HostID]struct{}
+	scratch  []byte
+
+	// Read by other goroutines (relay policy on the reader, Send, queries).
+	mu    stdsync.RWMutex
+	pairs map[pairKey]int
+	views map[net.HostID]groupView
+
+	slowKicks atomic.Uint64
+}
+
+type group struct {
+	id      net.HostID
+	members []net.HostID // join order
+	custom  []byte
+	host    net.HostID
+}
+
+// groupView is an immutable snapshot of a group for readers.
+type groupView struct {
+	members []net.HostID
+	host    net.HostID
+	custom  []byte
+}
+
+type pairKey struct{ lo, hi net.HostID }
+
+func pairOf(a, b net.HostID) pairKey {
+	if a > b {
+		a, b = b, a
+	}
+	return pairKey{a, b}
+}
+
+// ListenServer opens a UDP socket on addr and starts a Server on it.
+func ListenServer(addr string, cfg ServerConfig) (*Server, error) {
+	c, err := net.ListenUDP(addr)
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewServer(c, cfg)
+	if err != nil {
+		c.Close()
+	}
+	return s, err
+}
+
+// NewServer starts a Server on conn, which it owns from now on.
+func NewServer(conn net.PacketConn, cfg ServerConfig) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.EventQueue <= 0 {
+		cfg.EventQueue = 8192
+	}
+	s := &Server{
+		events:   newEvents(cfg.EventQueue),
+		log:      cfg.Logger.Named("sync"),
+		epoch:    time.Now(),
+		jobs:     make(chan func(), 256),
+		groups:   make(map[net.HostID]*group),
+		memberOf: make(map[net.HostID]map[net.HostID]struct{}),
+		pairs:    make(map[pairKey]int),
+		views:    make(map[net.HostID]groupView),
+	}
+	ncfg := cfg.Net
+	ncfg.Accept = true
+	ncfg.RelayPolicy = s.mayRelay
+	if ncfg.Logger == nil {
+		ncfg.Logger = cfg.Logger
+	}
+	h, err := net.NewHost(conn, ncfg)
+	if err != nil {
+		return nil, err
+	}
+	s.h = h
+	s.wg.Add(1)
+	go s.loop()
+	return s, nil
+}
+
+// Host returns the underlying net host (for statistics and addresses).
+func (s *Server) Host() *net.Host { return s.h }
+
+// mayRelay is the host's relay policy: members of a common group only.
+func (s *Server) mayRelay(from, to net.HostID) bool {
+	s.mu.RLock()
+	n := s.pairs[pairOf(from, to)]
+	s.mu.RUnlock()
+	return n > 0
+}
+
+// SlowKicks counts clients dropped because their send queue was full.
+func (s *Server) SlowKicks() uint64 { return s.slowKicks.Load() }
+
+func (s *Server) loop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case job := <-s.jobs:
+			job()
+		case <-s.readyIfRoom(s.h):
+			s.pump(s.h, s.handle)
+		case <-s.resume:
+		}
+	}
+}
+
+// do runs fn on the loop goroutine and returns its error.
+func (s *Server) do(fn func() error) error {
+	errc := make(chan error, 1)
+	select {
+	case s.jobs <- func() { errc <- fn() }:
+	case <-s.done:
+		return ErrClosed
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-s.done:
+		return ErrClosed
+	}
+}
+
+// handle processes one net event on the loop goroutine.
+func (s *Server) handle(ev net.Event) {
+	switch ev.Kind {
+	case net.EventConnected:
+		s.memberOf[ev.Peer] = make(map[net.HostID]struct{})
+		s.log.Info("client connected", "client", ev.Peer)
+		s.q.Push(Event{Kind: EventConnected, Peer: ev.Peer, Received: ev.Received})
+	case net.EventDisconnected:
+		for _, g := range s.groupsOf(ev.Peer) {
+			s.leave(s.groups[g], ev.Peer)
+		}
+		delete(s.memberOf, ev.Peer)
+		s.log.Info("client disconnected", "client", ev.Peer, "reason", ev.Err)
+		s.q.Push(Event{Kind: EventDisconnected, Peer: ev.Peer, Err: ev.Err, Received: ev.Received})
+	case net.EventMessage:
+		if ev.Data[0] == tagControl {
+			c, err := parseControl(ev.Data[1:])
+			if err != nil || c.Op != opTimeReq {
+				s.log.Debug("bad control message", "client", ev.Peer)
+				return
+			}
+			resp := appendControl(s.scratch[:0], control{Op: opTimeResp, T1: c.T1, T2: int64(time.Since(s.epoch))})
+			s.h.Send(ev.Peer, net.Unreliable.OnChannel(controlChannel), resp)
+			return
+		}
+		m, ok := message(ev)
+		if !ok {
+			s.log.Debug("bad message", "client", ev.Peer)
+			return
+		}
+		s.q.Push(m)
+	}
+}
+
+// groupsOf lists the groups id is in, in ID order.
+func (s *Server) groupsOf(id net.HostID) []net.HostID {
+	gs := make([]net.HostID, 0, len(s.memberOf[id]))
+	for g := range s.memberOf[id] {
+		gs = append(gs, g)
+	}
+	slices.Sort(gs)
+	return gs
+}
+
+// CreateGroup creates a P2P group of members (clients, and ServerID to make
+// the server a member; zero members is allowed) with the custom field
+// custom, and returns its ID. Members join in the order given.
+func (s *Server) CreateGroup(members []net.HostID, custom []byte) (net.HostID, error) {
+	if len(custom) > MaxCustom {
+		return net.NoHost, ErrCustomTooLarge
+	}
+	custom = slices.Clone(custom)
+	var id net.HostID
+	err := s.do(func() error {
+		for i, m := range members {
+			if err := s.checkMember(m); err != nil {
+				return err
+			}
+			if slices.Contains(members[:i], m) {
+				return fmt.Errorf("member %v twice: %w", m, ErrAlreadyMember)
+			}
+		}
+		id = s.h.ReserveID()
+		g := &group{id: id, custom: custom}
+		s.groups[id] = g
+		for _, m := range members {
+			s.join(g, m, false)
+		}
+		s.elect(g)
+		s.log.Debug("group created", "group", id, "members", len(members))
+		return nil
+	})
+	return id, err
+}
+
+// JoinGroup adds member to group g.
+func (s *Server) JoinGroup(g, member net.HostID) error {
+	return s.do(func() error {
+		gr := s.groups[g]
+		if gr == nil {
+			return fmt.Errorf("join %v: %w", g, ErrNoGroup)
+		}
+		if err := s.checkMember(member); err != nil {
+			return err
+		}
+		if slices.Contains(gr.members, member) {
+			return fmt.Errorf("join %v: %w", g, ErrAlreadyMember)
+		}
+		s.join(gr, member, true)
+		if gr.host == net.NoHost {
+			s.elect(gr)
+		}
+		return nil
+	})
+}
+
+// LeaveGroup removes member from group g. The group stays, possibly empty,
+// until DestroyGroup.
+func (s *Server) LeaveGroup(g, member net.HostID) error {
+	return s.do(func() error {
+		gr := s.groups[g]
+		if gr == nil {
+			return fmt.Errorf("leave %v: %w", g, ErrNoGroup)
+		}
+		if !slices.Contains(gr.members, member) {
+			return fmt.Errorf("leave %v: %w", g, ErrNotMember)
+		}
+		s.leave(gr, member)
+		return nil
+	})
+}
+
+// DestroyGroup removes every member (last joined first) and the group.
+func (s *Server) DestroyGroup(g net.HostID) error {
+	return s.do(func() error {
+		gr := s.groups[g]
+		if gr == nil {
+			return fmt.Errorf("destroy %v: %w", g, ErrNoGroup)
+		}
+		for len(gr.members) > 0 {
+			s.leave(gr, gr.members[len(gr.members)-1])
+		}
+		delete(s.groups, g)
+		s.mu.Lock()
+		delete(s.views, g)
+		s.mu.Unlock()
+		s.h.ReleaseID(g)
+		return nil
+	})
+}
+
+// Members returns the members of g in join order.
+func (s *Server) Members(g net.HostID) []net.HostID {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.views[g].members)
+}
+
+// GroupHost returns the host (authority) of g.
+func (s *Server) GroupHost(g net.HostID) net.HostID {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.views[g].host
+}
+
+// Groups returns the IDs of all groups.
+func (s *Server) Groups() []net.HostID {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ids := make([]net.HostID, 0, len(s.views))
+	for id := range s.views {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (s *Server) checkMember(m net.HostID) error {
+	if m == net.ServerID {
+		return nil
+	}
+	if _, ok := s.memberOf[m]; !ok {
+		return fmt.Errorf("member %v: %w", m, ErrNotClient)
+	}
+	return nil
+}
+
+// join adds m to g with the member events of the package doc.
+func (s *Server) join(g *group, m net.HostID, announceHost bool) {
+	if m != net.ServerID {
+		for _, e := range g.members {
+			if e == net.ServerID {
+				continue
+			}
+			s.mu.Lock()
+			k := pairOf(m, e)
+			s.pairs[k]++
+			first := s.pairs[k] == 1
+			s.mu.Unlock()
+			if first {
+				keys := net.NewKeys()
+				s.control(m, control{Op: opPeerAdd, Peer: e, Keys: keys})
+				s.control(e, control{Op: opPeerAdd, Peer: m, Keys: keys.Swap()})
+			}
+		}
+		s.memberOf[m][g.id] = struct{}{}
+	}
+	existing := g.members
+	g.members = append(g.members, m)
+	count := uint16(len(g.members))
+	for _, e := range existing {
+		s.control(e, control{Op: opMemberJoin, Group: g.id, Member: m, Count: count, Custom: g.custom})
+	}
+	for _, e := range existing {
+		s.control(m, control{Op: opMemberJoin, Group: g.id, Member: e, Count: count, Custom: g.custom})
+	}
+	s.control(m, control{Op: opMemberJoin, Group: g.id, Member: m, Count: count, Custom: g.custom})
+	if announceHost && g.host != net.NoHost {
+		s.control(m, control{Op: opHostChange, Group: g.id, Host: g.host})
+	}
+	s.publish(g)
+}
+
+// leave removes m from g with the member events of the package doc, and
+// names a new host if m was the host.
+func (s *Server) leave(g *group, m net.HostID) {
+	g.members = slices.DeleteFunc(g.members, func(x net.HostID) bool { return x == m })
+	count := uint16(len(g.members))
+	for _, r := range g.members {
+		s.control(r, control{Op: opMemberLeave, Group: g.id, Member: m, Count: count})
+	}
+	for _, r := range g.members {
+		s.control(m, control{Op: opMemberLeave, Group: g.id, Member: r, Count: count})
+	}
+	s.control(m, control{Op: opMemberLeave, Group: g.id, Member: m, Count: count})
+	if m != net.ServerID {
+		delete(s.memberOf[m], g.id)
+		for _, r := range g.members {
+			if r == net.ServerID {
+				continue
+			}
+			s.mu.Lock()
+			k := pairOf(m, r)
+			s.pairs[k]--
+			last := s.pairs[k] <= 0
+			if last {
+				delete(s.pairs, k)
+			}
+			s.mu.Unlock()
+			if last {
+				s.control(m, control{Op: opPeerRemove, Peer: r})
+				s.control(r, control{Op: opPeerRemove, Peer: m})
+			}
+		}
+	}
+	if g.host == m {
+		s.elect(g)
+	} else {
+		s.publish(g)
+	}
+}
+
+// elect names the best-connected client member host of g (lowest RTT to the
+// server, then earliest joined) and tells every member.
+func (s *Server) elect(g *group) {
+	best := net.NoHost
+	var bestRTT time.Duration
+	for _, m := range g.members {
+		if m == net.ServerID {
+			continue
+		}
+		st, _ := s.h.LinkStats(m)
+		rtt := st.RTT
+		if rtt == 0 {
+			rtt = time.Hour // not measured yet: after any measured member
+		}
+		if best == net.NoHost || cmp.Less(rtt, bestRTT) {
+			best, bestRTT = m, rtt
+		}
+	}
+	changed := best != g.host
+	g.host = best
+	s.publish(g)
+	if changed {
+		s.log.Debug("group host", "group", g.id, "host", best)
+		for _, m := range g.members {
+			s.control(m, control{Op: opHostChange, Group: g.id, Host: best})
+		}
+	}
+}
+
+// publish updates the snapshot other goroutines read.
+func (s *Server) publish(g *group) {
+	s.mu.Lock()
+	s.views[g.id] = groupView{members: slices.Clone(g.members), host: g.host, custom: g.custom}
+	s.mu.Unlock()
+}
+
+// control sends a control message to a client, or turns it into an event
+// when the server itself is the member concerned.
+func (s *Server) control(to net.HostID, c control) {
+	if to == net.ServerID {
+		if ev, ok := controlEvent(c, time.Now()); ok {
+			s.q.Push(ev)
+		}
+		return
+	}
+	s.scratch = appendControl(s.scratch[:0], c)
+	s.send(to, net.Reliable, nil, s.scratch)
+}
+
+// controlEvent is the application event a member-event control message
+// stands for.
+func controlEvent(c control, now time.Time) (Event, bool) {
+	switch c.Op {
+	case opMemberJoin:
+		return Event{Kind: EventMemberJoin, Group: c.Group, Member: c.Member, Count: int(c.Count), Custom: c.Custom, Received: now}, true
+	case opMemberLeave:
+		return Event{Kind: EventMemberLeave, Group: c.Group, Member: c.Member, Count: int(c.Count), Received: now}, true
+	case opHostChange:
+		return Event{Kind: EventHostChange, Group: c.Group, Host: c.Host, Received: now}, true
+	}
+	return Event{}, false
+}
+
+// send sends to one client; a client whose send queue is full is too slow
+// to keep and is dropped, so it cannot hold up anyone else.
+func (s *Server) send(to net.HostID, d net.Delivery, head, body []byte) error {
+	err := s.h.SendParts(to, d, head, body)
+	if errors.Is(err, net.ErrSendQueueFull) {
+		s.slowKicks.Add(1)
+		s.log.Warn("dropping slow client", "client", to)
+		s.h.Kick(to, "too slow: send queue full")
+	}
+	return err
+}
+
+// Send sends data to a client, or to every client member of a group.
+func (s *Server) Send(to net.HostID, d net.Delivery, data []byte) error {
+	if !d.Reliable && d.Channel == controlChannel {
+		return ErrReservedChannel
+	}
+	if len(data) == 0 {
+		return net.ErrEmpty
+	}
+	s.mu.RLock()
+	v, isGroup := s.views[to]
+	s.mu.RUnlock()
+	if !isGroup {
+		return s.send(to, d, userHead, data)
+	}
+	head := groupHead(to)
+	var first error
+	for _, m := range v.members {
+		if m == net.ServerID {
+			continue
+		}
+		if err := s.send(m, d, head[:], data); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Kick disconnects a client with a message it will see.
+func (s *Server) Kick(id net.HostID, message string) error { return s.h.Kick(id, message) }
+
+// Close shuts the server down gracefully; see Shutdown.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return s.Shutdown(ctx)
+}
+
+// Shutdown tells every client the server is shutting down, waits until they
+// are disconnected or ctx ends, and stops.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.h.Shutdown(ctx)
+	s.once.Do(func() { close(s.done) })
+	s.wg.Wait()
+	return err
+}
