@@ -258,3 +258,66 @@ func TestHeader(t *testing.T) {
 		t.Errorf("short: %v", err)
 	}
 }
+
+// TestSkip checks Skip over every msgpack format and its limits.
+func TestSkip(t *testing.T) {
+	valid := [][]byte{
+		{0x05}, {0xe0}, {0xc0}, {0xc2}, {0xc3},
+		{0x81, 0x01, 0x02}, {0x92, 0x01, 0xa1, 'x'},
+		{0xc4, 1, 0}, {0xc5, 0, 1, 0}, {0xc6, 0, 0, 0, 1, 0},
+		{0xd9, 1, 'a'}, {0xda, 0, 1, 'a'}, {0xdb, 0, 0, 0, 1, 'a'},
+		{0xc7, 1, 5, 0}, {0xc8, 0, 1, 5, 0}, {0xc9, 0, 0, 0, 1, 5, 0},
+		{0xca, 0, 0, 0, 0}, {0xcb, 0, 0, 0, 0, 0, 0, 0, 0},
+		{0xcc, 1}, {0xcd, 1, 2}, {0xce, 1, 2, 3, 4}, {0xcf, 1, 2, 3, 4, 5, 6, 7, 8},
+		{0xd0, 1}, {0xd1, 1, 2}, {0xd2, 1, 2, 3, 4}, {0xd3, 1, 2, 3, 4, 5, 6, 7, 8},
+		{0xd4, 1, 0}, {0xd5, 1, 0, 0}, {0xd6, 1, 0, 0, 0, 0}, {0xd7, 0xff, 0, 0, 0, 0, 0, 0, 0, 0},
+		append([]byte{0xd8, 1}, make([]byte, 16)...),
+		{0xdc, 0, 1, 0xc0}, {0xdd, 0, 0, 0, 1, 0xc0}, {0xde, 0, 1, 1, 2}, {0xdf, 0, 0, 0, 1, 1, 2},
+	}
+	for _, b := range valid {
+		d := rmi.NewDecoder(b)
+		d.Skip()
+		if err := d.Finish(); err != nil {
+			t.Errorf("Skip(% x): %v", b, err)
+		}
+	}
+	deep := bytes.Repeat([]byte{0x91}, 200)
+	invalid := map[string][]byte{
+		"reserved":   {0xc1},
+		"bin32 huge": {0xc6, 0xff, 0xff, 0xff, 0xff},
+		"array huge": {0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0},
+		"map huge":   {0xdf, 0x7f, 0xff, 0xff, 0xff, 0xc0, 0xc0},
+		"deep":       append(deep, 0xc0),
+		"truncated":  {0x92, 0x01},
+	}
+	for name, b := range invalid {
+		d := rmi.NewDecoder(b)
+		d.Skip()
+		if err := d.Finish(); !errors.Is(err, rmi.ErrDecode) {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
+
+// TestDecodeValueRefusesHostileLengths checks that the reflective fallback
+// never sees a length the frame cannot hold (msgpack would allocate it).
+func TestDecodeValueRefusesHostileLengths(t *testing.T) {
+	for _, b := range [][]byte{
+		{0xc6, 0xff, 0xff, 0xff, 0xff},                  // bin32 of 4 GiB
+		{0xdb, 0x7f, 0xff, 0xff, 0xff},                  // str32 of 2 GiB
+		append(bytes.Repeat([]byte{0x91}, 1<<16), 0xc0), // deep nesting
+	} {
+		var v any
+		d := rmi.NewDecoder(b)
+		d.DecodeValue(&v)
+		if !errors.Is(d.Err(), rmi.ErrDecode) {
+			t.Errorf("% x...: err = %v", b[:5], d.Err())
+		}
+	}
+	var s []string
+	d := rmi.NewDecoder([]byte{0x92, 0xa1, 'a', 0xa0})
+	d.DecodeValue(&s)
+	if err := d.Finish(); err != nil || len(s) != 2 || s[0] != "a" {
+		t.Errorf("DecodeValue = %q, %v", s, err)
+	}
+}

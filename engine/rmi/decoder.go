@@ -452,3 +452,81 @@ func (d *Decoder) arrayHeaderSlow(n int) bool {
 	}
 	return true
 }
+
+// maxSkipDepth bounds the nesting Skip accepts, so that a hostile frame of
+// nested one-element arrays cannot exhaust the stack.
+const maxSkipDepth = 100
+
+// Skip reads past one msgpack value of any type, checking that every length
+// it announces fits in the remaining bytes and that it nests at most 100
+// deep. DecodeValue uses it to vet a value before the reflective decoder
+// sees it.
+func (d *Decoder) Skip() { d.skip(0) }
+
+func (d *Decoder) skip(depth int) {
+	if depth > maxSkipDepth {
+		d.fail("values nested deeper than %d at offset %d", maxSkipDepth, d.off)
+		return
+	}
+	c, ok := d.readCode()
+	if !ok {
+		return
+	}
+	n, elems := 0, 0 // bytes to skip, or elements to skip recursively
+	switch {
+	case c <= 0x7f || c >= 0xe0 || c == mpNil || c == mpFalse || c == mpTrue:
+	case c&0xf0 == mpFixMap:
+		elems = 2 * int(c&0x0f)
+	case c&0xf0 == mpFixArray:
+		elems = int(c & 0x0f)
+	case c&0xe0 == mpFixStr:
+		n = int(c & 0x1f)
+	case c == mpBin8 || c == mpStr8:
+		n = int(d.read1())
+	case c == mpBin16 || c == mpStr16:
+		n = int(d.read2())
+	case c == mpBin32 || c == mpStr32:
+		n = int(d.read4())
+	case c == 0xc7: // ext 8
+		n = 1 + int(d.read1())
+	case c == 0xc8: // ext 16
+		n = 1 + int(d.read2())
+	case c == 0xc9: // ext 32
+		n = 1 + int(d.read4())
+	case c == mpFloat32 || c == mpUint32 || c == mpInt32:
+		n = 4
+	case c == mpFloat64 || c == mpUint64 || c == mpInt64:
+		n = 8
+	case c == mpUint8 || c == mpInt8:
+		n = 1
+	case c == mpUint16 || c == mpInt16:
+		n = 2
+	case c >= 0xd4 && c <= 0xd8: // fixext 1, 2, 4, 8, 16 (plus the type byte)
+		n = 1 + 1<<(c-0xd4)
+	case c == mpArray16:
+		elems = int(d.read2())
+	case c == mpArray32:
+		elems = int(d.read4())
+	case c == mpMap16:
+		elems = 2 * int(d.read2())
+	case c == mpMap32:
+		elems = 2 * int(d.read4())
+	default: // 0xc1, never used
+		d.fail("format 0x%02x at offset %d is not valid msgpack", c, d.off-1)
+		return
+	}
+	if n > 0 {
+		d.readN(n)
+		return
+	}
+	if elems > len(d.buf)-d.off {
+		d.fail("container of %d values is longer than the %d bytes left", elems, len(d.buf)-d.off)
+		return
+	}
+	for range elems {
+		d.skip(depth + 1)
+		if d.err != nil {
+			return
+		}
+	}
+}

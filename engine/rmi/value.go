@@ -50,7 +50,8 @@ func (e *Encoder) EncodeValue(v any) {
 // DecodeValue reads one value into v, which must be a non-nil pointer, with
 // v's Unmarshaler if it has one, or else by reflection with
 // github.com/vmihailenco/msgpack/v5 (which honours msgpack.CustomDecoder and
-// msgpack.Unmarshaler, and limits allocations for hostile lengths). A panic
+// msgpack.Unmarshaler). The value is first checked with Skip, so lengths
+// larger than the frame and deep nesting are refused before reflection. A panic
 // inside the reflective decoder (a bug in it, or in a user's DecodeMsgpack)
 // becomes a decode error: a hostile frame must never bring the host down.
 func (d *Decoder) DecodeValue(v any) {
@@ -61,12 +62,22 @@ func (d *Decoder) DecodeValue(v any) {
 		u.DecodeRMI(d)
 		return
 	}
-	r := bytes.NewReader(d.buf[d.off:])
+	// Vet the value first: the reflective decoder trusts announced lengths
+	// (a 5-byte bin32 header could make it allocate 4 GiB) and recurses
+	// without a depth limit.
+	start := d.off
+	d.Skip()
+	if d.err != nil {
+		return
+	}
+	r := bytes.NewReader(d.buf[start:d.off])
 	if err := reflectDecode(r, v); err != nil {
 		d.SetError(err)
 		return
 	}
-	d.off = len(d.buf) - r.Len()
+	if r.Len() != 0 {
+		d.SetError(fmt.Errorf("reflective decoder left %d bytes of the value at offset %d", r.Len(), start))
+	}
 }
 
 // reflectDecode decodes one value from r into v with a pooled msgpack.Decoder.
