@@ -1,0 +1,184 @@
+// Package lobbytest is a synchronous lobby client for tests and load tools:
+// each call sends a lobby request and waits for its answer, while a
+// goroutine pumps the client's events.
+package lobbytest
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/rmi"
+	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/server/lobby"
+)
+
+// Client is a sync.Client with blocking lobby calls. Events other than
+// lobby answers go to Events (dropped when it is full: tests read what they
+// need).
+type Client struct {
+	*skein.Client
+	proxy  *lobby.LobbyProxy
+	disp   *rmi.Dispatcher
+	req    atomic.Uint32
+	lists  chan listAnswer
+	joins  chan joinAnswer
+	lefts  chan leftAnswer
+	Events chan skein.Event
+	done   chan struct{}
+}
+
+type listAnswer struct {
+	req     uint32
+	matches []lobby.MatchInfo
+}
+
+type joinAnswer struct {
+	req    uint32
+	result lobby.Result
+	match  net.HostID
+}
+
+type leftAnswer struct {
+	req    uint32
+	result lobby.Result
+}
+
+// Dial connects a new client, on a loopback socket, to the server at addr.
+func Dial(ctx context.Context, addr netip.AddrPort, cfg skein.ClientConfig) (*Client, error) {
+	sc, err := skein.DialClient(ctx, "127.0.0.1:0", addr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		Client: sc,
+		proxy:  lobby.NewLobbyProxy(sc),
+		disp:   rmi.NewDispatcher(),
+		lists:  make(chan listAnswer, 16),
+		joins:  make(chan joinAnswer, 16),
+		lefts:  make(chan leftAnswer, 16),
+		Events: make(chan skein.Event, 4096),
+		done:   make(chan struct{}),
+	}
+	c.disp.Attach(&lobby.LobbyReplyStub{
+		MatchList: func(_ rmi.CallInfo, req uint32, ms []lobby.MatchInfo) error {
+			offer(c.lists, listAnswer{req, ms})
+			return nil
+		},
+		Joined: func(_ rmi.CallInfo, req uint32, r uint8, m uint32) error {
+			offer(c.joins, joinAnswer{req, lobby.Result(r), net.HostID(m)})
+			return nil
+		},
+		Left: func(_ rmi.CallInfo, req uint32, r uint8) error {
+			offer(c.lefts, leftAnswer{req, lobby.Result(r)})
+			return nil
+		},
+	})
+	go c.pump()
+	return c, nil
+}
+
+// offer hands an answer over without ever blocking the pump (an answer
+// nobody waits for is dropped once the channel is full).
+func offer[T any](ch chan T, v T) {
+	select {
+	case ch <- v:
+	default:
+	}
+}
+
+func (c *Client) pump() {
+	defer close(c.done)
+	for {
+		e, err := c.Next(context.Background())
+		if err != nil {
+			return
+		}
+		if e.Kind == skein.EventMessage && e.Peer == net.ServerID && e.Group == net.NoHost {
+			info := rmi.CallInfo{From: e.Peer, Context: rmi.Reliable, Received: e.Received}
+			if err := c.disp.Dispatch(info, e.Data); err == nil {
+				continue
+			}
+		}
+		select {
+		case c.Events <- e:
+		default:
+		}
+	}
+}
+
+// Close disconnects and waits for the pump to end.
+func (c *Client) Close() error {
+	err := c.Client.Close()
+	<-c.done
+	return err
+}
+
+func wait[T any](ctx context.Context, ch chan T, match func(T) bool) (T, error) {
+	for {
+		select {
+		case a := <-ch:
+			if match(a) {
+				return a, nil
+			}
+		case <-ctx.Done():
+			var zero T
+			return zero, fmt.Errorf("waiting for the lobby's answer: %w", ctx.Err())
+		}
+	}
+}
+
+// List returns the open matches.
+func (c *Client) List(ctx context.Context) ([]lobby.MatchInfo, error) {
+	req := c.req.Add(1)
+	if err := c.proxy.ListMatches(net.ServerID, rmi.Reliable, req); err != nil {
+		return nil, err
+	}
+	a, err := wait(ctx, c.lists, func(a listAnswer) bool { return a.req == req })
+	return a.matches, err
+}
+
+func (c *Client) awaitJoin(ctx context.Context, req uint32, err error) (lobby.Result, net.HostID, error) {
+	if err != nil {
+		return 0, 0, err
+	}
+	a, err := wait(ctx, c.joins, func(a joinAnswer) bool { return a.req == req })
+	return a.result, a.match, err
+}
+
+// Create creates a match and joins it.
+func (c *Client) Create(ctx context.Context, name string, max int, options []byte) (lobby.Result, net.HostID, error) {
+	req := c.req.Add(1)
+	return c.awaitJoin(ctx, req, c.proxy.CreateMatch(net.ServerID, rmi.Reliable, req, name, uint8(max), options))
+}
+
+// Join joins match id.
+func (c *Client) Join(ctx context.Context, id net.HostID) (lobby.Result, net.HostID, error) {
+	req := c.req.Add(1)
+	return c.awaitJoin(ctx, req, c.proxy.JoinMatch(net.ServerID, rmi.Reliable, req, uint32(id)))
+}
+
+// RepeatJoin sends JoinMatch again with the previous request's ID, as a
+// client that retried would.
+func (c *Client) RepeatJoin(ctx context.Context, id net.HostID) (lobby.Result, net.HostID, error) {
+	req := c.req.Load()
+	return c.awaitJoin(ctx, req, c.proxy.JoinMatch(net.ServerID, rmi.Reliable, req, uint32(id)))
+}
+
+// QuickJoin joins the fullest open match or creates one.
+func (c *Client) QuickJoin(ctx context.Context) (lobby.Result, net.HostID, error) {
+	req := c.req.Add(1)
+	return c.awaitJoin(ctx, req, c.proxy.QuickJoin(net.ServerID, rmi.Reliable, req))
+}
+
+// Leave leaves the current match.
+func (c *Client) Leave(ctx context.Context) (lobby.Result, error) {
+	req := c.req.Add(1)
+	if err := c.proxy.LeaveMatch(net.ServerID, rmi.Reliable, req); err != nil {
+		return 0, err
+	}
+	a, err := wait(ctx, c.lefts, func(a leftAnswer) bool { return a.req == req })
+	return a.result, err
+}

@@ -1,0 +1,221 @@
+package matchserver
+
+import (
+	"unicode/utf8"
+
+	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/rmi"
+	"github.com/skein-dev/skein/server/lobby"
+)
+
+// handler implements the lobby calls. Its methods run on the event
+// goroutine; work on a match is posted to that match's goroutine.
+type handler struct {
+	lobby.UnimplementedLobbyHandler
+	s *Server
+}
+
+func (h *handler) ListMatches(info rmi.CallInfo, request uint32) error {
+	s := h.s
+	s.metrics.requests.WithLabelValues("list").Inc()
+	list := s.reg.list(s.sync.GroupHost)
+	s.answer(info.From, request, func() error { return s.reply.MatchList(info.From, rmi.Reliable, request, list) })
+	return nil
+}
+
+func (h *handler) CreateMatch(info rmi.CallInfo, request uint32, name string, maxPlayers uint8, options []byte) error {
+	s := h.s
+	s.metrics.requests.WithLabelValues("create").Inc()
+	if s.repeated(info.From, request) {
+		return nil
+	}
+	if int(maxPlayers) < MinPlayers || int(maxPlayers) > MaxPlayers || len(name) == 0 ||
+		len(name) > MaxNameLen || !utf8.ValidString(name) || len(options) > 4096 {
+		s.joined(info.From, request, lobby.BadRequest, net.NoHost)
+		return nil
+	}
+	s.createAndJoin(info.From, request, name, int(maxPlayers), options)
+	return nil
+}
+
+func (h *handler) JoinMatch(info rmi.CallInfo, request uint32, id uint32) error {
+	s := h.s
+	s.metrics.requests.WithLabelValues("join").Inc()
+	if s.repeated(info.From, request) {
+		return nil
+	}
+	m := s.reg.get(net.HostID(id))
+	if m == nil {
+		s.joined(info.From, request, lobby.NotFound, net.NoHost)
+		return nil
+	}
+	if !s.reg.claim(info.From, m.id) {
+		s.joined(info.From, request, lobby.AlreadyInMatch, net.NoHost)
+		return nil
+	}
+	s.joinMatch(m, info.From, request, false)
+	return nil
+}
+
+func (h *handler) QuickJoin(info rmi.CallInfo, request uint32) error {
+	s := h.s
+	s.metrics.requests.WithLabelValues("quick_join").Inc()
+	if s.repeated(info.From, request) {
+		return nil
+	}
+	for _, mi := range s.reg.list(s.sync.GroupHost) {
+		if int(mi.Players) < int(mi.MaxPlayers) {
+			m := s.reg.get(net.HostID(mi.ID))
+			if m == nil {
+				continue
+			}
+			if !s.reg.claim(info.From, m.id) {
+				s.joined(info.From, request, lobby.AlreadyInMatch, net.NoHost)
+				return nil
+			}
+			s.joinMatch(m, info.From, request, true)
+			return nil
+		}
+	}
+	s.createAndJoin(info.From, request, "Quick match", quickMatchSz, nil)
+	return nil
+}
+
+func (h *handler) LeaveMatch(info rmi.CallInfo, request uint32) error {
+	s := h.s
+	s.metrics.requests.WithLabelValues("leave").Inc()
+	if s.repeated(info.From, request) {
+		return nil
+	}
+	id, ok := s.reg.release(info.From)
+	m := s.reg.get(id)
+	if !ok || m == nil {
+		s.left(info.From, request, lobby.NotInMatch)
+		return nil
+	}
+	if !s.post(m, func() {
+		s.dropPlayer(m, info.From)
+		s.left(info.From, request, lobby.OK)
+	}) {
+		s.left(info.From, request, lobby.Unavailable)
+	}
+	return nil
+}
+
+func (s *Server) joined(client net.HostID, request uint32, r lobby.Result, match net.HostID) {
+	s.metrics.results.WithLabelValues(r.String()).Inc()
+	s.answer(client, request, func() error {
+		return s.reply.Joined(client, rmi.Reliable, request, uint8(r), uint32(match))
+	})
+}
+
+func (s *Server) left(client net.HostID, request uint32, r lobby.Result) {
+	s.metrics.results.WithLabelValues(r.String()).Inc()
+	s.answer(client, request, func() error { return s.reply.Left(client, rmi.Reliable, request, uint8(r)) })
+}
+
+// createAndJoin creates a match (a group with the server as member) and
+// joins client to it.
+func (s *Server) createAndJoin(client net.HostID, request uint32, name string, max int, options []byte) {
+	if s.closing.Load() {
+		s.joined(client, request, lobby.Unavailable, net.NoHost)
+		return
+	}
+	if !s.reg.claim(client, net.NoHost) {
+		s.joined(client, request, lobby.AlreadyInMatch, net.NoHost)
+		return
+	}
+	id, err := s.sync.CreateGroup([]net.HostID{net.ServerID}, options)
+	if err != nil {
+		s.reg.release(client)
+		s.joined(client, request, lobby.Unavailable, net.NoHost)
+		return
+	}
+	m := newMatch(id, name, max, append([]byte(nil), options...))
+	s.reg.setClaim(client, id)
+	s.reg.add(m)
+	s.matchWG.Add(1)
+	go m.run(&s.matchWG)
+	s.lobLog.Info("match created", "match", id, "name", name, "max", max, "by", client)
+	s.joinMatch(m, client, request, false)
+}
+
+// joinMatch adds a client that claimed m, on m's goroutine.
+func (s *Server) joinMatch(m *match, client net.HostID, request uint32, quick bool) {
+	ok := s.post(m, func() {
+		switch {
+		case m.closed:
+			s.reg.release(client)
+			s.joined(client, request, lobby.NotFound, net.NoHost)
+		case len(m.members) >= m.max:
+			s.reg.release(client)
+			s.joined(client, request, lobby.Full, net.NoHost)
+		default:
+			if err := s.sync.JoinGroup(m.id, client); err != nil {
+				s.reg.release(client)
+				s.joined(client, request, lobby.Unavailable, net.NoHost)
+				return
+			}
+			m.members = append(m.members, client)
+			m.players.Store(int32(len(m.members)))
+			s.joined(client, request, lobby.OK, m.id)
+		}
+	})
+	if !ok {
+		s.reg.release(client)
+		s.joined(client, request, lobby.Unavailable, net.NoHost)
+	}
+}
+
+// dropPlayer removes a client from m (on m's goroutine) and ends the match
+// when nobody is left.
+func (s *Server) dropPlayer(m *match, client net.HostID) {
+	for i, p := range m.members {
+		if p == client {
+			m.members = append(m.members[:i], m.members[i+1:]...)
+			s.sync.LeaveGroup(m.id, client) // already gone if it disconnected
+			break
+		}
+	}
+	m.players.Store(int32(len(m.members)))
+	if len(m.members) == 0 && !m.closed {
+		m.closed = true
+		s.reg.remove(m.id)
+		s.sync.DestroyGroup(m.id)
+		s.lobLog.Info("match ended", "match", m.id)
+		close(m.done)
+	}
+}
+
+// post queues work on a match; false (and counted) when its queue is full.
+func (s *Server) post(m *match, job func()) bool {
+	if m.post(job) {
+		return true
+	}
+	s.metrics.overloaded.Inc()
+	return false
+}
+
+// stopMatches ends every match goroutine (at shutdown).
+func (s *Server) stopMatches() {
+	s.reg.mu.Lock()
+	ms := make([]*match, 0, len(s.reg.matches))
+	for _, m := range s.reg.matches {
+		ms = append(ms, m)
+	}
+	clear(s.reg.matches)
+	s.reg.mu.Unlock()
+	for _, m := range ms {
+		done := make(chan struct{})
+		if m.post(func() {
+			if !m.closed {
+				m.closed = true
+				close(m.done)
+			}
+			close(done)
+		}) {
+			<-done
+		}
+	}
+	s.matchWG.Wait()
+}

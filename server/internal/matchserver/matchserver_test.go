@@ -1,0 +1,180 @@
+package matchserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skein-dev/skein/engine/net"
+	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/server/internal/lobbytest"
+	"github.com/skein-dev/skein/server/internal/matchserver"
+	"github.com/skein-dev/skein/server/lobby"
+)
+
+func start(t *testing.T) (*matchserver.Server, func() []*lobbytest.Client) {
+	t.Helper()
+	srv, err := matchserver.New(matchserver.Config{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", ShutdownTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	var clients []*lobbytest.Client
+	t.Cleanup(func() {
+		for _, c := range clients {
+			c.Close()
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	dial := func() []*lobbytest.Client {
+		c, err := lobbytest.Dial(t.Context(), srv.UDPAddr(), skein.ClientConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+		return clients
+	}
+	return srv, dial
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func must(t *testing.T, want lobby.Result) func(lobby.Result, net.HostID, error) net.HostID {
+	return func(r lobby.Result, m net.HostID, err error) net.HostID {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r != want {
+			t.Fatalf("result %v, want %v", r, want)
+		}
+		return m
+	}
+}
+
+func TestLobby(t *testing.T) {
+	srv, dial := start(t)
+	dial()
+	dial()
+	cs := dial()
+	a, b, c := cs[0], cs[1], cs[2]
+
+	if ms, err := a.List(ctx(t)); err != nil || len(ms) != 0 {
+		t.Fatalf("list: %v %v", ms, err)
+	}
+	m := must(t, lobby.OK)(a.Create(ctx(t), "duel", 2, []byte("map=arena")))
+	must(t, lobby.AlreadyInMatch)(a.Create(ctx(t), "again", 2, nil))
+	must(t, lobby.BadRequest)(b.Create(ctx(t), "huge", 200, nil))
+	must(t, lobby.NotFound)(b.Join(ctx(t), m+1000))
+
+	ms, err := b.List(ctx(t))
+	if err != nil || len(ms) != 1 || ms[0].ID != uint32(m) || ms[0].Players != 1 || string(ms[0].Options) != "map=arena" || ms[0].Host != uint32(a.ID()) {
+		t.Fatalf("list: %+v %v", ms, err)
+	}
+	if got := must(t, lobby.OK)(b.Join(ctx(t), m)); got != m {
+		t.Fatalf("joined %v, want %v", got, m)
+	}
+	// A repeated request gets the same answer, and is not joined twice.
+	if got := must(t, lobby.OK)(b.RepeatJoin(ctx(t), m)); got != m {
+		t.Fatalf("repeat joined %v", got)
+	}
+	must(t, lobby.Full)(c.Join(ctx(t), m))
+
+	// The match is a P2P group with the server as member: a and b meet.
+	members := srv.Sync().Members(m)
+	if len(members) != 3 || members[0] != net.ServerID || members[1] != a.ID() || members[2] != b.ID() {
+		t.Fatalf("group members %v", members)
+	}
+	if err := a.Send(m, net.Reliable, []byte("gg")); err != nil {
+		t.Fatal(err)
+	}
+	for e := range b.Events {
+		if e.Kind == skein.EventMessage && e.Peer == a.ID() {
+			if string(e.Data) != "gg" || e.Group != m {
+				t.Fatalf("got %+v", e)
+			}
+			break
+		}
+	}
+
+	// Quick-join picks an open match, or makes one.
+	q := must(t, lobby.OK)(c.QuickJoin(ctx(t)))
+	if q == m {
+		t.Fatal("quick-joined a full match")
+	}
+	if r, err := c.Leave(ctx(t)); err != nil || r != lobby.OK {
+		t.Fatalf("leave: %v %v", r, err)
+	}
+	if r, _ := c.Leave(ctx(t)); r != lobby.NotInMatch {
+		t.Fatalf("second leave: %v", r)
+	}
+	// c's quick match is empty now, and gone.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ms, _ := c.List(ctx(t))
+		if len(ms) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("matches %+v", ms)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// A player who disconnects frees its seat.
+	b.Close()
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		ms, _ := a.List(ctx(t))
+		if len(ms) == 1 && ms[0].Players == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after disconnect: %+v", ms)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	must(t, lobby.OK)(c.Join(ctx(t), m))
+}
+
+func TestAdminEndpoint(t *testing.T) {
+	srv, dial := start(t)
+	dial()
+	res, err := http.Get("http://" + srv.AdminAddr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health struct {
+		Status  string
+		Clients int
+	}
+	json.NewDecoder(res.Body).Decode(&health)
+	res.Body.Close()
+	if res.StatusCode != 200 || health.Status != "ok" || health.Clients != 1 {
+		t.Fatalf("healthz %d %+v", res.StatusCode, health)
+	}
+	res, err = http.Get("http://" + srv.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{"skein_clients 1", "skein_matches 0", `skein_drops_total{reason="bad_seal"}`, "skein_relayed_datagrams_total", "skein_client_rtt_seconds_bucket", "process_resident_memory_bytes"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

@@ -1,0 +1,88 @@
+package matchserver
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/skein-dev/skein/engine/net"
+)
+
+// metrics is the server's Prometheus registry (its own, not the global
+// default) and the instruments the lobby updates.
+type metrics struct {
+	reg         *prometheus.Registry
+	requests    *prometheus.CounterVec
+	results     *prometheus.CounterVec
+	duplicates  prometheus.Counter
+	overloaded  prometheus.Counter
+	lobbyErrors prometheus.Counter
+	rtt         prometheus.Histogram
+	s           *Server
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry(), s: s}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_requests_total", Help: "Lobby calls by kind."}, []string{"call"})
+	m.results = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_results_total", Help: "Lobby answers by result."}, []string{"result"})
+	m.duplicates = prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_lobby_duplicate_requests_total", Help: "Requests repeated with the same ID."})
+	m.overloaded = prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_match_queue_full_total", Help: "Requests refused because a match's job queue was full."})
+	m.lobbyErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_lobby_bad_calls_total", Help: "Lobby frames that did not decode or named no call."})
+	m.rtt = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "skein_client_rtt_seconds", Help: "Smoothed RTT of each client, sampled every 5 s.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+	})
+	m.reg.MustRegister(m.requests, m.results, m.duplicates, m.overloaded, m.lobbyErrors, m.rtt)
+
+	host := func() net.HostStats { return s.sync.Host().Stats() }
+	gauge := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	counter := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+	}
+	gauge("skein_clients", "Connected clients.", func() float64 { return float64(host().Links) })
+	gauge("skein_matches", "Open matches.", func() float64 { return float64(s.reg.count()) })
+	gauge("skein_groups", "P2P groups.", func() float64 { return float64(len(s.sync.Groups())) })
+	counter("skein_relayed_datagrams_total", "Datagrams relayed between peers.", func() float64 { return float64(host().Relayed.DatagramsOut) })
+	counter("skein_relayed_bytes_total", "Bytes relayed between peers.", func() float64 { return float64(host().Relayed.BytesOut) })
+	counter("skein_datagrams_in_total", "Datagrams received.", func() float64 { return float64(host().DatagramsIn) })
+	counter("skein_datagrams_out_total", "Datagrams sent.", func() float64 { return float64(host().DatagramsOut) })
+	counter("skein_handshakes_total", "Clients that completed the handshake.", func() float64 { return float64(host().Handshakes) })
+	counter("skein_handshake_failures_total", "Handshakes refused (version, full, bad cookie).", func() float64 { return float64(host().HandshakeFailures) })
+	counter("skein_slow_client_kicks_total", "Clients dropped because their send queue was full.", func() float64 { return float64(s.sync.SlowKicks()) })
+	for r := net.DropReason(0); r < net.NumDropReasons; r++ {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "skein_drops_total", Help: "Datagrams and messages dropped, by reason.",
+			ConstLabels: prometheus.Labels{"reason": r.String()},
+		}, func() float64 { return float64(host().Drops[r]) }))
+	}
+	return m
+}
+
+// startSampler observes every client's RTT every 5 s until stopped.
+func (m *metrics) startSampler() (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				h := m.s.sync.Host()
+				for _, id := range h.Peers() {
+					if st, ok := h.LinkStats(id); ok && st.RTT > 0 {
+						m.rtt.Observe(st.RTT.Seconds())
+					}
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}

@@ -1,0 +1,242 @@
+// Package matchserver is the match server an operator runs (server/ is its
+// thin main): a sync.Server whose clients use the lobby (server/lobby) to
+// list, create and join matches, each match a P2P group with the server as
+// member; an admin HTTP endpoint with /healthz and Prometheus /metrics; and
+// a graceful shutdown.
+package matchserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	stdnet "net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/rmi"
+	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/server/lobby"
+)
+
+// Config configures a Server. Zero values take the documented defaults.
+type Config struct {
+	// Listen is the UDP address clients connect to. Empty means ":7777".
+	Listen string
+	// Admin is the HTTP address of /healthz and /metrics. Empty: no admin
+	// endpoint.
+	Admin string
+	// MaxClients bounds connected clients. Zero means 4096.
+	MaxClients int
+	// ShutdownTimeout bounds the graceful shutdown. Zero means 10 s.
+	ShutdownTimeout time.Duration
+	// Logger is the root logger; the server logs under "server", "lobby",
+	// "admin", "sync" and "net". Nil: no logs.
+	Logger hclog.Logger
+	// Net tunes the transport (timeouts, queues); Accept, MaxLinks and
+	// RelayPolicy are set by the server.
+	Net net.Config
+}
+
+// Limits of lobby requests.
+const (
+	MinPlayers   = 2
+	MaxPlayers   = 16
+	MaxNameLen   = 32
+	quickMatchSz = 8
+)
+
+// Server is a running match server.
+type Server struct {
+	cfg     Config
+	log     hclog.Logger
+	lobLog  hclog.Logger
+	sync    *skein.Server
+	disp    *rmi.Dispatcher
+	reply   *lobby.LobbyReplyProxy
+	reg     *registry
+	metrics *metrics
+	admin   *http.Server
+	adminLn stdnet.Listener
+	started time.Time
+	closing atomic.Bool
+	matchWG sync.WaitGroup
+
+	// The last request of each client and its answer, to answer a repeated
+	// request again. A leaf lock: never held while sending.
+	answerMu sync.Mutex
+	answers  map[net.HostID]answer
+}
+
+// answer is the last answer sent to a client, resent if the same request
+// ID comes again.
+type answer struct {
+	request uint32
+	resend  func()
+	pending bool
+}
+
+// New binds the UDP socket and the admin listener; Run serves.
+func New(cfg Config) (*Server, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = ":7777"
+	}
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = 4096
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger.Named("server"),
+		lobLog:  cfg.Logger.Named("lobby"),
+		disp:    rmi.NewDispatcher(),
+		reg:     newRegistry(),
+		started: time.Now(),
+		answers: make(map[net.HostID]answer),
+	}
+	ncfg := cfg.Net
+	ncfg.MaxLinks = cfg.MaxClients
+	ss, err := skein.ListenServer(cfg.Listen, skein.ServerConfig{Net: ncfg, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	s.sync = ss
+	s.reply = lobby.NewLobbyReplyProxy(ss)
+	if err := s.disp.Attach(lobby.NewLobbyStub(&handler{s: s})); err != nil {
+		ss.Close()
+		return nil, err
+	}
+	s.metrics = newMetrics(s)
+	if cfg.Admin != "" {
+		ln, err := stdnet.Listen("tcp", cfg.Admin)
+		if err != nil {
+			ss.Close()
+			return nil, fmt.Errorf("admin listen %q: %w", cfg.Admin, err)
+		}
+		s.adminLn = ln
+		s.admin = &http.Server{Handler: s.adminMux(), ReadHeaderTimeout: 5 * time.Second}
+	}
+	return s, nil
+}
+
+// UDPAddr returns the address clients connect to.
+func (s *Server) UDPAddr() netip.AddrPort { return s.sync.Host().LocalAddr() }
+
+// AdminAddr returns the admin endpoint's address ("" when off).
+func (s *Server) AdminAddr() string {
+	if s.adminLn == nil {
+		return ""
+	}
+	return s.adminLn.Addr().String()
+}
+
+// Sync returns the underlying group server.
+func (s *Server) Sync() *skein.Server { return s.sync }
+
+// Run serves until ctx ends, then shuts down gracefully: clients are told
+// the server is shutting down and disconnected within ShutdownTimeout.
+func (s *Server) Run(ctx context.Context) error {
+	s.log.Info("listening", "udp", s.UDPAddr().String(), "admin", s.AdminAddr())
+	adminDone := make(chan struct{})
+	if s.admin != nil {
+		go func() {
+			defer close(adminDone)
+			if err := s.admin.Serve(s.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("admin endpoint", "error", err)
+			}
+		}()
+	} else {
+		close(adminDone)
+	}
+	stopSampler := s.metrics.startSampler()
+	for {
+		e, err := s.sync.Next(ctx)
+		if err != nil {
+			break
+		}
+		s.handle(e)
+	}
+	stopSampler()
+
+	s.closing.Store(true)
+	s.log.Info("shutting down", "clients", s.sync.Host().Stats().Links, "timeout", s.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.sync.Shutdown(sctx)
+	s.stopMatches()
+	if s.admin != nil {
+		s.admin.Shutdown(sctx)
+	}
+	<-adminDone
+	s.log.Info("stopped")
+	return err
+}
+
+// handle processes one event on the event goroutine.
+func (s *Server) handle(e skein.Event) {
+	switch e.Kind {
+	case skein.EventDisconnected:
+		s.forget(e.Peer)
+		if id, ok := s.reg.release(e.Peer); ok {
+			if m := s.reg.get(id); m != nil {
+				s.post(m, func() { s.dropPlayer(m, e.Peer) })
+			}
+		}
+	case skein.EventMessage:
+		if e.Group != net.NoHost {
+			return // game traffic to a match the server is in: not the lobby's
+		}
+		info := rmi.CallInfo{From: e.Peer, Relayed: e.Relayed, Context: rmi.Context{Reliable: e.Delivery.Reliable, Channel: e.Delivery.Channel}, Received: e.Received}
+		if err := s.disp.Dispatch(info, e.Data); err != nil {
+			s.metrics.lobbyErrors.Inc()
+			s.lobLog.Debug("bad lobby call", "client", e.Peer, "error", err)
+		}
+	}
+}
+
+// repeated reports whether this request ID is the client's last one: if
+// it was answered, the answer is sent again; if it is still being worked on,
+// nothing more is done. A new request ID is recorded as pending.
+func (s *Server) repeated(client net.HostID, request uint32) bool {
+	s.answerMu.Lock()
+	a, ok := s.answers[client]
+	if !ok || a.request != request {
+		s.answers[client] = answer{request: request, pending: true}
+		s.answerMu.Unlock()
+		return false
+	}
+	s.answerMu.Unlock()
+	s.metrics.duplicates.Inc()
+	if !a.pending && a.resend != nil {
+		a.resend()
+	}
+	return true
+}
+
+// answer sends an answer and records it for repeats.
+func (s *Server) answer(client net.HostID, request uint32, send func() error) {
+	s.answerMu.Lock()
+	if a, ok := s.answers[client]; ok && a.request == request {
+		s.answers[client] = answer{request: request, resend: func() { send() }}
+	}
+	s.answerMu.Unlock()
+	if err := send(); err != nil {
+		s.lobLog.Debug("answer not sent", "client", client, "error", err)
+	}
+}
+
+func (s *Server) forget(client net.HostID) {
+	s.answerMu.Lock()
+	delete(s.answers, client)
+	s.answerMu.Unlock()
+}

@@ -1,0 +1,88 @@
+// Command server is Skein's match server: clients connect over UDP, use the
+// lobby to list, create and join matches (each a P2P group with the server
+// as member, relaying for peers that cannot reach each other directly), and
+// an operator watches /healthz and /metrics.
+//
+//	go run ./server -listen :7777 -admin 127.0.0.1:7778
+//
+// Every flag has an environment variable (shown in -help). SIGINT or
+// SIGTERM shuts down gracefully: clients are told why and disconnected
+// within -shutdown-timeout.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/skein-dev/skein/server/internal/matchserver"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+// env returns the environment variable's value, or def.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	listen := fs.String("listen", env("SKEIN_LISTEN", ":7777"), "UDP `address` clients connect to ($SKEIN_LISTEN)")
+	admin := fs.String("admin", env("SKEIN_ADMIN", "127.0.0.1:7778"), "HTTP `address` of /healthz and /metrics, empty for none ($SKEIN_ADMIN)")
+	maxClients := fs.Int("max-clients", 4096, "most clients connected at once ($SKEIN_MAX_CLIENTS)")
+	logLevel := fs.String("log-level", env("SKEIN_LOG_LEVEL", "info"), "trace, debug, info, warn or error ($SKEIN_LOG_LEVEL)")
+	logJSON := fs.Bool("log-json", false, "log JSON lines ($SKEIN_LOG_JSON)")
+	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take ($SKEIN_SHUTDOWN_TIMEOUT)")
+	// Environment defaults for the typed flags; a bad value is an error,
+	// not silently ignored.
+	for name, variable := range map[string]string{"max-clients": "SKEIN_MAX_CLIENTS", "log-json": "SKEIN_LOG_JSON", "shutdown-timeout": "SKEIN_SHUTDOWN_TIMEOUT"} {
+		if v, ok := os.LookupEnv(variable); ok {
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("$%s=%q: %w", variable, v, err)
+			}
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	level := hclog.LevelFromString(*logLevel)
+	if level == hclog.NoLevel {
+		return fmt.Errorf("-log-level %q: want trace, debug, info, warn or error", *logLevel)
+	}
+	if *maxClients <= 0 {
+		return fmt.Errorf("-max-clients %d: must be positive", *maxClients)
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "skein", Level: level, JSONFormat: *logJSON, Output: os.Stderr})
+
+	srv, err := matchserver.New(matchserver.Config{
+		Listen:          *listen,
+		Admin:           *admin,
+		MaxClients:      *maxClients,
+		ShutdownTimeout: *shutdown,
+		Logger:          logger,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return srv.Run(ctx)
+}
+

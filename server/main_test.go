@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/skein-dev/skein/engine/net"
+	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/server/internal/lobbytest"
+	"github.com/skein-dev/skein/server/lobby"
+)
+
+// TestMain lets the test binary act as the server binary: the tests below
+// start it again with SKEIN_RUN_MAIN=1, so the real main runs in its own
+// process, signals and all.
+func TestMain(m *testing.M) {
+	if os.Getenv("SKEIN_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestServerBinary(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-log-json", "-shutdown-timeout", "3s")
+	cmd.Env = append(os.Environ(), "SKEIN_RUN_MAIN=1", "SKEIN_LOG_LEVEL=debug")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	lines := make(chan map[string]any, 256)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var l map[string]any
+			if json.Unmarshal(sc.Bytes(), &l) == nil {
+				select {
+				case lines <- l:
+				default:
+				}
+			} else {
+				t.Logf("non-JSON log line: %s", sc.Text())
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	}()
+
+	// The first line names the addresses.
+	var udp, admin string
+	select {
+	case l := <-lines:
+		udp, _ = l["udp"].(string)
+		admin, _ = l["admin"].(string)
+		if l["@message"] != "listening" || udp == "" || admin == "" {
+			t.Fatalf("first log line: %v", l)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not start")
+	}
+
+	res, err := http.Get("http://" + admin + "/healthz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", res, err)
+	}
+	res.Body.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := lobbytest.Dial(ctx, netip.MustParseAddrPort(udp), skein.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if r, _, err := c.Create(ctx, "binary test", 4, nil); err != nil || r != lobby.OK {
+		t.Fatalf("create: %v %v", r, err)
+	}
+
+	// One log line per connect, with the client's ID.
+	sawConnect := false
+	for !sawConnect {
+		select {
+		case l := <-lines:
+			sawConnect = l["@message"] == "client connected" && l["client"] == float64(c.ID())
+		case <-ctx.Done():
+			t.Fatal("no connect log line")
+		}
+	}
+
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	// The client is told why.
+	for e := range c.Events {
+		if e.Kind == skein.EventDisconnected {
+			if !errors.Is(e.Err, net.ErrShutdown) {
+				t.Fatalf("client disconnected with %v, want shutdown", e.Err)
+			}
+			break
+		}
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("server exited with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not exit")
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("shutdown took %v (timeout 3s)", took)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"-log-level", "loud"}, {"-max-clients", "0"}, {"extra"}} {
+		if err := run(args); err == nil {
+			t.Errorf("run(%q) accepted", args)
+		}
+	}
+	t.Setenv("SKEIN_MAX_CLIENTS", "many")
+	if err := run(nil); err == nil {
+		t.Error("bad $SKEIN_MAX_CLIENTS accepted")
+	}
+}
