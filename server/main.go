@@ -85,4 +85,3 @@ func run(args []string) error {
 	defer stop()
 	return srv.Run(ctx)
 }
-
