@@ -303,7 +303,7 @@ func (rmiP *LobbyProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 func (rmiP *LobbyProxy) Join(to net.HostID, ctx rmi.Context, name string, options map[string]string) error {
 	rmiE := rmi.StartCall(3000, 2)
 	rmiE.EncodeString(name)
-	rmiEnc_map_string_string(rmiE, options)
+	rmiEnc_game_map_string_string(rmiE, options)
 	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.Join")
 }
 
@@ -360,7 +360,7 @@ func (s *LobbyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) e
 			return rmiD.Err()
 		}
 		rmiA0 := rmiD.DecodeString()
-		rmiA1 := rmiDec_map_string_string(&rmiD)
+		rmiA1 := rmiDec_game_map_string_string(&rmiD)
 		if err := rmiD.Finish(); err != nil {
 			return err
 		}
@@ -422,8 +422,8 @@ func (UnimplementedLobbyHandler) Ready(rmi.CallInfo) error {
 
 var _ LobbyHandler = UnimplementedLobbyHandler{}
 
-// rmiEnc_map_string_string encodes a map[string]string.
-func rmiEnc_map_string_string(rmiE *rmi.Encoder, rmiX map[string]string) {
+// rmiEnc_game_map_string_string encodes a map[string]string.
+func rmiEnc_game_map_string_string(rmiE *rmi.Encoder, rmiX map[string]string) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -435,8 +435,8 @@ func rmiEnc_map_string_string(rmiE *rmi.Encoder, rmiX map[string]string) {
 	}
 }
 
-// rmiDec_map_string_string decodes a map[string]string.
-func rmiDec_map_string_string(rmiD *rmi.Decoder) map[string]string {
+// rmiDec_game_map_string_string decodes a map[string]string.
+func rmiDec_game_map_string_string(rmiD *rmi.Decoder) map[string]string {
 	rmiN := rmiD.DecodeMapLen()
 	if rmiN < 0 {
 		return nil

@@ -31,7 +31,7 @@ func (v *Inner) EncodeRMI(e *rmi.Encoder) {
 	e.EncodeArrayLen(3)
 	e.EncodeString(v.Name)
 	e.EncodeBytes(v.Data)
-	rmiEnc_map_string_int32(e, v.Tags)
+	rmiEnc_everything_map_string_int32(e, v.Tags)
 }
 
 // DecodeRMI reads v from the msgpack array [Name, Data, Tags] (rmi.Unmarshaler).
@@ -41,7 +41,7 @@ func (v *Inner) DecodeRMI(d *rmi.Decoder) {
 	}
 	v.Name = d.DecodeString()
 	v.Data = d.DecodeBytes()
-	v.Tags = rmiDec_map_string_int32(d)
+	v.Tags = rmiDec_everything_map_string_int32(d)
 }
 
 var (
@@ -64,9 +64,9 @@ type Outer struct {
 func (v *Outer) EncodeRMI(e *rmi.Encoder) {
 	e.EncodeArrayLen(7)
 	v.In.EncodeRMI(e)
-	rmiEnc_slice_Inner(e, v.List)
-	rmiEnc_map_uint16_Inner(e, v.ByID)
-	rmiEnc_slice_slice_float64(e, v.Grid)
+	rmiEnc_everything_slice_Inner(e, v.List)
+	rmiEnc_everything_map_uint16_Inner(e, v.ByID)
+	rmiEnc_everything_slice_slice_float64(e, v.Grid)
 	e.EncodeValue(&v.Color)
 	e.EncodeValue(&v.Plain)
 	v.Later.EncodeRMI(e)
@@ -78,9 +78,9 @@ func (v *Outer) DecodeRMI(d *rmi.Decoder) {
 		return
 	}
 	v.In.DecodeRMI(d)
-	v.List = rmiDec_slice_Inner(d)
-	v.ByID = rmiDec_map_uint16_Inner(d)
-	v.Grid = rmiDec_slice_slice_float64(d)
+	v.List = rmiDec_everything_slice_Inner(d)
+	v.ByID = rmiDec_everything_map_uint16_Inner(d)
+	v.Grid = rmiDec_everything_slice_slice_float64(d)
 	d.DecodeValue(&v.Color)
 	d.DecodeValue(&v.Plain)
 	v.Later.DecodeRMI(d)
@@ -254,11 +254,11 @@ func (rmiP *EveryProxy) Strings(to net.HostID, ctx rmi.Context, s string, b []by
 // by to, the way ctx says.
 func (rmiP *EveryProxy) Slices(to net.HostID, ctx rmi.Context, a []int32, b []string, c [][]byte, d []Inner, e [][]uint16) error {
 	rmiE := rmi.StartCall(105, 5)
-	rmiEnc_slice_int32(rmiE, a)
-	rmiEnc_slice_string(rmiE, b)
-	rmiEnc_slice_bytes(rmiE, c)
-	rmiEnc_slice_Inner(rmiE, d)
-	rmiEnc_slice_slice_uint16(rmiE, e)
+	rmiEnc_everything_slice_int32(rmiE, a)
+	rmiEnc_everything_slice_string(rmiE, b)
+	rmiEnc_everything_slice_bytes(rmiE, c)
+	rmiEnc_everything_slice_Inner(rmiE, d)
+	rmiEnc_everything_slice_slice_uint16(rmiE, e)
 	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.Slices")
 }
 
@@ -266,11 +266,11 @@ func (rmiP *EveryProxy) Slices(to net.HostID, ctx rmi.Context, a []int32, b []st
 // to, the way ctx says.
 func (rmiP *EveryProxy) Maps(to net.HostID, ctx rmi.Context, a map[string]int32, b map[int64][]Inner, c map[bool]string, d map[float32]float64, e map[uint8][]byte) error {
 	rmiE := rmi.StartCall(106, 5)
-	rmiEnc_map_string_int32(rmiE, a)
-	rmiEnc_map_int64_slice_Inner(rmiE, b)
-	rmiEnc_map_bool_string(rmiE, c)
-	rmiEnc_map_float32_float64(rmiE, d)
-	rmiEnc_map_uint8_bytes(rmiE, e)
+	rmiEnc_everything_map_string_int32(rmiE, a)
+	rmiEnc_everything_map_int64_slice_Inner(rmiE, b)
+	rmiEnc_everything_map_bool_string(rmiE, c)
+	rmiEnc_everything_map_float32_float64(rmiE, d)
+	rmiEnc_everything_map_uint8_bytes(rmiE, e)
 	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.Maps")
 }
 
@@ -292,8 +292,8 @@ func (rmiP *EveryProxy) GoTypes(to net.HostID, ctx rmi.Context, d time.Duration,
 	rmiE.EncodeValue(&t)
 	rmiE.EncodeValue(&c)
 	rmiE.EncodeValue(&p)
-	rmiEnc_slice_gt_Color(rmiE, cs)
-	rmiEnc_map_string_gt_Plain(rmiE, ps)
+	rmiEnc_everything_slice_gt_Color(rmiE, cs)
+	rmiEnc_everything_map_string_gt_Plain(rmiE, ps)
 	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.GoTypes")
 }
 
@@ -489,11 +489,11 @@ func (s *EveryStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) e
 		if !rmiD.DecodeArrayHeader(5) {
 			return rmiD.Err()
 		}
-		rmiA0 := rmiDec_slice_int32(&rmiD)
-		rmiA1 := rmiDec_slice_string(&rmiD)
-		rmiA2 := rmiDec_slice_bytes(&rmiD)
-		rmiA3 := rmiDec_slice_Inner(&rmiD)
-		rmiA4 := rmiDec_slice_slice_uint16(&rmiD)
+		rmiA0 := rmiDec_everything_slice_int32(&rmiD)
+		rmiA1 := rmiDec_everything_slice_string(&rmiD)
+		rmiA2 := rmiDec_everything_slice_bytes(&rmiD)
+		rmiA3 := rmiDec_everything_slice_Inner(&rmiD)
+		rmiA4 := rmiDec_everything_slice_slice_uint16(&rmiD)
 		if err := rmiD.Finish(); err != nil {
 			return err
 		}
@@ -507,11 +507,11 @@ func (s *EveryStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) e
 		if !rmiD.DecodeArrayHeader(5) {
 			return rmiD.Err()
 		}
-		rmiA0 := rmiDec_map_string_int32(&rmiD)
-		rmiA1 := rmiDec_map_int64_slice_Inner(&rmiD)
-		rmiA2 := rmiDec_map_bool_string(&rmiD)
-		rmiA3 := rmiDec_map_float32_float64(&rmiD)
-		rmiA4 := rmiDec_map_uint8_bytes(&rmiD)
+		rmiA0 := rmiDec_everything_map_string_int32(&rmiD)
+		rmiA1 := rmiDec_everything_map_int64_slice_Inner(&rmiD)
+		rmiA2 := rmiDec_everything_map_bool_string(&rmiD)
+		rmiA3 := rmiDec_everything_map_float32_float64(&rmiD)
+		rmiA4 := rmiDec_everything_map_uint8_bytes(&rmiD)
 		if err := rmiD.Finish(); err != nil {
 			return err
 		}
@@ -552,8 +552,8 @@ func (s *EveryStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) e
 		rmiD.DecodeValue(&rmiA2)
 		var rmiA3 gt.Plain
 		rmiD.DecodeValue(&rmiA3)
-		rmiA4 := rmiDec_slice_gt_Color(&rmiD)
-		rmiA5 := rmiDec_map_string_gt_Plain(&rmiD)
+		rmiA4 := rmiDec_everything_slice_gt_Color(&rmiD)
+		rmiA5 := rmiDec_everything_map_string_gt_Plain(&rmiD)
 		if err := rmiD.Finish(); err != nil {
 			return err
 		}
@@ -834,8 +834,8 @@ func (UnimplementedSecondHandler) Echo(rmi.CallInfo, string) error {
 
 var _ SecondHandler = UnimplementedSecondHandler{}
 
-// rmiEnc_map_string_int32 encodes a map[string]int32.
-func rmiEnc_map_string_int32(rmiE *rmi.Encoder, rmiX map[string]int32) {
+// rmiEnc_everything_map_string_int32 encodes a map[string]int32.
+func rmiEnc_everything_map_string_int32(rmiE *rmi.Encoder, rmiX map[string]int32) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -847,8 +847,8 @@ func rmiEnc_map_string_int32(rmiE *rmi.Encoder, rmiX map[string]int32) {
 	}
 }
 
-// rmiDec_map_string_int32 decodes a map[string]int32.
-func rmiDec_map_string_int32(rmiD *rmi.Decoder) map[string]int32 {
+// rmiDec_everything_map_string_int32 decodes a map[string]int32.
+func rmiDec_everything_map_string_int32(rmiD *rmi.Decoder) map[string]int32 {
 	rmiN := rmiD.DecodeMapLen()
 	if rmiN < 0 {
 		return nil
@@ -862,8 +862,8 @@ func rmiDec_map_string_int32(rmiD *rmi.Decoder) map[string]int32 {
 	return rmiX
 }
 
-// rmiEnc_slice_Inner encodes a []Inner.
-func rmiEnc_slice_Inner(rmiE *rmi.Encoder, rmiX []Inner) {
+// rmiEnc_everything_slice_Inner encodes a []Inner.
+func rmiEnc_everything_slice_Inner(rmiE *rmi.Encoder, rmiX []Inner) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -874,8 +874,8 @@ func rmiEnc_slice_Inner(rmiE *rmi.Encoder, rmiX []Inner) {
 	}
 }
 
-// rmiDec_slice_Inner decodes a []Inner.
-func rmiDec_slice_Inner(rmiD *rmi.Decoder) []Inner {
+// rmiDec_everything_slice_Inner decodes a []Inner.
+func rmiDec_everything_slice_Inner(rmiD *rmi.Decoder) []Inner {
 	rmiN := rmiD.DecodeSliceLen(4)
 	if rmiN < 0 {
 		return nil
@@ -887,8 +887,8 @@ func rmiDec_slice_Inner(rmiD *rmi.Decoder) []Inner {
 	return rmiX
 }
 
-// rmiEnc_map_uint16_Inner encodes a map[uint16]Inner.
-func rmiEnc_map_uint16_Inner(rmiE *rmi.Encoder, rmiX map[uint16]Inner) {
+// rmiEnc_everything_map_uint16_Inner encodes a map[uint16]Inner.
+func rmiEnc_everything_map_uint16_Inner(rmiE *rmi.Encoder, rmiX map[uint16]Inner) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -900,8 +900,8 @@ func rmiEnc_map_uint16_Inner(rmiE *rmi.Encoder, rmiX map[uint16]Inner) {
 	}
 }
 
-// rmiDec_map_uint16_Inner decodes a map[uint16]Inner.
-func rmiDec_map_uint16_Inner(rmiD *rmi.Decoder) map[uint16]Inner {
+// rmiDec_everything_map_uint16_Inner decodes a map[uint16]Inner.
+func rmiDec_everything_map_uint16_Inner(rmiD *rmi.Decoder) map[uint16]Inner {
 	rmiN := rmiD.DecodeMapLen()
 	if rmiN < 0 {
 		return nil
@@ -916,33 +916,33 @@ func rmiDec_map_uint16_Inner(rmiD *rmi.Decoder) map[uint16]Inner {
 	return rmiX
 }
 
-// rmiEnc_slice_slice_float64 encodes a [][]float64.
-func rmiEnc_slice_slice_float64(rmiE *rmi.Encoder, rmiX [][]float64) {
+// rmiEnc_everything_slice_slice_float64 encodes a [][]float64.
+func rmiEnc_everything_slice_slice_float64(rmiE *rmi.Encoder, rmiX [][]float64) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
 	}
 	rmiE.EncodeArrayLen(len(rmiX))
 	for rmiI := range rmiX {
-		rmiEnc_slice_float64(rmiE, rmiX[rmiI])
+		rmiEnc_everything_slice_float64(rmiE, rmiX[rmiI])
 	}
 }
 
-// rmiDec_slice_slice_float64 decodes a [][]float64.
-func rmiDec_slice_slice_float64(rmiD *rmi.Decoder) [][]float64 {
+// rmiDec_everything_slice_slice_float64 decodes a [][]float64.
+func rmiDec_everything_slice_slice_float64(rmiD *rmi.Decoder) [][]float64 {
 	rmiN := rmiD.DecodeSliceLen(1)
 	if rmiN < 0 {
 		return nil
 	}
 	rmiX := make([][]float64, rmiN)
 	for rmiI := range rmiX {
-		rmiX[rmiI] = rmiDec_slice_float64(rmiD)
+		rmiX[rmiI] = rmiDec_everything_slice_float64(rmiD)
 	}
 	return rmiX
 }
 
-// rmiEnc_slice_int32 encodes a []int32.
-func rmiEnc_slice_int32(rmiE *rmi.Encoder, rmiX []int32) {
+// rmiEnc_everything_slice_int32 encodes a []int32.
+func rmiEnc_everything_slice_int32(rmiE *rmi.Encoder, rmiX []int32) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -953,8 +953,8 @@ func rmiEnc_slice_int32(rmiE *rmi.Encoder, rmiX []int32) {
 	}
 }
 
-// rmiDec_slice_int32 decodes a []int32.
-func rmiDec_slice_int32(rmiD *rmi.Decoder) []int32 {
+// rmiDec_everything_slice_int32 decodes a []int32.
+func rmiDec_everything_slice_int32(rmiD *rmi.Decoder) []int32 {
 	rmiN := rmiD.DecodeSliceLen(1)
 	if rmiN < 0 {
 		return nil
@@ -966,8 +966,8 @@ func rmiDec_slice_int32(rmiD *rmi.Decoder) []int32 {
 	return rmiX
 }
 
-// rmiEnc_slice_string encodes a []string.
-func rmiEnc_slice_string(rmiE *rmi.Encoder, rmiX []string) {
+// rmiEnc_everything_slice_string encodes a []string.
+func rmiEnc_everything_slice_string(rmiE *rmi.Encoder, rmiX []string) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -978,8 +978,8 @@ func rmiEnc_slice_string(rmiE *rmi.Encoder, rmiX []string) {
 	}
 }
 
-// rmiDec_slice_string decodes a []string.
-func rmiDec_slice_string(rmiD *rmi.Decoder) []string {
+// rmiDec_everything_slice_string decodes a []string.
+func rmiDec_everything_slice_string(rmiD *rmi.Decoder) []string {
 	rmiN := rmiD.DecodeSliceLen(1)
 	if rmiN < 0 {
 		return nil
@@ -991,8 +991,8 @@ func rmiDec_slice_string(rmiD *rmi.Decoder) []string {
 	return rmiX
 }
 
-// rmiEnc_slice_bytes encodes a [][]byte.
-func rmiEnc_slice_bytes(rmiE *rmi.Encoder, rmiX [][]byte) {
+// rmiEnc_everything_slice_bytes encodes a [][]byte.
+func rmiEnc_everything_slice_bytes(rmiE *rmi.Encoder, rmiX [][]byte) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -1003,8 +1003,8 @@ func rmiEnc_slice_bytes(rmiE *rmi.Encoder, rmiX [][]byte) {
 	}
 }
 
-// rmiDec_slice_bytes decodes a [][]byte.
-func rmiDec_slice_bytes(rmiD *rmi.Decoder) [][]byte {
+// rmiDec_everything_slice_bytes decodes a [][]byte.
+func rmiDec_everything_slice_bytes(rmiD *rmi.Decoder) [][]byte {
 	rmiN := rmiD.DecodeSliceLen(1)
 	if rmiN < 0 {
 		return nil
@@ -1016,33 +1016,33 @@ func rmiDec_slice_bytes(rmiD *rmi.Decoder) [][]byte {
 	return rmiX
 }
 
-// rmiEnc_slice_slice_uint16 encodes a [][]uint16.
-func rmiEnc_slice_slice_uint16(rmiE *rmi.Encoder, rmiX [][]uint16) {
+// rmiEnc_everything_slice_slice_uint16 encodes a [][]uint16.
+func rmiEnc_everything_slice_slice_uint16(rmiE *rmi.Encoder, rmiX [][]uint16) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
 	}
 	rmiE.EncodeArrayLen(len(rmiX))
 	for rmiI := range rmiX {
-		rmiEnc_slice_uint16(rmiE, rmiX[rmiI])
+		rmiEnc_everything_slice_uint16(rmiE, rmiX[rmiI])
 	}
 }
 
-// rmiDec_slice_slice_uint16 decodes a [][]uint16.
-func rmiDec_slice_slice_uint16(rmiD *rmi.Decoder) [][]uint16 {
+// rmiDec_everything_slice_slice_uint16 decodes a [][]uint16.
+func rmiDec_everything_slice_slice_uint16(rmiD *rmi.Decoder) [][]uint16 {
 	rmiN := rmiD.DecodeSliceLen(1)
 	if rmiN < 0 {
 		return nil
 	}
 	rmiX := make([][]uint16, rmiN)
 	for rmiI := range rmiX {
-		rmiX[rmiI] = rmiDec_slice_uint16(rmiD)
+		rmiX[rmiI] = rmiDec_everything_slice_uint16(rmiD)
 	}
 	return rmiX
 }
 
-// rmiEnc_map_int64_slice_Inner encodes a map[int64][]Inner.
-func rmiEnc_map_int64_slice_Inner(rmiE *rmi.Encoder, rmiX map[int64][]Inner) {
+// rmiEnc_everything_map_int64_slice_Inner encodes a map[int64][]Inner.
+func rmiEnc_everything_map_int64_slice_Inner(rmiE *rmi.Encoder, rmiX map[int64][]Inner) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -1050,12 +1050,12 @@ func rmiEnc_map_int64_slice_Inner(rmiE *rmi.Encoder, rmiX map[int64][]Inner) {
 	rmiE.EncodeMapLen(len(rmiX))
 	for rmiK, rmiV := range rmiX {
 		rmiE.EncodeInt64(rmiK)
-		rmiEnc_slice_Inner(rmiE, rmiV)
+		rmiEnc_everything_slice_Inner(rmiE, rmiV)
 	}
 }
 
-// rmiDec_map_int64_slice_Inner decodes a map[int64][]Inner.
-func rmiDec_map_int64_slice_Inner(rmiD *rmi.Decoder) map[int64][]Inner {
+// rmiDec_everything_map_int64_slice_Inner decodes a map[int64][]Inner.
+func rmiDec_everything_map_int64_slice_Inner(rmiD *rmi.Decoder) map[int64][]Inner {
 	rmiN := rmiD.DecodeMapLen()
 	if rmiN < 0 {
 		return nil
@@ -1063,14 +1063,14 @@ func rmiDec_map_int64_slice_Inner(rmiD *rmi.Decoder) map[int64][]Inner {
 	rmiX := make(map[int64][]Inner, rmiN)
 	for range rmiN {
 		rmiK := rmiD.DecodeInt64()
-		rmiV := rmiDec_slice_Inner(rmiD)
+		rmiV := rmiDec_everything_slice_Inner(rmiD)
 		rmiX[rmiK] = rmiV
 	}
 	return rmiX
 }
 
-// rmiEnc_map_bool_string encodes a map[bool]string.
-func rmiEnc_map_bool_string(rmiE *rmi.Encoder, rmiX map[bool]string) {
+// rmiEnc_everything_map_bool_string encodes a map[bool]string.
+func rmiEnc_everything_map_bool_string(rmiE *rmi.Encoder, rmiX map[bool]string) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -1082,8 +1082,8 @@ func rmiEnc_map_bool_string(rmiE *rmi.Encoder, rmiX map[bool]string) {
 	}
 }
 
-// rmiDec_map_bool_string decodes a map[bool]string.
-func rmiDec_map_bool_string(rmiD *rmi.Decoder) map[bool]string {
+// rmiDec_everything_map_bool_string decodes a map[bool]string.
+func rmiDec_everything_map_bool_string(rmiD *rmi.Decoder) map[bool]string {
 	rmiN := rmiD.DecodeMapLen()
 	if rmiN < 0 {
 		return nil
@@ -1097,8 +1097,8 @@ func rmiDec_map_bool_string(rmiD *rmi.Decoder) map[bool]string {
 	return rmiX
 }
 
-// rmiEnc_map_float32_float64 encodes a map[float32]float64.
-func rmiEnc_map_float32_float64(rmiE *rmi.Encoder, rmiX map[float32]float64) {
+// rmiEnc_everything_map_float32_float64 encodes a map[float32]float64.
+func rmiEnc_everything_map_float32_float64(rmiE *rmi.Encoder, rmiX map[float32]float64) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -1110,8 +1110,8 @@ func rmiEnc_map_float32_float64(rmiE *rmi.Encoder, rmiX map[float32]float64) {
 	}
 }
 
-// rmiDec_map_float32_float64 decodes a map[float32]float64.
-func rmiDec_map_float32_float64(rmiD *rmi.Decoder) map[float32]float64 {
+// rmiDec_everything_map_float32_float64 decodes a map[float32]float64.
+func rmiDec_everything_map_float32_float64(rmiD *rmi.Decoder) map[float32]float64 {
 	rmiN := rmiD.DecodeMapLen()
 	if rmiN < 0 {
 		return nil
@@ -1125,8 +1125,8 @@ func rmiDec_map_float32_float64(rmiD *rmi.Decoder) map[float32]float64 {
 	return rmiX
 }
 
-// rmiEnc_map_uint8_bytes encodes a map[uint8][]byte.
-func rmiEnc_map_uint8_bytes(rmiE *rmi.Encoder, rmiX map[uint8][]byte) {
+// rmiEnc_everything_map_uint8_bytes encodes a map[uint8][]byte.
+func rmiEnc_everything_map_uint8_bytes(rmiE *rmi.Encoder, rmiX map[uint8][]byte) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -1138,8 +1138,8 @@ func rmiEnc_map_uint8_bytes(rmiE *rmi.Encoder, rmiX map[uint8][]byte) {
 	}
 }
 
-// rmiDec_map_uint8_bytes decodes a map[uint8][]byte.
-func rmiDec_map_uint8_bytes(rmiD *rmi.Decoder) map[uint8][]byte {
+// rmiDec_everything_map_uint8_bytes decodes a map[uint8][]byte.
+func rmiDec_everything_map_uint8_bytes(rmiD *rmi.Decoder) map[uint8][]byte {
 	rmiN := rmiD.DecodeMapLen()
 	if rmiN < 0 {
 		return nil
@@ -1153,8 +1153,8 @@ func rmiDec_map_uint8_bytes(rmiD *rmi.Decoder) map[uint8][]byte {
 	return rmiX
 }
 
-// rmiEnc_slice_gt_Color encodes a []gt.Color.
-func rmiEnc_slice_gt_Color(rmiE *rmi.Encoder, rmiX []gt.Color) {
+// rmiEnc_everything_slice_gt_Color encodes a []gt.Color.
+func rmiEnc_everything_slice_gt_Color(rmiE *rmi.Encoder, rmiX []gt.Color) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -1165,8 +1165,8 @@ func rmiEnc_slice_gt_Color(rmiE *rmi.Encoder, rmiX []gt.Color) {
 	}
 }
 
-// rmiDec_slice_gt_Color decodes a []gt.Color.
-func rmiDec_slice_gt_Color(rmiD *rmi.Decoder) []gt.Color {
+// rmiDec_everything_slice_gt_Color decodes a []gt.Color.
+func rmiDec_everything_slice_gt_Color(rmiD *rmi.Decoder) []gt.Color {
 	rmiN := rmiD.DecodeSliceLen(1)
 	if rmiN < 0 {
 		return nil
@@ -1178,8 +1178,8 @@ func rmiDec_slice_gt_Color(rmiD *rmi.Decoder) []gt.Color {
 	return rmiX
 }
 
-// rmiEnc_map_string_gt_Plain encodes a map[string]gt.Plain.
-func rmiEnc_map_string_gt_Plain(rmiE *rmi.Encoder, rmiX map[string]gt.Plain) {
+// rmiEnc_everything_map_string_gt_Plain encodes a map[string]gt.Plain.
+func rmiEnc_everything_map_string_gt_Plain(rmiE *rmi.Encoder, rmiX map[string]gt.Plain) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -1191,8 +1191,8 @@ func rmiEnc_map_string_gt_Plain(rmiE *rmi.Encoder, rmiX map[string]gt.Plain) {
 	}
 }
 
-// rmiDec_map_string_gt_Plain decodes a map[string]gt.Plain.
-func rmiDec_map_string_gt_Plain(rmiD *rmi.Decoder) map[string]gt.Plain {
+// rmiDec_everything_map_string_gt_Plain decodes a map[string]gt.Plain.
+func rmiDec_everything_map_string_gt_Plain(rmiD *rmi.Decoder) map[string]gt.Plain {
 	rmiN := rmiD.DecodeMapLen()
 	if rmiN < 0 {
 		return nil
@@ -1207,8 +1207,8 @@ func rmiDec_map_string_gt_Plain(rmiD *rmi.Decoder) map[string]gt.Plain {
 	return rmiX
 }
 
-// rmiEnc_slice_float64 encodes a []float64.
-func rmiEnc_slice_float64(rmiE *rmi.Encoder, rmiX []float64) {
+// rmiEnc_everything_slice_float64 encodes a []float64.
+func rmiEnc_everything_slice_float64(rmiE *rmi.Encoder, rmiX []float64) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -1219,8 +1219,8 @@ func rmiEnc_slice_float64(rmiE *rmi.Encoder, rmiX []float64) {
 	}
 }
 
-// rmiDec_slice_float64 decodes a []float64.
-func rmiDec_slice_float64(rmiD *rmi.Decoder) []float64 {
+// rmiDec_everything_slice_float64 decodes a []float64.
+func rmiDec_everything_slice_float64(rmiD *rmi.Decoder) []float64 {
 	rmiN := rmiD.DecodeSliceLen(1)
 	if rmiN < 0 {
 		return nil
@@ -1232,8 +1232,8 @@ func rmiDec_slice_float64(rmiD *rmi.Decoder) []float64 {
 	return rmiX
 }
 
-// rmiEnc_slice_uint16 encodes a []uint16.
-func rmiEnc_slice_uint16(rmiE *rmi.Encoder, rmiX []uint16) {
+// rmiEnc_everything_slice_uint16 encodes a []uint16.
+func rmiEnc_everything_slice_uint16(rmiE *rmi.Encoder, rmiX []uint16) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -1244,8 +1244,8 @@ func rmiEnc_slice_uint16(rmiE *rmi.Encoder, rmiX []uint16) {
 	}
 }
 
-// rmiDec_slice_uint16 decodes a []uint16.
-func rmiDec_slice_uint16(rmiD *rmi.Decoder) []uint16 {
+// rmiDec_everything_slice_uint16 decodes a []uint16.
+func rmiDec_everything_slice_uint16(rmiD *rmi.Decoder) []uint16 {
 	rmiN := rmiD.DecodeSliceLen(1)
 	if rmiN < 0 {
 		return nil

@@ -18,6 +18,7 @@ type checker struct {
 	f       *File
 	errs    ErrorList
 	structs map[string]*Struct
+	globals map[string]*Global
 	imports map[string]*Import
 	// top holds every package-level name the output declares, with where it
 	// comes from, to report collisions.
@@ -26,7 +27,7 @@ type checker struct {
 
 // Check resolves f in place and returns an ErrorList if anything is wrong.
 func Check(f *File) error {
-	c := &checker{f: f, structs: map[string]*Struct{}, imports: map[string]*Import{}, top: map[string]string{}}
+	c := &checker{f: f, structs: map[string]*Struct{}, globals: map[string]*Global{}, imports: map[string]*Import{}, top: map[string]string{}}
 	c.check()
 	if len(c.errs) > 0 {
 		c.errs.sort()
@@ -130,7 +131,7 @@ func (c *checker) check() {
 
 func (c *checker) checkImports() {
 	for _, im := range c.f.Imports {
-		if im.Path == "" || strings.ContainsAny(im.Path, " \\\"'`:") || strings.HasPrefix(im.Path, "/") || strings.HasSuffix(im.Path, "/") {
+		if !validImportPath(im.Path) {
 			c.errorf(im.Pos, "invalid import path %q", im.Path)
 			continue
 		}
@@ -145,22 +146,19 @@ func (c *checker) checkImports() {
 				continue
 			}
 		}
-		switch {
-		case !c.name(Ident{im.Name, pos}, "import name"):
+		if !c.name(Ident{im.Name, pos}, "import name") {
 			im.Name = ""
 			continue
+		}
+		// The names below are refused, but the import still resolves its
+		// types, so that one mistake gives one message.
+		switch {
 		case im.Name == "rmi" || im.Name == "net" || strings.HasPrefix(im.Name, "rmi"):
 			c.errorf(pos, "import name %s is reserved by generated code: add another name, as in import my%s %q", im.Name, im.Name, im.Path)
-			im.Name = ""
-			continue
 		case predeclared[im.Name]:
 			c.errorf(pos, "import name %s would hide Go's predeclared %s", im.Name, im.Name)
-			im.Name = ""
-			continue
 		case exported(im.Name):
 			c.errorf(pos, "import name %s must not start with an upper-case letter (it could collide with generated names)", im.Name)
-			im.Name = ""
-			continue
 		}
 		if prev, ok := c.imports[im.Name]; ok {
 			c.errorf(pos, "import name %s redeclared (first imported at %s)", im.Name, c.at(prev.Pos))
@@ -169,6 +167,26 @@ func (c *checker) checkImports() {
 		}
 		c.imports[im.Name] = im
 	}
+}
+
+// validImportPath applies Go's rules for import paths (the spec's
+// implementation restriction, as go/types enforces it) and rejects relative
+// and malformed paths.
+func validImportPath(p string) bool {
+	if p == "" {
+		return false
+	}
+	for _, r := range p {
+		if !unicode.IsGraphic(r) || unicode.IsSpace(r) || strings.ContainsRune("!\"#$%&'()*,:;<=>?[\\]^`{|}\uFFFD", r) {
+			return false
+		}
+	}
+	for _, elem := range strings.Split(p, "/") {
+		if elem == "" || elem == "." || elem == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // inferName returns the package name Go would guess from an import path: the
@@ -181,7 +199,7 @@ func inferName(p string) string {
 	if i := strings.IndexByte(base, '.'); i >= 0 { // gopkg.in/yaml.v3
 		base = base[:i]
 	}
-	return strings.ReplaceAll(base, "-", "_")
+	return base
 }
 
 func (c *checker) checkStruct(s *Struct) {
@@ -208,7 +226,8 @@ func (c *checker) resolve(t *Type) {
 	case Named:
 		s, ok := c.structs[t.Name]
 		if !ok {
-			if _, isImport := c.imports[t.Name]; isImport {
+			if im, isImport := c.imports[t.Name]; isImport {
+				im.used = true
 				c.errorf(t.Pos, "%s is a package, not a type: write %s.TypeName", t.Name, t.Name)
 				return
 			}
@@ -281,22 +300,34 @@ func (c *checker) checkRecursion() {
 			visit(s)
 		}
 	}
+	if len(c.errs) > 0 {
+		return // minSize needs acyclic structs
+	}
 	for _, d := range c.f.Decls {
 		if s, ok := d.(*Struct); ok {
-			s.minSize = minSize(&Type{Kind: Named, strct: s}, 0)
+			structMinSize(s)
 		}
 	}
 }
 
+// structMinSize computes (once) the fewest bytes a value of s takes when
+// encoded: its array header and the minimum of each field.
+func structMinSize(s *Struct) int {
+	if s.minSize == 0 {
+		n := 1
+		for _, fd := range s.Fields {
+			n += minSize(fd.Type)
+		}
+		s.minSize = n
+	}
+	return s.minSize
+}
+
 // minSize returns the fewest bytes a value of t takes when encoded; the
 // generated decoder uses it to bound slice lengths in hostile frames.
-func minSize(t *Type, depth int) int {
-	if t.Kind == Named && t.strct != nil && depth < 32 {
-		n := 1
-		for _, fd := range t.strct.Fields {
-			n += minSize(fd.Type, depth+1)
-		}
-		return n
+func minSize(t *Type) int {
+	if t.Kind == Named && t.strct != nil {
+		return structMinSize(t.strct)
 	}
 	return 1
 }
@@ -313,6 +344,11 @@ func (c *checker) checkGlobal(g *Global) {
 		return
 	}
 	gn := g.Name.Name
+	if prev, ok := c.globals[gn]; ok {
+		c.errorf(g.Name.Pos, "global %s redeclared (first declared at %s)", gn, c.at(prev.Name.Pos))
+		return
+	}
+	c.globals[gn] = g
 	origin := "global " + gn
 	for _, suffix := range []string{"Proxy", "Stub", "Handler"} {
 		c.declare(gn+suffix, g.Name.Pos, origin)

@@ -40,6 +40,7 @@ type emitter struct {
 	helpers []*helper          // slice and map codecs, in order of first use
 	byType  map[string]*helper // type string -> helper
 	names   map[string]bool    // helper names in use
+	prefix  string             // from the file name, so that IDL files can share a package
 }
 
 type helper struct {
@@ -49,7 +50,7 @@ type helper struct {
 
 // Emit returns the Go source for f, which must have passed Check.
 func Emit(f *File) ([]byte, error) {
-	e := &emitter{f: f, byType: map[string]*helper{}, names: map[string]bool{}}
+	e := &emitter{f: f, byType: map[string]*helper{}, names: map[string]bool{}, prefix: filePrefix(f.Name)}
 	hasGlobal := false
 	for _, d := range f.Decls {
 		switch d := d.(type) {
@@ -118,6 +119,21 @@ func Emit(f *File) ([]byte, error) {
 		return nil, fmt.Errorf("rmigen: internal error: generated code does not parse: %w\n%s", err, numbered(out.Bytes()))
 	}
 	return src, nil
+}
+
+// filePrefix turns the base name of an IDL file into an identifier fragment
+// for helper names: game.rmi -> "game_".
+func filePrefix(name string) string {
+	base := strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
+	var b strings.Builder
+	for _, r := range base {
+		if r < 128 && (isLetter(byte(r)) || isDigit(byte(r))) {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String() + "_"
 }
 
 // path0 is the last element of an import path.
@@ -280,7 +296,7 @@ func (e *emitter) helperFor(t *Type) *helper {
 		name = base + strconv.Itoa(i)
 	}
 	e.names[name] = true
-	h := &helper{t: t, enc: "rmiEnc_" + name, dec: "rmiDec_" + name}
+	h := &helper{t: t, enc: "rmiEnc_" + e.prefix + name, dec: "rmiDec_" + e.prefix + name}
 	e.byType[key] = h
 	e.helpers = append(e.helpers, h)
 	return h
@@ -327,7 +343,7 @@ func (e *emitter) helperFuncs(h *helper) {
 	e.p("// %s decodes a %s.", h.dec, t)
 	e.p("func %s(rmiD *rmi.Decoder) %s {", h.dec, t)
 	if t.Kind == Slice {
-		e.p("rmiN := rmiD.DecodeSliceLen(%d)", minSize(t.Elem, 0))
+		e.p("rmiN := rmiD.DecodeSliceLen(%d)", minSize(t.Elem))
 		e.p("if rmiN < 0 {")
 		e.p("return nil")
 		e.p("}")

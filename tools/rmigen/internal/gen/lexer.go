@@ -1,9 +1,11 @@
 package gen
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 type tokKind int
@@ -65,6 +67,34 @@ func (l *lexer) errorf(pos Pos, format string, args ...any) {
 }
 
 func (l *lexer) pos() Pos { return Pos{l.line, l.col} }
+
+// checkText rejects what Go source cannot hold even in a comment (comments
+// are copied into the output): invalid UTF-8, NUL, and a byte order mark
+// anywhere but at the start (where it is skipped).
+func (l *lexer) checkText() *Error {
+	if bytes.HasPrefix(l.src, []byte("\uFEFF")) {
+		l.src = l.src[3:]
+	}
+	line, col := 1, 1
+	for i := 0; i < len(l.src); {
+		r, size := utf8.DecodeRune(l.src[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return newError(l.file, Pos{line, col}, "invalid UTF-8 encoding")
+		case r == 0:
+			return newError(l.file, Pos{line, col}, "invalid NUL character")
+		case r == '\uFEFF':
+			return newError(l.file, Pos{line, col}, "invalid byte order mark after the start of the file")
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col += size
+		}
+		i += size
+	}
+	return nil
+}
 
 func (l *lexer) advance(n int) {
 	for range n {

@@ -16,6 +16,9 @@ type parser struct {
 // ErrorList holding one *Error.
 func Parse(name string, src []byte) (*File, error) {
 	p := &parser{lx: newLexer(name, src)}
+	if err := p.lx.checkText(); err != nil {
+		return nil, ErrorList{err}
+	}
 	p.next()
 	f := p.file()
 	if p.err == nil {
