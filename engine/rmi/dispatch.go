@@ -122,7 +122,9 @@ func (d *Dispatcher) Attach(s Stub) error {
 	return nil
 }
 
-// Detach removes s and reports whether it was attached.
+// Detach removes s (the value given to Attach) and reports whether it was
+// attached. Stub values are compared with ==, so a hand-written stub type
+// must be comparable; generated stubs are pointers.
 func (d *Dispatcher) Detach(s Stub) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -300,3 +300,26 @@ func TestRun(t *testing.T) {
 		t.Errorf("bad flag: exit %d, want 2", code)
 	}
 }
+
+// TestReadmeExample generates the full example of README.md.
+func TestReadmeExample(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "`game.rmi`:\n\n```\n")
+	if !ok {
+		t.Fatal("README.md has no game.rmi example")
+	}
+	idl, _, _ := strings.Cut(rest, "```\n")
+	out, err := gen.Generate("game.rmi", []byte(idl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Game_Player_Move rmi.CallID = 2000", "Game_Chat rmi.CallID = 2001",
+		"Game_Shoot rmi.CallID = 2010", "Game_Respawn rmi.CallID = 2011"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("README example output lacks %q", want)
+		}
+	}
+}
