@@ -323,3 +323,29 @@ func TestReadmeExample(t *testing.T) {
 		}
 	}
 }
+
+// TestIDGuard edits a call ID constant of a generated file and checks that
+// the stringer-style guard stops it compiling.
+func TestIDGuard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go build")
+	}
+	root := moduleRoot(t)
+	src, err := os.ReadFile(filepath.Join("testdata", "golden", "basic.go.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(src), "Game_Chat rmi.CallID = 2001", "Game_Chat rmi.CallID = 2002", 1)
+	if edited == string(src) {
+		t.Fatal("basic.go.golden has no Game_Chat constant")
+	}
+	tmp := filepath.Join(t.TempDir(), "edited.go")
+	if err := os.WriteFile(tmp, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "engine", "rmi", "internal", "rmigencheck", "idguard")
+	out := goBuild(t, root, map[string]string{filepath.Join(dir, "edited.go"): tmp}, "./engine/rmi/internal/rmigencheck/idguard")
+	if !strings.Contains(out, "index 1 out of bounds") && !strings.Contains(out, "invalid array index") {
+		t.Fatalf("build output %q does not report the ID guard", out)
+	}
+}

@@ -55,8 +55,9 @@ const (
 )
 
 func _() {
-	// An "invalid array index" compiler error means a call ID constant of Game
-	// no longer has the value in game.rmi: run rmigen again.
+	// An "index out of bounds" (or "invalid array index") compiler error here
+	// means a call ID constant of Game no longer has its value in game.rmi:
+	// run rmigen again.
 	var x [1]struct{}
 	_ = x[Game_Player_Move-2000]
 	_ = x[Game_Chat-2001]
@@ -271,8 +272,9 @@ const (
 )
 
 func _() {
-	// An "invalid array index" compiler error means a call ID constant of Lobby
-	// no longer has the value in game.rmi: run rmigen again.
+	// An "index out of bounds" (or "invalid array index") compiler error here
+	// means a call ID constant of Lobby no longer has its value in game.rmi:
+	// run rmigen again.
 	var x [1]struct{}
 	_ = x[Lobby_Join-3000]
 	_ = x[Lobby_Ready-3001]

@@ -163,8 +163,9 @@ const (
 )
 
 func _() {
-	// An "invalid array index" compiler error means a call ID constant of Every
-	// no longer has the value in everything.rmi: run rmigen again.
+	// An "index out of bounds" (or "invalid array index") compiler error here
+	// means a call ID constant of Every no longer has its value in everything.rmi:
+	// run rmigen again.
 	var x [1]struct{}
 	_ = x[Every_Bools-100]
 	_ = x[Every_Ints-101]
@@ -730,8 +731,9 @@ const (
 )
 
 func _() {
-	// An "invalid array index" compiler error means a call ID constant of Second
-	// no longer has the value in everything.rmi: run rmigen again.
+	// An "index out of bounds" (or "invalid array index") compiler error here
+	// means a call ID constant of Second no longer has its value in everything.rmi:
+	// run rmigen again.
 	var x [1]struct{}
 	_ = x[Second_Echo-200]
 }

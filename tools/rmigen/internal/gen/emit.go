@@ -383,8 +383,9 @@ func (e *emitter) global(g *Global) {
 	e.p(")")
 	e.p("")
 	e.p("func _() {")
-	e.p("// An \"invalid array index\" compiler error means a call ID constant of %s", gn)
-	e.p("// no longer has the value in %s: run rmigen again.", file)
+	e.p("// An \"index out of bounds\" (or \"invalid array index\") compiler error here")
+	e.p("// means a call ID constant of %s no longer has its value in %s:", gn, file)
+	e.p("// run rmigen again.")
 	e.p("var x [1]struct{}")
 	for _, m := range g.Methods {
 		e.p("_ = x[%s_%s-%d]", gn, m.Name.Name, m.ID)
