@@ -74,8 +74,9 @@ const (
 )
 
 func _() {
-	// An "invalid array index" compiler error means a call ID constant of Lobby
-	// no longer has the value in lobby.rmi: run rmigen again.
+	// An "index out of bounds" (or "invalid array index") compiler error here
+	// means a call ID constant of Lobby no longer has its value in lobby.rmi:
+	// run rmigen again.
 	var x [1]struct{}
 	_ = x[Lobby_ListMatches-100]
 	_ = x[Lobby_CreateMatch-101]
@@ -379,8 +380,9 @@ const (
 )
 
 func _() {
-	// An "invalid array index" compiler error means a call ID constant of LobbyReply
-	// no longer has the value in lobby.rmi: run rmigen again.
+	// An "index out of bounds" (or "invalid array index") compiler error here
+	// means a call ID constant of LobbyReply no longer has its value in lobby.rmi:
+	// run rmigen again.
 	var x [1]struct{}
 	_ = x[LobbyReply_MatchList-150]
 	_ = x[LobbyReply_Joined-151]
@@ -412,7 +414,7 @@ func (rmiP *LobbyReplyProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 func (rmiP *LobbyReplyProxy) MatchList(to net.HostID, ctx rmi.Context, request uint32, matches []MatchInfo) error {
 	rmiE := rmi.StartCall(150, 2)
 	rmiE.EncodeUint32(request)
-	rmiEnc_slice_MatchInfo(rmiE, matches)
+	rmiEnc_lobby_slice_MatchInfo(rmiE, matches)
 	return rmiP.rmiProxy.Send(to, ctx, rmiE, "LobbyReply.MatchList")
 }
 
@@ -491,7 +493,7 @@ func (s *LobbyReplyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []by
 			return rmiD.Err()
 		}
 		rmiA0 := rmiD.DecodeUint32()
-		rmiA1 := rmiDec_slice_MatchInfo(&rmiD)
+		rmiA1 := rmiDec_lobby_slice_MatchInfo(&rmiD)
 		if err := rmiD.Finish(); err != nil {
 			return err
 		}
@@ -582,8 +584,8 @@ func (UnimplementedLobbyReplyHandler) Left(rmi.CallInfo, uint32, uint8) error {
 
 var _ LobbyReplyHandler = UnimplementedLobbyReplyHandler{}
 
-// rmiEnc_slice_MatchInfo encodes a []MatchInfo.
-func rmiEnc_slice_MatchInfo(rmiE *rmi.Encoder, rmiX []MatchInfo) {
+// rmiEnc_lobby_slice_MatchInfo encodes a []MatchInfo.
+func rmiEnc_lobby_slice_MatchInfo(rmiE *rmi.Encoder, rmiX []MatchInfo) {
 	if rmiX == nil {
 		rmiE.EncodeNil()
 		return
@@ -594,8 +596,8 @@ func rmiEnc_slice_MatchInfo(rmiE *rmi.Encoder, rmiX []MatchInfo) {
 	}
 }
 
-// rmiDec_slice_MatchInfo decodes a []MatchInfo.
-func rmiDec_slice_MatchInfo(rmiD *rmi.Decoder) []MatchInfo {
+// rmiDec_lobby_slice_MatchInfo decodes a []MatchInfo.
+func rmiDec_lobby_slice_MatchInfo(rmiD *rmi.Decoder) []MatchInfo {
 	rmiN := rmiD.DecodeSliceLen(7)
 	if rmiN < 0 {
 		return nil
