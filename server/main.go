@@ -21,7 +21,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/skein-dev/skein/server/internal/matchserver"
+	"github.com/skein-dev/skein/server/matchserver"
 )
 
 func main() {

@@ -12,7 +12,7 @@ import (
 	"github.com/skein-dev/skein/engine/net"
 	skein "github.com/skein-dev/skein/engine/sync"
 	"github.com/skein-dev/skein/server/internal/lobbytest"
-	"github.com/skein-dev/skein/server/internal/matchserver"
+	"github.com/skein-dev/skein/server/matchserver"
 	"github.com/skein-dev/skein/server/lobby"
 )
 
