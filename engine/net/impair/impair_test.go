@@ -126,7 +126,7 @@ func TestJitterBounds(t *testing.T) {
 		c.SetConditions(0, delay, jitter)
 		sentAt := make(map[string]time.Time)
 		for i := range 200 {
-			k := string(rune('A' + i%26)) + string(rune('a'+i/26))
+			k := string(rune('A'+i%26)) + string(rune('a'+i/26))
 			sentAt[k] = time.Now()
 			c.WriteTo([]byte(k), dst)
 			time.Sleep(time.Millisecond)
