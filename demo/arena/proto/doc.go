@@ -1,0 +1,3 @@
+package proto
+
+//go:generate go run ../../../tools/rmigen -o arena_rmi.go arena.rmi
