@@ -12,8 +12,8 @@ import (
 	"github.com/skein-dev/skein/engine/net"
 	skein "github.com/skein-dev/skein/engine/sync"
 	"github.com/skein-dev/skein/server/internal/lobbytest"
-	"github.com/skein-dev/skein/server/matchserver"
 	"github.com/skein-dev/skein/server/lobby"
+	"github.com/skein-dev/skein/server/matchserver"
 )
 
 func start(t *testing.T) (*matchserver.Server, func() []*lobbytest.Client) {

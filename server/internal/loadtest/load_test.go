@@ -145,8 +145,10 @@ func TestLoad(t *testing.T) {
 		t.Skip("needs /proc")
 	}
 	srv := startServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), *duration+2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), *duration+5*time.Minute)
 	defer cancel()
+	time.Sleep(500 * time.Millisecond)
+	_, rss0 := srv.usage()
 
 	// Connect everyone, then form matches through the lobby.
 	players := make([]*player, *clients)
@@ -174,6 +176,14 @@ func TestLoad(t *testing.T) {
 		}
 		wg.Wait()
 	}()
+	// Memory per idle connected client, before any match exists.
+	time.Sleep(3 * time.Second)
+	cpuIdle0, _ := srv.usage()
+	time.Sleep(2 * time.Second)
+	cpuIdle1, rssIdle := srv.usage()
+	t.Logf("idle: %d clients cost the server %.1f KiB each (RSS %.1f → %.1f MiB), CPU %.1f%% of one core",
+		len(players), float64(rssIdle-rss0)/1024/float64(len(players)), float64(rss0)/(1<<20), float64(rssIdle)/(1<<20),
+		100*(cpuIdle1-cpuIdle0).Seconds()/2)
 	for i := 0; i < len(players); i += *groupSize {
 		r, m, err := players[i].c.Create(ctx, fmt.Sprintf("load %d", i / *groupSize), min(*groupSize, lobbyMax), nil)
 		if err != nil || r != lobby.OK {

@@ -17,7 +17,7 @@ import (
 
 // Client is a sync.Client with blocking lobby calls. Events other than
 // lobby answers go to Events (dropped when it is full: tests read what they
-// need).
+// need), which is closed when the client is.
 type Client struct {
 	*skein.Client
 	proxy  *lobby.LobbyProxy
@@ -91,6 +91,7 @@ func offer[T any](ch chan T, v T) {
 
 func (c *Client) pump() {
 	defer close(c.done)
+	defer close(c.Events) // the pump is its only writer
 	for {
 		e, err := c.Next(context.Background())
 		if err != nil {
