@@ -17,6 +17,10 @@ const (
 	EventDisconnected
 	// EventMessage: Data arrived from Peer.
 	EventMessage
+	// EventPathChange: traffic with Peer now goes directly (Relayed false,
+	// Err nil) or through the relay (Relayed true; Err says why:
+	// ErrPunchTimeout, ErrPathLost, ErrForcedRelay, ErrUDPBlocked).
+	EventPathChange
 )
 
 func (k EventKind) String() string {
@@ -27,6 +31,8 @@ func (k EventKind) String() string {
 		return "disconnected"
 	case EventMessage:
 		return "message"
+	case EventPathChange:
+		return "path-change"
 	}
 	return "unknown"
 }
@@ -38,7 +44,7 @@ type Event struct {
 	Peer     HostID
 	Delivery Delivery  // how a message came (EventMessage)
 	Data     []byte    // the message; the application owns it
-	Relayed  bool      // the message came through the server's relay
+	Relayed  bool      // the message came through the relay; EventPathChange: the new path is the relay
 	Received time.Time // when the networking goroutine received it
 	Err      error     // why the link went down (EventDisconnected)
 }

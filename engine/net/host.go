@@ -55,6 +55,11 @@ type Config struct {
 	// a common group). It is called on the reading goroutine for every
 	// relayed datagram: keep it fast and non-blocking. Nil relays nothing.
 	RelayPolicy func(from, to HostID) bool
+	// DisableP2P keeps every peer on the relay: Punch only reports
+	// ErrForcedRelay.
+	DisableP2P bool
+	// Punch tunes hole punching.
+	Punch PunchConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -89,20 +94,21 @@ func (c Config) withDefaults() Config {
 // keepalives, timeouts) for all links; there is no goroutine per link.
 // Events reach the application through FrameMove, Poll or Next.
 type Host struct {
-	cfg     Config
-	log     hclog.Logger
-	conn    PacketConn
-	id      atomic.Uint32
-	epoch   time.Time
-	cookies *cookieJar
-	events  *queue.Queue[Event]
-	sched   scheduler
-	traffic trafficCounters
-	relayed trafficCounters
-	drops   dropCounters
-	srvAddr serverAddress
-	hsOK    atomic.Uint64
-	hsFail  atomic.Uint64
+	cfg      Config
+	punchCfg PunchConfig
+	log      hclog.Logger
+	conn     PacketConn
+	id       atomic.Uint32
+	epoch    time.Time
+	cookies  *cookieJar
+	events   *queue.Queue[Event]
+	sched    scheduler
+	traffic  trafficCounters
+	relayed  trafficCounters
+	drops    dropCounters
+	srvAddr  serverAddress
+	hsOK     atomic.Uint64
+	hsFail   atomic.Uint64
 
 	mu       sync.RWMutex
 	byID     map[HostID]*link
@@ -127,6 +133,7 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 	now := time.Now()
 	h := &Host{
 		cfg:      cfg,
+		punchCfg: cfg.Punch.withDefaults(),
 		conn:     conn,
 		epoch:    now,
 		cookies:  newCookieJar(cfg.CookieLifetime),

@@ -47,6 +47,8 @@ type link struct {
 	loss          lossEstimator
 	peerLoss      float64
 	since         time.Time
+	pathSince     time.Time
+	punch         *punchState // peer links: hole punching
 	lastHeard     time.Time
 	lastPing      time.Time
 	// Server side: the hello's public key and the welcome, resent when a
@@ -60,7 +62,7 @@ func newLink(h *Host, id, localID HostID, keys Keys, path Path, now time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	l := &link{h: h, id: id, localID: localID, seal: s, path: path, since: now, lastHeard: now, lastPing: now}
+	l := &link{h: h, id: id, localID: localID, seal: s, path: path, since: now, pathSince: now, lastHeard: now, lastPing: now}
 	l.kcp = newKCP(l.output)
 	return l, nil
 }
@@ -206,6 +208,7 @@ func (l *link) statsLocked() LinkStats {
 		Path:        pathString(l.path),
 		Relayed:     l.path != nil && l.path.Relayed(),
 		Since:       l.since,
+		PathSince:   l.pathSince,
 		LastHeard:   l.lastHeard,
 	}
 }

@@ -43,6 +43,7 @@ func (h *Host) readLoop() {
 type rxScratch struct {
 	frames []frame
 	relay  []relayRecord
+	probes []directProbe
 	nonce  [nonceSize]byte
 }
 
@@ -115,7 +116,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	l.loss.received(hdr.PN)
 	l.lastHeard = now
 	var migrated, oldPath Path
-	if !relayed && hdr.PN == l.loss.maxPN {
+	if !relayed && hdr.PN == l.loss.maxPN && l.punch == nil {
 		// The newest datagram from a new source address: the peer's NAT
 		// rebound or it moved. Follow it (the seal proves who it is).
 		if a, ok := directAddr(l.path); ok && a != from {
@@ -132,8 +133,15 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		}
 	}
 	relay := rx.relay[:0]
+	probes := rx.probes[:0]
 	for _, f := range frames {
 		switch f.Type {
+		case framePunch:
+			if relayed {
+				l.drops.add(DropUnexpected)
+				continue
+			}
+			probes = h.punchFrameLocked(l, f.Body, from, now, probes)
 		case frameRelay:
 			if !h.cfg.Accept || relayed {
 				l.drops.add(DropUnexpected)
@@ -171,6 +179,11 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	out, p := l.takeLocked()
 	l.mu.Unlock()
 	l.writeOut(out, p)
+	if len(probes) > 0 {
+		h.writeProbes(l, probes)
+		clear(probes)
+	}
+	rx.probes = probes[:0]
 	if len(relay) > 0 {
 		h.forwardRelayed(l.id, relay)
 		clear(relay)

@@ -42,6 +42,18 @@ func (h *Host) RemovePeer(id HostID) {
 	}
 }
 
+// RemoteAddr returns the address the link to id currently sends to directly
+// (for a server: the client's public address as its NAT maps it).
+func (h *Host) RemoteAddr(id HostID) (netip.AddrPort, bool) {
+	l := h.link(id)
+	if l == nil {
+		return netip.AddrPort{}, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return directAddr(l.path)
+}
+
 // RelayPath returns the path that reaches peer id through the server: each
 // datagram, sealed end to end with the peer's keys, travels in a relay
 // record over the server link, and the server forwards it unchanged.

@@ -215,9 +215,11 @@ func (h *Host) housekeep(now time.Time) {
 			putUint64(body[:], uint64(now.Sub(h.epoch)))
 			l.queueFrameLocked(framePing, body[:])
 		}
+		probes := h.punchTickLocked(l, now)
 		out, p := l.takeLocked()
 		l.mu.Unlock()
 		l.writeOut(out, p)
+		h.writeProbes(l, probes)
 	}
 	for _, e := range ended {
 		h.removeLink(e.l, e.reason)

@@ -111,9 +111,10 @@ type LinkStats struct {
 	// the server.
 	Path    string
 	Relayed bool
-	// Since is when the link came up; LastHeard when the last authenticated
-	// datagram arrived.
-	Since, LastHeard time.Time
+	// Since is when the link came up, PathSince when its path last changed
+	// (direct or relayed), LastHeard when the last authenticated datagram
+	// arrived.
+	Since, PathSince, LastHeard time.Time
 }
 
 // HostStats is a snapshot of a whole host.

@@ -63,6 +63,7 @@ const (
 	framePong       byte = 0x04 // echo(8) inbound loss per mille(2)
 	frameClose      byte = 0x05 // reason(1) message(utf-8, ≤ 200 bytes)
 	frameRelay      byte = 0x06 // records: to(4) len(2) sealed datagram
+	framePunch      byte = 0x07 // kind(1) token(8): hole-punching probe or ack
 )
 
 // Reject reasons carried in a reject packet.
@@ -124,7 +125,7 @@ func nextFrame(p []byte) (frame, []byte, error) {
 	if n > len(p)-frameHeader {
 		return frame{}, nil, errMalformed
 	}
-	if typ < frameKCP || typ > frameRelay {
+	if typ < frameKCP || typ > framePunch {
 		return frame{}, nil, errMalformed
 	}
 	return frame{Type: typ, Body: p[frameHeader : frameHeader+n]}, p[frameHeader+n:], nil
@@ -171,6 +172,10 @@ func checkFrame(f frame) error {
 		}
 	case frameClose:
 		if len(f.Body) < 1 || len(f.Body) > 1+maxCloseMessage {
+			return errMalformed
+		}
+	case framePunch:
+		if len(f.Body) != 9 || (f.Body[0] != punchProbe && f.Body[0] != punchAck) {
 			return errMalformed
 		}
 	case frameRelay:

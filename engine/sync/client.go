@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdnet "net"
 	"net/netip"
 	"slices"
 	stdsync "sync"
@@ -110,8 +111,34 @@ func (c *Client) Connect(ctx context.Context, addr netip.AddrPort) error {
 	if err := c.h.Dial(ctx, addr); err != nil {
 		return err
 	}
+	// Tell the server our LAN addresses, for peers behind the same NAT.
+	b := appendControl(nil, control{Op: opCandidates, Addrs: localCandidates(c.h.LocalAddr())})
+	if err := c.h.Send(net.ServerID, net.Reliable, b); err != nil {
+		return err
+	}
 	close(c.start)
 	return nil
+}
+
+// localCandidates lists the addresses peers on our LAN may reach this
+// socket at: its own address if bound to one, else every non-loopback
+// IPv4 address of the machine's interfaces (at most maxAddrs).
+func localCandidates(local netip.AddrPort) []netip.AddrPort {
+	if !local.Addr().IsUnspecified() {
+		return []netip.AddrPort{local}
+	}
+	var out []netip.AddrPort
+	addrs, _ := stdnet.InterfaceAddrs()
+	for _, a := range addrs {
+		p, err := netip.ParsePrefix(a.String())
+		if err != nil || !p.Addr().Is4() || p.Addr().IsLoopback() || p.Addr().IsLinkLocalUnicast() {
+			continue
+		}
+		if len(out) < maxAddrs {
+			out = append(out, netip.AddrPortFrom(p.Addr(), local.Port()))
+		}
+	}
+	return out
 }
 
 // Host returns the underlying net host (for statistics and addresses).
@@ -166,6 +193,8 @@ func (c *Client) handle(ev net.Event) {
 		if ev.Peer == net.ServerID {
 			c.q.Push(Event{Kind: EventConnected, Peer: net.ServerID, Received: ev.Received})
 		}
+	case net.EventPathChange:
+		c.q.Push(Event{Kind: EventRelayStateChange, Peer: ev.Peer, Relayed: ev.Relayed, Err: ev.Err, Received: ev.Received})
 	case net.EventDisconnected:
 		if ev.Peer == net.ServerID {
 			c.mu.Lock()
@@ -207,6 +236,7 @@ func (c *Client) control(ctl control, now time.Time) {
 			c.log.Warn("add peer", "peer", ctl.Peer, "error", err)
 			return
 		}
+		c.h.Punch(ctl.Peer, ctl.Addrs)
 		c.mu.Lock()
 		c.peers[ctl.Peer] = struct{}{}
 		c.mu.Unlock()
@@ -281,6 +311,44 @@ func (c *Client) Send(to net.HostID, d net.Delivery, data []byte) error {
 		return c.h.SendParts(to, d, userHead, data)
 	}
 	return fmt.Errorf("send to %v: %w", to, net.ErrUnknownPeer)
+}
+
+// PeerState is how this client reaches a peer.
+type PeerState struct {
+	// Relayed is true while traffic goes through the server.
+	Relayed bool
+	// Path describes the path ("direct 10.1.0.12:5000", "relayed via server").
+	Path string
+	// RTT is the smoothed round trip to the peer on its current path.
+	RTT time.Duration
+	// Since is when the path last changed.
+	Since time.Time
+}
+
+// PeerState reports how the peer is reached; false if it is not a peer.
+func (c *Client) PeerState(peer net.HostID) (PeerState, bool) {
+	st, ok := c.h.LinkStats(peer)
+	if !ok || peer == net.ServerID {
+		return PeerState{}, false
+	}
+	return PeerState{Relayed: st.Relayed, Path: st.Path, RTT: st.RTT, Since: st.PathSince}, true
+}
+
+// ForceRelay sends traffic with peer through the server even when a direct
+// path works (force true), or lets hole punching resume (false). Useful as
+// a policy and to watch the fallback happen.
+func (c *Client) ForceRelay(peer net.HostID, force bool) error { return c.h.ForceRelay(peer, force) }
+
+// Peers returns the peers this client shares a group with.
+func (c *Client) Peers() []net.HostID {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	ids := make([]net.HostID, 0, len(c.peers))
+	for id := range c.peers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // Groups returns the groups this client is in.

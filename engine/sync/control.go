@@ -29,7 +29,8 @@ const (
 	opHostChange  byte = 5 // group(4) host(4)
 	opTimeReq     byte = 6 // client clock(8)
 	opTimeResp    byte = 7 // client clock(8) server clock(8)
-	opLast             = opTimeResp
+	opCandidates  byte = 8 // addrs: count(1) × (ip16, port2): the client's LAN addresses
+	opLast             = opCandidates
 )
 
 // MaxCustom bounds a group's custom field.
@@ -63,12 +64,9 @@ func appendControl(b []byte, c control) []byte {
 	case opPeerAdd:
 		b = appendID(b, c.Peer)
 		b = append(append(b, c.Keys.Send[:]...), c.Keys.Recv[:]...)
-		b = append(b, byte(len(c.Addrs)))
-		for _, a := range c.Addrs {
-			ip := a.Addr().As16()
-			b = append(b, ip[:]...)
-			b = binary.LittleEndian.AppendUint16(b, a.Port())
-		}
+		b = appendAddrs(b, c.Addrs)
+	case opCandidates:
+		b = appendAddrs(b, c.Addrs)
 	case opPeerRemove:
 		b = appendID(b, c.Peer)
 	case opMemberJoin:
@@ -90,6 +88,16 @@ func appendControl(b []byte, c control) []byte {
 	return b
 }
 
+func appendAddrs(b []byte, addrs []netip.AddrPort) []byte {
+	b = append(b, byte(len(addrs)))
+	for _, a := range addrs {
+		ip := a.Addr().As16()
+		b = append(b, ip[:]...)
+		b = binary.LittleEndian.AppendUint16(b, a.Port())
+	}
+	return b
+}
+
 // reader decodes little-endian fields and remembers the first shortfall.
 type reader struct {
 	b   []byte
@@ -104,6 +112,22 @@ func (r *reader) take(n int) []byte {
 	v := r.b[:n]
 	r.b = r.b[n:]
 	return v
+}
+
+// addrs reads a counted address list; it marks the reader bad beyond
+// maxAddrs.
+func (r *reader) addrs() []netip.AddrPort {
+	n := int(r.take(1)[0])
+	if n > maxAddrs {
+		r.bad = true
+		return nil
+	}
+	var out []netip.AddrPort
+	for range n {
+		ip := netip.AddrFrom16([16]byte(r.take(16))).Unmap()
+		out = append(out, netip.AddrPortFrom(ip, r.u16()))
+	}
+	return out
 }
 
 func (r *reader) id() net.HostID { return net.HostID(binary.LittleEndian.Uint32(r.take(4))) }
@@ -123,13 +147,12 @@ func parseControl(b []byte) (control, error) {
 		c.Peer = r.id()
 		copy(c.Keys.Send[:], r.take(32))
 		copy(c.Keys.Recv[:], r.take(32))
-		n := int(r.take(1)[0])
-		if n > maxAddrs {
+		if c.Addrs = r.addrs(); c.Addrs == nil && r.bad {
 			return control{}, errBadControl
 		}
-		for range n {
-			ip := netip.AddrFrom16([16]byte(r.take(16))).Unmap()
-			c.Addrs = append(c.Addrs, netip.AddrPortFrom(ip, r.u16()))
+	case opCandidates:
+		if c.Addrs = r.addrs(); c.Addrs == nil && r.bad {
+			return control{}, errBadControl
 		}
 	case opPeerRemove:
 		c.Peer = r.id()

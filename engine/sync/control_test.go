@@ -20,6 +20,7 @@ func controlSeeds() []control {
 		{Op: opHostChange, Group: 5000, Host: 1004},
 		{Op: opTimeReq, T1: 123456789},
 		{Op: opTimeResp, T1: -5, T2: 1 << 62},
+		{Op: opCandidates, Addrs: []netip.AddrPort{netip.MustParseAddrPort("192.168.1.5:7000")}},
 	}
 }
 
@@ -59,7 +60,7 @@ func FuzzControl(f *testing.F) {
 			return
 		}
 		re := appendControl(nil, c)[1:]
-		if c.Op == opPeerAdd {
+		if c.Op == opPeerAdd || c.Op == opCandidates {
 			// Addresses are normalised (IPv4-mapped unmapped): compare after a
 			// second round.
 			c2, err := parseControl(re)

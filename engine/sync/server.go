@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	stdsync "sync"
 	"sync/atomic"
@@ -61,6 +62,7 @@ type Server struct {
 	// Owned by the loop goroutine.
 	groups   map[net.HostID]*group
 	memberOf map[net.HostID]map[net.HostID]struct{}
+	lan      map[net.HostID][]netip.AddrPort // clients' LAN candidates
 	scratch  []byte
 
 	// Read by other goroutines (relay policy on the reader, Send, queries).
@@ -122,6 +124,7 @@ func NewServer(conn net.PacketConn, cfg ServerConfig) (*Server, error) {
 		jobs:     make(chan func(), 256),
 		groups:   make(map[net.HostID]*group),
 		memberOf: make(map[net.HostID]map[net.HostID]struct{}),
+		lan:      make(map[net.HostID][]netip.AddrPort),
 		pairs:    make(map[pairKey]int),
 		views:    make(map[net.HostID]groupView),
 	}
@@ -190,19 +193,32 @@ func (s *Server) do(fn func() error) error {
 func (s *Server) handle(ev net.Event) {
 	switch ev.Kind {
 	case net.EventConnected:
-		s.memberOf[ev.Peer] = make(map[net.HostID]struct{})
-		s.log.Info("client connected", "client", ev.Peer)
-		s.q.Push(Event{Kind: EventConnected, Peer: ev.Peer, Received: ev.Received})
+		// The client counts as connected once it has reported its LAN
+		// addresses (its first message), so that every peer it meets in a
+		// group gets them.
 	case net.EventDisconnected:
+		if _, ready := s.memberOf[ev.Peer]; !ready {
+			return
+		}
 		for _, g := range s.groupsOf(ev.Peer) {
 			s.leave(s.groups[g], ev.Peer)
 		}
 		delete(s.memberOf, ev.Peer)
+		delete(s.lan, ev.Peer)
 		s.log.Info("client disconnected", "client", ev.Peer, "reason", ev.Err)
 		s.q.Push(Event{Kind: EventDisconnected, Peer: ev.Peer, Err: ev.Err, Received: ev.Received})
 	case net.EventMessage:
 		if ev.Data[0] == tagControl {
 			c, err := parseControl(ev.Data[1:])
+			if err == nil && c.Op == opCandidates {
+				s.lan[ev.Peer] = c.Addrs
+				if _, ready := s.memberOf[ev.Peer]; !ready {
+					s.memberOf[ev.Peer] = make(map[net.HostID]struct{})
+					s.log.Info("client connected", "client", ev.Peer, "lan", c.Addrs)
+					s.q.Push(Event{Kind: EventConnected, Peer: ev.Peer, Received: ev.Received})
+				}
+				return
+			}
 			if err != nil || c.Op != opTimeReq {
 				s.log.Debug("bad control message", "client", ev.Peer)
 				return
@@ -367,8 +383,8 @@ func (s *Server) join(g *group, m net.HostID, announceHost bool) {
 			s.mu.Unlock()
 			if first {
 				keys := net.NewKeys()
-				s.control(m, control{Op: opPeerAdd, Peer: e, Keys: keys})
-				s.control(e, control{Op: opPeerAdd, Peer: m, Keys: keys.Swap()})
+				s.control(m, control{Op: opPeerAdd, Peer: e, Keys: keys, Addrs: s.candidates(e, m)})
+				s.control(e, control{Op: opPeerAdd, Peer: m, Keys: keys.Swap(), Addrs: s.candidates(m, e)})
 			}
 		}
 		s.memberOf[m][g.id] = struct{}{}
@@ -426,6 +442,29 @@ func (s *Server) leave(g *group, m net.HostID) {
 	} else {
 		s.publish(g)
 	}
+}
+
+// candidates lists where peer may be reached by to: its public address
+// (as the server sees it) and its LAN addresses, the LAN ones first when
+// both are behind the same public address (same NAT: its public address
+// only works if the NAT hairpins).
+func (s *Server) candidates(peer, to net.HostID) []netip.AddrPort {
+	pub, ok := s.h.RemoteAddr(peer)
+	toPub, _ := s.h.RemoteAddr(to)
+	lan := s.lan[peer]
+	out := make([]netip.AddrPort, 0, len(lan)+1)
+	if ok && pub.Addr() != toPub.Addr() {
+		out = append(out, pub)
+	}
+	for _, a := range lan {
+		if a != pub && len(out) < maxAddrs-1 {
+			out = append(out, a)
+		}
+	}
+	if ok && pub.Addr() == toPub.Addr() && !slices.Contains(out, pub) {
+		out = append(out, pub)
+	}
+	return out
 }
 
 // elect names the best-connected client member host of g (lowest RTT to the

@@ -1,0 +1,318 @@
+package net
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Why a peer is relayed, in EventPathChange.Err (nil when direct).
+var (
+	// ErrPunchTimeout: no candidate address answered a probe in time.
+	ErrPunchTimeout = errors.New("skein/net: hole punch timed out")
+	// ErrPathLost: the direct path stopped answering (NAT mapping expired,
+	// route changed).
+	ErrPathLost = errors.New("skein/net: direct path lost")
+	// ErrForcedRelay: relaying was forced by policy (ForceRelay, or P2P
+	// disabled).
+	ErrForcedRelay = errors.New("skein/net: relay forced by policy")
+	// ErrUDPBlocked: the host reaches the server over TCP, so peers can only
+	// be reached through the relay.
+	ErrUDPBlocked = errors.New("skein/net: UDP blocked, using TCP to the server")
+)
+
+// Punch probe kinds (framePunch body: kind(1) token(8)).
+const (
+	punchProbe byte = 1
+	punchAck   byte = 2
+)
+
+// maxCandidates bounds the addresses probed for one peer.
+const maxCandidates = 8
+
+// PunchConfig tunes hole punching. Zero values take the defaults.
+type PunchConfig struct {
+	// ProbeInterval is the time between rounds of probes to every
+	// candidate. Zero means 100 ms.
+	ProbeInterval time.Duration
+	// Timeout ends an attempt with no answer. Zero means 3 s.
+	Timeout time.Duration
+	// Keepalive is how often a direct path is probed. Zero means 500 ms.
+	Keepalive time.Duration
+	// Lost is how long a direct path may go without an answer before the
+	// peer falls back to the relay. Zero means 1.5 s.
+	Lost time.Duration
+	// RetryMin and RetryMax bound the back-off between attempts after a
+	// failure or a lost path. Zero means 5 s and 60 s.
+	RetryMin, RetryMax time.Duration
+}
+
+func (p PunchConfig) withDefaults() PunchConfig {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&p.ProbeInterval, 100*time.Millisecond)
+	def(&p.Timeout, 3*time.Second)
+	def(&p.Keepalive, 500*time.Millisecond)
+	def(&p.Lost, 1500*time.Millisecond)
+	def(&p.RetryMin, 5*time.Second)
+	def(&p.RetryMax, 60*time.Second)
+	return p
+}
+
+// punchState is a peer link's hole-punching state, under link.mu.
+type punchState struct {
+	relay     Path             // the relay path to fall back to
+	cands     []netip.AddrPort // probed in order (LAN first)
+	token     uint64           // current attempt's probe token
+	probing   bool
+	deadline  time.Time
+	nextProbe time.Time
+	direct    netip.AddrPort // valid while the path is direct
+	lastAck   time.Time
+	nextKeep  time.Time
+	retryAt   time.Time
+	backoff   time.Duration
+	forced    bool
+	reported  bool // a failure to punch was reported once
+}
+
+// directProbe is a sealed probe or ack to write to an address, not through
+// the link's path.
+type directProbe struct {
+	to netip.AddrPort
+	b  []byte
+}
+
+func newToken() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// Punch starts hole punching to peer: probes go straight to each candidate
+// address (give LAN addresses first), and the first one acknowledged becomes
+// the peer's direct path. Until then, and whenever the direct path stops
+// answering, traffic stays on the relay path the peer was added with. Path
+// changes are reported with EventPathChange. Punch may be called again with
+// new candidates.
+func (h *Host) Punch(peer HostID, cands []netip.AddrPort) error {
+	l := h.link(peer)
+	if l == nil {
+		return fmt.Errorf("punch %v: %w", peer, ErrUnknownPeer)
+	}
+	now := time.Now()
+	l.mu.Lock()
+	if l.punch == nil {
+		l.punch = &punchState{relay: l.path, backoff: h.punchCfg.RetryMin}
+	}
+	ps := l.punch
+	ps.cands = ps.cands[:0]
+	for _, c := range cands {
+		if c.IsValid() && !slices.Contains(ps.cands, c) && len(ps.cands) < maxCandidates {
+			ps.cands = append(ps.cands, c)
+		}
+	}
+	var probes []directProbe
+	if h.cfg.DisableP2P || ps.forced {
+		if !ps.reported {
+			ps.reported = true
+			h.pathEvent(l, true, ErrForcedRelay, now)
+		}
+	} else if ps.direct == (netip.AddrPort{}) {
+		probes = h.startAttemptLocked(l, now)
+	}
+	l.mu.Unlock()
+	h.writeProbes(l, probes)
+	return nil
+}
+
+// ForceRelay makes traffic with peer go through the relay (force true), as a
+// policy or to test the fallback, or lets punching resume (force false).
+func (h *Host) ForceRelay(peer HostID, force bool) error {
+	l := h.link(peer)
+	if l == nil {
+		return fmt.Errorf("force relay %v: %w", peer, ErrUnknownPeer)
+	}
+	now := time.Now()
+	l.mu.Lock()
+	if l.punch == nil {
+		l.punch = &punchState{relay: l.path, backoff: h.punchCfg.RetryMin}
+	}
+	ps := l.punch
+	var probes []directProbe
+	if force != ps.forced {
+		ps.forced = force
+		if force {
+			ps.probing = false
+			if ps.direct.IsValid() {
+				h.toRelayLocked(l, ErrForcedRelay, now)
+			} else {
+				h.pathEvent(l, true, ErrForcedRelay, now)
+			}
+		} else if !h.cfg.DisableP2P {
+			probes = h.startAttemptLocked(l, now)
+		}
+	}
+	l.mu.Unlock()
+	h.writeProbes(l, probes)
+	return nil
+}
+
+// startAttemptLocked begins a round of probing and returns the first probes.
+func (h *Host) startAttemptLocked(l *link, now time.Time) []directProbe {
+	ps := l.punch
+	if len(ps.cands) == 0 {
+		return nil
+	}
+	ps.token = newToken()
+	ps.probing = true
+	ps.deadline = now.Add(h.punchCfg.Timeout)
+	ps.nextProbe = now.Add(h.punchCfg.ProbeInterval)
+	ps.retryAt = time.Time{}
+	return h.probesLocked(l, ps.cands, punchProbe, ps.token, nil)
+}
+
+// probesLocked seals one probe (or ack) per address.
+func (h *Host) probesLocked(l *link, to []netip.AddrPort, kind byte, token uint64, out []directProbe) []directProbe {
+	var body [9]byte
+	body[0] = kind
+	binary.LittleEndian.PutUint64(body[1:], token)
+	for _, a := range to {
+		b, pn := l.startDatagram()
+		b = appendFrame(b, framePunch, body[:])
+		out = append(out, directProbe{to: a, b: l.sealDatagram(b, pn)})
+	}
+	return out
+}
+
+// writeProbes writes probes straight to their addresses. Call without l.mu.
+func (h *Host) writeProbes(l *link, probes []directProbe) {
+	for _, p := range probes {
+		if _, err := h.conn.WriteTo(p.b, p.to); err == nil {
+			l.traffic.out(len(p.b))
+			h.traffic.out(len(p.b))
+		}
+		putBuf(p.b)
+	}
+}
+
+// pathEvent queues an EventPathChange. Call with l.mu held.
+func (h *Host) pathEvent(l *link, relayed bool, reason error, now time.Time) {
+	l.pathSince = now
+	h.events.Push(Event{Kind: EventPathChange, Peer: l.id, Relayed: relayed, Err: reason, Received: now})
+	h.log.Debug("peer path", "peer", l.id, "relayed", relayed, "reason", reason, "path", pathString(l.path))
+}
+
+// toRelayLocked falls back to the relay path.
+func (h *Host) toRelayLocked(l *link, reason error, now time.Time) {
+	ps := l.punch
+	ps.direct = netip.AddrPort{}
+	l.path = ps.relay
+	h.pathEvent(l, true, reason, now)
+}
+
+// punchFrameLocked handles a probe or ack that arrived from addr, not
+// through the relay.
+func (h *Host) punchFrameLocked(l *link, body []byte, from netip.AddrPort, now time.Time, out []directProbe) []directProbe {
+	if h.cfg.Accept || l.id == ServerID {
+		l.drops.add(DropUnexpected)
+		return out
+	}
+	if l.punch == nil {
+		l.punch = &punchState{relay: l.path, backoff: h.punchCfg.RetryMin}
+	}
+	ps := l.punch
+	token := binary.LittleEndian.Uint64(body[1:])
+	switch body[0] {
+	case punchProbe:
+		// Answer where it came from, and probe that address too: behind a
+		// NAT that maps per destination, it is the peer's only reachable
+		// address (a peer-reflexive candidate).
+		out = h.probesLocked(l, []netip.AddrPort{from}, punchAck, token, out)
+		if !slices.Contains(ps.cands, from) && len(ps.cands) < maxCandidates {
+			ps.cands = append(ps.cands, from)
+		}
+		if ps.probing {
+			// A triggered check: the peer just showed this address works
+			// towards us; probe it now rather than at the next round.
+			out = h.probesLocked(l, []netip.AddrPort{from}, punchProbe, ps.token, out)
+		}
+		if !ps.probing && !ps.direct.IsValid() && !ps.forced && !h.cfg.DisableP2P {
+			out = append(out, h.startAttemptLocked(l, now)...)
+		}
+	case punchAck:
+		if token != ps.token || ps.forced || h.cfg.DisableP2P {
+			return out
+		}
+		if ps.direct.IsValid() {
+			switch better, cur := slices.Index(ps.cands, from), slices.Index(ps.cands, ps.direct); {
+			case from == ps.direct:
+				ps.lastAck = now
+			case better >= 0 && (cur < 0 || better < cur):
+				// A candidate we prefer (the LAN before a hairpinning
+				// NAT's public address) answered too: move to it.
+				ps.direct, ps.lastAck = from, now
+				l.path = h.DirectPath(from)
+				l.pathSince = now
+			}
+			return out
+		}
+		ps.direct = from
+		ps.lastAck = now
+		ps.nextKeep = now.Add(h.punchCfg.Keepalive)
+		ps.probing = false
+		ps.backoff = h.punchCfg.RetryMin
+		ps.reported = false
+		l.path = h.DirectPath(from)
+		h.pathEvent(l, false, nil, now)
+	}
+	return out
+}
+
+// punchTickLocked is the timer's work on a peer link: probe rounds, attempt
+// deadlines, direct-path keepalives and loss, retries.
+func (h *Host) punchTickLocked(l *link, now time.Time) []directProbe {
+	ps := l.punch
+	if ps == nil || ps.forced || h.cfg.DisableP2P {
+		return nil
+	}
+	cfg := h.punchCfg
+	switch {
+	case ps.direct.IsValid():
+		if now.Sub(ps.lastAck) > cfg.Lost {
+			h.toRelayLocked(l, ErrPathLost, now)
+			ps.retryAt = now.Add(ps.backoff)
+			ps.backoff = min(2*ps.backoff, cfg.RetryMax)
+			return nil
+		}
+		if !now.Before(ps.nextKeep) {
+			ps.nextKeep = now.Add(cfg.Keepalive)
+			return h.probesLocked(l, []netip.AddrPort{ps.direct}, punchProbe, ps.token, nil)
+		}
+	case ps.probing:
+		if !now.Before(ps.deadline) {
+			ps.probing = false
+			ps.retryAt = now.Add(ps.backoff)
+			ps.backoff = min(2*ps.backoff, cfg.RetryMax)
+			if !ps.reported {
+				ps.reported = true
+				h.pathEvent(l, true, ErrPunchTimeout, now)
+			}
+			return nil
+		}
+		if !now.Before(ps.nextProbe) {
+			ps.nextProbe = now.Add(cfg.ProbeInterval)
+			return h.probesLocked(l, ps.cands, punchProbe, ps.token, nil)
+		}
+	case !ps.retryAt.IsZero() && !now.Before(ps.retryAt):
+		return h.startAttemptLocked(l, now)
+	}
+	return nil
+}
