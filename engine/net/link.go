@@ -24,33 +24,35 @@ type link struct {
 	traffic trafficCounters
 	drops   dropCounters
 
-	mu            sync.Mutex
-	kcp           *kcp.KCP
-	path          Path
-	out           *outBatch
-	replay        replayWindow
-	active        bool // in the scheduler's active set
-	idleTicks     int
-	flushPending  bool
-	stalled       bool
-	confirmed     bool
-	removed       bool
-	closing       error // local close in progress, with this reason
-	closeDeadline time.Time
-	remoteClosed  error
-	scratch       []byte // joins head and body of a reliable message
-	sendSeq       map[uint8]uint32
-	recvSeq       map[uint8]uint32
-	nextSN        uint32
-	retransmits   uint64
-	rtt           rttEstimator
-	loss          lossEstimator
-	peerLoss      float64
-	since         time.Time
-	pathSince     time.Time
-	punch         *punchState // peer links: hole punching
-	lastHeard     time.Time
-	lastPing      time.Time
+	mu             sync.Mutex
+	kcp            *kcp.KCP
+	path           Path
+	out            *outBatch
+	replay         replayWindow
+	active         bool // in the scheduler's active set
+	idleTicks      int
+	flushPending   bool
+	stalled        bool
+	confirmed      bool
+	removed        bool
+	closing        error // local close in progress, with this reason
+	closeDeadline  time.Time
+	remoteClosed   error
+	scratch        []byte // joins head and body of a reliable message
+	sendSeq        map[uint8]uint32
+	recvSeq        map[uint8]uint32
+	nextSN         uint32
+	retransmits    uint64
+	rtt            rttEstimator
+	loss           lossEstimator
+	peerLoss       float64
+	since          time.Time
+	pathSince      time.Time
+	punch          *punchState // peer links: hole punching
+	lastHeard      time.Time
+	lastPing       time.Time // when we last pinged
+	lastPingIn     time.Time // when the peer last pinged us
+	lastLossUpdate time.Time
 	// Server side: the hello's public key and the welcome, resent when a
 	// retransmitted hello shows the welcome was lost.
 	clientPub [keySize]byte

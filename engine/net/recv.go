@@ -160,6 +160,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		case frameUnreliable:
 			h.unreliableLocked(l, f.Body, now, relayed)
 		case framePing:
+			l.lastPingIn = now
 			var body [10]byte
 			copy(body[:8], f.Body)
 			binary.LittleEndian.PutUint16(body[8:], uint16(l.loss.loss*1000))

@@ -175,6 +175,19 @@ func (h *Host) resumeStalled() {
 	}
 }
 
+// pingDue reports whether to ping l now. A peer that pinged us within the
+// interval already keeps the link alive both ways (its ping and our pong),
+// so we skip our own ping then, except every fourth interval to refresh our
+// RTT: an idle link costs about one ping and one pong per interval, not two
+// of each.
+func (h *Host) pingDue(l *link, now time.Time) bool {
+	since := now.Sub(l.lastPing)
+	if since < h.cfg.PingInterval {
+		return false
+	}
+	return now.Sub(l.lastPingIn) >= h.cfg.PingInterval || since >= 4*h.cfg.PingInterval
+}
+
 // housekeep sends keepalives, detects timeouts and finishes local closes.
 func (h *Host) housekeep(now time.Time) {
 	h.mu.RLock()
@@ -208,12 +221,15 @@ func (h *Host) housekeep(now time.Time) {
 			ended = append(ended, ending{l, reason})
 		case now.Sub(l.lastHeard) >= h.cfg.Timeout:
 			ended = append(ended, ending{l, ErrTimeout})
-		case now.Sub(l.lastPing) >= h.cfg.PingInterval:
+		case h.pingDue(l, now):
 			l.lastPing = now
-			l.loss.update()
 			var body [8]byte
 			putUint64(body[:], uint64(now.Sub(h.epoch)))
 			l.queueFrameLocked(framePing, body[:])
+		}
+		if now.Sub(l.lastLossUpdate) >= h.cfg.PingInterval {
+			l.lastLossUpdate = now
+			l.loss.update()
 		}
 		probes := h.punchTickLocked(l, now)
 		out, p := l.takeLocked()
