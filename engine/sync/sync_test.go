@@ -482,3 +482,5 @@ func TestSendRules(t *testing.T) {
 		}
 	})
 }
+
+func netipAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
