@@ -118,10 +118,10 @@ func Advertise(ctx context.Context, cfg AdvertiserConfig, b Beacon) (*Advertiser
 		kick:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
-	a.stopCtx = context.AfterFunc(ctx, func() { a.Close() })
 	a.log.Debug("advertising", "name", b.Name, "kind", b.Kind, "port", cfg.Port, "scope", cfg.Scope)
 	a.wg.Add(1)
 	go a.loop()
+	a.stopCtx = context.AfterFunc(ctx, a.shutdown)
 	return a, nil
 }
 
@@ -172,12 +172,15 @@ func (a *Advertiser) Stats() AdvertiserStats {
 // Close sends a goodbye beacon (browsers drop the entry at once), stops
 // advertising and closes the socket. It is safe to call more than once.
 func (a *Advertiser) Close() error {
-	a.closeOnce.Do(func() {
-		a.stopCtx()
-		close(a.done)
-	})
-	a.wg.Wait()
+	a.stopCtx()
+	a.shutdown()
 	return nil
+}
+
+// shutdown stops the loop (after its goodbye) and waits for it.
+func (a *Advertiser) shutdown() {
+	a.closeOnce.Do(func() { close(a.done) })
+	a.wg.Wait()
 }
 
 func (a *Advertiser) loop() {

@@ -150,9 +150,9 @@ func Browse(ctx context.Context, cfg BrowserConfig) (*Browser, error) {
 		changed: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
-	b.stopCtx = context.AfterFunc(ctx, func() { b.Close() })
 	b.wg.Add(1)
 	go b.loop()
+	b.stopCtx = context.AfterFunc(ctx, b.shutdown)
 	return b, nil
 }
 
@@ -199,13 +199,18 @@ func (b *Browser) Stats() BrowserStats {
 
 // Close stops listening. It is safe to call more than once.
 func (b *Browser) Close() error {
+	b.stopCtx()
+	b.shutdown()
+	return nil
+}
+
+// shutdown closes the socket, which ends the loop, and waits for it.
+func (b *Browser) shutdown() {
 	b.closeOnce.Do(func() {
-		b.stopCtx()
 		close(b.done)
 		b.conn.Close()
 	})
 	b.wg.Wait()
-	return nil
 }
 
 func (b *Browser) loop() {

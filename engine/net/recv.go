@@ -134,6 +134,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	}
 	relay := rx.relay[:0]
 	probes := rx.probes[:0]
+	sawKCP := false
 	for _, f := range frames {
 		switch f.Type {
 		case framePunch:
@@ -153,6 +154,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 				b = rest
 			}
 		case frameKCP:
+			sawKCP = true
 			if l.kcp.Input(f.Body, kcp.IKCP_PACKET_REGULAR, false) < 0 {
 				l.drops.add(DropMalformed)
 			}
@@ -175,7 +177,9 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 			}
 		}
 	}
-	l.pumpLocked(now, relayed)
+	if sawKCP || l.remoteClosed != nil {
+		l.pumpLocked(now, relayed)
+	}
 	ended := l.remoteClosed != nil && l.drainedLocked()
 	out, p := l.takeLocked()
 	l.mu.Unlock()
@@ -223,15 +227,14 @@ func (h *Host) unreliableLocked(l *link, body []byte, now time.Time, relayed boo
 		l.drops.add(DropMalformed)
 		return
 	}
-	if h.events.Room() <= 0 {
+	data := make([]byte, len(payload))
+	copy(data, payload)
+	if !h.events.TryPush(Event{Kind: EventMessage, Peer: l.id, Delivery: Delivery{Channel: ch}, Data: data, Relayed: relayed, Received: now}) {
 		l.drops.add(DropQueueFull)
 		h.drops.add(DropQueueFull)
 		return
 	}
 	l.recvSeq[ch] = seq
-	data := make([]byte, len(payload))
-	copy(data, payload)
-	h.events.Push(Event{Kind: EventMessage, Peer: l.id, Delivery: Delivery{Channel: ch}, Data: data, Relayed: relayed, Received: now})
 }
 
 func (h *Host) dropOn(l *link, r DropReason) {

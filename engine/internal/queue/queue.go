@@ -66,6 +66,20 @@ func (q *Queue[T]) signal() {
 	}
 }
 
+// TryPush appends a counted item if there is room, under one lock.
+func (q *Queue[T]) TryPush(it T) bool {
+	q.mu.Lock()
+	if q.counted >= q.limit {
+		q.mu.Unlock()
+		return false
+	}
+	q.counted++
+	q.buf = append(q.buf, it)
+	q.mu.Unlock()
+	q.signal()
+	return true
+}
+
 // Pop removes the oldest item.
 func (q *Queue[T]) Pop() (T, bool) {
 	var zero T
