@@ -298,3 +298,25 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// A context that is already canceled, or is canceled while Advertise and
+// Browse return, stops them cleanly.
+func TestContextCanceledEarly(t *testing.T) {
+	checkGoroutines(t)
+	port := freePort(t)
+	for range 20 {
+		ctx, cancel := context.WithCancel(t.Context())
+		go cancel()
+		ad, err := Advertise(ctx, AdvertiserConfig{Port: port, Scope: ScopeLoopback}, Beacon{Name: "x", Port: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		br, err := Browse(ctx, BrowserConfig{Port: port, Scope: ScopeLoopback})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-ctx.Done()
+		ad.Close()
+		br.Close()
+	}
+}
