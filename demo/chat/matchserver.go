@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/rmi"
+	"github.com/skein-dev/skein/server/lobby"
+)
+
+// chatMatch is the name of the match that holds the chat on a match server.
+//
+// TODO(lead): the match server has no lobby chat yet (issue 7). Until it
+// does, -server joins (or creates) a match named "chat" through the lobby
+// and chats in its group, which also has the server as a member. When the
+// lobby chat exists, join it here instead.
+const chatMatch = "chat"
+
+// runMatchServer joins the chat on the match server at o.server.
+func runMatchServer(ctx context.Context, o options, in <-chan string, out io.Writer, log hclog.Logger) error {
+	addr, err := netip.ParseAddrPort(o.server)
+	if err != nil {
+		return fmt.Errorf("-server: %v", err)
+	}
+	cl, err := dial(ctx, addr, log)
+	if err != nil {
+		return fmt.Errorf("cannot reach the match server at %v: %w", addr, err)
+	}
+	defer cl.Close()
+	fmt.Fprintf(out, "* connected to the match server at %v\n", addr)
+
+	s := newSession(o.name, cl, out, log)
+	lob := lobby.NewLobbyProxy(cl)
+	var request uint32 // each lobby request has a new ID
+	next := func() uint32 { request++; return request }
+	tries := 0
+	// The lobby's answers arrive as calls from the server, through the
+	// same dispatcher as the chat's calls.
+	s.calls.Attach(&lobby.LobbyReplyStub{
+		MatchList: func(info rmi.CallInfo, _ uint32, matches []lobby.MatchInfo) error {
+			if info.From != net.ServerID {
+				return nil
+			}
+			for _, m := range matches {
+				if m.Name == chatMatch && m.Players < m.MaxPlayers {
+					return lob.JoinMatch(net.ServerID, rmi.Reliable, next(), m.ID)
+				}
+			}
+			return lob.CreateMatch(net.ServerID, rmi.Reliable, next(), chatMatch, 16, []byte(chatKind))
+		},
+		Joined: func(info rmi.CallInfo, _ uint32, result uint8, _ uint32) error {
+			if info.From != net.ServerID || lobby.Result(result) == lobby.OK {
+				return nil // the member events follow
+			}
+			if tries++; tries < 3 && (lobby.Result(result) == lobby.Full || lobby.Result(result) == lobby.NotFound) {
+				return lob.ListMatches(net.ServerID, rmi.Reliable, next()) // the list changed: try again
+			}
+			s.finish(sessionEnd{why: endLost, err: fmt.Errorf("the match server refused: %v", lobby.Result(result))})
+			return nil
+		},
+		Left: func(rmi.CallInfo, uint32, uint8) error { return nil }, // our leave event ends the session
+	})
+	s.leave = func() error { return lob.LeaveMatch(net.ServerID, rmi.Reliable, next()) }
+	if err := lob.ListMatches(net.ServerID, rmi.Reliable, next()); err != nil {
+		return err
+	}
+	if end := s.run(ctx, in, nil, nil); end.why != endQuit {
+		return end.err
+	}
+	return nil
+}
