@@ -60,6 +60,14 @@ type Config struct {
 	DisableP2P bool
 	// Punch tunes hole punching.
 	Punch PunchConfig
+	// UplinkBudget, in bytes per second (IP and UDP headers included),
+	// caps what unreliable SendMulti calls send directly to peers: a group
+	// send that would exceed it goes through the server's fan-out instead
+	// (the datagrams for every member packed into one datagram up), even to
+	// peers reachable directly. Reliable group sends always follow each
+	// peer's own stream and path (their flushes and retransmissions happen
+	// later, per peer). Zero means no cap.
+	UplinkBudget int
 }
 
 func (c Config) withDefaults() Config {
@@ -108,6 +116,10 @@ type Host struct {
 	drops    dropCounters
 	srvAddr  serverAddress
 	hsOK     atomic.Uint64
+	fanouts  atomic.Uint64
+
+	uplinkMu sync.Mutex
+	uplink   tokenBucket // guarded by uplinkMu
 	hsFail   atomic.Uint64
 
 	mu       sync.RWMutex
@@ -144,6 +156,11 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 		dials:    make(map[netip.AddrPort]*pendingDial),
 		bucket:   tokenBucket{rate: float64(cfg.HandshakeRate), tokens: float64(cfg.HandshakeRate), last: now},
 		done:     make(chan struct{}),
+	}
+	if cfg.UplinkBudget > 0 {
+		// A tenth of a second of burst.
+		b := float64(cfg.UplinkBudget)
+		h.uplink = tokenBucket{rate: b, tokens: b / 10, burst: b / 10, last: now}
 	}
 	if cfg.Accept {
 		h.id.Store(uint32(ServerID))
@@ -222,6 +239,7 @@ func (h *Host) Stats() HostStats {
 		Traffic:           h.traffic.snapshot(),
 		Relayed:           h.relayed.snapshot(),
 		Drops:             h.drops.snapshot(),
+		Fanouts:           h.fanouts.Load(),
 		Handshakes:        h.hsOK.Load(),
 		HandshakeFailures: h.hsFail.Load(),
 	}
@@ -483,18 +501,25 @@ func (h *Host) addLink(l *link) {
 	}
 }
 
-// tokenBucket limits handshake work. Guarded by Host.mu.
+// tokenBucket limits a rate: handshakes (under Host.mu), uplink bytes
+// (under uplinkMu). burst 0 means one second of rate.
 type tokenBucket struct {
-	rate, tokens float64
-	last         time.Time
+	rate, tokens, burst float64
+	last                time.Time
 }
 
-func (b *tokenBucket) take(now time.Time) bool {
-	b.tokens = min(b.rate, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+func (b *tokenBucket) take(now time.Time) bool { return b.takeN(now, 1) }
+
+func (b *tokenBucket) takeN(now time.Time, n float64) bool {
+	burst := b.burst
+	if burst == 0 {
+		burst = b.rate
+	}
+	b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 	b.last = now
-	if b.tokens < 1 {
+	if b.tokens < n {
 		return false
 	}
-	b.tokens--
+	b.tokens -= n
 	return true
 }

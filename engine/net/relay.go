@@ -133,6 +133,7 @@ func (rb *relayBatch) flush(h *Host) error {
 func (h *Host) SendMulti(ids []HostID, d Delivery, head, body []byte) error {
 	var rb relayBatch
 	var first error
+	fanout := !d.Reliable && h.overUplinkBudget(ids, len(head)+len(body))
 	for _, id := range ids {
 		l := h.link(id)
 		if l == nil {
@@ -145,9 +146,15 @@ func (h *Host) SendMulti(ids []HostID, d Delivery, head, body []byte) error {
 		if err != nil && first == nil {
 			first = err
 		}
-		if rp, ok := p.(*relayPath); ok && rp.h == h && out != nil {
+		to, viaRelay := id, false
+		if rp, ok := p.(*relayPath); ok && rp.h == h {
+			to, viaRelay = rp.to, true
+		} else if _, direct := p.(directPath); direct && fanout && id != ServerID {
+			viaRelay = true
+		}
+		if viaRelay && out != nil {
 			for i, b := range out.bufs {
-				rb.add(h, rp.to, b)
+				rb.add(h, to, b)
 				putBuf(b)
 				out.bufs[i] = nil
 			}
@@ -162,6 +169,47 @@ func (h *Host) SendMulti(ids []HostID, d Delivery, head, body []byte) error {
 	}
 	return first
 }
+
+// udpIPOverhead is what IPv4 and UDP headers add to every datagram.
+const udpIPOverhead = 28
+
+// overUplinkBudget reports whether sending a message of n bytes directly to
+// each directly reached peer among ids would exceed the uplink budget; if it
+// fits, the budget is charged.
+func (h *Host) overUplinkBudget(ids []HostID, n int) bool {
+	if h.cfg.UplinkBudget <= 0 {
+		return false
+	}
+	direct := 0
+	for _, id := range ids {
+		if id == ServerID {
+			continue
+		}
+		if l := h.link(id); l != nil {
+			l.mu.Lock()
+			_, ok := l.path.(directPath)
+			l.mu.Unlock()
+			if ok {
+				direct++
+			}
+		}
+	}
+	if direct == 0 {
+		return false
+	}
+	cost := float64(direct * (n + dataHeaderSize + sealOverhead + frameHeader + kcpOverheadEstimate + udpIPOverhead))
+	h.uplinkMu.Lock()
+	ok := h.uplink.takeN(time.Now(), cost)
+	h.uplinkMu.Unlock()
+	if !ok {
+		h.fanouts.Add(1)
+	}
+	return !ok
+}
+
+// kcpOverheadEstimate is the per-message header the budget assumes (a KCP
+// segment header; an unreliable frame's is smaller).
+const kcpOverheadEstimate = 24
 
 // relayRecord is one datagram a client asked the server to forward.
 type relayRecord struct {

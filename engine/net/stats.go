@@ -125,6 +125,9 @@ type HostStats struct {
 	// and bytes out).
 	Relayed Traffic
 	Drops   DropCounts
+	// Fanouts counts group sends routed through the server's fan-out
+	// because the uplink budget was spent.
+	Fanouts uint64
 	// Handshakes counts completed handshakes (server side: clients
 	// welcomed; client side: successful dials); HandshakeFailures counts
 	// refusals sent or received and dials that timed out.

@@ -284,3 +284,59 @@ func TestForcedSwitchesUnderLoadLoseNothing(t *testing.T) {
 		}
 	})
 }
+
+func TestGroupSendUsesFanoutOverUplinkBudget(t *testing.T) {
+	for _, budget := range []int{0, 3000} {
+		t.Run(fmt.Sprintf("budget=%d", budget), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				w := newWorld(t, 0, net.Config{})
+				var members []net.HostID
+				for i := range 5 {
+					cfg := net.Config{}
+					if i == 0 {
+						cfg.UplinkBudget = budget
+					}
+					members = append(members, w.addClient(fmt.Sprintf("10.0.1.%d:5000", i+1), cfg).ID())
+				}
+				g, _ := w.srv.CreateGroup(members, nil)
+				time.Sleep(2 * time.Second) // punched: every pair direct
+				a := w.clients[0]
+				for _, p := range members[1:] {
+					if !direct(a, p) {
+						t.Fatalf("%v not direct", p)
+					}
+				}
+				for _, c := range w.clients {
+					settle(c)
+				}
+				relayed0 := w.srv.Host().Stats().Relayed.DatagramsOut
+				msg := make([]byte, 100)
+				for i := range 50 {
+					msg[0] = byte(i)
+					// Unreliable state at 100 Hz: 4 peers × ~170 B ≈ 68 kB/s.
+					if err := a.Send(g, net.Unreliable, msg); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				for _, c := range w.clients[1:] {
+					for i := range 50 {
+						e := next(t, c, skein.EventMessage)
+						if e.Data[0] != byte(i) || e.Peer != a.ID() {
+							t.Fatalf("message %d: %v from %v", i, e.Data[0], e.Peer)
+						}
+					}
+				}
+				fanouts := a.Host().Stats().Fanouts
+				relayed := w.srv.Host().Stats().Relayed.DatagramsOut - relayed0
+				if budget == 0 && (fanouts != 0 || relayed != 0) {
+					t.Fatalf("no budget: %d fan-outs, %d relayed", fanouts, relayed)
+				}
+				if budget > 0 && (fanouts < 40 || relayed < 4*fanouts) {
+					t.Fatalf("budget %d B/s: %d fan-outs, %d relayed datagrams", budget, fanouts, relayed)
+				}
+				t.Logf("budget %d: %d of 50 group sends fanned out, %d datagrams relayed", budget, fanouts, relayed)
+			})
+		})
+	}
+}
