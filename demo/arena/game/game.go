@@ -1,0 +1,350 @@
+// Package game is the arena's Ebitengine front end: the menu, the match
+// browser, the match itself (world, effects, HUD, scoreboard, network
+// panel) and sound. The simulation lives in package sim and the network
+// play in package netplay; this package only reads their state and feeds
+// them the player's input.
+package game
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	stdnet "net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hajimehoshi/ebiten/v2"
+	"github.com/hajimehoshi/ebiten/v2/inpututil"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/skein-dev/skein/demo/arena/netplay"
+	"github.com/skein-dev/skein/demo/assets"
+)
+
+// Options configure the game; main sets them from flags.
+type Options struct {
+	// Name is the player's name.
+	Name string
+	// Server is the match server the menu offers ("host:port").
+	Server string
+	// Bots is how many bots join a match this player creates.
+	Bots int
+	// Listen is where "play now" runs its embedded server: 127.0.0.1:0 for
+	// this machine only, or e.g. :7777 to let the LAN join.
+	Listen string
+	// Start is what to do at once instead of showing the menu: "play"
+	// (play now), "quick", "host" or "browse" (on Server), or "join" (match
+	// Join on Server).
+	Start string
+	Join  uint32
+	// Autoplay lets the AI play this player (demos, tests, benchmarks).
+	Autoplay bool
+	// ExitAfter quits after this long (zero: never).
+	ExitAfter time.Duration
+	// StatsFile, if set, receives frame and network statistics as JSON at
+	// exit.
+	StatsFile string
+	// Mute turns sound off.
+	Mute bool
+	// ShowNet opens the network panel at the start of a match.
+	ShowNet bool
+	// Logger receives the logs (nil: none).
+	Logger hclog.Logger
+}
+
+// Game is the ebiten.Game of the arena.
+type Game struct {
+	opt   Options
+	log   hclog.Logger
+	res   *res
+	snd   *sounds
+	scene scene
+	frame int
+	w, h  int
+	start time.Time
+
+	conn  *conn
+	menu  *menuScene
+	stats frameStats
+	err   error
+	stop  <-chan struct{}
+}
+
+// scene is one screen of the game.
+type scene interface {
+	update(g *Game) error
+	draw(g *Game, dst *ebiten.Image)
+}
+
+// conn is the current connection: an optional embedded server, the
+// session, and the bots this player started.
+type conn struct {
+	local *netplay.Local
+	sess  *netplay.Session
+	bots  *netplay.Bots
+	addr  netip.AddrPort
+}
+
+// New loads the assets and returns the game at its menu (or at the start
+// action of opt).
+func New(opt Options) (*Game, error) {
+	if opt.Logger == nil {
+		opt.Logger = hclog.NewNullLogger()
+	}
+	opt.Name = netplay.CleanName(opt.Name)
+	r, err := loadRes()
+	if err != nil {
+		return nil, err
+	}
+	g := &Game{opt: opt, log: opt.Logger.Named("game"), res: r, w: 1280, h: 720, start: time.Now()}
+	g.snd = newSounds(!opt.Mute, g.log)
+	g.menu = newMenu(g)
+	g.scene = g.menu
+	switch opt.Start {
+	case "play":
+		g.playNow()
+	case "quick", "host", "browse", "join":
+		g.connectTo(opt.Server, opt.Start, opt.Join)
+	}
+	return g, nil
+}
+
+// Run opens the window and runs the game until it quits.
+func Run(opt Options) error {
+	g, err := New(opt)
+	if err != nil {
+		return err
+	}
+	ebiten.SetWindowTitle("Skein Arena")
+	ebiten.SetWindowSize(1280, 720)
+	ebiten.SetWindowResizingMode(ebiten.WindowResizingModeEnabled)
+	if img, err := assets.Image("icon"); err == nil {
+		ebiten.SetWindowIcon([]image.Image{img})
+	}
+	// SIGINT and SIGTERM end the game like the Quit button, so that -stats
+	// is written and the match is left gracefully.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g.stop = ctx.Done()
+	err = ebiten.RunGameWithOptions(g, &ebiten.RunGameOptions{})
+	g.shutdown()
+	if errors.Is(err, ebiten.Termination) {
+		err = nil
+	}
+	if err == nil {
+		err = g.err
+	}
+	return err
+}
+
+// Update runs one tick (ebiten calls it sim.TickRate times a second).
+func (g *Game) Update() error {
+	g.frame++
+	if g.opt.ExitAfter > 0 && time.Since(g.start) >= g.opt.ExitAfter {
+		return ebiten.Termination
+	}
+	select {
+	case <-g.stop:
+		return ebiten.Termination
+	default:
+	}
+	if ebiten.IsKeyPressed(ebiten.KeyAlt) && inpututil.IsKeyJustPressed(ebiten.KeyEnter) || inpututil.IsKeyJustPressed(ebiten.KeyF11) {
+		ebiten.SetFullscreen(!ebiten.IsFullscreen())
+	}
+	g.stats.tick()
+	return g.scene.update(g)
+}
+
+// Draw draws the current scene.
+func (g *Game) Draw(screen *ebiten.Image) {
+	g.stats.frame()
+	g.scene.draw(g, screen)
+}
+
+// Layout uses the window's size as the screen's: the game scales its
+// camera to it.
+func (g *Game) Layout(w, h int) (int, int) {
+	g.w, g.h = max(w, 320), max(h, 240)
+	return g.w, g.h
+}
+
+// playNow starts an embedded server, creates a match on it and adds bots.
+func (g *Game) playNow() {
+	local, err := netplay.StartLocal(g.opt.Listen, g.opt.Logger)
+	if err != nil {
+		g.menu.message = fmt.Sprintf("Could not start the local server: %v", err)
+		return
+	}
+	g.conn = &conn{local: local, addr: local.Addr()}
+	g.scene = newConnect(g, local.Addr(), "host", 0, g.opt.Bots)
+}
+
+// connectTo connects to a match server for action (quick, host, browse,
+// join).
+func (g *Game) connectTo(server, action string, match uint32) {
+	addr, err := resolve(server)
+	if err != nil {
+		g.menu.message = err.Error()
+		g.scene = g.menu
+		return
+	}
+	g.conn = &conn{addr: addr}
+	bots := 0
+	if action == "host" {
+		bots = g.opt.Bots
+	}
+	g.scene = newConnect(g, addr, action, match, bots)
+}
+
+// resolve turns "host:port" (port 7777 when missing) into an address.
+func resolve(server string) (netip.AddrPort, error) {
+	if server == "" {
+		return netip.AddrPort{}, errors.New("Enter a server address (host:port)")
+	}
+	if ap, err := netip.ParseAddrPort(server); err == nil {
+		return ap, nil
+	}
+	if a, err := netip.ParseAddr(server); err == nil {
+		return netip.AddrPortFrom(a, 7777), nil
+	}
+	host, port := server, "7777"
+	if i := lastColon(server); i >= 0 {
+		host, port = server[:i], server[i+1:]
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ips, err := stdnet.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+	if err != nil || len(ips) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("Cannot resolve %q", host)
+	}
+	var p uint16
+	if _, err := fmt.Sscan(port, &p); err != nil {
+		return netip.AddrPort{}, fmt.Errorf("Bad port %q", port)
+	}
+	return netip.AddrPortFrom(ips[0].Unmap(), p), nil
+}
+
+func lastColon(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == ':' {
+			return i
+		}
+	}
+	return -1
+}
+
+// disconnect ends the current connection in the background (a graceful
+// close takes a moment) and returns to the menu with message.
+func (g *Game) disconnect(message string) {
+	c := g.conn
+	g.conn = nil
+	g.menu.message = message
+	g.scene = g.menu
+	ebiten.SetCursorMode(ebiten.CursorModeVisible)
+	if c != nil {
+		go c.close()
+	}
+}
+
+func (c *conn) close() {
+	if c.bots != nil {
+		c.bots.Stop()
+	}
+	if c.sess != nil {
+		c.sess.Close()
+	}
+	if c.local != nil {
+		c.local.Close()
+	}
+}
+
+// shutdown closes everything at exit and writes the statistics.
+func (g *Game) shutdown() {
+	if g.opt.StatsFile != "" {
+		if err := g.writeStats(); err != nil {
+			g.log.Error("stats", "error", err)
+		}
+	}
+	if g.conn != nil {
+		g.conn.close()
+		g.conn = nil
+	}
+}
+
+// frameStats measures frames and ticks per second.
+type frameStats struct {
+	frames, ticks  int
+	windowStart    time.Time
+	windowFrames   int
+	fpsSamples     []float64
+	first          time.Time
+	measuredFrames int
+}
+
+func (s *frameStats) tick() { s.ticks++ }
+
+func (s *frameStats) frame() {
+	now := time.Now()
+	if s.first.IsZero() {
+		s.first, s.windowStart = now, now
+	}
+	s.frames++
+	s.windowFrames++
+	if d := now.Sub(s.windowStart); d >= time.Second {
+		s.fpsSamples = append(s.fpsSamples, float64(s.windowFrames)/d.Seconds())
+		s.windowStart, s.windowFrames = now, 0
+	}
+}
+
+// Stats is what -stats writes.
+type Stats struct {
+	Seconds      float64   `json:"seconds"`
+	Frames       int       `json:"frames"`
+	Ticks        int       `json:"ticks"`
+	FPSPerSecond []float64 `json:"fps_per_second"`
+	FPSMean      float64   `json:"fps_mean"`
+	FPSMin       float64   `json:"fps_min"`
+	Players      int       `json:"players"`
+	IsHost       bool      `json:"is_host"`
+	BytesIn      uint64    `json:"bytes_in"`
+	BytesOut     uint64    `json:"bytes_out"`
+	NetSeconds   float64   `json:"net_seconds"`
+	Kills        int       `json:"kills"`
+}
+
+func (g *Game) writeStats() error {
+	s := Stats{Seconds: time.Since(g.stats.first).Seconds(), Frames: g.stats.frames, Ticks: g.stats.ticks, FPSPerSecond: g.stats.fpsSamples}
+	// Skip the first two seconds (window setup, connection) for the figures.
+	samples := g.stats.fpsSamples
+	if len(samples) > 3 {
+		samples = samples[2:]
+	}
+	if len(samples) > 0 {
+		s.FPSMin = samples[0]
+		for _, f := range samples {
+			s.FPSMean += f
+			s.FPSMin = min(s.FPSMin, f)
+		}
+		s.FPSMean /= float64(len(samples))
+	}
+	if p, ok := g.scene.(*playScene); ok {
+		s.Players = len(p.view.Players)
+		s.IsHost = p.view.IsHost
+		for _, pl := range p.view.Players {
+			s.Kills += int(pl.Kills)
+		}
+		st := p.sess.Client().Host().Stats()
+		s.BytesIn, s.BytesOut = st.BytesIn, st.BytesOut
+		s.NetSeconds = time.Since(p.started).Seconds()
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(g.opt.StatsFile, b, 0o644)
+}

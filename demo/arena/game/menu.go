@@ -1,0 +1,148 @@
+package game
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+
+	"github.com/hajimehoshi/ebiten/v2"
+	"github.com/hajimehoshi/ebiten/v2/inpututil"
+
+	"github.com/skein-dev/skein/demo/arena/netplay"
+	"github.com/skein-dev/skein/demo/arena/sim"
+)
+
+// menuScene is the title screen: name, server address, and the ways to
+// play. Behind it bots play a match on this machine alone.
+type menuScene struct {
+	name, server field
+	message      string
+	demo         *sim.World
+	bots         []*sim.Bot
+	in           map[sim.PlayerID][]sim.Input
+	renderer     *worldRenderer
+	view         netplay.View
+	cam          camera
+	seq          uint32
+}
+
+func newMenu(g *Game) *menuScene {
+	m := &menuScene{
+		name:   field{label: "YOUR NAME", value: g.opt.Name, max: netplay.MaxName},
+		server: field{label: "SERVER (host:port)", value: g.opt.Server, max: 64},
+		in:     map[sim.PlayerID][]sim.Input{},
+	}
+	m.demo = sim.NewWorld(sim.DefaultMap(), sim.Rules{})
+	for i := range 6 {
+		id := sim.PlayerID(10 + i)
+		m.demo.AddPlayer(id)
+		b := sim.NewBot(id, uint64(i)*31+5)
+		b.Skill = 0.6
+		m.bots = append(m.bots, b)
+	}
+	m.renderer = newWorldRenderer(g.res, m.demo.Map, nil)
+	return m
+}
+
+func (m *menuScene) stepDemo() {
+	m.seq++
+	for _, b := range m.bots {
+		in := b.Think(m.demo)
+		in.Seq = m.seq
+		m.in[b.ID] = append(m.in[b.ID][:0], in)
+	}
+	m.demo.Step(m.in, nil)
+}
+
+// layout returns the menu's widgets' rectangles.
+func (m *menuScene) layout(g *Game) (box, name, play, server, quick, host, browse, minus, plus rect) {
+	w, h := float64(g.w), float64(g.h)
+	box = rect{w/2 - 230, math.Max(150, h/2-150), 460, 400}
+	x := box.x + 30
+	name = rect{x, box.y + 44, 400, 36}
+	play = rect{x, box.y + 100, 400, 56}
+	minus = rect{x + 280, box.y + 170, 36, 28}
+	plus = rect{x + 364, box.y + 170, 36, 28}
+	server = rect{x, box.y + 244, 400, 36}
+	quick = rect{x, box.y + 296, 128, 44}
+	host = rect{x + 136, box.y + 296, 128, 44}
+	browse = rect{x + 272, box.y + 296, 128, 44}
+	return
+}
+
+func (m *menuScene) update(g *Game) error {
+	m.stepDemo()
+	box, nameR, play, serverR, quick, host, browse, minus, plus := m.layout(g)
+	_ = box
+	m.name.update(nameR)
+	m.server.update(serverR)
+	g.opt.Name = netplay.CleanName(m.name.value)
+	g.opt.Server = m.server.value
+	if clicked(minus) && g.opt.Bots > 0 {
+		g.opt.Bots--
+	}
+	if clicked(plus) && g.opt.Bots < sim.MaxPlayers-1 {
+		g.opt.Bots++
+	}
+	enter := inpututil.IsKeyJustPressed(ebiten.KeyEnter) || inpututil.IsKeyJustPressed(ebiten.KeyKPEnter)
+	switch {
+	case clicked(play) || enter && !m.server.focus:
+		m.message = ""
+		g.playNow()
+	case clicked(quick) || enter && m.server.focus:
+		m.message = ""
+		g.connectTo(m.server.value, "quick", 0)
+	case clicked(host):
+		m.message = ""
+		g.connectTo(m.server.value, "host", 0)
+	case clicked(browse):
+		m.message = ""
+		g.connectTo(m.server.value, "browse", 0)
+	}
+	if inpututil.IsKeyJustPressed(ebiten.KeyEscape) && !m.name.focus && !m.server.focus {
+		return ebiten.Termination
+	}
+	return nil
+}
+
+// drawBackground draws the demo match, slowly panning, darkened.
+func (m *menuScene) drawBackground(g *Game, dst *ebiten.Image) {
+	dst.Fill(colBG)
+	viewOfWorld(&m.view, m.demo)
+	t := float64(g.frame) / 60
+	mp := m.demo.Map
+	m.cam.w, m.cam.h = float64(g.w), float64(g.h)
+	m.cam.scale = math.Max(float64(g.w)/float64(mp.W), float64(g.h)/float64(mp.H)) * 1.25
+	m.cam.x = float64(mp.W)/2 + math.Sin(t*0.05)*float64(mp.W)*0.12
+	m.cam.y = float64(mp.H)/2 + math.Cos(t*0.07)*float64(mp.H)*0.1
+	m.cam.clamp(mp)
+	m.renderer.update(&m.view, g, false)
+	m.renderer.draw(dst, &m.view, &m.cam, g)
+	fillRect(dst, rect{0, 0, float64(g.w), float64(g.h)}, color.RGBA{8, 10, 16, 150})
+}
+
+func (m *menuScene) draw(g *Game, dst *ebiten.Image) {
+	m.drawBackground(g, dst)
+	w := float64(g.w)
+	box, nameR, play, serverR, quick, host, browse, minus, plus := m.layout(g)
+	top := math.Max(30, box.y-130)
+	drawTextShadow(dst, "SKEIN ARENA", g.res.huge, w/2, top, colAccent, center)
+	drawTextShadow(dst, "a top-down shooter on the Skein networking engine", g.res.normal, w/2, top+78, colDim, center)
+	panel(dst, box)
+	g.drawField(dst, &m.name, nameR)
+	g.button(dst, play, "PLAY NOW", true, true)
+	drawText(dst, "embedded server on this machine, with bots:", g.res.small, play.x, minus.y+6, colDim, left)
+	g.button(dst, minus, "–", false, g.opt.Bots > 0)
+	drawText(dst, fmt.Sprint(g.opt.Bots), g.res.big, (minus.x+minus.w+plus.x)/2, minus.y+1, colText, center)
+	g.button(dst, plus, "+", false, g.opt.Bots < sim.MaxPlayers-1)
+	fillRect(dst, rect{box.x + 30, box.y + 212, 400, 1}, colLine)
+	g.drawField(dst, &m.server, serverR)
+	g.button(dst, quick, "Quick join", false, true)
+	g.button(dst, host, "Host match", false, true)
+	g.button(dst, browse, "Browse…", false, true)
+	if m.message != "" {
+		drawText(dst, m.message, g.res.normal, w/2, box.y+box.h+14, colWarn, center)
+	}
+	help := "WASD / arrows move · mouse aims · click or Space shoots · Tab scores · N network panel · Esc menu"
+	drawTextShadow(dst, help, g.res.small, w/2, float64(g.h)-30, colDim, center)
+}

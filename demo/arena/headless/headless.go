@@ -1,0 +1,226 @@
+// Package headless runs arena bot clients without a window: the load tool
+// behind `arena -headless -bots N`. Bots fill matches of up to 16: the
+// first bot of each match creates it and the others join it (or all join
+// Config.Match), and a report of the traffic per client is printed every
+// ten seconds and at the end.
+package headless
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/skein-dev/skein/demo/arena/netplay"
+	"github.com/skein-dev/skein/demo/arena/sim"
+	skn "github.com/skein-dev/skein/engine/net"
+)
+
+// Config configures a headless run.
+type Config struct {
+	// Server is the match server; the zero value starts one in-process
+	// listening on Listen.
+	Server netip.AddrPort
+	Listen string
+	// Bots is how many bot clients to run (zero: 15).
+	Bots int
+	// Match, if not zero, is the match every bot joins.
+	Match uint32
+	// Logger receives the logs; Out the reports (nil: discarded).
+	Logger hclog.Logger
+	Out    io.Writer
+	// Every is how often a report is written; zero means 10 s.
+	Every time.Duration
+}
+
+// Report is the traffic of the bots over a period.
+type Report struct {
+	Seconds  float64
+	Clients  int // bots connected and in a match
+	Matches  int
+	Hosts    int
+	UpKBs    Summary // per client, kB/s (1000 bytes)
+	DownKBs  Summary
+	HostUp   float64 // kB/s sent by the hosts, on average
+	HostDown float64
+	Kills    int
+}
+
+// Summary is the mean, minimum and maximum of a per-client figure.
+type Summary struct{ Mean, Min, Max float64 }
+
+func summarize(xs []float64) Summary {
+	if len(xs) == 0 {
+		return Summary{}
+	}
+	s := Summary{Min: xs[0], Max: xs[0]}
+	for _, x := range xs {
+		s.Mean += x
+		s.Min, s.Max = min(s.Min, x), max(s.Max, x)
+	}
+	s.Mean /= float64(len(xs))
+	return s
+}
+
+// String formats r on one line.
+func (r Report) String() string {
+	return fmt.Sprintf("%5.0fs  %d clients in %d matches · per client ↑ %.1f kB/s (%.1f–%.1f) ↓ %.1f kB/s (%.1f–%.1f) · hosts ↑ %.1f ↓ %.1f kB/s · %d kills",
+		r.Seconds, r.Clients, r.Matches, r.UpKBs.Mean, r.UpKBs.Min, r.UpKBs.Max, r.DownKBs.Mean, r.DownKBs.Min, r.DownKBs.Max, r.HostUp, r.HostDown, r.Kills)
+}
+
+type botStat struct {
+	in, out uint64
+	match   skn.HostID
+	host    bool
+	kills   int
+}
+
+// Run runs the bots until ctx ends and returns the last report's error,
+// if any.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if cfg.Bots <= 0 {
+		cfg.Bots = 15
+	}
+	if cfg.Every <= 0 {
+		cfg.Every = 10 * time.Second
+	}
+	addr := cfg.Server
+	if !addr.IsValid() {
+		listen := cfg.Listen
+		if listen == "" {
+			listen = "127.0.0.1:0"
+		}
+		local, err := netplay.StartLocal(listen, cfg.Logger)
+		if err != nil {
+			return err
+		}
+		defer local.Close()
+		addr = local.Addr()
+		fmt.Fprintf(cfg.Out, "embedded match server on %v\n", local.Server().UDPAddr())
+	}
+	var mu sync.Mutex
+	stats := map[skn.HostID]botStat{}
+	onTick := func(s *netplay.Session) {
+		if s.InMatch() == skn.NoHost {
+			return
+		}
+		var v netplay.View
+		st := s.Client().Host().Stats()
+		b := botStat{in: st.BytesIn, out: st.BytesOut, match: s.InMatch()}
+		s.View(&v)
+		b.host = v.IsHost
+		if me := v.MeP(); me != nil {
+			b.kills = int(me.Kills)
+		}
+		mu.Lock()
+		stats[s.ID()] = b
+		mu.Unlock()
+	}
+
+	bots := netplay.NewBots(cfg.Logger)
+	defer bots.Stop()
+	base := netplay.BotConfig{Seed: uint64(time.Now().UnixNano()), OnTick: onTick}
+	if cfg.Match != 0 {
+		bots.Add(cfg.Bots, addr, skn.HostID(cfg.Match), base)
+	} else {
+		// Fill matches of sim.MaxPlayers: the first bot creates each.
+		for left := cfg.Bots; left > 0; left -= sim.MaxPlayers {
+			n := min(left, sim.MaxPlayers)
+			id, err := createMatch(ctx, addr, cfg.Logger, base, bots)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cfg.Out, "match %d created, %d bots\n", id, n)
+			bots.Add(n-1, addr, id, base)
+		}
+	}
+
+	start := time.Now()
+	last := map[skn.HostID]botStat{}
+	lastAt := start
+	tick := time.NewTicker(cfg.Every)
+	defer tick.Stop()
+	report := func() {
+		now := time.Now()
+		mu.Lock()
+		cur := make(map[skn.HostID]botStat, len(stats))
+		for k, v := range stats {
+			cur[k] = v
+		}
+		mu.Unlock()
+		d := now.Sub(lastAt).Seconds()
+		var up, down []float64
+		var hostUp, hostDown float64
+		matches := map[skn.HostID]bool{}
+		r := Report{Seconds: now.Sub(start).Seconds()}
+		for id, b := range cur {
+			matches[b.match] = true
+			r.Kills += b.kills
+			p, ok := last[id]
+			if !ok {
+				continue
+			}
+			u, dn := float64(b.out-p.out)/d/1000, float64(b.in-p.in)/d/1000
+			if b.host {
+				r.Hosts++
+				hostUp += u
+				hostDown += dn
+				continue
+			}
+			up = append(up, u)
+			down = append(down, dn)
+		}
+		r.Clients, r.Matches = len(cur), len(matches)
+		r.UpKBs, r.DownKBs = summarize(up), summarize(down)
+		if r.Hosts > 0 {
+			r.HostUp, r.HostDown = hostUp/float64(r.Hosts), hostDown/float64(r.Hosts)
+		}
+		fmt.Fprintln(cfg.Out, r)
+		last, lastAt = cur, now
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			report()
+			return ctx.Err()
+		case <-tick.C:
+			report()
+		}
+	}
+}
+
+// createMatch starts a bot that creates a match and returns its ID.
+func createMatch(ctx context.Context, addr netip.AddrPort, log hclog.Logger, base netplay.BotConfig, bots *netplay.Bots) (skn.HostID, error) {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := netplay.Dial(dctx, addr, netplay.Config{Name: "Host bot", Logger: log})
+	if err != nil {
+		return 0, err
+	}
+	s.CreateMatch("Bots", sim.MaxPlayers, netplay.DefaultOptions())
+	for s.InMatch() == skn.NoHost {
+		s.Tick(sim.Input{})
+		if e := s.LobbyError(); e != "" {
+			s.Close()
+			return 0, fmt.Errorf("create match: %s", e)
+		}
+		if dctx.Err() != nil {
+			s.Close()
+			return 0, fmt.Errorf("create match: %w", dctx.Err())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	id := s.InMatch()
+	bots.Adopt(s, base)
+	return id, nil
+}

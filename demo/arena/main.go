@@ -1,0 +1,110 @@
+// Command arena is the Skein demo game: a top-down arena shooter for 2 to
+// 16 players on P2P groups, with the group's host as the authority.
+//
+//	go run ./demo/arena                          # play now: embedded server and bots
+//	go run ./demo/arena -server 10.0.0.5:7777    # the menu, pointed at a server
+//	go run ./demo/arena -headless -bots 15 -server 10.0.0.5:7777   # load test
+//
+// See -help for every flag, and demo/arena/README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"os/user"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/skein-dev/skein/demo/arena/game"
+	"github.com/skein-dev/skein/demo/arena/headless"
+)
+
+func main() {
+	var (
+		name      = flag.String("name", defaultName(), "your player name")
+		server    = flag.String("server", "", "match server host:port (default: none, the menu offers play now)")
+		bots      = flag.Int("bots", 7, "bots: added to a match you create (window), or how many to run (-headless)")
+		listen    = flag.String("listen", "127.0.0.1:0", "where play now's embedded server listens (e.g. :7777 to let your LAN join)")
+		start     = flag.String("start", "", "skip the menu: play, quick, host, browse or join (default: play when no -server, else the menu)")
+		match     = flag.Uint("match", 0, "match ID for -start join (and -headless)")
+		autoplay  = flag.Bool("autoplay", false, "let the AI play your player (demos, tests, benchmarks)")
+		exitAfter = flag.Duration("exit-after", 0, "quit after this long (0: never)")
+		stats     = flag.String("stats", "", "write frame and network statistics as JSON to this file at exit")
+		mute      = flag.Bool("mute", false, "no sound")
+		showNet   = flag.Bool("netpanel", false, "open the network panel when a match starts")
+		headlessF = flag.Bool("headless", false, "no window: run -bots bot clients (against -server, or an embedded server)")
+		duration  = flag.Duration("duration", 0, "with -headless: stop after this long (0: until interrupted)")
+		logLevel  = flag.String("log", "warn", "log level: trace, debug, info, warn, error, off")
+	)
+	flag.Parse()
+	log := hclog.New(&hclog.LoggerOptions{Name: "arena", Level: hclog.LevelFromString(*logLevel), Output: os.Stderr})
+	if *logLevel == "off" {
+		log = hclog.NewNullLogger()
+	}
+
+	if *headlessF {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if *duration > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, *duration)
+			defer cancel()
+		}
+		cfg := headless.Config{Bots: *bots, Match: uint32(*match), Logger: log, Listen: *listen, Out: os.Stdout}
+		if *server != "" {
+			ap, err := parseAddr(*server)
+			if err != nil {
+				fail(err)
+			}
+			cfg.Server = ap
+		}
+		if err := headless.Run(ctx, cfg); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			fail(err)
+		}
+		return
+	}
+
+	if *start == "" && *server == "" {
+		*start = "play"
+	}
+	if *start == "join" && *match == 0 {
+		fail(errors.New("-start join needs -match ID"))
+	}
+	err := game.Run(game.Options{
+		Name: *name, Server: *server, Bots: *bots, Listen: *listen, Start: *start, Join: uint32(*match),
+		Autoplay: *autoplay, ExitAfter: *exitAfter, StatsFile: *stats, Mute: *mute, ShowNet: *showNet, Logger: log,
+	})
+	if err != nil {
+		fail(err)
+	}
+}
+
+func parseAddr(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	ap, err := netip.ParseAddrPort(s + ":7777")
+	if err != nil {
+		return ap, fmt.Errorf("-server %q: want ip:port", s)
+	}
+	return ap, nil
+}
+
+func defaultName() string {
+	if u, err := user.Current(); err == nil && u.Username != "" && u.Username != "root" {
+		return u.Username
+	}
+	return fmt.Sprintf("Player%d", time.Now().UnixNano()%900+100)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "arena:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,267 @@
+package netplay
+
+import (
+	"errors"
+	"time"
+
+	"github.com/skein-dev/skein/demo/arena/proto"
+	"github.com/skein-dev/skein/demo/arena/sim"
+	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/rmi"
+	"github.com/skein-dev/skein/server/lobby"
+)
+
+// MatchEntry is a match in the server's list.
+type MatchEntry struct {
+	lobby.MatchInfo
+	// Joinable is false for another game's matches, other versions, and
+	// full matches; Why says why.
+	Joinable bool
+	Why      string
+}
+
+// DefaultOptions are the options of a match this demo creates.
+func DefaultOptions() proto.MatchOptions {
+	return proto.MatchOptions{Game: proto.GameName, Version: proto.Version, Map: "Foundry", RoundSeconds: sim.DefaultRoundTicks / sim.TickRate}
+}
+
+func (s *Session) nextReq() uint32 {
+	s.req++
+	return s.req
+}
+
+// RefreshMatches asks the server for its match list (see Matches).
+func (s *Session) RefreshMatches() {
+	s.listReq = s.nextReq()
+	if err := s.lob.ListMatches(skn.ServerID, rmi.Reliable, s.listReq); err != nil {
+		s.lobbyErr = err.Error()
+	}
+}
+
+// Matches returns the last match list and when it arrived (zero before
+// the first).
+func (s *Session) Matches() ([]MatchEntry, time.Time) {
+	out := make([]MatchEntry, 0, len(s.matches))
+	for _, m := range s.matches {
+		e := MatchEntry{MatchInfo: m, Joinable: true}
+		if len(m.Options) > 0 {
+			if _, err := proto.DecodeOptions(m.Options); err != nil {
+				e.Joinable, e.Why = false, "another game or version"
+			}
+		}
+		if e.Joinable && m.Players >= m.MaxPlayers {
+			e.Joinable, e.Why = false, "full"
+		}
+		out = append(out, e)
+	}
+	return out, s.listedAt
+}
+
+// Busy reports whether a create, join or leave request is waiting for its
+// answer.
+func (s *Session) Busy() bool { return s.joinReq != 0 || s.leaveReq != 0 }
+
+// LobbyError returns the last lobby failure ("" when none) and forgets it.
+func (s *Session) LobbyError() string {
+	e := s.lobbyErr
+	s.lobbyErr = ""
+	return e
+}
+
+// CreateMatch asks the server to create a match with the arena's options
+// and join it. The session is in the match once InMatch says so.
+func (s *Session) CreateMatch(name string, maxPlayers int, opts proto.MatchOptions) {
+	if s.Busy() || s.match != skn.NoHost {
+		return
+	}
+	s.joinReq = s.nextReq()
+	maxPlayers = min(max(maxPlayers, 2), sim.MaxPlayers)
+	if err := s.lob.CreateMatch(skn.ServerID, rmi.Reliable, s.joinReq, name, uint8(maxPlayers), proto.EncodeOptions(opts)); err != nil {
+		s.joinReq, s.lobbyErr = 0, err.Error()
+	}
+}
+
+// JoinMatch asks to join match id.
+func (s *Session) JoinMatch(id skn.HostID) {
+	if s.Busy() || s.match != skn.NoHost {
+		return
+	}
+	s.joinReq = s.nextReq()
+	if err := s.lob.JoinMatch(skn.ServerID, rmi.Reliable, s.joinReq, uint32(id)); err != nil {
+		s.joinReq, s.lobbyErr = 0, err.Error()
+	}
+}
+
+// QuickJoin asks to join the fullest open match, or a new one.
+func (s *Session) QuickJoin() {
+	if s.Busy() || s.match != skn.NoHost {
+		return
+	}
+	s.joinReq = s.nextReq()
+	if err := s.lob.QuickJoin(skn.ServerID, rmi.Reliable, s.joinReq); err != nil {
+		s.joinReq, s.lobbyErr = 0, err.Error()
+	}
+}
+
+// LeaveMatch asks to leave the current match.
+func (s *Session) LeaveMatch() {
+	if s.match == skn.NoHost || s.leaveReq != 0 {
+		return
+	}
+	s.leaveReq = s.nextReq()
+	if err := s.lob.LeaveMatch(skn.ServerID, rmi.Reliable, s.leaveReq); err != nil {
+		s.leaveReq, s.lobbyErr = 0, err.Error()
+	}
+}
+
+// InMatch returns the match the session plays in (NoHost when none).
+func (s *Session) InMatch() skn.HostID { return s.match }
+
+// MatchOptions returns the current match's options.
+func (s *Session) MatchOptions() proto.MatchOptions { return s.opts }
+
+func (s *Session) onMatchList(info rmi.CallInfo, req uint32, ms []lobby.MatchInfo) error {
+	if info.From != skn.ServerID {
+		return errNotServer
+	}
+	if req == s.listReq {
+		s.matches, s.listedAt = ms, time.Now()
+	}
+	return nil
+}
+
+var errNotServer = errors.New("lobby answer from a peer")
+
+func (s *Session) onJoined(info rmi.CallInfo, req uint32, result uint8, match uint32) error {
+	if info.From != skn.ServerID {
+		return errNotServer
+	}
+	if req != s.joinReq {
+		return nil // a stale answer
+	}
+	s.joinReq = 0
+	if r := lobby.Result(result); r != lobby.OK {
+		s.lobbyErr = "Could not join: " + r.String()
+		return nil
+	}
+	s.enterMatch(skn.HostID(match))
+	return nil
+}
+
+func (s *Session) onLeft(info rmi.CallInfo, req uint32, result uint8) error {
+	if info.From != skn.ServerID {
+		return errNotServer
+	}
+	if req != s.leaveReq {
+		return nil
+	}
+	s.leaveReq = 0
+	s.leftMatch()
+	return nil
+}
+
+// enterMatch starts playing in match id. The engine has already processed
+// the member and host events that came before the lobby's answer, so its
+// view of the group is complete.
+func (s *Session) enterMatch(id skn.HostID) {
+	opts := DefaultOptions()
+	if c := s.client.Custom(id); len(c) > 0 {
+		o, err := proto.DecodeOptions(c)
+		if err != nil {
+			s.lobbyErr = "That match is not an arena match of this version"
+			s.leaveReq = s.nextReq()
+			s.lob.LeaveMatch(skn.ServerID, rmi.Reliable, s.leaveReq)
+			return
+		}
+		opts = o
+	}
+	s.match = id
+	s.opts = opts
+	s.m = sim.DefaultMap()
+	s.rules = opts.Rules()
+	s.members = s.client.Members(id)
+	s.joined = true
+	s.host = s.client.GroupHost(id)
+	s.seq, s.pending, s.predOK, s.haveLatest = 0, s.pending[:0], false, false
+	s.ring = s.ring[:0]
+	s.log.Info("joined match", "match", id, "members", len(s.members), "host", s.host)
+	if err := s.arena.Player_Hello(id, proto.EventCtx, s.cfg.Name, proto.Version); err != nil {
+		s.log.Debug("hello", "error", err)
+	}
+	if s.host == s.me {
+		s.becomeHost()
+	}
+}
+
+// leftMatch forgets the match.
+func (s *Session) leftMatch() {
+	if s.match == skn.NoHost {
+		return
+	}
+	s.log.Info("left match", "match", s.match)
+	s.match, s.host, s.members, s.joined = skn.NoHost, skn.NoHost, nil, false
+	s.world, s.queues = nil, nil
+	s.haveLatest, s.predOK = false, false
+	s.ring, s.bullets, s.pending, s.waiting = s.ring[:0], nil, s.pending[:0], nil
+	for id := range s.names {
+		if id != s.me {
+			delete(s.names, id)
+		}
+	}
+	clear(s.relayed)
+}
+
+func (s *Session) memberJoined(m skn.HostID) {
+	if !s.joined {
+		return
+	}
+	s.members = s.client.Members(s.match)
+	if m == skn.ServerID || m == s.me {
+		return
+	}
+	// A newcomer: tell it who we are.
+	if err := s.arena.Player_Hello(m, proto.EventCtx, s.cfg.Name, proto.Version); err != nil {
+		s.log.Debug("hello", "to", m, "error", err)
+	}
+	if s.world != nil {
+		if _, err := s.world.AddPlayer(sim.PlayerID(m)); err != nil {
+			s.log.Warn("no room for a new player", "player", m, "error", err)
+		}
+		s.queueFor(sim.PlayerID(m))
+	}
+}
+
+func (s *Session) memberLeft(m skn.HostID) {
+	if m == s.me {
+		s.leftMatch()
+		return
+	}
+	s.members = s.client.Members(s.match)
+	if m == skn.ServerID {
+		return
+	}
+	if _, ok := s.names[m]; ok {
+		s.notice(Info, "%s left", s.PlayerName(m))
+	}
+	delete(s.names, m)
+	delete(s.relayed, m)
+	if s.world != nil {
+		s.world.RemovePlayer(sim.PlayerID(m))
+		delete(s.queues, sim.PlayerID(m))
+	}
+}
+
+func (s *Session) onHello(info rmi.CallInfo, name string, version uint8) error {
+	if info.From == skn.ServerID || s.match == skn.NoHost {
+		return nil
+	}
+	_, known := s.names[info.From]
+	s.names[info.From] = CleanName(name)
+	if !known {
+		s.notice(Info, "%s joined", s.names[info.From])
+	}
+	if version != proto.Version {
+		s.notice(Warn, "%s runs another version of the arena", s.names[info.From])
+	}
+	return nil
+}

@@ -1,0 +1,238 @@
+package netplay
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/skein-dev/skein/demo/arena/sim"
+	skn "github.com/skein-dev/skein/engine/net"
+)
+
+// status is what a bot's session looked like at its last tick.
+type status struct {
+	host        bool
+	tick        uint32
+	round       uint16
+	players     int
+	kills       int
+	snapshots   uint64
+	names       int
+	hostID      skn.HostID
+	positions   map[sim.PlayerID]sim.Vec2
+	corrections uint64
+}
+
+type board struct {
+	mu sync.Mutex
+	m  map[skn.HostID]status
+}
+
+func (b *board) record(s *Session) {
+	var v View
+	s.View(&v)
+	st := status{host: v.IsHost, tick: v.Tick, round: v.Round, players: len(v.Players), snapshots: s.Counters().Snapshots,
+		names: len(s.names), hostID: s.host, positions: map[sim.PlayerID]sim.Vec2{}, corrections: s.Counters().Corrections}
+	for _, p := range v.Players {
+		st.kills += int(p.Kills)
+		st.positions[p.ID] = p.Pos
+	}
+	b.mu.Lock()
+	b.m[s.ID()] = st
+	b.mu.Unlock()
+}
+
+func (b *board) get() map[skn.HostID]status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[skn.HostID]status, len(b.m))
+	for k, v := range b.m {
+		out[k] = v
+	}
+	return out
+}
+
+func testLogger(t *testing.T) hclog.Logger {
+	if testing.Verbose() {
+		return hclog.New(&hclog.LoggerOptions{Name: "arena", Level: hclog.Info})
+	}
+	return nil
+}
+
+// playFor ticks s with a bot brain in real time for d.
+func playFor(s *Session, brain *sim.Bot, d time.Duration, each func()) {
+	tick := time.Second / sim.TickRate
+	end := time.Now().Add(d)
+	next := time.Now()
+	for time.Now().Before(end) {
+		var in sim.Input
+		if w := s.World(); w != nil {
+			in = brain.Think(w)
+		}
+		s.Tick(in)
+		if each != nil {
+			each()
+		}
+		next = next.Add(tick)
+		time.Sleep(time.Until(next))
+	}
+}
+
+// TestMatch plays a match over loopback with the embedded server: a host
+// and four bot clients. Scores and positions must progress; when the host
+// leaves, the server names another member host and the match goes on from
+// its latest snapshot, scores kept.
+func TestMatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays for several seconds")
+	}
+	log := testLogger(t)
+	local, err := StartLocal("127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	host, err := Dial(ctx, local.Addr(), Config{Name: "Host", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := DefaultOptions()
+	host.CreateMatch("test", 8, opts)
+	for host.InMatch() == skn.NoHost {
+		host.Tick(sim.Input{})
+		if e := host.LobbyError(); e != "" {
+			t.Fatal(e)
+		}
+		if ctx.Err() != nil {
+			t.Fatal("no answer to CreateMatch")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	match := host.InMatch()
+
+	b := &board{m: map[skn.HostID]status{}}
+	bots := NewBots(log)
+	defer bots.Stop()
+	bots.Add(4, local.Addr(), match, BotConfig{Seed: 3, OnTick: b.record})
+
+	// Five players for four seconds (the host plays too).
+	brain := sim.NewBot(sim.PlayerID(host.ID()), 99)
+	var hits, kills int
+	start := map[sim.PlayerID]sim.Vec2{}
+	playFor(host, brain, 4*time.Second, func() {
+		for _, e := range host.Effects() {
+			switch e.Kind {
+			case sim.EventHit:
+				hits++
+			case sim.EventKill:
+				kills++
+			}
+		}
+		if len(start) == 0 && host.world != nil && len(host.world.Players) == 5 {
+			for _, p := range host.world.Players {
+				start[p.ID] = p.Pos
+			}
+		}
+	})
+	w := host.world
+	if w == nil {
+		t.Fatal("the match's creator is not its host")
+	}
+	if len(w.Players) != 5 {
+		t.Fatalf("host world has %d players, want 5", len(w.Players))
+	}
+	if len(host.names) != 5 {
+		t.Errorf("host knows %d names, want 5: %v", len(host.names), host.names)
+	}
+	moved := 0
+	for _, p := range w.Players {
+		if p0, ok := start[p.ID]; ok && p0.Dist(p.Pos) > 10 {
+			moved++
+		}
+	}
+	if moved < 4 {
+		t.Errorf("only %d of 5 players moved", moved)
+	}
+	if hits == 0 {
+		t.Error("no hits in four seconds of five bots")
+	}
+	t.Logf("host: tick %d, %d hits, %d kills, %d inputs received, %d snapshots sent", w.Tick, hits, kills, host.Counters().Inputs, host.Counters().SnapshotsSent)
+	before := b.get()
+	if len(before) != 4 {
+		t.Fatalf("%d bots reported, want 4", len(before))
+	}
+	for id, st := range before {
+		if st.snapshots < 40 || st.players != 5 || st.host || st.names != 5 {
+			t.Errorf("bot %d before the handover: %+v", id, st)
+		}
+		// A bot's view of the others agrees with the host's, give or take
+		// the interpolation delay.
+		for pid, pos := range st.positions {
+			if hp := w.Player(pid); hp != nil && hp.Alive && hp.Pos.Dist(pos) > 150 {
+				t.Errorf("bot %d sees %d at %v, the host at %v", id, pid, pos, hp.Pos)
+			}
+		}
+	}
+	hostKills := make(map[sim.PlayerID]uint16)
+	for _, p := range w.Players {
+		hostKills[p.ID] = p.Kills
+	}
+	tickBefore := w.Tick
+
+	// The host leaves: a bot must take over from its latest snapshot.
+	if err := host.Close(); err != nil {
+		t.Logf("host close: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	var heir skn.HostID
+	for heir == skn.NoHost && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		for id, st := range b.get() {
+			if st.host {
+				heir = id
+			}
+		}
+	}
+	if heir == skn.NoHost {
+		t.Fatal("no bot became host after the host left")
+	}
+	time.Sleep(3 * time.Second)
+	after := b.get()
+	hs := after[heir]
+	if hs.players != 4 {
+		t.Errorf("new host has %d players, want 4", hs.players)
+	}
+	if hs.tick < tickBefore+120 || hs.round != 1 {
+		t.Errorf("new host at tick %d round %d; the old host was at %d: the match did not go on", hs.tick, hs.round, tickBefore)
+	}
+	for id, st := range after {
+		if st.hostID != heir {
+			t.Errorf("bot %d thinks %d is host, not %d", id, st.hostID, heir)
+		}
+		if id != heir && st.snapshots <= before[id].snapshots+30 {
+			t.Errorf("bot %d got %d snapshots after the handover", id, st.snapshots-before[id].snapshots)
+		}
+	}
+	// Scores survive the handover (nobody's kills went down).
+	bs := after[heir]
+	_ = bs
+	var heirView View
+	_ = heirView
+	t.Logf("after the handover: host %d at tick %d, total kills %d (was %d)", heir, hs.tick, hs.kills, sum(hostKills)-int(hostKills[sim.PlayerID(host.ID())]))
+	if hs.kills < sum(hostKills)-int(hostKills[sim.PlayerID(host.ID())]) {
+		t.Errorf("kills went down in the handover")
+	}
+}
+
+func sum(m map[sim.PlayerID]uint16) int {
+	n := 0
+	for _, v := range m {
+		n += int(v)
+	}
+	return n
+}

@@ -1,0 +1,122 @@
+package netplay
+
+import (
+	"time"
+
+	skn "github.com/skein-dev/skein/engine/net"
+)
+
+// PeerInfo is one member of the match as the network panel shows it.
+type PeerInfo struct {
+	ID   skn.HostID
+	Name string
+	// Me is this session's own row; Host marks the match's authority.
+	Me, Host bool
+	// From the link to the peer (zero for Me).
+	RTT, Jitter     time.Duration
+	LossIn, LossOut float64
+	Relayed         bool
+	Path            string
+	BytesIn         uint64
+	BytesOut        uint64
+}
+
+// Peers returns the match's players with their link statistics, in join
+// order.
+func (s *Session) Peers() []PeerInfo {
+	var out []PeerInfo
+	for _, m := range s.members {
+		if m == skn.ServerID {
+			continue
+		}
+		p := PeerInfo{ID: m, Name: s.PlayerName(m), Me: m == s.me, Host: m == s.host}
+		if !p.Me {
+			if st, ok := s.client.Host().LinkStats(m); ok {
+				p.RTT, p.Jitter, p.LossIn, p.LossOut = st.RTT, st.Jitter, st.LossIn, st.LossOut
+				p.Relayed, p.Path = st.Relayed, st.Path
+				p.BytesIn, p.BytesOut = st.BytesIn, st.BytesOut
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// ServerLink returns the statistics of the link to the server.
+func (s *Session) ServerLink() (skn.LinkStats, bool) {
+	return s.client.Host().LinkStats(skn.ServerID)
+}
+
+// relayForcer is the knob hole punching will give the engine's Client:
+// keep a peer on the relay even when a direct path works.
+type relayForcer interface {
+	ForceRelay(peer skn.HostID, force bool) error
+}
+
+// CanForceRelay reports whether the engine offers forcing a peer onto the
+// relay (it arrives with hole punching; today every peer is relayed).
+func (s *Session) CanForceRelay() bool {
+	_, ok := any(s.client).(relayForcer)
+	return ok
+}
+
+// ForceRelay keeps traffic with peer on the server's relay (or lets it go
+// direct again), when the engine supports it.
+func (s *Session) ForceRelay(peer skn.HostID, force bool) error {
+	f, ok := any(s.client).(relayForcer)
+	if !ok {
+		return errNoForceRelay
+	}
+	return f.ForceRelay(peer, force)
+}
+
+type noForceRelayError struct{}
+
+func (noForceRelayError) Error() string {
+	return "forcing the relay needs hole punching in engine/sync (not there yet: every peer is relayed today)"
+}
+
+var errNoForceRelay error = noForceRelayError{}
+
+// pollLinks notices path changes the engine did not report as events.
+func (s *Session) pollLinks() {
+	for _, m := range s.members {
+		if m == skn.ServerID || m == s.me {
+			continue
+		}
+		st, ok := s.client.Host().LinkStats(m)
+		if !ok {
+			continue
+		}
+		prev, known := s.relayed[m]
+		s.relayed[m] = st.Relayed
+		if known && prev != st.Relayed {
+			s.notice(Network, "%s: %s → %s", s.PlayerName(m), pathName(prev), pathName(st.Relayed))
+		}
+	}
+}
+
+// relayChanged reports an engine relay-state event.
+func (s *Session) relayChanged(peer skn.HostID, relayed bool, err error) {
+	prev, known := s.relayed[peer]
+	s.relayed[peer] = relayed
+	if known && prev == relayed {
+		return
+	}
+	from := "new link"
+	if known {
+		from = pathName(prev)
+	}
+	if err != nil {
+		s.notice(Network, "%s: %s → %s (%v)", s.PlayerName(peer), from, pathName(relayed), err)
+	} else {
+		s.notice(Network, "%s: %s → %s", s.PlayerName(peer), from, pathName(relayed))
+	}
+}
+
+func pathName(relayed bool) string {
+	if relayed {
+		return "relayed"
+	}
+	return "direct"
+}

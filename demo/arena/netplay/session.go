@@ -1,0 +1,425 @@
+// Package netplay plays the arena over Skein: a Session is one player's
+// connection to a match server, its lobby requests, and its part in a match
+// (a P2P group whose host is the authority).
+//
+// The member the server names host of the match group simulates the match
+// (package sim) at a fixed tick, applies the inputs the others send it
+// (Player_Input, unreliable), and multicasts snapshots (Host_Snapshot and
+// Host_Bullets, unreliable) and what happened (Host_Events, reliable) to the
+// group. The other members predict their own player from their inputs and
+// reconcile with each snapshot's acknowledged input, draw the others
+// interpolated against the estimated server clock, and keep the latest
+// snapshot: when the host leaves and the server names another, the new host
+// builds its world from that snapshot and the match carries on, scores and
+// positions included.
+//
+// A Session is driven by its owner's loop: call Tick once per simulation
+// tick (sim.TickRate per second) from one goroutine; every other method
+// must be called from that goroutine too. The GUI drives one from
+// Ebitengine's Update; Bot drives one from a timer with sim.Bot as the
+// player.
+package netplay
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/skein-dev/skein/demo/arena/proto"
+	"github.com/skein-dev/skein/demo/arena/sim"
+	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net/impair"
+	"github.com/skein-dev/skein/engine/rmi"
+	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/server/lobby"
+)
+
+// Config configures a Session. Zero values take the documented defaults.
+type Config struct {
+	// Name is the player's name as others see it (trimmed to MaxName
+	// characters). Empty means "Player".
+	Name string
+	// Local is the UDP address to bind. Empty means 127.0.0.1:0 when the
+	// server is on loopback, else 0.0.0.0:0.
+	Local string
+	// Logger receives the session's logs under "netplay" (and the engine's
+	// under "sync" and "net"). Nil: no logs.
+	Logger hclog.Logger
+	// InterpDelay is how far behind the estimated server clock the other
+	// players are drawn. Zero means 100 ms (two snapshots at 20 Hz).
+	InterpDelay time.Duration
+	// SnapshotTicks is how many ticks apart a host sends snapshots. Zero
+	// means 3 (20 snapshots per second).
+	SnapshotTicks int
+	// Net tunes the engine's transport.
+	Net skn.Config
+}
+
+// MaxName bounds a player's name, in characters.
+const MaxName = 16
+
+// Notice is a line for the player: a toast, or a line in the match feed.
+type Notice struct {
+	Text string
+	Kind NoticeKind
+}
+
+// NoticeKind says how a notice should look.
+type NoticeKind uint8
+
+// Notice kinds.
+const (
+	Info NoticeKind = iota
+	Good
+	Warn
+	Network // about the network: host and relay changes
+)
+
+// Session is one player's connection to a match server and its part in a
+// match. Create it with Dial; drive it with Tick.
+type Session struct {
+	cfg    Config
+	log    hclog.Logger
+	client *skein.Client
+	imp    *impair.Conn
+	me     skn.HostID
+	arena  *proto.ArenaP2PProxy
+	lob    *lobby.LobbyProxy
+	disp   *rmi.Dispatcher
+	start  time.Time
+
+	// Lobby.
+	req       uint32
+	joinReq   uint32 // pending create/join/quick-join, 0 when none
+	leaveReq  uint32
+	listReq   uint32
+	matches   []lobby.MatchInfo
+	listedAt  time.Time
+	lobbyErr  string
+	connErr   error
+	connected bool
+
+	// Match.
+	match   skn.HostID
+	opts    proto.MatchOptions
+	m       *sim.Map
+	rules   sim.Rules
+	host    skn.HostID
+	members []skn.HostID
+	names   map[skn.HostID]string
+	joined  bool // my own join event was seen: later joins are newcomers
+
+	// Host role (world != nil).
+	world  *sim.World
+	queues map[sim.PlayerID]*inputQueue
+	stepIn map[sim.PlayerID][]sim.Input
+	evbuf  []sim.Event
+	wire   proto.Snapshot
+	wireEv []proto.GameEvent
+	ticks  int
+
+	// Member role.
+	latest     sim.State // newest snapshot (players), with the newest bullets
+	latestTime uint32    // its server time, ms
+	haveLatest bool
+	ring       []timedState // recent snapshots for interpolation, oldest first
+	bullets    []sim.Bullet
+	bulletTime uint32
+	pred       sim.Player
+	predOK     bool
+	smooth     sim.Vec2 // visual offset that hides corrections
+	pending    []sim.Input
+	waiting    []timedEvent // host events waiting for the interpolated time
+	scratch    sim.World    // the world as a bot on this member sees it
+
+	// Both.
+	seq     uint32
+	cmds    []proto.InputCmd
+	effects []sim.Event
+	notices []Notice
+	relayed map[skn.HostID]bool
+	polled  time.Time
+	counts  Counters
+}
+
+// Counters count what a session saw, for the network panel and tests.
+type Counters struct {
+	Snapshots     uint64 // snapshots received
+	Inputs        uint64 // input messages received (as host)
+	HostChanges   uint64
+	Corrections   uint64 // reconciliations that moved the own player
+	BadMessages   uint64 // calls that did not dispatch
+	SnapshotsSent uint64
+}
+
+type timedState struct {
+	time uint32 // server ms
+	st   sim.State
+}
+
+type timedEvent struct {
+	at uint32 // server ms
+	ev sim.Event
+}
+
+// Dial connects a new session to the match server at addr. It blocks for
+// the handshake (bounded by ctx and the transport's handshake timeout).
+func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.InterpDelay <= 0 {
+		cfg.InterpDelay = 100 * time.Millisecond
+	}
+	if cfg.SnapshotTicks <= 0 {
+		cfg.SnapshotTicks = 3
+	}
+	cfg.Name = CleanName(cfg.Name)
+	if cfg.Local == "" {
+		cfg.Local = "0.0.0.0:0"
+		if addr.Addr().IsLoopback() {
+			cfg.Local = "127.0.0.1:0"
+		}
+	}
+	raw, err := skn.ListenUDP(cfg.Local)
+	if err != nil {
+		return nil, err
+	}
+	imp := impair.Wrap(raw)
+	client, err := skein.NewClient(imp, skein.ClientConfig{Net: cfg.Net, Logger: cfg.Logger})
+	if err != nil {
+		imp.Close()
+		return nil, err
+	}
+	if err := client.Connect(ctx, addr); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("connect to %v: %w", addr, err)
+	}
+	s := &Session{
+		cfg:       cfg,
+		log:       cfg.Logger.Named("netplay").With("me", client.ID()),
+		client:    client,
+		imp:       imp,
+		me:        client.ID(),
+		arena:     proto.NewArenaP2PProxy(client),
+		lob:       lobby.NewLobbyProxy(client),
+		disp:      rmi.NewDispatcher(),
+		start:     time.Now(),
+		names:     map[skn.HostID]string{},
+		relayed:   map[skn.HostID]bool{},
+		connected: true,
+	}
+	s.names[s.me] = cfg.Name
+	s.disp.Attach(&proto.ArenaP2PStub{
+		Player_Hello:  s.onHello,
+		Player_Input:  s.onInput,
+		Host_Snapshot: s.onSnapshot,
+		Host_Bullets:  s.onBullets,
+		Host_Events:   s.onEvents,
+	})
+	s.disp.Attach(&lobby.LobbyReplyStub{
+		MatchList: s.onMatchList,
+		Joined:    s.onJoined,
+		Left:      s.onLeft,
+	})
+	s.log.Debug("connected", "server", addr)
+	return s, nil
+}
+
+// CleanName trims a player name to MaxName printable characters; empty
+// becomes "Player".
+func CleanName(name string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range strings.TrimSpace(name) {
+		if n == MaxName {
+			break
+		}
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+			n++
+		}
+	}
+	if b.Len() == 0 {
+		return "Player"
+	}
+	return b.String()
+}
+
+// Close leaves gracefully: the server removes the player from its match
+// (naming a new host if it was the host) and the connection closes.
+func (s *Session) Close() error {
+	s.connected = false
+	return s.client.Close()
+}
+
+// ID returns the player's HostID.
+func (s *Session) ID() skn.HostID { return s.me }
+
+// Name returns the player's name.
+func (s *Session) Name() string { return s.cfg.Name }
+
+// Client returns the engine client (for statistics).
+func (s *Session) Client() *skein.Client { return s.client }
+
+// Impair returns the socket wrapper that adds simulated loss and latency to
+// what this session sends.
+func (s *Session) Impair() *impair.Conn { return s.imp }
+
+// Connected reports whether the session still has its server; Err says
+// why not.
+func (s *Session) Connected() bool { return s.connected }
+
+// Err returns why the connection ended, if it did.
+func (s *Session) Err() error { return s.connErr }
+
+// Counters returns what the session counted.
+func (s *Session) Counters() Counters { return s.counts }
+
+func (s *Session) notice(kind NoticeKind, format string, args ...any) {
+	if len(s.notices) >= 64 {
+		copy(s.notices, s.notices[1:])
+		s.notices = s.notices[:63]
+	}
+	s.notices = append(s.notices, Notice{Text: fmt.Sprintf(format, args...), Kind: kind})
+}
+
+// Notices returns and forgets the notices since the last call.
+func (s *Session) Notices() []Notice {
+	n := s.notices
+	s.notices = nil
+	return n
+}
+
+// Effects returns and forgets what happened in the match since the last
+// call (hits, kills, spawns, health packs, rounds), each when the player
+// can see it: at once on the host, at the interpolated time elsewhere.
+func (s *Session) Effects() []sim.Event {
+	e := s.effects
+	s.effects = s.effects[len(s.effects):]
+	if cap(s.effects) > 256 {
+		s.effects = nil
+	}
+	return e
+}
+
+func (s *Session) addEffects(evs ...sim.Event) {
+	if len(s.effects) > 512 {
+		return // nobody is draining them
+	}
+	s.effects = append(s.effects, evs...)
+}
+
+// PlayerName returns a member's name.
+func (s *Session) PlayerName(id skn.HostID) string {
+	if n, ok := s.names[id]; ok {
+		return n
+	}
+	return fmt.Sprintf("Player %d", id)
+}
+
+// Tick runs one simulation tick with the player's input: it takes the
+// engine's events, then (host) steps the match and sends snapshots, or
+// (member) predicts and sends the input to the host. Outside a match it
+// only takes events. in.Seq is set by the session.
+func (s *Session) Tick(in sim.Input) {
+	s.client.FrameMove(s.handle)
+	if !s.connected {
+		return
+	}
+	now := time.Now()
+	if now.Sub(s.polled) >= 500*time.Millisecond {
+		s.polled = now
+		s.pollLinks()
+	}
+	if s.match == skn.NoHost {
+		return
+	}
+	s.seq++
+	in.Seq = s.seq
+	if s.world != nil {
+		s.hostTick(in)
+	} else {
+		s.memberTick(in)
+	}
+}
+
+// handle processes one engine event.
+func (s *Session) handle(e skein.Event) {
+	switch e.Kind {
+	case skein.EventMessage:
+		if e.Group != skn.NoHost && e.Group != s.match {
+			return // another group's traffic
+		}
+		info := rmi.CallInfo{From: e.Peer, Relayed: e.Relayed, Context: rmi.ContextOf(e.Delivery), Received: e.Received}
+		if err := s.disp.Dispatch(info, e.Data); err != nil {
+			s.counts.BadMessages++
+			s.log.Debug("bad call", "from", e.Peer, "error", err)
+		}
+	case skein.EventMemberJoin:
+		if e.Group == s.match {
+			s.memberJoined(e.Member)
+		}
+	case skein.EventMemberLeave:
+		if e.Group == s.match {
+			s.memberLeft(e.Member)
+		}
+	case skein.EventHostChange:
+		if e.Group == s.match {
+			s.hostChanged(e.Host)
+		}
+	case skein.EventRelayStateChange:
+		s.relayChanged(e.Peer, e.Relayed, e.Err)
+	case skein.EventDisconnected:
+		if e.Peer == skn.ServerID {
+			s.connErr = e.Err
+			s.connected = false
+			s.leftMatch()
+			s.notice(Warn, "Disconnected from the server: %v", e.Err)
+		}
+	}
+}
+
+// serverMs is the estimated server clock in ms (the session's own clock
+// until the first sample is back).
+func (s *Session) serverMs() uint32 {
+	t, err := s.client.ServerTime()
+	if err != nil {
+		t = time.Since(s.start)
+	}
+	return uint32(t / time.Millisecond)
+}
+
+// serverNow is the estimated server clock in ms with a fraction.
+func (s *Session) serverNow() float64 {
+	t, err := s.client.ServerTime()
+	if err != nil {
+		t = time.Since(s.start)
+	}
+	return float64(t) / float64(time.Millisecond)
+}
+
+func (s *Session) playerMembers() []skn.HostID {
+	var ids []skn.HostID
+	for _, m := range s.members {
+		if m != skn.ServerID {
+			ids = append(ids, m)
+		}
+	}
+	return ids
+}
+
+// others reports whether any other player is in the match.
+func (s *Session) others() bool {
+	for _, m := range s.members {
+		if m != skn.ServerID && m != s.me {
+			return true
+		}
+	}
+	return false
+}
