@@ -1,0 +1,314 @@
+package sync_test
+
+// Hole punching against the real Linux kernel's NAT, in the network
+// namespaces of ../shared/netlab. One test process owns sockets on every lab
+// host (a socket made on a thread that joined a namespace stays there), so
+// the real server and clients run in-process across real NAT routers.
+//
+// The tests run when the process is root and netlab is found ($NETLAB, or
+// ../shared/netlab/netlab beside the repository); otherwise they skip and
+// say why. They use their own lab prefix (sk-) and take it down after.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	stdnet "net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/skein-dev/skein/engine/net"
+	skein "github.com/skein-dev/skein/engine/sync"
+)
+
+const labPrefix = "sk-"
+
+// lab is a netlab lab brought up for one test.
+type lab struct {
+	t      *testing.T
+	netlab string
+}
+
+func netlabPath() (string, error) {
+	if p := os.Getenv("NETLAB"); p != "" {
+		return p, nil
+	}
+	wd, _ := os.Getwd()
+	for dir := wd; dir != "/"; dir = filepath.Dir(dir) {
+		p := filepath.Join(dir, "..", "shared", "netlab", "netlab")
+		if _, err := os.Stat(p); err == nil {
+			return filepath.Clean(p), nil
+		}
+	}
+	return "", errors.New("netlab not found: set NETLAB to shared/netlab/netlab")
+}
+
+// upLab brings a lab up with the given netlab up arguments, or skips.
+func upLab(t *testing.T, args ...string) *lab {
+	if testing.Short() {
+		t.Skip("netlab tests skipped in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("netlab tests need root (network namespaces)")
+	}
+	p, err := netlabPath()
+	if err != nil {
+		t.Skip(err.Error())
+	}
+	l := &lab{t: t, netlab: p}
+	l.run(append([]string{"up", "-q"}, args...)...)
+	t.Cleanup(func() { l.run("down", "-q") })
+	return l
+}
+
+func (l *lab) run(args ...string) string {
+	l.t.Helper()
+	cmd := exec.Command(l.netlab, args...)
+	cmd.Env = append(os.Environ(), "NETLAB_PREFIX="+labPrefix)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		l.t.Fatalf("netlab %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// udpIn opens a UDP socket in lab host ns (for example "a1") on addr.
+func (l *lab) udpIn(host string, addr netip.AddrPort) net.PacketConn {
+	l.t.Helper()
+	var c *stdnet.UDPConn
+	err := inNetns(labPrefix+host, func() (err error) {
+		c, err = stdnet.ListenUDP("udp4", stdnet.UDPAddrFromAddrPort(addr))
+		return err
+	})
+	if err != nil {
+		l.t.Fatalf("socket in %s: %v", host, err)
+	}
+	c.SetReadBuffer(net.SocketBuffer)
+	c.SetWriteBuffer(net.SocketBuffer)
+	return net.UDP(c)
+}
+
+// inNetns runs f on an OS thread that joined the named namespace.
+func inNetns(name string, f func() error) error {
+	target, err := os.Open("/run/netns/" + name)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	runtime.LockOSThread()
+	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer orig.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("setns %s: %w", name, err)
+	}
+	ferr := f()
+	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("setns back: %w", err) // the thread stays locked and dies with the goroutine
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+var labServer = netip.MustParseAddrPort("203.0.113.10:7000")
+
+// labGame runs the server in sk-server and one client per named host.
+type labGame struct {
+	srv     *skein.Server
+	clients []*skein.Client
+}
+
+func (l *lab) game(hosts ...string) *labGame {
+	l.t.Helper()
+	g := &labGame{}
+	srv, err := skein.NewServer(l.udpIn("server", labServer), skein.ServerConfig{})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	g.srv = srv
+	l.t.Cleanup(func() { srv.Close() })
+	for _, h := range hosts {
+		ip := netip.MustParseAddr(l.run("addr", h))
+		c, err := skein.NewClient(l.udpIn(h, netip.AddrPortFrom(ip, 0)), skein.ClientConfig{})
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		l.t.Cleanup(func() { c.Close() })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = c.Connect(ctx, labServer)
+		cancel()
+		if err != nil {
+			l.t.Fatalf("%s connects: %v", h, err)
+		}
+		next(l.t, c, skein.EventConnected)
+		next(l.t, srv, skein.EventConnected)
+		g.clients = append(g.clients, c)
+	}
+	return g
+}
+
+// meet puts every client in one group and waits for punching to settle.
+func (g *labGame) meet(t *testing.T, wait time.Duration) net.HostID {
+	var ids []net.HostID
+	for _, c := range g.clients {
+		ids = append(ids, c.ID())
+	}
+	id, err := g.srv.CreateGroup(ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(wait)
+	return id
+}
+
+// pathsOf describes how a reaches b, and b a.
+func paths(a, b *skein.Client) (ab, ba skein.PeerState) {
+	ab, _ = a.PeerState(b.ID())
+	ba, _ = b.PeerState(a.ID())
+	return ab, ba
+}
+
+// drain takes the events waiting on c (in real time, outside a synctest
+// bubble), keeping relay-state events for realRelayEvents.
+func drain(c *skein.Client) {
+	time.Sleep(100 * time.Millisecond)
+	for {
+		e, ok := c.Poll()
+		if !ok {
+			return
+		}
+		if e.Kind == skein.EventRelayStateChange {
+			skipped.add(c, e)
+		}
+	}
+}
+
+// realRelayEvents returns c's relay-state events so far.
+func realRelayEvents(c *skein.Client) []skein.Event {
+	drain(c)
+	return skipped.take(c)
+}
+
+// realExchange checks count reliable messages each way, with real time.
+func realExchange(t *testing.T, a, b *skein.Client, count int) {
+	t.Helper()
+	drain(a)
+	drain(b)
+	for i := range count {
+		for _, p := range [][2]*skein.Client{{a, b}, {b, a}} {
+			if err := p[0].Send(p[1].ID(), net.Reliable, []byte(fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, c := range []*skein.Client{a, b} {
+		for i := range count {
+			e := next(t, c, skein.EventMessage)
+			if string(e.Data) != fmt.Sprint(i) {
+				t.Fatalf("got %q, want %d", e.Data, i)
+			}
+		}
+	}
+}
+
+func TestNetlabConeNATsGoDirect(t *testing.T) {
+	l := upLab(t, "--nat", "cone")
+	g := l.game("a1", "b1")
+	a, b := g.clients[0], g.clients[1]
+	g.meet(t, 2*time.Second)
+	ab, ba := paths(a, b)
+	if ab.Relayed || ba.Relayed {
+		t.Fatalf("a→b %+v, b→a %+v: want direct", ab, ba)
+	}
+	if !strings.HasPrefix(ab.Path, "direct 203.0.113.102:") || !strings.HasPrefix(ba.Path, "direct 203.0.113.101:") {
+		t.Fatalf("paths %q, %q: want the routers' public addresses", ab.Path, ba.Path)
+	}
+	realExchange(t, a, b, 200)
+}
+
+func TestNetlabSymmetricNATsStayRelayedAndWork(t *testing.T) {
+	l := upLab(t, "--nat", "symmetric")
+	g := l.game("a1", "b1")
+	a, b := g.clients[0], g.clients[1]
+	g.meet(t, 4*time.Second) // longer than a punch attempt (3 s)
+	ab, ba := paths(a, b)
+	if !ab.Relayed || !ba.Relayed {
+		t.Fatalf("a→b %+v, b→a %+v: want relayed", ab, ba)
+	}
+	for _, c := range g.clients {
+		evs := realRelayEvents(c)
+		if len(evs) == 0 || !evs[len(evs)-1].Relayed || !errors.Is(evs[len(evs)-1].Err, net.ErrPunchTimeout) {
+			t.Fatalf("%v relay events %+v: want relayed, punch timed out", c.ID(), evs)
+		}
+	}
+	realExchange(t, a, b, 200)
+}
+
+func TestNetlabSameNATUsesTheLAN(t *testing.T) {
+	l := upLab(t, "--nat", "cone")
+	g := l.game("a1", "a2")
+	a, b := g.clients[0], g.clients[1]
+	g.meet(t, 2*time.Second)
+	ab, ba := paths(a, b)
+	if ab.Relayed || ba.Relayed || !strings.HasPrefix(ab.Path, "direct 10.1.0.12:") || !strings.HasPrefix(ba.Path, "direct 10.1.0.11:") {
+		t.Fatalf("a→b %+v, b→a %+v: want direct over the LAN", ab, ba)
+	}
+	realExchange(t, a, b, 200)
+}
+
+func TestNetlabBrokenPathFallsBackAndHeals(t *testing.T) {
+	l := upLab(t, "--nat", "cone")
+	g := l.game("a1", "b1")
+	a, b := g.clients[0], g.clients[1]
+	g.meet(t, 2*time.Second)
+	if ab, ba := paths(a, b); ab.Relayed || ba.Relayed {
+		t.Fatal("not direct to begin with")
+	}
+	realRelayEvents(a)
+	// Router ra stops forwarding between the two homes (the server still
+	// gets through).
+	rules := [][]string{{"-s", "10.1.0.0/24", "-d", "203.0.113.102"}, {"-s", "203.0.113.102", "-d", "10.1.0.0/24"}}
+	for _, r := range rules {
+		l.run(append([]string{"exec", "ra", "iptables", "-I", "FORWARD"}, append(r, "-j", "DROP")...)...)
+	}
+	cut := time.Now()
+	var fellBack time.Duration
+	for fellBack == 0 && time.Since(cut) < 5*time.Second {
+		if ab, ba := paths(a, b); ab.Relayed && ba.Relayed {
+			fellBack = time.Since(cut)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if fellBack == 0 || fellBack > 2*time.Second {
+		t.Fatalf("fell back after %v, want within 2 s", fellBack)
+	}
+	realExchange(t, a, b, 100) // the relay carries the game meanwhile
+	for _, r := range rules {
+		l.run(append([]string{"exec", "ra", "iptables", "-D", "FORWARD"}, append(r, "-j", "DROP")...)...)
+	}
+	healed := time.Now()
+	var back time.Duration
+	for back == 0 && time.Since(healed) < 20*time.Second {
+		if ab, ba := paths(a, b); !ab.Relayed && !ba.Relayed {
+			back = time.Since(healed)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if back == 0 {
+		t.Fatal("not direct again 20 s after the path healed")
+	}
+	t.Logf("fell back to the relay %v after the cut; direct again %v after it healed (retry back-off)", fellBack.Round(time.Millisecond), back.Round(time.Millisecond))
+	realExchange(t, a, b, 100)
+}
