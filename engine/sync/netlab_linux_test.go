@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -311,4 +312,77 @@ func TestNetlabBrokenPathFallsBackAndHeals(t *testing.T) {
 	}
 	t.Logf("fell back to the relay %v after the cut; direct again %v after it healed (retry back-off)", fellBack.Round(time.Millisecond), back.Round(time.Millisecond))
 	realExchange(t, a, b, 100)
+}
+
+// TestNetlabMeasure measures, with 20 ms added on every host's egress (so
+// 40 ms between two peers directly, 80 ms through the server): the time from
+// the group's creation to a direct path on both sides, and the round trip
+// of an application message directly and through the relay. Figures go to
+// BENCHMARKS.md:
+//
+//	go test -run TestNetlabMeasure -v ./engine/sync/
+func TestNetlabMeasure(t *testing.T) {
+	l := upLab(t, "--nat", "cone")
+	for _, h := range []string{"server", "a1", "b1"} {
+		l.run("impair", h, "--delay", "20ms")
+	}
+	g := l.game("a1", "b1")
+	a, b := g.clients[0], g.clients[1]
+	drain(a)
+	drain(b)
+	start := time.Now()
+	if _, err := g.srv.CreateGroup([]net.HostID{a.ID(), b.ID()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var toDirect [2]time.Duration
+	for i, c := range []*skein.Client{a, b} {
+		for {
+			e := waitFor(t, c, skein.EventRelayStateChange)
+			if !e.Relayed {
+				toDirect[i] = e.Received.Sub(start)
+				break
+			}
+		}
+	}
+	rtt := func() time.Duration {
+		drain(a)
+		drain(b)
+		var samples []time.Duration
+		for i := range 21 {
+			t0 := time.Now()
+			a.Send(b.ID(), net.Unreliable, []byte{byte(i)})
+			e := waitFor(t, b, skein.EventMessage)
+			b.Send(a.ID(), net.Unreliable, e.Data)
+			waitFor(t, a, skein.EventMessage)
+			samples = append(samples, time.Since(t0))
+		}
+		slices.Sort(samples)
+		return samples[len(samples)/2]
+	}
+	direct := rtt()
+	a.ForceRelay(b.ID(), true)
+	b.ForceRelay(a.ID(), true)
+	relayed := rtt()
+	t.Logf("20 ms per hop: direct path %v (a), %v (b) after the group was created; target 3 RTT (120 ms) + probe interval (100 ms)",
+		toDirect[0].Round(time.Millisecond), toDirect[1].Round(time.Millisecond))
+	t.Logf("application round trip (median of 21): direct %v, relayed %v", direct.Round(100*time.Microsecond), relayed.Round(100*time.Microsecond))
+	if max(toDirect[0], toDirect[1]) > 220*time.Millisecond+40*time.Millisecond {
+		t.Errorf("direct path took %v, over 3 round trips + the probe interval (+ the server's 20 ms hop)", max(toDirect[0], toDirect[1]))
+	}
+}
+
+// waitFor returns the next event of kind on c, passing over others.
+func waitFor(t *testing.T, c *skein.Client, kind skein.EventKind) skein.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		e, err := c.Next(ctx)
+		if err != nil {
+			t.Fatalf("waiting for %v: %v", kind, err)
+		}
+		if e.Kind == kind {
+			return e
+		}
+	}
 }
