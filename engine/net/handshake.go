@@ -217,7 +217,7 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 // handleHello is the server side of the handshake. It keeps no state until
 // the client echoes a valid cookie, and never answers with more bytes than
 // it received.
-func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time) {
+func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn PacketConn) {
 	if !h.cfg.Accept {
 		h.drops.add(DropUnexpected)
 		return
@@ -245,7 +245,7 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time) {
 		w := existing.welcome
 		existing.mu.Unlock()
 		if w != nil {
-			h.reply(w, from)
+			h.replyOn(conn, w, from)
 		}
 		return
 	}
@@ -255,23 +255,23 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time) {
 	}
 	if hl.Version != ProtocolVersion {
 		h.hsFail.Add(1)
-		h.reply(appendReject(nil, rejectVersion), from)
+		h.replyOn(conn, appendReject(nil, rejectVersion), from)
 		return
 	}
 	if len(hl.Cookie) == 0 {
-		h.reply(appendCookie(nil, h.cookies.make(now, from, hl.Pub[:])), from)
+		h.replyOn(conn, appendCookie(nil, h.cookies.make(now, from, hl.Pub[:])), from)
 		return
 	}
 	if !h.cookies.check(now, from, hl.Pub[:], hl.Cookie) {
 		h.hsFail.Add(1)
-		h.reply(appendReject(nil, rejectBadCookie), from)
+		h.replyOn(conn, appendReject(nil, rejectBadCookie), from)
 		return
 	}
-	h.accept(hl, from, now)
+	h.accept(hl, from, now, conn)
 }
 
 // accept creates the link for a verified client and sends the welcome.
-func (h *Host) accept(hl hello, from netip.AddrPort, now time.Time) {
+func (h *Host) accept(hl hello, from netip.AddrPort, now time.Time, conn PacketConn) {
 	priv, err := newKeyPair()
 	if err != nil {
 		return
@@ -292,13 +292,13 @@ func (h *Host) accept(hl hello, from netip.AddrPort, now time.Time) {
 	if len(h.byID) >= h.cfg.MaxLinks {
 		h.mu.Unlock()
 		h.hsFail.Add(1)
-		h.reply(appendReject(nil, rejectFull), from)
+		h.replyOn(conn, appendReject(nil, rejectFull), from)
 		return
 	}
 	id := h.allocIDLocked()
 	h.mu.Unlock()
 
-	l, err := newLink(h, id, ServerID, keys, h.DirectPath(from), now)
+	l, err := newLink(h, id, ServerID, keys, directPath{conn, from}, now)
 	if err != nil {
 		return
 	}
@@ -313,7 +313,7 @@ func (h *Host) accept(hl hello, from netip.AddrPort, now time.Time) {
 	var nonce [nonceSize]byte
 	l.welcome = l.seal.seal(w, 0, body, nonce[:])
 	h.addLink(l)
-	h.reply(l.welcome, from)
+	h.replyOn(conn, l.welcome, from)
 }
 
 // allocIDLocked returns an unused HostID. Call with h.mu held.
@@ -349,8 +349,8 @@ func (h *Host) ReleaseID(id HostID) {
 	h.mu.Unlock()
 }
 
-func (h *Host) reply(b []byte, to netip.AddrPort) {
-	if _, err := h.conn.WriteTo(b, to); err == nil {
+func (h *Host) replyOn(conn PacketConn, b []byte, to netip.AddrPort) {
+	if _, err := conn.WriteTo(b, to); err == nil {
 		h.traffic.out(len(b))
 	}
 }

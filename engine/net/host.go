@@ -125,6 +125,7 @@ type Host struct {
 	mu       sync.RWMutex
 	byID     map[HostID]*link
 	byAddr   map[netip.AddrPort]*link // server: clients by address, for hellos
+	extra    []PacketConn             // more conns served (AddConn)
 	nextID   HostID
 	reserved map[HostID]struct{}
 	dials    map[netip.AddrPort]*pendingDial
@@ -169,7 +170,7 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 	h.events = queue.New(cfg.EventQueue, isMessage, h.sched.wakeResume)
 	h.sched.init()
 	h.wg.Add(2)
-	go h.readLoop()
+	go h.readLoop(conn)
 	go h.timerLoop()
 	return h, nil
 }
@@ -187,6 +188,22 @@ func Listen(addr string, cfg Config) (*Host, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// AddConn has the host also serve the datagrams of pc (a server's TCP
+// fallback, see NewTCPMux), with a reader goroutine of its own. Links made
+// from pc's datagrams answer through pc. The host closes pc when it closes.
+func (h *Host) AddConn(pc PacketConn) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return ErrHostClosed
+	}
+	h.extra = append(h.extra, pc)
+	h.wg.Add(1)
+	h.mu.Unlock()
+	go h.readLoop(pc)
+	return nil
 }
 
 // ID returns this host's HostID: ServerID for a server, the ID the server
@@ -454,6 +471,11 @@ func (h *Host) Shutdown(ctx context.Context) error {
 	h.closeOnce.Do(func() {
 		close(h.done)
 		h.conn.Close()
+		h.mu.Lock()
+		for _, c := range h.extra {
+			c.Close()
+		}
+		h.mu.Unlock()
 	})
 	h.wg.Wait()
 	return nil

@@ -16,12 +16,12 @@ func errorsIsShutdown(err error) bool { return errors.Is(err, ErrShutdown) }
 // readLoop is the host's reader goroutine: the demux. It routes each
 // datagram by its first byte (packet kind) and, for data, by the sender's
 // HostID and keys.
-func (h *Host) readLoop() {
+func (h *Host) readLoop(conn PacketConn) {
 	defer h.wg.Done()
 	buf := make([]byte, 64<<10)
 	rx := new(rxScratch)
 	for {
-		n, from, err := h.conn.ReadFrom(buf)
+		n, from, err := conn.ReadFrom(buf)
 		if err != nil {
 			if isClosed(err) {
 				return
@@ -35,7 +35,7 @@ func (h *Host) readLoop() {
 			continue
 		}
 		h.traffic.in(n)
-		h.demux(buf[:n], from, time.Now(), rx)
+		h.demux(buf[:n], from, time.Now(), rx, conn)
 	}
 }
 
@@ -48,8 +48,9 @@ type rxScratch struct {
 }
 
 // demux routes one datagram by its first byte (packet kind). b is modified
-// (decrypted in place).
-func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, rx *rxScratch) {
+// (decrypted in place). conn is the socket it came from: answers go back
+// through it.
+func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, rx *rxScratch, conn PacketConn) {
 	if len(b) == 0 {
 		h.drops.add(DropMalformed)
 		return
@@ -60,9 +61,9 @@ func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, rx *rxScratch
 		// forwards their datagrams unchanged.
 		relayed := !h.cfg.Accept && h.srvAddr.is(from) && len(b) >= dataHeaderSize &&
 			HostID(binary.LittleEndian.Uint32(b[1:5])) != ServerID
-		h.handleData(b, from, now, relayed, rx)
+		h.handleData(b, from, now, relayed, rx, conn)
 	case kindHello:
-		h.handleHello(b, from, now)
+		h.handleHello(b, from, now, conn)
 	case kindCookie:
 		h.handleCookie(b, from)
 	case kindWelcome:
@@ -77,7 +78,7 @@ func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, rx *rxScratch
 // handleData authenticates a data datagram and processes its frames. b is
 // modified (decrypted in place). relayed is true when the datagram came
 // wrapped in a relay envelope.
-func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed bool, rx *rxScratch) {
+func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed bool, rx *rxScratch, conn PacketConn) {
 	hdr, err := parseDataHeader(b)
 	if err != nil {
 		h.drops.add(DropMalformed)
@@ -120,7 +121,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		// The newest datagram from a new source address: the peer's NAT
 		// rebound or it moved. Follow it (the seal proves who it is).
 		if a, ok := directAddr(l.path); ok && a != from {
-			oldPath, migrated = l.path, l.h.DirectPath(from)
+			oldPath, migrated = l.path, directPath{conn, from}
 			l.path = migrated
 		}
 	}

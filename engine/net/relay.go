@@ -241,12 +241,11 @@ func (h *Host) forwardRelayed(sender HostID, recs []relayRecord) {
 		t.mu.Lock()
 		p := t.path
 		t.mu.Unlock()
-		addr, ok := directAddr(p)
-		if !ok {
+		if _, ok := directAddr(p); !ok {
 			h.drops.add(DropRelayDenied)
 			continue
 		}
-		if _, err := h.conn.WriteTo(r.inner, addr); err == nil {
+		if err := p.WriteDatagram(r.inner); err == nil {
 			h.traffic.out(len(r.inner))
 			h.relayed.out(len(r.inner))
 		}

@@ -173,8 +173,8 @@ func FuzzDemux(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0x77})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p.srv.demux(bytes.Clone(b), p.cliAddr, time.Now(), new(rxScratch))
-		p.cli.demux(bytes.Clone(b), p.srvAddr, time.Now(), new(rxScratch))
+		p.srv.demux(bytes.Clone(b), p.cliAddr, time.Now(), new(rxScratch), p.srv.conn)
+		p.cli.demux(bytes.Clone(b), p.srvAddr, time.Now(), new(rxScratch), p.cli.conn)
 	})
 }
 
@@ -201,6 +201,6 @@ func FuzzSealedFrames(f *testing.F) {
 		}
 		b, pn := l.startDatagram()
 		b = l.sealDatagram(append(b, plain...), pn)
-		p.srv.demux(b, p.cliAddr, time.Now(), new(rxScratch))
+		p.srv.demux(b, p.cliAddr, time.Now(), new(rxScratch), p.srv.conn)
 	})
 }

@@ -28,6 +28,13 @@ type ClientConfig struct {
 	// ClockInterval is how often the client samples the server's clock
 	// (the first few samples come faster). Zero means 1 s.
 	ClockInterval time.Duration
+	// UDPTimeout is how long DialClient waits for the server over UDP
+	// before trying TCP. Zero means 2 s.
+	UDPTimeout time.Duration
+	// NoTCPFallback makes DialClient fail rather than use TCP.
+	NoTCPFallback bool
+
+	tcp bool // connected over TCP (set by DialClient)
 }
 
 // Client is a game's connection to a Server and to the peers it shares
@@ -52,7 +59,10 @@ type Client struct {
 
 // DialClient opens a UDP socket on local (for example ":0", or
 // "127.0.0.1:0" in tests), starts a Client on it and connects it to the
-// server at addr.
+// server at addr. If the server does not answer over UDP within
+// cfg.UDPTimeout, it tries the server's TCP fallback on the same address
+// (unless cfg.NoTCPFallback): the game then works with every peer relayed,
+// and Transport says "tcp".
 func DialClient(ctx context.Context, local string, addr netip.AddrPort, cfg ClientConfig) (*Client, error) {
 	conn, err := net.ListenUDP(local)
 	if err != nil {
@@ -63,11 +73,45 @@ func DialClient(ctx context.Context, local string, addr netip.AddrPort, cfg Clie
 		conn.Close()
 		return nil, err
 	}
+	udpTimeout := cfg.UDPTimeout
+	if udpTimeout <= 0 {
+		udpTimeout = 2 * time.Second
+	}
+	uctx, cancel := context.WithTimeout(ctx, udpTimeout)
+	err = c.Connect(uctx, addr)
+	cancel()
+	if err == nil {
+		return c, nil
+	}
+	c.Close()
+	if cfg.NoTCPFallback || !errors.Is(err, net.ErrHandshakeTimeout) || ctx.Err() != nil {
+		return nil, err
+	}
+	tc, terr := net.DialTCP(ctx, addr)
+	if terr != nil {
+		return nil, fmt.Errorf("%w (and TCP: %w)", err, terr)
+	}
+	cfg.tcp = true
+	c, err = NewClient(tc, cfg)
+	if err != nil {
+		tc.Close()
+		return nil, err
+	}
 	if err := c.Connect(ctx, addr); err != nil {
 		c.Close()
 		return nil, err
 	}
+	c.log.Info("UDP blocked: connected over TCP, every peer will be relayed", "server", addr)
 	return c, nil
+}
+
+// Transport reports how the client reaches the server: "udp", or "tcp"
+// when UDP was blocked.
+func (c *Client) Transport() string {
+	if c.cfg.tcp {
+		return "tcp"
+	}
+	return "udp"
 }
 
 // NewClient starts a Client on conn, which it owns from now on. Call
@@ -236,7 +280,11 @@ func (c *Client) control(ctl control, now time.Time) {
 			c.log.Warn("add peer", "peer", ctl.Peer, "error", err)
 			return
 		}
-		c.h.Punch(ctl.Peer, ctl.Addrs)
+		if c.cfg.tcp {
+			c.q.Push(Event{Kind: EventRelayStateChange, Peer: ctl.Peer, Relayed: true, Err: net.ErrUDPBlocked, Received: now})
+		} else {
+			c.h.Punch(ctl.Peer, ctl.Addrs)
+		}
 		c.mu.Lock()
 		c.peers[ctl.Peer] = struct{}{}
 		c.mu.Unlock()

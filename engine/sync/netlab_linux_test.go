@@ -372,7 +372,7 @@ func TestNetlabMeasure(t *testing.T) {
 }
 
 // waitFor returns the next event of kind on c, passing over others.
-func waitFor(t *testing.T, c *skein.Client, kind skein.EventKind) skein.Event {
+func waitFor(t *testing.T, c eventSource, kind skein.EventKind) skein.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -385,4 +385,59 @@ func waitFor(t *testing.T, c *skein.Client, kind skein.EventKind) skein.Event {
 			return e
 		}
 	}
+}
+
+// With UDP blocked in home a (netlab's "blocked" router drops all UDP from the
+// LAN), a1 reaches the server over TCP, its peer is relayed, the game works,
+// and a1 is told why.
+func TestNetlabUDPBlockedFallsBackToTCP(t *testing.T) {
+	l := upLab(t, "--nat-a", "blocked", "--nat-b", "cone")
+	srv, err := skein.NewServer(l.udpIn("server", labServer), skein.ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var ln stdnet.Listener
+	if err := inNetns(labPrefix+"server", func() (err error) {
+		ln, err = stdnet.Listen("tcp4", labServer.String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.ServeTCP(ln); err != nil {
+		t.Fatal(err)
+	}
+	dial := func(host string) *skein.Client {
+		var c *skein.Client
+		ip := l.run("addr", host)
+		err := inNetns(labPrefix+host, func() (err error) {
+			// DialClient opens its UDP socket and, when that fails, its TCP
+			// connection on this goroutine, so both live in host's namespace.
+			c, err = skein.DialClient(context.Background(), ip+":0", labServer, skein.ClientConfig{UDPTimeout: time.Second})
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		waitFor(t, c, skein.EventConnected)
+		waitFor(t, srv, skein.EventConnected)
+		return c
+	}
+	a, b := dial("a1"), dial("b1")
+	if a.Transport() != "tcp" || b.Transport() != "udp" {
+		t.Fatalf("transports %s, %s; want tcp, udp", a.Transport(), b.Transport())
+	}
+	if _, err := srv.CreateGroup([]net.HostID{a.ID(), b.ID()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e := waitFor(t, a, skein.EventRelayStateChange)
+	if !e.Relayed || !errors.Is(e.Err, net.ErrUDPBlocked) || e.Peer != b.ID() {
+		t.Fatalf("a's relay state %+v, want relayed because UDP is blocked", e)
+	}
+	time.Sleep(time.Second)
+	if ab, ba := paths(a, b); !ab.Relayed || !ba.Relayed {
+		t.Fatalf("a→b %+v, b→a %+v: want relayed", ab, ba)
+	}
+	realExchange(t, a, b, 200)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdnet "net"
 	"net/netip"
 	"slices"
 	stdsync "sync"
@@ -45,6 +46,8 @@ type ServerConfig struct {
 	// EventQueue bounds the messages waiting for the application. Zero
 	// means 8192.
 	EventQueue int
+	// NoTCP turns off the TCP fallback in ListenServer.
+	NoTCP bool
 }
 
 // Server is the authority over P2P groups: it creates them, adds and
@@ -71,6 +74,7 @@ type Server struct {
 	views map[net.HostID]groupView
 
 	slowKicks atomic.Uint64
+	maxLinks  int
 }
 
 type group struct {
@@ -96,7 +100,10 @@ func pairOf(a, b net.HostID) pairKey {
 	return pairKey{a, b}
 }
 
-// ListenServer opens a UDP socket on addr and starts a Server on it.
+// ListenServer opens a UDP socket on addr and starts a Server on it. Unless
+// cfg.NoTCP is set, it also accepts the TCP fallback (for clients whose
+// network blocks UDP) on the same port number; if that port is taken over
+// TCP, it logs a warning and serves UDP only.
 func ListenServer(addr string, cfg ServerConfig) (*Server, error) {
 	c, err := net.ListenUDP(addr)
 	if err != nil {
@@ -105,8 +112,24 @@ func ListenServer(addr string, cfg ServerConfig) (*Server, error) {
 	s, err := NewServer(c, cfg)
 	if err != nil {
 		c.Close()
+		return nil, err
 	}
-	return s, err
+	if !cfg.NoTCP {
+		ln, err := stdnet.Listen("tcp", c.LocalAddr().String())
+		if err != nil {
+			s.log.Warn("no TCP fallback", "error", err)
+		} else if err := s.ServeTCP(ln); err != nil {
+			ln.Close()
+		}
+	}
+	return s, nil
+}
+
+// ServeTCP accepts clients over TCP on ln, for networks that block UDP: the
+// same protocol framed on a stream. Their peers are always relayed.
+func (s *Server) ServeTCP(ln stdnet.Listener) error {
+	max := s.maxLinks
+	return s.h.AddConn(net.NewTCPMux(ln, max))
 }
 
 // NewServer starts a Server on conn, which it owns from now on.
@@ -130,6 +153,10 @@ func NewServer(conn net.PacketConn, cfg ServerConfig) (*Server, error) {
 	}
 	ncfg := cfg.Net
 	ncfg.Accept = true
+	s.maxLinks = ncfg.MaxLinks
+	if s.maxLinks <= 0 {
+		s.maxLinks = 4096
+	}
 	ncfg.RelayPolicy = s.mayRelay
 	if ncfg.Logger == nil {
 		ncfg.Logger = cfg.Logger
@@ -451,6 +478,9 @@ func (s *Server) leave(g *group, m net.HostID) {
 func (s *Server) candidates(peer, to net.HostID) []netip.AddrPort {
 	pub, ok := s.h.RemoteAddr(peer)
 	toPub, _ := s.h.RemoteAddr(to)
+	if net.IsTCPAddr(pub) || net.IsTCPAddr(toPub) {
+		return nil // one of them is on TCP: only the relay can join them
+	}
 	lan := s.lan[peer]
 	out := make([]netip.AddrPort, 0, len(lan)+1)
 	if ok && pub.Addr() != toPub.Addr() {
