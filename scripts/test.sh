@@ -16,6 +16,12 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 FUZZTIME=${FUZZTIME:-5s}
+
+# Real-kernel NAT tests (engine/sync, engine/lan) run when the shared netlab
+# tool is beside the repository and we are root; they skip otherwise.
+if [ -z "${NETLAB:-}" ] && [ -x "$root/../shared/netlab/netlab" ]; then
+  export NETLAB="$root/../shared/netlab/netlab"
+fi
 FUZZ=${FUZZ:-1}
 
 step() { printf '\n== %s\n' "$*"; }
