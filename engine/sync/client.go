@@ -42,14 +42,11 @@ type ClientConfig struct {
 // events, clock samples); the application takes events with FrameMove,
 // Poll or Next.
 type Client struct {
-	events
-	h     *net.Host
+	*events
 	log   hclog.Logger
 	epoch time.Time
 	cfg   ClientConfig
 	clock clock
-	wg    stdsync.WaitGroup
-	once  stdsync.Once
 	start chan struct{} // closed once connected: clock sync begins
 
 	mu     stdsync.RWMutex
@@ -137,7 +134,6 @@ func NewClient(conn net.PacketConn, cfg ClientConfig) (*Client, error) {
 	}
 	c := &Client{
 		events: newEvents(cfg.EventQueue),
-		h:      h,
 		log:    cfg.Logger.Named("sync"),
 		epoch:  time.Now(),
 		cfg:    cfg,
@@ -145,6 +141,7 @@ func NewClient(conn net.PacketConn, cfg ClientConfig) (*Client, error) {
 		groups: make(map[net.HostID]*groupView),
 		peers:  make(map[net.HostID]struct{}),
 	}
+	c.h = h
 	c.wg.Add(1)
 	go c.loop()
 	return c, nil
@@ -467,17 +464,8 @@ func (c *Client) ServerClock() (offset, rtt time.Duration, err error) {
 }
 
 // Close disconnects gracefully; see Shutdown.
-func (c *Client) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	return c.Shutdown(ctx)
-}
+func (c *Client) Close() error { return c.close() }
 
 // Shutdown closes the server and peer links gracefully, waits until they
 // are flushed or ctx ends, and stops.
-func (c *Client) Shutdown(ctx context.Context) error {
-	err := c.h.Shutdown(ctx)
-	c.once.Do(func() { close(c.done) })
-	c.wg.Wait()
-	return err
-}
+func (c *Client) Shutdown(ctx context.Context) error { return c.shutdown(ctx) }

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	stdsync "sync"
 	"time"
 
 	"github.com/skein-dev/skein/engine/internal/queue"
@@ -64,15 +65,36 @@ type Event struct {
 func isMessage(e Event) bool { return e.Kind == EventMessage }
 
 // events is the application side shared by Client and Server: a bounded
-// queue filled by the owner goroutine.
+// queue filled by the owner goroutine, and that goroutine's lifecycle.
 type events struct {
 	q      *queue.Queue[Event]
 	resume chan struct{}
 	done   chan struct{}
+	h      *net.Host
+	wg     stdsync.WaitGroup
+	once   stdsync.Once
 }
 
-func newEvents(limit int) events {
-	e := events{resume: make(chan struct{}, 1), done: make(chan struct{})}
+// shutdown closes the host gracefully within ctx, then stops the owner
+// goroutine and waits for it.
+func (e *events) shutdown(ctx context.Context) error {
+	err := e.h.Shutdown(ctx)
+	e.once.Do(func() { close(e.done) })
+	e.wg.Wait()
+	return err
+}
+
+// closeTimeout bounds Close.
+const closeTimeout = 3 * time.Second
+
+func (e *events) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	return e.shutdown(ctx)
+}
+
+func newEvents(limit int) *events {
+	e := &events{resume: make(chan struct{}, 1), done: make(chan struct{})}
 	e.q = queue.New(limit, isMessage, func() {
 		select {
 		case e.resume <- struct{}{}:

@@ -73,22 +73,7 @@ func natWorld(t *testing.T, seed int64, kinds []natKind, ncfg net.Config) *world
 var natSrv = netip.MustParseAddrPort("203.0.113.10:7000")
 
 func (w *world) dialFrom(addr string, ncfg net.Config) *skein.Client {
-	conn, err := w.nw.Listen(netip.MustParseAddrPort(addr))
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	c, err := skein.NewClient(conn, skein.ClientConfig{Net: ncfg})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.t.Cleanup(func() { c.Close() })
-	if err := c.Connect(w.t.Context(), natSrv); err != nil {
-		w.t.Fatal(err)
-	}
-	next(w.t, c, skein.EventConnected)
-	next(w.t, w.srv, skein.EventConnected)
-	w.clients = append(w.clients, c)
-	return c
+	return w.dialTo(addr, natSrv, ncfg)
 }
 
 // exchange streams count reliable messages each way between a and b and

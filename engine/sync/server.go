@@ -54,13 +54,10 @@ type ServerConfig struct {
 // removes members, names each group's host, hands peers their keys and
 // relays between members. It wraps a listening net.Host.
 type Server struct {
-	events
-	h     *net.Host
+	*events
 	log   hclog.Logger
 	epoch time.Time
 	jobs  chan func()
-	wg    stdsync.WaitGroup
-	once  stdsync.Once
 
 	// Owned by the loop goroutine.
 	groups   map[net.HostID]*group
@@ -603,17 +600,8 @@ func (s *Server) Send(to net.HostID, d net.Delivery, data []byte) error {
 func (s *Server) Kick(id net.HostID, message string) error { return s.h.Kick(id, message) }
 
 // Close shuts the server down gracefully; see Shutdown.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	return s.Shutdown(ctx)
-}
+func (s *Server) Close() error { return s.close() }
 
 // Shutdown tells every client the server is shutting down, waits until they
 // are disconnected or ctx ends, and stops.
-func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.h.Shutdown(ctx)
-	s.once.Do(func() { close(s.done) })
-	s.wg.Wait()
-	return err
-}
+func (s *Server) Shutdown(ctx context.Context) error { return s.shutdown(ctx) }

@@ -48,13 +48,21 @@ func newWorld(t *testing.T, n int, ncfg net.Config) *world {
 }
 
 func (w *world) addClient(addr string, ncfg net.Config) *skein.Client {
-	conn, _ := w.nw.Listen(netip.MustParseAddrPort(addr))
+	return w.dialTo(addr, srvAddr, ncfg)
+}
+
+// dialTo starts a client on addr and connects it to the server at srv.
+func (w *world) dialTo(addr string, srv netip.AddrPort, ncfg net.Config) *skein.Client {
+	conn, err := w.nw.Listen(netip.MustParseAddrPort(addr))
+	if err != nil {
+		w.t.Fatal(err)
+	}
 	c, err := skein.NewClient(conn, skein.ClientConfig{Net: ncfg})
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	w.t.Cleanup(func() { c.Close() })
-	if err := c.Connect(w.t.Context(), srvAddr); err != nil {
+	if err := c.Connect(w.t.Context(), srv); err != nil {
 		w.t.Fatal(err)
 	}
 	next(w.t, c, skein.EventConnected)
