@@ -7,7 +7,7 @@ package sync_test
 //
 // The tests run when the process is root and netlab is found ($NETLAB, or
 // ../shared/netlab/netlab beside the repository); otherwise they skip and
-// say why. They use their own lab prefix (sk-) and take it down after.
+// say why. Each process uses its own lab prefix and takes its lab down after.
 
 import (
 	"context"
@@ -30,7 +30,9 @@ import (
 	skein "github.com/skein-dev/skein/engine/sync"
 )
 
-const labPrefix = "sk-"
+// labPrefix names this process's lab (namespaces sk<pid>-server, ...), so
+// test runs in parallel never tear down each other's lab.
+var labPrefix = fmt.Sprintf("sk%d-", os.Getpid())
 
 // lab is a netlab lab brought up for one test.
 type lab struct {
