@@ -55,6 +55,11 @@ type Config struct {
 	// a common group). It is called on the reading goroutine for every
 	// relayed datagram: keep it fast and non-blocking. Nil relays nothing.
 	RelayPolicy func(from, to HostID) bool
+	// RelayRate bounds the datagrams per second a server relays for one
+	// client (a burst of one second's worth); the rest are dropped and
+	// counted (DropRateLimited). Peer traffic is sealed end to end, so the
+	// server can only limit its volume. Zero means 4000.
+	RelayRate int
 	// DisableP2P keeps every peer on the relay: Punch only reports
 	// ErrForcedRelay.
 	DisableP2P bool
@@ -89,6 +94,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.EventQueue, 8192)
 	defInt(&c.SendQueue, 8192)
 	defInt(&c.HandshakeRate, 2000)
+	defInt(&c.RelayRate, 4000)
 	def(&c.CookieLifetime, 30*time.Second)
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()

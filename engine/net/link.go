@@ -38,7 +38,8 @@ type link struct {
 	closing        error // local close in progress, with this reason
 	closeDeadline  time.Time
 	remoteClosed   error
-	scratch        []byte // joins head and body of a reliable message
+	scratch        []byte      // joins head and body of a reliable message
+	relayBudget    tokenBucket // server: what this client may have relayed
 	sendSeq        map[uint8]uint32
 	recvSeq        map[uint8]uint32
 	nextSN         uint32

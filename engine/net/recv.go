@@ -191,7 +191,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	}
 	rx.probes = probes[:0]
 	if len(relay) > 0 {
-		h.forwardRelayed(l.id, relay)
+		h.forwardRelayed(l, relay, now)
 		clear(relay)
 	}
 	rx.relay = relay[:0]

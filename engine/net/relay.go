@@ -222,14 +222,31 @@ type relayRecord struct {
 // for a host the relay policy lets it reach. The datagram is written
 // unchanged; the receiver authenticates it with the keys it shares with the
 // sender.
-func (h *Host) forwardRelayed(sender HostID, recs []relayRecord) {
-	for _, r := range recs {
+func (h *Host) forwardRelayed(sender *link, recs []relayRecord, now time.Time) {
+	sender.mu.Lock()
+	if sender.relayBudget.rate == 0 {
+		rate := float64(h.cfg.RelayRate)
+		sender.relayBudget = tokenBucket{rate: rate, tokens: rate, last: now}
+	}
+	allowed := 0
+	for range recs {
+		if !sender.relayBudget.take(now) {
+			break
+		}
+		allowed++
+	}
+	sender.mu.Unlock()
+	for range recs[allowed:] {
+		sender.drops.add(DropRateLimited)
+		h.drops.add(DropRateLimited)
+	}
+	for _, r := range recs[:allowed] {
 		hdr, err := parseDataHeader(r.inner)
-		if err != nil || hdr.From != sender {
+		if err != nil || hdr.From != sender.id {
 			h.drops.add(DropMalformed)
 			continue
 		}
-		if h.cfg.RelayPolicy == nil || !h.cfg.RelayPolicy(sender, r.to) {
+		if h.cfg.RelayPolicy == nil || !h.cfg.RelayPolicy(sender.id, r.to) {
 			h.drops.add(DropRelayDenied)
 			continue
 		}

@@ -131,3 +131,42 @@ func TestSendMultiPacksOneDatagramUp(t *testing.T) {
 		}
 	})
 }
+
+func TestRelayRateLimitPerSender(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := vnet.New(23)
+		defer nw.Close()
+		sconn, _ := nw.Listen(srvAddr)
+		srv, _ := skein.NewHost(sconn, skein.Config{Accept: true, RelayRate: 100, RelayPolicy: func(from, to skein.HostID) bool { return true }})
+		defer srv.Close()
+		var c []*skein.Host
+		for i := range 2 {
+			conn, _ := nw.Listen(netip.MustParseAddrPort(fmt.Sprintf("10.0.1.%d:5000", i+1)))
+			h, _ := skein.NewHost(conn, skein.Config{})
+			defer h.Close()
+			if err := h.Dial(t.Context(), srvAddr); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, h, skein.EventConnected, skein.ServerID)
+			expect(t, srv, skein.EventConnected, h.ID())
+			c = append(c, h)
+		}
+		peer(t, c)
+		// A flood: 1,000 datagrams in one second; 100/s allowed, plus a
+		// burst of 100.
+		for i := range 1000 {
+			c[0].Send(c[1].ID(), skein.Unreliable, []byte{byte(i)})
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+		limited := srv.Stats().Drops[skein.DropRateLimited]
+		relayed := srv.Stats().Relayed.DatagramsOut
+		if limited < 700 || relayed > 300 {
+			t.Fatalf("rate limited %d, relayed %d of 1000 at 100/s", limited, relayed)
+		}
+		if ls, _ := srv.LinkStats(c[0].ID()); ls.Drops[skein.DropRateLimited] != limited {
+			t.Fatalf("not counted on the sender's link: %v", ls.Drops)
+		}
+		t.Logf("of 1000 flooded datagrams: %d relayed, %d rate-limited", relayed, limited)
+	})
+}

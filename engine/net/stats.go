@@ -21,7 +21,8 @@ const (
 	DropUnknownPeer
 	// DropQueueFull: an unreliable message found the event queue full.
 	DropQueueFull
-	// DropRateLimited: a handshake packet over the handshake rate.
+	// DropRateLimited: a handshake packet over the handshake rate, or a
+	// datagram over a client's relay rate.
 	DropRateLimited
 	// DropUnexpected: a well-formed packet this host does not expect (a hello
 	// at a client, a welcome nobody asked for).
