@@ -32,7 +32,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/skein-dev/skein/demo/internal/chat"
+	"github.com/skein-dev/skein/engine/chat"
 	"github.com/skein-dev/skein/engine/lan"
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"

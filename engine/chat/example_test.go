@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skein-dev/skein/demo/internal/chat"
+	"github.com/skein-dev/skein/engine/chat"
 )
 
 // A receiver checks every message: Clean for the text, a Limiter for the
