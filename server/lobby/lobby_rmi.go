@@ -59,7 +59,7 @@ var (
 	_ rmi.Unmarshaler = (*MatchInfo)(nil)
 )
 
-// Call IDs of global Lobby (100..104).
+// Call IDs of global Lobby (100..105).
 const (
 	// Lobby_ListMatches is the call ID of Lobby.ListMatches.
 	Lobby_ListMatches rmi.CallID = 100
@@ -71,6 +71,8 @@ const (
 	Lobby_QuickJoin rmi.CallID = 103
 	// Lobby_LeaveMatch is the call ID of Lobby.LeaveMatch.
 	Lobby_LeaveMatch rmi.CallID = 104
+	// Lobby_Chat is the call ID of Lobby.Chat.
+	Lobby_Chat rmi.CallID = 105
 )
 
 func _() {
@@ -83,6 +85,7 @@ func _() {
 	_ = x[Lobby_JoinMatch-102]
 	_ = x[Lobby_QuickJoin-103]
 	_ = x[Lobby_LeaveMatch-104]
+	_ = x[Lobby_Chat-105]
 }
 
 // LobbyProxy sends the calls of global Lobby (declared in lobby.rmi) to a
@@ -161,6 +164,18 @@ func (rmiP *LobbyProxy) LeaveMatch(to net.HostID, ctx rmi.Context, request uint3
 	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.LeaveMatch")
 }
 
+// Chat sends call Lobby.Chat (ID 105) to the peer, group or server named by
+// to, the way ctx says.
+//
+// Chat says a line in the lobby: every connected client gets it as
+// LobbyReply.ChatLine. The server strips control characters, refuses
+// lines over 280 characters and rate-limits each sender.
+func (rmiP *LobbyProxy) Chat(to net.HostID, ctx rmi.Context, text string) error {
+	rmiE := rmi.StartCall(105, 1)
+	rmiE.EncodeString(text)
+	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.Chat")
+}
+
 // LobbyStub receives the calls of global Lobby: set the function of each call
 // you handle, then attach the stub to an rmi.Dispatcher. A call whose
 // function is nil fails with rmi.ErrNoHandler. NewLobbyStub fills every
@@ -192,10 +207,16 @@ type LobbyStub struct {
 	//
 	// LeaveMatch leaves the current match; the answer is LobbyReply.Left.
 	LeaveMatch func(info rmi.CallInfo, request uint32) error
+	// Chat handles call Lobby.Chat (ID 105).
+	//
+	// Chat says a line in the lobby: every connected client gets it as
+	// LobbyReply.ChatLine. The server strips control characters, refuses
+	// lines over 280 characters and rate-limits each sender.
+	Chat func(info rmi.CallInfo, text string) error
 }
 
 // RMIRange returns the call IDs of global Lobby.
-func (s *LobbyStub) RMIRange() rmi.CallRange { return rmi.CallRange{First: 100, Last: 104} }
+func (s *LobbyStub) RMIRange() rmi.CallRange { return rmi.CallRange{First: 100, Last: 105} }
 
 // RMIName returns "Lobby.Method" for a call ID of global Lobby, or "".
 func (s *LobbyStub) RMIName(id rmi.CallID) string {
@@ -210,6 +231,8 @@ func (s *LobbyStub) RMIName(id rmi.CallID) string {
 		return "Lobby.QuickJoin"
 	case Lobby_LeaveMatch:
 		return "Lobby.LeaveMatch"
+	case Lobby_Chat:
+		return "Lobby.Chat"
 	}
 	return ""
 }
@@ -291,6 +314,20 @@ func (s *LobbyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) e
 			return err
 		}
 		return rmiF(info, rmiA0)
+	case Lobby_Chat:
+		rmiF := s.Chat
+		if rmiF == nil {
+			return rmi.ErrNoHandler
+		}
+		rmiD := rmi.NewDecoder(args)
+		if !rmiD.DecodeArrayHeader(1) {
+			return rmiD.Err()
+		}
+		rmiA0 := rmiD.DecodeString()
+		if err := rmiD.Finish(); err != nil {
+			return err
+		}
+		return rmiF(info, rmiA0)
 	}
 	return rmi.ErrUnknownCall
 }
@@ -325,6 +362,12 @@ type LobbyHandler interface {
 	//
 	// LeaveMatch leaves the current match; the answer is LobbyReply.Left.
 	LeaveMatch(info rmi.CallInfo, request uint32) error
+	// Chat handles call Lobby.Chat (ID 105).
+	//
+	// Chat says a line in the lobby: every connected client gets it as
+	// LobbyReply.ChatLine. The server strips control characters, refuses
+	// lines over 280 characters and rate-limits each sender.
+	Chat(info rmi.CallInfo, text string) error
 }
 
 // NewLobbyStub returns a LobbyStub whose functions call the methods of h.
@@ -335,6 +378,7 @@ func NewLobbyStub(h LobbyHandler) *LobbyStub {
 		JoinMatch:   h.JoinMatch,
 		QuickJoin:   h.QuickJoin,
 		LeaveMatch:  h.LeaveMatch,
+		Chat:        h.Chat,
 	}
 }
 
@@ -367,9 +411,14 @@ func (UnimplementedLobbyHandler) LeaveMatch(rmi.CallInfo, uint32) error {
 	return rmi.ErrNotImplemented
 }
 
+// Chat returns rmi.ErrNotImplemented.
+func (UnimplementedLobbyHandler) Chat(rmi.CallInfo, string) error {
+	return rmi.ErrNotImplemented
+}
+
 var _ LobbyHandler = UnimplementedLobbyHandler{}
 
-// Call IDs of global LobbyReply (150..152).
+// Call IDs of global LobbyReply (150..153).
 const (
 	// LobbyReply_MatchList is the call ID of LobbyReply.MatchList.
 	LobbyReply_MatchList rmi.CallID = 150
@@ -377,6 +426,8 @@ const (
 	LobbyReply_Joined rmi.CallID = 151
 	// LobbyReply_Left is the call ID of LobbyReply.Left.
 	LobbyReply_Left rmi.CallID = 152
+	// LobbyReply_ChatLine is the call ID of LobbyReply.ChatLine.
+	LobbyReply_ChatLine rmi.CallID = 153
 )
 
 func _() {
@@ -387,6 +438,7 @@ func _() {
 	_ = x[LobbyReply_MatchList-150]
 	_ = x[LobbyReply_Joined-151]
 	_ = x[LobbyReply_Left-152]
+	_ = x[LobbyReply_ChatLine-153]
 }
 
 // LobbyReplyProxy sends the calls of global LobbyReply (declared in
@@ -442,6 +494,17 @@ func (rmiP *LobbyReplyProxy) Left(to net.HostID, ctx rmi.Context, request uint32
 	return rmiP.rmiProxy.Send(to, ctx, rmiE, "LobbyReply.Left")
 }
 
+// ChatLine sends call LobbyReply.ChatLine (ID 153) to the peer, group or
+// server named by to, the way ctx says.
+//
+// ChatLine is a lobby chat line from client from, already cleaned.
+func (rmiP *LobbyReplyProxy) ChatLine(to net.HostID, ctx rmi.Context, from uint32, text string) error {
+	rmiE := rmi.StartCall(153, 2)
+	rmiE.EncodeUint32(from)
+	rmiE.EncodeString(text)
+	return rmiP.rmiProxy.Send(to, ctx, rmiE, "LobbyReply.ChatLine")
+}
+
 // LobbyReplyStub receives the calls of global LobbyReply: set the function of
 // each call you handle, then attach the stub to an rmi.Dispatcher. A call
 // whose function is nil fails with rmi.ErrNoHandler. NewLobbyReplyStub fills
@@ -462,10 +525,14 @@ type LobbyReplyStub struct {
 	//
 	// Left answers LeaveMatch.
 	Left func(info rmi.CallInfo, request uint32, result uint8) error
+	// ChatLine handles call LobbyReply.ChatLine (ID 153).
+	//
+	// ChatLine is a lobby chat line from client from, already cleaned.
+	ChatLine func(info rmi.CallInfo, from uint32, text string) error
 }
 
 // RMIRange returns the call IDs of global LobbyReply.
-func (s *LobbyReplyStub) RMIRange() rmi.CallRange { return rmi.CallRange{First: 150, Last: 152} }
+func (s *LobbyReplyStub) RMIRange() rmi.CallRange { return rmi.CallRange{First: 150, Last: 153} }
 
 // RMIName returns "LobbyReply.Method" for a call ID of global LobbyReply, or "".
 func (s *LobbyReplyStub) RMIName(id rmi.CallID) string {
@@ -476,6 +543,8 @@ func (s *LobbyReplyStub) RMIName(id rmi.CallID) string {
 		return "LobbyReply.Joined"
 	case LobbyReply_Left:
 		return "LobbyReply.Left"
+	case LobbyReply_ChatLine:
+		return "LobbyReply.ChatLine"
 	}
 	return ""
 }
@@ -529,6 +598,21 @@ func (s *LobbyReplyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []by
 			return err
 		}
 		return rmiF(info, rmiA0, rmiA1)
+	case LobbyReply_ChatLine:
+		rmiF := s.ChatLine
+		if rmiF == nil {
+			return rmi.ErrNoHandler
+		}
+		rmiD := rmi.NewDecoder(args)
+		if !rmiD.DecodeArrayHeader(2) {
+			return rmiD.Err()
+		}
+		rmiA0 := rmiD.DecodeUint32()
+		rmiA1 := rmiD.DecodeString()
+		if err := rmiD.Finish(); err != nil {
+			return err
+		}
+		return rmiF(info, rmiA0, rmiA1)
 	}
 	return rmi.ErrUnknownCall
 }
@@ -552,6 +636,10 @@ type LobbyReplyHandler interface {
 	//
 	// Left answers LeaveMatch.
 	Left(info rmi.CallInfo, request uint32, result uint8) error
+	// ChatLine handles call LobbyReply.ChatLine (ID 153).
+	//
+	// ChatLine is a lobby chat line from client from, already cleaned.
+	ChatLine(info rmi.CallInfo, from uint32, text string) error
 }
 
 // NewLobbyReplyStub returns a LobbyReplyStub whose functions call the methods of h.
@@ -560,6 +648,7 @@ func NewLobbyReplyStub(h LobbyReplyHandler) *LobbyReplyStub {
 		MatchList: h.MatchList,
 		Joined:    h.Joined,
 		Left:      h.Left,
+		ChatLine:  h.ChatLine,
 	}
 }
 
@@ -579,6 +668,11 @@ func (UnimplementedLobbyReplyHandler) Joined(rmi.CallInfo, uint32, uint8, uint32
 
 // Left returns rmi.ErrNotImplemented.
 func (UnimplementedLobbyReplyHandler) Left(rmi.CallInfo, uint32, uint8) error {
+	return rmi.ErrNotImplemented
+}
+
+// ChatLine returns rmi.ErrNotImplemented.
+func (UnimplementedLobbyReplyHandler) ChatLine(rmi.CallInfo, uint32, string) error {
 	return rmi.ErrNotImplemented
 }
 

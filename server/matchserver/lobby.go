@@ -3,6 +3,7 @@ package matchserver
 import (
 	"unicode/utf8"
 
+	"github.com/skein-dev/skein/engine/chat"
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
 	"github.com/skein-dev/skein/server/lobby"
@@ -98,6 +99,24 @@ func (h *handler) LeaveMatch(info rmi.CallInfo, request uint32) error {
 		s.left(info.From, request, lobby.OK)
 	}) {
 		s.left(info.From, request, lobby.Unavailable)
+	}
+	return nil
+}
+
+func (h *handler) Chat(info rmi.CallInfo, text string) error {
+	s := h.s
+	s.metrics.requests.WithLabelValues("chat").Inc()
+	clean, err := chat.Clean(text)
+	if err != nil {
+		s.metrics.chatDropped.WithLabelValues("refused").Inc()
+		return nil
+	}
+	if v := s.chatLimit.Allow(info.From, info.Received); !v.Allow {
+		s.metrics.chatDropped.WithLabelValues("rate_limited").Inc()
+		return nil
+	}
+	for _, id := range s.sync.Host().Peers() {
+		s.reply.ChatLine(id, rmi.Reliable, uint32(info.From), clean)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package matchserver_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -176,5 +177,43 @@ func TestAdminEndpoint(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+func TestLobbyChat(t *testing.T) {
+	_, dial := start(t)
+	dial()
+	cs := dial()
+	a, b := cs[0], cs[1]
+	// Control characters are stripped; every connected client hears it.
+	if err := a.Say("hello\x1b[2J lobby\x07"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		select {
+		case l := <-c.Chat:
+			if l.From != a.ID() || l.Text != "hello[2J lobby" {
+				t.Fatalf("got %+v", l)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no chat line")
+		}
+	}
+	// Too long: refused. A flood: a burst gets through, the rest is dropped.
+	b.Say(strings.Repeat("x", 1000))
+	for i := range 50 {
+		b.Say(fmt.Sprintf("spam %d", i))
+	}
+	time.Sleep(500 * time.Millisecond)
+	got := 0
+	for len(a.Chat) > 0 {
+		l := <-a.Chat
+		if strings.HasPrefix(l.Text, "x") {
+			t.Fatal("an over-long line was relayed")
+		}
+		got++
+	}
+	if got < 1 || got > 6 {
+		t.Fatalf("%d of 50 flooded lines relayed, want the burst (5) at most and a little more", got)
 	}
 }

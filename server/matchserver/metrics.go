@@ -18,6 +18,7 @@ type metrics struct {
 	duplicates  prometheus.Counter
 	overloaded  prometheus.Counter
 	lobbyErrors prometheus.Counter
+	chatDropped *prometheus.CounterVec
 	rtt         prometheus.Histogram
 	s           *Server
 }
@@ -34,7 +35,8 @@ func newMetrics(s *Server) *metrics {
 		Name: "skein_client_rtt_seconds", Help: "Smoothed RTT of each client, sampled every 5 s.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 	})
-	m.reg.MustRegister(m.requests, m.results, m.duplicates, m.overloaded, m.lobbyErrors, m.rtt)
+	m.chatDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_chat_dropped_total", Help: "Lobby chat lines not relayed, by reason."}, []string{"reason"})
+	m.reg.MustRegister(m.requests, m.results, m.duplicates, m.overloaded, m.lobbyErrors, m.rtt, m.chatDropped)
 
 	host := func() net.HostStats { return s.sync.Host().Stats() }
 	gauge := func(name, help string, f func() float64) {

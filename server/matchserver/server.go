@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/skein-dev/skein/engine/chat"
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
 	skein "github.com/skein-dev/skein/engine/sync"
@@ -71,6 +72,8 @@ type Server struct {
 	// request again. A leaf lock: never held while sending.
 	answerMu sync.Mutex
 	answers  map[net.HostID]answer
+
+	chatLimit *chat.Limiter[net.HostID]
 }
 
 // answer is the last answer sent to a client, resent if the same request
@@ -103,6 +106,8 @@ func New(cfg Config) (*Server, error) {
 		reg:     newRegistry(),
 		started: time.Now(),
 		answers: make(map[net.HostID]answer),
+		// A burst of 5 lines, then 1 a second, per sender.
+		chatLimit: chat.NewLimiter[net.HostID](chat.LimiterConfig{MaxSenders: 4096}),
 	}
 	ncfg := cfg.Net
 	ncfg.MaxLinks = cfg.MaxClients
@@ -187,6 +192,7 @@ func (s *Server) handle(e skein.Event) {
 	switch e.Kind {
 	case skein.EventDisconnected:
 		s.forget(e.Peer)
+		s.chatLimit.Forget(e.Peer)
 		if id, ok := s.reg.release(e.Peer); ok {
 			if m := s.reg.get(id); m != nil {
 				s.post(m, func() { s.dropPlayer(m, e.Peer) })

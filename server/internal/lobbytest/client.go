@@ -20,12 +20,14 @@ import (
 // need), which is closed when the client is.
 type Client struct {
 	*skein.Client
-	proxy  *lobby.LobbyProxy
-	disp   *rmi.Dispatcher
-	req    atomic.Uint32
-	lists  chan listAnswer
-	joins  chan joinAnswer
-	lefts  chan leftAnswer
+	proxy *lobby.LobbyProxy
+	disp  *rmi.Dispatcher
+	req   atomic.Uint32
+	lists chan listAnswer
+	joins chan joinAnswer
+	lefts chan leftAnswer
+	// Chat receives the lobby's chat lines (dropped when full).
+	Chat   chan ChatLine
 	Events chan skein.Event
 	done   chan struct{}
 }
@@ -39,6 +41,12 @@ type joinAnswer struct {
 	req    uint32
 	result lobby.Result
 	match  net.HostID
+}
+
+// ChatLine is a lobby chat line.
+type ChatLine struct {
+	From net.HostID
+	Text string
 }
 
 type leftAnswer struct {
@@ -59,6 +67,7 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg skein.ClientConfig) (*Cl
 		lists:  make(chan listAnswer, 16),
 		joins:  make(chan joinAnswer, 16),
 		lefts:  make(chan leftAnswer, 16),
+		Chat:   make(chan ChatLine, 64),
 		Events: make(chan skein.Event, 4096),
 		done:   make(chan struct{}),
 	}
@@ -73,6 +82,10 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg skein.ClientConfig) (*Cl
 		},
 		Left: func(_ rmi.CallInfo, req uint32, r uint8) error {
 			offer(c.lefts, leftAnswer{req, lobby.Result(r)})
+			return nil
+		},
+		ChatLine: func(_ rmi.CallInfo, from uint32, text string) error {
+			offer(c.Chat, ChatLine{net.HostID(from), text})
 			return nil
 		},
 	})
@@ -173,6 +186,9 @@ func (c *Client) QuickJoin(ctx context.Context) (lobby.Result, net.HostID, error
 	req := c.req.Add(1)
 	return c.awaitJoin(ctx, req, c.proxy.QuickJoin(net.ServerID, rmi.Reliable, req))
 }
+
+// Say sends a lobby chat line.
+func (c *Client) Say(text string) error { return c.proxy.Chat(net.ServerID, rmi.Reliable, text) }
 
 // Leave leaves the current match.
 func (c *Client) Leave(ctx context.Context) (lobby.Result, error) {
