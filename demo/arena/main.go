@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -42,8 +43,19 @@ func main() {
 		headlessF = flag.Bool("headless", false, "no window: run -bots bot clients (against -server, or an embedded server)")
 		duration  = flag.Duration("duration", 0, "with -headless: stop after this long (0: until interrupted)")
 		logLevel  = flag.String("log", "warn", "log level: trace, debug, info, warn, error, off")
+		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile to this file")
 	)
 	flag.Parse()
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "arena", Level: hclog.LevelFromString(*logLevel), Output: os.Stderr})
 	if *logLevel == "off" {
 		log = hclog.NewNullLogger()

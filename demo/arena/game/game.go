@@ -131,6 +131,9 @@ func Run(opt Options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g.stop = ctx.Done()
+	// Every scene covers the whole screen: clearing it first would cost a
+	// full-screen pass, which software GL feels.
+	ebiten.SetScreenClearedEveryFrame(false)
 	err = ebiten.RunGameWithOptions(g, &ebiten.RunGameOptions{})
 	g.shutdown()
 	if errors.Is(err, ebiten.Termination) {

@@ -370,8 +370,8 @@ func (r *rates) sample(s *netplay.Session) {
 }
 
 func (p *playScene) draw(g *Game, dst *ebiten.Image) {
-	dst.Fill(colBG)
 	if !p.view.Ready {
+		dst.Fill(colBG)
 		drawText(dst, "Waiting for the host's first snapshot…", g.res.big, float64(g.w)/2, float64(g.h)/2, colText, center)
 		return
 	}
