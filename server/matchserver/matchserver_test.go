@@ -99,15 +99,29 @@ func TestLobby(t *testing.T) {
 	if len(members) != 3 || members[0] != net.ServerID || members[1] != a.ID() || members[2] != b.ID() {
 		t.Fatalf("group members %v", members)
 	}
+	// a's own view of the group must include b (its join event) first.
+	for deadline := time.Now().Add(5 * time.Second); !slices.Contains(a.Members(m), b.ID()); {
+		if time.Now().After(deadline) {
+			t.Fatalf("a never saw b join: %v", a.Members(m))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if err := a.Send(m, net.Reliable, []byte("gg")); err != nil {
 		t.Fatal(err)
 	}
-	for e := range b.Events {
-		if e.Kind == skein.EventMessage && e.Peer == a.ID() {
-			if string(e.Data) != "gg" || e.Group != m {
-				t.Fatalf("got %+v", e)
+	timeout := time.After(5 * time.Second)
+wait:
+	for {
+		select {
+		case e := <-b.Events:
+			if e.Kind == skein.EventMessage && e.Peer == a.ID() {
+				if string(e.Data) != "gg" || e.Group != m {
+					t.Fatalf("got %+v", e)
+				}
+				break wait
 			}
-			break
+		case <-timeout:
+			t.Fatal("b never got a's message")
 		}
 	}
 
