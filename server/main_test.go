@@ -104,12 +104,19 @@ func TestServerBinary(t *testing.T) {
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	// The client is told why.
-	for e := range c.Events {
-		if e.Kind == skein.EventDisconnected {
-			if !errors.Is(e.Err, net.ErrShutdown) {
-				t.Fatalf("client disconnected with %v, want shutdown", e.Err)
+	told := time.After(10 * time.Second)
+wait:
+	for {
+		select {
+		case e := <-c.Events:
+			if e.Kind == skein.EventDisconnected {
+				if !errors.Is(e.Err, net.ErrShutdown) {
+					t.Fatalf("client disconnected with %v, want shutdown", e.Err)
+				}
+				break wait
 			}
-			break
+		case <-told:
+			t.Fatal("the client was not told the server shut down")
 		}
 	}
 	select {
