@@ -32,6 +32,7 @@ func main() {
 		name      = flag.String("name", defaultName(), "your player name")
 		server    = flag.String("server", "", "match server host:port (default: none, the menu offers play now)")
 		bots      = flag.Int("bots", 7, "bots: added to a match you create (window), or how many to run (-headless)")
+		mapName   = flag.String("map", "Foundry", "map of a match you create: Foundry (30×20) or Pit (20×12)")
 		listen    = flag.String("listen", "127.0.0.1:0", "where play now's embedded server listens (e.g. :7777 to let your LAN join)")
 		start     = flag.String("start", "", "skip the menu: play, quick, host, browse or join (default: play when no -server, else the menu)")
 		match     = flag.Uint("match", 0, "match ID for -start join (and -headless)")
@@ -69,7 +70,7 @@ func main() {
 			ctx, cancel = context.WithTimeout(ctx, *duration)
 			defer cancel()
 		}
-		cfg := headless.Config{Bots: *bots, Match: uint32(*match), Logger: log, Listen: *listen, Out: os.Stdout}
+		cfg := headless.Config{Bots: *bots, Map: *mapName, Match: uint32(*match), Logger: log, Listen: *listen, Out: os.Stdout}
 		if *server != "" {
 			ap, err := parseAddr(*server)
 			if err != nil {
@@ -90,7 +91,7 @@ func main() {
 		fail(errors.New("-start join needs -match ID"))
 	}
 	err := game.Run(game.Options{
-		Name: *name, Server: *server, Bots: *bots, Listen: *listen, Start: *start, Join: uint32(*match),
+		Name: *name, Server: *server, Bots: *bots, Map: *mapName, Listen: *listen, Start: *start, Join: uint32(*match),
 		Autoplay: *autoplay, ExitAfter: *exitAfter, StatsFile: *stats, Mute: *mute, ShowNet: *showNet, Logger: log,
 	})
 	if err != nil {

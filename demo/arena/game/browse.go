@@ -60,7 +60,7 @@ func (b *browseScene) update(g *Game) error {
 		g.disconnect("")
 		return nil
 	case clicked(create):
-		s.CreateMatch(g.opt.Name+"'s arena", sim.MaxPlayers, netplay.DefaultOptions())
+		s.CreateMatch(g.opt.Name+"'s arena", sim.MaxPlayers, g.matchOptions())
 		b.joining, b.bots = true, g.opt.Bots
 	case clicked(quick):
 		s.QuickJoin()

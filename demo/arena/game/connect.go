@@ -89,7 +89,7 @@ func (c *connectScene) update(g *Game) error {
 			if g.conn.local != nil {
 				name = "Play now"
 			}
-			s.CreateMatch(name, sim.MaxPlayers, netplay.DefaultOptions())
+			s.CreateMatch(name, sim.MaxPlayers, g.matchOptions())
 			c.status = "Creating a match…"
 		case "quick":
 			s.QuickJoin()

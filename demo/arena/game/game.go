@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/skein-dev/skein/demo/arena/netplay"
+	"github.com/skein-dev/skein/demo/arena/proto"
 	"github.com/skein-dev/skein/demo/assets"
 )
 
@@ -34,6 +35,8 @@ type Options struct {
 	Server string
 	// Bots is how many bots join a match this player creates.
 	Bots int
+	// Map is the map of a match this player creates (see sim.Maps).
+	Map string
 	// Listen is where "play now" runs its embedded server: 127.0.0.1:0 for
 	// this machine only, or e.g. :7777 to let the LAN join.
 	Listen string
@@ -350,4 +353,13 @@ func (g *Game) writeStats() error {
 		return err
 	}
 	return os.WriteFile(g.opt.StatsFile, b, 0o644)
+}
+
+// matchOptions are the options of a match this player creates.
+func (g *Game) matchOptions() proto.MatchOptions {
+	o := netplay.DefaultOptions()
+	if g.opt.Map != "" {
+		o.Map = g.opt.Map
+	}
+	return o
 }

@@ -250,10 +250,10 @@ func (p *playScene) drawScores(g *Game, dst *ebiten.Image) {
 		drawText(dst, fmt.Sprint(i+1), g.res.normal, cols[0], y, colDim, left)
 		fillRect(dst, rect{cols[1], y + 4, 10, 10}, c)
 		name := p.name(id)
-		if id == v.Host {
-			name += "  ★ host"
-		}
 		drawText(dst, name, g.res.normal, cols[1]+18, y, colText, left)
+		if id == v.Host {
+			hostBadge(g, dst, cols[1]+26+textWidth(name, g.res.normal), y+2)
+		}
 		drawText(dst, fmt.Sprint(pl.Kills), g.res.normal, cols[2]+50, y, colText, right)
 		drawText(dst, fmt.Sprint(pl.Deaths), g.res.normal, cols[3]+50, y, colText, right)
 		ping := "—"
@@ -269,10 +269,10 @@ func (p *playScene) drawScores(g *Game, dst *ebiten.Image) {
 func (p *playScene) drawNet(g *Game, dst *ebiten.Image) {
 	peers := p.sess.Peers()
 	w := float64(g.w)
-	rowH := 22.0
-	box := rect{w - 16 - 560, 200, 560, 200 + rowH*float64(len(peers))}
-	if box.x < 16 {
-		box.x = 16
+	rowH := 20.0
+	box := rect{16, 108, 560, 196 + rowH*float64(len(peers))}
+	if box.x+box.w > w-16 {
+		box.w = w - 32
 	}
 	panel(dst, box)
 	x := box.x + 16
@@ -280,7 +280,11 @@ func (p *playScene) drawNet(g *Game, dst *ebiten.Image) {
 	drawText(dst, "NETWORK", g.res.big, x, y, colNet, left)
 	drawText(dst, "N: hide", g.res.small, box.x+box.w-16, y+6, colDim, right)
 	y += 34
-	drawText(dst, fmt.Sprintf("me #%d · server %d ms · ↑ %.1f kB/s ↓ %.1f kB/s · %.0f snapshots/s", p.sess.ID(), p.rates.serverRTT.Milliseconds(), p.rates.upKBs, p.rates.downKBs, p.rates.snapsPerSec), g.res.small, x, y, colText, left)
+	snaps := fmt.Sprintf("%.0f snapshots/s in", p.rates.snapsPerSec)
+	if p.view.IsHost {
+		snaps = fmt.Sprintf("%.0f snapshots/s out", p.rates.snapsOutPerSec)
+	}
+	drawText(dst, fmt.Sprintf("me #%d · server %d ms · ↑ %.1f kB/s ↓ %.1f kB/s · %s", p.sess.ID(), p.rates.serverRTT.Milliseconds(), p.rates.upKBs, p.rates.downKBs, snaps), g.res.small, x, y, colText, left)
 	y += 20
 	c := p.sess.Counters()
 	drawText(dst, fmt.Sprintf("match %d · host %s · host changes %d · corrections %d", p.sess.InMatch(), p.hostLabel(), c.HostChanges, c.Corrections), g.res.small, x, y, colDim, left)
@@ -298,14 +302,14 @@ func (p *playScene) drawNet(g *Game, dst *ebiten.Image) {
 		if pe.Me {
 			name += " (you)"
 		}
-		if pe.Host {
-			name = "★ " + name
-		}
 		col := colText
 		if pl := findPlayer(&p.view, sim.PlayerID(pe.ID)); pl != nil {
 			col = slotColor(pl.Slot)
 		}
 		drawText(dst, name, g.res.small, cols[0], y, col, left)
+		if pe.Host {
+			hostBadge(g, dst, cols[0]+textWidth(name, g.res.small)+8, y+1)
+		}
 		if pe.Me {
 			drawText(dst, "—", g.res.monoSmall, cols[1], y, colDim, left)
 		} else {
@@ -347,4 +351,11 @@ func (p *playScene) drawPause(g *Game, dst *ebiten.Image) {
 	g.button(dst, resume, "Resume", true, true)
 	g.button(dst, leave, "Leave match", false, true)
 	g.button(dst, quit, "Quit", false, true)
+}
+
+// hostBadge draws a small "HOST" tag at (x, y).
+func hostBadge(g *Game, dst *ebiten.Image, x, y float64) {
+	w := textWidth("HOST", g.res.small) + 8
+	fillRect(dst, rect{x, y, w, 16}, colAccent)
+	drawText(dst, "HOST", g.res.small, x+4, y, color.RGBA{20, 16, 8, 255}, left)
 }

@@ -55,14 +55,15 @@ func (m *menuScene) stepDemo() {
 }
 
 // layout returns the menu's widgets' rectangles.
-func (m *menuScene) layout(g *Game) (box, name, play, server, quick, host, browse, minus, plus rect) {
+func (m *menuScene) layout(g *Game) (box, name, play, server, quick, host, browse, minus, plus, mapR rect) {
 	w, h := float64(g.w), float64(g.h)
 	box = rect{w/2 - 230, math.Max(150, h/2-150), 460, 400}
 	x := box.x + 30
 	name = rect{x, box.y + 44, 400, 36}
 	play = rect{x, box.y + 100, 400, 56}
-	minus = rect{x + 280, box.y + 170, 36, 28}
-	plus = rect{x + 364, box.y + 170, 36, 28}
+	minus = rect{x + 50, box.y + 170, 36, 28}
+	plus = rect{x + 134, box.y + 170, 36, 28}
+	mapR = rect{x + 260, box.y + 170, 140, 28}
 	server = rect{x, box.y + 244, 400, 36}
 	quick = rect{x, box.y + 296, 128, 44}
 	host = rect{x + 136, box.y + 296, 128, 44}
@@ -72,8 +73,17 @@ func (m *menuScene) layout(g *Game) (box, name, play, server, quick, host, brows
 
 func (m *menuScene) update(g *Game) error {
 	m.stepDemo()
-	box, nameR, play, serverR, quick, host, browse, minus, plus := m.layout(g)
+	box, nameR, play, serverR, quick, host, browse, minus, plus, mapR := m.layout(g)
 	_ = box
+	if clicked(mapR) {
+		i := 0
+		for j, n := range sim.Maps {
+			if n == g.opt.Map {
+				i = j + 1
+			}
+		}
+		g.opt.Map = sim.Maps[i%len(sim.Maps)]
+	}
 	m.name.update(nameR)
 	m.server.update(serverR)
 	g.opt.Name = netplay.CleanName(m.name.value)
@@ -124,14 +134,20 @@ func (m *menuScene) drawBackground(g *Game, dst *ebiten.Image) {
 func (m *menuScene) draw(g *Game, dst *ebiten.Image) {
 	m.drawBackground(g, dst)
 	w := float64(g.w)
-	box, nameR, play, serverR, quick, host, browse, minus, plus := m.layout(g)
+	box, nameR, play, serverR, quick, host, browse, minus, plus, mapR := m.layout(g)
 	top := math.Max(30, box.y-130)
 	drawTextShadow(dst, "SKEIN ARENA", g.res.huge, w/2, top, colAccent, center)
 	drawTextShadow(dst, "a top-down shooter on the Skein networking engine", g.res.normal, w/2, top+78, colDim, center)
 	panel(dst, box)
 	g.drawField(dst, &m.name, nameR)
 	g.button(dst, play, "PLAY NOW", true, true)
-	drawText(dst, "embedded server on this machine, with bots:", g.res.small, play.x, minus.y+6, colDim, left)
+	drawText(dst, "BOTS", g.res.small, play.x, minus.y+6, colDim, left)
+	drawText(dst, "MAP", g.res.small, mapR.x-40, mapR.y+6, colDim, left)
+	mapName := g.opt.Map
+	if mapName == "" {
+		mapName = sim.Maps[0]
+	}
+	g.button(dst, mapR, mapName+"  ›", false, true)
 	g.button(dst, minus, "–", false, g.opt.Bots > 0)
 	drawText(dst, fmt.Sprint(g.opt.Bots), g.res.big, (minus.x+minus.w+plus.x)/2, minus.y+1, colText, center)
 	g.button(dst, plus, "+", false, g.opt.Bots < sim.MaxPlayers-1)

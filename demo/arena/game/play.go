@@ -67,7 +67,7 @@ var (
 )
 
 func newPlay(g *Game, s *netplay.Session) *playScene {
-	p := &playScene{sess: s, started: time.Now(), wr: newWorldRenderer(g.res, sim.DefaultMap(), g.snd)}
+	p := &playScene{sess: s, started: time.Now(), wr: newWorldRenderer(g.res, s.Map(), g.snd)}
 	p.wr.me = sim.PlayerID(s.ID())
 	p.showNet = g.opt.ShowNet
 	if g.opt.Autoplay {
@@ -345,8 +345,10 @@ type rates struct {
 	at             time.Time
 	in, out        uint64
 	snaps          uint64
+	snapsOut       uint64
 	upKBs, downKBs float64
 	snapsPerSec    float64
+	snapsOutPerSec float64
 	serverRTT      time.Duration
 }
 
@@ -362,8 +364,9 @@ func (r *rates) sample(s *netplay.Session) {
 		r.upKBs = float64(st.BytesOut-r.out) / d / 1000
 		r.downKBs = float64(st.BytesIn-r.in) / d / 1000
 		r.snapsPerSec = float64(c.Snapshots-r.snaps) / d
+		r.snapsOutPerSec = float64(c.SnapshotsSent-r.snapsOut) / d
 	}
-	r.at, r.in, r.out, r.snaps = now, st.BytesIn, st.BytesOut, c.Snapshots
+	r.at, r.in, r.out, r.snaps, r.snapsOut = now, st.BytesIn, st.BytesOut, c.Snapshots, c.SnapshotsSent
 	if l, ok := s.ServerLink(); ok {
 		r.serverRTT = l.RTT
 	}

@@ -30,6 +30,8 @@ type Config struct {
 	Bots int
 	// Match, if not zero, is the match every bot joins.
 	Match uint32
+	// Map is the map of the matches the bots create.
+	Map string
 	// Logger receives the logs; Out the reports (nil: discarded).
 	Logger hclog.Logger
 	Out    io.Writer
@@ -136,7 +138,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// Fill matches of sim.MaxPlayers: the first bot creates each.
 		for left := cfg.Bots; left > 0; left -= sim.MaxPlayers {
 			n := min(left, sim.MaxPlayers)
-			id, err := createMatch(ctx, addr, cfg.Logger, base, bots)
+			id, err := createMatch(ctx, addr, cfg, base, bots)
 			if err != nil {
 				return err
 			}
@@ -200,14 +202,18 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // createMatch starts a bot that creates a match and returns its ID.
-func createMatch(ctx context.Context, addr netip.AddrPort, log hclog.Logger, base netplay.BotConfig, bots *netplay.Bots) (skn.HostID, error) {
+func createMatch(ctx context.Context, addr netip.AddrPort, cfg Config, base netplay.BotConfig, bots *netplay.Bots) (skn.HostID, error) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	s, err := netplay.Dial(dctx, addr, netplay.Config{Name: "Host bot", Logger: log})
+	s, err := netplay.Dial(dctx, addr, netplay.Config{Name: "Host bot", Logger: cfg.Logger})
 	if err != nil {
 		return 0, err
 	}
-	s.CreateMatch("Bots", sim.MaxPlayers, netplay.DefaultOptions())
+	opts := netplay.DefaultOptions()
+	if cfg.Map != "" {
+		opts.Map = cfg.Map
+	}
+	s.CreateMatch("Bots", sim.MaxPlayers, opts)
 	for s.InMatch() == skn.NoHost {
 		s.Tick(sim.Input{})
 		if e := s.LobbyError(); e != "" {

@@ -114,6 +114,9 @@ func (s *Session) LeaveMatch() {
 	}
 }
 
+// Map returns the current match's map (nil outside a match).
+func (s *Session) Map() *sim.Map { return s.m }
+
 // InMatch returns the match the session plays in (NoHost when none).
 func (s *Session) InMatch() skn.HostID { return s.match }
 
@@ -177,7 +180,7 @@ func (s *Session) enterMatch(id skn.HostID) {
 	}
 	s.match = id
 	s.opts = opts
-	s.m = sim.DefaultMap()
+	s.m = sim.MapByName(opts.Map)
 	s.rules = opts.Rules()
 	s.members = s.client.Members(id)
 	s.joined = true

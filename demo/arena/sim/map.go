@@ -83,6 +83,42 @@ func DefaultMap() *Map {
 	return m
 }
 
+// Pit returns a small arena of 20×12 cells for duels and quick matches,
+// where nobody is ever far from a fight.
+func Pit() *Map {
+	m := &Map{Name: "Pit", W: 20 * Cell, H: 12 * Cell}
+	half := [][4]float32{
+		{3, 2, 2, 1}, // top-left crates
+		{3, 3, 1, 1},
+		{8, 3, 1, 2},  // left of centre
+		{14, 1, 1, 2}, // top-right post
+		{2, 7, 1, 1},  // low crate
+	}
+	for _, c := range half {
+		x, y, w, h := c[0], c[1], c[2], c[3]
+		m.Walls = append(m.Walls, R(x*Cell, y*Cell, w*Cell, h*Cell))
+		m.Walls = append(m.Walls, R((20-x-w)*Cell, (12-y-h)*Cell, w*Cell, h*Cell))
+	}
+	for _, c := range [][2]float32{{1.5, 1.5}, {1.5, 5.5}, {6.5, 1.5}, {10.5, 1.5}, {6.5, 9.5}, {11.5, 5.5}} {
+		m.Spawns = append(m.Spawns, Vec2{c[0] * Cell, c[1] * Cell}, Vec2{(20 - c[0]) * Cell, (12 - c[1]) * Cell})
+	}
+	m.Pickups = append(m.Pickups, Vec2{10 * Cell, 1 * Cell}, Vec2{10 * Cell, 11 * Cell})
+	m.nav = newNavGrid(m)
+	return m
+}
+
+// Maps lists the maps by name; the first is the default.
+var Maps = []string{"Foundry", "Pit"}
+
+// MapByName returns a new copy of the map called name, or the default map
+// (Foundry) for an unknown name.
+func MapByName(name string) *Map {
+	if name == "Pit" {
+		return Pit()
+	}
+	return DefaultMap()
+}
+
 // Bounds returns the playable area.
 func (m *Map) Bounds() Rect { return Rect{Max: Vec2{m.W, m.H}} }
 

@@ -39,7 +39,7 @@ func cellCenter(x, y int) Vec2 { return Vec2{(float32(x) + 0.5) * Cell, (float32
 
 // Path returns the centres of the cells on a shortest walk from from to to
 // (8-connected, no corner cutting), excluding the start and ending at to's
-// cell, or nil when to cannot be reached.
+// cell (empty when they share a cell), or nil when to cannot be reached.
 func (m *Map) Path(from, to Vec2) []Vec2 {
 	g := m.nav
 	if g == nil {
@@ -82,7 +82,7 @@ func (m *Map) Path(from, to Vec2) []Vec2 {
 	if prev[goal] < 0 {
 		return nil
 	}
-	var rev []Vec2
+	rev := []Vec2{} // empty, not nil, when from and to share a cell
 	for c := goal; c != start; c = int(prev[c]) {
 		rev = append(rev, cellCenter(c%g.w, c/g.w))
 	}

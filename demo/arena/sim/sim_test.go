@@ -331,10 +331,26 @@ func TestAddRemovePlayers(t *testing.T) {
 	}
 }
 
-func TestMap(t *testing.T) {
-	m := DefaultMap()
-	if len(m.Spawns) < MaxPlayers {
-		t.Errorf("%d spawns for %d players", len(m.Spawns), MaxPlayers)
+func TestMaps(t *testing.T) {
+	for _, name := range Maps {
+		t.Run(name, func(t *testing.T) { checkMap(t, MapByName(name)) })
+	}
+	if len(DefaultMap().Spawns) < MaxPlayers {
+		t.Errorf("%d spawns for %d players", len(DefaultMap().Spawns), MaxPlayers)
+	}
+	if MapByName("nowhere").Name != "Foundry" {
+		t.Error("an unknown map name should give the default map")
+	}
+}
+
+func checkMap(t *testing.T, m *Map) {
+	if len(m.Spawns) < 8 || len(m.Pickups) == 0 {
+		t.Errorf("%d spawns and %d health packs", len(m.Spawns), len(m.Pickups))
+	}
+	for _, w := range m.Walls {
+		if w.Min.X < 0 || w.Min.Y < 0 || w.Max.X > m.W || w.Max.Y > m.H {
+			t.Errorf("wall %v outside the %vx%v map", w, m.W, m.H)
+		}
 	}
 	for _, s := range append(append([]Vec2(nil), m.Spawns...), m.Pickups...) {
 		if m.Blocked(s, PlayerRadius+8) {
