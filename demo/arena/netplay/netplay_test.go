@@ -234,3 +234,71 @@ func sum(m map[sim.PlayerID]uint16) int {
 	}
 	return n
 }
+
+// TestImpairedNetwork plays with every member's socket losing 10% of what
+// it sends and delaying it 40±15 ms: the match must go on smoothly, with
+// the redundant inputs covering the losses (no mispredictions to speak of).
+func TestImpairedNetwork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays for several seconds")
+	}
+	log := testLogger(t)
+	local, err := StartLocal("127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	host, err := Dial(ctx, local.Addr(), Config{Name: "Host", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	opts := DefaultOptions()
+	opts.Map = "Pit"
+	host.CreateMatch("lossy", 4, opts)
+	for host.InMatch() == skn.NoHost && ctx.Err() == nil {
+		host.Tick(sim.Input{})
+		time.Sleep(5 * time.Millisecond)
+	}
+	host.Impair().SetConditions(0.10, 40*time.Millisecond, 15*time.Millisecond)
+
+	b := &board{m: map[skn.HostID]status{}}
+	bots := NewBots(log)
+	defer bots.Stop()
+	bots.Add(3, local.Addr(), host.InMatch(), BotConfig{Seed: 11, OnTick: func(s *Session) {
+		s.Impair().SetConditions(0.10, 40*time.Millisecond, 15*time.Millisecond)
+		b.record(s)
+	}})
+	brain := sim.NewBot(sim.PlayerID(host.ID()), 5)
+	start := map[sim.PlayerID]sim.Vec2{}
+	playFor(host, brain, 5*time.Second, func() {
+		if host.world != nil && len(start) < len(host.world.Players) {
+			for _, p := range host.world.Players {
+				if _, ok := start[p.ID]; !ok {
+					start[p.ID] = p.Pos
+				}
+			}
+		}
+	})
+	moved := 0
+	for _, p := range host.world.Players {
+		if p0, ok := start[p.ID]; ok && p0.Dist(p.Pos) > 10 {
+			moved++
+		}
+	}
+	if len(host.world.Players) != 4 || moved < 3 {
+		t.Errorf("%d players, %d moved", len(host.world.Players), moved)
+	}
+	sent := host.Counters().SnapshotsSent
+	for id, st := range b.get() {
+		t.Logf("bot %d: %d of %d snapshots, %d corrections", id, st.snapshots, sent, st.corrections)
+		if float64(st.snapshots) < 0.75*float64(sent) {
+			t.Errorf("bot %d got %d of %d snapshots at 10%% loss", id, st.snapshots, sent)
+		}
+		if st.corrections > st.snapshots/10 {
+			t.Errorf("bot %d: %d corrections in %d snapshots: redundancy should cover 10%% loss", id, st.corrections, st.snapshots)
+		}
+	}
+}
