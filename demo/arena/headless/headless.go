@@ -39,17 +39,22 @@ type Config struct {
 	Every time.Duration
 }
 
-// Report is the traffic of the bots over a period.
+// Report is the traffic of the bots over a period. Bytes are UDP payload
+// (Skein's headers and encryption included); add 28 bytes per datagram for
+// the IPv4 and UDP headers.
 type Report struct {
-	Seconds  float64
-	Clients  int // bots connected and in a match
-	Matches  int
-	Hosts    int
-	UpKBs    Summary // per client, kB/s (1000 bytes)
-	DownKBs  Summary
-	HostUp   float64 // kB/s sent by the hosts, on average
-	HostDown float64
-	Kills    int
+	Seconds                  float64
+	Clients                  int // bots connected and in a match
+	Matches                  int
+	Hosts                    int
+	UpKBs                    Summary // per member (hosts apart), kB/s (1000 bytes)
+	DownKBs                  Summary
+	UpPkts                   float64 // datagrams per second per member, on average
+	DownPkts                 float64
+	HostUp                   float64 // kB/s sent by the hosts, on average
+	HostDown                 float64
+	HostUpPkts, HostDownPkts float64
+	Kills                    int
 }
 
 // Summary is the mean, minimum and maximum of a per-client figure.
@@ -70,15 +75,17 @@ func summarize(xs []float64) Summary {
 
 // String formats r on one line.
 func (r Report) String() string {
-	return fmt.Sprintf("%5.0fs  %d clients in %d matches · per client ↑ %.1f kB/s (%.1f–%.1f) ↓ %.1f kB/s (%.1f–%.1f) · hosts ↑ %.1f ↓ %.1f kB/s · %d kills",
-		r.Seconds, r.Clients, r.Matches, r.UpKBs.Mean, r.UpKBs.Min, r.UpKBs.Max, r.DownKBs.Mean, r.DownKBs.Min, r.DownKBs.Max, r.HostUp, r.HostDown, r.Kills)
+	return fmt.Sprintf("%5.0fs  %d clients in %d matches · per member ↑ %.1f kB/s (%.1f–%.1f, %.0f datagrams/s) ↓ %.1f kB/s (%.1f–%.1f, %.0f/s) · per host ↑ %.1f kB/s (%.0f/s) ↓ %.1f kB/s (%.0f/s) · %d kills",
+		r.Seconds, r.Clients, r.Matches, r.UpKBs.Mean, r.UpKBs.Min, r.UpKBs.Max, r.UpPkts, r.DownKBs.Mean, r.DownKBs.Min, r.DownKBs.Max, r.DownPkts,
+		r.HostUp, r.HostUpPkts, r.HostDown, r.HostDownPkts, r.Kills)
 }
 
 type botStat struct {
-	in, out uint64
-	match   skn.HostID
-	host    bool
-	kills   int
+	in, out   uint64
+	din, dout uint64
+	match     skn.HostID
+	host      bool
+	kills     int
 }
 
 // Run runs the bots until ctx ends and returns the last report's error,
@@ -118,7 +125,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		var v netplay.View
 		st := s.Client().Host().Stats()
-		b := botStat{in: st.BytesIn, out: st.BytesOut, match: s.InMatch()}
+		b := botStat{in: st.BytesIn, out: st.BytesOut, din: st.DatagramsIn, dout: st.DatagramsOut, match: s.InMatch()}
 		s.View(&v)
 		b.host = v.IsHost
 		if me := v.MeP(); me != nil {
@@ -162,7 +169,7 @@ func Run(ctx context.Context, cfg Config) error {
 		mu.Unlock()
 		d := now.Sub(lastAt).Seconds()
 		var up, down []float64
-		var hostUp, hostDown float64
+		var hostUp, hostDown, pktUp, pktDown, hostPktUp, hostPktDown float64
 		matches := map[skn.HostID]bool{}
 		r := Report{Seconds: now.Sub(start).Seconds()}
 		for id, b := range cur {
@@ -173,19 +180,28 @@ func Run(ctx context.Context, cfg Config) error {
 				continue
 			}
 			u, dn := float64(b.out-p.out)/d/1000, float64(b.in-p.in)/d/1000
+			pu, pd := float64(b.dout-p.dout)/d, float64(b.din-p.din)/d
 			if b.host {
 				r.Hosts++
 				hostUp += u
 				hostDown += dn
+				hostPktUp += pu
+				hostPktDown += pd
 				continue
 			}
 			up = append(up, u)
 			down = append(down, dn)
+			pktUp += pu
+			pktDown += pd
 		}
 		r.Clients, r.Matches = len(cur), len(matches)
 		r.UpKBs, r.DownKBs = summarize(up), summarize(down)
+		if len(up) > 0 {
+			r.UpPkts, r.DownPkts = pktUp/float64(len(up)), pktDown/float64(len(up))
+		}
 		if r.Hosts > 0 {
-			r.HostUp, r.HostDown = hostUp/float64(r.Hosts), hostDown/float64(r.Hosts)
+			h := float64(r.Hosts)
+			r.HostUp, r.HostDown, r.HostUpPkts, r.HostDownPkts = hostUp/h, hostDown/h, hostPktUp/h, hostPktDown/h
 		}
 		fmt.Fprintln(cfg.Out, r)
 		last, lastAt = cur, now

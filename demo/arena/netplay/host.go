@@ -131,27 +131,61 @@ func (s *Session) hostTick(in sim.Input) {
 	s.evbuf = w.Step(s.stepIn, s.evbuf)
 	if len(s.evbuf) > 0 {
 		s.addEffects(s.evbuf...)
-		if s.others() {
-			s.wireEv = proto.EncodeEvents(s.wireEv[:0], s.evbuf)
-			if err := s.arena.Host_Events(s.match, proto.EventCtx, w.Tick, s.wireEv); err != nil {
-				s.log.Debug("events not sent", "error", err)
-			}
+		// Members show events at the interpolated time, a snapshot or two
+		// behind: sending them with the next snapshot costs nothing to see
+		// and saves a reliable message (and its acknowledgement) per tick.
+		for i := range s.evTicks {
+			s.evTicks[i]++
+		}
+		s.pendingEv = append(s.pendingEv, s.evbuf...)
+		for range s.evbuf {
+			s.evTicks = append(s.evTicks, 0)
+		}
+	} else {
+		for i := range s.evTicks {
+			s.evTicks[i]++
 		}
 	}
 	s.ticks++
-	if s.ticks%s.cfg.SnapshotTicks == 0 && s.others() {
-		s.sendSnapshot()
+	if s.ticks%s.cfg.SnapshotTicks == 0 {
+		if s.others() {
+			s.sendEvents()
+			s.sendSnapshot()
+		}
+		s.pendingEv, s.evTicks = s.pendingEv[:0], s.evTicks[:0]
+	}
+}
+
+// sendEvents multicasts the events since the last snapshot, each with its
+// age in ticks.
+func (s *Session) sendEvents() {
+	if len(s.pendingEv) == 0 {
+		return
+	}
+	s.wireEv = s.wireEv[:0]
+	for i, e := range s.pendingEv {
+		s.wireEv = proto.EncodeEvents(s.wireEv, uint8(min(s.evTicks[i], 255)), []sim.Event{e})
+	}
+	if err := s.arena.Host_Events(s.match, proto.EventCtx, s.world.Tick, s.wireEv); err != nil {
+		s.log.Debug("events not sent", "error", err)
 	}
 }
 
 func (s *Session) sendSnapshot() {
 	now := s.serverMs()
 	s.wire.Encode(&s.world.State, now)
-	if err := s.arena.Host_Snapshot(s.match, proto.SnapshotCtx, s.wire.Head, s.wire.Players, s.wire.Pickups); err != nil {
+	bullets := s.wire.Bullets
+	apart := s.wire.Head.Flags&proto.BulletsApart != 0
+	if apart {
+		bullets = nil
+	}
+	if err := s.arena.Host_Snapshot(s.match, proto.SnapshotCtx, s.wire.Head, s.wire.Players, bullets, s.wire.Pickups); err != nil {
 		s.log.Debug("snapshot not sent", "error", err)
 	}
-	if err := s.arena.Host_Bullets(s.match, proto.BulletsCtx, s.world.Tick, now, s.wire.Bullets); err != nil {
-		s.log.Debug("bullets not sent", "error", err)
+	if apart {
+		if err := s.arena.Host_Bullets(s.match, proto.BulletsCtx, s.world.Tick, now, s.wire.Bullets); err != nil {
+			s.log.Debug("bullets not sent", "error", err)
+		}
 	}
 	s.counts.SnapshotsSent++
 }

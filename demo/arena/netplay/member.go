@@ -28,7 +28,7 @@ func (s *Session) memberTick(in sim.Input) {
 		s.cmds = s.cmds[:len(s.cmds)-1]
 	}
 	s.cmds = append(s.cmds, proto.InputCmd{Buttons: uint8(in.Buttons), Aim: in.Aim})
-	if s.host != skn.NoHost && s.host != s.me {
+	if s.host != skn.NoHost && s.host != s.me && in.Seq%uint32(s.cfg.InputTicks) == 0 {
 		if err := s.arena.Player_Input(s.host, proto.InputCtx, in.Seq, s.cmds); err != nil {
 			s.log.Trace("input not sent", "error", err)
 		}
@@ -40,7 +40,7 @@ func (s *Session) fromHost(info rmi.CallInfo) bool {
 	return s.world == nil && s.match != skn.NoHost && info.From == s.host
 }
 
-func (s *Session) onSnapshot(info rmi.CallInfo, head proto.SnapHeader, players []proto.PlayerState, pickups []uint16) error {
+func (s *Session) onSnapshot(info rmi.CallInfo, head proto.SnapHeader, players []proto.PlayerState, bullets []proto.BulletState, pickups []uint16) error {
 	if !s.fromHost(info) {
 		return nil // an old host's last words, or not in a match
 	}
@@ -58,6 +58,10 @@ func (s *Session) onSnapshot(info rmi.CallInfo, head proto.SnapHeader, players [
 		s.ring = s.ring[:len(s.ring)-1]
 	}
 	s.ring = append(s.ring, timedState{time: head.Time, st: st})
+	if head.Flags&proto.BulletsApart == 0 {
+		s.bullets = proto.DecodeBullets(s.bullets[:0], st.Players, bullets)
+		s.bulletTime = head.Time
+	}
 	s.reconcile()
 	return nil
 }
@@ -119,7 +123,7 @@ func (s *Session) onEvents(info rmi.CallInfo, tick uint32, events []proto.GameEv
 		if len(s.waiting) >= 512 {
 			break
 		}
-		s.waiting = append(s.waiting, timedEvent{at: at, ev: proto.DecodeEvent(e)})
+		s.waiting = append(s.waiting, timedEvent{at: at - uint32(e.Age)*1000/sim.TickRate, ev: proto.DecodeEvent(e)})
 	}
 	return nil
 }

@@ -56,6 +56,10 @@ type Config struct {
 	// SnapshotTicks is how many ticks apart a host sends snapshots. Zero
 	// means 3 (20 snapshots per second).
 	SnapshotTicks int
+	// InputTicks is how many ticks apart a member sends its inputs to the
+	// host (each message carries proto.InputRedundancy inputs). Zero means
+	// 2 (30 messages per second).
+	InputTicks int
 	// Net tunes the engine's transport.
 	Net skn.Config
 }
@@ -122,6 +126,9 @@ type Session struct {
 	wire   proto.Snapshot
 	wireEv []proto.GameEvent
 	ticks  int
+	// Events waiting for the next snapshot, and their ages in ticks.
+	pendingEv []sim.Event
+	evTicks   []int
 
 	// Member role.
 	latest     sim.State // newest snapshot (players), with the newest bullets
@@ -178,6 +185,9 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 	}
 	if cfg.SnapshotTicks <= 0 {
 		cfg.SnapshotTicks = 3
+	}
+	if cfg.InputTicks <= 0 {
+		cfg.InputTicks = 2
 	}
 	cfg.Name = CleanName(cfg.Name)
 	if cfg.Local == "" {

@@ -55,22 +55,26 @@ type SnapHeader struct {
 	Phase      uint8
 	PhaseTicks uint32
 	NextBullet uint16
+	// Flags: bit 0 set when the bullets travel apart, in Host_Bullets
+	// (when they would not fit in the snapshot's datagram).
+	Flags uint8
 }
 
-// EncodeRMI writes v as the msgpack array [Tick, Time, Round, Phase, PhaseTicks, NextBullet] (rmi.Marshaler).
+// EncodeRMI writes v as the msgpack array [Tick, Time, Round, Phase, PhaseTicks, NextBullet, Flags] (rmi.Marshaler).
 func (v *SnapHeader) EncodeRMI(e *rmi.Encoder) {
-	e.EncodeArrayLen(6)
+	e.EncodeArrayLen(7)
 	e.EncodeUint32(v.Tick)
 	e.EncodeUint32(v.Time)
 	e.EncodeUint16(v.Round)
 	e.EncodeUint8(v.Phase)
 	e.EncodeUint32(v.PhaseTicks)
 	e.EncodeUint16(v.NextBullet)
+	e.EncodeUint8(v.Flags)
 }
 
-// DecodeRMI reads v from the msgpack array [Tick, Time, Round, Phase, PhaseTicks, NextBullet] (rmi.Unmarshaler).
+// DecodeRMI reads v from the msgpack array [Tick, Time, Round, Phase, PhaseTicks, NextBullet, Flags] (rmi.Unmarshaler).
 func (v *SnapHeader) DecodeRMI(d *rmi.Decoder) {
-	if !d.DecodeArrayHeader(6) {
+	if !d.DecodeArrayHeader(7) {
 		return
 	}
 	v.Tick = d.DecodeUint32()
@@ -79,6 +83,7 @@ func (v *SnapHeader) DecodeRMI(d *rmi.Decoder) {
 	v.Phase = d.DecodeUint8()
 	v.PhaseTicks = d.DecodeUint32()
 	v.NextBullet = d.DecodeUint16()
+	v.Flags = d.DecodeUint8()
 }
 
 var (
@@ -185,8 +190,10 @@ var (
 )
 
 // GameEvent is a sim.Event: a hit, a kill, a spawn, a health pack taken,
-// a round's end or start.
+// a round's end or start. Age is how many ticks before the call's tick it
+// happened.
 type GameEvent struct {
+	Age    uint8
 	Kind   uint8
 	Player uint32
 	Other  uint32
@@ -195,9 +202,10 @@ type GameEvent struct {
 	Value  int32
 }
 
-// EncodeRMI writes v as the msgpack array [Kind, Player, Other, X, Y, Value] (rmi.Marshaler).
+// EncodeRMI writes v as the msgpack array [Age, Kind, Player, Other, X, Y, Value] (rmi.Marshaler).
 func (v *GameEvent) EncodeRMI(e *rmi.Encoder) {
-	e.EncodeArrayLen(6)
+	e.EncodeArrayLen(7)
+	e.EncodeUint8(v.Age)
 	e.EncodeUint8(v.Kind)
 	e.EncodeUint32(v.Player)
 	e.EncodeUint32(v.Other)
@@ -206,11 +214,12 @@ func (v *GameEvent) EncodeRMI(e *rmi.Encoder) {
 	e.EncodeInt32(v.Value)
 }
 
-// DecodeRMI reads v from the msgpack array [Kind, Player, Other, X, Y, Value] (rmi.Unmarshaler).
+// DecodeRMI reads v from the msgpack array [Age, Kind, Player, Other, X, Y, Value] (rmi.Unmarshaler).
 func (v *GameEvent) DecodeRMI(d *rmi.Decoder) {
-	if !d.DecodeArrayHeader(6) {
+	if !d.DecodeArrayHeader(7) {
 		return
 	}
+	v.Age = d.DecodeUint8()
 	v.Kind = d.DecodeUint8()
 	v.Player = d.DecodeUint32()
 	v.Other = d.DecodeUint32()
@@ -334,12 +343,15 @@ func (rmiP *ArenaP2PProxy) Player_Input(to net.HostID, ctx rmi.Context, seq uint
 // Host_Snapshot sends call ArenaP2P.Host_Snapshot (ID 2002) to the peer,
 // group or server named by to, the way ctx says.
 //
-// Host_Snapshot is the match state at a tick but the bullets,
-// multicast by the host to the group. Unreliable, channel 2.
-func (rmiP *ArenaP2PProxy) Host_Snapshot(to net.HostID, ctx rmi.Context, head SnapHeader, players []PlayerState, pickups []uint16) error {
-	rmiE := rmi.StartCall(2002, 3)
+// Host_Snapshot is the match state at a tick, multicast by the host to
+// the group. The bullets come along unless there are too many to fit
+// one datagram (head.Flags bit 0): then they follow in Host_Bullets.
+// Unreliable, channel 2.
+func (rmiP *ArenaP2PProxy) Host_Snapshot(to net.HostID, ctx rmi.Context, head SnapHeader, players []PlayerState, bullets []BulletState, pickups []uint16) error {
+	rmiE := rmi.StartCall(2002, 4)
 	head.EncodeRMI(rmiE)
 	rmiEnc_arena_slice_PlayerState(rmiE, players)
+	rmiEnc_arena_slice_BulletState(rmiE, bullets)
 	rmiEnc_arena_slice_uint16(rmiE, pickups)
 	return rmiP.rmiProxy.Send(to, ctx, rmiE, "ArenaP2P.Host_Snapshot")
 }
@@ -347,9 +359,8 @@ func (rmiP *ArenaP2PProxy) Host_Snapshot(to net.HostID, ctx rmi.Context, head Sn
 // Host_Bullets sends call ArenaP2P.Host_Bullets (ID 2003) to the peer, group
 // or server named by to, the way ctx says.
 //
-// Host_Bullets is the bullets in flight at a tick, sent with each
-// snapshot (apart, so that each fits one datagram). Unreliable,
-// channel 3.
+// Host_Bullets is the bullets in flight at a tick, when they do not
+// fit in the snapshot. Unreliable, channel 3.
 func (rmiP *ArenaP2PProxy) Host_Bullets(to net.HostID, ctx rmi.Context, tick uint32, time uint32, bullets []BulletState) error {
 	rmiE := rmi.StartCall(2003, 3)
 	rmiE.EncodeUint32(tick)
@@ -361,8 +372,8 @@ func (rmiP *ArenaP2PProxy) Host_Bullets(to net.HostID, ctx rmi.Context, tick uin
 // Host_Events sends call ArenaP2P.Host_Events (ID 2004) to the peer, group or
 // server named by to, the way ctx says.
 //
-// Host_Events carries what happened at a tick (hits, kills, spawns,
-// pickups, rounds), multicast by the host. Reliable.
+// Host_Events carries what happened up to a tick (hits, kills, spawns,
+// pickups, rounds), multicast by the host with each snapshot. Reliable.
 func (rmiP *ArenaP2PProxy) Host_Events(to net.HostID, ctx rmi.Context, tick uint32, events []GameEvent) error {
 	rmiE := rmi.StartCall(2004, 2)
 	rmiE.EncodeUint32(tick)
@@ -392,19 +403,20 @@ type ArenaP2PStub struct {
 	Player_Input func(info rmi.CallInfo, seq uint32, cmds []InputCmd) error
 	// Host_Snapshot handles call ArenaP2P.Host_Snapshot (ID 2002).
 	//
-	// Host_Snapshot is the match state at a tick but the bullets,
-	// multicast by the host to the group. Unreliable, channel 2.
-	Host_Snapshot func(info rmi.CallInfo, head SnapHeader, players []PlayerState, pickups []uint16) error
+	// Host_Snapshot is the match state at a tick, multicast by the host to
+	// the group. The bullets come along unless there are too many to fit
+	// one datagram (head.Flags bit 0): then they follow in Host_Bullets.
+	// Unreliable, channel 2.
+	Host_Snapshot func(info rmi.CallInfo, head SnapHeader, players []PlayerState, bullets []BulletState, pickups []uint16) error
 	// Host_Bullets handles call ArenaP2P.Host_Bullets (ID 2003).
 	//
-	// Host_Bullets is the bullets in flight at a tick, sent with each
-	// snapshot (apart, so that each fits one datagram). Unreliable,
-	// channel 3.
+	// Host_Bullets is the bullets in flight at a tick, when they do not
+	// fit in the snapshot. Unreliable, channel 3.
 	Host_Bullets func(info rmi.CallInfo, tick uint32, time uint32, bullets []BulletState) error
 	// Host_Events handles call ArenaP2P.Host_Events (ID 2004).
 	//
-	// Host_Events carries what happened at a tick (hits, kills, spawns,
-	// pickups, rounds), multicast by the host. Reliable.
+	// Host_Events carries what happened up to a tick (hits, kills, spawns,
+	// pickups, rounds), multicast by the host with each snapshot. Reliable.
 	Host_Events func(info rmi.CallInfo, tick uint32, events []GameEvent) error
 }
 
@@ -467,17 +479,18 @@ func (s *ArenaP2PStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte
 			return rmi.ErrNoHandler
 		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(3) {
+		if !rmiD.DecodeArrayHeader(4) {
 			return rmiD.Err()
 		}
 		var rmiA0 SnapHeader
 		rmiA0.DecodeRMI(&rmiD)
 		rmiA1 := rmiDec_arena_slice_PlayerState(&rmiD)
-		rmiA2 := rmiDec_arena_slice_uint16(&rmiD)
+		rmiA2 := rmiDec_arena_slice_BulletState(&rmiD)
+		rmiA3 := rmiDec_arena_slice_uint16(&rmiD)
 		if err := rmiD.Finish(); err != nil {
 			return err
 		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2)
+		return rmiF(info, rmiA0, rmiA1, rmiA2, rmiA3)
 	case ArenaP2P_Host_Bullets:
 		rmiF := s.Host_Bullets
 		if rmiF == nil {
@@ -534,19 +547,20 @@ type ArenaP2PHandler interface {
 	Player_Input(info rmi.CallInfo, seq uint32, cmds []InputCmd) error
 	// Host_Snapshot handles call ArenaP2P.Host_Snapshot (ID 2002).
 	//
-	// Host_Snapshot is the match state at a tick but the bullets,
-	// multicast by the host to the group. Unreliable, channel 2.
-	Host_Snapshot(info rmi.CallInfo, head SnapHeader, players []PlayerState, pickups []uint16) error
+	// Host_Snapshot is the match state at a tick, multicast by the host to
+	// the group. The bullets come along unless there are too many to fit
+	// one datagram (head.Flags bit 0): then they follow in Host_Bullets.
+	// Unreliable, channel 2.
+	Host_Snapshot(info rmi.CallInfo, head SnapHeader, players []PlayerState, bullets []BulletState, pickups []uint16) error
 	// Host_Bullets handles call ArenaP2P.Host_Bullets (ID 2003).
 	//
-	// Host_Bullets is the bullets in flight at a tick, sent with each
-	// snapshot (apart, so that each fits one datagram). Unreliable,
-	// channel 3.
+	// Host_Bullets is the bullets in flight at a tick, when they do not
+	// fit in the snapshot. Unreliable, channel 3.
 	Host_Bullets(info rmi.CallInfo, tick uint32, time uint32, bullets []BulletState) error
 	// Host_Events handles call ArenaP2P.Host_Events (ID 2004).
 	//
-	// Host_Events carries what happened at a tick (hits, kills, spawns,
-	// pickups, rounds), multicast by the host. Reliable.
+	// Host_Events carries what happened up to a tick (hits, kills, spawns,
+	// pickups, rounds), multicast by the host with each snapshot. Reliable.
 	Host_Events(info rmi.CallInfo, tick uint32, events []GameEvent) error
 }
 
@@ -576,7 +590,7 @@ func (UnimplementedArenaP2PHandler) Player_Input(rmi.CallInfo, uint32, []InputCm
 }
 
 // Host_Snapshot returns rmi.ErrNotImplemented.
-func (UnimplementedArenaP2PHandler) Host_Snapshot(rmi.CallInfo, SnapHeader, []PlayerState, []uint16) error {
+func (UnimplementedArenaP2PHandler) Host_Snapshot(rmi.CallInfo, SnapHeader, []PlayerState, []BulletState, []uint16) error {
 	return rmi.ErrNotImplemented
 }
 
@@ -642,31 +656,6 @@ func rmiDec_arena_slice_PlayerState(rmiD *rmi.Decoder) []PlayerState {
 	return rmiX
 }
 
-// rmiEnc_arena_slice_uint16 encodes a []uint16.
-func rmiEnc_arena_slice_uint16(rmiE *rmi.Encoder, rmiX []uint16) {
-	if rmiX == nil {
-		rmiE.EncodeNil()
-		return
-	}
-	rmiE.EncodeArrayLen(len(rmiX))
-	for rmiI := range rmiX {
-		rmiE.EncodeUint16(rmiX[rmiI])
-	}
-}
-
-// rmiDec_arena_slice_uint16 decodes a []uint16.
-func rmiDec_arena_slice_uint16(rmiD *rmi.Decoder) []uint16 {
-	rmiN := rmiD.DecodeSliceLen(1)
-	if rmiN < 0 {
-		return nil
-	}
-	rmiX := make([]uint16, rmiN)
-	for rmiI := range rmiX {
-		rmiX[rmiI] = rmiD.DecodeUint16()
-	}
-	return rmiX
-}
-
 // rmiEnc_arena_slice_BulletState encodes a []BulletState.
 func rmiEnc_arena_slice_BulletState(rmiE *rmi.Encoder, rmiX []BulletState) {
 	if rmiX == nil {
@@ -692,6 +681,31 @@ func rmiDec_arena_slice_BulletState(rmiD *rmi.Decoder) []BulletState {
 	return rmiX
 }
 
+// rmiEnc_arena_slice_uint16 encodes a []uint16.
+func rmiEnc_arena_slice_uint16(rmiE *rmi.Encoder, rmiX []uint16) {
+	if rmiX == nil {
+		rmiE.EncodeNil()
+		return
+	}
+	rmiE.EncodeArrayLen(len(rmiX))
+	for rmiI := range rmiX {
+		rmiE.EncodeUint16(rmiX[rmiI])
+	}
+}
+
+// rmiDec_arena_slice_uint16 decodes a []uint16.
+func rmiDec_arena_slice_uint16(rmiD *rmi.Decoder) []uint16 {
+	rmiN := rmiD.DecodeSliceLen(1)
+	if rmiN < 0 {
+		return nil
+	}
+	rmiX := make([]uint16, rmiN)
+	for rmiI := range rmiX {
+		rmiX[rmiI] = rmiD.DecodeUint16()
+	}
+	return rmiX
+}
+
 // rmiEnc_arena_slice_GameEvent encodes a []GameEvent.
 func rmiEnc_arena_slice_GameEvent(rmiE *rmi.Encoder, rmiX []GameEvent) {
 	if rmiX == nil {
@@ -706,7 +720,7 @@ func rmiEnc_arena_slice_GameEvent(rmiE *rmi.Encoder, rmiX []GameEvent) {
 
 // rmiDec_arena_slice_GameEvent decodes a []GameEvent.
 func rmiDec_arena_slice_GameEvent(rmiD *rmi.Decoder) []GameEvent {
-	rmiN := rmiD.DecodeSliceLen(7)
+	rmiN := rmiD.DecodeSliceLen(8)
 	if rmiN < 0 {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/skein-dev/skein/demo/arena/sim"
+	skn "github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
 )
 
@@ -28,8 +29,9 @@ const (
 )
 
 // InputRedundancy is how many inputs each Player_Input carries (the newest
-// and the ones before it).
-const InputRedundancy = 4
+// and the ones before it): with an input message every second tick, the
+// last three messages' worth, so two lost in a row cost nothing.
+const InputRedundancy = 6
 
 func q16(x float32) int16 {
 	v := math.Round(float64(x) * sim.Snap)
@@ -37,6 +39,26 @@ func q16(x float32) int16 {
 }
 
 func unq16(v int16) float32 { return float32(v) / sim.Snap }
+
+// Size bounds, in bytes, of the encoded parts of a Host_Snapshot call: at
+// most 40 for the call ID, the header and the array headers, 36 per player,
+// 17 per bullet and 3 per health pack (TestSnapshotFits checks them).
+const (
+	snapFixed     = 40
+	snapPerPlayer = 36
+	snapPerBullet = 17
+	snapPerPickup = 3
+)
+
+// snapBudget is what a snapshot may take: an unreliable datagram's payload
+// less the 5 bytes engine/sync adds to a group message.
+const snapBudget = skn.MaxUnreliable - 5
+
+// BulletsFit reports whether a snapshot of s can carry its bullets and
+// still fit one datagram.
+func BulletsFit(s *sim.State) bool {
+	return snapFixed+snapPerPlayer*len(s.Players)+snapPerBullet*len(s.Bullets)+snapPerPickup*len(s.Pickups) <= snapBudget
+}
 
 // Snapshot holds the wire form of a sim.State, with buffers reused from one
 // snapshot to the next.
@@ -50,6 +72,9 @@ type Snapshot struct {
 // Encode fills w from state s, stamped with the server clock in ms.
 func (w *Snapshot) Encode(s *sim.State, timeMs uint32) {
 	w.Head = SnapHeader{Tick: s.Tick, Time: timeMs, Round: s.Round, Phase: uint8(s.Phase), PhaseTicks: s.PhaseTicks, NextBullet: s.NextBullet}
+	if !BulletsFit(s) {
+		w.Head.Flags |= BulletsApart
+	}
 	w.Players = w.Players[:0]
 	for _, p := range s.Players {
 		var flags uint8
@@ -67,6 +92,10 @@ func (w *Snapshot) Encode(s *sim.State, timeMs uint32) {
 	}
 	w.Pickups = append(w.Pickups[:0], s.Pickups...)
 }
+
+// BulletsApart is the SnapHeader flag saying the bullets travel in
+// Host_Bullets.
+const BulletsApart = 1
 
 // ErrBadSnapshot means a snapshot does not describe a valid match.
 var ErrBadSnapshot = errors.New("proto: bad snapshot")
@@ -118,10 +147,11 @@ func DecodeBullets(dst []sim.Bullet, players []sim.Player, bullets []BulletState
 	return dst
 }
 
-// EncodeEvents appends the wire form of events to dst.
-func EncodeEvents(dst []GameEvent, events []sim.Event) []GameEvent {
+// EncodeEvents appends the wire form of events that happened age ticks
+// before the call's tick to dst.
+func EncodeEvents(dst []GameEvent, age uint8, events []sim.Event) []GameEvent {
 	for _, e := range events {
-		dst = append(dst, GameEvent{Kind: uint8(e.Kind), Player: uint32(e.Player), Other: uint32(e.Other), X: q16(e.Pos.X), Y: q16(e.Pos.Y), Value: e.Value})
+		dst = append(dst, GameEvent{Age: age, Kind: uint8(e.Kind), Player: uint32(e.Player), Other: uint32(e.Other), X: q16(e.Pos.X), Y: q16(e.Pos.Y), Value: e.Value})
 	}
 	return dst
 }

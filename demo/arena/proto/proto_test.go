@@ -30,7 +30,30 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	in := map[sim.PlayerID][]sim.Input{}
 	var seq uint32
-	for range 1200 {
+	var snap Snapshot
+	c := &capture{}
+	proxy := NewArenaP2PProxy(c)
+	var got sim.State
+	var bulletsApart bool
+	d := rmi.NewDispatcher()
+	d.Attach(&ArenaP2PStub{
+		Host_Snapshot: func(_ rmi.CallInfo, h SnapHeader, ps []PlayerState, bs []BulletState, pk []uint16) error {
+			if h.Time != 123456 {
+				t.Errorf("time %d", h.Time)
+			}
+			var err error
+			got, err = Decode(h, ps, pk)
+			bulletsApart = h.Flags&BulletsApart != 0
+			got.Bullets = DecodeBullets(nil, got.Players, bs)
+			return err
+		},
+		Host_Bullets: func(_ rmi.CallInfo, tick, time uint32, bs []BulletState) error {
+			got.Bullets = DecodeBullets(got.Bullets[:0], got.Players, bs)
+			return nil
+		},
+	})
+	sawBullets := false
+	for tick := range 1200 {
 		for _, b := range bots {
 			seq++
 			i := b.Think(w)
@@ -38,83 +61,98 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			in[b.ID] = []sim.Input{i}
 		}
 		w.Step(in, nil)
-	}
-	var snap Snapshot
-	snap.Encode(&w.State, 123456)
-	// Through the generated code, as a member receives it.
-	c := &capture{}
-	proxy := NewArenaP2PProxy(c)
-	var got sim.State
-	d := rmi.NewDispatcher()
-	d.Attach(&ArenaP2PStub{
-		Host_Snapshot: func(_ rmi.CallInfo, h SnapHeader, ps []PlayerState, pk []uint16) error {
-			if h.Time != 123456 {
-				t.Errorf("time %d", h.Time)
+		if tick%50 != 0 {
+			continue
+		}
+		// Through the generated code, as a member receives it.
+		snap.Encode(&w.State, 123456)
+		bullets := snap.Bullets
+		if snap.Head.Flags&BulletsApart != 0 {
+			bullets = nil
+		}
+		if err := proxy.Host_Snapshot(7, SnapshotCtx, snap.Head, snap.Players, bullets, snap.Pickups); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Dispatch(rmi.CallInfo{From: 7}, c.last); err != nil {
+			t.Fatal(err)
+		}
+		if bulletsApart {
+			proxy.Host_Bullets(7, BulletsCtx, w.Tick, 123456, snap.Bullets)
+			if err := d.Dispatch(rmi.CallInfo{From: 7}, c.last); err != nil {
+				t.Fatal(err)
 			}
-			var err error
-			got, err = Decode(h, ps, pk)
-			return err
-		},
-		Host_Bullets: func(_ rmi.CallInfo, tick, time uint32, bs []BulletState) error {
-			if tick != w.Tick || time != 123456 {
-				t.Errorf("bullets at tick %d time %d", tick, time)
-			}
-			got.Bullets = DecodeBullets(got.Bullets, got.Players, bs)
-			return nil
-		},
-	})
-	if err := proxy.Host_Snapshot(7, SnapshotCtx, snap.Head, snap.Players, snap.Pickups); err != nil {
-		t.Fatal(err)
+		}
+		sawBullets = sawBullets || len(got.Bullets) > 0
+		if len(got.Bullets) == 0 {
+			got.Bullets = w.Bullets[:0:0] // nil and empty compare alike here
+		}
+		ws := w.State.Clone()
+		if len(ws.Bullets) == 0 {
+			ws.Bullets = got.Bullets
+		}
+		if !reflect.DeepEqual(got, ws) {
+			t.Fatalf("tick %d: snapshot changed on the wire:\n got %+v\nwant %+v", w.Tick, got, ws)
+		}
 	}
-	if err := d.Dispatch(rmi.CallInfo{From: 7}, c.last); err != nil {
-		t.Fatal(err)
-	}
-	if err := proxy.Host_Bullets(7, BulletsCtx, w.Tick, 123456, snap.Bullets); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Dispatch(rmi.CallInfo{From: 7}, c.last); err != nil {
-		t.Fatal(err)
-	}
-	if len(got.Bullets) == 0 {
-		t.Error("no bullets in flight: a poor test")
-	}
-	if !reflect.DeepEqual(got, w.State) {
-		t.Errorf("snapshot changed on the wire:\n got %+v\nwant %+v", got, w.State)
+	if !sawBullets {
+		t.Error("never a bullet in flight: a poor test")
 	}
 }
 
-// TestSnapshotFits checks the largest possible snapshot still fits one
-// unreliable datagram sent to a group.
-func TestSnapshotFits(t *testing.T) {
+// worst returns a state of p players and b bullets with the largest
+// values each field can take.
+func worst(p, b int) sim.State {
 	s := sim.State{Tick: 1 << 31, Round: 65535, Phase: sim.Intermission, PhaseTicks: 1 << 31, NextBullet: 65535}
-	for i := range sim.MaxPlayers {
+	for i := range p {
 		s.Players = append(s.Players, sim.Player{ID: sim.PlayerID(1<<30 + i), Slot: uint8(i), Pos: sim.V(-1919.9375, -1279.9375),
 			Aim: 65535, HP: 100, Alive: true, Timer: 65535, Cooldown: 255, Kills: 65535, Deaths: 65535, Ack: 1 << 31})
 	}
-	for i := range sim.MaxBullets {
-		s.Bullets = append(s.Bullets, sim.Bullet{ID: uint16(65535 - i), Owner: s.Players[i%16].ID, Slot: uint8(i % 16), Pos: sim.V(-1919.9375, -1279.9375), Aim: 65535, Life: 255})
+	for i := range b {
+		s.Bullets = append(s.Bullets, sim.Bullet{ID: uint16(65535 - i), Owner: s.Players[i%p].ID, Slot: uint8(i % p), Pos: sim.V(-1919.9375, -1279.9375), Aim: 65535, Life: 255})
 	}
 	s.Pickups = make([]uint16, 8)
 	for i := range s.Pickups {
 		s.Pickups[i] = 65535
 	}
-	var snap Snapshot
-	snap.Encode(&s, 1<<31)
+	return s
+}
+
+// TestSnapshotFits checks the size bounds behind BulletsFit, and that
+// every snapshot the host sends fits one unreliable datagram sent to a
+// group.
+func TestSnapshotFits(t *testing.T) {
 	c := &capture{}
 	proxy := NewArenaP2PProxy(c)
-	proxy.Host_Snapshot(7, SnapshotCtx, snap.Head, snap.Players, snap.Pickups)
-	if n := len(c.last) + groupHeader; n > net.MaxUnreliable {
-		t.Errorf("worst-case snapshot is %d bytes with the group header, over MaxUnreliable (%d)", n, net.MaxUnreliable)
-	} else {
-		t.Logf("worst-case snapshot: %d of %d bytes", n, net.MaxUnreliable)
+	for _, p := range []int{1, 2, 8, 16} {
+		for _, b := range []int{0, 1, 10, 20, 25, 31, 40} {
+			s := worst(p, b)
+			var snap Snapshot
+			snap.Encode(&s, 1<<31)
+			proxy.Host_Snapshot(7, SnapshotCtx, snap.Head, snap.Players, snap.Bullets, snap.Pickups)
+			bound := snapFixed + snapPerPlayer*p + snapPerBullet*b + snapPerPickup*len(s.Pickups)
+			if len(c.last) > bound {
+				t.Errorf("%d players, %d bullets: %d bytes, over the bound %d", p, b, len(c.last), bound)
+			}
+			if BulletsFit(&s) != (snap.Head.Flags&BulletsApart == 0) {
+				t.Errorf("%d players, %d bullets: flags %b disagree with BulletsFit", p, b, snap.Head.Flags)
+			}
+			if !BulletsFit(&s) {
+				proxy.Host_Snapshot(7, SnapshotCtx, snap.Head, snap.Players, nil, snap.Pickups)
+			}
+			if n := len(c.last) + groupHeader; n > net.MaxUnreliable {
+				t.Errorf("%d players, %d bullets: snapshot of %d bytes with the group header, over MaxUnreliable (%d)", p, b, n, net.MaxUnreliable)
+			}
+			proxy.Host_Bullets(7, BulletsCtx, 1<<31, 1<<31, snap.Bullets)
+			if n := len(c.last) + groupHeader; n > net.MaxUnreliable {
+				t.Errorf("%d bullets: %d bytes with the group header, over MaxUnreliable (%d)", b, n, net.MaxUnreliable)
+			}
+		}
 	}
-	proxy.Host_Bullets(7, BulletsCtx, 1<<31, 1<<31, snap.Bullets)
-	if n := len(c.last) + groupHeader; n > net.MaxUnreliable {
-		t.Errorf("worst-case bullets are %d bytes with the group header, over MaxUnreliable (%d)", n, net.MaxUnreliable)
-	} else {
-		t.Logf("worst-case bullets: %d of %d bytes", n, net.MaxUnreliable)
-	}
+	s := worst(16, 40)
+	t.Logf("16 players and 40 bullets: bullets apart %v; 16 players and 10 bullets: apart %v", !BulletsFit(&s), !BulletsFit(ptr(worst(16, 10))))
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func TestDecodeRejects(t *testing.T) {
 	ok := []PlayerState{{ID: 1000, Slot: 0, HP: 100}, {ID: 1001, Slot: 1}}
