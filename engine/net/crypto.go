@@ -1,6 +1,7 @@
 package net
 
 import (
+	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
 	"crypto/hkdf"
@@ -13,24 +14,68 @@ import (
 	"fmt"
 	"hash"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/sys/cpu"
 )
 
 var errBadSeal = errors.New("bad seal")
 
-// Keys are the two directional ChaCha20-Poly1305 keys of a link. Send seals
+// Cipher is a link's AEAD.
+type Cipher uint8
+
+const (
+	// CipherAuto lets the handshake choose: AES-256-GCM when both ends have
+	// AES hardware (faster, and constant-time only with hardware),
+	// ChaCha20-Poly1305 otherwise.
+	CipherAuto Cipher = 0
+	// ChaCha20Poly1305 is the default where either end lacks AES hardware.
+	ChaCha20Poly1305 Cipher = 1
+	// AES256GCM is used when both ends have AES hardware.
+	AES256GCM Cipher = 2
+)
+
+func (c Cipher) String() string {
+	switch c {
+	case ChaCha20Poly1305, CipherAuto:
+		return "chacha20-poly1305"
+	case AES256GCM:
+		return "aes-256-gcm"
+	}
+	return "unknown"
+}
+
+// hasAESHardware reports whether this CPU runs AES-GCM in constant-time
+// hardware.
+func hasAESHardware() bool {
+	switch runtime.GOARCH {
+	case "amd64":
+		return cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ
+	case "arm64":
+		return cpu.ARM64.HasAES && cpu.ARM64.HasPMULL
+	}
+	return false
+}
+
+// prefersAES reports whether a host configured with c asks for AES-GCM.
+func prefersAES(c Cipher) bool {
+	return c == AES256GCM || c == CipherAuto && hasAESHardware()
+}
+
+// Keys are the two directional keys of a link and its cipher. Send seals
 // what this host sends; Recv opens what it receives. The peer holds the same
 // two keys swapped.
 type Keys struct {
-	Send [keySize]byte
-	Recv [keySize]byte
+	Send   [keySize]byte
+	Recv   [keySize]byte
+	Cipher Cipher // CipherAuto means ChaCha20-Poly1305
 }
 
 // Swap returns the keys as the other end of the link sees them.
-func (k Keys) Swap() Keys { return Keys{Send: k.Recv, Recv: k.Send} }
+func (k Keys) Swap() Keys { return Keys{Send: k.Recv, Recv: k.Send, Cipher: k.Cipher} }
 
 // NewKeys returns a fresh random pair of keys, as the server hands out to two
 // peers that will talk directly (the second peer gets k.Swap()).
@@ -63,15 +108,26 @@ type sealer struct {
 }
 
 func newSealer(k Keys) (*sealer, error) {
-	s, err := chacha20poly1305.New(k.Send[:])
+	s, err := newAEAD(k.Cipher, k.Send[:])
 	if err != nil {
 		return nil, fmt.Errorf("skein/net: send key: %w", err)
 	}
-	r, err := chacha20poly1305.New(k.Recv[:])
+	r, err := newAEAD(k.Cipher, k.Recv[:])
 	if err != nil {
 		return nil, fmt.Errorf("skein/net: recv key: %w", err)
 	}
 	return &sealer{send: s, recv: r}, nil
+}
+
+func newAEAD(c Cipher, key []byte) (cipher.AEAD, error) {
+	if c == AES256GCM {
+		b, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, err
+		}
+		return cipher.NewGCM(b)
+	}
+	return chacha20poly1305.New(key)
 }
 
 // nonceSize is the AEAD nonce size: the packet number, little endian,

@@ -78,7 +78,11 @@ func (h *Host) Dial(ctx context.Context, addr netip.AddrPort) error {
 	wait := 200 * time.Millisecond
 	for {
 		d.mu.Lock()
-		pkt := appendHello(make([]byte, 0, helloSize), hello{Version: helloVersion, Pub: d.pub, Cookie: d.cookie})
+		var flags byte
+		if prefersAES(h.cfg.Cipher) {
+			flags |= helloAES
+		}
+		pkt := appendHello(make([]byte, 0, helloSize), hello{Version: helloVersion, Flags: flags, Pub: d.pub, Cookie: d.cookie})
 		d.mu.Unlock()
 		if _, err := h.conn.WriteTo(pkt, addr); err == nil {
 			h.traffic.out(len(pkt))
@@ -164,7 +168,12 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 		h.drops.add(DropMalformed)
 		return
 	}
-	spub := b[1:welcomeHeader]
+	suite := Cipher(b[1])
+	if suite != ChaCha20Poly1305 && suite != AES256GCM {
+		h.drops.add(DropMalformed)
+		return
+	}
+	spub := b[2:welcomeHeader]
 	shared, err := agree(d.priv, spub)
 	if err != nil {
 		h.drops.add(DropMalformed)
@@ -175,6 +184,7 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 		h.drops.add(DropMalformed)
 		return
 	}
+	keys.Cipher = suite
 	s, err := newSealer(keys)
 	if err != nil {
 		return
@@ -287,6 +297,10 @@ func (h *Host) accept(hl hello, from netip.AddrPort, now time.Time, conn PacketC
 		return
 	}
 	keys := clientKeys.Swap()
+	keys.Cipher = ChaCha20Poly1305
+	if hl.Flags&helloAES != 0 && prefersAES(h.cfg.Cipher) {
+		keys.Cipher = AES256GCM
+	}
 
 	h.mu.Lock()
 	if len(h.byID) >= h.cfg.MaxLinks {
@@ -304,7 +318,7 @@ func (h *Host) accept(hl hello, from netip.AddrPort, now time.Time, conn PacketC
 	}
 	l.clientPub = hl.Pub
 	w := make([]byte, 0, welcomeHeader+welcomeBodySize+sealOverhead)
-	w = append(append(w, kindWelcome), spub...)
+	w = append(append(w, kindWelcome, byte(keys.Cipher)), spub...)
 	body := appendWelcomeBody(nil, welcomeBody{
 		ClientID: id,
 		Ping:     uint32(h.cfg.PingInterval / time.Millisecond),

@@ -65,6 +65,10 @@ type Config struct {
 	DisableP2P bool
 	// Punch tunes hole punching.
 	Punch PunchConfig
+	// Cipher is the AEAD this host asks for. CipherAuto (zero) asks for
+	// AES-256-GCM when the CPU has AES instructions, ChaCha20-Poly1305
+	// otherwise; a link uses AES-256-GCM only when both ends ask for it.
+	Cipher Cipher
 	// UplinkBudget, in bytes per second (IP and UDP headers included),
 	// caps what unreliable SendMulti calls send directly to peers: a group
 	// send that would exceed it goes through the server's fan-out instead

@@ -20,6 +20,7 @@ type link struct {
 	id      HostID // the peer
 	localID HostID // how this host names itself on this link
 	seal    *sealer
+	cipher  Cipher
 	pnOut   atomic.Uint64 // last packet number used
 	traffic trafficCounters
 	drops   dropCounters
@@ -65,7 +66,7 @@ func newLink(h *Host, id, localID HostID, keys Keys, path Path, now time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	l := &link{h: h, id: id, localID: localID, seal: s, path: path, since: now, pathSince: now, lastHeard: now, lastPing: now}
+	l := &link{h: h, id: id, localID: localID, seal: s, cipher: keys.Cipher, path: path, since: now, pathSince: now, lastHeard: now, lastPing: now}
 	l.kcp = newKCP(l.output)
 	return l, nil
 }
@@ -209,6 +210,7 @@ func (l *link) statsLocked() LinkStats {
 		Drops:       l.drops.snapshot(),
 		SendQueue:   l.kcp.WaitSnd(),
 		Path:        pathString(l.path),
+		Cipher:      l.cipher,
 		Relayed:     l.path != nil && l.path.Relayed(),
 		Since:       l.since,
 		PathSince:   l.pathSince,

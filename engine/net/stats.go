@@ -112,6 +112,8 @@ type LinkStats struct {
 	// the server.
 	Path    string
 	Relayed bool
+	// Cipher is the link's AEAD.
+	Cipher Cipher
 	// Since is when the link came up, PathSince when its path last changed
 	// (direct or relayed), LastHeard when the last authenticated datagram
 	// arrived.

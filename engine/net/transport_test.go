@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -408,7 +409,7 @@ func TestDialRefusals(t *testing.T) {
 		}
 		// A cookie changed in flight is refused.
 		n.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
-			if len(b) == 128 && b[0] == 0x01 && b[35] != 0 {
+			if len(b) == 128 && b[0] == 0x01 && b[36] != 0 { // a hello with a cookie (length at 36, cookie at 37)
 				b[40] ^= 1
 			}
 			return false
@@ -481,4 +482,32 @@ func TestSizeLimits(t *testing.T) {
 			t.Fatalf("%d datagrams over the MTU", d.MTU)
 		}
 	})
+}
+
+func TestCipherNegotiation(t *testing.T) {
+	for _, tc := range []struct {
+		client, server, want skein.Cipher
+	}{
+		{skein.AES256GCM, skein.AES256GCM, skein.AES256GCM},
+		{skein.ChaCha20Poly1305, skein.AES256GCM, skein.ChaCha20Poly1305},
+		{skein.AES256GCM, skein.ChaCha20Poly1305, skein.ChaCha20Poly1305},
+		{skein.ChaCha20Poly1305, skein.ChaCha20Poly1305, skein.ChaCha20Poly1305},
+	} {
+		t.Run(fmt.Sprintf("%v-%v", tc.client, tc.server), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				n := vnet.New(30)
+				defer n.Close()
+				srv, cli, _ := vpair(t, n, skein.Config{Cipher: tc.server}, skein.Config{Cipher: tc.client})
+				cs, _ := cli.LinkStats(skein.ServerID)
+				ss, _ := srv.LinkStats(cli.ID())
+				if cs.Cipher != tc.want || ss.Cipher != tc.want {
+					t.Fatalf("client uses %v, server %v; want %v", cs.Cipher, ss.Cipher, tc.want)
+				}
+				cli.Send(skein.ServerID, skein.Reliable, []byte("sealed"))
+				if e := expect(t, srv, skein.EventMessage, cli.ID()); string(e.Data) != "sealed" {
+					t.Fatalf("got %q", e.Data)
+				}
+			})
+		})
+	}
 }

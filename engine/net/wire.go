@@ -223,14 +223,19 @@ const maxCloseMessage = 200
 // hello is the client's first packet.
 type hello struct {
 	Version uint16
+	Flags   byte // helloAES: the client has AES hardware and prefers AES-256-GCM
 	Pub     [keySize]byte
 	Cookie  []byte // empty or cookieSize bytes
 }
+
+// Hello flags.
+const helloAES byte = 1 << 0
 
 func appendHello(b []byte, h hello) []byte {
 	start := len(b)
 	b = append(b, kindHello)
 	b = binary.LittleEndian.AppendUint16(b, h.Version)
+	b = append(b, h.Flags)
 	b = append(b, h.Pub[:]...)
 	b = append(b, byte(len(h.Cookie)))
 	b = append(b, h.Cookie...)
@@ -251,12 +256,13 @@ func parseHello(b []byte) (hello, error) {
 	if len(b) < helloSize {
 		return h, errMalformed
 	}
-	copy(h.Pub[:], b[3:3+keySize])
-	n := int(b[3+keySize])
+	h.Flags = b[3]
+	copy(h.Pub[:], b[4:4+keySize])
+	n := int(b[4+keySize])
 	if n != 0 && n != cookieSize {
 		return h, errMalformed
 	}
-	h.Cookie = b[4+keySize : 4+keySize+n]
+	h.Cookie = b[5+keySize : 5+keySize+n]
 	return h, nil
 }
 
@@ -299,8 +305,10 @@ func parseWelcomeBody(b []byte) (welcomeBody, error) {
 	}, nil
 }
 
-// welcomeHeader is kind + server public key; the sealed body follows.
-const welcomeHeader = 1 + keySize
+// welcomeHeader is kind + the cipher the server chose + its public key; the
+// sealed body follows (the header is its associated data, so the choice
+// cannot be altered in flight).
+const welcomeHeader = 1 + 1 + keySize
 
 func appendReject(b []byte, reason byte) []byte {
 	b = append(b, kindReject, reason)

@@ -22,7 +22,7 @@ const controlChannel uint8 = 255
 
 // Control operations.
 const (
-	opPeerAdd     byte = 1 // peer(4) keys(64) addrs: count(1) × (ip16, port2)
+	opPeerAdd     byte = 1 // peer(4) keys(64) cipher(1) addrs: count(1) × (ip16, port2)
 	opPeerRemove  byte = 2 // peer(4)
 	opMemberJoin  byte = 3 // group(4) member(4) count(2) customLen(2) custom
 	opMemberLeave byte = 4 // group(4) member(4) count(2)
@@ -64,6 +64,7 @@ func appendControl(b []byte, c control) []byte {
 	case opPeerAdd:
 		b = appendID(b, c.Peer)
 		b = append(append(b, c.Keys.Send[:]...), c.Keys.Recv[:]...)
+		b = append(b, byte(c.Keys.Cipher))
 		b = appendAddrs(b, c.Addrs)
 	case opCandidates:
 		b = appendAddrs(b, c.Addrs)
@@ -147,6 +148,10 @@ func parseControl(b []byte) (control, error) {
 		c.Peer = r.id()
 		copy(c.Keys.Send[:], r.take(32))
 		copy(c.Keys.Recv[:], r.take(32))
+		c.Keys.Cipher = net.Cipher(r.take(1)[0])
+		if c.Keys.Cipher != net.ChaCha20Poly1305 && c.Keys.Cipher != net.AES256GCM {
+			return control{}, errBadControl
+		}
 		if c.Addrs = r.addrs(); c.Addrs == nil && r.bad {
 			return control{}, errBadControl
 		}

@@ -11,8 +11,8 @@ import (
 
 func controlSeeds() []control {
 	return []control{
-		{Op: opPeerAdd, Peer: 1001, Keys: net.NewKeys(), Addrs: []netip.AddrPort{netip.MustParseAddrPort("10.1.0.11:5000"), netip.MustParseAddrPort("[2001:db8::1]:9")}},
-		{Op: opPeerAdd, Peer: 1002, Keys: net.NewKeys()},
+		{Op: opPeerAdd, Peer: 1001, Keys: aesKeys(), Addrs: []netip.AddrPort{netip.MustParseAddrPort("10.1.0.11:5000"), netip.MustParseAddrPort("[2001:db8::1]:9")}},
+		{Op: opPeerAdd, Peer: 1002, Keys: chachaKeys()},
 		{Op: opPeerRemove, Peer: 1003},
 		{Op: opMemberJoin, Group: 5000, Member: 1001, Count: 3, Custom: []byte("mode=ctf")},
 		{Op: opMemberJoin, Group: 5000, Member: 1001, Count: 1},
@@ -73,4 +73,16 @@ func FuzzControl(f *testing.F) {
 			t.Fatalf("re-encoded %x, input %x", re, b)
 		}
 	})
+}
+
+func aesKeys() net.Keys {
+	k := net.NewKeys()
+	k.Cipher = net.AES256GCM
+	return k
+}
+
+func chachaKeys() net.Keys {
+	k := net.NewKeys()
+	k.Cipher = net.ChaCha20Poly1305
+	return k
 }

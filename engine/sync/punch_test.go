@@ -325,3 +325,29 @@ func TestGroupSendUsesFanoutOverUplinkBudget(t *testing.T) {
 		})
 	}
 }
+
+func TestPeerLinkCipher(t *testing.T) {
+	for _, tc := range []struct {
+		a, b, want net.Cipher
+	}{
+		{net.AES256GCM, net.AES256GCM, net.AES256GCM},
+		{net.AES256GCM, net.ChaCha20Poly1305, net.ChaCha20Poly1305},
+	} {
+		t.Run(fmt.Sprintf("%v-%v", tc.a, tc.b), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				w := newWorld(t, 0, net.Config{Cipher: net.AES256GCM})
+				a := w.addClient("10.0.1.1:5000", net.Config{Cipher: tc.a})
+				b := w.addClient("10.0.1.2:5000", net.Config{Cipher: tc.b})
+				w.srv.CreateGroup([]net.HostID{a.ID(), b.ID()}, nil)
+				time.Sleep(time.Second)
+				for _, p := range [][2]*skein.Client{{a, b}, {b, a}} {
+					st, _ := p[0].Host().LinkStats(p[1].ID())
+					if st.Cipher != tc.want {
+						t.Fatalf("peer link uses %v, want %v", st.Cipher, tc.want)
+					}
+				}
+				exchange(t, a, b, 50, nil)
+			})
+		})
+	}
+}

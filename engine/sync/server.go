@@ -406,7 +406,7 @@ func (s *Server) join(g *group, m net.HostID, announceHost bool) {
 			first := s.pairs[k] == 1
 			s.mu.Unlock()
 			if first {
-				keys := net.NewKeys()
+				keys := s.peerKeys(m, e)
 				s.control(m, control{Op: opPeerAdd, Peer: e, Keys: keys, Addrs: s.candidates(e, m)})
 				s.control(e, control{Op: opPeerAdd, Peer: m, Keys: keys.Swap(), Addrs: s.candidates(m, e)})
 			}
@@ -466,6 +466,19 @@ func (s *Server) leave(g *group, m net.HostID) {
 	} else {
 		s.publish(g)
 	}
+}
+
+// peerKeys draws the keys of a new peer link: AES-256-GCM when both peers'
+// server links use it (both have AES hardware), ChaCha20-Poly1305 otherwise.
+func (s *Server) peerKeys(a, b net.HostID) net.Keys {
+	k := net.NewKeys()
+	k.Cipher = net.ChaCha20Poly1305
+	sa, _ := s.h.LinkStats(a)
+	sb, _ := s.h.LinkStats(b)
+	if sa.Cipher == net.AES256GCM && sb.Cipher == net.AES256GCM {
+		k.Cipher = net.AES256GCM
+	}
+	return k
 }
 
 // candidates lists where peer may be reached by to: its public address
