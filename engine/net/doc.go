@@ -14,8 +14,9 @@
 // server keeps no state for a source until it echoes a valid cookie, never
 // answers with more bytes than it received, and rate-limits handshakes.
 // Client and server agree on keys with X25519 and HKDF-SHA256; every
-// datagram after that is sealed with ChaCha20-Poly1305 under a per-direction
-// key and a 48-bit packet number, and checked against a replay window. A
+// datagram after that is sealed with AES-256-GCM (when both ends have AES
+// hardware) or ChaCha20-Poly1305, under a per-direction key and a 48-bit
+// packet number, and checked against a replay window. A
 // HostID is bound to its keys: a datagram that names a sender but does not
 // open with that sender's key is dropped and counted (DropBadSeal).
 //
