@@ -33,7 +33,9 @@ func main() {
 		server    = flag.String("server", "", "match server host:port (default: none, the menu offers play now)")
 		bots      = flag.Int("bots", 7, "bots: added to a match you create (window), or how many to run (-headless)")
 		mapName   = flag.String("map", "Foundry", "map of a match you create: Foundry (30×20) or Pit (20×12)")
-		listen    = flag.String("listen", "127.0.0.1:0", "where play now's embedded server listens (e.g. :7777 to let your LAN join)")
+		listen    = flag.String("listen", "127.0.0.1:0", "where play now's embedded server listens")
+		lanF      = flag.Bool("lan", false, "open play now to your LAN: listen on :7777 and announce the match (the menu has the same switch)")
+		lanLocal  = flag.Bool("lan-local", false, "with -lan: announce on this machine only (several windows on one computer)")
 		start     = flag.String("start", "", "skip the menu: play, quick, host, browse or join (default: play when no -server, else the menu)")
 		match     = flag.Uint("match", 0, "match ID for -start join (and -headless)")
 		autoplay  = flag.Bool("autoplay", false, "let the AI play your player (demos, tests, benchmarks)")
@@ -91,7 +93,7 @@ func main() {
 		fail(errors.New("-start join needs -match ID"))
 	}
 	err := game.Run(game.Options{
-		Name: *name, Server: *server, Bots: *bots, Map: *mapName, Listen: *listen, Start: *start, Join: uint32(*match),
+		Name: *name, Server: *server, Bots: *bots, Map: *mapName, Listen: *listen, LAN: *lanF, LANLocal: *lanLocal, Start: *start, Join: uint32(*match),
 		Autoplay: *autoplay, ExitAfter: *exitAfter, StatsFile: *stats, Mute: *mute, ShowNet: *showNet, Logger: log,
 	})
 	if err != nil {

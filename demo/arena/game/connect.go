@@ -103,6 +103,7 @@ func (c *connectScene) update(g *Game) error {
 		}
 	}
 	if m := s.InMatch(); m != skn.NoHost {
+		g.advertise(m)
 		if c.bots > 0 {
 			g.conn.bots = netplay.NewBots(g.opt.Logger)
 			g.conn.bots.Add(c.bots, g.conn.addr, m, netplay.BotConfig{Seed: uint64(time.Now().UnixNano())})

@@ -24,7 +24,10 @@ import (
 
 	"github.com/skein-dev/skein/demo/arena/netplay"
 	"github.com/skein-dev/skein/demo/arena/proto"
+	"github.com/skein-dev/skein/demo/arena/sim"
 	"github.com/skein-dev/skein/demo/assets"
+	"github.com/skein-dev/skein/engine/lan"
+	skn "github.com/skein-dev/skein/engine/net"
 )
 
 // Options configure the game; main sets them from flags.
@@ -40,6 +43,12 @@ type Options struct {
 	// Listen is where "play now" runs its embedded server: 127.0.0.1:0 for
 	// this machine only, or e.g. :7777 to let the LAN join.
 	Listen string
+	// LAN opens play-now matches to the local network: the embedded server
+	// listens on LANListen and the match is advertised (engine/lan).
+	LAN bool
+	// LANLocal announces on this machine only (loopback): for trying the
+	// LAN list with several windows on one computer.
+	LANLocal bool
 	// Start is what to do at once instead of showing the menu: "play"
 	// (play now), "quick", "host" or "browse" (on Server), or "join" (match
 	// Join on Server).
@@ -71,11 +80,12 @@ type Game struct {
 	w, h  int
 	start time.Time
 
-	conn  *conn
-	menu  *menuScene
-	stats frameStats
-	err   error
-	stop  <-chan struct{}
+	conn    *conn
+	menu    *menuScene
+	browser *lan.Browser // LAN games, while the menu has been shown
+	stats   frameStats
+	err     error
+	stop    <-chan struct{}
 }
 
 // scene is one screen of the game.
@@ -91,7 +101,12 @@ type conn struct {
 	sess  *netplay.Session
 	bots  *netplay.Bots
 	addr  netip.AddrPort
+	ad    *lan.Advertiser // the match announced on the LAN, if it is
 }
+
+// LANListen is where play now listens when open to the LAN (":0" when the
+// port is taken).
+const LANListen = ":7777"
 
 // New loads the assets and returns the game at its menu (or at the start
 // action of opt).
@@ -181,7 +196,14 @@ func (g *Game) Layout(w, h int) (int, int) {
 
 // playNow starts an embedded server, creates a match on it and adds bots.
 func (g *Game) playNow() {
-	local, err := netplay.StartLocal(g.opt.Listen, g.opt.Logger)
+	listen := g.opt.Listen
+	if g.opt.LAN && !g.opt.LANLocal && isLoopback(listen) {
+		listen = LANListen
+	}
+	local, err := netplay.StartLocal(listen, g.opt.Logger)
+	if err != nil && listen == LANListen {
+		local, err = netplay.StartLocal(":0", g.opt.Logger)
+	}
 	if err != nil {
 		g.menu.message = fmt.Sprintf("Could not start the local server: %v", err)
 		return
@@ -205,6 +227,32 @@ func (g *Game) connectTo(server, action string, match uint32) {
 		bots = g.opt.Bots
 	}
 	g.scene = newConnect(g, addr, action, match, bots)
+}
+
+// isLoopback reports whether a listen address is on this machine only.
+func isLoopback(listen string) bool {
+	ap, err := netip.ParseAddrPort(listen)
+	return err == nil && ap.Addr().IsLoopback()
+}
+
+// advertise announces the play-now match on the LAN.
+func (g *Game) advertise(match skn.HostID) {
+	c := g.conn
+	if !g.opt.LAN || c == nil || c.local == nil {
+		return
+	}
+	port := c.local.Server().UDPAddr().Port()
+	scope := lan.ScopeLAN
+	if g.opt.LANLocal {
+		scope = lan.ScopeLoopback
+	}
+	ad, err := netplay.AdvertiseMatch(context.Background(), scope, port, g.opt.Name+"'s arena",
+		netplay.LANMatch{Match: match, Map: g.matchOptions().Map}, 1, sim.MaxPlayers, g.opt.Logger)
+	if err != nil {
+		g.log.Warn("cannot advertise on the LAN", "error", err)
+		return
+	}
+	c.ad = ad
 }
 
 // resolve turns "host:port" (port 7777 when missing) into an address.
@@ -258,6 +306,9 @@ func (g *Game) disconnect(message string) {
 }
 
 func (c *conn) close() {
+	if c.ad != nil {
+		c.ad.Close()
+	}
 	if c.bots != nil {
 		c.bots.Stop()
 	}
@@ -279,6 +330,9 @@ func (g *Game) shutdown() {
 	if g.conn != nil {
 		g.conn.close()
 		g.conn = nil
+	}
+	if g.browser != nil {
+		g.browser.Close()
 	}
 }
 

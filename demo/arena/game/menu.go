@@ -1,6 +1,7 @@
 package game
 
 import (
+	"context"
 	"fmt"
 	"image/color"
 	"math"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/skein-dev/skein/demo/arena/netplay"
 	"github.com/skein-dev/skein/demo/arena/sim"
+	"github.com/skein-dev/skein/engine/lan"
 )
 
 // menuScene is the title screen: name, server address, and the ways to
@@ -24,6 +26,8 @@ type menuScene struct {
 	view         netplay.View
 	cam          camera
 	seq          uint32
+	lan          []lan.Entry
+	browseFailed bool
 }
 
 func newMenu(g *Game) *menuScene {
@@ -55,15 +59,16 @@ func (m *menuScene) stepDemo() {
 }
 
 // layout returns the menu's widgets' rectangles.
-func (m *menuScene) layout(g *Game) (box, name, play, server, quick, host, browse, minus, plus, mapR rect) {
+func (m *menuScene) layout(g *Game) (box, name, play, server, quick, host, browse, minus, plus, mapR, lanR rect) {
 	w, h := float64(g.w), float64(g.h)
-	box = rect{w/2 - 230, math.Max(150, h/2-150), 460, 400}
+	box = rect{w/2 - 230, math.Max(150, h/2-170), 460, 470}
 	x := box.x + 30
 	name = rect{x, box.y + 44, 400, 36}
 	play = rect{x, box.y + 100, 400, 56}
-	minus = rect{x + 50, box.y + 170, 36, 28}
-	plus = rect{x + 134, box.y + 170, 36, 28}
-	mapR = rect{x + 260, box.y + 170, 140, 28}
+	minus = rect{x + 44, box.y + 170, 30, 28}
+	plus = rect{x + 116, box.y + 170, 30, 28}
+	mapR = rect{x + 200, box.y + 170, 100, 28}
+	lanR = rect{x + 310, box.y + 170, 90, 28}
 	server = rect{x, box.y + 244, 400, 36}
 	quick = rect{x, box.y + 296, 128, 44}
 	host = rect{x + 136, box.y + 296, 128, 44}
@@ -71,10 +76,51 @@ func (m *menuScene) layout(g *Game) (box, name, play, server, quick, host, brows
 	return
 }
 
+// lanRow is the rectangle of the i-th LAN game.
+func (m *menuScene) lanRow(box rect, i int) rect {
+	return rect{box.x + 30, box.y + 376 + float64(i)*28, 400, 26}
+}
+
+// browseLAN keeps the list of arena matches announced on the LAN (the
+// browser starts with the menu and only listens).
+func (m *menuScene) browseLAN(g *Game) {
+	if g.browser == nil && !m.browseFailed {
+		b, err := lan.Browse(context.Background(), lan.BrowserConfig{Kind: netplay.LANKind, Logger: g.opt.Logger})
+		if err != nil {
+			m.browseFailed = true
+			g.log.Info("not listening for LAN games", "error", err)
+			return
+		}
+		g.browser = b
+	}
+	if g.browser == nil || g.frame%15 != 0 {
+		return
+	}
+	m.lan = m.lan[:0]
+	for _, e := range g.browser.Entries() {
+		if _, ok := netplay.ParseLANBeacon(e.Beacon); ok && len(m.lan) < 3 {
+			m.lan = append(m.lan, e)
+		}
+	}
+}
+
 func (m *menuScene) update(g *Game) error {
 	m.stepDemo()
-	box, nameR, play, serverR, quick, host, browse, minus, plus, mapR := m.layout(g)
-	_ = box
+	box, nameR, play, serverR, quick, host, browse, minus, plus, mapR, lanR := m.layout(g)
+	m.browseLAN(g)
+	if clicked(lanR) {
+		g.opt.LAN = !g.opt.LAN
+	}
+	for i, e := range m.lan {
+		if r := m.lanRow(box, i); clicked(r) {
+			if lm, ok := netplay.ParseLANBeacon(e.Beacon); ok {
+				m.message = ""
+				g.conn = &conn{addr: e.Addr}
+				g.scene = newConnect(g, e.Addr, "join", uint32(lm.Match), 0)
+				return nil
+			}
+		}
+	}
 	if clicked(mapR) {
 		i := 0
 		for j, n := range sim.Maps {
@@ -134,7 +180,7 @@ func (m *menuScene) drawBackground(g *Game, dst *ebiten.Image) {
 func (m *menuScene) draw(g *Game, dst *ebiten.Image) {
 	m.drawBackground(g, dst)
 	w := float64(g.w)
-	box, nameR, play, serverR, quick, host, browse, minus, plus, mapR := m.layout(g)
+	box, nameR, play, serverR, quick, host, browse, minus, plus, mapR, lanR := m.layout(g)
 	top := math.Max(30, box.y-130)
 	drawTextShadow(dst, "SKEIN ARENA", g.res.huge, w/2, top, colAccent, center)
 	drawTextShadow(dst, "a top-down shooter on the Skein networking engine", g.res.normal, w/2, top+78, colDim, center)
@@ -142,12 +188,20 @@ func (m *menuScene) draw(g *Game, dst *ebiten.Image) {
 	g.drawField(dst, &m.name, nameR)
 	g.button(dst, play, "PLAY NOW", true, true)
 	drawText(dst, "BOTS", g.res.small, play.x, minus.y+6, colDim, left)
-	drawText(dst, "MAP", g.res.small, mapR.x-40, mapR.y+6, colDim, left)
+	drawText(dst, "MAP", g.res.small, mapR.x-34, mapR.y+6, colDim, left)
 	mapName := g.opt.Map
 	if mapName == "" {
 		mapName = sim.Maps[0]
 	}
-	g.button(dst, mapR, mapName+"  ›", false, true)
+	g.button(dst, mapR, mapName+" ›", false, true)
+	lanLabel := "LAN: off"
+	if g.opt.LAN {
+		lanLabel = "LAN: on"
+	}
+	g.button(dst, lanR, lanLabel, g.opt.LAN, true)
+	if hovered(lanR) {
+		drawText(dst, "open play now to your network (port 7777) and announce it", g.res.small, w/2, box.y+box.h+40, colDim, center)
+	}
 	g.button(dst, minus, "–", false, g.opt.Bots > 0)
 	drawText(dst, fmt.Sprint(g.opt.Bots), g.res.big, (minus.x+minus.w+plus.x)/2, minus.y+1, colText, center)
 	g.button(dst, plus, "+", false, g.opt.Bots < sim.MaxPlayers-1)
@@ -156,6 +210,21 @@ func (m *menuScene) draw(g *Game, dst *ebiten.Image) {
 	g.button(dst, quick, "Quick join", false, true)
 	g.button(dst, host, "Host match", false, true)
 	g.button(dst, browse, "Browse…", false, true)
+	drawText(dst, "GAMES ON YOUR LAN", g.res.small, box.x+30, box.y+354, colDim, left)
+	if len(m.lan) == 0 {
+		drawText(dst, "none heard yet (play now with LAN: on to host one)", g.res.small, box.x+30, box.y+378, colDim, left)
+	}
+	for i, e := range m.lan {
+		r := m.lanRow(box, i)
+		bg := color.RGBA{24, 29, 42, 230}
+		if hovered(r) {
+			bg = color.RGBA{40, 50, 74, 250}
+		}
+		fillRect(dst, r, bg)
+		lm, _ := netplay.ParseLANBeacon(e.Beacon)
+		drawText(dst, netplay.CleanName(e.Name), g.res.small, r.x+8, r.y+5, colText, left)
+		drawText(dst, fmt.Sprintf("%s · %d/%d · %v", lm.Map, e.Players, e.Capacity, e.Addr.Addr()), g.res.small, r.x+r.w-8, r.y+5, colDim, right)
+	}
 	if m.message != "" {
 		drawText(dst, m.message, g.res.normal, w/2, box.y+box.h+14, colWarn, center)
 	}

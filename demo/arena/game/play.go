@@ -167,6 +167,9 @@ func (p *playScene) update(g *Game) error {
 	p.wr.update(&p.view, g, true)
 	p.follow(g)
 	p.rates.sample(s)
+	if g.conn != nil && g.conn.ad != nil && g.frame%sim.TickRate == 0 {
+		netplay.UpdateLANPlayers(g.conn.ad, len(p.view.Players))
+	}
 	return nil
 }
 
