@@ -43,6 +43,7 @@ func main() {
 		stats     = flag.String("stats", "", "write frame and network statistics as JSON to this file at exit")
 		mute      = flag.Bool("mute", false, "no sound")
 		showNet   = flag.Bool("netpanel", false, "open the network panel when a match starts")
+		size      = flag.String("size", "1280x720", "first window size (the window is resizable)")
 		headlessF = flag.Bool("headless", false, "no window: run -bots bot clients (against -server, or an embedded server)")
 		duration  = flag.Duration("duration", 0, "with -headless: stop after this long (0: until interrupted)")
 		logLevel  = flag.String("log", "warn", "log level: trace, debug, info, warn, error, off")
@@ -92,7 +93,12 @@ func main() {
 	if *start == "join" && *match == 0 {
 		fail(errors.New("-start join needs -match ID"))
 	}
+	var width, height int
+	if _, err := fmt.Sscanf(*size, "%dx%d", &width, &height); err != nil {
+		fail(fmt.Errorf("-size %q: want WIDTHxHEIGHT", *size))
+	}
 	err := game.Run(game.Options{
+		Width: width, Height: height,
 		Name: *name, Server: *server, Bots: *bots, Map: *mapName, Listen: *listen, LAN: *lanF, LANLocal: *lanLocal, Start: *start, Join: uint32(*match),
 		Autoplay: *autoplay, ExitAfter: *exitAfter, StatsFile: *stats, Mute: *mute, ShowNet: *showNet, Logger: log,
 	})

@@ -65,6 +65,9 @@ type Options struct {
 	Mute bool
 	// ShowNet opens the network panel at the start of a match.
 	ShowNet bool
+	// Width and Height are the window's first size (zero: 1280×720). The
+	// window is resizable.
+	Width, Height int
 	// Logger receives the logs (nil: none).
 	Logger hclog.Logger
 }
@@ -139,7 +142,11 @@ func Run(opt Options) error {
 		return err
 	}
 	ebiten.SetWindowTitle("Skein Arena")
-	ebiten.SetWindowSize(1280, 720)
+	w, h := opt.Width, opt.Height
+	if w <= 0 || h <= 0 {
+		w, h = 1280, 720
+	}
+	ebiten.SetWindowSize(w, h)
 	ebiten.SetWindowResizingMode(ebiten.WindowResizingModeEnabled)
 	if img, err := assets.Image("icon"); err == nil {
 		ebiten.SetWindowIcon([]image.Image{img})

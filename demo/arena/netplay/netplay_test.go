@@ -2,6 +2,7 @@ package netplay
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -301,4 +302,95 @@ func TestImpairedNetwork(t *testing.T) {
 			t.Errorf("bot %d: %d corrections in %d snapshots: redundancy should cover 10%% loss", id, st.corrections, st.snapshots)
 		}
 	}
+}
+
+// TestForceRelay moves a peer's link onto the server's relay and back: the
+// panel's R key. The player is told each time.
+func TestForceRelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for hole punching")
+	}
+	log := testLogger(t)
+	local, err := StartLocal("127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	host, err := Dial(ctx, local.Addr(), Config{Name: "Host", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	host.CreateMatch("relay", 2, DefaultOptions())
+	for host.InMatch() == skn.NoHost && ctx.Err() == nil {
+		host.Tick(sim.Input{})
+		time.Sleep(5 * time.Millisecond)
+	}
+	guest, err := Dial(ctx, local.Addr(), Config{Name: "Guest", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer guest.Close()
+	guest.JoinMatch(host.InMatch())
+	if !host.CanForceRelay() {
+		t.Skip("this engine cannot force the relay")
+	}
+	var notices []string
+	// waitPath ticks both until the host's link to the guest is relayed
+	// (or not).
+	waitPath := func(relayed bool) {
+		t.Helper()
+		for ctx.Err() == nil {
+			host.Tick(sim.Input{})
+			guest.Tick(sim.Input{})
+			for _, n := range host.Notices() {
+				notices = append(notices, n.Text)
+			}
+			for _, p := range host.Peers() {
+				if p.ID == guest.ID() && p.Relayed == relayed && p.Path != "" {
+					return
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("the link never became relayed=%v; notices %q", relayed, notices)
+	}
+	waitPath(false) // hole punching finds the loopback path
+	for host.PlayerName(guest.ID()) != "Guest" && ctx.Err() == nil {
+		host.Tick(sim.Input{})
+		guest.Tick(sim.Input{})
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := host.ForceRelay(guest.ID(), true); err != nil {
+		t.Fatal(err)
+	}
+	waitPath(true)
+	// Give the poll a moment to notice, then let go.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && !containsText(notices, "direct → relayed") {
+		host.Tick(sim.Input{})
+		guest.Tick(sim.Input{})
+		for _, n := range host.Notices() {
+			notices = append(notices, n.Text)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !containsText(notices, "Guest: direct → relayed") {
+		t.Errorf("no toast for the move to the relay: %q", notices)
+	}
+	if err := host.ForceRelay(guest.ID(), false); err != nil {
+		t.Fatal(err)
+	}
+	waitPath(false)
+}
+
+func containsText(ss []string, sub string) bool {
+	for _, s := range ss {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }

@@ -96,21 +96,18 @@ func (s *Session) pollLinks() {
 	}
 }
 
-// relayChanged reports an engine relay-state event.
+// relayChanged reports an engine relay-state event as a toast (changes
+// only).
 func (s *Session) relayChanged(peer skn.HostID, relayed bool, err error) {
 	prev, known := s.relayed[peer]
 	s.relayed[peer] = relayed
-	if known && prev == relayed {
-		return
-	}
-	from := "new link"
-	if known {
-		from = pathName(prev)
+	if !known || prev == relayed {
+		return // a new link's first path is no news: the panel shows it
 	}
 	if err != nil {
-		s.notice(Network, "%s: %s → %s (%v)", s.PlayerName(peer), from, pathName(relayed), err)
+		s.notice(Network, "%s: %s → %s (%v)", s.PlayerName(peer), pathName(prev), pathName(relayed), err)
 	} else {
-		s.notice(Network, "%s: %s → %s", s.PlayerName(peer), from, pathName(relayed))
+		s.notice(Network, "%s: %s → %s", s.PlayerName(peer), pathName(prev), pathName(relayed))
 	}
 }
 

@@ -8,8 +8,10 @@
 #
 # Prints the frames per second (mean and worst one-second window, the first
 # two seconds skipped), the CPU time the game process used per frame (all
-# its threads: game, llvmpipe rasterizers, bots, embedded server) and the
-# machine's load average, which says how much other work competed.
+# its threads: game, llvmpipe rasterizers, bots, embedded server), the
+# machine's load average, which says how much other work competed, and the
+# floor: the frame rate of an Ebitengine window that only fills itself
+# (scripts/ebitenfloor), measured just before.
 # Needs Xvfb and the GL libraries: bash ../shared/scripts/ebiten-deps.sh.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -17,7 +19,11 @@ shared=${SKEIN_SHARED:-$(dirname "$root")/shared}
 bots=${1:-15} secs=${2:-30} size=${3:-1280x720}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/arena-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-(cd "$root" && go build -o "$tmp/arena" ./demo/arena)
+(cd "$root" && go build -o "$tmp/arena" ./demo/arena && go build -o "$tmp/floor" ./demo/arena/scripts/ebitenfloor)
+w=${size%x*} h=${size#*x}
+# The floor: an Ebitengine window that only fills itself every frame.
+bash "$shared/scripts/xvfb-screenshot.sh" -q -s "${size}x24" -d 1 -o "$tmp/floor.png" -W "Skein Arena floor" -- \
+  /usr/bin/time -f "%U %S" -o "$tmp/floortime" "$tmp/floor" -w "$w" -h "$h" -d 10s >"$tmp/floor.out"
 load0=$(cut -d' ' -f1 /proc/loadavg)
 bash "$shared/scripts/xvfb-screenshot.sh" -q -s "${size}x24" -d $((secs / 2)) -o "$tmp/shot.png" -W "Skein Arena" -- \
   /usr/bin/time -f "%U %S" -o "$tmp/time" "$tmp/arena" -autoplay -mute -bots "$bots" -exit-after "${secs}s" -stats "$tmp/stats.json" -log off
@@ -33,3 +39,5 @@ print(f"game process CPU {u+k:.1f} s ({(u+k)/s['seconds']*100:.0f}% of one core)
 print(f"this client (the host): up {s['bytes_out']/s['net_seconds']/1000:.1f} kB/s, down {s['bytes_in']/s['net_seconds']/1000:.1f} kB/s")
 print(f"load average before/after: {sys.argv[5]} / {sys.argv[6]}")
 PY
+fu=$(awk '{print $1+$2}' "$tmp/floortime")
+echo "floor (an empty Ebitengine window filled every frame): $(sed 's/ebitenfloor: //' "$tmp/floor.out"), CPU ${fu} s in 10 s"
