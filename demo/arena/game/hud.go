@@ -100,7 +100,22 @@ func (p *playScene) drawHUD(g *Game, dst *ebiten.Image) {
 		fy += 28
 	}
 
-	// Centre: dead, banners.
+	// Bottom left: the network in one line.
+	p.drawNetLine(g, dst)
+	// Bottom right: the minimap.
+	p.drawMinimap(g, dst)
+	// Help for the first seconds.
+	if g.frame < 10*sim.TickRate || time.Since(p.started) < 8*time.Second {
+		drawTextShadow(dst, "WASD move · mouse aim · click shoot · Tab scores · N network · L loss · K latency · M sound · Esc menu", g.res.small, w/2, h-56, colDim, center)
+	}
+}
+
+// drawCenter draws the messages in the middle of the screen: death and
+// respawn, spawn protection, round banners.
+func (p *playScene) drawCenter(g *Game, dst *ebiten.Image) {
+	w, h := float64(g.w), float64(g.h)
+	v := &p.view
+	me := v.MeP()
 	if me != nil && !me.Alive && v.Phase == sim.Playing {
 		by := "the arena"
 		if p.killedBy != sim.NoPlayer && p.killedBy != me.ID {
@@ -115,14 +130,6 @@ func (p *playScene) drawHUD(g *Game, dst *ebiten.Image) {
 		drawTextShadow(dst, p.banner, g.res.title, w/2, h*0.28, colAccent, center)
 	}
 
-	// Bottom left: the network in one line.
-	p.drawNetLine(g, dst)
-	// Bottom right: the minimap.
-	p.drawMinimap(g, dst)
-	// Help for the first seconds.
-	if g.frame < 10*sim.TickRate || time.Since(p.started) < 8*time.Second {
-		drawTextShadow(dst, "WASD move · mouse aim · click shoot · Tab scores · N network · L loss · K latency · M sound · Esc menu", g.res.small, w/2, h-56, colDim, center)
-	}
 }
 
 func rankOf(v *netplay.View) []sim.PlayerID {
@@ -270,7 +277,7 @@ func (p *playScene) drawNet(g *Game, dst *ebiten.Image) {
 	peers := p.sess.Peers()
 	w := float64(g.w)
 	rowH := 20.0
-	box := rect{16, 108, 560, 196 + rowH*float64(len(peers))}
+	box := rect{16, 108, 470, 196 + rowH*float64(len(peers))}
 	if box.x+box.w > w-16 {
 		box.w = w - 32
 	}
@@ -289,7 +296,7 @@ func (p *playScene) drawNet(g *Game, dst *ebiten.Image) {
 	c := p.sess.Counters()
 	drawText(dst, fmt.Sprintf("match %d · host %s · host changes %d · corrections %d", p.sess.InMatch(), p.hostLabel(), c.HostChanges, c.Corrections), g.res.small, x, y, colDim, left)
 	y += 26
-	cols := []float64{x, x + 180, x + 240, x + 300, x + 400}
+	cols := []float64{x, x + 160, x + 215, x + 275, x + 375}
 	for i, hd := range []string{"PLAYER", "RTT", "JITTER", "LOSS in/out", "PATH"} {
 		drawText(dst, hd, g.res.small, cols[i], y, colDim, left)
 	}

@@ -390,6 +390,7 @@ func (p *playScene) draw(g *Game, dst *ebiten.Image) {
 	if p.scores || p.view.Phase == sim.Intermission {
 		p.drawScores(g, dst)
 	}
+	p.drawCenter(g, dst)
 	if p.paused {
 		p.drawPause(g, dst)
 	} else if p.brain == nil {
