@@ -89,6 +89,11 @@ func BenchmarkSkein(b *testing.B) {
 			recv, stop := hostRecv(srv)
 			send := hostSend(cli, skein.ServerID, skein.Reliable)
 			runOneWay(b, size, send, recv, stop)
+			cs, _ := cli.LinkStats(skein.ServerID)
+			ss, _ := srv.LinkStats(cli.ID())
+			b.ReportMetric(float64(cs.DatagramsOut)/float64(b.N), "dgrams-out/msg")
+			b.ReportMetric(float64(ss.DatagramsOut)/float64(b.N), "acks/msg")
+			b.ReportMetric(float64(cs.Retransmits)/float64(b.N), "retrans/msg")
 		})
 	}
 }
