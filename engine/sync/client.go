@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	stdnet "net"
 	"net/netip"
 	"slices"
@@ -388,24 +389,14 @@ func (c *Client) ForceRelay(peer net.HostID, force bool) error { return c.h.Forc
 func (c *Client) Peers() []net.HostID {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	ids := make([]net.HostID, 0, len(c.peers))
-	for id := range c.peers {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	return slices.Sorted(maps.Keys(c.peers))
 }
 
 // Groups returns the groups this client is in.
 func (c *Client) Groups() []net.HostID {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	ids := make([]net.HostID, 0, len(c.groups))
-	for id := range c.groups {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	return slices.Sorted(maps.Keys(c.groups))
 }
 
 // Members returns the members of group g in join order, as this client

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	stdnet "net"
 	"net/netip"
 	"slices"
@@ -262,12 +263,7 @@ func (s *Server) handle(ev net.Event) {
 
 // groupsOf lists the groups id is in, in ID order.
 func (s *Server) groupsOf(id net.HostID) []net.HostID {
-	gs := make([]net.HostID, 0, len(s.memberOf[id]))
-	for g := range s.memberOf[id] {
-		gs = append(gs, g)
-	}
-	slices.Sort(gs)
-	return gs
+	return slices.Sorted(maps.Keys(s.memberOf[id]))
 }
 
 // CreateGroup creates a P2P group of members (clients, and ServerID to make
@@ -375,12 +371,7 @@ func (s *Server) GroupHost(g net.HostID) net.HostID {
 func (s *Server) Groups() []net.HostID {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	ids := make([]net.HostID, 0, len(s.views))
-	for id := range s.views {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	return slices.Sorted(maps.Keys(s.views))
 }
 
 func (s *Server) checkMember(m net.HostID) error {
