@@ -148,6 +148,9 @@ func Run(opt Options) error {
 	}
 	ebiten.SetWindowSize(w, h)
 	ebiten.SetWindowResizingMode(ebiten.WindowResizingModeEnabled)
+	// Keep running in the background: a host that stopped ticking when its
+	// window lost focus would freeze everyone's match.
+	ebiten.SetRunnableOnUnfocused(true)
 	if img, err := assets.Image("icon"); err == nil {
 		ebiten.SetWindowIcon([]image.Image{img})
 	}

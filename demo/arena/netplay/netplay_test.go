@@ -39,7 +39,9 @@ func (b *board) record(s *Session) {
 		names: len(s.names), hostID: s.host, positions: map[sim.PlayerID]sim.Vec2{}, corrections: s.Counters().Corrections}
 	for _, p := range v.Players {
 		st.kills += int(p.Kills)
-		st.positions[p.ID] = p.Pos
+		if p.Alive {
+			st.positions[p.ID] = p.Pos
+		}
 	}
 	b.mu.Lock()
 	b.m[s.ID()] = st
