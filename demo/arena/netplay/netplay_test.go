@@ -396,3 +396,17 @@ func containsText(ss []string, sub string) bool {
 	}
 	return false
 }
+
+func TestCleanName(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                          "Player",
+		"  Mika  ":                  "Mika",
+		"a\u202Eevil":               "aevil",
+		"line\nbreak":               "line break",
+		"abcdefghijklmnopqrstuvwxy": "abcdefghijklmnop",
+	} {
+		if got := CleanName(in); got != want {
+			t.Errorf("CleanName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

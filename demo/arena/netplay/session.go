@@ -26,12 +26,12 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/skein-dev/skein/demo/arena/proto"
 	"github.com/skein-dev/skein/demo/arena/sim"
+	"github.com/skein-dev/skein/engine/chat"
 	skn "github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/net/impair"
 	"github.com/skein-dev/skein/engine/rmi"
@@ -241,24 +241,19 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 	return s, nil
 }
 
-// CleanName trims a player name to MaxName printable characters; empty
-// becomes "Player".
+// CleanName makes a name (typed here, or from another player: untrusted)
+// fit to show: engine/chat's rules (no control or bidirectional-override
+// characters, no piles of combining marks), cut to MaxName characters;
+// nothing left becomes "Player".
 func CleanName(name string) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range strings.TrimSpace(name) {
-		if n == MaxName {
-			break
-		}
-		if unicode.IsPrint(r) {
-			b.WriteRune(r)
-			n++
-		}
+	name = chat.CleanName(name)
+	if r := []rune(name); len(r) > MaxName {
+		name = strings.TrimSpace(string(r[:MaxName]))
 	}
-	if b.Len() == 0 {
+	if name == "" {
 		return "Player"
 	}
-	return b.String()
+	return name
 }
 
 // Close leaves gracefully: the server removes the player from its match
