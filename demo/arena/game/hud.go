@@ -19,6 +19,18 @@ func (p *playScene) drawHUD(g *Game, dst *ebiten.Image) {
 	v := &p.view
 	me := v.MeP()
 
+	// Red edges when hurt, and a slow pulse when health is low.
+	edge := 0.0
+	if age := g.frame - p.hurtAt; age < 20 {
+		edge = 0.55 * float64(20-age) / 20
+	}
+	if me != nil && me.Alive && me.HP <= 40 {
+		edge = math.Max(edge, 0.18+0.12*math.Sin(float64(g.frame)/9))
+	}
+	if edge > 0.01 {
+		drawEdges(dst, w, h, edge)
+	}
+
 	// Top left: health, score, rank.
 	box := rect{16, 16, 260, 78}
 	panel(dst, box)
@@ -365,4 +377,18 @@ func hostBadge(g *Game, dst *ebiten.Image, x, y float64) {
 	w := textWidth("HOST", g.res.small) + 8
 	fillRect(dst, rect{x, y, w, 16}, colAccent)
 	drawText(dst, "HOST", g.res.small, x+4, y, color.RGBA{20, 16, 8, 255}, left)
+}
+
+// drawEdges darkens the screen's edges in red, strongest at the border.
+func drawEdges(dst *ebiten.Image, w, h, strength float64) {
+	const bands = 8
+	for i := range bands {
+		a := uint8(255 * strength * float64(bands-i) / bands / 2)
+		c := color.RGBA{a, 0, 0, a}
+		d := float64(i) * 7
+		fillRect(dst, rect{d, d, w - 2*d, 7}, c)
+		fillRect(dst, rect{d, h - d - 7, w - 2*d, 7}, c)
+		fillRect(dst, rect{d, d + 7, 7, h - 2*d - 14}, c)
+		fillRect(dst, rect{w - d - 7, d + 7, 7, h - 2*d - 14}, c)
+	}
 }

@@ -36,6 +36,8 @@ type playScene struct {
 
 	killedBy  sim.PlayerID
 	killedAt  int
+	hitAt     int // frame I last hit someone (hit marker)
+	hurtAt    int // frame I was last hurt (red edges)
 	lastRound uint16
 	banner    string
 	bannerAt  int
@@ -196,6 +198,13 @@ func (p *playScene) addNotices(g *Game, ns []netplay.Notice) {
 // event updates the feed and banners for a match event.
 func (p *playScene) event(g *Game, e sim.Event) {
 	switch e.Kind {
+	case sim.EventHit:
+		if e.Other == p.view.Me && e.Player != p.view.Me && e.Value > 0 {
+			p.hitAt = g.frame
+		}
+		if e.Player == p.view.Me && e.Value > 0 {
+			p.hurtAt = g.frame
+		}
 	case sim.EventKill:
 		fe := feedEntry{killer: e.Other, victim: e.Player, kName: p.name(e.Other), vName: p.name(e.Player), frame: g.frame}
 		if k := findPlayer(&p.view, e.Other); k != nil {
@@ -397,6 +406,14 @@ func (p *playScene) draw(g *Game, dst *ebiten.Image) {
 		mx, my := mouse()
 		op := &ebiten.DrawImageOptions{}
 		op.GeoM.Translate(mx-16, my-16)
+		if g.frame-p.hitAt < 10 { // a hit: the crosshair flashes red and swells
+			k := 1 + 0.3*float64(10-(g.frame-p.hitAt))/10
+			op.GeoM.Reset()
+			op.GeoM.Translate(-16, -16)
+			op.GeoM.Scale(k, k)
+			op.GeoM.Translate(mx, my)
+			op.ColorScale.Scale(1, 0.35, 0.3, 1)
+		}
 		dst.DrawImage(g.res.crosshair, op)
 	}
 }
