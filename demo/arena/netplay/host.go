@@ -10,9 +10,15 @@ import (
 // inputQueue is a member's inputs waiting at the host: a small jitter
 // buffer, so that inputs arriving in bursts are applied one per tick.
 type inputQueue struct {
-	q    []sim.Input
-	last uint32 // highest Seq queued or applied
+	q      []sim.Input
+	last   uint32 // highest Seq queued or applied
+	credit int    // inputs this member may still apply: one more per tick
 }
+
+// maxCredit bounds how far a member may catch up after a stall: a fifth of
+// a second of inputs. Over time nobody applies more than one input per tick,
+// however fast it sends them, so nobody walks faster than the others.
+const maxCredit = 12
 
 // maxQueued bounds a member's waiting inputs (half a second).
 const maxQueued = 30
@@ -33,6 +39,7 @@ func (q *inputQueue) push(in sim.Input) {
 // are waiting, and all but a few when far behind (after a burst), so the
 // queue stays short without jerking the player at every hiccup.
 func (q *inputQueue) take(dst []sim.Input) []sim.Input {
+	q.credit = min(q.credit+1, maxCredit)
 	n := len(q.q)
 	switch {
 	case n == 0:
@@ -44,6 +51,8 @@ func (q *inputQueue) take(dst []sim.Input) []sim.Input {
 	default:
 		n -= 3
 	}
+	n = min(n, q.credit)
+	q.credit -= n
 	dst = append(dst, q.q[:n]...)
 	q.q = append(q.q[:0], q.q[n:]...)
 	return dst
