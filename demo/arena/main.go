@@ -13,7 +13,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/signal"
 	"os/user"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/skein-dev/skein/demo/arena/game"
 	"github.com/skein-dev/skein/demo/arena/headless"
+	"github.com/skein-dev/skein/demo/arena/netplay"
 )
 
 func main() {
@@ -75,7 +75,7 @@ func main() {
 		}
 		cfg := headless.Config{Bots: *bots, Map: *mapName, Match: uint32(*match), Logger: log, Listen: *listen, Out: os.Stdout}
 		if *server != "" {
-			ap, err := parseAddr(*server)
+			ap, err := netplay.ResolveServer(*server)
 			if err != nil {
 				fail(err)
 			}
@@ -105,17 +105,6 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-}
-
-func parseAddr(s string) (netip.AddrPort, error) {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap, nil
-	}
-	ap, err := netip.ParseAddrPort(s + ":7777")
-	if err != nil {
-		return ap, fmt.Errorf("-server %q: want ip:port", s)
-	}
-	return ap, nil
 }
 
 func defaultName() string {

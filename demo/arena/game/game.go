@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	stdnet "net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -266,41 +265,7 @@ func (g *Game) advertise(match skn.HostID) {
 }
 
 // resolve turns "host:port" (port 7777 when missing) into an address.
-func resolve(server string) (netip.AddrPort, error) {
-	if server == "" {
-		return netip.AddrPort{}, errors.New("Enter a server address (host:port)")
-	}
-	if ap, err := netip.ParseAddrPort(server); err == nil {
-		return ap, nil
-	}
-	if a, err := netip.ParseAddr(server); err == nil {
-		return netip.AddrPortFrom(a, 7777), nil
-	}
-	host, port := server, "7777"
-	if i := lastColon(server); i >= 0 {
-		host, port = server[:i], server[i+1:]
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	ips, err := stdnet.DefaultResolver.LookupNetIP(ctx, "ip4", host)
-	if err != nil || len(ips) == 0 {
-		return netip.AddrPort{}, fmt.Errorf("Cannot resolve %q", host)
-	}
-	var p uint16
-	if _, err := fmt.Sscan(port, &p); err != nil {
-		return netip.AddrPort{}, fmt.Errorf("Bad port %q", port)
-	}
-	return netip.AddrPortFrom(ips[0].Unmap(), p), nil
-}
-
-func lastColon(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == ':' {
-			return i
-		}
-	}
-	return -1
-}
+func resolve(server string) (netip.AddrPort, error) { return netplay.ResolveServer(server) }
 
 // disconnect ends the current connection in the background (a graceful
 // close takes a moment) and returns to the menu with message.
