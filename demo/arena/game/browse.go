@@ -90,7 +90,7 @@ func (b *browseScene) draw(g *Game, dst *ebiten.Image) {
 	drawTextShadow(dst, fmt.Sprintf("on %v", g.conn.addr), g.res.normal, w/2, 84, colDim, center)
 	panel(dst, list)
 	cols := []float64{list.x + 20, list.x + 330, list.x + 420, list.x + 520}
-	for i, h := range []string{"MATCH", "PLAYERS", "HOST", "ID"} {
+	for i, h := range []string{"MATCH", "MAP", "PLAYERS", "ID"} {
 		drawText(dst, h, g.res.small, cols[i], list.y+14, colDim, left)
 	}
 	if len(b.matches) == 0 {
@@ -119,8 +119,8 @@ func (b *browseScene) draw(g *Game, dst *ebiten.Image) {
 			name += "  (" + m.Why + ")"
 		}
 		drawText(dst, name, g.res.normal, cols[0], r.y+8, fg, left)
-		drawText(dst, fmt.Sprintf("%d / %d", m.Players, m.MaxPlayers), g.res.normal, cols[1], r.y+8, fg, left)
-		drawText(dst, fmt.Sprint(m.Host), g.res.normal, cols[2], r.y+8, fg, left)
+		drawText(dst, m.Map, g.res.normal, cols[1], r.y+8, fg, left)
+		drawText(dst, fmt.Sprintf("%d / %d", m.Players, m.MaxPlayers), g.res.normal, cols[2], r.y+8, fg, left)
 		drawText(dst, fmt.Sprint(m.ID), g.res.normal, cols[3], r.y+8, fg, left)
 	}
 	g.button(dst, back, "Back", false, true)

@@ -14,6 +14,8 @@ import (
 // MatchEntry is a match in the server's list.
 type MatchEntry struct {
 	lobby.MatchInfo
+	// Map is the match's map, from its options.
+	Map string
 	// Joinable is false for another game's matches, other versions, and
 	// full matches; Why says why.
 	Joinable bool
@@ -43,12 +45,16 @@ func (s *Session) RefreshMatches() {
 func (s *Session) Matches() ([]MatchEntry, time.Time) {
 	out := make([]MatchEntry, 0, len(s.matches))
 	for _, m := range s.matches {
-		e := MatchEntry{MatchInfo: m, Joinable: true}
+		e := MatchEntry{MatchInfo: m, Joinable: true, Map: DefaultOptions().Map}
 		if len(m.Options) > 0 {
-			if _, err := proto.DecodeOptions(m.Options); err != nil {
-				e.Joinable, e.Why = false, "another game or version"
+			o, err := proto.DecodeOptions(m.Options)
+			if err != nil {
+				e.Joinable, e.Why, e.Map = false, "another game or version", "?"
+			} else {
+				e.Map = sim.MapByName(o.Map).Name
 			}
 		}
+		e.Name = CleanName(e.Name)
 		if e.Joinable && m.Players >= m.MaxPlayers {
 			e.Joinable, e.Why = false, "full"
 		}
