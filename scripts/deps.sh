@@ -7,9 +7,13 @@
 # Sections:
 #   1. Go >= 1.25 (checked only: install it from go.dev, see the message)
 #   2. a C compiler (go test -race needs cgo)
-#   3. Ebitengine runtime libraries, for demo/arena (once it exists),
-#      via ../shared/scripts/ebiten-deps.sh when present
+#   3. Ebitengine runtime libraries, for demo/arena, and Xvfb for its window
+#      test, via ../shared/scripts/ebiten-deps.sh when present
 #   4. netlab tools (real-kernel NAT tests), only with SKEIN_NETLAB=1
+#
+# Usage: deps.sh          everything the tests need (sections 1-4)
+#        deps.sh --demo   only what playing demo/arena needs (sections 1 and 3,
+#                         runtime libraries only: no Xvfb, no C compiler)
 #
 # Env: SKEIN_SHARED (default: ../shared beside the repository),
 #      SKEIN_NETLAB=1 (also install netlab's tools), CI (set by CI runners).
@@ -83,11 +87,10 @@ deps_cc() {
 # ---------------------------------------------------------------- 3. Ebitengine
 
 deps_ebiten() {
-  # Only the demo needs them; nothing to do until demo/arena exists.
-  [ -d "$root/demo/arena" ] || return 0
   local script=$shared/scripts/ebiten-deps.sh
   if [ ! -f "$script" ]; then
-    say "note: $script not found; not installing Ebitengine's runtime libraries (tests that open a window may skip or fail)"
+    say "note: $script not found; installing only Ebitengine's runtime libraries (the window test needs Xvfb and skips without it)"
+    deps_play
     return 0
   fi
   # Default flags: runtime libraries plus Xvfb and the screenshot tools.
@@ -107,7 +110,36 @@ deps_netlab() {
   apt_install iproute2 nftables iptables conntrack iputils-ping
 }
 
-deps_go
-deps_cc
-deps_ebiten
-deps_netlab
+# The libraries Ebitengine v2.10 dlopens on Linux (X11, GL, ALSA): playing
+# needs nothing else, not even a C compiler. The same list as
+# ../shared/scripts/ebiten-deps.sh, so a player's machine needs no ../shared.
+EBITEN_RUNTIME="libgl1 libgl1-mesa-dri libx11-6 libxcursor1 libxext6 libxi6 libxinerama1 libxrandr2 libxrender1"
+
+deps_play() {
+  [ "$(uname -s)" = Linux ] || return 0 # macOS and Windows need nothing
+  if ! is_debian; then
+    say "note: not Debian/Ubuntu; the game needs the X11, Xcursor, Xi, Xinerama, Xrandr, Xrender and GL (Mesa) libraries, and ALSA for sound"
+    return 0
+  fi
+  local audio=libasound2
+  # Debian 13 and Ubuntu 24.04 renamed it.
+  if ! apt-cache show libasound2 >/dev/null 2>&1 && apt-cache show libasound2t64 >/dev/null 2>&1; then
+    audio=libasound2t64
+  fi
+  # shellcheck disable=SC2086
+  apt_install $EBITEN_RUNTIME $audio
+}
+
+case "${1:-}" in
+  --demo)
+    deps_go
+    deps_play
+    ;;
+  "")
+    deps_go
+    deps_cc
+    deps_ebiten
+    deps_netlab
+    ;;
+  *) die "unknown option: $1 (deps.sh [--demo])" ;;
+esac

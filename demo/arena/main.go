@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"os/user"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -103,8 +104,31 @@ func main() {
 		Autoplay: *autoplay, ExitAfter: *exitAfter, StatsFile: *stats, Mute: *mute, ShowNet: *showNet, Logger: log,
 	})
 	if err != nil {
-		fail(err)
+		fmt.Fprintln(os.Stderr, "arena:", err)
+		if windowError(err) {
+			fmt.Fprintln(os.Stderr, windowHint)
+		}
+		os.Exit(1)
 	}
+}
+
+// windowHint follows an error from the window: the usual causes are no
+// display and missing run-time libraries.
+const windowHint = `arena: the window could not open. Check that a display is set ($DISPLAY), and
+  on Debian/Ubuntu install the libraries the game loads: bash scripts/deps.sh --demo
+  (or: apt-get install libgl1 libgl1-mesa-dri libx11-6 libxcursor1 libxext6 libxi6 libxinerama1 libxrandr2 libxrender1 libasound2).
+  Without a display, bots can still play: go run ./demo/arena -headless -bots 4 -duration 30s`
+
+// windowError reports whether err looks like the window system failing to
+// start (no display, a library that did not load).
+func windowError(err error) bool {
+	s := strings.ToLower(err.Error())
+	for _, k := range []string{"window system", "display", "glfw", "dlopen", ".so", "opengl", "x11"} {
+		if strings.Contains(s, k) {
+			return true
+		}
+	}
+	return false
 }
 
 func defaultName() string {

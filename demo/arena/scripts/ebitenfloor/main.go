@@ -2,7 +2,7 @@
 // machine: it fills its 1280×720 window once per frame, as the arena draws
 // its map, and prints the frames per second after ten seconds. Under Xvfb
 // with software GL that floor, not the game's drawing, bounds the arena's
-// frame rate (see demo/arena/BENCH_NOTES.md).
+// frame rate (see BENCHMARKS.md, "The arena demo").
 //
 //	bash ../shared/scripts/xvfb-screenshot.sh -s 1280x720x24 -W "Skein Arena" -- go run ./demo/arena/scripts/ebitenfloor
 package main
