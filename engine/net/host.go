@@ -60,6 +60,20 @@ type Config struct {
 	// counted (DropRateLimited). Peer traffic is sealed end to end, so the
 	// server can only limit its volume. Zero means 4000.
 	RelayRate int
+	// GroupMembers lists, on a server, the members of group (appended to
+	// dst; the server itself is ServerID), or reports false when there is
+	// no such group. It authorizes the fan-out of unreliable group
+	// messages: only a member may send one, and only to the other members
+	// (engine/sync provides it). It is called on the reading goroutine for
+	// every fan-out message: keep it fast and non-blocking. Nil refuses
+	// every fan-out (DropRelayDenied).
+	GroupMembers func(group HostID, dst []HostID) ([]HostID, bool)
+	// FanoutAbove makes unreliable SendGroup calls to more than this many
+	// peers go through the server's fan-out (one datagram up, a copy sent
+	// to each member by the server), even to peers reached directly. Zero
+	// means no such threshold: only relayed peers and sends over
+	// UplinkBudget use the fan-out.
+	FanoutAbove int
 	// DisableP2P keeps every peer on the relay: Punch only reports
 	// ErrForcedRelay.
 	DisableP2P bool
@@ -70,12 +84,14 @@ type Config struct {
 	// otherwise; a link uses AES-256-GCM only when both ends ask for it.
 	Cipher Cipher
 	// UplinkBudget, in bytes per second (IP and UDP headers included),
-	// caps what unreliable SendMulti calls send directly to peers: a group
-	// send that would exceed it goes through the server's fan-out instead
-	// (the datagrams for every member packed into one datagram up), even to
-	// peers reachable directly. Reliable group sends always follow each
-	// peer's own stream and path (their flushes and retransmissions happen
-	// later, per peer). Zero means no cap.
+	// caps what unreliable SendGroup and SendMulti calls send directly to
+	// peers: a group send that would exceed it goes through the server's
+	// fan-out instead, even to peers reachable directly (SendGroup: one
+	// copy up, sent on by the server to each member; SendMulti: the
+	// datagrams for every member packed into one datagram up). Reliable
+	// group sends always follow each peer's own stream and path (their
+	// flushes and retransmissions happen later, per peer). Zero means no
+	// cap.
 	UplinkBudget int
 }
 
@@ -127,6 +143,11 @@ type Host struct {
 	srvAddr  serverAddress
 	hsOK     atomic.Uint64
 	fanouts  atomic.Uint64
+	fanned   trafficCounters
+	// unrelSeq numbers each unreliable channel's messages across every
+	// link, so that a message fanned out by the server and one sent
+	// directly can be ordered by the same receiver.
+	unrelSeq [256]atomic.Uint32
 
 	uplinkMu sync.Mutex
 	uplink   tokenBucket // guarded by uplinkMu
@@ -267,6 +288,7 @@ func (h *Host) Stats() HostStats {
 		Relayed:           h.relayed.snapshot(),
 		Drops:             h.drops.snapshot(),
 		Fanouts:           h.fanouts.Load(),
+		Fanned:            h.fanned.snapshot(),
 		Handshakes:        h.hsOK.Load(),
 		HandshakeFailures: h.hsFail.Load(),
 	}
@@ -376,11 +398,7 @@ func (h *Host) prepareUnreliable(l *link, ch uint8, n int, head, body []byte) (*
 		l.mu.Unlock()
 		return nil, nil, err
 	}
-	if l.sendSeq == nil {
-		l.sendSeq = make(map[uint8]uint32, 1)
-	}
-	seq := l.sendSeq[ch] + 1
-	l.sendSeq[ch] = seq
+	seq := h.unrelSeq[ch].Add(1)
 	p := l.path
 	l.mu.Unlock()
 

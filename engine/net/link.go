@@ -41,7 +41,6 @@ type link struct {
 	remoteClosed   error
 	scratch        []byte      // joins head and body of a reliable message
 	relayBudget    tokenBucket // server: what this client may have relayed
-	sendSeq        map[uint8]uint32
 	recvSeq        map[uint8]uint32
 	nextSN         uint32
 	retransmits    uint64

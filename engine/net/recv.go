@@ -45,6 +45,10 @@ type rxScratch struct {
 	relay  []relayRecord
 	probes []directProbe
 	nonce  [nonceSize]byte
+
+	fan []fanoutMsg // fan-out (server) or fanned (client) frames
+	// members and to are the server's fan-out scratch.
+	members, to []HostID
 }
 
 // demux routes one datagram by its first byte (packet kind). b is modified
@@ -135,6 +139,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	}
 	relay := rx.relay[:0]
 	probes := rx.probes[:0]
+	fan := rx.fan[:0]
 	sawKCP := false
 	for _, f := range frames {
 		switch f.Type {
@@ -154,6 +159,18 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 				relay = append(relay, relayRecord{to: to, inner: inner})
 				b = rest
 			}
+		case frameFanout:
+			if !h.cfg.Accept || relayed {
+				l.drops.add(DropUnexpected)
+				continue
+			}
+			fan = append(fan, fanoutMsg{body: f.Body, size: len(b)})
+		case frameFanned:
+			if h.cfg.Accept || relayed || l.id != ServerID {
+				l.drops.add(DropUnexpected)
+				continue
+			}
+			fan = append(fan, fanoutMsg{body: f.Body, size: len(b)})
 		case frameKCP:
 			sawKCP = true
 			if l.kcp.Input(f.Body, kcp.IKCP_PACKET_REGULAR, false) < 0 {
@@ -195,6 +212,15 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		clear(relay)
 	}
 	rx.relay = relay[:0]
+	if len(fan) > 0 {
+		if h.cfg.Accept {
+			h.forwardFanout(l, fan, now, rx)
+		} else {
+			h.deliverFanned(l, fan, now)
+		}
+		clear(fan)
+	}
+	rx.fan = fan[:0]
 	if migrated != nil {
 		h.updateAddrIndex(l, oldPath, migrated)
 	}

@@ -3,6 +3,7 @@ package net
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -129,12 +130,33 @@ func (rb *relayBatch) flush(h *Host) error {
 // together: one datagram up to the server, fanned out there. Each peer's
 // reliable stream stays its own, so order and exactly-once delivery hold per
 // peer whatever path it is on. The first error is returned; the other hosts
-// still get the message.
+// still get the message. SendGroup does better for unreliable messages to
+// a group the server knows.
 func (h *Host) SendMulti(ids []HostID, d Delivery, head, body []byte) error {
+	return h.SendGroup(NoHost, ids, d, head, body)
+}
+
+// SendGroup sends the same message to ids, the other members of group as
+// this host knows them (a server's group: it may include ServerID). It is
+// SendMulti, except that an unreliable message goes up to the server once,
+// in a fan-out frame, for every member SendMulti would route through the
+// server (peers on the relay path; every peer over UplinkBudget or above
+// FanoutAbove): the server sends each of them a copy from its own link
+// (Config.GroupMembers authorizes it), and they receive it as an
+// unreliable message from this host with Relayed set. When every id goes
+// through the fan-out, the server sends to every other member it knows.
+// Reliable messages ride each peer's own stream, as with SendMulti. group
+// NoHost is SendMulti.
+func (h *Host) SendGroup(group HostID, ids []HostID, d Delivery, head, body []byte) error {
 	var rb relayBatch
 	var first error
-	fanout := !d.Reliable && h.overUplinkBudget(ids, len(head)+len(body))
-	for _, id := range ids {
+	n := len(head) + len(body)
+	fanout := !d.Reliable && (h.aboveFanout(group, ids) || h.overUplinkBudget(ids, n))
+	fp := h.planFanout(group, ids, d, n, fanout)
+	for i, id := range ids {
+		if fp.covers(i) {
+			continue
+		}
 		l := h.link(id)
 		if l == nil {
 			if first == nil {
@@ -167,7 +189,29 @@ func (h *Host) SendMulti(ids []HostID, d Delivery, head, body []byte) error {
 	if rb.server != nil {
 		rb.flush(h)
 	}
+	if fp.n > 0 {
+		if err := h.sendFanout(group, fp, d.Channel, head, body); err != nil && first == nil {
+			first = err
+		}
+	}
 	return first
+}
+
+// aboveFanout reports whether a send to group's members ids is above
+// Config.FanoutAbove.
+func (h *Host) aboveFanout(group HostID, ids []HostID) bool {
+	if group == NoHost || h.cfg.FanoutAbove <= 0 {
+		return false
+	}
+	peers := len(ids)
+	if slices.Contains(ids, ServerID) {
+		peers--
+	}
+	if peers <= h.cfg.FanoutAbove {
+		return false
+	}
+	h.fanouts.Add(1)
+	return true
 }
 
 // udpIPOverhead is what IPv4 and UDP headers add to every datagram.

@@ -17,7 +17,9 @@ const (
 	DropBadSeal
 	// DropReplay: a packet number already seen or older than the window.
 	DropReplay
-	// DropUnknownPeer: a data datagram naming a HostID with no link.
+	// DropUnknownPeer: a data datagram naming a HostID with no link; a
+	// fan-out message for a group the server does not know, or fanned out
+	// from a sender this host has no peer link to.
 	DropUnknownPeer
 	// DropQueueFull: an unreliable message found the event queue full.
 	DropQueueFull
@@ -30,7 +32,9 @@ const (
 	// DropStale: an unreliable message older than the newest on its channel.
 	DropStale
 	// DropRelayDenied: a relay record for a host the sender may not reach
-	// (no common group), or that has no direct path from the server.
+	// (no common group), or that has no direct path from the server; a
+	// fan-out message to a group the sender is not a member of, or listing a
+	// recipient that is not.
 	DropRelayDenied
 	// NumDropReasons is the number of drop reasons.
 	NumDropReasons
@@ -128,9 +132,17 @@ type HostStats struct {
 	// and bytes out).
 	Relayed Traffic
 	Drops   DropCounts
-	// Fanouts counts group sends routed through the server's fan-out
-	// because the uplink budget was spent.
+	// Fanouts counts unreliable group sends routed through the server's
+	// fan-out even to peers reached directly, because the uplink budget
+	// was spent (Config.UplinkBudget) or the group was large
+	// (Config.FanoutAbove).
 	Fanouts uint64
+	// Fanned counts the server's fan-out of unreliable group messages (one
+	// datagram up, a copy for each member sent from the server). On a
+	// server: fan-out datagrams received (In) and the copies sent (Out, also
+	// counted in Relayed). On a client: fan-out datagrams sent (Out) and
+	// fanned copies received (In).
+	Fanned Traffic
 	// Handshakes counts completed handshakes (server side: clients
 	// welcomed; client side: successful dials); HandshakeFailures counts
 	// refusals sent or received and dials that timed out.

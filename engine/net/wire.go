@@ -7,7 +7,7 @@ import (
 
 // ProtocolVersion is the wire protocol version carried in every hello. A
 // server refuses a client whose version differs.
-const ProtocolVersion uint16 = 1
+const ProtocolVersion uint16 = 2
 
 // Packet kinds: the first byte of every datagram. docs/PROTOCOL.md is the
 // reference for each layout.
@@ -64,6 +64,15 @@ const (
 	frameClose      byte = 0x05 // reason(1) message(utf-8, ≤ 200 bytes)
 	frameRelay      byte = 0x06 // records: to(4) len(2) sealed datagram
 	framePunch      byte = 0x07 // kind(1) token(8): hole-punching probe or ack
+	frameFanout     byte = 0x08 // group(4) count(1) count×to(4) channel(1) seq(4) payload
+	frameFanned     byte = 0x09 // from(4) channel(1) seq(4) payload
+)
+
+// Fixed parts of the fan-out frames: what precedes the channel, sequence
+// and payload they carry like an unreliable frame.
+const (
+	fanoutHeader = 4 + 1 // group, count of listed recipients
+	fannedHeader = 4     // the sender's HostID
 )
 
 // Reject reasons carried in a reject packet.
@@ -125,7 +134,7 @@ func nextFrame(p []byte) (frame, []byte, error) {
 	if n > len(p)-frameHeader {
 		return frame{}, nil, errMalformed
 	}
-	if typ < frameKCP || typ > framePunch {
+	if typ < frameKCP || typ > frameFanned {
 		return frame{}, nil, errMalformed
 	}
 	return frame{Type: typ, Body: p[frameHeader : frameHeader+n]}, p[frameHeader+n:], nil
@@ -160,6 +169,15 @@ func checkFrame(f frame) error {
 		}
 	case frameUnreliable:
 		if len(f.Body) < unrelHeader {
+			return errMalformed
+		}
+	case frameFanout:
+		b := f.Body
+		if len(b) < fanoutHeader || len(b) < fanoutHeader+4*int(b[4])+unrelHeader+1 {
+			return errMalformed
+		}
+	case frameFanned:
+		if len(f.Body) < fannedHeader+unrelHeader+1 {
 			return errMalformed
 		}
 	case framePing:
@@ -216,6 +234,21 @@ func nextRelayRecord(b []byte) (to HostID, inner, rest []byte, err error) {
 		return 0, nil, nil, errMalformed
 	}
 	return to, b[relayRecordHeader : relayRecordHeader+n], b[relayRecordHeader+n:], nil
+}
+
+// splitFanout splits a fan-out frame body (checked by checkFrame) into its
+// group, its raw list of recipients (count × HostID, empty: every member
+// but the sender) and the unreliable body it carries (channel, sequence,
+// payload).
+func splitFanout(b []byte) (group HostID, list, unrel []byte) {
+	n := 4 * int(b[4])
+	return HostID(binary.LittleEndian.Uint32(b)), b[fanoutHeader : fanoutHeader+n], b[fanoutHeader+n:]
+}
+
+// fanoutFits reports whether a fan-out frame listing k recipients and
+// carrying an n-byte payload fits one datagram on the server link.
+func fanoutFits(k, n int) bool {
+	return k <= 255 && dataHeaderSize+frameHeader+fanoutHeader+4*k+unrelHeader+n+sealOverhead <= MaxDatagram
 }
 
 const maxCloseMessage = 200

@@ -68,6 +68,11 @@ func seedFrames() [][]byte {
 	seeds = append(seeds, appendFrame(appendFrame(nil, framePing, make([]byte, 8)), framePong, make([]byte, 10)))
 	seeds = append(seeds, appendFrame(nil, frameUnreliable, []byte{3, 1, 0, 0, 0, 'h', 'i'}))
 	seeds = append(seeds, appendFrame(nil, frameClose, []byte{closeKicked, 'b', 'y', 'e'}))
+	// Fan-out to every member of group 900, to members 1000 and 1001, and a
+	// fanned copy from 1000.
+	seeds = append(seeds, appendFrame(nil, frameFanout, []byte{0x84, 3, 0, 0, 0, 3, 1, 0, 0, 0, 'h', 'i'}))
+	seeds = append(seeds, appendFrame(nil, frameFanout, []byte{0x84, 3, 0, 0, 2, 0xe8, 3, 0, 0, 0xe9, 3, 0, 0, 3, 1, 0, 0, 0, 'h', 'i'}))
+	seeds = append(seeds, appendFrame(nil, frameFanned, []byte{0xe8, 3, 0, 0, 3, 1, 0, 0, 0, 'h', 'i'}))
 	seeds = append(seeds, []byte{}, []byte{0xff, 0xff, 0xff})
 	return seeds
 }
@@ -141,7 +146,12 @@ func newFuzzPair(tb testing.TB) *fuzzPair {
 	p := &fuzzPair{n: vnet.New(1), srvAddr: netip.MustParseAddrPort("10.0.0.1:1"), cliAddr: netip.MustParseAddrPort("10.0.0.2:1")}
 	sc, _ := p.n.Listen(p.srvAddr)
 	cc, _ := p.n.Listen(p.cliAddr)
-	p.srv, _ = NewHost(sc, Config{Accept: true})
+	// Group 900 (for fan-out frames): the client, a client with no link,
+	// and the server.
+	members := func(g HostID, dst []HostID) ([]HostID, bool) {
+		return append(dst, FirstClientID, FirstClientID+1, ServerID), g == 900
+	}
+	p.srv, _ = NewHost(sc, Config{Accept: true, GroupMembers: members})
 	p.cli, _ = NewHost(cc, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -202,5 +212,39 @@ func FuzzSealedFrames(f *testing.F) {
 		b, pn := l.startDatagram()
 		b = l.sealDatagram(append(b, plain...), pn)
 		p.srv.demux(b, p.cliAddr, time.Now(), new(rxScratch), p.srv.conn)
+		// The same frames from the server (fanned frames go this way).
+		if sl := p.srv.link(p.cli.ID()); sl != nil {
+			b, pn := sl.startDatagram()
+			b = sl.sealDatagram(append(b, plain...), pn)
+			p.cli.demux(b, p.srvAddr, time.Now(), new(rxScratch), p.cli.conn)
+		}
 	})
+}
+
+func TestFanoutFrameLayout(t *testing.T) {
+	body := []byte{0x84, 3, 0, 0, 2, 0xe8, 3, 0, 0, 0xe9, 3, 0, 0, 3, 1, 0, 0, 0, 'h', 'i'}
+	frames, err := parseFrames(appendFrame(nil, frameFanout, body), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, list, unrel := splitFanout(frames[0].Body)
+	if g != 900 || len(list) != 8 || list[0] != 0xe8 || !bytes.Equal(unrel, []byte{3, 1, 0, 0, 0, 'h', 'i'}) {
+		t.Fatalf("split: group %v list %x unreliable %x", g, list, unrel)
+	}
+	// A list running into the payload, and an empty payload, are malformed.
+	for _, bad := range [][]byte{{0x84, 3, 0, 0, 2, 0xe8, 3, 0, 0, 3, 1, 0, 0, 0, 'h'}, {0x84, 3, 0, 0, 0, 3, 1, 0, 0, 0}} {
+		if _, err := parseFrames(appendFrame(nil, frameFanout, bad), nil); err == nil {
+			t.Fatalf("%x accepted", bad)
+		}
+	}
+	if _, err := parseFrames(appendFrame(nil, frameFanned, []byte{0xe8, 3, 0, 0, 3, 1, 0, 0, 0}), nil); err == nil {
+		t.Fatal("empty fanned payload accepted")
+	}
+	// The largest unreliable message fits both frames.
+	if !fanoutFits(0, MaxUnreliable) || !fanoutFits(7, MaxUnreliable) || fanoutFits(256, 1) {
+		t.Fatal("fan-out budget")
+	}
+	if dataHeaderSize+frameHeader+fannedHeader+unrelHeader+MaxUnreliable+sealOverhead > MaxDatagram {
+		t.Fatal("a fanned copy of the largest unreliable message does not fit")
+	}
 }

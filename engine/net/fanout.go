@@ -1,0 +1,247 @@
+package net
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// The server's fan-out of unreliable group messages. A member sends one
+// fan-out frame up its server link (group, optionally the recipients, the
+// message's channel, sequence and payload); the server checks that the
+// sender is a member (Config.GroupMembers) and sends each other member a
+// fanned frame (sender, channel, sequence, payload) sealed with that
+// member's server-link keys. The member delivers it as an unreliable
+// message from the sender, ordered on the link to the sender by the
+// sender's sequence number: a host numbers each channel's messages across
+// all its links (Host.unrelSeq), so a fanned copy and a direct one compare.
+// The server is trusted with every peer key already, so a copy it stamps
+// with the sender's HostID is as trustworthy as a relayed datagram sealed
+// with the peer keys; members still cannot forge each other.
+
+// fanoutPlan says which of a group send's ids the fan-out covers.
+type fanoutPlan struct {
+	covered []bool   // by index in ids
+	list    []HostID // the recipients named in the frame; nil: all
+	n       int      // how many ids are covered
+}
+
+func (fp *fanoutPlan) covers(i int) bool { return fp.n > 0 && fp.covered[i] }
+
+// planFanout decides which of ids an unreliable message of n bytes to
+// group reaches through the server's fan-out: the peers on the relay path,
+// every peer when over is set, and the server when it is among ids and
+// anyone else is covered (it then gets the message once, from the fan-out).
+// When every id is covered the frame names no recipient (the server sends
+// to every other member); otherwise it lists them, unless the list does not
+// fit, in which case every id with a link is covered.
+func (h *Host) planFanout(group HostID, ids []HostID, d Delivery, n int, over bool) fanoutPlan {
+	var fp fanoutPlan
+	if group == NoHost || d.Reliable || n == 0 || n > MaxUnreliable {
+		return fp
+	}
+	fp.covered = make([]bool, len(ids))
+	server, linked := -1, 0
+	for i, id := range ids {
+		l := h.link(id)
+		if l == nil {
+			continue
+		}
+		linked++
+		if id == ServerID {
+			server = i
+			continue
+		}
+		l.mu.Lock()
+		p := l.path
+		l.mu.Unlock()
+		if rp, ok := p.(*relayPath); (ok && rp.h == h) || over {
+			fp.covered[i] = true
+			fp.list = append(fp.list, id)
+		}
+	}
+	if len(fp.list) == 0 {
+		return fanoutPlan{}
+	}
+	if server >= 0 {
+		fp.covered[server] = true
+		fp.list = append(fp.list, ServerID)
+	}
+	fp.n = len(fp.list)
+	if fp.n == len(ids) || !fanoutFits(fp.n, n) {
+		for i, id := range ids {
+			if !fp.covered[i] && h.link(id) != nil {
+				fp.covered[i] = true
+			}
+		}
+		fp.list, fp.n = nil, linked
+	}
+	return fp
+}
+
+// sendFanout sends one fan-out frame for group up the server link.
+func (h *Host) sendFanout(group HostID, fp fanoutPlan, ch uint8, head, body []byte) error {
+	srv := h.link(ServerID)
+	if srv == nil {
+		return fmt.Errorf("fan-out to %v: %w", group, ErrUnknownPeer)
+	}
+	srv.mu.Lock()
+	err := srv.sendableLocked()
+	p := srv.path
+	srv.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("fan-out to %v: %w", group, err)
+	}
+	seq := h.unrelSeq[ch].Add(1)
+	n := len(head) + len(body)
+	size := fanoutHeader + 4*len(fp.list) + unrelHeader + n
+	b, pn := srv.startDatagram()
+	b = append(b, frameFanout, byte(size), byte(size>>8))
+	b = binary.LittleEndian.AppendUint32(b, uint32(group))
+	b = append(b, byte(len(fp.list)))
+	for _, id := range fp.list {
+		b = binary.LittleEndian.AppendUint32(b, uint32(id))
+	}
+	b = append(b, ch, byte(seq), byte(seq>>8), byte(seq>>16), byte(seq>>24))
+	b = append(append(b, head...), body...)
+	b = srv.sealDatagram(b, pn)
+	h.fanned.out(len(b))
+	out := batchPool.Get().(*outBatch)
+	out.bufs = append(out.bufs, b)
+	srv.writeOut(out, p)
+	return nil
+}
+
+// fanoutMsg is a fan-out frame received from a client, or a fanned frame
+// received from the server; body aliases the datagram.
+type fanoutMsg struct {
+	body []byte
+	size int // of the datagram that carried it
+}
+
+// forwardFanout serves the fan-out frames a client sent: each goes to the
+// other members of its group (or those it lists) as a fanned frame sealed
+// for each, if the sender is a member. Call it without sender.mu.
+func (h *Host) forwardFanout(sender *link, msgs []fanoutMsg, now time.Time, rx *rxScratch) {
+	for _, m := range msgs {
+		h.fanned.in(m.size)
+		group, list, unrel := splitFanout(m.body)
+		if h.cfg.GroupMembers == nil {
+			h.dropOn(sender, DropRelayDenied)
+			continue
+		}
+		members, ok := h.cfg.GroupMembers(group, rx.members[:0])
+		rx.members = members[:0]
+		if !ok {
+			h.dropOn(sender, DropUnknownPeer)
+			continue
+		}
+		if !slices.Contains(members, sender.id) {
+			h.dropOn(sender, DropRelayDenied)
+			continue
+		}
+		to := rx.to[:0]
+		if len(list) == 0 {
+			for _, id := range members {
+				if id != sender.id {
+					to = append(to, id)
+				}
+			}
+		}
+		for ; len(list) > 0; list = list[4:] {
+			id := HostID(binary.LittleEndian.Uint32(list))
+			if id == sender.id || !slices.Contains(members, id) {
+				h.dropOn(sender, DropRelayDenied)
+				continue
+			}
+			if !slices.Contains(to, id) {
+				to = append(to, id)
+			}
+		}
+		rx.to = to[:0]
+		h.fanOut(sender, to, unrel, now)
+	}
+}
+
+// fanOut sends the unreliable body (channel, sequence, payload) from sender
+// to each of to; the server itself gets it as a message. Copies are charged
+// to the sender's relay rate.
+func (h *Host) fanOut(sender *link, to []HostID, unrel []byte, now time.Time) {
+	copies := len(to)
+	if i := slices.Index(to, h.ID()); i >= 0 {
+		copies--
+		sender.mu.Lock()
+		if !sender.removed {
+			h.unreliableLocked(sender, unrel, now, false)
+		}
+		sender.mu.Unlock()
+	}
+	sender.mu.Lock()
+	if sender.relayBudget.rate == 0 {
+		rate := float64(h.cfg.RelayRate)
+		sender.relayBudget = tokenBucket{rate: rate, tokens: rate, last: now}
+	}
+	allowed := 0
+	for allowed < copies && sender.relayBudget.take(now) {
+		allowed++
+	}
+	sender.mu.Unlock()
+	for range copies - allowed {
+		h.dropOn(sender, DropRateLimited)
+	}
+	size := fannedHeader + len(unrel)
+	for _, id := range to {
+		if allowed == 0 {
+			return
+		}
+		if id == h.ID() {
+			continue
+		}
+		allowed--
+		t := h.link(id)
+		if t == nil {
+			h.drops.add(DropUnknownPeer)
+			continue
+		}
+		t.mu.Lock()
+		p, gone := t.path, t.removed || t.closing != nil
+		t.mu.Unlock()
+		if _, ok := directAddr(p); !ok || gone {
+			h.drops.add(DropRelayDenied)
+			continue
+		}
+		b, pn := t.startDatagram()
+		b = append(b, frameFanned, byte(size), byte(size>>8))
+		b = binary.LittleEndian.AppendUint32(b, uint32(sender.id))
+		b = append(b, unrel...)
+		b = t.sealDatagram(b, pn)
+		if err := p.WriteDatagram(b); err == nil {
+			t.traffic.out(len(b))
+			h.traffic.out(len(b))
+			h.relayed.out(len(b))
+			h.fanned.out(len(b))
+		}
+		putBuf(b)
+	}
+}
+
+// deliverFanned delivers the fanned frames the server sent: each is an
+// unreliable message from a peer, ordered on the link to that peer. Call
+// it without srv.mu.
+func (h *Host) deliverFanned(srv *link, msgs []fanoutMsg, now time.Time) {
+	for _, m := range msgs {
+		h.fanned.in(m.size)
+		from := HostID(binary.LittleEndian.Uint32(m.body))
+		l := h.link(from)
+		if l == nil || from == ServerID {
+			h.dropOn(srv, DropUnknownPeer)
+			continue
+		}
+		l.mu.Lock()
+		if !l.removed {
+			h.unreliableLocked(l, m.body[fannedHeader:], now, true)
+		}
+		l.mu.Unlock()
+	}
+}
