@@ -325,8 +325,11 @@ func (c *Client) control(ctl control, now time.Time) {
 }
 
 // Send sends data to the server (net.ServerID), a peer in a common group, or
-// every other member of a group this client is in. Group sends to members
-// reached through the relay share one datagram up to the server.
+// every other member of a group this client is in. An unreliable group send
+// goes up to the server once for every member reached through the relay
+// (or every member, over Net.UplinkBudget or above Net.FanoutAbove), and
+// the server sends each a copy (net.Host.SendGroup); reliable group sends
+// to relayed members share datagrams up to the server.
 func (c *Client) Send(to net.HostID, d net.Delivery, data []byte) error {
 	if !d.Reliable && d.Channel == controlChannel {
 		return ErrReservedChannel
@@ -352,7 +355,7 @@ func (c *Client) Send(to net.HostID, d net.Delivery, data []byte) error {
 			}
 		}
 		head := groupHead(to)
-		return c.h.SendMulti(ids, d, head[:], data)
+		return c.h.SendGroup(to, ids, d, head[:], data)
 	case to == net.ServerID || isPeer:
 		return c.h.SendParts(to, d, userHead, data)
 	}

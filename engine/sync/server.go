@@ -38,8 +38,8 @@ var (
 
 // ServerConfig configures a Server.
 type ServerConfig struct {
-	// Net configures the underlying host; Accept and RelayPolicy are set by
-	// the Server.
+	// Net configures the underlying host; Accept, RelayPolicy and
+	// GroupMembers are set by the Server.
 	Net net.Config
 	// Logger receives the logs under the name "sync" (and the host's under
 	// "net" if Net.Logger is nil). Nil: no logs.
@@ -156,6 +156,7 @@ func NewServer(conn net.PacketConn, cfg ServerConfig) (*Server, error) {
 		s.maxLinks = 4096
 	}
 	ncfg.RelayPolicy = s.mayRelay
+	ncfg.GroupMembers = s.groupMembers
 	if ncfg.Logger == nil {
 		ncfg.Logger = cfg.Logger
 	}
@@ -178,6 +179,16 @@ func (s *Server) mayRelay(from, to net.HostID) bool {
 	n := s.pairs[pairOf(from, to)]
 	s.mu.RUnlock()
 	return n > 0
+}
+
+// groupMembers is the host's fan-out policy: a group's members, so that
+// only they fan out to the group, and only to each other.
+func (s *Server) groupMembers(g net.HostID, dst []net.HostID) ([]net.HostID, bool) {
+	s.mu.RLock()
+	v, ok := s.views[g]
+	dst = append(dst, v.members...)
+	s.mu.RUnlock()
+	return dst, ok
 }
 
 // SlowKicks counts clients dropped because their send queue was full.
