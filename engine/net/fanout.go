@@ -20,6 +20,23 @@ import (
 // with the sender's HostID is as trustworthy as a relayed datagram sealed
 // with the peer keys; members still cannot forge each other.
 
+// aboveFanout reports whether a send to group's members ids is above
+// Config.FanoutAbove.
+func (h *Host) aboveFanout(group HostID, ids []HostID) bool {
+	if group == NoHost || h.cfg.FanoutAbove <= 0 {
+		return false
+	}
+	peers := len(ids)
+	if slices.Contains(ids, ServerID) {
+		peers--
+	}
+	if peers <= h.cfg.FanoutAbove {
+		return false
+	}
+	h.fanouts.Add(1)
+	return true
+}
+
 // fanoutPlan says which of a group send's ids the fan-out covers.
 type fanoutPlan struct {
 	covered []bool   // by index in ids
@@ -38,7 +55,7 @@ func (fp *fanoutPlan) covers(i int) bool { return fp.n > 0 && fp.covered[i] }
 // fit, in which case every id with a link is covered.
 func (h *Host) planFanout(group HostID, ids []HostID, d Delivery, n int, over bool) fanoutPlan {
 	var fp fanoutPlan
-	if group == NoHost || d.Reliable || n == 0 || n > MaxUnreliable {
+	if group == NoHost || h.cfg.Accept || d.Reliable || n == 0 || n > MaxUnreliable {
 		return fp
 	}
 	fp.covered = make([]bool, len(ids))
@@ -58,24 +75,31 @@ func (h *Host) planFanout(group HostID, ids []HostID, d Delivery, n int, over bo
 		l.mu.Unlock()
 		if rp, ok := p.(*relayPath); (ok && rp.h == h) || over {
 			fp.covered[i] = true
-			fp.list = append(fp.list, id)
+			fp.n++
 		}
 	}
-	if len(fp.list) == 0 {
+	if fp.n == 0 {
 		return fanoutPlan{}
 	}
 	if server >= 0 {
 		fp.covered[server] = true
-		fp.list = append(fp.list, ServerID)
+		fp.n++
 	}
-	fp.n = len(fp.list)
 	if fp.n == len(ids) || !fanoutFits(fp.n, n) {
+		// Every member: the frame names none.
 		for i, id := range ids {
 			if !fp.covered[i] && h.link(id) != nil {
 				fp.covered[i] = true
 			}
 		}
-		fp.list, fp.n = nil, linked
+		fp.n = linked
+		return fp
+	}
+	fp.list = make([]HostID, 0, fp.n)
+	for i, id := range ids {
+		if fp.covered[i] {
+			fp.list = append(fp.list, id)
+		}
 	}
 	return fp
 }

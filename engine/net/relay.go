@@ -3,7 +3,6 @@ package net
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 )
@@ -137,7 +136,7 @@ func (h *Host) SendMulti(ids []HostID, d Delivery, head, body []byte) error {
 }
 
 // SendGroup sends the same message to ids, the other members of group as
-// this host knows them (a server's group: it may include ServerID). It is
+// this client knows them (ServerID when the server is a member). It is
 // SendMulti, except that an unreliable message goes up to the server once,
 // in a fan-out frame, for every member SendMulti would route through the
 // server (peers on the relay path; every peer over UplinkBudget or above
@@ -195,23 +194,6 @@ func (h *Host) SendGroup(group HostID, ids []HostID, d Delivery, head, body []by
 		}
 	}
 	return first
-}
-
-// aboveFanout reports whether a send to group's members ids is above
-// Config.FanoutAbove.
-func (h *Host) aboveFanout(group HostID, ids []HostID) bool {
-	if group == NoHost || h.cfg.FanoutAbove <= 0 {
-		return false
-	}
-	peers := len(ids)
-	if slices.Contains(ids, ServerID) {
-		peers--
-	}
-	if peers <= h.cfg.FanoutAbove {
-		return false
-	}
-	h.fanouts.Add(1)
-	return true
 }
 
 // udpIPOverhead is what IPv4 and UDP headers add to every datagram.
