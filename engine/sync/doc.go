@@ -20,6 +20,15 @@
 // so it can tear down what it kept per member. A client that disconnects
 // leaves all its groups.
 //
+// # Group sends
+//
+// Send to a group reaches every other member. An unreliable group message
+// goes to each peer reached directly as its own datagram; for the peers on
+// the relay (and for all of them over Net.UplinkBudget, or above
+// Net.FanoutAbove members) it goes up to the server once and the server
+// sends each a copy, which arrives as a relayed message from the sender.
+// Reliable group messages ride each peer's own stream, direct or relayed.
+//
 // # Events on the game's goroutine
 //
 // Each Client and Server has one goroutine that owns its state (groups,

@@ -19,16 +19,20 @@ import (
 // of a group of N sends 64-byte unreliable messages to the group and the
 // server fans them out, against a raw UDP fan-out (one socket that receives
 // each datagram and re-sends it to N-1 sockets, no sealing) in the same run.
-// Receivers on both sides only count what reaches their socket (a Skein
-// client's socket swallows relayed datagrams once counted), so the figure is
-// the sender's and the relay's work, not N full client stacks sharing two
-// cores:
+// skein is Client.Send: one fan-out frame up, a copy sealed by the server
+// for each member; skein-records is the per-peer path (net.Host.SendMulti:
+// N-1 datagrams sealed end to end by the sender, packed into relay records,
+// forwarded unchanged). Receivers on both sides only count what reaches
+// their socket (a Skein client's socket swallows the copies once counted),
+// so the figure is the sender's and the relay's work, not N full client
+// stacks sharing two cores:
 //
 //	go test -run '^$' -bench RelayFanout -benchtime 20000x ./engine/sync/
 func BenchmarkRelayFanout(b *testing.B) {
 	for _, n := range []int{4, 16, 64} {
 		b.Run(fmt.Sprintf("raw/N=%d", n), func(b *testing.B) { rawFanout(b, n) })
-		b.Run(fmt.Sprintf("skein/N=%d", n), func(b *testing.B) { skeinFanout(b, n) })
+		b.Run(fmt.Sprintf("skein/N=%d", n), func(b *testing.B) { skeinFanout(b, n, false) })
+		b.Run(fmt.Sprintf("skein-records/N=%d", n), func(b *testing.B) { skeinFanout(b, n, true) })
 	}
 }
 
@@ -116,7 +120,7 @@ func rawFanout(b *testing.B, n int) {
 	wg.Wait()
 }
 
-func skeinFanout(b *testing.B, n int) {
+func skeinFanout(b *testing.B, n int, records bool) {
 	// No per-client relay cap: this measures what the relay can carry.
 	srv, err := skein.ListenServer("127.0.0.1:0", skein.ServerConfig{Net: net.Config{RelayRate: 1 << 30}})
 	if err != nil {
@@ -179,15 +183,27 @@ func skeinFanout(b *testing.B, n int) {
 	time.Sleep(100 * time.Millisecond)
 	counting.Store(true)
 	msg := make([]byte, 64)
-	measure(b, n-1, &delivered, func() { clients[0].Send(g, net.Unreliable, msg) })
+	send := func() { clients[0].Send(g, net.Unreliable, msg) }
+	if records {
+		head := []byte{2, byte(g), byte(g >> 8), byte(g >> 16), byte(g >> 24)} // engine/sync's group tag
+		send = func() { clients[0].Host().SendMulti(ids[1:], net.Unreliable, head, msg) }
+	}
+	measure(b, n-1, &delivered, send)
 	counting.Store(false)
 	b.ReportMetric(float64(srv.Host().Stats().Relayed.DatagramsOut)/float64(b.N*(n-1))*100, "relayed-%")
 	cancelAll()
 	wg.Wait()
 }
 
-// countingConn counts and swallows the relayed peer datagrams that reach a
-// receiver while on is set; everything else (the server link) goes through.
+// fannedCopy is the size of the server's copy of a 64-byte group message:
+// data header 11, frame header 3, sender 4, channel and sequence 5, group
+// tag 5, the message, AEAD tag 16.
+const fannedCopy = 11 + 3 + 4 + 5 + 5 + 64 + 16
+
+// countingConn counts and swallows the peer messages that reach a receiver
+// while on is set: relayed peer datagrams, and the server's fanned copies
+// (told apart from the rest of the server link's traffic by their size);
+// everything else goes through.
 type countingConn struct {
 	net.PacketConn
 	on        *atomic.Bool
@@ -199,7 +215,7 @@ func (c *countingConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 	for {
 		n, from, err := c.PacketConn.ReadFrom(b)
 		if err != nil || !c.on.Load() || from != c.server || n < 5 || b[0] != 0x10 ||
-			binary.LittleEndian.Uint32(b[1:5]) == uint32(net.ServerID) {
+			binary.LittleEndian.Uint32(b[1:5]) == uint32(net.ServerID) && n != fannedCopy {
 			return n, from, err
 		}
 		c.delivered.Add(1)
