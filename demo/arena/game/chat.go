@@ -147,15 +147,20 @@ func (p *playScene) chatKeys(g *Game) bool {
 // say sends a line and closes the chat; a refused line stays in the chat
 // line to be fixed, with the reason in the box.
 func (p *playScene) say(g *Game, text string) {
-	err := p.sess.Say(text)
+	p.chat.sent(p.sess.Say(text), g.frame)
+}
+
+// sent closes the chat line after a send, or keeps it with the reason
+// the line was refused (err).
+func (c *chatBox) sent(err error, frame int) {
 	var long *chat.TooLongError
 	switch {
 	case err == nil, errors.Is(err, chat.ErrEmpty):
-		p.chat.close()
+		c.close()
 	case errors.As(err, &long):
-		p.chat.note(fmt.Sprintf("Not sent: %d characters, the limit is %d — shorten it", long.Runes, long.Limit), g.frame)
+		c.note(fmt.Sprintf("Not sent: %d characters, the limit is %d — shorten it", long.Runes, long.Limit), frame)
 	default:
-		p.chat.note("Not sent: "+err.Error(), g.frame)
+		c.note("Not sent: "+err.Error(), frame)
 	}
 }
 
@@ -204,12 +209,17 @@ func (p *playScene) chatRect(g *Game) rect {
 	return rect{16, top, min(480, w/2-32), max(bottom-top, 0)}
 }
 
-// drawChat draws the chat box: recent lines fading out, or, while the
-// player types, the last lines and the chat line.
+// drawChat draws the match's chat box.
 func (p *playScene) drawChat(g *Game, dst *ebiten.Image) {
-	c := &p.chat
-	area := p.chatRect(g)
+	drawChatBox(g, dst, &p.chat, p.chatRect(g), false)
+}
+
+// drawChatBox draws a chat box at the bottom of area: recent lines fading
+// out, or, while the player types (or always when fixed), the last lines
+// on a panel and the chat line.
+func drawChatBox(g *Game, dst *ebiten.Image, c *chatBox, area rect, fixed bool) {
 	const rowH = 19.0
+	panelled := c.open || fixed
 	face := g.res.small
 	measure := func(s string) float64 { return textWidth(s, face) }
 	bottom := area.y + area.h
@@ -217,7 +227,10 @@ func (p *playScene) drawChat(g *Game, dst *ebiten.Image) {
 		bottom -= 30 // the chat line
 	}
 	maxRows := int((bottom - area.y) / rowH)
-	if !c.open {
+	if fixed && !c.open {
+		maxRows-- // the header
+	}
+	if !panelled {
 		maxRows = min(maxRows, 7)
 	}
 	// Rows to draw, newest last.
@@ -232,7 +245,7 @@ func (p *playScene) drawChat(g *Game, dst *ebiten.Image) {
 		e := &c.lines[i]
 		age := g.frame - e.frame
 		alpha := 1.0
-		if !c.open {
+		if !panelled {
 			if age > chatShowTicks {
 				break
 			}
@@ -246,17 +259,25 @@ func (p *playScene) drawChat(g *Game, dst *ebiten.Image) {
 			rows = append(rows, row{e: e, first: j == 0, text: e.rows[j], alpha: alpha})
 		}
 	}
-	if len(rows) == 0 && !c.open {
+	if len(rows) == 0 && !panelled {
 		return
 	}
-	if c.open {
+	if fixed {
+		panel(dst, area)
+		if !c.open {
+			drawText(dst, "LOBBY CHAT · Enter to talk to everyone on this server", face, area.x+10, area.y+6, colDim, left)
+		}
+	} else if c.open {
 		top := bottom - rowH*float64(len(rows)) - 8
 		panel(dst, rect{area.x, top, area.w, area.y + area.h - top})
 	}
 	y := bottom - rowH
+	if fixed && !c.open {
+		y -= 4
+	}
 	for _, r := range rows {
 		x := area.x + 10
-		if !c.open {
+		if !panelled {
 			tw := textWidth(r.text, face) + 20
 			if r.first {
 				tw += prefixWidth(r.e.line, measure)
@@ -268,17 +289,20 @@ func (p *playScene) drawChat(g *Game, dst *ebiten.Image) {
 		switch {
 		case l.Note:
 			textCol = withAlpha(colWarn, r.alpha)
-		case l.Lobby:
-			textCol = withAlpha(colDim, r.alpha)
 		}
 		if r.first {
-			if p := prefix(l); p != "" {
+			if pre := prefix(l); pre != "" {
 				nc := colText
-				if l.Slot >= 0 {
+				switch {
+				case l.Slot >= 0:
 					nc = slotColor(uint8(l.Slot))
+				case l.Own:
+					nc = colAccent
+				case l.Lobby:
+					nc = colNet
 				}
-				drawText(dst, p, face, x, y, withAlpha(nc, r.alpha), left)
-				x += measure(p)
+				drawText(dst, pre, face, x, y, withAlpha(nc, r.alpha), left)
+				x += measure(pre)
 			}
 		} else {
 			x += 12
@@ -287,14 +311,13 @@ func (p *playScene) drawChat(g *Game, dst *ebiten.Image) {
 		y -= rowH
 	}
 	if c.open {
-		p.drawChatLine(g, dst, rect{area.x + 6, bottom + 2, area.w - 12, 24})
+		drawChatLine(g, dst, c, rect{area.x + 6, bottom + 2, area.w - 12, 24})
 	}
 }
 
 // drawChatLine draws the line being typed, its tail when it is long, and
 // the count when it nears the limit.
-func (p *playScene) drawChatLine(g *Game, dst *ebiten.Image, r rect) {
-	c := &p.chat
+func drawChatLine(g *Game, dst *ebiten.Image, c *chatBox, r rect) {
 	fillRect(dst, r, color.RGBA{8, 10, 16, 245})
 	strokeRect(dst, r, 1.5, colNet)
 	face := g.res.small

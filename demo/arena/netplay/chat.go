@@ -159,3 +159,42 @@ func (s *Session) onChat(info rmi.CallInfo, text string) error {
 	s.addChat(ChatLine{From: info.From, Name: s.PlayerName(info.From), Slot: s.slotOf(info.From), Text: clean})
 	return nil
 }
+
+// SayLobby sends a line to the match server's lobby chat: everyone
+// connected to the server gets it, this player too (the line comes back
+// as a ChatLine with Lobby set, and Own). The lobby has no names: lines
+// show the sender's ID. The rules are Say's; the server applies them
+// again.
+func (s *Session) SayLobby(text string) error {
+	clean, err := chat.Clean(text)
+	if err != nil {
+		return err
+	}
+	if !s.ownPace.Allow(s.me, time.Now()).Allow {
+		return ErrTooFast
+	}
+	return s.lob.Chat(skn.ServerID, rmi.Reliable, clean)
+}
+
+// onLobbyChat shows a lobby line, outside a match only (the match has its
+// own chat).
+func (s *Session) onLobbyChat(info rmi.CallInfo, from uint32, text string) error {
+	if info.From != skn.ServerID {
+		return errNotServer
+	}
+	if s.match != skn.NoHost {
+		return nil
+	}
+	clean, err := chat.Clean(text)
+	if err != nil {
+		s.counts.ChatRefused++
+		return nil
+	}
+	id := skn.HostID(from)
+	l := ChatLine{From: id, Name: fmt.Sprintf("#%d", from), Slot: -1, Text: clean, Lobby: true}
+	if id == s.me {
+		l.Name, l.Own = s.cfg.Name, true
+	}
+	s.addChat(l)
+	return nil
+}

@@ -344,3 +344,46 @@ func TestSayOutsideMatch(t *testing.T) {
 		t.Error("a refused line shows")
 	}
 }
+
+// TestLobbyChat talks in the match server's lobby: a line reaches everyone
+// outside a match (the sender too, as its own), not the players in one.
+func TestLobbyChat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the embedded server")
+	}
+	r := newChatRig(t, "Host", "Guest")
+	lob, err := Dial(r.ctx, r.local.Addr(), Config{Name: "Lurker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lob.Close()
+	other, err := Dial(r.ctx, r.local.Addr(), Config{Name: "Browser"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	r.all = append(r.all, lob, other)
+	if err := lob.SayLobby(strings.Repeat("x", chat.MaxRunes+1)); !errors.Is(err, chat.ErrTooLong) {
+		t.Errorf("overlong lobby line: %v", err)
+	}
+	if err := lob.SayLobby("anyone up for\x1b a match?"); err != nil {
+		t.Fatal(err)
+	}
+	r.until("the lobby line arrives", func() bool {
+		return len(r.got[lob.ID()]) > 0 && len(r.got[other.ID()]) > 0
+	})
+	r.settle(300 * time.Millisecond)
+	want := ChatLine{From: lob.ID(), Name: fmt.Sprintf("#%d", lob.ID()), Slot: -1, Text: "anyone up for a match?", Lobby: true}
+	if got := r.take(other); len(got) != 1 || got[0] != want {
+		t.Errorf("Browser showed %+v, want %+v", got, want)
+	}
+	want.Name, want.Own = "Lurker", true
+	if got := r.take(lob); len(got) != 1 || got[0] != want {
+		t.Errorf("Lurker showed %+v, want %+v", got, want)
+	}
+	for _, s := range r.all[:2] {
+		if got := r.take(s); len(got) != 0 {
+			t.Errorf("%s in a match showed lobby lines: %+v", s.Name(), got)
+		}
+	}
+}

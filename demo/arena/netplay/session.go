@@ -248,6 +248,7 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		MatchList: s.onMatchList,
 		Joined:    s.onJoined,
 		Left:      s.onLeft,
+		ChatLine:  s.onLobbyChat,
 	})
 	s.log.Debug("connected", "server", addr)
 	return s, nil
