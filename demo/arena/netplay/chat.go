@@ -162,9 +162,9 @@ func (s *Session) onChat(info rmi.CallInfo, text string) error {
 
 // SayLobby sends a line to the match server's lobby chat: everyone
 // connected to the server gets it, this player too (the line comes back
-// as a ChatLine with Lobby set, and Own). The lobby has no names: lines
-// show the sender's ID. The rules are Say's; the server applies them
-// again.
+// as a ChatLine with Lobby set, and Own). Lines show the name each player
+// gave the server (their ID when there is none). The rules are Say's; the
+// server applies them again.
 func (s *Session) SayLobby(text string) error {
 	clean, err := chat.Clean(text)
 	if err != nil {
@@ -178,7 +178,7 @@ func (s *Session) SayLobby(text string) error {
 
 // onLobbyChat shows a lobby line, outside a match only (the match has its
 // own chat).
-func (s *Session) onLobbyChat(info rmi.CallInfo, from uint32, text string) error {
+func (s *Session) onLobbyChat(info rmi.CallInfo, from uint32, name, text string) error {
 	if info.From != skn.ServerID {
 		return errNotServer
 	}
@@ -192,6 +192,9 @@ func (s *Session) onLobbyChat(info rmi.CallInfo, from uint32, text string) error
 	}
 	id := skn.HostID(from)
 	l := ChatLine{From: id, Name: fmt.Sprintf("#%d", from), Slot: -1, Text: clean, Lobby: true}
+	if n := chat.CleanName(name); n != "" {
+		l.Name = n
+	}
 	if id == s.me {
 		l.Name, l.Own = s.cfg.Name, true
 	}

@@ -373,7 +373,7 @@ func TestLobbyChat(t *testing.T) {
 		return len(r.got[lob.ID()]) > 0 && len(r.got[other.ID()]) > 0
 	})
 	r.settle(300 * time.Millisecond)
-	want := ChatLine{From: lob.ID(), Name: fmt.Sprintf("#%d", lob.ID()), Slot: -1, Text: "anyone up for a match?", Lobby: true}
+	want := ChatLine{From: lob.ID(), Name: "Lurker", Slot: -1, Text: "anyone up for a match?", Lobby: true}
 	if got := r.take(other); len(got) != 1 || got[0] != want {
 		t.Errorf("Browser showed %+v, want %+v", got, want)
 	}

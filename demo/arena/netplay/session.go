@@ -250,6 +250,10 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		Left:      s.onLeft,
 		ChatLine:  s.onLobbyChat,
 	})
+	// The name the lobby chat shows with this player's lines.
+	if err := s.lob.SetName(skn.ServerID, rmi.Reliable, cfg.Name); err != nil {
+		s.log.Debug("lobby name not sent", "error", err)
+	}
 	s.log.Debug("connected", "server", addr)
 	return s, nil
 }
