@@ -34,6 +34,18 @@ step "dependencies"
 bash scripts/deps.sh || fail "scripts/deps.sh (see above for what to install)"
 go version
 
+# Say which of the optional real-world tests will run (they skip otherwise).
+if [ -n "${NETLAB:-}" ] && [ "$(id -u)" = 0 ]; then
+  echo "netlab: $NETLAB: the real-kernel NAT and LAN tests run"
+else
+  echo "netlab: not found beside the repository or not root: the real-kernel NAT and LAN tests skip"
+fi
+if command -v Xvfb >/dev/null 2>&1; then
+  echo "Xvfb: found: the arena's window test runs"
+else
+  echo "Xvfb: not found: the arena's window test skips"
+fi
+
 step "gofmt"
 # testdata may hold deliberately unformatted inputs.
 mapfile -t gofiles < <(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -not -path '*/vendor/*' | sort)

@@ -22,6 +22,48 @@ type PacketConn interface {
 	Close() error
 }
 
+// Message is one datagram of a batch (BatchWriter, BatchReader).
+type Message struct {
+	// Buf holds the datagram to write, or the buffer a datagram is read
+	// into.
+	Buf []byte
+	// Addr is where a datagram is written to, or where one came from.
+	Addr netip.AddrPort
+	// N is the number of bytes written or read.
+	N int
+	// Truncated reports that a datagram read was longer than Buf: only its
+	// first len(Buf) bytes arrived.
+	Truncated bool
+}
+
+// BatchWriter is implemented by a PacketConn that can write several
+// datagrams with one system call (on Linux, the UDP sockets of ListenUDP
+// and UDP: sendmmsg). A Host writes through it when a flush or a relay frame
+// produces more than one datagram; other conns get one WriteTo per datagram.
+//
+// WriteBatch writes ms[0], ms[1], ... in order, each to its own Addr, sets
+// their N and returns how many were written. When that is less than
+// len(ms), err says why ms[n] was not: the caller may skip it and write the
+// rest. Like WriteTo it never blocks for long, and after Close it returns
+// an error that satisfies errors.Is(err, net.ErrClosed).
+type BatchWriter interface {
+	WriteBatch(ms []Message) (n int, err error)
+}
+
+// BatchReader is implemented by a PacketConn that can read several
+// datagrams with one system call (on Linux, the UDP sockets of ListenUDP
+// and UDP: recvmmsg). A Host's reader uses it when its conn has it.
+//
+// ReadBatch blocks until at least one datagram arrives, then fills ms[0],
+// ms[1], ... (Buf is read into; N, Addr and Truncated are set) with
+// datagrams already waiting, up to len(ms), and returns how many. It never
+// waits for more than the first, and may return fewer than are waiting.
+// After Close it returns an error that satisfies errors.Is(err,
+// net.ErrClosed).
+type BatchReader interface {
+	ReadBatch(ms []Message) (n int, err error)
+}
+
 // SocketBuffer is the receive and send buffer size requested for real UDP
 // sockets (4 MiB): with the OS default, bursts of KCP traffic overflow the
 // buffer and turn into retransmissions (see shared/BASELINES.md).
@@ -43,12 +85,20 @@ func ListenUDP(addr string) (PacketConn, error) {
 	return UDP(c), nil
 }
 
-// UDP adapts a *net.UDPConn to PacketConn.
-func UDP(c *stdnet.UDPConn) PacketConn { return udpConn{c} }
+// UDP adapts a *net.UDPConn to PacketConn. On Linux the result is also a
+// BatchReader and a BatchWriter (recvmmsg and sendmmsg).
+func UDP(c *stdnet.UDPConn) PacketConn {
+	u := &udpConn{c: c}
+	u.sys.init(c)
+	return u
+}
 
-type udpConn struct{ c *stdnet.UDPConn }
+type udpConn struct {
+	c   *stdnet.UDPConn
+	sys sysConn // what batched I/O needs (nothing off Linux)
+}
 
-func (u udpConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
+func (u *udpConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 	n, ap, err := u.c.ReadFromUDPAddrPort(b)
 	if err != nil {
 		return n, ap, err
@@ -56,11 +106,11 @@ func (u udpConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 	return n, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }
 
-func (u udpConn) WriteTo(b []byte, to netip.AddrPort) (int, error) {
+func (u *udpConn) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 	return u.c.WriteToUDPAddrPort(b, to)
 }
 
-func (u udpConn) LocalAddr() netip.AddrPort {
+func (u *udpConn) LocalAddr() netip.AddrPort {
 	if ua, ok := u.c.LocalAddr().(*stdnet.UDPAddr); ok {
 		ap := ua.AddrPort()
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
@@ -68,7 +118,7 @@ func (u udpConn) LocalAddr() netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-func (u udpConn) Close() error { return u.c.Close() }
+func (u *udpConn) Close() error { return u.c.Close() }
 
 // isClosed reports whether err means the conn was closed.
 func isClosed(err error) bool { return errors.Is(err, stdnet.ErrClosed) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,6 +133,7 @@ type Host struct {
 	punchCfg PunchConfig
 	log      hclog.Logger
 	conn     PacketConn
+	batchOut BatchWriter // conn, when it writes batches (and can be compared)
 	id       atomic.Uint32
 	epoch    time.Time
 	cookies  *cookieJar
@@ -188,6 +190,11 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 		dials:    make(map[netip.AddrPort]*pendingDial),
 		bucket:   tokenBucket{rate: float64(cfg.HandshakeRate), tokens: float64(cfg.HandshakeRate), last: now},
 		done:     make(chan struct{}),
+	}
+	if bw, ok := conn.(BatchWriter); ok && reflect.TypeOf(conn).Comparable() {
+		// Comparable: forwardRelayed groups datagrams by comparing a
+		// path's conn with this one.
+		h.batchOut = bw
 	}
 	if cfg.UplinkBudget > 0 {
 		// A tenth of a second of burst.

@@ -70,8 +70,12 @@ func newLink(h *Host, id, localID HostID, keys Keys, path Path, now time.Time) (
 	return l, nil
 }
 
-// outBatch holds sealed datagrams waiting to be written.
-type outBatch struct{ bufs [][]byte }
+// outBatch holds sealed datagrams waiting to be written, and the messages
+// to write them with one WriteBatch.
+type outBatch struct {
+	bufs [][]byte
+	msgs []Message
+}
 
 var batchPool = sync.Pool{New: func() any { return &outBatch{bufs: make([][]byte, 0, 16)} }}
 
@@ -105,9 +109,29 @@ func (l *link) takeLocked() (*outBatch, Path) {
 }
 
 // writeOut writes a batch taken with takeLocked. Call it without l.mu.
+// Several datagrams on a direct path over a BatchWriter go out with one
+// system call.
 func (l *link) writeOut(b *outBatch, p Path) {
 	if b == nil {
 		return
+	}
+	if d, ok := p.(directPath); ok && len(b.bufs) > 1 {
+		if bw, ok := d.conn.(BatchWriter); ok {
+			msgs := b.msgs[:0]
+			for _, buf := range b.bufs {
+				msgs = append(msgs, Message{Buf: buf, Addr: d.addr})
+			}
+			writeMessages(bw, msgs)
+			for _, m := range msgs {
+				if m.N > 0 {
+					l.traffic.out(len(m.Buf))
+					l.h.traffic.out(len(m.Buf))
+				}
+			}
+			clear(msgs)
+			b.msgs = msgs[:0]
+			p = nil // written
+		}
 	}
 	for i, d := range b.bufs {
 		if p != nil {

@@ -18,20 +18,18 @@ func errorsIsShutdown(err error) bool { return errors.Is(err, ErrShutdown) }
 // HostID and keys.
 func (h *Host) readLoop(conn PacketConn) {
 	defer h.wg.Done()
+	if br, ok := conn.(BatchReader); ok {
+		h.readBatches(conn, br)
+		return
+	}
 	buf := make([]byte, 64<<10)
 	rx := new(rxScratch)
 	for {
 		n, from, err := conn.ReadFrom(buf)
 		if err != nil {
-			if isClosed(err) {
+			if h.readFailed(err) {
 				return
 			}
-			select {
-			case <-h.done:
-				return
-			default:
-			}
-			h.log.Warn("read", "error", err)
 			continue
 		}
 		h.traffic.in(n)
@@ -39,11 +37,67 @@ func (h *Host) readLoop(conn PacketConn) {
 	}
 }
 
+// Batched reads: readBatch datagrams of up to readSlot bytes per call. A
+// valid datagram is at most MaxDatagram bytes; a longer one than readSlot
+// arrives truncated and is dropped as malformed.
+const (
+	readBatch = 32
+	readSlot  = 2048
+)
+
+// readBatches is readLoop for a conn that reads several datagrams per
+// system call. They are processed one by one, in arrival order, as soon as
+// the call returns: a batch is whatever was already waiting, so reading
+// this way adds no delay.
+func (h *Host) readBatches(conn PacketConn, br BatchReader) {
+	mem := make([]byte, readBatch*readSlot)
+	msgs := make([]Message, readBatch)
+	for i := range msgs {
+		msgs[i].Buf = mem[i*readSlot : (i+1)*readSlot : (i+1)*readSlot]
+	}
+	rx := new(rxScratch)
+	for {
+		n, err := br.ReadBatch(msgs)
+		if err != nil {
+			if h.readFailed(err) {
+				return
+			}
+			continue
+		}
+		now := time.Now()
+		for i := range msgs[:n] {
+			m := &msgs[i]
+			h.traffic.in(m.N)
+			if m.Truncated {
+				h.drops.add(DropMalformed)
+				continue
+			}
+			h.demux(m.Buf[:m.N], m.Addr, now, rx, conn)
+		}
+	}
+}
+
+// readFailed reports whether the reader must end after err: the conn was
+// closed, or the host is closing. Other errors are logged.
+func (h *Host) readFailed(err error) bool {
+	if isClosed(err) {
+		return true
+	}
+	select {
+	case <-h.done:
+		return true
+	default:
+	}
+	h.log.Warn("read", "error", err)
+	return false
+}
+
 // rxScratch is the receiving goroutine's reusable scratch space.
 type rxScratch struct {
 	frames []frame
 	relay  []relayRecord
 	probes []directProbe
+	fwd    []Message // relayed datagrams to forward with one WriteBatch
 	nonce  [nonceSize]byte
 
 	fan []fanoutMsg // fan-out (server) or fanned (client) frames
@@ -208,7 +262,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	}
 	rx.probes = probes[:0]
 	if len(relay) > 0 {
-		h.forwardRelayed(l, relay, now)
+		h.forwardRelayed(l, relay, now, rx)
 		clear(relay)
 	}
 	rx.relay = relay[:0]

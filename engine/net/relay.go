@@ -247,8 +247,9 @@ type relayRecord struct {
 // must be a datagram the sender sealed itself (its HostID in the header),
 // for a host the relay policy lets it reach. The datagram is written
 // unchanged; the receiver authenticates it with the keys it shares with the
-// sender.
-func (h *Host) forwardRelayed(sender *link, recs []relayRecord, now time.Time) {
+// sender. Copies for the host's own socket go out together, with one
+// WriteBatch when the socket has it.
+func (h *Host) forwardRelayed(sender *link, recs []relayRecord, now time.Time, rx *rxScratch) {
 	sender.mu.Lock()
 	if sender.relayBudget.rate == 0 {
 		rate := float64(h.cfg.RelayRate)
@@ -266,6 +267,7 @@ func (h *Host) forwardRelayed(sender *link, recs []relayRecord, now time.Time) {
 		sender.drops.add(DropRateLimited)
 		h.drops.add(DropRateLimited)
 	}
+	batch := rx.fwd[:0]
 	for _, r := range recs[:allowed] {
 		hdr, err := parseDataHeader(r.inner)
 		if err != nil || hdr.From != sender.id {
@@ -284,15 +286,31 @@ func (h *Host) forwardRelayed(sender *link, recs []relayRecord, now time.Time) {
 		t.mu.Lock()
 		p := t.path
 		t.mu.Unlock()
-		if _, ok := directAddr(p); !ok {
+		d, ok := p.(directPath)
+		if !ok {
 			h.drops.add(DropRelayDenied)
 			continue
 		}
-		if err := p.WriteDatagram(r.inner); err == nil {
+		if h.batchOut != nil && d.conn == h.conn {
+			batch = append(batch, Message{Buf: r.inner, Addr: d.addr})
+			continue
+		}
+		if err := d.WriteDatagram(r.inner); err == nil {
 			h.traffic.out(len(r.inner))
 			h.relayed.out(len(r.inner))
 		}
 	}
+	if len(batch) > 0 {
+		writeMessages(h.batchOut, batch)
+		for _, m := range batch {
+			if m.N > 0 {
+				h.traffic.out(len(m.Buf))
+				h.relayed.out(len(m.Buf))
+			}
+		}
+		clear(batch)
+	}
+	rx.fwd = batch[:0]
 }
 
 // serverAddress is the client's view of where the server is, used to tell

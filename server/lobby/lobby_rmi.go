@@ -59,7 +59,7 @@ var (
 	_ rmi.Unmarshaler = (*MatchInfo)(nil)
 )
 
-// Call IDs of global Lobby (100..105).
+// Call IDs of global Lobby (100..106).
 const (
 	// Lobby_ListMatches is the call ID of Lobby.ListMatches.
 	Lobby_ListMatches rmi.CallID = 100
@@ -73,6 +73,8 @@ const (
 	Lobby_LeaveMatch rmi.CallID = 104
 	// Lobby_Chat is the call ID of Lobby.Chat.
 	Lobby_Chat rmi.CallID = 105
+	// Lobby_SetName is the call ID of Lobby.SetName.
+	Lobby_SetName rmi.CallID = 106
 )
 
 func _() {
@@ -86,6 +88,7 @@ func _() {
 	_ = x[Lobby_QuickJoin-103]
 	_ = x[Lobby_LeaveMatch-104]
 	_ = x[Lobby_Chat-105]
+	_ = x[Lobby_SetName-106]
 }
 
 // LobbyProxy sends the calls of global Lobby (declared in lobby.rmi) to a
@@ -167,13 +170,26 @@ func (rmiP *LobbyProxy) LeaveMatch(to net.HostID, ctx rmi.Context, request uint3
 // Chat sends call Lobby.Chat (ID 105) to the peer, group or server named by
 // to, the way ctx says.
 //
-// Chat says a line in the lobby: every connected client gets it as
-// LobbyReply.ChatLine. The server strips control characters, refuses
-// lines over 280 characters and rate-limits each sender.
+// Chat says a line in the lobby: every client that is not in a match
+// gets it as LobbyReply.ChatLine, the sender too. The server strips
+// control characters, refuses lines over 280 characters and rate-limits
+// each sender.
 func (rmiP *LobbyProxy) Chat(to net.HostID, ctx rmi.Context, text string) error {
 	rmiE := rmi.StartCall(105, 1)
 	rmiE.EncodeString(text)
 	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.Chat")
+}
+
+// SetName sends call Lobby.SetName (ID 106) to the peer, group or server
+// named by to, the way ctx says.
+//
+// SetName sets the name shown with this client's lobby chat lines. The
+// server cleans it with engine/chat's name rules (control characters
+// stripped, at most 24 characters); without one, clients show the ID.
+func (rmiP *LobbyProxy) SetName(to net.HostID, ctx rmi.Context, name string) error {
+	rmiE := rmi.StartCall(106, 1)
+	rmiE.EncodeString(name)
+	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.SetName")
 }
 
 // LobbyStub receives the calls of global Lobby: set the function of each call
@@ -209,14 +225,21 @@ type LobbyStub struct {
 	LeaveMatch func(info rmi.CallInfo, request uint32) error
 	// Chat handles call Lobby.Chat (ID 105).
 	//
-	// Chat says a line in the lobby: every connected client gets it as
-	// LobbyReply.ChatLine. The server strips control characters, refuses
-	// lines over 280 characters and rate-limits each sender.
+	// Chat says a line in the lobby: every client that is not in a match
+	// gets it as LobbyReply.ChatLine, the sender too. The server strips
+	// control characters, refuses lines over 280 characters and rate-limits
+	// each sender.
 	Chat func(info rmi.CallInfo, text string) error
+	// SetName handles call Lobby.SetName (ID 106).
+	//
+	// SetName sets the name shown with this client's lobby chat lines. The
+	// server cleans it with engine/chat's name rules (control characters
+	// stripped, at most 24 characters); without one, clients show the ID.
+	SetName func(info rmi.CallInfo, name string) error
 }
 
 // RMIRange returns the call IDs of global Lobby.
-func (s *LobbyStub) RMIRange() rmi.CallRange { return rmi.CallRange{First: 100, Last: 105} }
+func (s *LobbyStub) RMIRange() rmi.CallRange { return rmi.CallRange{First: 100, Last: 106} }
 
 // RMIName returns "Lobby.Method" for a call ID of global Lobby, or "".
 func (s *LobbyStub) RMIName(id rmi.CallID) string {
@@ -233,6 +256,8 @@ func (s *LobbyStub) RMIName(id rmi.CallID) string {
 		return "Lobby.LeaveMatch"
 	case Lobby_Chat:
 		return "Lobby.Chat"
+	case Lobby_SetName:
+		return "Lobby.SetName"
 	}
 	return ""
 }
@@ -328,6 +353,20 @@ func (s *LobbyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) e
 			return err
 		}
 		return rmiF(info, rmiA0)
+	case Lobby_SetName:
+		rmiF := s.SetName
+		if rmiF == nil {
+			return rmi.ErrNoHandler
+		}
+		rmiD := rmi.NewDecoder(args)
+		if !rmiD.DecodeArrayHeader(1) {
+			return rmiD.Err()
+		}
+		rmiA0 := rmiD.DecodeString()
+		if err := rmiD.Finish(); err != nil {
+			return err
+		}
+		return rmiF(info, rmiA0)
 	}
 	return rmi.ErrUnknownCall
 }
@@ -364,10 +403,17 @@ type LobbyHandler interface {
 	LeaveMatch(info rmi.CallInfo, request uint32) error
 	// Chat handles call Lobby.Chat (ID 105).
 	//
-	// Chat says a line in the lobby: every connected client gets it as
-	// LobbyReply.ChatLine. The server strips control characters, refuses
-	// lines over 280 characters and rate-limits each sender.
+	// Chat says a line in the lobby: every client that is not in a match
+	// gets it as LobbyReply.ChatLine, the sender too. The server strips
+	// control characters, refuses lines over 280 characters and rate-limits
+	// each sender.
 	Chat(info rmi.CallInfo, text string) error
+	// SetName handles call Lobby.SetName (ID 106).
+	//
+	// SetName sets the name shown with this client's lobby chat lines. The
+	// server cleans it with engine/chat's name rules (control characters
+	// stripped, at most 24 characters); without one, clients show the ID.
+	SetName(info rmi.CallInfo, name string) error
 }
 
 // NewLobbyStub returns a LobbyStub whose functions call the methods of h.
@@ -379,6 +425,7 @@ func NewLobbyStub(h LobbyHandler) *LobbyStub {
 		QuickJoin:   h.QuickJoin,
 		LeaveMatch:  h.LeaveMatch,
 		Chat:        h.Chat,
+		SetName:     h.SetName,
 	}
 }
 
@@ -413,6 +460,11 @@ func (UnimplementedLobbyHandler) LeaveMatch(rmi.CallInfo, uint32) error {
 
 // Chat returns rmi.ErrNotImplemented.
 func (UnimplementedLobbyHandler) Chat(rmi.CallInfo, string) error {
+	return rmi.ErrNotImplemented
+}
+
+// SetName returns rmi.ErrNotImplemented.
+func (UnimplementedLobbyHandler) SetName(rmi.CallInfo, string) error {
 	return rmi.ErrNotImplemented
 }
 
@@ -497,10 +549,12 @@ func (rmiP *LobbyReplyProxy) Left(to net.HostID, ctx rmi.Context, request uint32
 // ChatLine sends call LobbyReply.ChatLine (ID 153) to the peer, group or
 // server named by to, the way ctx says.
 //
-// ChatLine is a lobby chat line from client from, already cleaned.
-func (rmiP *LobbyReplyProxy) ChatLine(to net.HostID, ctx rmi.Context, from uint32, text string) error {
-	rmiE := rmi.StartCall(153, 2)
+// ChatLine is a lobby chat line from client from, already cleaned; name
+// is the name it set, or empty.
+func (rmiP *LobbyReplyProxy) ChatLine(to net.HostID, ctx rmi.Context, from uint32, name string, text string) error {
+	rmiE := rmi.StartCall(153, 3)
 	rmiE.EncodeUint32(from)
+	rmiE.EncodeString(name)
 	rmiE.EncodeString(text)
 	return rmiP.rmiProxy.Send(to, ctx, rmiE, "LobbyReply.ChatLine")
 }
@@ -527,8 +581,9 @@ type LobbyReplyStub struct {
 	Left func(info rmi.CallInfo, request uint32, result uint8) error
 	// ChatLine handles call LobbyReply.ChatLine (ID 153).
 	//
-	// ChatLine is a lobby chat line from client from, already cleaned.
-	ChatLine func(info rmi.CallInfo, from uint32, text string) error
+	// ChatLine is a lobby chat line from client from, already cleaned; name
+	// is the name it set, or empty.
+	ChatLine func(info rmi.CallInfo, from uint32, name string, text string) error
 }
 
 // RMIRange returns the call IDs of global LobbyReply.
@@ -604,15 +659,16 @@ func (s *LobbyReplyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []by
 			return rmi.ErrNoHandler
 		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(2) {
+		if !rmiD.DecodeArrayHeader(3) {
 			return rmiD.Err()
 		}
 		rmiA0 := rmiD.DecodeUint32()
 		rmiA1 := rmiD.DecodeString()
+		rmiA2 := rmiD.DecodeString()
 		if err := rmiD.Finish(); err != nil {
 			return err
 		}
-		return rmiF(info, rmiA0, rmiA1)
+		return rmiF(info, rmiA0, rmiA1, rmiA2)
 	}
 	return rmi.ErrUnknownCall
 }
@@ -638,8 +694,9 @@ type LobbyReplyHandler interface {
 	Left(info rmi.CallInfo, request uint32, result uint8) error
 	// ChatLine handles call LobbyReply.ChatLine (ID 153).
 	//
-	// ChatLine is a lobby chat line from client from, already cleaned.
-	ChatLine(info rmi.CallInfo, from uint32, text string) error
+	// ChatLine is a lobby chat line from client from, already cleaned; name
+	// is the name it set, or empty.
+	ChatLine(info rmi.CallInfo, from uint32, name string, text string) error
 }
 
 // NewLobbyReplyStub returns a LobbyReplyStub whose functions call the methods of h.
@@ -672,7 +729,7 @@ func (UnimplementedLobbyReplyHandler) Left(rmi.CallInfo, uint32, uint8) error {
 }
 
 // ChatLine returns rmi.ErrNotImplemented.
-func (UnimplementedLobbyReplyHandler) ChatLine(rmi.CallInfo, uint32, string) error {
+func (UnimplementedLobbyReplyHandler) ChatLine(rmi.CallInfo, uint32, string, string) error {
 	return rmi.ErrNotImplemented
 }
 

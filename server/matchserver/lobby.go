@@ -14,6 +14,9 @@ import (
 type handler struct {
 	lobby.UnimplementedLobbyHandler
 	s *Server
+	// names holds the names clients set for the lobby chat. Only the event
+	// goroutine touches it (lobby calls and disconnections).
+	names map[net.HostID]string
 }
 
 func (h *handler) ListMatches(info rmi.CallInfo, request uint32) error {
@@ -115,8 +118,24 @@ func (h *handler) Chat(info rmi.CallInfo, text string) error {
 		s.metrics.chatDropped.WithLabelValues("rate_limited").Inc()
 		return nil
 	}
+	// The lobby is the clients outside a match (a match has its own chat);
+	// the sender always gets its line back, as the others see it.
+	name := h.names[info.From]
 	for _, id := range s.sync.Host().Peers() {
-		s.reply.ChatLine(id, rmi.Reliable, uint32(info.From), clean)
+		if _, inMatch := s.reg.matchOf(id); inMatch && id != info.From {
+			continue
+		}
+		s.reply.ChatLine(id, rmi.Reliable, uint32(info.From), name, clean)
+	}
+	return nil
+}
+
+func (h *handler) SetName(info rmi.CallInfo, name string) error {
+	h.s.metrics.requests.WithLabelValues("set_name").Inc()
+	if clean := chat.CleanName(name); clean != "" {
+		h.names[info.From] = clean
+	} else {
+		delete(h.names, info.From)
 	}
 	return nil
 }

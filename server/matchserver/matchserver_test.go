@@ -200,14 +200,18 @@ func TestLobbyChat(t *testing.T) {
 	dial()
 	cs := dial()
 	a, b := cs[0], cs[1]
-	// Control characters are stripped; every connected client hears it.
+	// A name goes with the lines, cleaned (a name is untrusted text too).
+	if err := a.SetName("Ana\x1b[31m"); err != nil {
+		t.Fatal(err)
+	}
+	// Control characters are stripped; every client in the lobby hears it.
 	if err := a.Say("hello\x1b[2J lobby\x07"); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cs {
 		select {
 		case l := <-c.Chat:
-			if l.From != a.ID() || l.Text != "hello[2J lobby" {
+			if l.From != a.ID() || l.Name != "Ana[31m" || l.Text != "hello[2J lobby" {
 				t.Fatalf("got %+v", l)
 			}
 		case <-time.After(5 * time.Second):
@@ -230,5 +234,37 @@ func TestLobbyChat(t *testing.T) {
 	}
 	if got < 1 || got > 6 {
 		t.Fatalf("%d of 50 flooded lines relayed, want the burst (5) at most and a little more", got)
+	}
+	// A player in a match is not in the lobby: it neither hears lobby lines
+	// nor stops hearing its own.
+	c := dial()[2]
+	must(t, lobby.OK)(c.Create(ctx(t), "duel", 2, nil))
+	if err := c.Say("from a match"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Say("lobby only"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"from a match", "lobby only"} {
+		select {
+		case l := <-a.Chat:
+			if l.Text != want {
+				t.Fatalf("the lobby heard %q, want %q", l.Text, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the lobby did not hear %q", want)
+		}
+	}
+	select {
+	case l := <-c.Chat:
+		if l.Text != "from a match" {
+			t.Fatalf("a player in a match heard %+v", l)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sender in a match did not get its line back")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if len(c.Chat) != 0 {
+		t.Fatalf("a player in a match heard the lobby: %+v", <-c.Chat)
 	}
 }

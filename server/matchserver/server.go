@@ -74,6 +74,7 @@ type Server struct {
 	answers  map[net.HostID]answer
 
 	chatLimit *chat.Limiter[net.HostID]
+	lobby     *handler // the lobby calls' handler (event goroutine only)
 }
 
 // answer is the last answer sent to a client, resent if the same request
@@ -117,7 +118,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.sync = ss
 	s.reply = lobby.NewLobbyReplyProxy(ss)
-	if err := s.disp.Attach(lobby.NewLobbyStub(&handler{s: s})); err != nil {
+	s.lobby = &handler{s: s, names: make(map[net.HostID]string)}
+	if err := s.disp.Attach(lobby.NewLobbyStub(s.lobby)); err != nil {
 		ss.Close()
 		return nil, err
 	}
@@ -193,6 +195,7 @@ func (s *Server) handle(e skein.Event) {
 	case skein.EventDisconnected:
 		s.forget(e.Peer)
 		s.chatLimit.Forget(e.Peer)
+		delete(s.lobby.names, e.Peer)
 		if id, ok := s.reg.release(e.Peer); ok {
 			if m := s.reg.get(id); m != nil {
 				s.post(m, func() { s.dropPlayer(m, e.Peer) })

@@ -20,17 +20,20 @@ type browseScene struct {
 	listed  time.Time
 	joining bool
 	bots    int
+	chat    chatBox // the server's lobby chat
 }
 
 func newBrowse(g *Game) *browseScene {
 	return &browseScene{}
 }
 
-func (b *browseScene) rows(g *Game) (list rect, row func(i int) rect, back, create, quick rect) {
+func (b *browseScene) rows(g *Game) (list rect, row func(i int) rect, back, create, quick, chat rect) {
 	w, h := float64(g.w), float64(g.h)
-	list = rect{w/2 - 320, 120, 640, h - 260}
+	chatH := min(150, max(h-500, 60))
+	list = rect{w/2 - 320, 120, 640, h - 270 - chatH}
 	row = func(i int) rect { return rect{list.x + 10, list.y + 44 + float64(i)*40, list.w - 20, 36} }
-	y := list.y + list.h + 16
+	chat = rect{list.x, list.y + list.h + 10, list.w, chatH}
+	y := chat.y + chat.h + 16
 	back = rect{list.x, y, 150, 44}
 	create = rect{list.x + list.w - 310, y, 150, 44}
 	quick = rect{list.x + list.w - 150, y, 150, 44}
@@ -53,8 +56,17 @@ func (b *browseScene) update(g *Game) error {
 		s.RefreshMatches()
 	}
 	b.matches, b.listed = s.Matches()
-	list, row, back, create, quick := b.rows(g)
-	_ = list
+	list, row, back, create, quick, _ := b.rows(g)
+	for _, l := range s.Chat() {
+		b.chat.add(l, g.frame)
+	}
+	switch b.chat.update(ebitenKeys{}) {
+	case chatSend:
+		b.chat.sent(s.SayLobby(string(b.chat.text)), g.frame)
+		return nil
+	case chatTyping:
+		return nil // Escape and the rest are the chat's
+	}
 	switch {
 	case clicked(back) || inpututil.IsKeyJustPressed(ebiten.KeyEscape):
 		g.disconnect("")
@@ -85,7 +97,7 @@ func (b *browseScene) update(g *Game) error {
 func (b *browseScene) draw(g *Game, dst *ebiten.Image) {
 	g.menu.drawBackground(g, dst)
 	w := float64(g.w)
-	list, row, back, create, quick := b.rows(g)
+	list, row, back, create, quick, chat := b.rows(g)
 	drawTextShadow(dst, "MATCHES", g.res.title, w/2, 40, colAccent, center)
 	drawTextShadow(dst, fmt.Sprintf("on %v", g.conn.addr), g.res.normal, w/2, 84, colDim, center)
 	panel(dst, list)
@@ -123,6 +135,7 @@ func (b *browseScene) draw(g *Game, dst *ebiten.Image) {
 		drawText(dst, fmt.Sprintf("%d / %d", m.Players, m.MaxPlayers), g.res.normal, cols[2], r.y+8, fg, left)
 		drawText(dst, fmt.Sprint(m.ID), g.res.normal, cols[3], r.y+8, fg, left)
 	}
+	drawChatBox(g, dst, &b.chat, chat, true)
 	g.button(dst, back, "Back", false, true)
 	g.button(dst, create, "Host match", false, !b.joining)
 	g.button(dst, quick, "Quick join", true, !b.joining)

@@ -118,7 +118,7 @@ func (p *playScene) drawHUD(g *Game, dst *ebiten.Image) {
 	p.drawMinimap(g, dst)
 	// Help for the first seconds.
 	if g.frame < 10*sim.TickRate || time.Since(p.started) < 8*time.Second {
-		drawTextShadow(dst, "WASD move · mouse aim · click shoot · Tab scores · N network · L loss · K latency · M sound · Esc menu", g.res.small, w/2, h-56, colDim, center)
+		drawTextShadow(dst, "WASD move · mouse aim · click shoot · Enter chat · Tab scores · N network · L loss · K latency · M sound · Esc menu", g.res.small, w/2, h-56, colDim, center)
 	}
 }
 
@@ -287,12 +287,8 @@ func (p *playScene) drawScores(g *Game, dst *ebiten.Image) {
 // knobs to make the network worse.
 func (p *playScene) drawNet(g *Game, dst *ebiten.Image) {
 	peers := p.sess.Peers()
-	w := float64(g.w)
 	rowH := 20.0
-	box := rect{16, 108, 470, 196 + rowH*float64(len(peers))}
-	if box.x+box.w > w-16 {
-		box.w = w - 32
-	}
+	box := p.netBox(g)
 	panel(dst, box)
 	x := box.x + 16
 	y := box.y + 10
@@ -307,6 +303,12 @@ func (p *playScene) drawNet(g *Game, dst *ebiten.Image) {
 	y += 20
 	c := p.sess.Counters()
 	drawText(dst, fmt.Sprintf("match %d · host %s · host changes %d · corrections %d", p.sess.InMatch(), p.hostLabel(), c.HostChanges, c.Corrections), g.res.small, x, y, colDim, left)
+	y += 20
+	cc := colDim
+	if c.ChatDropped+c.ChatRefused > 0 {
+		cc = colAccent
+	}
+	drawText(dst, fmt.Sprintf("chat: %d sent · %d shown · %d hidden (too fast) · %d refused", c.ChatSent, c.ChatReceived, c.ChatDropped, c.ChatRefused), g.res.small, x, y, cc, left)
 	y += 26
 	cols := []float64{x, x + 160, x + 215, x + 275, x + 375}
 	for i, hd := range []string{"PLAYER", "RTT", "JITTER", "LOSS in/out", "PATH"} {
@@ -370,6 +372,15 @@ func (p *playScene) drawPause(g *Game, dst *ebiten.Image) {
 	g.button(dst, resume, "Resume", true, true)
 	g.button(dst, leave, "Leave match", false, true)
 	g.button(dst, quit, "Quit", false, true)
+}
+
+// netBox is where the network panel goes.
+func (p *playScene) netBox(g *Game) rect {
+	box := rect{16, 108, 470, 216 + 20*float64(len(p.sess.Peers()))}
+	if w := float64(g.w); box.x+box.w > w-16 {
+		box.w = w - 32
+	}
+	return box
 }
 
 // hostBadge draws a small "HOST" tag at (x, y).

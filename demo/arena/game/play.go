@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/hajimehoshi/ebiten/v2"
-	"github.com/hajimehoshi/ebiten/v2/inpututil"
 
 	"github.com/skein-dev/skein/demo/arena/netplay"
 	"github.com/skein-dev/skein/demo/arena/sim"
@@ -21,8 +20,11 @@ type playScene struct {
 	wr      *worldRenderer
 	cam     cameraState
 	brain   *sim.Bot
+	talk    *netplay.Chatter // the AI's small talk, with brain
 	started time.Time
 
+	kb       keyboard
+	chat     chatBox
 	feed     []feedEntry
 	toasts   []toast
 	showNet  bool
@@ -69,20 +71,21 @@ var (
 )
 
 func newPlay(g *Game, s *netplay.Session) *playScene {
-	p := &playScene{sess: s, started: time.Now(), wr: newWorldRenderer(g.res, s.Map(), g.snd)}
+	p := &playScene{sess: s, kb: ebitenKeys{}, started: time.Now(), wr: newWorldRenderer(g.res, s.Map(), g.snd)}
 	p.wr.me = sim.PlayerID(s.ID())
 	p.showNet = g.opt.ShowNet
 	if g.opt.Autoplay {
 		p.brain = sim.NewBot(sim.PlayerID(s.ID()), uint64(time.Now().UnixNano()))
 		p.brain.Skill = 0.7
+		p.talk = netplay.NewChatter(uint64(time.Now().UnixNano()))
 	}
 	ebiten.SetCursorMode(ebiten.CursorModeHidden)
 	return p
 }
 
 func (p *playScene) input(g *Game) sim.Input {
-	if p.paused {
-		return sim.Input{Aim: p.lastAim()}
+	if p.paused || p.chat.open {
+		return sim.Input{Aim: p.lastAim()} // typing or in the menu: stand still
 	}
 	if p.brain != nil {
 		if w := p.sess.World(); w != nil {
@@ -91,7 +94,7 @@ func (p *playScene) input(g *Game) sim.Input {
 		return sim.Input{}
 	}
 	var b sim.Buttons
-	key := ebiten.IsKeyPressed
+	key := p.kb.pressed
 	if key(ebiten.KeyW) || key(ebiten.KeyArrowUp) || key(ebiten.KeyZ) {
 		b |= sim.Up
 	}
@@ -104,7 +107,7 @@ func (p *playScene) input(g *Game) sim.Input {
 	if key(ebiten.KeyD) || key(ebiten.KeyArrowRight) {
 		b |= sim.Right
 	}
-	if ebiten.IsMouseButtonPressed(ebiten.MouseButtonLeft) || key(ebiten.KeySpace) {
+	if p.kb.mousePressed(ebiten.MouseButtonLeft) || key(ebiten.KeySpace) {
 		b |= sim.Fire
 	}
 	aim := p.lastAim()
@@ -135,6 +138,9 @@ func (p *playScene) update(g *Game) error {
 		}
 	}
 	s.Tick(p.input(g))
+	if p.talk != nil && s.InMatch() != skn.NoHost {
+		p.talk.Step(s)
+	}
 	if !s.Connected() {
 		g.disconnect(fmt.Sprintf("Disconnected from the server: %v", s.Err()))
 		return nil
@@ -153,6 +159,9 @@ func (p *playScene) update(g *Game) error {
 		p.event(g, e)
 	}
 	p.addNotices(g, s.Notices())
+	for _, l := range s.Chat() {
+		p.chat.add(l, g.frame)
+	}
 	if len(p.toasts) > 6 {
 		p.toasts = p.toasts[len(p.toasts)-6:]
 	}
@@ -242,7 +251,11 @@ func (p *playScene) name(id sim.PlayerID) string {
 
 // keys handles the keys that are not movement.
 func (p *playScene) keys(g *Game) {
-	just := inpututil.IsKeyJustPressed
+	if p.chatKeys(g) {
+		p.scores = false
+		return // typing: the keys are the chat's
+	}
+	just := p.kb.justPressed
 	if just(ebiten.KeyEscape) {
 		p.paused = !p.paused
 		if p.paused {
@@ -251,7 +264,7 @@ func (p *playScene) keys(g *Game) {
 			ebiten.SetCursorMode(ebiten.CursorModeHidden)
 		}
 	}
-	p.scores = ebiten.IsKeyPressed(ebiten.KeyTab)
+	p.scores = p.kb.pressed(ebiten.KeyTab)
 	if just(ebiten.KeyN) || just(ebiten.KeyF3) {
 		p.showNet = !p.showNet
 	}
@@ -393,6 +406,7 @@ func (p *playScene) draw(g *Game, dst *ebiten.Image) {
 	p.wr.draw(dst, &p.view, &p.cam.camera, g)
 	p.wr.drawLabels(dst, &p.view, &p.cam.camera, p.name)
 	p.drawHUD(g, dst)
+	p.drawChat(g, dst)
 	if p.showNet {
 		p.drawNet(g, dst)
 	}

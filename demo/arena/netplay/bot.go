@@ -55,6 +55,7 @@ func RunBot(ctx context.Context, addr netip.AddrPort, cfg BotConfig) error {
 // connection does.
 func play(ctx context.Context, s *Session, cfg BotConfig) error {
 	var brain *sim.Bot
+	talk := NewChatter(cfg.Seed)
 	tick := time.Second / sim.TickRate
 	next := time.Now()
 	timer := time.NewTimer(0)
@@ -85,6 +86,10 @@ func play(ctx context.Context, s *Session, cfg BotConfig) error {
 				}
 			}
 			s.Tick(in)
+			if s.InMatch() != skn.NoHost {
+				talk.Step(s)
+			}
+			s.Chat() // a bot reads nothing
 			if cfg.OnTick != nil {
 				cfg.OnTick(s)
 			}

@@ -193,6 +193,7 @@ func (s *Session) enterMatch(id skn.HostID) {
 	s.host = s.client.GroupHost(id)
 	s.seq, s.pending, s.predOK, s.haveLatest = 0, s.pending[:0], false, false
 	s.ring = s.ring[:0]
+	s.chat = nil // lines of the lobby or an earlier match
 	s.log.Info("joined match", "match", id, "members", len(s.members), "host", s.host)
 	if err := s.arena.Player_Hello(id, proto.EventCtx, s.cfg.Name, proto.Version); err != nil {
 		s.log.Debug("hello", "error", err)
@@ -254,6 +255,7 @@ func (s *Session) memberLeft(m skn.HostID) {
 	}
 	delete(s.names, m)
 	delete(s.relayed, m)
+	s.chatLimit.Forget(m)
 	if s.world != nil {
 		s.world.RemovePlayer(sim.PlayerID(m))
 		delete(s.queues, sim.PlayerID(m))

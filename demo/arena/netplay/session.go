@@ -152,6 +152,11 @@ type Session struct {
 	relayed map[skn.HostID]bool
 	polled  time.Time
 	counts  Counters
+
+	// Chat (chat.go).
+	chat      []ChatLine
+	chatLimit *chat.Limiter[skn.HostID] // per sender, at this receiver
+	ownPace   *chat.Limiter[skn.HostID] // the player's own lines
 }
 
 // Counters count what a session saw, for the network panel and tests.
@@ -162,6 +167,10 @@ type Counters struct {
 	Corrections   uint64 // reconciliations that moved the own player
 	BadMessages   uint64 // calls that did not dispatch
 	SnapshotsSent uint64
+	ChatSent      uint64 // own chat lines sent
+	ChatReceived  uint64 // chat lines shown from others
+	ChatDropped   uint64 // chat lines hidden by the per-sender rate limit
+	ChatRefused   uint64 // chat lines refused as empty or too long
 }
 
 type timedState struct {
@@ -223,6 +232,8 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		names:     map[skn.HostID]string{},
 		relayed:   map[skn.HostID]bool{},
 		connected: true,
+		chatLimit: chat.NewLimiter[skn.HostID](chat.LimiterConfig{}),
+		ownPace:   chat.NewLimiter[skn.HostID](chat.LimiterConfig{Burst: ownBurst}),
 	}
 	s.names[s.me] = cfg.Name
 	s.disp.Attach(&proto.ArenaP2PStub{
@@ -231,12 +242,18 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		Host_Snapshot: s.onSnapshot,
 		Host_Bullets:  s.onBullets,
 		Host_Events:   s.onEvents,
+		Player_Chat:   s.onChat,
 	})
 	s.disp.Attach(&lobby.LobbyReplyStub{
 		MatchList: s.onMatchList,
 		Joined:    s.onJoined,
 		Left:      s.onLeft,
+		ChatLine:  s.onLobbyChat,
 	})
+	// The name the lobby chat shows with this player's lines.
+	if err := s.lob.SetName(skn.ServerID, rmi.Reliable, cfg.Name); err != nil {
+		s.log.Debug("lobby name not sent", "error", err)
+	}
 	s.log.Debug("connected", "server", addr)
 	return s, nil
 }

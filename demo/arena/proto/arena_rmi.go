@@ -269,7 +269,7 @@ var (
 	_ rmi.Unmarshaler = (*MatchOptions)(nil)
 )
 
-// Call IDs of global ArenaP2P (2000..2004).
+// Call IDs of global ArenaP2P (2000..2005).
 const (
 	// ArenaP2P_Player_Hello is the call ID of ArenaP2P.Player_Hello.
 	ArenaP2P_Player_Hello rmi.CallID = 2000
@@ -281,6 +281,8 @@ const (
 	ArenaP2P_Host_Bullets rmi.CallID = 2003
 	// ArenaP2P_Host_Events is the call ID of ArenaP2P.Host_Events.
 	ArenaP2P_Host_Events rmi.CallID = 2004
+	// ArenaP2P_Player_Chat is the call ID of ArenaP2P.Player_Chat.
+	ArenaP2P_Player_Chat rmi.CallID = 2005
 )
 
 func _() {
@@ -293,6 +295,7 @@ func _() {
 	_ = x[ArenaP2P_Host_Snapshot-2002]
 	_ = x[ArenaP2P_Host_Bullets-2003]
 	_ = x[ArenaP2P_Host_Events-2004]
+	_ = x[ArenaP2P_Player_Chat-2005]
 }
 
 // ArenaP2PProxy sends the calls of global ArenaP2P (declared in arena.rmi) to
@@ -381,6 +384,19 @@ func (rmiP *ArenaP2PProxy) Host_Events(to net.HostID, ctx rmi.Context, tick uint
 	return rmiP.rmiProxy.Send(to, ctx, rmiE, "ArenaP2P.Host_Events")
 }
 
+// Player_Chat sends call ArenaP2P.Player_Chat (ID 2005) to the peer, group or
+// server named by to, the way ctx says.
+//
+// Player_Chat is a line of the match chat, multicast by a member to
+// the group (it does not go through the host, so host changes do not
+// touch it). Untrusted: receivers apply engine/chat's Clean and a
+// Limiter per sender. Reliable.
+func (rmiP *ArenaP2PProxy) Player_Chat(to net.HostID, ctx rmi.Context, text string) error {
+	rmiE := rmi.StartCall(2005, 1)
+	rmiE.EncodeString(text)
+	return rmiP.rmiProxy.Send(to, ctx, rmiE, "ArenaP2P.Player_Chat")
+}
+
 // ArenaP2PStub receives the calls of global ArenaP2P: set the function of
 // each call you handle, then attach the stub to an rmi.Dispatcher. A call
 // whose function is nil fails with rmi.ErrNoHandler. NewArenaP2PStub fills
@@ -418,10 +434,17 @@ type ArenaP2PStub struct {
 	// Host_Events carries what happened up to a tick (hits, kills, spawns,
 	// pickups, rounds), multicast by the host with each snapshot. Reliable.
 	Host_Events func(info rmi.CallInfo, tick uint32, events []GameEvent) error
+	// Player_Chat handles call ArenaP2P.Player_Chat (ID 2005).
+	//
+	// Player_Chat is a line of the match chat, multicast by a member to
+	// the group (it does not go through the host, so host changes do not
+	// touch it). Untrusted: receivers apply engine/chat's Clean and a
+	// Limiter per sender. Reliable.
+	Player_Chat func(info rmi.CallInfo, text string) error
 }
 
 // RMIRange returns the call IDs of global ArenaP2P.
-func (s *ArenaP2PStub) RMIRange() rmi.CallRange { return rmi.CallRange{First: 2000, Last: 2004} }
+func (s *ArenaP2PStub) RMIRange() rmi.CallRange { return rmi.CallRange{First: 2000, Last: 2005} }
 
 // RMIName returns "ArenaP2P.Method" for a call ID of global ArenaP2P, or "".
 func (s *ArenaP2PStub) RMIName(id rmi.CallID) string {
@@ -436,6 +459,8 @@ func (s *ArenaP2PStub) RMIName(id rmi.CallID) string {
 		return "ArenaP2P.Host_Bullets"
 	case ArenaP2P_Host_Events:
 		return "ArenaP2P.Host_Events"
+	case ArenaP2P_Player_Chat:
+		return "ArenaP2P.Player_Chat"
 	}
 	return ""
 }
@@ -522,6 +547,20 @@ func (s *ArenaP2PStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte
 			return err
 		}
 		return rmiF(info, rmiA0, rmiA1)
+	case ArenaP2P_Player_Chat:
+		rmiF := s.Player_Chat
+		if rmiF == nil {
+			return rmi.ErrNoHandler
+		}
+		rmiD := rmi.NewDecoder(args)
+		if !rmiD.DecodeArrayHeader(1) {
+			return rmiD.Err()
+		}
+		rmiA0 := rmiD.DecodeString()
+		if err := rmiD.Finish(); err != nil {
+			return err
+		}
+		return rmiF(info, rmiA0)
 	}
 	return rmi.ErrUnknownCall
 }
@@ -562,6 +601,13 @@ type ArenaP2PHandler interface {
 	// Host_Events carries what happened up to a tick (hits, kills, spawns,
 	// pickups, rounds), multicast by the host with each snapshot. Reliable.
 	Host_Events(info rmi.CallInfo, tick uint32, events []GameEvent) error
+	// Player_Chat handles call ArenaP2P.Player_Chat (ID 2005).
+	//
+	// Player_Chat is a line of the match chat, multicast by a member to
+	// the group (it does not go through the host, so host changes do not
+	// touch it). Untrusted: receivers apply engine/chat's Clean and a
+	// Limiter per sender. Reliable.
+	Player_Chat(info rmi.CallInfo, text string) error
 }
 
 // NewArenaP2PStub returns a ArenaP2PStub whose functions call the methods of h.
@@ -572,6 +618,7 @@ func NewArenaP2PStub(h ArenaP2PHandler) *ArenaP2PStub {
 		Host_Snapshot: h.Host_Snapshot,
 		Host_Bullets:  h.Host_Bullets,
 		Host_Events:   h.Host_Events,
+		Player_Chat:   h.Player_Chat,
 	}
 }
 
@@ -601,6 +648,11 @@ func (UnimplementedArenaP2PHandler) Host_Bullets(rmi.CallInfo, uint32, uint32, [
 
 // Host_Events returns rmi.ErrNotImplemented.
 func (UnimplementedArenaP2PHandler) Host_Events(rmi.CallInfo, uint32, []GameEvent) error {
+	return rmi.ErrNotImplemented
+}
+
+// Player_Chat returns rmi.ErrNotImplemented.
+func (UnimplementedArenaP2PHandler) Player_Chat(rmi.CallInfo, string) error {
 	return rmi.ErrNotImplemented
 }
 

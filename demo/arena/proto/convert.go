@@ -20,6 +20,8 @@ var (
 	BulletsCtx = rmi.Unreliable.OnChannel(3)
 	// EventCtx carries Player_Hello and Host_Events.
 	EventCtx = rmi.Reliable
+	// ChatCtx carries Player_Chat.
+	ChatCtx = rmi.Reliable
 )
 
 // GameName and Version identify the arena's matches in MatchOptions.

@@ -46,6 +46,7 @@ type joinAnswer struct {
 // ChatLine is a lobby chat line.
 type ChatLine struct {
 	From net.HostID
+	Name string // the name the sender set, or empty
 	Text string
 }
 
@@ -84,8 +85,8 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg skein.ClientConfig) (*Cl
 			offer(c.lefts, leftAnswer{req, lobby.Result(r)})
 			return nil
 		},
-		ChatLine: func(_ rmi.CallInfo, from uint32, text string) error {
-			offer(c.Chat, ChatLine{net.HostID(from), text})
+		ChatLine: func(_ rmi.CallInfo, from uint32, name, text string) error {
+			offer(c.Chat, ChatLine{net.HostID(from), name, text})
 			return nil
 		},
 	})
@@ -189,6 +190,11 @@ func (c *Client) QuickJoin(ctx context.Context) (lobby.Result, net.HostID, error
 
 // Say sends a lobby chat line.
 func (c *Client) Say(text string) error { return c.proxy.Chat(net.ServerID, rmi.Reliable, text) }
+
+// SetName sets the name the lobby shows with this client's chat lines.
+func (c *Client) SetName(name string) error {
+	return c.proxy.SetName(net.ServerID, rmi.Reliable, name)
+}
 
 // Leave leaves the current match.
 func (c *Client) Leave(ctx context.Context) (lobby.Result, error) {

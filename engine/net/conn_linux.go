@@ -1,0 +1,328 @@
+//go:build linux
+
+package net
+
+import (
+	stdnet "net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Batched socket I/O on Linux: udpConn implements BatchWriter with sendmmsg
+// and BatchReader with recvmmsg, through the socket's syscall.RawConn so
+// that Go's poller still does the waiting (a full send buffer, an empty
+// receive queue) and Close still ends a blocked call. The message headers,
+// I/O vectors and socket addresses live in pooled, preallocated arrays: a
+// batch allocates nothing.
+
+// maxBatch is the most datagrams one sendmmsg or recvmmsg call moves; a
+// longer write takes several calls, a longer read returns maxBatch.
+const maxBatch = 64
+
+// mmsghdr is struct mmsghdr of <sys/socket.h>: a message header and the
+// byte count the kernel returns for that message.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+}
+
+// mmsgFunc makes one sendmmsg or recvmmsg call on fd for n headers.
+type mmsgFunc func(fd uintptr, hdrs *mmsghdr, n int) (int, syscall.Errno)
+
+func sendmmsg(fd uintptr, hdrs *mmsghdr, n int) (int, syscall.Errno) {
+	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(hdrs)), uintptr(n), 0, 0, 0)
+	return int(r), e
+}
+
+func recvmmsg(fd uintptr, hdrs *mmsghdr, n int) (int, syscall.Errno) {
+	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(hdrs)), uintptr(n), 0, 0, 0)
+	return int(r), e
+}
+
+// sysConn is what a UDP socket needs for sendmmsg and recvmmsg.
+type sysConn struct {
+	raw        syscall.RawConn // nil: batches fall back to one call per datagram
+	family     int             // the socket's: AF_INET or AF_INET6
+	send, recv mmsgFunc        // the system calls (tests wrap them)
+	zones      sync.Map        // IPv6 scope ID (uint32) → zone name, as net names it
+	// idle is set when the last ReadBatch had to wait for its datagram:
+	// the next one asks the kernel for one datagram only, which costs no
+	// more than recvfrom, where asking for many costs an extra attempt
+	// (EAGAIN) inside recvmmsg once the queue is empty. A read that finds
+	// datagrams already waiting clears it: then it is worth asking for all.
+	idle atomic.Bool
+}
+
+func (s *sysConn) init(c *stdnet.UDPConn) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	var family int
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		family, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+	})
+	if err != nil || serr != nil || (family != unix.AF_INET && family != unix.AF_INET6) {
+		return
+	}
+	s.raw, s.family, s.send, s.recv = raw, family, sendmmsg, recvmmsg
+}
+
+// mmsgScratch is the memory one batch call points the kernel at.
+type mmsgScratch struct {
+	hdrs  [maxBatch]mmsghdr
+	iovs  [maxBatch]unix.Iovec
+	names [maxBatch]unix.RawSockaddrInet6 // large enough for either family
+
+	call  mmsgFunc
+	n     int // headers to pass
+	used  int // headers set since the scratch left the pool
+	done  int // messages moved
+	errno syscall.Errno
+	wait  bool                  // run found the socket not ready and had the poller wait
+	do    func(fd uintptr) bool // run, bound once (a closure per call would allocate)
+}
+
+var mmsgPool = sync.Pool{New: func() any {
+	sc := new(mmsgScratch)
+	sc.do = sc.run
+	return sc
+}}
+
+// run is the RawConn callback: it returns false to have the poller wait
+// until the socket is ready, then run again.
+func (sc *mmsgScratch) run(fd uintptr) bool {
+	for {
+		n, e := sc.call(fd, &sc.hdrs[0], sc.n)
+		switch e {
+		case 0:
+			sc.done, sc.errno = n, 0
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			sc.wait = true
+			return false
+		default:
+			sc.done, sc.errno = 0, e
+			return true
+		}
+	}
+}
+
+// setMsg points header k at buf and, for a write, at the address in
+// names[k] of length namelen (0 for a read, which gets the whole buffer).
+func (sc *mmsgScratch) setMsg(k int, buf []byte, namelen uint32) {
+	sc.used = max(sc.used, k+1)
+	iov := &sc.iovs[k]
+	iov.Base = nil
+	if len(buf) > 0 {
+		iov.Base = &buf[0]
+	}
+	iov.SetLen(len(buf))
+	sc.hdrs[k] = mmsghdr{hdr: unix.Msghdr{
+		Name:    (*byte)(unsafe.Pointer(&sc.names[k])),
+		Namelen: namelen,
+		Iov:     iov,
+	}}
+	sc.hdrs[k].hdr.SetIovlen(1)
+}
+
+// release drops the scratch's references to the callers' buffers and
+// returns it to the pool.
+func (sc *mmsgScratch) release() {
+	clear(sc.iovs[:sc.used])
+	sc.used, sc.call = 0, nil
+	mmsgPool.Put(sc)
+}
+
+// WriteBatch implements BatchWriter with sendmmsg. A datagram whose address
+// sendmmsg cannot take here (an IPv6 zone, a family the socket does not
+// have) goes through WriteTo on its own, which handles or refuses it.
+func (u *udpConn) WriteBatch(ms []Message) (int, error) {
+	s := &u.sys
+	if s.raw == nil {
+		return u.writeEach(ms)
+	}
+	sc := mmsgPool.Get().(*mmsgScratch)
+	defer sc.release()
+	sc.call = s.send
+	written := 0
+	for written < len(ms) {
+		batch := ms[written:min(len(ms), written+maxBatch)]
+		k := 0
+		for ; k < len(batch); k++ {
+			namelen := s.putAddr(&sc.names[k], batch[k].Addr)
+			if namelen == 0 {
+				break
+			}
+			sc.setMsg(k, batch[k].Buf, namelen)
+		}
+		if k == 0 {
+			m := &batch[0]
+			n, err := u.WriteTo(m.Buf, m.Addr)
+			if err != nil {
+				return written, err
+			}
+			m.N = n
+			written++
+			continue
+		}
+		sc.n = k
+		if err := s.raw.Write(sc.do); err != nil {
+			return written, err // closed
+		}
+		if sc.errno != 0 || sc.done <= 0 {
+			errno := sc.errno
+			if errno == 0 {
+				errno = unix.EIO // nothing sent and no error: never seen, but never loop
+			}
+			return written, &stdnet.OpError{Op: "write", Net: "udp", Source: u.c.LocalAddr(),
+				Addr: stdnet.UDPAddrFromAddrPort(batch[0].Addr), Err: os.NewSyscallError("sendmmsg", errno)}
+		}
+		for i := range sc.done {
+			batch[i].N = int(sc.hdrs[i].n)
+		}
+		written += sc.done
+	}
+	return written, nil
+}
+
+func (u *udpConn) writeEach(ms []Message) (int, error) {
+	for i := range ms {
+		n, err := u.WriteTo(ms[i].Buf, ms[i].Addr)
+		if err != nil {
+			return i, err
+		}
+		ms[i].N = n
+	}
+	return len(ms), nil
+}
+
+// ReadBatch implements BatchReader with recvmmsg (at most maxBatch
+// datagrams per call). After a read that had to wait (an idle socket) it
+// reads one datagram; after one that found datagrams waiting, as many as
+// are waiting.
+func (u *udpConn) ReadBatch(ms []Message) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	s := &u.sys
+	if s.raw == nil {
+		m := &ms[0]
+		n, from, err := u.ReadFrom(m.Buf)
+		if err != nil {
+			return 0, err
+		}
+		m.N, m.Addr, m.Truncated = n, from, false
+		return 1, nil
+	}
+	sc := mmsgPool.Get().(*mmsgScratch)
+	defer sc.release()
+	sc.call = s.recv
+	n := min(len(ms), maxBatch)
+	if s.idle.Load() {
+		n = 1
+	}
+	batch := ms[:n]
+	for k := range batch {
+		sc.setMsg(k, batch[k].Buf, unix.SizeofSockaddrInet6)
+	}
+	sc.n, sc.wait = n, false
+	if err := s.raw.Read(sc.do); err != nil {
+		return 0, err // closed
+	}
+	if sc.wait != s.idle.Load() {
+		s.idle.Store(sc.wait)
+	}
+	if sc.errno != 0 || sc.done <= 0 {
+		errno := sc.errno
+		if errno == 0 {
+			errno = unix.EIO
+		}
+		return 0, &stdnet.OpError{Op: "read", Net: "udp", Source: u.c.LocalAddr(), Err: os.NewSyscallError("recvmmsg", errno)}
+	}
+	for k := range sc.done {
+		h := &sc.hdrs[k]
+		m := &batch[k]
+		m.N = int(h.n)
+		m.Truncated = h.hdr.Flags&unix.MSG_TRUNC != 0
+		m.Addr = s.addrPort(&sc.names[k])
+	}
+	return sc.done, nil
+}
+
+// putAddr writes a as a socket address of the socket's family into sa and
+// returns its length, or 0 if sendmmsg cannot take it here.
+func (s *sysConn) putAddr(sa *unix.RawSockaddrInet6, a netip.AddrPort) uint32 {
+	ip := a.Addr()
+	if !ip.IsValid() || ip.Zone() != "" {
+		return 0
+	}
+	switch s.family {
+	case unix.AF_INET:
+		ip = ip.Unmap()
+		if !ip.Is4() {
+			return 0
+		}
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		*sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: ip.As4()}
+		putPort(&sa4.Port, a.Port())
+		return unix.SizeofSockaddrInet4
+	case unix.AF_INET6:
+		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ip.As16()} // IPv4 as ::ffff:a.b.c.d
+		putPort(&sa.Port, a.Port())
+		return unix.SizeofSockaddrInet6
+	}
+	return 0
+}
+
+// addrPort reads the source address recvmmsg left in sa, as ReadFrom
+// reports it (IPv4-mapped addresses unmapped, IPv6 zones by interface name).
+func (s *sysConn) addrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), getPort(&sa4.Port))
+	case unix.AF_INET6:
+		ip := netip.AddrFrom16(sa.Addr)
+		if sa.Scope_id != 0 {
+			ip = ip.WithZone(s.zone(sa.Scope_id))
+		}
+		return netip.AddrPortFrom(ip.Unmap(), getPort(&sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// zone names an IPv6 scope ID like package net does: the interface's name,
+// or the number if there is no such interface.
+func (s *sysConn) zone(id uint32) string {
+	if z, ok := s.zones.Load(id); ok {
+		return z.(string)
+	}
+	z := strconv.FormatUint(uint64(id), 10)
+	if ifi, err := stdnet.InterfaceByIndex(int(id)); err == nil {
+		z = ifi.Name
+	}
+	s.zones.Store(id, z)
+	return z
+}
+
+// putPort and getPort convert a port to and from network byte order.
+func putPort(p *uint16, port uint16) {
+	b := (*[2]byte)(unsafe.Pointer(p))
+	b[0], b[1] = byte(port>>8), byte(port)
+}
+
+func getPort(p *uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(p))
+	return uint16(b[0])<<8 | uint16(b[1])
+}
