@@ -184,14 +184,15 @@ func (h *Host) forwardFanout(sender *link, msgs []fanoutMsg, now time.Time, rx *
 			}
 		}
 		rx.to = to[:0]
-		h.fanOut(sender, to, unrel, now)
+		h.fanOut(sender, to, unrel, now, rx)
 	}
 }
 
 // fanOut sends the unreliable body (channel, sequence, payload) from sender
 // to each of to; the server itself gets it as a message. Copies are charged
-// to the sender's relay rate.
-func (h *Host) fanOut(sender *link, to []HostID, unrel []byte, now time.Time) {
+// to the sender's relay rate. Copies for the host's own socket go out
+// together, with one WriteBatch when the socket has it.
+func (h *Host) fanOut(sender *link, to []HostID, unrel []byte, now time.Time, rx *rxScratch) {
 	copies := len(to)
 	if i := slices.Index(to, h.ID()); i >= 0 {
 		copies--
@@ -215,6 +216,21 @@ func (h *Host) fanOut(sender *link, to []HostID, unrel []byte, now time.Time) {
 		h.dropOn(sender, DropRateLimited)
 	}
 	size := fannedHeader + len(unrel)
+	batch, links := rx.fwd[:0], rx.fwdLinks[:0]
+	defer func() {
+		if len(batch) > 0 {
+			writeMessages(h.batchOut, batch)
+			for i, m := range batch {
+				if m.N > 0 {
+					h.countFanned(links[i], len(m.Buf))
+				}
+				putBuf(m.Buf)
+			}
+			clear(batch)
+			clear(links)
+		}
+		rx.fwd, rx.fwdLinks = batch[:0], links[:0]
+	}()
 	for _, id := range to {
 		if allowed == 0 {
 			return
@@ -231,7 +247,8 @@ func (h *Host) fanOut(sender *link, to []HostID, unrel []byte, now time.Time) {
 		t.mu.Lock()
 		p, gone := t.path, t.removed || t.closing != nil
 		t.mu.Unlock()
-		if _, ok := directAddr(p); !ok || gone {
+		d, ok := p.(directPath)
+		if !ok || gone {
 			h.drops.add(DropRelayDenied)
 			continue
 		}
@@ -240,14 +257,24 @@ func (h *Host) fanOut(sender *link, to []HostID, unrel []byte, now time.Time) {
 		b = binary.LittleEndian.AppendUint32(b, uint32(sender.id))
 		b = append(b, unrel...)
 		b = t.sealDatagram(b, pn)
-		if err := p.WriteDatagram(b); err == nil {
-			t.traffic.out(len(b))
-			h.traffic.out(len(b))
-			h.relayed.out(len(b))
-			h.fanned.out(len(b))
+		if h.batchOut != nil && d.conn == h.conn {
+			batch = append(batch, Message{Buf: b, Addr: d.addr})
+			links = append(links, t)
+			continue
+		}
+		if err := d.WriteDatagram(b); err == nil {
+			h.countFanned(t, len(b))
 		}
 		putBuf(b)
 	}
+}
+
+// countFanned counts a fanned copy of n bytes written to t.
+func (h *Host) countFanned(t *link, n int) {
+	t.traffic.out(n)
+	h.traffic.out(n)
+	h.relayed.out(n)
+	h.fanned.out(n)
 }
 
 // deliverFanned delivers the fanned frames the server sent: each is an

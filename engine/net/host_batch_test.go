@@ -187,3 +187,54 @@ func TestBatchedRelayFanout(t *testing.T) {
 		return ok, fmt.Sprintf("server relayed %d, drops %v; peers read %d", rs.Relayed.DatagramsOut, rs.Drops, in)
 	})
 }
+
+func TestBatchedServerFanout(t *testing.T) {
+	gt := new(groupTable)
+	srv, sconn := batchHost(t, skein.Config{Accept: true, RelayRate: 1 << 20, GroupMembers: gt.members,
+		RelayPolicy: func(from, to skein.HostID) bool { return true }})
+	var c []*skein.Host
+	for range 4 {
+		h, _ := batchHost(t, skein.Config{})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := h.Dial(ctx, srv.LocalAddr())
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, h, skein.EventConnected, skein.ServerID)
+		expect(t, srv, skein.EventConnected, h.ID())
+		c = append(c, h)
+	}
+	peer(t, c)
+	const g = skein.HostID(900)
+	gt.set(g, ids(c...)...)
+	// Peers on the relay path: each group message goes up once and the
+	// server writes its three sealed copies as one batch. Paced so that no
+	// socket buffer overflows.
+	others := ids(c[1:]...)
+	const count = 300
+	for i := range count {
+		if err := c[0].SendGroup(g, others, skein.Unreliable, nil, []byte(fmt.Sprintf("message %d", i))); err != nil {
+			t.Fatal(err)
+		}
+		if i%20 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for _, r := range c[1:] {
+		for i := range count {
+			e := expect(t, r, skein.EventMessage, c[0].ID())
+			if want := fmt.Sprintf("message %d", i); string(e.Data) != want || !e.Relayed {
+				t.Fatalf("got %q (relayed %v), want %q relayed", e.Data, e.Relayed, want)
+			}
+		}
+	}
+	if sconn.multiWrites.Load() == 0 {
+		t.Fatalf("the server wrote no fan-out as a batch: %+v, written %d", srv.Stats(), sconn.written.Load())
+	}
+	eventually(t, "fan-out counters", func() (bool, string) {
+		rs := srv.Stats()
+		ok := rs.Fanned.DatagramsIn == count && rs.Fanned.DatagramsOut == 3*count && rs.Drops.Total() == 0
+		return ok, fmt.Sprintf("server fanned %+v, drops %v", rs.Fanned, rs.Drops)
+	})
+}

@@ -98,7 +98,9 @@ type rxScratch struct {
 	relay  []relayRecord
 	probes []directProbe
 	fwd    []Message // relayed datagrams to forward with one WriteBatch
-	nonce  [nonceSize]byte
+	// fwdLinks are the links of fwd's fanned copies (for their counters).
+	fwdLinks []*link
+	nonce    [nonceSize]byte
 
 	fan []fanoutMsg // fan-out (server) or fanned (client) frames
 	// members and to are the server's fan-out scratch.
