@@ -48,6 +48,7 @@ func main() {
 		headlessF = flag.Bool("headless", false, "no window: run -bots bot clients (against -server, or an embedded server)")
 		duration  = flag.Duration("duration", 0, "with -headless: stop after this long (0: until interrupted)")
 		logLevel  = flag.String("log", "warn", "log level: trace, debug, info, warn, error, off")
+		uplink    = flag.Int("uplink", netplay.DefaultUplink/1000, "kB/s this player's group messages may send directly; above it the match server fans them out (0: no cap)")
 		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile to this file")
 	)
 	flag.Parse()
@@ -102,6 +103,7 @@ func main() {
 		Width: width, Height: height,
 		Name: *name, Server: *server, Bots: *bots, Map: *mapName, Listen: *listen, LAN: *lanF, LANLocal: *lanLocal, Start: *start, Join: uint32(*match),
 		Autoplay: *autoplay, ExitAfter: *exitAfter, StatsFile: *stats, Mute: *mute, ShowNet: *showNet, Logger: log,
+		Uplink: uplinkBytes(*uplink),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "arena:", err)
@@ -110,6 +112,15 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// uplinkBytes turns the -uplink flag (kB/s, 0 for no cap) into
+// netplay.Config.Uplink.
+func uplinkBytes(kBs int) int {
+	if kBs <= 0 {
+		return -1
+	}
+	return kBs * 1000
 }
 
 // windowHint follows an error from the window: the usual causes are no

@@ -39,7 +39,7 @@ func newConnect(g *Game, addr netip.AddrPort, action string, match uint32, bots 
 	if g.conn != nil && g.conn.local != nil {
 		c.status = "Starting a local match…"
 	}
-	cfg := netplay.Config{Name: g.opt.Name, Logger: g.opt.Logger}
+	cfg := netplay.Config{Name: g.opt.Name, Logger: g.opt.Logger, Uplink: g.opt.Uplink}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 		defer cancel()

@@ -64,6 +64,9 @@ type Options struct {
 	Mute bool
 	// ShowNet opens the network panel at the start of a match.
 	ShowNet bool
+	// Uplink is netplay.Config.Uplink for this player (0: the default,
+	// negative: no cap).
+	Uplink int
 	// Width and Height are the window's first size (zero: 1280×720). The
 	// window is resizable.
 	Width, Height int

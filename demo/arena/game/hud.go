@@ -299,6 +299,9 @@ func (p *playScene) drawNet(g *Game, dst *ebiten.Image) {
 	if p.view.IsHost {
 		snaps = fmt.Sprintf("%.0f snapshots/s out", p.rates.snapsOutPerSec)
 	}
+	if p.rates.fanOutPerSec > 0 {
+		snaps += fmt.Sprintf(" · %.0f/s via server fan-out", p.rates.fanOutPerSec)
+	}
 	drawText(dst, fmt.Sprintf("me #%d · server %d ms · ↑ %.1f kB/s ↓ %.1f kB/s · %s", p.sess.ID(), p.rates.serverRTT.Milliseconds(), p.rates.upKBs, p.rates.downKBs, snaps), g.res.small, x, y, colText, left)
 	y += 20
 	c := p.sess.Counters()

@@ -374,6 +374,8 @@ type rates struct {
 	upKBs, downKBs float64
 	snapsPerSec    float64
 	snapsOutPerSec float64
+	fanOut         uint64  // group messages sent up for the server's fan-out
+	fanOutPerSec   float64 // of them, per second
 	serverRTT      time.Duration
 }
 
@@ -390,8 +392,10 @@ func (r *rates) sample(s *netplay.Session) {
 		r.downKBs = float64(st.BytesIn-r.in) / d / 1000
 		r.snapsPerSec = float64(c.Snapshots-r.snaps) / d
 		r.snapsOutPerSec = float64(c.SnapshotsSent-r.snapsOut) / d
+		r.fanOutPerSec = float64(st.Fanned.DatagramsOut-r.fanOut) / d
 	}
 	r.at, r.in, r.out, r.snaps, r.snapsOut = now, st.BytesIn, st.BytesOut, c.Snapshots, c.SnapshotsSent
+	r.fanOut = st.Fanned.DatagramsOut
 	if l, ok := s.ServerLink(); ok {
 		r.serverRTT = l.RTT
 	}

@@ -175,10 +175,10 @@ func Run(ctx context.Context, cfg Config) error {
 		for id, b := range cur {
 			matches[b.match] = true
 			r.Kills += b.kills
-			p, ok := last[id]
-			if !ok {
-				continue
-			}
+			// A bot's counters start at zero when it connects, after the
+			// run started: its first window is measured from zero (a little
+			// low, rather than nothing).
+			p := last[id]
 			u, dn := float64(b.out-p.out)/d/1000, float64(b.in-p.in)/d/1000
 			pu, pd := float64(b.dout-p.dout)/d, float64(b.din-p.din)/d
 			if b.host {

@@ -26,6 +26,13 @@ type chatRig struct {
 
 func newChatRig(t *testing.T, names ...string) *chatRig {
 	t.Helper()
+	return newRig(t, func(int) Config { return Config{} }, names...)
+}
+
+// newRig is newChatRig with each player's Config from cfg(i) (Name and
+// Logger are set here).
+func newRig(t *testing.T, cfg func(i int) Config, names ...string) *chatRig {
+	t.Helper()
 	log := testLogger(t)
 	local, err := StartLocal("127.0.0.1:0", log)
 	if err != nil {
@@ -35,8 +42,10 @@ func newChatRig(t *testing.T, names ...string) *chatRig {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
 	r := &chatRig{t: t, ctx: ctx, local: local, got: map[skn.HostID][]ChatLine{}}
-	for _, name := range names {
-		s, err := Dial(ctx, local.Addr(), Config{Name: name, Logger: log})
+	for i, name := range names {
+		c := cfg(i)
+		c.Name, c.Logger = name, log
+		s, err := Dial(ctx, local.Addr(), c)
 		if err != nil {
 			t.Fatal(err)
 		}

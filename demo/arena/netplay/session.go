@@ -60,9 +60,23 @@ type Config struct {
 	// host (each message carries proto.InputRedundancy inputs). Zero means
 	// 2 (30 messages per second).
 	InputTicks int
+	// Uplink is what this player's group messages may send directly to the
+	// other players, in bytes per second (the engine's
+	// net.Config.UplinkBudget): above it, a group message goes up to the
+	// match server once and the server sends each player a copy. That keeps
+	// a host's upload flat however many players there are. Zero means
+	// DefaultUplink; negative means no cap. Net.UplinkBudget, when set,
+	// wins.
+	Uplink int
 	// Net tunes the engine's transport.
 	Net skn.Config
 }
+
+// DefaultUplink is the default Config.Uplink: 96 kB/s (768 kbit/s, with
+// IP and UDP headers). A host of up to about 6 players stays under it and
+// sends every snapshot directly; a fuller match's snapshots go mostly
+// through the server's fan-out.
+const DefaultUplink = 96_000
 
 // MaxName bounds a player's name, in characters.
 const MaxName = 16
@@ -210,7 +224,16 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		return nil, err
 	}
 	imp := impair.Wrap(raw)
-	client, err := skein.NewClient(imp, skein.ClientConfig{Net: cfg.Net, Logger: cfg.Logger})
+	ncfg := cfg.Net
+	if ncfg.UplinkBudget == 0 {
+		switch {
+		case cfg.Uplink == 0:
+			ncfg.UplinkBudget = DefaultUplink
+		case cfg.Uplink > 0:
+			ncfg.UplinkBudget = cfg.Uplink
+		}
+	}
+	client, err := skein.NewClient(imp, skein.ClientConfig{Net: ncfg, Logger: cfg.Logger})
 	if err != nil {
 		imp.Close()
 		return nil, err
