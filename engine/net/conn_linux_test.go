@@ -168,42 +168,154 @@ func TestBatchSkipsRefusedDatagrams(t *testing.T) {
 // datagram straight on the socket, to a sink, so that the socket signals
 // "writable" to the poller as a draining buffer would.)
 func TestBatchWaitsWhenTheSocketIsFull(t *testing.T) {
-	src, dst, sink := loopbackConn(t, "127.0.0.1"), loopbackConn(t, "127.0.0.1"), loopbackConn(t, "127.0.0.1")
-	sinkAddr := &unix.SockaddrInet4{Port: int(sink.LocalAddr().Port()), Addr: [4]byte{127, 0, 0, 1}}
-	var calls, eagains atomic.Int64
+	for _, segmented := range []bool{false, true} {
+		t.Run(fmt.Sprintf("segmented=%v", segmented), func(t *testing.T) {
+			src, dst, sink := loopbackConn(t, "127.0.0.1"), loopbackConn(t, "127.0.0.1"), loopbackConn(t, "127.0.0.1")
+			if segmented && !src.sys.gso.Load() {
+				t.Skip("no UDP segmentation offload in this kernel")
+			}
+			src.sys.gso.Store(segmented)
+			sinkAddr := &unix.SockaddrInet4{Port: int(sink.LocalAddr().Port()), Addr: [4]byte{127, 0, 0, 1}}
+			var calls, eagains atomic.Int64
+			real := src.sys.send
+			src.sys.send = func(fd uintptr, hdrs *mmsghdr, n int) (int, syscall.Errno) {
+				switch c := calls.Add(1); {
+				case c%3 == 1:
+					eagains.Add(1)
+					if err := unix.Sendto(int(fd), nil, 0, sinkAddr); err != nil {
+						t.Errorf("nudge: %v", err)
+					}
+					return -1, unix.EAGAIN
+				case c%3 == 2 && n > 1:
+					return real(fd, hdrs, 1+n/3) // a partial send
+				}
+				return real(fd, hdrs, n)
+			}
+			count := 100
+			if segmented {
+				count = 600 // 64 datagrams per call, 1 header each
+			}
+			msgs := make([]Message, count)
+			for i := range msgs {
+				msgs[i] = Message{Buf: datagram(i, 200), Addr: dst.LocalAddr()}
+			}
+			guard := time.AfterFunc(10*time.Second, func() { src.Close() }) // fail, do not hang
+			n, err := src.WriteBatch(msgs)
+			guard.Stop()
+			if n != count || err != nil {
+				t.Fatalf("WriteBatch = %d, %v; want %d, nil", n, err, count)
+			}
+			if eagains.Load() < 2 || calls.Load() < 6 {
+				t.Fatalf("%d calls, %d EAGAIN: the test did not exercise waiting", calls.Load(), eagains.Load())
+			}
+			got, _ := readAll(t, dst, count)
+			for i := range got {
+				if !bytes.Equal(got[i], msgs[i].Buf) {
+					t.Fatalf("datagram %d out of order or corrupted", i)
+				}
+			}
+		})
+	}
+}
+
+// TestBatchSegmentedSends writes runs of equal-sized datagrams (a KCP
+// flush), cut by a shorter one, another size and another destination:
+// fewer headers than datagrams reach the kernel, and every datagram
+// arrives on its own, intact and in order.
+func TestBatchSegmentedSends(t *testing.T) {
+	src, a, b := loopbackConn(t, "127.0.0.1"), loopbackConn(t, "127.0.0.1"), loopbackConn(t, "127.0.0.2")
+	if !src.sys.gso.Load() {
+		t.Skip("no UDP segmentation offload in this kernel")
+	}
+	var headers, calls atomic.Int64
 	real := src.sys.send
 	src.sys.send = func(fd uintptr, hdrs *mmsghdr, n int) (int, syscall.Errno) {
-		switch c := calls.Add(1); {
-		case c%3 == 1:
-			eagains.Add(1)
-			if err := unix.Sendto(int(fd), nil, 0, sinkAddr); err != nil {
-				t.Errorf("nudge: %v", err)
+		calls.Add(1)
+		headers.Add(int64(n))
+		return real(fd, hdrs, n)
+	}
+	var sizes []int
+	var dsts []*udpConn
+	add := func(n, size int, d *udpConn) {
+		for range n {
+			sizes = append(sizes, size)
+			dsts = append(dsts, d)
+		}
+	}
+	add(70, 1078, a) // more than one call, more than maxSegments
+	add(1, 500, a)   // ends a run
+	add(5, 1078, a)
+	add(3, 1078, b) // another destination
+	add(4, 1200, a) // a longer size starts a new run
+	add(1, 2, a)
+	msgs := make([]Message, len(sizes))
+	for i := range msgs {
+		msgs[i] = Message{Buf: datagram(i, sizes[i]), Addr: dsts[i].LocalAddr()}
+	}
+	if n, err := src.WriteBatch(msgs); n != len(msgs) || err != nil {
+		t.Fatalf("WriteBatch = %d, %v; want %d, nil", n, err, len(msgs))
+	}
+	for i, m := range msgs {
+		if m.N != len(m.Buf) {
+			t.Fatalf("datagram %d: N = %d, want %d", i, m.N, len(m.Buf))
+		}
+	}
+	// First call (64 datagrams): 56 (the 60 KiB bound) and 8. Second call:
+	// 6 and the shorter one that ends the run, 5, 3 to b, 4 and the
+	// shorter last one.
+	if h := headers.Load(); h != 6 || calls.Load() != 2 {
+		t.Errorf("%d headers in %d calls for %d datagrams, want 6 in 2", h, calls.Load(), len(msgs))
+	}
+	for _, d := range []*udpConn{a, b} {
+		var want [][]byte
+		for i, m := range msgs {
+			if dsts[i] == d {
+				want = append(want, m.Buf)
 			}
-			return -1, unix.EAGAIN
-		case c%3 == 2 && n > 1:
-			return real(fd, hdrs, 1+n/3) // a partial send
+		}
+		got, _ := readAll(t, d, len(want))
+		for k := range want {
+			if !bytes.Equal(got[k], want[k]) {
+				t.Fatalf("%v: datagram %d of %d bytes arrived as %d bytes or out of order", d.LocalAddr(), k, len(want[k]), len(got[k]))
+			}
+		}
+	}
+}
+
+// TestBatchSegmentationFallsBack fails segmented sends with EIO, as a way
+// out without checksum offload does: the datagrams go one per header, and
+// segmentation stays off for the conn.
+func TestBatchSegmentationFallsBack(t *testing.T) {
+	src, dst := loopbackConn(t, "127.0.0.1"), loopbackConn(t, "127.0.0.1")
+	if !src.sys.gso.Load() {
+		t.Skip("no UDP segmentation offload in this kernel")
+	}
+	var refused atomic.Int64
+	real := src.sys.send
+	src.sys.send = func(fd uintptr, hdrs *mmsghdr, n int) (int, syscall.Errno) {
+		if hdrs.hdr.Controllen != 0 {
+			refused.Add(1)
+			return -1, unix.EIO
 		}
 		return real(fd, hdrs, n)
 	}
-	const count = 100
-	msgs := make([]Message, count)
+	msgs := make([]Message, 20)
 	for i := range msgs {
-		msgs[i] = Message{Buf: datagram(i, 200), Addr: dst.LocalAddr()}
+		msgs[i] = Message{Buf: datagram(i, 300), Addr: dst.LocalAddr()}
 	}
-	guard := time.AfterFunc(10*time.Second, func() { src.Close() }) // fail, do not hang
-	n, err := src.WriteBatch(msgs)
-	guard.Stop()
-	if n != count || err != nil {
-		t.Fatalf("WriteBatch = %d, %v; want %d, nil", n, err, count)
-	}
-	if eagains.Load() < 2 || calls.Load() < 6 {
-		t.Fatalf("%d calls, %d EAGAIN: the test did not exercise waiting", calls.Load(), eagains.Load())
-	}
-	got, _ := readAll(t, dst, count)
-	for i := range got {
-		if !bytes.Equal(got[i], msgs[i].Buf) {
-			t.Fatalf("datagram %d out of order or corrupted", i)
+	for round := range 2 {
+		if n, err := src.WriteBatch(msgs); n != len(msgs) || err != nil {
+			t.Fatalf("round %d: WriteBatch = %d, %v; want %d, nil", round, n, err, len(msgs))
 		}
+		got, _ := readAll(t, dst, len(msgs))
+		for i := range got {
+			if !bytes.Equal(got[i], msgs[i].Buf) {
+				t.Fatalf("round %d: datagram %d differs", round, i)
+			}
+		}
+	}
+	if refused.Load() != 1 || src.sys.gso.Load() {
+		t.Fatalf("%d segmented sends refused, segmentation on: %v; want 1, false", refused.Load(), src.sys.gso.Load())
 	}
 }
 

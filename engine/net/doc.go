@@ -32,6 +32,16 @@
 // MaxUnreliable bytes, never fragmented. The receiver drops anything older
 // than the newest message it has delivered on that channel.
 //
+// # Socket I/O
+//
+// A conn that is also a BatchWriter or BatchReader (ListenUDP's on Linux:
+// sendmmsg, recvmmsg, and UDP segmentation offload for runs of equal-sized
+// datagrams) moves a flush's datagrams, or the copies a server forwards
+// from one relay frame, with one system call, and the reader takes the
+// datagrams already waiting, up to 32 per call. A lone datagram still
+// leaves and is read at once: batching never waits to fill a batch. Other conns (vnet, TCP) get
+// one ReadFrom or WriteTo per datagram; the wire is the same either way.
+//
 // Each link's datagrams go out through a replaceable Path (direct today; the
 // relay through the server in package sync); SetPath never disturbs the
 // reliable stream.
