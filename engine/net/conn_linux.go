@@ -49,13 +49,19 @@ type mmsghdr struct {
 // mmsgFunc makes one sendmmsg or recvmmsg call on fd for n headers.
 type mmsgFunc func(fd uintptr, hdrs *mmsghdr, n int) (int, syscall.Errno)
 
-// sendmmsg and recvmmsg make the system calls of their names, or sendmsg
-// and recvmsg for one header: the kernel takes a measurable time longer
-// (about 0.7 µs per call here) to move one datagram with the batch calls,
-// and an idle link reads and writes one datagram at a time.
+// sendmmsg and recvmmsg make the system calls of their names, or sendto
+// and recvfrom for one plain header: an idle link reads and writes one
+// datagram at a time, and the batch calls cost more for one.
 func sendmmsg(fd uintptr, hdrs *mmsghdr, n int) (int, syscall.Errno) {
-	if n == 1 {
-		return oneMsg(unix.SYS_SENDMSG, fd, hdrs)
+	if n == 1 && hdrs.hdr.Controllen == 0 {
+		h := &hdrs.hdr
+		r, _, e := unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(h.Iov.Base)), uintptr(h.Iov.Len),
+			0, uintptr(unsafe.Pointer(h.Name)), uintptr(h.Namelen))
+		if e != 0 {
+			return -1, e
+		}
+		hdrs.n = uint32(r)
+		return 1, 0
 	}
 	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(hdrs)), uintptr(n), 0, 0, 0)
 	return int(r), e
@@ -63,21 +69,22 @@ func sendmmsg(fd uintptr, hdrs *mmsghdr, n int) (int, syscall.Errno) {
 
 func recvmmsg(fd uintptr, hdrs *mmsghdr, n int) (int, syscall.Errno) {
 	if n == 1 {
-		return oneMsg(unix.SYS_RECVMSG, fd, hdrs)
+		// MSG_TRUNC: the datagram's real length, to tell truncation.
+		h := &hdrs.hdr
+		r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(h.Iov.Base)), uintptr(h.Iov.Len),
+			unix.MSG_TRUNC, uintptr(unsafe.Pointer(h.Name)), uintptr(unsafe.Pointer(&h.Namelen)))
+		if e != 0 {
+			return -1, e
+		}
+		h.Flags = 0
+		if r > uintptr(h.Iov.Len) {
+			r, h.Flags = uintptr(h.Iov.Len), unix.MSG_TRUNC
+		}
+		hdrs.n = uint32(r)
+		return 1, 0
 	}
 	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(hdrs)), uintptr(n), 0, 0, 0)
 	return int(r), e
-}
-
-// oneMsg makes a sendmsg or recvmsg call (trap) for one header and reports
-// it as the batch call would.
-func oneMsg(trap uintptr, fd uintptr, h *mmsghdr) (int, syscall.Errno) {
-	r, _, e := unix.Syscall(trap, fd, uintptr(unsafe.Pointer(&h.hdr)), 0)
-	if e != 0 {
-		return -1, e
-	}
-	h.n = uint32(r)
-	return 1, 0
 }
 
 // sysConn is what a UDP socket needs for sendmmsg and recvmmsg.
@@ -86,12 +93,10 @@ type sysConn struct {
 	family     int             // the socket's: AF_INET or AF_INET6
 	send, recv mmsgFunc        // the system calls (tests wrap them)
 	zones      sync.Map        // IPv6 scope ID (uint32) → zone name, as net names it
-	// idle is set when the last ReadBatch had to wait for its datagram:
-	// the next one asks the kernel for one datagram only, which costs no
-	// more than recvfrom, where asking for many costs an extra attempt
-	// (EAGAIN) inside recvmmsg once the queue is empty. A read that finds
-	// datagrams already waiting clears it: then it is worth asking for all.
-	idle atomic.Bool
+	// backlog is set by a ReadBatch that found its first datagram already
+	// waiting, and cleared by one that had to wait or whose recvmmsg for
+	// the others found none; see ReadBatch.
+	backlog atomic.Bool
 	// gso is set while segmented sends are in use: the kernel has them,
 	// and none has failed with EIO (no checksum offload on the way out).
 	gso atomic.Bool
@@ -130,8 +135,11 @@ type mmsgScratch struct {
 	used  int // headers set since the scratch left the pool
 	done  int // messages moved
 	errno syscall.Errno
-	wait  bool                  // run found the socket not ready and had the poller wait
-	do    func(fd uintptr) bool // run, bound once (a closure per call would allocate)
+	wait  bool // run found the socket not ready and had the poller wait
+	// noWait makes run give up at once when the socket is not ready (done
+	// is then 0): ReadBatch's second call, for datagrams beyond the first.
+	noWait bool
+	do     func(fd uintptr) bool // run, bound once (a closure per call would allocate)
 }
 
 var mmsgPool = sync.Pool{New: func() any {
@@ -152,6 +160,10 @@ func (sc *mmsgScratch) run(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			if sc.noWait {
+				sc.done, sc.errno = 0, 0
+				return true
+			}
 			sc.wait = true
 			return false
 		default:
@@ -236,7 +248,7 @@ func segmentRun(ms []Message) int {
 // returns it to the pool.
 func (sc *mmsgScratch) release() {
 	clear(sc.iovs[:sc.used])
-	sc.used, sc.call = 0, nil
+	sc.used, sc.call, sc.noWait = 0, nil, false
 	mmsgPool.Put(sc)
 }
 
@@ -325,10 +337,15 @@ func (u *udpConn) writeEach(ms []Message) (int, error) {
 	return len(ms), nil
 }
 
-// ReadBatch implements BatchReader with recvmmsg (at most maxBatch
-// datagrams per call). After a read that had to wait (an idle socket) it
-// reads one datagram; after one that found datagrams waiting, as many as
-// are waiting.
+// ReadBatch implements BatchReader. It reads the first datagram on its
+// own (recvfrom, waiting in the poller if need be), then, if the socket
+// has a backlog, takes the others already waiting, up to maxBatch in all,
+// with one recvmmsg that does not wait. A backlog is a second call in a
+// row that found its first datagram already waiting, or a last recvmmsg
+// that found some: a reader that had to wait, or that finds just the one
+// datagram that followed the last (a ping and an ACK), costs what ReadFrom
+// costs, with no batch to set up and no failing recvmmsg before it gets to
+// work.
 func (u *udpConn) ReadBatch(ms []Message) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
@@ -346,36 +363,54 @@ func (u *udpConn) ReadBatch(ms []Message) (int, error) {
 	sc := mmsgPool.Get().(*mmsgScratch)
 	defer sc.release()
 	sc.call = s.recv
-	n := min(len(ms), maxBatch)
-	if s.idle.Load() {
-		n = 1
-	}
-	batch := ms[:n]
-	for k := range batch {
-		sc.setRead(k, batch[k].Buf)
-	}
-	sc.n, sc.wait = n, false
+	sc.setRead(0, ms[0].Buf)
+	sc.n, sc.wait = 1, false
 	if err := s.raw.Read(sc.do); err != nil {
 		return 0, err // closed
 	}
-	if sc.wait != s.idle.Load() {
-		s.idle.Store(sc.wait)
-	}
-	if sc.errno != 0 || sc.done <= 0 {
+	if sc.errno != 0 || sc.done != 1 {
 		errno := sc.errno
 		if errno == 0 {
 			errno = unix.EIO
 		}
-		return 0, &stdnet.OpError{Op: "read", Net: "udp", Source: u.c.LocalAddr(), Err: os.NewSyscallError("recvmmsg", errno)}
+		return 0, &stdnet.OpError{Op: "read", Net: "udp", Source: u.c.LocalAddr(), Err: os.NewSyscallError("recvfrom", errno)}
 	}
-	for k := range sc.done {
+	s.readDone(sc, ms[:1])
+	if sc.wait {
+		s.backlog.Store(false)
+		return 1, nil
+	}
+	rest := ms[1:min(len(ms), maxBatch)]
+	if !s.backlog.Load() {
+		s.backlog.Store(true)
+		return 1, nil
+	}
+	if len(rest) == 0 {
+		return 1, nil
+	}
+	for k := range rest {
+		sc.setRead(k, rest[k].Buf)
+	}
+	sc.n, sc.noWait = len(rest), true
+	if err := s.raw.Read(sc.do); err != nil || sc.errno != 0 {
+		return 1, nil // the next call reports what went wrong
+	}
+	if sc.done == 0 {
+		s.backlog.Store(false)
+	}
+	s.readDone(sc, rest[:sc.done])
+	return 1 + sc.done, nil
+}
+
+// readDone fills ms from the first len(ms) headers of a read.
+func (s *sysConn) readDone(sc *mmsgScratch, ms []Message) {
+	for k := range ms {
 		h := &sc.hdrs[k]
-		m := &batch[k]
+		m := &ms[k]
 		m.N = int(h.n)
 		m.Truncated = h.hdr.Flags&unix.MSG_TRUNC != 0
 		m.Addr = s.addrPort(&sc.names[k])
 	}
-	return sc.done, nil
 }
 
 // putAddr writes a as a socket address of the socket's family into sa and
