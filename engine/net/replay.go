@@ -10,10 +10,15 @@ type replayWindow struct {
 }
 
 const (
-	replayWords = 16
+	// replayWords sizes the window like WireGuard's (8192 bits, 1 KiB a
+	// link): a sender's writer goroutine descheduled on a busy machine can
+	// put a few milliseconds of datagrams (thousands at full speed) ahead
+	// of one it numbered earlier, and a window of 960 dropped those as
+	// replays.
+	replayWords = 128
 	// replayWindowSize leaves one word spare so the word holding the oldest
 	// accepted number never aliases the word of the highest one.
-	replayWindowSize = (replayWords - 1) * 64 // 960 packet numbers
+	replayWindowSize = (replayWords - 1) * 64 // 8128 packet numbers
 )
 
 // check reports whether pn is new, without recording it.

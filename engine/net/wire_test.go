@@ -40,13 +40,13 @@ func TestReplayWindow(t *testing.T) {
 	accept(3, true)
 	accept(2, true)
 	accept(2, false)
-	accept(1000, true)
-	accept(1000-replayWindowSize+1, true)
-	accept(1000-replayWindowSize, false) // too old
-	accept(999, true)
-	accept(5000, true)
-	accept(999, false)
-	accept(4999, true)
+	accept(10000, true)
+	accept(10000-replayWindowSize+1, true)
+	accept(10000-replayWindowSize, false) // too old
+	accept(9999, true)
+	accept(50000, true)
+	accept(9999, false)
+	accept(49999, true)
 	// Every number in a long shuffled run is accepted exactly once.
 	var w2 replayWindow
 	for base := uint64(10); base < 100000; base += 64 {
