@@ -37,6 +37,7 @@ var (
 	duration     = flag.Duration("load.duration", 5*time.Second, "how long every client sends")
 	unreliableHz = flag.Int("load.unreliable-hz", 20, "unreliable group messages per second per client")
 	reliableHz   = flag.Int("load.reliable-hz", 2, "reliable group messages per second per client")
+	p2p          = flag.Bool("load.p2p", false, "let peers punch direct paths (by default every peer is relayed, so the server carries all traffic)")
 )
 
 // serverProc is the server binary running in its own process.
@@ -158,7 +159,7 @@ func TestLoad(t *testing.T) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			c, err := lobbytest.Dial(ctx, srv.udp, skein.ClientConfig{})
+			c, err := lobbytest.Dial(ctx, srv.udp, skein.ClientConfig{Net: net.Config{DisableP2P: !*p2p}})
 			if err != nil {
 				t.Errorf("client %d: %v", i, err)
 				return
@@ -229,6 +230,7 @@ func TestLoad(t *testing.T) {
 
 	cpu0, _ := srv.usage()
 	relayed0 := srv.metric("skein_relayed_datagrams_total")
+	fanned0 := srv.metric("skein_fanout_messages_total")
 	start := time.Now()
 	sendCtx, stopSending := context.WithTimeout(ctx, *duration)
 	var senders sync.WaitGroup
@@ -268,6 +270,7 @@ func TestLoad(t *testing.T) {
 	elapsed := time.Since(start)
 	cpu1, rss := srv.usage()
 	relayed1 := srv.metric("skein_relayed_datagrams_total")
+	fanned1 := srv.metric("skein_fanout_messages_total")
 	stopSending()
 
 	// Let the reliable streams drain, then check them.
@@ -309,8 +312,8 @@ func TestLoad(t *testing.T) {
 	t.Logf("%d clients in matches of %d, %v: %d reliable group messages sent, all delivered in order to every member",
 		len(players), *groupSize, elapsed.Round(time.Millisecond), reliable)
 	t.Logf("unreliable copies received %d (about %d expected at full rate, %.1f%%)", unrel, expectUnrel, 100*float64(unrel)/float64(max(expectUnrel, 1)))
-	t.Logf("server: CPU %.1f%% of one core, RSS %.1f MiB, relayed %.0f datagrams/s",
-		cpuPct, float64(rss)/(1<<20), (relayed1-relayed0)/elapsed.Seconds())
+	t.Logf("server: CPU %.1f%% of one core, RSS %.1f MiB, relayed %.0f datagrams/s (of them fanned-out copies of %.0f group messages/s)",
+		cpuPct, float64(rss)/(1<<20), (relayed1-relayed0)/elapsed.Seconds(), (fanned1-fanned0)/elapsed.Seconds())
 }
 
 const lobbyMax = 16
