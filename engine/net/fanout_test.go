@@ -1,7 +1,6 @@
 package net_test
 
 import (
-	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -43,18 +42,7 @@ func fanoutNet(t *testing.T, nw *vnet.Network, gt *groupTable, n int, cfg func(i
 	srv, _ := skein.NewHost(sconn, skein.Config{Accept: true, GroupMembers: gt.members,
 		RelayPolicy: func(from, to skein.HostID) bool { return true }})
 	t.Cleanup(func() { srv.Close() })
-	var clients []*skein.Host
-	for i := range n {
-		c, _ := nw.Listen(netip.MustParseAddrPort(fmt.Sprintf("10.0.1.%d:5000", i+1)))
-		h, _ := skein.NewHost(c, cfg(i))
-		t.Cleanup(func() { h.Close() })
-		if err := h.Dial(t.Context(), srvAddr); err != nil {
-			t.Fatal(err)
-		}
-		expect(t, h, skein.EventConnected, skein.ServerID)
-		expect(t, srv, skein.EventConnected, h.ID())
-		clients = append(clients, h)
-	}
+	clients := dialAll(t, srv, n, vnetClient(t, nw, cfg))
 	peer(t, clients)
 	return srv, clients
 }
@@ -201,18 +189,7 @@ func TestFanoutRateLimitedPerCopy(t *testing.T) {
 		sconn, _ := nw.Listen(srvAddr)
 		srv, _ := skein.NewHost(sconn, skein.Config{Accept: true, RelayRate: 100, GroupMembers: gt.members})
 		defer srv.Close()
-		var c []*skein.Host
-		for i := range 3 {
-			conn, _ := nw.Listen(netip.MustParseAddrPort(fmt.Sprintf("10.0.1.%d:5000", i+1)))
-			h, _ := skein.NewHost(conn, skein.Config{})
-			defer h.Close()
-			if err := h.Dial(t.Context(), srvAddr); err != nil {
-				t.Fatal(err)
-			}
-			expect(t, h, skein.EventConnected, skein.ServerID)
-			expect(t, srv, skein.EventConnected, h.ID())
-			c = append(c, h)
-		}
+		c := dialAll(t, srv, 3, vnetClient(t, nw, func(int) skein.Config { return skein.Config{} }))
 		peer(t, c)
 		gt.set(900, ids(c...)...)
 		// 500 group messages in half a second, 2 copies each: 100 copies/s

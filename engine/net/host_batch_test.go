@@ -133,41 +133,13 @@ func TestBatchedTransportCountsEveryDatagram(t *testing.T) {
 // and the relayed counters.
 func TestBatchedRelayFanout(t *testing.T) {
 	srv, sconn := batchHost(t, skein.Config{Accept: true, RelayRate: 1 << 20, RelayPolicy: func(from, to skein.HostID) bool { return true }})
-	var c []*skein.Host
-	for range 4 {
-		h, _ := batchHost(t, skein.Config{})
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := h.Dial(ctx, srv.LocalAddr())
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		expect(t, h, skein.EventConnected, skein.ServerID)
-		expect(t, srv, skein.EventConnected, h.ID())
-		c = append(c, h)
-	}
+	c := dialAll(t, srv, 4, func(int) *skein.Host { h, _ := batchHost(t, skein.Config{}); return h })
 	peer(t, c)
 	// Small unreliable group messages: each goes up as one datagram with a
 	// record per receiver, which the server forwards as one batch. Paced so
 	// that no socket buffer overflows.
 	others := []skein.HostID{c[1].ID(), c[2].ID(), c[3].ID()}
-	const count = 300
-	for i := range count {
-		if err := c[0].SendMulti(others, skein.Unreliable, nil, []byte(fmt.Sprintf("message %d", i))); err != nil {
-			t.Fatal(err)
-		}
-		if i%20 == 0 {
-			time.Sleep(time.Millisecond)
-		}
-	}
-	for _, r := range c[1:] {
-		for i := range count {
-			e := expect(t, r, skein.EventMessage, c[0].ID())
-			if want := fmt.Sprintf("message %d", i); string(e.Data) != want || !e.Relayed {
-				t.Fatalf("got %q (relayed %v), want %q relayed", e.Data, e.Relayed, want)
-			}
-		}
-	}
+	floodGroup(t, c, 300, func(msg []byte) error { return c[0].SendMulti(others, skein.Unreliable, nil, msg) })
 	if sconn.multiWrites.Load() == 0 {
 		t.Fatalf("the server forwarded no relay frame as a batch: %+v, written %d", srv.Stats(), sconn.written.Load())
 	}
@@ -192,19 +164,7 @@ func TestBatchedServerFanout(t *testing.T) {
 	gt := new(groupTable)
 	srv, sconn := batchHost(t, skein.Config{Accept: true, RelayRate: 1 << 20, GroupMembers: gt.members,
 		RelayPolicy: func(from, to skein.HostID) bool { return true }})
-	var c []*skein.Host
-	for range 4 {
-		h, _ := batchHost(t, skein.Config{})
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := h.Dial(ctx, srv.LocalAddr())
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		expect(t, h, skein.EventConnected, skein.ServerID)
-		expect(t, srv, skein.EventConnected, h.ID())
-		c = append(c, h)
-	}
+	c := dialAll(t, srv, 4, func(int) *skein.Host { h, _ := batchHost(t, skein.Config{}); return h })
 	peer(t, c)
 	const g = skein.HostID(900)
 	gt.set(g, ids(c...)...)
@@ -213,8 +173,24 @@ func TestBatchedServerFanout(t *testing.T) {
 	// socket buffer overflows.
 	others := ids(c[1:]...)
 	const count = 300
+	floodGroup(t, c, count, func(msg []byte) error { return c[0].SendGroup(g, others, skein.Unreliable, nil, msg) })
+	if sconn.multiWrites.Load() == 0 {
+		t.Fatalf("the server wrote no fan-out as a batch: %+v, written %d", srv.Stats(), sconn.written.Load())
+	}
+	eventually(t, "fan-out counters", func() (bool, string) {
+		rs := srv.Stats()
+		ok := rs.Fanned.DatagramsIn == count && rs.Fanned.DatagramsOut == 3*count && rs.Drops.Total() == 0
+		return ok, fmt.Sprintf("server fanned %+v, drops %v", rs.Fanned, rs.Drops)
+	})
+}
+
+// floodGroup sends count numbered messages from c[0] with send, paced so
+// that no socket buffer overflows, and checks that every other client gets
+// each of them once, in order, through the server.
+func floodGroup(t *testing.T, c []*skein.Host, count int, send func(msg []byte) error) {
+	t.Helper()
 	for i := range count {
-		if err := c[0].SendGroup(g, others, skein.Unreliable, nil, []byte(fmt.Sprintf("message %d", i))); err != nil {
+		if err := send([]byte(fmt.Sprintf("message %d", i))); err != nil {
 			t.Fatal(err)
 		}
 		if i%20 == 0 {
@@ -229,12 +205,4 @@ func TestBatchedServerFanout(t *testing.T) {
 			}
 		}
 	}
-	if sconn.multiWrites.Load() == 0 {
-		t.Fatalf("the server wrote no fan-out as a batch: %+v, written %d", srv.Stats(), sconn.written.Load())
-	}
-	eventually(t, "fan-out counters", func() (bool, string) {
-		rs := srv.Stats()
-		ok := rs.Fanned.DatagramsIn == count && rs.Fanned.DatagramsOut == 3*count && rs.Drops.Total() == 0
-		return ok, fmt.Sprintf("server fanned %+v, drops %v", rs.Fanned, rs.Drops)
-	})
 }

@@ -1,6 +1,7 @@
 package net_test
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"sync/atomic"
@@ -19,19 +20,38 @@ func relayNet(t *testing.T, nw *vnet.Network, n int, policy func(from, to skein.
 	sconn, _ := nw.Listen(srvAddr)
 	srv, _ := skein.NewHost(sconn, skein.Config{Accept: true, RelayPolicy: policy})
 	t.Cleanup(func() { srv.Close() })
+	return srv, dialAll(t, srv, n, vnetClient(t, nw, func(int) skein.Config { return skein.Config{} }))
+}
+
+// dialAll connects n hosts made by newHost to the server srv and waits
+// until both sides report the connection.
+func dialAll(t *testing.T, srv *skein.Host, n int, newHost func(i int) *skein.Host) []*skein.Host {
+	t.Helper()
 	var clients []*skein.Host
 	for i := range n {
-		c, _ := nw.Listen(netip.MustParseAddrPort(fmt.Sprintf("10.0.1.%d:5000", i+1)))
-		h, _ := skein.NewHost(c, skein.Config{})
-		t.Cleanup(func() { h.Close() })
-		if err := h.Dial(t.Context(), srvAddr); err != nil {
+		h := newHost(i)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		err := h.Dial(ctx, srv.LocalAddr())
+		cancel()
+		if err != nil {
 			t.Fatal(err)
 		}
 		expect(t, h, skein.EventConnected, skein.ServerID)
 		expect(t, srv, skein.EventConnected, h.ID())
 		clients = append(clients, h)
 	}
-	return srv, clients
+	return clients
+}
+
+// vnetClient makes client i on 10.0.1.(i+1):5000 of nw, configured by
+// cfg(i) and closed when the test ends.
+func vnetClient(t *testing.T, nw *vnet.Network, cfg func(i int) skein.Config) func(i int) *skein.Host {
+	return func(i int) *skein.Host {
+		c, _ := nw.Listen(netip.MustParseAddrPort(fmt.Sprintf("10.0.1.%d:5000", i+1)))
+		h, _ := skein.NewHost(c, cfg(i))
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
 }
 
 // peer links every pair of clients through the relay with fresh keys.
@@ -139,18 +159,7 @@ func TestRelayRateLimitPerSender(t *testing.T) {
 		sconn, _ := nw.Listen(srvAddr)
 		srv, _ := skein.NewHost(sconn, skein.Config{Accept: true, RelayRate: 100, RelayPolicy: func(from, to skein.HostID) bool { return true }})
 		defer srv.Close()
-		var c []*skein.Host
-		for i := range 2 {
-			conn, _ := nw.Listen(netip.MustParseAddrPort(fmt.Sprintf("10.0.1.%d:5000", i+1)))
-			h, _ := skein.NewHost(conn, skein.Config{})
-			defer h.Close()
-			if err := h.Dial(t.Context(), srvAddr); err != nil {
-				t.Fatal(err)
-			}
-			expect(t, h, skein.EventConnected, skein.ServerID)
-			expect(t, srv, skein.EventConnected, h.ID())
-			c = append(c, h)
-		}
+		c := dialAll(t, srv, 2, vnetClient(t, nw, func(int) skein.Config { return skein.Config{} }))
 		peer(t, c)
 		// A flood: 1,000 datagrams in one second; 100/s allowed, plus a
 		// burst of 100.
