@@ -133,11 +133,17 @@ func (l *link) writeOut(b *outBatch, p Path) {
 			p = nil // written
 		}
 	}
+	// Through the relay, the host's socket sends the relay datagram that
+	// carries d, which the server link counts: count d on this link only.
+	rp, relayed := p.(*relayPath)
+	relayed = relayed && rp.h == l.h
 	for i, d := range b.bufs {
 		if p != nil {
 			if err := p.WriteDatagram(d); err == nil {
 				l.traffic.out(len(d))
-				l.h.traffic.out(len(d))
+				if !relayed {
+					l.h.traffic.out(len(d))
+				}
 			}
 		}
 		putBuf(d)

@@ -179,3 +179,59 @@ func TestRelayRateLimitPerSender(t *testing.T) {
 		t.Logf("of 1000 flooded datagrams: %d relayed, %d rate-limited", relayed, limited)
 	})
 }
+
+// A host's traffic counters count what crossed its socket: a datagram to a
+// relayed peer once, as the relay datagram that carried it, whichever call
+// sent it.
+func TestRelayedTrafficCountedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := vnet.New(24)
+		defer nw.Close()
+		_, c := relayNet(t, nw, 3, func(from, to skein.HostID) bool { return true })
+		peer(t, c)
+		a, r := c[0], c[1]
+		var wire, datagrams, wireIn atomic.Int64
+		nw.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
+			if from == a.LocalAddr() {
+				wire.Add(int64(len(b)))
+				datagrams.Add(1)
+			}
+			if to == r.LocalAddr() {
+				wireIn.Add(int64(len(b)))
+			}
+			return false
+		})
+		st0, rst0 := a.Stats(), r.Stats()
+		others := []skein.HostID{c[1].ID(), c[2].ID()}
+		for i := range 50 {
+			msg := []byte(fmt.Sprintf("message %d", i))
+			if err := a.Send(c[1].ID(), skein.Reliable, msg); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Send(c[2].ID(), skein.Unreliable, msg); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.SendMulti(others, skein.Unreliable, nil, msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(2 * time.Second) // flushes, ACKs, keepalives
+		synctest.Wait()
+		st := a.Stats()
+		if got, want := int64(st.BytesOut-st0.BytesOut), wire.Load(); got != want {
+			t.Errorf("BytesOut grew by %d, the socket sent %d bytes", got, want)
+		}
+		if got, want := int64(st.DatagramsOut-st0.DatagramsOut), datagrams.Load(); got != want {
+			t.Errorf("DatagramsOut grew by %d, the socket sent %d datagrams", got, want)
+		}
+		if got, want := int64(r.Stats().BytesIn-rst0.BytesIn), wireIn.Load(); got != want {
+			t.Errorf("the receiver's BytesIn grew by %d, its socket got %d bytes", got, want)
+		}
+		// The peer links count the datagrams they sent, relayed or not.
+		for _, p := range c[1:] {
+			if ls, _ := a.LinkStats(p.ID()); ls.DatagramsOut == 0 {
+				t.Errorf("link to %v counted no datagrams out", p.ID())
+			}
+		}
+	})
+}
