@@ -39,9 +39,9 @@ func (h *Host) aboveFanout(group HostID, ids []HostID) bool {
 
 // fanoutPlan says which of a group send's ids the fan-out covers.
 type fanoutPlan struct {
-	covered []bool   // by index in ids
-	list    []HostID // the recipients named in the frame; nil: all
-	n       int      // how many ids are covered
+	covered []bool // by index in ids
+	n       int    // how many ids are covered
+	all     bool   // the frame names no recipient: every other member
 }
 
 func (fp *fanoutPlan) covers(i int) bool { return fp.n > 0 && fp.covered[i] }
@@ -52,13 +52,13 @@ func (fp *fanoutPlan) covers(i int) bool { return fp.n > 0 && fp.covered[i] }
 // anyone else is covered (it then gets the message once, from the fan-out).
 // When every id is covered the frame names no recipient (the server sends
 // to every other member); otherwise it lists them, unless the list does not
-// fit, in which case every id with a link is covered.
-func (h *Host) planFanout(group HostID, ids []HostID, d Delivery, n int, over bool) fanoutPlan {
-	var fp fanoutPlan
+// fit, in which case every id with a link is covered. covered is scratch of
+// len(ids), all false.
+func (h *Host) planFanout(group HostID, ids []HostID, d Delivery, n int, over bool, covered []bool) fanoutPlan {
 	if group == NoHost || h.cfg.Accept || d.Reliable || n == 0 || n > MaxUnreliable {
-		return fp
+		return fanoutPlan{}
 	}
-	fp.covered = make([]bool, len(ids))
+	fp := fanoutPlan{covered: covered}
 	server, linked := -1, 0
 	for i, id := range ids {
 		l := h.link(id)
@@ -92,20 +92,14 @@ func (h *Host) planFanout(group HostID, ids []HostID, d Delivery, n int, over bo
 				fp.covered[i] = true
 			}
 		}
-		fp.n = linked
-		return fp
-	}
-	fp.list = make([]HostID, 0, fp.n)
-	for i, id := range ids {
-		if fp.covered[i] {
-			fp.list = append(fp.list, id)
-		}
+		fp.n, fp.all = linked, true
 	}
 	return fp
 }
 
-// sendFanout sends one fan-out frame for group up the server link.
-func (h *Host) sendFanout(group HostID, fp fanoutPlan, ch uint8, head, body []byte) error {
+// sendFanout sends one fan-out frame for group up the server link, naming
+// the ids fp covers unless it covers all.
+func (h *Host) sendFanout(group HostID, ids []HostID, fp fanoutPlan, ch uint8, head, body []byte) error {
 	srv := h.link(ServerID)
 	if srv == nil {
 		return fmt.Errorf("fan-out to %v: %w", group, ErrUnknownPeer)
@@ -117,15 +111,23 @@ func (h *Host) sendFanout(group HostID, fp fanoutPlan, ch uint8, head, body []by
 	if err != nil {
 		return fmt.Errorf("fan-out to %v: %w", group, err)
 	}
+	listed := 0
+	if !fp.all {
+		listed = fp.n
+	}
 	seq := h.unrelSeq[ch].Add(1)
 	n := len(head) + len(body)
-	size := fanoutHeader + 4*len(fp.list) + unrelHeader + n
+	size := fanoutHeader + 4*listed + unrelHeader + n
 	b, pn := srv.startDatagram()
 	b = append(b, frameFanout, byte(size), byte(size>>8))
 	b = binary.LittleEndian.AppendUint32(b, uint32(group))
-	b = append(b, byte(len(fp.list)))
-	for _, id := range fp.list {
-		b = binary.LittleEndian.AppendUint32(b, uint32(id))
+	b = append(b, byte(listed))
+	if !fp.all {
+		for i, id := range ids {
+			if fp.covered[i] {
+				b = binary.LittleEndian.AppendUint32(b, uint32(id))
+			}
+		}
 	}
 	b = append(b, ch, byte(seq), byte(seq>>8), byte(seq>>16), byte(seq>>24))
 	b = append(append(b, head...), body...)

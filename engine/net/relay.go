@@ -151,7 +151,8 @@ func (h *Host) SendGroup(group HostID, ids []HostID, d Delivery, head, body []by
 	var first error
 	n := len(head) + len(body)
 	fanout := !d.Reliable && (h.aboveFanout(group, ids) || h.overUplinkBudget(ids, n))
-	fp := h.planFanout(group, ids, d, n, fanout)
+	// Does not escape: up to 32 ids it lives on the stack.
+	fp := h.planFanout(group, ids, d, n, fanout, make([]bool, len(ids)))
 	for i, id := range ids {
 		if fp.covers(i) {
 			continue
@@ -190,7 +191,7 @@ func (h *Host) SendGroup(group HostID, ids []HostID, d Delivery, head, body []by
 		rb.flush(h)
 	}
 	if fp.n > 0 {
-		if err := h.sendFanout(group, fp, d.Channel, head, body); err != nil && first == nil {
+		if err := h.sendFanout(group, ids, fp, d.Channel, head, body); err != nil && first == nil {
 			first = err
 		}
 	}
