@@ -61,15 +61,9 @@ const maxChatLines = 64
 // figures, ErrTooFast), ErrNotInMatch outside a match. A line sent is
 // also added to Chat as the player's own.
 func (s *Session) Say(text string) error {
-	clean, err := chat.Clean(text)
+	clean, err := s.ownLine(text, true)
 	if err != nil {
 		return err
-	}
-	if s.match == skn.NoHost {
-		return ErrNotInMatch
-	}
-	if !s.ownPace.Allow(s.me, time.Now()).Allow {
-		return ErrTooFast
 	}
 	if err := s.arena.Player_Chat(s.match, proto.ChatCtx, clean); err != nil {
 		return err
@@ -166,14 +160,26 @@ func (s *Session) onChat(info rmi.CallInfo, text string) error {
 // gave the server (their ID when there is none). The rules are Say's; the
 // server applies them again.
 func (s *Session) SayLobby(text string) error {
-	clean, err := chat.Clean(text)
+	clean, err := s.ownLine(text, false)
 	if err != nil {
 		return err
 	}
-	if !s.ownPace.Allow(s.me, time.Now()).Allow {
-		return ErrTooFast
-	}
 	return s.lob.Chat(skn.ServerID, rmi.Reliable, clean)
+}
+
+// ownLine applies the rules of Say and SayLobby to a line of the player's:
+// engine/chat's Clean, a match when inMatch, then the player's own pace.
+func (s *Session) ownLine(text string, inMatch bool) (string, error) {
+	clean, err := chat.Clean(text)
+	switch {
+	case err != nil:
+		return "", err
+	case inMatch && s.match == skn.NoHost:
+		return "", ErrNotInMatch
+	case !s.ownPace.Allow(s.me, time.Now()).Allow:
+		return "", ErrTooFast
+	}
+	return clean, nil
 }
 
 // onLobbyChat shows a lobby line, outside a match only (the match has its
