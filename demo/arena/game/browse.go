@@ -60,11 +60,7 @@ func (b *browseScene) update(g *Game) error {
 	for _, l := range s.Chat() {
 		b.chat.add(l, g.frame)
 	}
-	switch b.chat.update(ebitenKeys{}) {
-	case chatSend:
-		b.chat.sent(s.SayLobby(string(b.chat.text)), g.frame)
-		return nil
-	case chatTyping:
+	if b.chat.keys(ebitenKeys{}, s.SayLobby, g.frame) {
 		return nil // Escape and the rest are the chat's
 	}
 	switch {

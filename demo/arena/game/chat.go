@@ -132,22 +132,19 @@ func (c *chatBox) note(text string, frame int) {
 // chatKeys gives the tick's keys to the chat first. It reports whether
 // they were the chat's (the game must then ignore them).
 func (p *playScene) chatKeys(g *Game) bool {
-	if p.paused {
-		return false
-	}
-	switch p.chat.update(p.kb) {
+	return !p.paused && p.chat.keys(p.kb, p.sess.Say, g.frame)
+}
+
+// keys takes a tick's keys and sends a line the player enters with say
+// (see sent). It reports whether the keys were the chat's.
+func (c *chatBox) keys(kb keyboard, say func(string) error, frame int) bool {
+	switch c.update(kb) {
 	case chatIdle:
 		return false
 	case chatSend:
-		p.say(g, string(p.chat.text))
+		c.sent(say(string(c.text)), frame)
 	}
 	return true
-}
-
-// say sends a line and closes the chat; a refused line stays in the chat
-// line to be fixed, with the reason in the box.
-func (p *playScene) say(g *Game, text string) {
-	p.chat.sent(p.sess.Say(text), g.frame)
 }
 
 // sent closes the chat line after a send, or keeps it with the reason
