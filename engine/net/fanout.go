@@ -196,7 +196,7 @@ func (h *Host) forwardFanout(sender *link, msgs []fanoutMsg, now time.Time, rx *
 // together, with one WriteBatch when the socket has it.
 func (h *Host) fanOut(sender *link, to []HostID, unrel []byte, now time.Time, rx *rxScratch) {
 	copies := len(to)
-	if i := slices.Index(to, h.ID()); i >= 0 {
+	if slices.Contains(to, h.ID()) {
 		copies--
 		sender.mu.Lock()
 		if !sender.removed {
@@ -204,38 +204,13 @@ func (h *Host) fanOut(sender *link, to []HostID, unrel []byte, now time.Time, rx
 		}
 		sender.mu.Unlock()
 	}
-	sender.mu.Lock()
-	if sender.relayBudget.rate == 0 {
-		rate := float64(h.cfg.RelayRate)
-		sender.relayBudget = tokenBucket{rate: rate, tokens: rate, last: now}
-	}
-	allowed := 0
-	for allowed < copies && sender.relayBudget.take(now) {
-		allowed++
-	}
-	sender.mu.Unlock()
-	for range copies - allowed {
-		h.dropOn(sender, DropRateLimited)
-	}
+	allowed := h.takeRelay(sender, copies, now)
 	size := fannedHeader + len(unrel)
-	batch, links := rx.fwd[:0], rx.fwdLinks[:0]
-	defer func() {
-		if len(batch) > 0 {
-			writeMessages(h.batchOut, batch)
-			for i, m := range batch {
-				if m.N > 0 {
-					h.countFanned(links[i], len(m.Buf))
-				}
-				putBuf(m.Buf)
-			}
-			clear(batch)
-			clear(links)
-		}
-		rx.fwd, rx.fwdLinks = batch[:0], links[:0]
-	}()
+	out := &rx.out
+	out.fanned = true
 	for _, id := range to {
 		if allowed == 0 {
-			return
+			break
 		}
 		if id == h.ID() {
 			continue
@@ -258,25 +233,9 @@ func (h *Host) fanOut(sender *link, to []HostID, unrel []byte, now time.Time, rx
 		b = append(b, frameFanned, byte(size), byte(size>>8))
 		b = binary.LittleEndian.AppendUint32(b, uint32(sender.id))
 		b = append(b, unrel...)
-		b = t.sealDatagram(b, pn)
-		if h.batchOut != nil && d.conn == h.conn {
-			batch = append(batch, Message{Buf: b, Addr: d.addr})
-			links = append(links, t)
-			continue
-		}
-		if err := d.WriteDatagram(b); err == nil {
-			h.countFanned(t, len(b))
-		}
-		putBuf(b)
+		h.sendCopy(out, d, t, t.sealDatagram(b, pn))
 	}
-}
-
-// countFanned counts a fanned copy of n bytes written to t.
-func (h *Host) countFanned(t *link, n int) {
-	t.traffic.out(n)
-	h.traffic.out(n)
-	h.relayed.out(n)
-	h.fanned.out(n)
+	h.flushCopies(out)
 }
 
 // deliverFanned delivers the fanned frames the server sent: each is an

@@ -97,10 +97,8 @@ type rxScratch struct {
 	frames []frame
 	relay  []relayRecord
 	probes []directProbe
-	fwd    []Message // relayed datagrams to forward with one WriteBatch
-	// fwdLinks are the links of fwd's fanned copies (for their counters).
-	fwdLinks []*link
-	nonce    [nonceSize]byte
+	out    copyBatch // a server's relayed or fanned copies, written together
+	nonce  [nonceSize]byte
 
 	fan []fanoutMsg // fan-out (server) or fanned (client) frames
 	// members and to are the server's fan-out scratch.

@@ -252,24 +252,9 @@ type relayRecord struct {
 // sender. Copies for the host's own socket go out together, with one
 // WriteBatch when the socket has it.
 func (h *Host) forwardRelayed(sender *link, recs []relayRecord, now time.Time, rx *rxScratch) {
-	sender.mu.Lock()
-	if sender.relayBudget.rate == 0 {
-		rate := float64(h.cfg.RelayRate)
-		sender.relayBudget = tokenBucket{rate: rate, tokens: rate, last: now}
-	}
-	allowed := 0
-	for range recs {
-		if !sender.relayBudget.take(now) {
-			break
-		}
-		allowed++
-	}
-	sender.mu.Unlock()
-	for range recs[allowed:] {
-		sender.drops.add(DropRateLimited)
-		h.drops.add(DropRateLimited)
-	}
-	batch := rx.fwd[:0]
+	allowed := h.takeRelay(sender, len(recs), now)
+	out := &rx.out
+	out.fanned = false
 	for _, r := range recs[:allowed] {
 		hdr, err := parseDataHeader(r.inner)
 		if err != nil || hdr.From != sender.id {
@@ -293,26 +278,86 @@ func (h *Host) forwardRelayed(sender *link, recs []relayRecord, now time.Time, r
 			h.drops.add(DropRelayDenied)
 			continue
 		}
-		if h.batchOut != nil && d.conn == h.conn {
-			batch = append(batch, Message{Buf: r.inner, Addr: d.addr})
-			continue
-		}
-		if err := d.WriteDatagram(r.inner); err == nil {
-			h.traffic.out(len(r.inner))
-			h.relayed.out(len(r.inner))
-		}
+		h.sendCopy(out, d, t, r.inner)
 	}
-	if len(batch) > 0 {
-		writeMessages(h.batchOut, batch)
-		for _, m := range batch {
+	h.flushCopies(out)
+}
+
+// takeRelay charges n copies from sender to its relay rate
+// (Config.RelayRate) and returns how many may go; the others are counted as
+// dropped (DropRateLimited).
+func (h *Host) takeRelay(sender *link, n int, now time.Time) int {
+	sender.mu.Lock()
+	if sender.relayBudget.rate == 0 {
+		rate := float64(h.cfg.RelayRate)
+		sender.relayBudget = tokenBucket{rate: rate, tokens: rate, last: now}
+	}
+	allowed := 0
+	for allowed < n && sender.relayBudget.take(now) {
+		allowed++
+	}
+	sender.mu.Unlock()
+	for range n - allowed {
+		h.dropOn(sender, DropRateLimited)
+	}
+	return allowed
+}
+
+// copyBatch gathers the copies a server sends on for one client datagram
+// (relayed records, fanned copies), so that those for its own socket go out
+// with one WriteBatch.
+type copyBatch struct {
+	msgs  []Message
+	links []*link // the link each copy is for
+	// fanned: the copies are fanned frames, sealed into buffers from
+	// getBuf for their links; otherwise relayed datagrams, aliasing the
+	// datagram that carried them.
+	fanned bool
+}
+
+// sendCopy sends the copy b for link t over its direct path d: queued in
+// out when d is the host's batching socket, written at once otherwise.
+func (h *Host) sendCopy(out *copyBatch, d directPath, t *link, b []byte) {
+	if h.batchOut != nil && d.conn == h.conn {
+		out.msgs = append(out.msgs, Message{Buf: b, Addr: d.addr})
+		out.links = append(out.links, t)
+		return
+	}
+	if err := d.WriteDatagram(b); err == nil {
+		h.countCopy(out, t, len(b))
+	}
+	if out.fanned {
+		putBuf(b)
+	}
+}
+
+// flushCopies writes the copies queued in out and empties it.
+func (h *Host) flushCopies(out *copyBatch) {
+	if len(out.msgs) > 0 {
+		writeMessages(h.batchOut, out.msgs)
+		for i, m := range out.msgs {
 			if m.N > 0 {
-				h.traffic.out(len(m.Buf))
-				h.relayed.out(len(m.Buf))
+				h.countCopy(out, out.links[i], len(m.Buf))
+			}
+			if out.fanned {
+				putBuf(m.Buf)
 			}
 		}
-		clear(batch)
 	}
-	rx.fwd = batch[:0]
+	clear(out.msgs)
+	clear(out.links)
+	out.msgs, out.links = out.msgs[:0], out.links[:0]
+}
+
+// countCopy counts a copy of n bytes written for link t. A fanned copy is
+// t's own datagram; a relayed one belongs to the link between two peers.
+func (h *Host) countCopy(out *copyBatch, t *link, n int) {
+	h.traffic.out(n)
+	h.relayed.out(n)
+	if out.fanned {
+		t.traffic.out(n)
+		h.fanned.out(n)
+	}
 }
 
 // serverAddress is the client's view of where the server is, used to tell
