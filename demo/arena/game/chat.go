@@ -58,14 +58,26 @@ type chatBox struct {
 	open  bool
 	text  []rune
 	buf   []rune
+	drawn []chatRow // drawChatBox's rows, kept between frames
 }
 
 type chatEntry struct {
 	line  netplay.ChatLine
 	frame int
-	// rows is the line wrapped at width wrapW.
+	// rows is the line wrapped at width wrapW, after pre (its prefix,
+	// preW wide).
 	rows  []string
 	wrapW float64
+	pre   string
+	preW  float64
+}
+
+// chatRow is a row drawChatBox draws.
+type chatRow struct {
+	e     *chatEntry
+	first bool
+	text  string
+	alpha float64
 }
 
 // chatAction is what the chat did with a tick's keys.
@@ -230,14 +242,8 @@ func drawChatBox(g *Game, dst *ebiten.Image, c *chatBox, area rect, fixed bool) 
 	if !panelled {
 		maxRows = min(maxRows, 7)
 	}
-	// Rows to draw, newest last.
-	type row struct {
-		e     *chatEntry
-		first bool
-		text  string
-		alpha float64
-	}
-	var rows []row
+	// Rows to draw, newest first.
+	rows := c.drawn[:0]
 	for i := len(c.lines) - 1; i >= 0 && len(rows) < maxRows; i-- {
 		e := &c.lines[i]
 		age := g.frame - e.frame
@@ -249,13 +255,19 @@ func drawChatBox(g *Game, dst *ebiten.Image, c *chatBox, area rect, fixed bool) 
 			alpha = min(1, float64(chatShowTicks-age)/chatFadeTicks)
 		}
 		if e.rows == nil || e.wrapW != area.w {
+			e.pre = prefix(e.line)
+			e.preW = 0
+			if e.pre != "" {
+				e.preW = measure(e.pre)
+			}
 			e.wrapW = area.w
-			e.rows = wrap(e.line.Text, area.w-20, prefixWidth(e.line, measure), measure)
+			e.rows = wrap(e.line.Text, area.w-20, e.preW, measure)
 		}
 		for j := len(e.rows) - 1; j >= 0 && len(rows) < maxRows; j-- {
-			rows = append(rows, row{e: e, first: j == 0, text: e.rows[j], alpha: alpha})
+			rows = append(rows, chatRow{e: e, first: j == 0, text: e.rows[j], alpha: alpha})
 		}
 	}
+	c.drawn = rows
 	if len(rows) == 0 && !panelled {
 		return
 	}
@@ -277,18 +289,17 @@ func drawChatBox(g *Game, dst *ebiten.Image, c *chatBox, area rect, fixed bool) 
 		if !panelled {
 			tw := textWidth(r.text, face) + 20
 			if r.first {
-				tw += prefixWidth(r.e.line, measure)
+				tw += r.e.preW
 			}
 			fillRect(dst, rect{area.x, y - 1, min(tw, area.w), rowH}, color.RGBA{10, 12, 18, uint8(170 * r.alpha)})
 		}
 		l := r.e.line
 		textCol := withAlpha(colText, r.alpha)
-		switch {
-		case l.Note:
+		if l.Note {
 			textCol = withAlpha(colWarn, r.alpha)
 		}
 		if r.first {
-			if pre := prefix(l); pre != "" {
+			if pre := r.e.pre; pre != "" {
 				nc := colText
 				switch {
 				case l.Slot >= 0:
@@ -299,7 +310,7 @@ func drawChatBox(g *Game, dst *ebiten.Image, c *chatBox, area rect, fixed bool) 
 					nc = colNet
 				}
 				drawText(dst, pre, face, x, y, withAlpha(nc, r.alpha), left)
-				x += measure(pre)
+				x += r.e.preW
 			}
 		} else {
 			x += 12
@@ -359,13 +370,6 @@ func prefix(l netplay.ChatLine) string {
 		return l.Name + " (you): "
 	}
 	return l.Name + ": "
-}
-
-func prefixWidth(l netplay.ChatLine, measure func(string) float64) float64 {
-	if p := prefix(l); p != "" {
-		return measure(p)
-	}
-	return 0
 }
 
 func withAlpha(c color.RGBA, a float64) color.RGBA {
