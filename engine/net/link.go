@@ -124,8 +124,7 @@ func (l *link) writeOut(b *outBatch, p Path) {
 			writeMessages(bw, msgs)
 			for _, m := range msgs {
 				if m.N > 0 {
-					l.traffic.out(len(m.Buf))
-					l.h.traffic.out(len(m.Buf))
+					l.countOut(len(m.Buf), true)
 				}
 			}
 			clear(msgs)
@@ -133,24 +132,26 @@ func (l *link) writeOut(b *outBatch, p Path) {
 			p = nil // written
 		}
 	}
-	// Through the relay, the host's socket sends the relay datagram that
-	// carries d, which the server link counts: count d on this link only.
-	rp, relayed := p.(*relayPath)
-	relayed = relayed && rp.h == l.h
+	onSocket := p != nil && !p.Relayed()
 	for i, d := range b.bufs {
-		if p != nil {
-			if err := p.WriteDatagram(d); err == nil {
-				l.traffic.out(len(d))
-				if !relayed {
-					l.h.traffic.out(len(d))
-				}
-			}
+		if p != nil && p.WriteDatagram(d) == nil {
+			l.countOut(len(d), onSocket)
 		}
 		putBuf(d)
 		b.bufs[i] = nil
 	}
 	b.bufs = b.bufs[:0]
 	batchPool.Put(b)
+}
+
+// countOut counts a datagram of n bytes this link sent. onSocket: the host's
+// socket sent it as it is; a relayed datagram crosses the socket inside one
+// to the server, which the server link counts as the host's traffic.
+func (l *link) countOut(n int, onSocket bool) {
+	l.traffic.out(n)
+	if onSocket {
+		l.h.traffic.out(n)
+	}
 }
 
 // seal finishes a datagram whose plaintext frames follow the header in b.

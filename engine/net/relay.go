@@ -177,7 +177,7 @@ func (h *Host) SendGroup(group HostID, ids []HostID, d Delivery, head, body []by
 		if viaRelay && out != nil {
 			for i, b := range out.bufs {
 				rb.add(h, to, b)
-				l.traffic.out(len(b)) // the host counts the relay datagrams
+				l.countOut(len(b), false)
 				putBuf(b)
 				out.bufs[i] = nil
 			}
