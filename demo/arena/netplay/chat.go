@@ -197,12 +197,12 @@ func (s *Session) onLobbyChat(info rmi.CallInfo, from uint32, name, text string)
 		return nil
 	}
 	id := skn.HostID(from)
-	l := ChatLine{From: id, Name: fmt.Sprintf("#%d", from), Slot: -1, Text: clean, Lobby: true}
-	if n := chat.CleanName(name); n != "" {
-		l.Name = n
-	}
-	if id == s.me {
+	l := ChatLine{From: id, Name: chat.CleanName(name), Slot: -1, Text: clean, Lobby: true}
+	switch {
+	case id == s.me:
 		l.Name, l.Own = s.cfg.Name, true
+	case l.Name == "":
+		l.Name = fmt.Sprintf("#%d", from)
 	}
 	s.addChat(l)
 	return nil
