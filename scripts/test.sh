@@ -5,7 +5,8 @@
 #      missing, or says exactly what to install)
 #   1. gofmt -l            (fails listing the unformatted files)
 #   2. go vet ./...
-#   3. go test -race -count=1 on ./engine/...
+#   3. go test -race -count=1 on ./engine/..., then their allocation tests
+#      without -race
 #   4. go test -count=1 on every other package (tools, server, demo)
 #   5. a short fuzz pass: each func Fuzz* for FUZZTIME
 #
@@ -73,6 +74,10 @@ done
 if [ ${#engine[@]} -gt 0 ]; then
   step "go test -race -count=1 (engine: ${#engine[@]} packages)"
   go test -race -count=1 "${engine[@]}" || fail "engine tests (-race)"
+  # Allocation tests skip under -race (its sync.Pool drops items on
+  # purpose): run them once without it.
+  step "go test -count=1 -run 'Alloc' (engine, allocation counts)"
+  go test -count=1 -run 'Alloc' "${engine[@]}" || fail "engine allocation tests"
 fi
 if [ ${#rest[@]} -gt 0 ]; then
   step "go test -count=1 (others: ${#rest[@]} packages)"
