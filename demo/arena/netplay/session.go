@@ -212,6 +212,12 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 	if cfg.InputTicks <= 0 {
 		cfg.InputTicks = 2
 	}
+	if cfg.Uplink == 0 {
+		cfg.Uplink = DefaultUplink
+	}
+	if cfg.Net.UplinkBudget == 0 && cfg.Uplink > 0 {
+		cfg.Net.UplinkBudget = cfg.Uplink
+	}
 	cfg.Name = CleanName(cfg.Name)
 	if cfg.Local == "" {
 		cfg.Local = "0.0.0.0:0"
@@ -224,16 +230,7 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		return nil, err
 	}
 	imp := impair.Wrap(raw)
-	ncfg := cfg.Net
-	if ncfg.UplinkBudget == 0 {
-		switch {
-		case cfg.Uplink == 0:
-			ncfg.UplinkBudget = DefaultUplink
-		case cfg.Uplink > 0:
-			ncfg.UplinkBudget = cfg.Uplink
-		}
-	}
-	client, err := skein.NewClient(imp, skein.ClientConfig{Net: ncfg, Logger: cfg.Logger})
+	client, err := skein.NewClient(imp, skein.ClientConfig{Net: cfg.Net, Logger: cfg.Logger})
 	if err != nil {
 		imp.Close()
 		return nil, err
