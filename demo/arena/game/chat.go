@@ -8,6 +8,7 @@ import (
 
 	"github.com/hajimehoshi/ebiten/v2"
 	"github.com/hajimehoshi/ebiten/v2/inpututil"
+	"github.com/hajimehoshi/ebiten/v2/text/v2"
 
 	"github.com/skein-dev/skein/demo/arena/netplay"
 	"github.com/skein-dev/skein/demo/arena/sim"
@@ -57,8 +58,21 @@ type chatBox struct {
 	lines []chatEntry // oldest first
 	open  bool
 	text  []rune
+	edits int // changes of text, for typed
 	buf   []rune
 	drawn []chatRow // drawChatBox's rows, kept between frames
+	typed chatLineText
+}
+
+// chatLineText is what drawChatLine shows of text, made again only when
+// text (edits) or the room for it changes. The zero value is right for the
+// empty line.
+type chatLineText struct {
+	edits       int
+	room        float64
+	count       string  // "n/limit" near the limit, or ""
+	countW      float64 // its width and the gap before it
+	tail, caret string  // the end of text that fits, and it with the caret
 }
 
 type chatEntry struct {
@@ -100,6 +114,7 @@ func (c *chatBox) update(kb keyboard) chatAction {
 	if !c.open {
 		if enterPressed(kb) && !alt {
 			c.open, c.text = true, c.text[:0]
+			c.edits++
 			c.buf = kb.chars(c.buf[:0]) // typed with Enter: not part of the line
 			return chatTyping
 		}
@@ -116,16 +131,19 @@ func (c *chatBox) update(kb keyboard) chatAction {
 	for _, r := range c.buf {
 		if r >= ' ' && r != 0x7f && len(c.text) < chatMaxTyped {
 			c.text = append(c.text, r)
+			c.edits++
 		}
 	}
 	if kb.repeat(ebiten.KeyBackspace) && len(c.text) > 0 {
 		c.text = c.text[:len(c.text)-1]
+		c.edits++
 	}
 	return chatTyping
 }
 
 func (c *chatBox) close() {
 	c.open, c.text = false, c.text[:0]
+	c.edits++
 }
 
 // add remembers a line shown at frame.
@@ -330,35 +348,47 @@ func drawChatLine(g *Game, dst *ebiten.Image, c *chatBox, r rect) {
 	strokeRect(dst, r, 1.5, colNet)
 	face := g.res.small
 	n := len(c.text)
-	count := ""
-	countCol := colDim
-	if n > chat.MaxRunes-40 {
-		count = fmt.Sprintf("%d/%d", n, chat.MaxRunes)
+	label := "Say:"
+	x := r.x + 16 + textWidth(label, face)
+	l := c.lineText(face, r.x+r.w-8-x)
+	if l.count != "" {
+		countCol := colDim
 		if n > chat.MaxRunes {
 			countCol = colWarn
 		}
+		drawText(dst, l.count, face, r.x+r.w-8, r.y+4, countCol, right)
 	}
-	cw := 0.0
-	if count != "" {
-		cw = textWidth(count, face) + 12
-		drawText(dst, count, face, r.x+r.w-8, r.y+4, countCol, right)
-	}
-	label := "Say:"
 	drawText(dst, label, face, r.x+8, r.y+4, colNet, left)
-	x := r.x + 16 + textWidth(label, face)
-	avail := r.x + r.w - cw - 8 - x
-	t := c.text
-	for len(t) > 0 && textWidth(string(t), face) > avail {
-		t = t[min(len(t), 8):]
-	}
-	s := string(t)
+	s := l.tail
 	if (g.frame/30)%2 == 0 {
-		s += "|"
+		s = l.caret
 	}
 	drawText(dst, s, face, x, r.y+4, colText, left)
 	if n == 0 {
 		drawText(dst, "Enter send · Esc cancel", face, r.x+r.w-8, r.y+4, colDim, right)
 	}
+}
+
+// lineText returns what drawChatLine shows of the line typed, in room
+// pixels (the count's included): made again only when the line or the room
+// changes.
+func (c *chatBox) lineText(face text.Face, room float64) *chatLineText {
+	l := &c.typed
+	if l.edits == c.edits && l.room == room {
+		return l
+	}
+	*l = chatLineText{edits: c.edits, room: room}
+	if n := len(c.text); n > chat.MaxRunes-40 {
+		l.count = fmt.Sprintf("%d/%d", n, chat.MaxRunes)
+		l.countW = textWidth(l.count, face) + 12
+	}
+	t := c.text
+	for len(t) > 0 && textWidth(string(t), face) > room-l.countW {
+		t = t[min(len(t), 8):]
+	}
+	l.tail = string(t)
+	l.caret = l.tail + "|"
+	return l
 }
 
 // prefix is what comes before a line's text: the sender's name.
