@@ -144,11 +144,15 @@ func (r *registry) release(client net.HostID) (net.HostID, bool) {
 	return id, ok
 }
 
-func (r *registry) matchOf(client net.HostID) (net.HostID, bool) {
+// lobby filters clients in place down to those in no match (nor joining
+// one), and keep, and returns them.
+func (r *registry) lobby(clients []net.HostID, keep net.HostID) []net.HostID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	id, ok := r.inMatch[client]
-	return id, ok
+	return slices.DeleteFunc(clients, func(id net.HostID) bool {
+		_, inMatch := r.inMatch[id]
+		return inMatch && id != keep
+	})
 }
 
 // list returns the open matches, fullest first (quick-join's order).
