@@ -224,21 +224,22 @@ func wrap(s string, width, indent float64, measure func(string) float64) []strin
 }
 
 // chatRect is where the chat box goes: bottom left, above the network
-// line, below the network panel when it is open.
-func (p *playScene) chatRect(g *Game) rect {
+// line, below the network panel (of peers rows) when it is open.
+func (p *playScene) chatRect(g *Game, peers int) rect {
 	w, h := float64(g.w), float64(g.h)
 	top := 108.0 // under the health box
 	if p.showNet {
-		nb := p.netBox(g)
+		nb := netBox(g, peers)
 		top = nb.y + nb.h + 8
 	}
 	bottom := h - 44
 	return rect{16, top, min(480, w/2-32), max(bottom-top, 0)}
 }
 
-// drawChat draws the match's chat box.
-func (p *playScene) drawChat(g *Game, dst *ebiten.Image) {
-	drawChatBox(g, dst, &p.chat, p.chatRect(g), false)
+// drawChat draws the match's chat box, beside a network panel of peers
+// rows.
+func (p *playScene) drawChat(g *Game, dst *ebiten.Image, peers int) {
+	drawChatBox(g, dst, &p.chat, p.chatRect(g, peers), false)
 }
 
 // drawChatBox draws a chat box at the bottom of area: recent lines fading

@@ -284,11 +284,10 @@ func (p *playScene) drawScores(g *Game, dst *ebiten.Image) {
 }
 
 // drawNet is the network panel: every peer's link, the host, and the
-// knobs to make the network worse.
-func (p *playScene) drawNet(g *Game, dst *ebiten.Image) {
-	peers := p.sess.Peers()
+// knobs to make the network worse. peers is p.sess.Peers().
+func (p *playScene) drawNet(g *Game, dst *ebiten.Image, peers []netplay.PeerInfo) {
 	rowH := 20.0
-	box := p.netBox(g)
+	box := netBox(g, len(peers))
 	panel(dst, box)
 	x := box.x + 16
 	y := box.y + 10
@@ -377,9 +376,9 @@ func (p *playScene) drawPause(g *Game, dst *ebiten.Image) {
 	g.button(dst, quit, "Quit", false, true)
 }
 
-// netBox is where the network panel goes.
-func (p *playScene) netBox(g *Game) rect {
-	box := rect{16, 108, 470, 216 + 20*float64(len(p.sess.Peers()))}
+// netBox is where the network panel of peers rows goes.
+func netBox(g *Game, peers int) rect {
+	box := rect{16, 108, 470, 216 + 20*float64(peers)}
 	if w := float64(g.w); box.x+box.w > w-16 {
 		box.w = w - 32
 	}

@@ -410,9 +410,13 @@ func (p *playScene) draw(g *Game, dst *ebiten.Image) {
 	p.wr.draw(dst, &p.view, &p.cam.camera, g)
 	p.wr.drawLabels(dst, &p.view, &p.cam.camera, p.name)
 	p.drawHUD(g, dst)
-	p.drawChat(g, dst)
+	var peers []netplay.PeerInfo // the network panel's rows, when it is open
 	if p.showNet {
-		p.drawNet(g, dst)
+		peers = p.sess.Peers()
+	}
+	p.drawChat(g, dst, len(peers))
+	if p.showNet {
+		p.drawNet(g, dst, peers)
 	}
 	if p.scores || p.view.Phase == sim.Intermission {
 		p.drawScores(g, dst)
