@@ -138,7 +138,7 @@ func (p *playScene) update(g *Game) error {
 		}
 	}
 	s.Tick(p.input(g))
-	if p.talk != nil && s.InMatch() != skn.NoHost {
+	if p.talk != nil {
 		p.talk.Step(s)
 	}
 	if !s.Connected() {

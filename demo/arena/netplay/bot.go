@@ -86,9 +86,7 @@ func play(ctx context.Context, s *Session, cfg BotConfig) error {
 				}
 			}
 			s.Tick(in)
-			if s.InMatch() != skn.NoHost {
-				talk.Step(s)
-			}
+			talk.Step(s)
 			s.Chat() // a bot reads nothing
 			if cfg.OnTick != nil {
 				cfg.OnTick(s)

@@ -38,7 +38,8 @@ func NewChatter(seed uint64) *Chatter {
 	return &Chatter{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
 
-// Step runs one tick of s's small talk; call it after s.Tick.
+// Step runs one tick of s's small talk (none outside a match); call it
+// after s.Tick.
 func (c *Chatter) Step(s *Session) {
 	w := s.World()
 	if w == nil {
