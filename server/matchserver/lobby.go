@@ -121,7 +121,7 @@ func (h *handler) Chat(info rmi.CallInfo, text string) error {
 	// The lobby is the clients outside a match (a match has its own chat);
 	// the sender always gets its line back, as the others see it.
 	name := h.names[info.From]
-	for _, id := range s.reg.lobby(s.sync.Host().Peers(), info.From) {
+	for _, id := range s.reg.inLobby(s.sync.Host().Peers(), info.From) {
 		s.reply.ChatLine(id, rmi.Reliable, uint32(info.From), name, clean)
 	}
 	return nil

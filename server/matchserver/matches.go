@@ -144,9 +144,9 @@ func (r *registry) release(client net.HostID) (net.HostID, bool) {
 	return id, ok
 }
 
-// lobby filters clients in place down to those in no match (nor joining
+// inLobby filters clients in place down to those in no match (nor joining
 // one), and keep, and returns them.
-func (r *registry) lobby(clients []net.HostID, keep net.HostID) []net.HostID {
+func (r *registry) inLobby(clients []net.HostID, keep net.HostID) []net.HostID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.DeleteFunc(clients, func(id net.HostID) bool {
