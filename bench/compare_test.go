@@ -44,9 +44,9 @@ type figure struct {
 // figureKind describes one sub-benchmark: how to measure a transport, the
 // unit, and whether higher is better.
 type figureKind struct {
-	name       string
-	unit       string
-	measure    func(t transport) (float64, error)
+	name    string
+	unit    string
+	measure func(t transport) (float64, error)
 	// ratioSuffix tells this figure's ratio metrics apart from another
 	// figure's reported by the same sub-benchmark.
 	ratioSuffix string
