@@ -131,7 +131,9 @@ const (
 	TCPFrameTimeout
 	// TCPIdleTimeout: no complete frame for IdleTimeout.
 	TCPIdleTimeout
-	// TCPBadFrame: a frame length of 0 or above MaxDatagram.
+	// TCPBadFrame: a frame length of 0 or above MaxDatagram, or a datagram
+	// no client sends (the first must be a hello, the others hellos or
+	// data datagrams).
 	TCPBadFrame
 	// TCPLinkGone: the host removed the link over this connection (timeout,
 	// close, kick) and told the mux (Forget).
@@ -380,6 +382,11 @@ func (m *TCPMux) read(addr netip.AddrPort, p *tcpPeer, accepted time.Time) {
 		buf := make([]byte, n)
 		if _, err := io.ReadFull(r, buf); err != nil {
 			reason = readCloseReason(err, late)
+			return
+		}
+		// A client sends hellos and data datagrams, a hello first.
+		if buf[0] != kindHello && (buf[0] != kindData || idle == TCPFirstFrameTimeout) {
+			reason = TCPBadFrame
 			return
 		}
 		select {

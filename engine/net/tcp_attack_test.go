@@ -145,7 +145,8 @@ func TestTCPMuxClosesStalledConnections(t *testing.T) {
 		{"one header byte", []byte{0}, skein.TCPFrameTimeout},
 		{"half a frame", append(frameHeader(500), make([]byte, 100)...), skein.TCPFrameTimeout},
 		{"slowloris", frameHeader(100), skein.TCPFrameTimeout}, // then a byte every 50 ms
-		{"one garbage frame, then idle", append(frameHeader(20), make([]byte, 20)...), skein.TCPIdleTimeout},
+		{"one short hello, then idle", append(frameHeader(20), append([]byte{1}, make([]byte, 19)...)...), skein.TCPIdleTimeout},
+		{"garbage first frame", append(frameHeader(20), make([]byte, 20)...), skein.TCPBadFrame},
 		{"empty frame", frameHeader(0), skein.TCPBadFrame},
 		{"oversized frame", append(frameHeader(skein.MaxDatagram+1), make([]byte, 64)...), skein.TCPBadFrame},
 	}

@@ -45,11 +45,13 @@ func FuzzTCPMuxStream(f *testing.F) {
 	data = append(data, make([]byte, 40)...)
 	f.Add(frame(hl))
 	f.Add(append(frame(hl), frame(data)...))
-	f.Add(append(frame(data), 0, 0))              // then an empty frame
-	f.Add(append(frame(data), 0x04, 0xb1))        // then 1201 bytes announced
-	f.Add(append(frame(data), frame(hl)[:50]...)) // then half a frame
-	f.Add(frame(make([]byte, MaxDatagram)))       // the largest
-	f.Add([]byte{0})                              // half a header
+	f.Add(frame(data))                                                      // data before any hello
+	f.Add(append(frame(hl), 0, 0))                                          // then an empty frame
+	f.Add(append(frame(hl), 0x04, 0xb1))                                    // then 1201 bytes announced
+	f.Add(append(frame(hl), frame(data)[:20]...))                           // then half a frame
+	f.Add(append(frame(hl), frame([]byte{kindCookie, 0})...))               // then a server's kind
+	f.Add(frame(append([]byte{kindHello}, make([]byte, MaxDatagram-1)...))) // the largest
+	f.Add([]byte{0})                                                        // half a header
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		// What the mux must deliver, and why it must close.
 		var want [][]byte
@@ -61,6 +63,10 @@ func FuzzTCPMuxStream(f *testing.F) {
 				break
 			}
 			if len(rest) < 2+n {
+				break
+			}
+			if k := rest[2]; k != kindHello && (k != kindData || len(want) == 0) {
+				why = TCPBadFrame // a hello first, then hellos and data
 				break
 			}
 			want = append(want, rest[2:2+n])
