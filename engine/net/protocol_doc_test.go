@@ -91,9 +91,9 @@ func TestProtocolDocSizes(t *testing.T) {
 	check("close message", num(`message \(0–(\d+) bytes UTF-8\)`)[0], maxCloseMessage)
 	check("TCP frame length", num(`big-endian length \(1 to (\d+)\)`)[0], MaxDatagram)
 	tcp := TCPConfig{}.withDefaults()
-	check("TCP first frame timeout (s)", num(`.FirstFrameTimeout. \((\d+) s\)`)[0], int(tcp.FirstFrameTimeout.Seconds()))
-	check("TCP frame timeout (s)", num(`.FrameTimeout. \((\d+) s\)`)[0], int(tcp.FrameTimeout.Seconds()))
-	check("TCP idle timeout (s)", num(`.IdleTimeout. \((\d+) s;`)[0], int(tcp.IdleTimeout.Seconds()))
-	check("TCP connections per source", num(`.MaxConnsPerIP. \((\d+)\)`)[0], tcp.MaxConnsPerIP)
+	check("TCP first frame timeout (s)", num("`FirstFrameTimeout` \\((\\d+) s\\)")[0], int(tcp.FirstFrameTimeout.Seconds()))
+	check("TCP frame timeout (s)", num(" `FrameTimeout` \\((\\d+) s\\)")[0], int(tcp.FrameTimeout.Seconds()))
+	check("TCP idle timeout (s)", num("`IdleTimeout` \\((\\d+) s;")[0], int(tcp.IdleTimeout.Seconds()))
+	check("TCP connections per source", num("`MaxConnsPerIP` \\((\\d+)\\)")[0], tcp.MaxConnsPerIP)
 	check("TCP bad length", num(`announces a length of 0 or above (\d+)`)[0], MaxDatagram)
 }
