@@ -216,6 +216,11 @@ type tcpPeer struct {
 	c      stdnet.Conn
 	out    chan []byte
 	source netip.Prefix // the MaxConnsPerIP key
+	// forget is closed (once) when the host removed the connection's
+	// link: the writer sends what is queued (the close frames), then
+	// closes the connection.
+	forget     chan struct{}
+	forgetOnce sync.Once
 	// reason is the first TCPCloseReason decided for the connection, plus
 	// one (0: none yet).
 	reason atomic.Int32
@@ -313,7 +318,7 @@ func (m *TCPMux) accept() {
 		copy(a[:], tcpPrefix[:])
 		binary.BigEndian.PutUint32(a[12:], m.next)
 		addr := netip.AddrPortFrom(netip.AddrFrom16(a), uint16(m.next))
-		p := &tcpPeer{c: c, out: make(chan []byte, maxTCPQueue), source: src}
+		p := &tcpPeer{c: c, out: make(chan []byte, maxTCPQueue), source: src, forget: make(chan struct{})}
 		m.conns[addr] = p
 		m.perIP[src]++
 		m.accepted.Add(1)
@@ -409,18 +414,52 @@ func readCloseReason(err error, late TCPCloseReason) TCPCloseReason {
 	return TCPClientClosed
 }
 
+// write writes p's queued datagrams until the reader ends (it closes
+// p.out). A failed write closes the connection (the reader sees it and
+// cleans up); what is queued after that is discarded.
 func (m *TCPMux) write(p *tcpPeer) {
 	defer m.wg.Done()
 	defer p.c.Close()
 	w := bufio.NewWriter(p.c)
-	for b := range p.out {
-		p.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if writeFrame(w, b) != nil {
-			p.closeFor(TCPWriteFailed) // the reader sees the error and cleans up
-			continue
+	failed := false
+	send := func(b []byte, flush bool) {
+		if failed {
+			return
 		}
-		if len(p.out) == 0 && w.Flush() != nil {
+		p.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if writeFrame(w, b) != nil || (flush && w.Flush() != nil) {
+			failed = true
 			p.closeFor(TCPWriteFailed)
+		}
+	}
+	for {
+		select {
+		case b, ok := <-p.out:
+			if !ok {
+				return
+			}
+			send(b, len(p.out) == 0)
+		case <-p.forget:
+			// The link is gone: send what it queued last (its close
+			// frames), then close.
+			for drained := false; !drained; {
+				select {
+				case b, ok := <-p.out:
+					if !ok {
+						return
+					}
+					send(b, false)
+				default:
+					drained = true
+				}
+			}
+			if !failed {
+				w.Flush()
+			}
+			p.closeFor(TCPLinkGone)
+			for range p.out { // until the reader ends
+			}
+			return
 		}
 	}
 }
@@ -450,14 +489,16 @@ func (m *TCPMux) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 	return len(b), nil
 }
 
-// Forget closes the connection at addr (TCPLinkGone): the Host calls it
-// when it removes the link over that connection.
+// Forget closes the connection at addr (TCPLinkGone) once the datagrams
+// queued for it are written (up to 5 s): the Host calls it when it removes
+// the link over that connection, after queuing its close frames.
 func (m *TCPMux) Forget(addr netip.AddrPort) {
 	m.mu.Lock()
 	p := m.conns[addr]
 	m.mu.Unlock()
 	if p != nil {
-		p.closeFor(TCPLinkGone)
+		p.reason.CompareAndSwap(0, int32(TCPLinkGone)+1)
+		p.forgetOnce.Do(func() { close(p.forget) })
 	}
 }
 

@@ -316,3 +316,26 @@ func TestTCPLinkTimeoutClosesConnection(t *testing.T) {
 		return st.Closed[skein.TCPLinkGone] == 1 && st.Open == 0, fmt.Sprintf("%+v", st)
 	})
 }
+
+// A TCP client kicked by the server learns why: the close frames queued
+// before the link's removal reach it before its connection is closed.
+func TestTCPKickReachesClient(t *testing.T) {
+	srv, mux := tcpServer(t, skein.Config{}, skein.TCPConfig{})
+	for i := range 5 {
+		cli := tcpRoundTrip(t, srv, legit)
+		if err := srv.Kick(cli.ID(), "bye over tcp"); err != nil {
+			t.Fatal(err)
+		}
+		e := expect(t, cli, skein.EventDisconnected, skein.ServerID)
+		var ce *skein.CloseError
+		if !errors.As(e.Err, &ce) || !errors.Is(e.Err, skein.ErrKicked) || ce.Message != "bye over tcp" {
+			t.Fatalf("kick %d: client's link ended with %v", i, e.Err)
+		}
+		expect(t, srv, skein.EventDisconnected, cli.ID())
+		cli.Close()
+	}
+	eventually(t, "connections closed as their links went", func() (bool, string) {
+		st := mux.Stats()
+		return st.Open == 0 && st.Closed[skein.TCPLinkGone]+st.Closed[skein.TCPClientClosed] == 5, fmt.Sprintf("%+v", st)
+	})
+}
