@@ -296,6 +296,13 @@ func (m *TCPMux) accept() {
 		backoff = 0
 		src := sourceOf(c.RemoteAddr())
 		m.mu.Lock()
+		select {
+		case <-m.done: // Close has already closed the others
+			m.mu.Unlock()
+			c.Close()
+			return
+		default:
+		}
 		refused := NumTCPCloseReasons
 		switch {
 		case len(m.conns) >= m.cfg.MaxConns:
