@@ -21,6 +21,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/server/matchserver"
 )
 
@@ -47,9 +48,10 @@ func run(args []string) error {
 	logLevel := fs.String("log-level", env("SKEIN_LOG_LEVEL", "info"), "trace, debug, info, warn or error ($SKEIN_LOG_LEVEL)")
 	logJSON := fs.Bool("log-json", false, "log JSON lines ($SKEIN_LOG_JSON)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take ($SKEIN_SHUTDOWN_TIMEOUT)")
+	tcpPerIP := fs.Int("tcp-per-ip", 16, "most TCP fallback connections from one IPv4 address or IPv6 /64 ($SKEIN_TCP_PER_IP)")
 	// Environment defaults for the typed flags; a bad value is an error,
 	// not silently ignored.
-	for name, variable := range map[string]string{"max-clients": "SKEIN_MAX_CLIENTS", "log-json": "SKEIN_LOG_JSON", "shutdown-timeout": "SKEIN_SHUTDOWN_TIMEOUT"} {
+	for name, variable := range map[string]string{"max-clients": "SKEIN_MAX_CLIENTS", "log-json": "SKEIN_LOG_JSON", "shutdown-timeout": "SKEIN_SHUTDOWN_TIMEOUT", "tcp-per-ip": "SKEIN_TCP_PER_IP"} {
 		if v, ok := os.LookupEnv(variable); ok {
 			if err := fs.Set(name, v); err != nil {
 				return fmt.Errorf("$%s=%q: %w", variable, v, err)
@@ -69,6 +71,9 @@ func run(args []string) error {
 	if *maxClients <= 0 {
 		return fmt.Errorf("-max-clients %d: must be positive", *maxClients)
 	}
+	if *tcpPerIP <= 0 {
+		return fmt.Errorf("-tcp-per-ip %d: must be positive", *tcpPerIP)
+	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "skein", Level: level, JSONFormat: *logJSON, Output: os.Stderr})
 
 	srv, err := matchserver.New(matchserver.Config{
@@ -77,6 +82,7 @@ func run(args []string) error {
 		MaxClients:      *maxClients,
 		ShutdownTimeout: *shutdown,
 		Logger:          logger,
+		TCP:             net.TCPConfig{MaxConnsPerIP: *tcpPerIP},
 	})
 	if err != nil {
 		return err

@@ -133,7 +133,7 @@ wait:
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-log-level", "loud"}, {"-max-clients", "0"}, {"extra"}} {
+	for _, args := range [][]string{{"-log-level", "loud"}, {"-max-clients", "0"}, {"-tcp-per-ip", "0"}, {"extra"}} {
 		if err := run(args); err == nil {
 			t.Errorf("run(%q) accepted", args)
 		}

@@ -46,6 +46,16 @@
 // relay through the server in package sync); SetPath never disturbs the
 // reliable stream.
 //
+// # TCP fallback
+//
+// Where UDP is blocked, a client reaches the server over TCP (DialTCP): the
+// same datagrams, framed on the stream. The server serves them with a
+// TCPMux given to Host.AddConn. The mux bounds its connections in all and
+// per source, closes those that send no hello, stall in a frame or go
+// idle (TCPConfig), and closes a connection as soon as the host removes
+// its link (the host calls Forget on any conn that implements Forgetter).
+// Every refusal and close is counted by reason (TCPMux.Stats).
+//
 // # Events
 //
 // Connected, disconnected (with a reason: ErrTimeout, ErrClosedByPeer,

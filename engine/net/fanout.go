@@ -191,20 +191,12 @@ func (h *Host) forwardFanout(sender *link, msgs []fanoutMsg, now time.Time, rx *
 }
 
 // fanOut sends the unreliable body (channel, sequence, payload) from sender
-// to each of to; the server itself gets it as a message. Copies are charged
-// to the sender's relay rate. Copies for the host's own socket go out
-// together, with one WriteBatch when the socket has it.
+// to each of to; the server itself gets it as a message. Every copy, the
+// server's own included, is charged to the sender's relay rate (those over
+// it are dropped and counted, DropRateLimited). Copies for the host's own
+// socket go out together, with one WriteBatch when the socket has it.
 func (h *Host) fanOut(sender *link, to []HostID, unrel []byte, now time.Time, rx *rxScratch) {
-	copies := len(to)
-	if slices.Contains(to, h.ID()) {
-		copies--
-		sender.mu.Lock()
-		if !sender.removed {
-			h.unreliableLocked(sender, unrel, now, false)
-		}
-		sender.mu.Unlock()
-	}
-	allowed := h.takeRelay(sender, copies, now)
+	allowed := h.takeRelay(sender, len(to), now)
 	size := fannedHeader + len(unrel)
 	out := &rx.out
 	out.fanned = true
@@ -212,10 +204,15 @@ func (h *Host) fanOut(sender *link, to []HostID, unrel []byte, now time.Time, rx
 		if allowed == 0 {
 			break
 		}
+		allowed--
 		if id == h.ID() {
+			sender.mu.Lock()
+			if !sender.removed {
+				h.unreliableLocked(sender, unrel, now, false)
+			}
+			sender.mu.Unlock()
 			continue
 		}
-		allowed--
 		t := h.link(id)
 		if t == nil {
 			h.drops.add(DropUnknownPeer)

@@ -277,3 +277,42 @@ func TestUnreliableOrderAcrossDirectAndFanout(t *testing.T) {
 		}
 	})
 }
+
+// The server's own copy of a fan-out message (it is a member of the group)
+// costs the sender a relay token like every other copy: a member flooding
+// a group with the server in it is limited to RelayRate copies in all.
+func TestFanoutServerCopyRateLimited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := vnet.New(34)
+		defer nw.Close()
+		gt := new(groupTable)
+		sconn, _ := nw.Listen(srvAddr)
+		srv, _ := skein.NewHost(sconn, skein.Config{Accept: true, RelayRate: 100, GroupMembers: gt.members})
+		defer srv.Close()
+		c := dialAll(t, srv, 2, vnetClient(t, nw, func(int) skein.Config { return skein.Config{} }))
+		peer(t, c)
+		gt.set(900, c[0].ID(), skein.ServerID, c[1].ID())
+		// 500 group messages in half a second, 2 copies each (one for the
+		// server itself): 100 copies/s allowed, plus a burst of 100.
+		for i := range 500 {
+			c[0].SendGroup(900, []skein.HostID{skein.ServerID, c[1].ID()}, skein.Unreliable, nil, []byte{byte(i)})
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+		own := 0
+		for {
+			e, ok := srv.Poll()
+			if !ok {
+				break
+			}
+			if e.Kind == skein.EventMessage && e.Peer == c[0].ID() {
+				own++
+			}
+		}
+		st := srv.Stats()
+		limited, copies := st.Drops[skein.DropRateLimited], st.Fanned.DatagramsOut+uint64(own)
+		if own == 0 || copies > 200 || limited+copies != 1000 {
+			t.Fatalf("rate limited %d, delivered %d (%d to the server itself) of 1000 copies at 100/s", limited, copies, own)
+		}
+	})
+}

@@ -535,7 +535,13 @@ func (h *Host) removeLink(l *link, reason error) {
 	if a, ok := directAddr(p); ok && h.byAddr[a] == l {
 		delete(h.byAddr, a)
 	}
+	d, direct := p.(directPath)
+	f, forget := d.conn.(Forgetter) // a TCPMux closes the link's connection
+	forget = forget && direct && h.byAddr[d.addr] == nil
 	h.mu.Unlock()
+	if forget {
+		f.Forget(d.addr)
+	}
 	h.log.Debug("link down", "peer", l.id, "reason", reason)
 }
 

@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	stdnet "net"
 	"net/netip"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // TCP fallback. Where a network blocks UDP altogether, a client reaches the
@@ -58,6 +63,123 @@ func readFrame(r *bufio.Reader, buf []byte) (int, error) {
 	return n, err
 }
 
+// TCPConfig configures a TCPMux. The zero value is the defaults documented
+// on each field.
+type TCPConfig struct {
+	// Logger receives the mux's logs under the name "tcp". Nil: no logs.
+	Logger hclog.Logger
+	// MaxConns bounds the open connections; more are refused at accept
+	// (TCPRefusedFull). Zero means 4096.
+	MaxConns int
+	// MaxConnsPerIP bounds the open connections from one source: an IPv4
+	// address, or an IPv6 /64 (one subscriber's usual allocation). More are
+	// refused at accept (TCPRefusedPerIP). Zero means 16.
+	MaxConnsPerIP int
+	// FirstFrameTimeout: a new connection that has not delivered one
+	// complete frame this long after it was accepted is closed
+	// (TCPFirstFrameTimeout). Zero means 5 s.
+	FirstFrameTimeout time.Duration
+	// FrameTimeout: once the first byte of a frame has arrived, the frame
+	// must be complete within this, or the connection is closed
+	// (TCPFrameTimeout: a half-sent frame holds nothing for long). Zero
+	// means 5 s.
+	FrameTimeout time.Duration
+	// IdleTimeout: a connection that delivers no complete frame for this
+	// long is closed (TCPIdleTimeout). A live link pings every
+	// Config.PingInterval, and a link that times out closes its connection
+	// at once (Forget), so this only catches connections without a link.
+	// Zero means 30 s.
+	IdleTimeout time.Duration
+}
+
+func (c TCPConfig) withDefaults() TCPConfig {
+	if c.MaxConns <= 0 {
+		c.MaxConns = 4096
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = 16
+	}
+	if c.FirstFrameTimeout <= 0 {
+		c.FirstFrameTimeout = 5 * time.Second
+	}
+	if c.FrameTimeout <= 0 {
+		c.FrameTimeout = 5 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	return c
+}
+
+// TCPCloseReason says why a TCPMux refused or closed a connection.
+type TCPCloseReason int
+
+const (
+	// TCPRefusedFull: refused at accept, MaxConns were open.
+	TCPRefusedFull TCPCloseReason = iota
+	// TCPRefusedPerIP: refused at accept, MaxConnsPerIP were open from the
+	// same source.
+	TCPRefusedPerIP
+	// TCPFirstFrameTimeout: no complete frame within FirstFrameTimeout of
+	// accept.
+	TCPFirstFrameTimeout
+	// TCPFrameTimeout: a frame started and did not complete within
+	// FrameTimeout.
+	TCPFrameTimeout
+	// TCPIdleTimeout: no complete frame for IdleTimeout.
+	TCPIdleTimeout
+	// TCPBadFrame: a frame length of 0 or above MaxDatagram, or a datagram
+	// no client sends (the first must be a hello, the others hellos or
+	// data datagrams).
+	TCPBadFrame
+	// TCPLinkGone: the host removed the link over this connection (timeout,
+	// close, kick) and told the mux (Forget).
+	TCPLinkGone
+	// TCPClientClosed: the client closed or reset the connection.
+	TCPClientClosed
+	// TCPWriteFailed: a write to the client failed or did not finish within
+	// 5 s.
+	TCPWriteFailed
+	// TCPShutdown: the mux was closed.
+	TCPShutdown
+	// NumTCPCloseReasons is the number of close reasons.
+	NumTCPCloseReasons
+)
+
+var tcpCloseNames = [NumTCPCloseReasons]string{"refused_full", "refused_per_ip", "first_frame_timeout", "frame_timeout", "idle_timeout", "bad_frame", "link_gone", "client_closed", "write_failed", "shutdown"}
+
+func (r TCPCloseReason) String() string {
+	if r >= 0 && r < NumTCPCloseReasons {
+		return tcpCloseNames[r]
+	}
+	return "unknown"
+}
+
+// TCPStats is a snapshot of a TCPMux's counters. Accepted equals Open plus
+// the closes of every reason but the two refusals.
+type TCPStats struct {
+	// Open is the number of connections open now.
+	Open int
+	// Accepted counts the connections accepted (not refused).
+	Accepted uint64
+	// Closed counts refused and closed connections by reason.
+	Closed [NumTCPCloseReasons]uint64
+	// AcceptErrors counts failed accepts (such as running out of file
+	// descriptors); the mux backs off and keeps accepting.
+	AcceptErrors uint64
+}
+
+// Forgetter is implemented by a PacketConn that keeps state for each remote
+// address, such as TCPMux (a connection each). When a Host removes a link
+// whose path is addr on that conn, and no other link uses addr, it calls
+// Forget(addr): the conn can drop what it holds for addr.
+type Forgetter interface {
+	Forget(addr netip.AddrPort)
+}
+
 // tcpPacket is a datagram read from a TCP peer.
 type tcpPacket struct {
 	from netip.AddrPort
@@ -68,44 +190,134 @@ type tcpPacket struct {
 // and presents them as one PacketConn, each connection under an address of
 // its own (in fd73:6b6e:7463::/48). Give it to Host.AddConn. It has one
 // reader goroutine per connection (TCP clients are the exception) and one
-// writer each.
+// writer each. It bounds the connections (in all and per source), closes
+// those that stall or idle (TCPConfig), and closes a connection when the
+// host removes its link (Forget).
 type TCPMux struct {
-	ln       stdnet.Listener
-	maxConns int
-	in       chan tcpPacket
-	done     chan struct{}
-	once     sync.Once
-	wg       sync.WaitGroup
+	ln   stdnet.Listener
+	cfg  TCPConfig
+	log  hclog.Logger
+	in   chan tcpPacket
+	done chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+
+	accepted     atomic.Uint64
+	acceptErrors atomic.Uint64
+	closed       [NumTCPCloseReasons]atomic.Uint64
 
 	mu    sync.Mutex
 	conns map[netip.AddrPort]*tcpPeer
+	perIP map[netip.Prefix]int
 	next  uint32
 }
 
 type tcpPeer struct {
-	c   stdnet.Conn
-	out chan []byte
+	c      stdnet.Conn
+	out    chan []byte
+	source netip.Prefix // the MaxConnsPerIP key
+	// forget is closed (once) when the host removed the connection's
+	// link: the writer sends what is queued (the close frames), then
+	// closes the connection.
+	forget     chan struct{}
+	forgetOnce sync.Once
+	// reason is the first TCPCloseReason decided for the connection, plus
+	// one (0: none yet).
+	reason atomic.Int32
 }
 
-// NewTCPMux starts accepting on ln; maxConns bounds the connections.
+// closeFor closes the connection for r unless a reason was decided before.
+func (p *tcpPeer) closeFor(r TCPCloseReason) {
+	p.reason.CompareAndSwap(0, int32(r)+1)
+	p.c.Close()
+}
+
+// NewTCPMux starts accepting on ln with at most maxConns connections and
+// the defaults of TCPConfig otherwise.
 func NewTCPMux(ln stdnet.Listener, maxConns int) *TCPMux {
-	m := &TCPMux{ln: ln, maxConns: maxConns, in: make(chan tcpPacket, 1024), done: make(chan struct{}), conns: make(map[netip.AddrPort]*tcpPeer)}
+	return NewTCPMuxConfig(ln, TCPConfig{MaxConns: maxConns})
+}
+
+// NewTCPMuxConfig starts accepting on ln as cfg says.
+func NewTCPMuxConfig(ln stdnet.Listener, cfg TCPConfig) *TCPMux {
+	cfg = cfg.withDefaults()
+	m := &TCPMux{
+		ln: ln, cfg: cfg, log: cfg.Logger.Named("tcp"),
+		in: make(chan tcpPacket, 1024), done: make(chan struct{}),
+		conns: make(map[netip.AddrPort]*tcpPeer), perIP: make(map[netip.Prefix]int),
+	}
 	m.wg.Add(1)
 	go m.accept()
 	return m
 }
 
+// sourceOf is the MaxConnsPerIP key of a remote address: the IPv4 address,
+// or the IPv6 /64.
+func sourceOf(a stdnet.Addr) netip.Prefix {
+	ta, ok := a.(*stdnet.TCPAddr)
+	if !ok {
+		return netip.Prefix{}
+	}
+	ip := ta.AddrPort().Addr().Unmap()
+	bits := 32
+	if ip.Is6() {
+		bits = 64
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
 func (m *TCPMux) accept() {
 	defer m.wg.Done()
+	var backoff time.Duration
 	for {
 		c, err := m.ln.Accept()
 		if err != nil {
-			return
+			select {
+			case <-m.done:
+				return
+			default:
+			}
+			if errors.Is(err, stdnet.ErrClosed) {
+				return
+			}
+			// Out of file descriptors or the like: wait and go on
+			// serving (returning would end the TCP fallback for good).
+			m.acceptErrors.Add(1)
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			m.log.Warn("accept failed", "error", err, "retry_in", backoff)
+			select {
+			case <-m.done:
+				return
+			case <-time.After(backoff):
+			}
+			continue
 		}
+		backoff = 0
+		src := sourceOf(c.RemoteAddr())
 		m.mu.Lock()
-		if len(m.conns) >= m.maxConns {
+		select {
+		case <-m.done: // Close has already closed the others
 			m.mu.Unlock()
 			c.Close()
+			return
+		default:
+		}
+		refused := NumTCPCloseReasons
+		switch {
+		case len(m.conns) >= m.cfg.MaxConns:
+			refused = TCPRefusedFull
+		case m.perIP[src] >= m.cfg.MaxConnsPerIP:
+			refused = TCPRefusedPerIP
+		}
+		if refused != NumTCPCloseReasons {
+			m.mu.Unlock()
+			m.closed[refused].Add(1)
+			if tc, ok := c.(*stdnet.TCPConn); ok {
+				tc.SetLinger(0) // a reset: no TIME_WAIT kept for a refusal
+			}
+			c.Close()
+			m.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "reason", refused)
 			continue
 		}
 		m.next++
@@ -113,50 +325,148 @@ func (m *TCPMux) accept() {
 		copy(a[:], tcpPrefix[:])
 		binary.BigEndian.PutUint32(a[12:], m.next)
 		addr := netip.AddrPortFrom(netip.AddrFrom16(a), uint16(m.next))
-		p := &tcpPeer{c: c, out: make(chan []byte, maxTCPQueue)}
+		p := &tcpPeer{c: c, out: make(chan []byte, maxTCPQueue), source: src, forget: make(chan struct{})}
 		m.conns[addr] = p
+		m.perIP[src]++
+		m.accepted.Add(1)
 		m.mu.Unlock()
 		m.wg.Add(2)
-		go m.read(addr, p)
+		go m.read(addr, p, time.Now())
 		go m.write(p)
 	}
 }
 
-func (m *TCPMux) read(addr netip.AddrPort, p *tcpPeer) {
+// read reads p's frames until the connection ends, then removes it and
+// counts why it ended. The deadlines: the next frame must be complete
+// within FirstFrameTimeout of accept (IdleTimeout of the previous frame
+// later on), and within FrameTimeout of its first byte.
+func (m *TCPMux) read(addr netip.AddrPort, p *tcpPeer, accepted time.Time) {
 	defer m.wg.Done()
+	reason := TCPClientClosed
 	defer func() {
+		p.reason.CompareAndSwap(0, int32(reason)+1)
+		r := TCPCloseReason(p.reason.Load() - 1)
 		m.mu.Lock()
 		delete(m.conns, addr)
+		if m.perIP[p.source]--; m.perIP[p.source] <= 0 {
+			delete(m.perIP, p.source)
+		}
 		m.mu.Unlock()
+		m.closed[r].Add(1)
 		close(p.out) // ends the writer, which closes the conn
+		m.log.Debug("connection closed", "remote", p.c.RemoteAddr().String(), "addr", addr, "reason", r)
 	}()
-	r := bufio.NewReader(p.c)
+	r := bufio.NewReader(p.c) // 4096 bytes: a whole frame fits
+	last, window, idle := accepted, m.cfg.FirstFrameTimeout, TCPFirstFrameTimeout
 	for {
-		buf := make([]byte, MaxDatagram)
-		n, err := readFrame(r, buf)
+		idleAt := last.Add(window)
+		if r.Buffered() == 0 {
+			p.c.SetReadDeadline(idleAt)
+			if _, err := r.Peek(1); err != nil {
+				reason = readCloseReason(err, idle)
+				return
+			}
+		}
+		// A frame has started.
+		deadline, late := idleAt, idle
+		if at := time.Now().Add(m.cfg.FrameTimeout); at.Before(idleAt) {
+			deadline, late = at, TCPFrameTimeout
+		}
+		need := 2
+		if r.Buffered() >= 2 {
+			hdr, _ := r.Peek(2)
+			need += int(binary.BigEndian.Uint16(hdr))
+		}
+		if r.Buffered() < need {
+			p.c.SetReadDeadline(deadline)
+		}
+		hdr, err := r.Peek(2)
 		if err != nil {
+			reason = readCloseReason(err, late)
+			return
+		}
+		n := int(binary.BigEndian.Uint16(hdr))
+		if n == 0 || n > MaxDatagram {
+			reason = TCPBadFrame
+			return
+		}
+		r.Discard(2)
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			reason = readCloseReason(err, late)
+			return
+		}
+		// A client sends hellos and data datagrams, a hello first.
+		if buf[0] != kindHello && (buf[0] != kindData || idle == TCPFirstFrameTimeout) {
+			reason = TCPBadFrame
 			return
 		}
 		select {
-		case m.in <- tcpPacket{from: addr, b: buf[:n]}:
+		case m.in <- tcpPacket{from: addr, b: buf}:
 		case <-m.done:
+			reason = TCPShutdown
 			return
 		}
+		last, window, idle = time.Now(), m.cfg.IdleTimeout, TCPIdleTimeout
 	}
 }
 
+// readCloseReason is why a read that failed with err ends its connection:
+// late when a deadline passed, TCPClientClosed otherwise (when the mux
+// closed the connection itself, the reason it decided first stands).
+func readCloseReason(err error, late TCPCloseReason) TCPCloseReason {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return late
+	}
+	return TCPClientClosed
+}
+
+// write writes p's queued datagrams until the reader ends (it closes
+// p.out). A failed write closes the connection (the reader sees it and
+// cleans up); what is queued after that is discarded.
 func (m *TCPMux) write(p *tcpPeer) {
 	defer m.wg.Done()
 	defer p.c.Close()
 	w := bufio.NewWriter(p.c)
-	for b := range p.out {
-		p.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if writeFrame(w, b) != nil {
-			p.c.Close() // the reader sees the error and cleans up
-			continue
+	failed := false
+	send := func(b []byte, flush bool) {
+		if failed {
+			return
 		}
-		if len(p.out) == 0 && w.Flush() != nil {
-			p.c.Close()
+		p.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if writeFrame(w, b) != nil || (flush && w.Flush() != nil) {
+			failed = true
+			p.closeFor(TCPWriteFailed)
+		}
+	}
+	for {
+		select {
+		case b, ok := <-p.out:
+			if !ok {
+				return
+			}
+			send(b, len(p.out) == 0)
+		case <-p.forget:
+			// The link is gone: send what it queued last (its close
+			// frames), then close.
+			for drained := false; !drained; {
+				select {
+				case b, ok := <-p.out:
+					if !ok {
+						return
+					}
+					send(b, false)
+				default:
+					drained = true
+				}
+			}
+			if !failed {
+				w.Flush()
+			}
+			p.closeFor(TCPLinkGone)
+			for range p.out { // until the reader ends
+			}
+			return
 		}
 	}
 }
@@ -186,6 +496,32 @@ func (m *TCPMux) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 	return len(b), nil
 }
 
+// Forget closes the connection at addr (TCPLinkGone) once the datagrams
+// queued for it are written (up to 5 s): the Host calls it when it removes
+// the link over that connection, after queuing its close frames.
+func (m *TCPMux) Forget(addr netip.AddrPort) {
+	m.mu.Lock()
+	p := m.conns[addr]
+	m.mu.Unlock()
+	if p != nil {
+		p.reason.CompareAndSwap(0, int32(TCPLinkGone)+1)
+		p.forgetOnce.Do(func() { close(p.forget) })
+	}
+}
+
+// Stats returns a snapshot of the mux's counters.
+func (m *TCPMux) Stats() TCPStats {
+	m.mu.Lock()
+	s := TCPStats{Open: len(m.conns)}
+	m.mu.Unlock()
+	s.Accepted = m.accepted.Load()
+	s.AcceptErrors = m.acceptErrors.Load()
+	for i := range m.closed {
+		s.Closed[i] = m.closed[i].Load()
+	}
+	return s
+}
+
 // LocalAddr returns the listener's address.
 func (m *TCPMux) LocalAddr() netip.AddrPort {
 	if a, ok := m.ln.Addr().(*stdnet.TCPAddr); ok {
@@ -203,7 +539,7 @@ func (m *TCPMux) Close() error {
 		m.ln.Close()
 		m.mu.Lock()
 		for _, p := range m.conns {
-			p.c.Close()
+			p.closeFor(TCPShutdown)
 		}
 		m.mu.Unlock()
 	})
@@ -224,7 +560,10 @@ type tcpClient struct {
 // DialTCP connects to the server's TCP fallback at addr (the same address
 // as its UDP socket) and returns it as a PacketConn for NewHost.
 func DialTCP(ctx context.Context, addr netip.AddrPort) (PacketConn, error) {
-	var d stdnet.Dialer
+	return dialTCP(ctx, new(stdnet.Dialer), addr)
+}
+
+func dialTCP(ctx context.Context, d *stdnet.Dialer, addr netip.AddrPort) (PacketConn, error) {
 	c, err := d.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
 		return nil, fmt.Errorf("skein/net: TCP to %v: %w", addr, err)

@@ -49,6 +49,10 @@ type ServerConfig struct {
 	EventQueue int
 	// NoTCP turns off the TCP fallback in ListenServer.
 	NoTCP bool
+	// TCP configures the TCP fallback (ServeTCP): connections in all and
+	// per source, deadlines. MaxConns zero means Net.MaxLinks (4096 if
+	// that is zero too); a nil Logger means Logger.
+	TCP net.TCPConfig
 }
 
 // Server is the authority over P2P groups: it creates them, adds and
@@ -73,6 +77,10 @@ type Server struct {
 
 	slowKicks atomic.Uint64
 	maxLinks  int
+
+	tcpCfg net.TCPConfig
+	tcpMu  stdsync.Mutex
+	tcp    []*net.TCPMux // guarded by tcpMu
 }
 
 type group struct {
@@ -125,9 +133,40 @@ func ListenServer(addr string, cfg ServerConfig) (*Server, error) {
 
 // ServeTCP accepts clients over TCP on ln, for networks that block UDP: the
 // same protocol framed on a stream. Their peers are always relayed.
+// The connections are limited and timed out as ServerConfig.TCP says.
 func (s *Server) ServeTCP(ln stdnet.Listener) error {
-	max := s.maxLinks
-	return s.h.AddConn(net.NewTCPMux(ln, max))
+	cfg := s.tcpCfg
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = s.maxLinks
+	}
+	mux := net.NewTCPMuxConfig(ln, cfg)
+	if err := s.h.AddConn(mux); err != nil {
+		mux.Close()
+		return err
+	}
+	s.tcpMu.Lock()
+	s.tcp = append(s.tcp, mux)
+	s.tcpMu.Unlock()
+	return nil
+}
+
+// TCPStats returns the counters of the TCP fallback, summed over every
+// ServeTCP listener (zero without one).
+func (s *Server) TCPStats() net.TCPStats {
+	s.tcpMu.Lock()
+	muxes := slices.Clone(s.tcp)
+	s.tcpMu.Unlock()
+	var sum net.TCPStats
+	for _, m := range muxes {
+		st := m.Stats()
+		sum.Open += st.Open
+		sum.Accepted += st.Accepted
+		sum.AcceptErrors += st.AcceptErrors
+		for r := range st.Closed {
+			sum.Closed[r] += st.Closed[r]
+		}
+	}
+	return sum
 }
 
 // NewServer starts a Server on conn, which it owns from now on.
@@ -148,6 +187,10 @@ func NewServer(conn net.PacketConn, cfg ServerConfig) (*Server, error) {
 		lan:      make(map[net.HostID][]netip.AddrPort),
 		pairs:    make(map[pairKey]int),
 		views:    make(map[net.HostID]groupView),
+	}
+	s.tcpCfg = cfg.TCP
+	if s.tcpCfg.Logger == nil {
+		s.tcpCfg.Logger = cfg.Logger
 	}
 	ncfg := cfg.Net
 	ncfg.Accept = true

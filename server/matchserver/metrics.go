@@ -58,6 +58,16 @@ func newMetrics(s *Server) *metrics {
 	counter("skein_handshakes_total", "Clients that completed the handshake.", func() float64 { return float64(host().Handshakes) })
 	counter("skein_handshake_failures_total", "Handshakes refused (version, full, bad cookie).", func() float64 { return float64(host().HandshakeFailures) })
 	counter("skein_slow_client_kicks_total", "Clients dropped because their send queue was full.", func() float64 { return float64(s.sync.SlowKicks()) })
+	tcp := func() net.TCPStats { return s.sync.TCPStats() }
+	gauge("skein_tcp_connections", "Open connections of the TCP fallback.", func() float64 { return float64(tcp().Open) })
+	counter("skein_tcp_accepted_total", "Connections the TCP fallback accepted.", func() float64 { return float64(tcp().Accepted) })
+	counter("skein_tcp_accept_errors_total", "Failed accepts of the TCP fallback (such as no file descriptor left).", func() float64 { return float64(tcp().AcceptErrors) })
+	for r := net.TCPCloseReason(0); r < net.NumTCPCloseReasons; r++ {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "skein_tcp_closed_total", Help: "TCP fallback connections refused or closed, by reason.",
+			ConstLabels: prometheus.Labels{"reason": r.String()},
+		}, func() float64 { return float64(tcp().Closed[r]) }))
+	}
 	for r := net.DropReason(0); r < net.NumDropReasons; r++ {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "skein_drops_total", Help: "Datagrams and messages dropped, by reason.",

@@ -37,11 +37,14 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown. Zero means 10 s.
 	ShutdownTimeout time.Duration
 	// Logger is the root logger; the server logs under "server", "lobby",
-	// "admin", "sync" and "net". Nil: no logs.
+	// "admin", "sync", "net" and "tcp". Nil: no logs.
 	Logger hclog.Logger
 	// Net tunes the transport (timeouts, queues); Accept, MaxLinks and
 	// RelayPolicy are set by the server.
 	Net net.Config
+	// TCP tunes the TCP fallback on the same port (connections per source,
+	// deadlines; see net.TCPConfig); MaxConns is set to MaxClients.
+	TCP net.TCPConfig
 }
 
 // Limits of lobby requests.
@@ -112,7 +115,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	ncfg := cfg.Net
 	ncfg.MaxLinks = cfg.MaxClients
-	ss, err := skein.ListenServer(cfg.Listen, skein.ServerConfig{Net: ncfg, Logger: cfg.Logger})
+	tcfg := cfg.TCP
+	tcfg.MaxConns = cfg.MaxClients
+	ss, err := skein.ListenServer(cfg.Listen, skein.ServerConfig{Net: ncfg, TCP: tcfg, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,341 @@
+package net_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	stdnet "net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	skein "github.com/skein-dev/skein/engine/net"
+)
+
+// tcpServer starts a server on loopback with a TCPMux configured by tcfg.
+func tcpServer(t *testing.T, hcfg skein.Config, tcfg skein.TCPConfig) (*skein.Host, *skein.TCPMux) {
+	t.Helper()
+	hcfg.Accept = true
+	srv, err := skein.Listen("127.0.0.1:0", hcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ln, err := stdnet.Listen("tcp", srv.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := skein.NewTCPMuxConfig(ln, tcfg)
+	if err := srv.AddConn(mux); err != nil {
+		t.Fatal(err)
+	}
+	return srv, mux
+}
+
+// rawTCP opens a bare TCP connection to the server from the loopback
+// address from.
+func rawTCP(t *testing.T, from netip.Addr, to netip.AddrPort) *stdnet.TCPConn {
+	t.Helper()
+	d := stdnet.Dialer{LocalAddr: stdnet.TCPAddrFromAddrPort(netip.AddrPortFrom(from, 0)), Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", to.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*stdnet.TCPConn)
+}
+
+// refused opens a TCP connection from the loopback address from and checks
+// that the server closes it at once (the reset may even beat the dial).
+func refused(t *testing.T, from netip.Addr, to netip.AddrPort, what string) {
+	t.Helper()
+	d := stdnet.Dialer{LocalAddr: stdnet.TCPAddrFromAddrPort(netip.AddrPortFrom(from, 0)), Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", to.String())
+	if err != nil {
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return
+	}
+	defer c.Close()
+	waitClosed(t, c, 5*time.Second, what)
+}
+
+// waitClosed reads c until the server closes it; it fails the test if the
+// connection is still open after limit.
+func waitClosed(t *testing.T, c stdnet.Conn, limit time.Duration, what string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(limit))
+	buf := make([]byte, 2048)
+	for {
+		_, err := c.Read(buf)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("%s: still open after %v", what, limit)
+		}
+		return
+	}
+}
+
+// tcpClient connects a host over TCP from the loopback address from and
+// checks a reliable round trip with the server.
+func tcpRoundTrip(t *testing.T, srv *skein.Host, from netip.Addr) *skein.Host {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tc, err := skein.DialTCPFrom(ctx, from, srv.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := skein.NewHost(tc, skein.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	if err := cli.Dial(ctx, srv.LocalAddr()); err != nil {
+		t.Fatalf("TCP client from %v: %v", from, err)
+	}
+	expect(t, cli, skein.EventConnected, skein.ServerID)
+	expect(t, srv, skein.EventConnected, cli.ID())
+	cli.Send(skein.ServerID, skein.Reliable, []byte("ping over tcp"))
+	if e := expect(t, srv, skein.EventMessage, cli.ID()); string(e.Data) != "ping over tcp" {
+		t.Fatalf("server got %q", e.Data)
+	}
+	srv.Send(cli.ID(), skein.Reliable, []byte("pong over tcp"))
+	if e := expect(t, cli, skein.EventMessage, skein.ServerID); string(e.Data) != "pong over tcp" {
+		t.Fatalf("client got %q", e.Data)
+	}
+	return cli
+}
+
+func frameHeader(n int) []byte { return binary.BigEndian.AppendUint16(nil, uint16(n)) }
+
+var (
+	attacker = netip.MustParseAddr("127.0.0.1")
+	legit    = netip.MustParseAddr("127.0.0.9")
+)
+
+// Idle connections and half-sent frames from one source are closed within
+// the mux's deadlines, each counted by reason; the goroutines they held
+// end; meanwhile a legitimate TCP client connects and gets a reliable
+// round trip.
+func TestTCPMuxClosesStalledConnections(t *testing.T) {
+	srv, mux := tcpServer(t, skein.Config{}, skein.TCPConfig{
+		MaxConnsPerIP:     200,
+		FirstFrameTimeout: time.Second,
+		FrameTimeout:      200 * time.Millisecond,
+		IdleTimeout:       time.Second,
+	})
+	base := runtime.NumGoroutine()
+	const n = 10
+	type attack struct {
+		name  string
+		bytes []byte
+		want  skein.TCPCloseReason
+	}
+	attacks := []attack{
+		{"idle", nil, skein.TCPFirstFrameTimeout},
+		{"one header byte", []byte{0}, skein.TCPFrameTimeout},
+		{"half a frame", append(frameHeader(500), make([]byte, 100)...), skein.TCPFrameTimeout},
+		{"slowloris", frameHeader(100), skein.TCPFrameTimeout}, // then a byte every 50 ms
+		{"one short hello, then idle", append(frameHeader(20), append([]byte{1}, make([]byte, 19)...)...), skein.TCPIdleTimeout},
+		{"garbage first frame", append(frameHeader(20), make([]byte, 20)...), skein.TCPBadFrame},
+		{"empty frame", frameHeader(0), skein.TCPBadFrame},
+		{"oversized frame", append(frameHeader(skein.MaxDatagram+1), make([]byte, 64)...), skein.TCPBadFrame},
+	}
+	type conn struct {
+		c    *stdnet.TCPConn
+		what string
+	}
+	var conns []conn
+	var trickles atomic.Int32
+	for _, a := range attacks {
+		for i := range n {
+			c := rawTCP(t, attacker, srv.LocalAddr())
+			if len(a.bytes) > 0 {
+				if _, err := c.Write(a.bytes); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if a.name == "slowloris" {
+				trickles.Add(1)
+				go func() { // ends when the server closes the connection, or after 100 bytes
+					defer trickles.Add(-1)
+					for range 100 {
+						time.Sleep(50 * time.Millisecond)
+						if _, err := c.Write([]byte{1}); err != nil {
+							return
+						}
+					}
+				}()
+			}
+			conns = append(conns, conn{c, fmt.Sprintf("%s #%d", a.name, i)})
+		}
+	}
+	// The attack does not keep a legitimate client out.
+	cli := tcpRoundTrip(t, srv, legit)
+	cli.Close()
+
+	for _, c := range conns {
+		waitClosed(t, c.c, 10*time.Second, c.what)
+	}
+	eventually(t, "mux empty", func() (bool, string) {
+		st := mux.Stats()
+		return st.Open == 0, fmt.Sprintf("%+v", st)
+	})
+	st := mux.Stats()
+	want := map[skein.TCPCloseReason]uint64{}
+	for _, a := range attacks {
+		want[a.want] += n
+	}
+	for r, w := range want {
+		if st.Closed[r] != w {
+			t.Errorf("closed for %v: %d, want %d (%+v)", r, st.Closed[r], w, st)
+		}
+	}
+	var closed uint64
+	for r, v := range st.Closed {
+		if r != int(skein.TCPRefusedFull) && r != int(skein.TCPRefusedPerIP) {
+			closed += v
+		}
+	}
+	if st.Accepted != uint64(len(conns))+1 || closed != st.Accepted {
+		t.Errorf("accepted %d, closed %d, of %d connections: %+v", st.Accepted, closed, len(conns)+1, st)
+	}
+	eventually(t, "goroutines back to the baseline", func() (bool, string) {
+		g := runtime.NumGoroutine()
+		return g <= base && trickles.Load() == 0, fmt.Sprintf("%d goroutines, %d before the attack", g, base)
+	})
+}
+
+// One source cannot take more than MaxConnsPerIP connections, nor anyone
+// more than MaxConns: the rest are refused at once and counted, and a
+// client from another address still gets in.
+func TestTCPMuxConnectionCaps(t *testing.T) {
+	srv, mux := tcpServer(t, skein.Config{}, skein.TCPConfig{MaxConns: 10, MaxConnsPerIP: 8})
+	var held []*stdnet.TCPConn
+	for range 8 {
+		held = append(held, rawTCP(t, attacker, srv.LocalAddr()))
+	}
+	eventually(t, "8 connections open", func() (bool, string) {
+		st := mux.Stats()
+		return st.Open == 8, fmt.Sprintf("%+v", st)
+	})
+	for i := range 4 {
+		refused(t, attacker, srv.LocalAddr(), fmt.Sprintf("connection %d over the per-source cap", 9+i))
+	}
+	if st := mux.Stats(); st.Closed[skein.TCPRefusedPerIP] != 4 || st.Open != 8 {
+		t.Fatalf("per-source refusals: %+v", st)
+	}
+	tcpRoundTrip(t, srv, legit)
+	other := rawTCP(t, netip.MustParseAddr("127.0.0.10"), srv.LocalAddr()) // the 10th
+	eventually(t, "10 connections open", func() (bool, string) {
+		st := mux.Stats()
+		return st.Open == 10, fmt.Sprintf("%+v", st)
+	})
+	refused(t, netip.MustParseAddr("127.0.0.11"), srv.LocalAddr(), "connection over MaxConns")
+	if st := mux.Stats(); st.Closed[skein.TCPRefusedFull] != 1 {
+		t.Fatalf("refusals when full: %+v", st)
+	}
+	// Closing them frees the places.
+	for _, c := range append(held, other) {
+		c.Close()
+	}
+	eventually(t, "held connections gone", func() (bool, string) {
+		st := mux.Stats()
+		return st.Open == 1 && st.Closed[skein.TCPClientClosed] == 9, fmt.Sprintf("%+v", st)
+	})
+	tcpRoundTrip(t, srv, attacker)
+}
+
+// mutedConn drops every datagram its host writes once muted, and reports
+// when its reads fail (the server closed the connection).
+type mutedConn struct {
+	skein.PacketConn
+	muted    atomic.Bool
+	readDone chan error
+}
+
+func (m *mutedConn) WriteTo(b []byte, to netip.AddrPort) (int, error) {
+	if m.muted.Load() {
+		return len(b), nil
+	}
+	return m.PacketConn.WriteTo(b, to)
+}
+
+func (m *mutedConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
+	n, from, err := m.PacketConn.ReadFrom(b)
+	if err != nil {
+		select {
+		case m.readDone <- err:
+		default:
+		}
+	}
+	return n, from, err
+}
+
+// When the server's link to a TCP client times out, the mux closes the
+// client's TCP connection (it is not left to the idle timeout).
+func TestTCPLinkTimeoutClosesConnection(t *testing.T) {
+	srv, mux := tcpServer(t, skein.Config{PingInterval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond}, skein.TCPConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tc, err := skein.DialTCP(ctx, srv.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := &mutedConn{PacketConn: tc, readDone: make(chan error, 1)}
+	cli, err := skein.NewHost(mc, skein.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := cli.Dial(ctx, srv.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, cli, skein.EventConnected, skein.ServerID)
+	expect(t, srv, skein.EventConnected, cli.ID())
+	mc.muted.Store(true)
+	if e := expect(t, srv, skein.EventDisconnected, cli.ID()); !errors.Is(e.Err, skein.ErrTimeout) {
+		t.Fatalf("server's link ended with %v, want a timeout", e.Err)
+	}
+	select {
+	case <-mc.readDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the TCP connection of a timed-out link is still open")
+	}
+	eventually(t, "counted as link gone", func() (bool, string) {
+		st := mux.Stats()
+		return st.Closed[skein.TCPLinkGone] == 1 && st.Open == 0, fmt.Sprintf("%+v", st)
+	})
+}
+
+// A TCP client kicked by the server learns why: the close frames queued
+// before the link's removal reach it before its connection is closed.
+func TestTCPKickReachesClient(t *testing.T) {
+	srv, mux := tcpServer(t, skein.Config{}, skein.TCPConfig{})
+	for i := range 5 {
+		cli := tcpRoundTrip(t, srv, legit)
+		if err := srv.Kick(cli.ID(), "bye over tcp"); err != nil {
+			t.Fatal(err)
+		}
+		e := expect(t, cli, skein.EventDisconnected, skein.ServerID)
+		var ce *skein.CloseError
+		if !errors.As(e.Err, &ce) || !errors.Is(e.Err, skein.ErrKicked) || ce.Message != "bye over tcp" {
+			t.Fatalf("kick %d: client's link ended with %v", i, e.Err)
+		}
+		expect(t, srv, skein.EventDisconnected, cli.ID())
+		cli.Close()
+	}
+	eventually(t, "connections closed as their links went", func() (bool, string) {
+		st := mux.Stats()
+		return st.Open == 0 && st.Closed[skein.TCPLinkGone]+st.Closed[skein.TCPClientClosed] == 5, fmt.Sprintf("%+v", st)
+	})
+}
