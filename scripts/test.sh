@@ -4,7 +4,7 @@
 #   0. scripts/deps.sh: Go >= 1.25 and the system packages (installs what is
 #      missing, or says exactly what to install)
 #   1. gofmt -l            (fails listing the unformatted files)
-#   2. go vet ./...
+#   2. go vet ./... (and the bench module's)
 #   3. go test -race -count=1 on ./engine/..., then their allocation tests
 #      without -race
 #   4. go test -count=1 on every other package (tools, server, demo)
@@ -60,6 +60,9 @@ fi
 
 step "go vet ./..."
 go vet ./... || fail "go vet"
+# bench/ is a module of its own (it compares Skein with quic-go and kcp-go):
+# vet compiles its benchmarks; run them with the command in bench/README.md.
+(cd bench && go vet ./...) || fail "go vet (bench module)"
 
 module=$(go list -m)
 mapfile -t pkgs < <(go list ./...)
