@@ -449,14 +449,32 @@ func (h *Host) closeLink(id HostID, reason error, message string) error {
 	if len(message) > maxCloseMessage {
 		message = message[:maxCloseMessage]
 	}
+	now := time.Now()
 	l.mu.Lock()
 	if l.closing == nil && !l.removed {
 		l.closing = &CloseError{Reason: reason, Message: message}
-		l.closeDeadline = time.Now().Add(h.cfg.CloseTimeout)
+		l.closeDeadline = now.Add(h.cfg.CloseTimeout)
 		l.markActiveLocked()
 	}
-	l.mu.Unlock()
+	h.closeNowIfDoneLocked(l, now) // unlocks l.mu
 	return nil
+}
+
+// closeNowIfDoneLocked finishes l's local close at once when nothing
+// reliable is unacknowledged (otherwise the timer goroutine finishes it as
+// soon as the peer acknowledges, or at the deadline). Call it with l.mu
+// held; it unlocks it.
+func (h *Host) closeNowIfDoneLocked(l *link, now time.Time) {
+	var reason error
+	if !l.removed {
+		reason = l.finishCloseLocked(now)
+	}
+	out, p := l.takeLocked()
+	l.mu.Unlock()
+	l.writeOut(out, p)
+	if reason != nil {
+		h.removeLink(l, reason)
+	}
 }
 
 // Close shuts the host down gracefully within CloseTimeout; see Shutdown.
@@ -483,14 +501,15 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 			deadline = d
 		}
+		now := time.Now()
 		for _, l := range links {
 			l.mu.Lock()
-			if !l.removed {
+			if !l.removed && !l.closeQueued {
 				l.closing = &CloseError{Reason: ErrShutdown}
 				l.closeDeadline = deadline
 				l.markActiveLocked()
 			}
-			l.mu.Unlock()
+			h.closeNowIfDoneLocked(l, now) // unlocks l.mu
 		}
 		t := time.NewTicker(10 * time.Millisecond)
 	wait:

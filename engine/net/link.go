@@ -38,6 +38,7 @@ type link struct {
 	removed        bool
 	closing        error // local close in progress, with this reason
 	closeDeadline  time.Time
+	closeQueued    bool // the close frames are out: the link is being removed
 	remoteClosed   error
 	scratch        []byte      // joins head and body of a reliable message
 	relayBudget    tokenBucket // server: what this client may have relayed

@@ -140,8 +140,11 @@ func (h *Host) updateActive() {
 		} else {
 			l.idleTicks = 0
 		}
+		// A closing link ends as soon as its data is acknowledged, not at
+		// the next housekeeping walk.
+		reason := l.finishCloseLocked(time.Now())
 		// Two idle updates in a row: acks are out, nothing in flight.
-		if l.idleTicks >= 2 {
+		if l.idleTicks >= 2 || reason != nil {
 			l.active = false
 		} else {
 			h.sched.addActive(l)
@@ -149,8 +152,31 @@ func (h *Host) updateActive() {
 		out, p := l.takeLocked()
 		l.mu.Unlock()
 		l.writeOut(out, p)
+		if reason != nil {
+			h.removeLink(l, reason)
+		}
 	}
 	h.sched.give(list)
+}
+
+// finishCloseLocked ends a local close once nothing reliable is left
+// unacknowledged or its deadline passed: it queues the close frames and
+// returns the reason to remove the link with (nil: not yet). It does so
+// once per link.
+func (l *link) finishCloseLocked(now time.Time) error {
+	if l.closing == nil || l.closeQueued || (l.kcp.WaitSnd() > 0 && now.Before(l.closeDeadline)) {
+		return nil
+	}
+	l.closeQueued = true
+	ce := l.closing.(*CloseError)
+	body := append([]byte{closeCode(ce.Reason)}, ce.Message...)
+	for range 3 { // unacknowledged: send a few copies
+		l.queueFrameLocked(frameClose, body)
+	}
+	if errorsIsShutdown(ce) {
+		return ErrShutdown
+	}
+	return ErrClosedLocally
 }
 
 // resumeStalled moves waiting reliable messages into the event queue now
@@ -208,17 +234,10 @@ func (h *Host) housekeep(now time.Time) {
 			continue
 		}
 		switch {
-		case l.closing != nil && (l.kcp.WaitSnd() == 0 || !now.Before(l.closeDeadline)):
-			ce := l.closing.(*CloseError)
-			body := append([]byte{closeCode(ce.Reason)}, ce.Message...)
-			for range 3 { // unacknowledged: send a few copies
-				l.queueFrameLocked(frameClose, body)
+		case l.closing != nil:
+			if reason := l.finishCloseLocked(now); reason != nil {
+				ended = append(ended, ending{l, reason})
 			}
-			reason := error(ErrClosedLocally)
-			if errorsIsShutdown(ce) {
-				reason = ErrShutdown
-			}
-			ended = append(ended, ending{l, reason})
 		case now.Sub(l.lastHeard) >= h.cfg.Timeout:
 			ended = append(ended, ending{l, ErrTimeout})
 		case h.pingDue(l, now):

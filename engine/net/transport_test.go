@@ -511,3 +511,52 @@ func TestCipherNegotiation(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseDoesNotWaitWhenIdle: a close with nothing unacknowledged ends the
+// link at once (on synctest's virtual clock: no time passes), and one with
+// data in flight ends when the peer acknowledges it, not at a later
+// housekeeping walk.
+func TestCloseDoesNotWaitWhenIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := vnet.New(17)
+		defer n.Close()
+		srv, cli, _ := vpair(t, n, skein.Config{}, skein.Config{})
+		n.SetConditions(vnet.Conditions{Delay: 20 * time.Millisecond}) // 40 ms round trip
+		synctest.Wait()
+
+		t0 := time.Now()
+		if err := srv.Disconnect(cli.ID()); err != nil {
+			t.Fatal(err)
+		}
+		e, ok := srv.Poll()
+		if !ok || e.Kind != skein.EventDisconnected || !errors.Is(e.Err, skein.ErrClosedLocally) {
+			t.Fatalf("after an idle Disconnect: %v %v, want the link ended at once", e, ok)
+		}
+		if d := time.Since(t0); d != 0 {
+			t.Fatalf("idle Disconnect took %v of virtual time", d)
+		}
+		expect(t, cli, skein.EventDisconnected, skein.ServerID)
+
+		// With a message in flight: ends once it is acknowledged (one
+		// round trip), well before a 100 ms housekeeping period would add.
+		n2 := vnet.New(18)
+		defer n2.Close()
+		srv2, cli2, _ := vpair(t, n2, skein.Config{}, skein.Config{})
+		n2.SetConditions(vnet.Conditions{Delay: 20 * time.Millisecond})
+		synctest.Wait()
+		if err := cli2.Send(skein.ServerID, skein.Reliable, []byte("last words")); err != nil {
+			t.Fatal(err)
+		}
+		t0 = time.Now()
+		if err := cli2.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(t0); d < 40*time.Millisecond || d >= 90*time.Millisecond {
+			t.Fatalf("Close with a message in flight took %v of virtual time, want one round trip (40 ms) plus a tick", d)
+		}
+		m := expect(t, srv2, skein.EventMessage, cli2.ID())
+		if string(m.Data) != "last words" {
+			t.Fatalf("got %q", m.Data)
+		}
+	})
+}
