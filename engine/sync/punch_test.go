@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -83,10 +84,14 @@ func exchange(t *testing.T, a, b *skein.Client, count int, during func(i int)) {
 	settle(a, skein.EventMessage) // leave only what this exchange sends
 	settle(b, skein.EventMessage)
 	done := make(chan struct{})
+	var senders sync.WaitGroup
+	// The senders end before exchange returns: a goroutine left sleeping in
+	// the bubble would outlive the test (closing a host takes no time).
+	defer senders.Wait()
 	defer close(done)
 	for _, pair := range [][2]*skein.Client{{a, b}, {b, a}} {
 		from, to := pair[0], pair[1]
-		go func() {
+		senders.Go(func() {
 			for i := range count {
 				if during != nil && from == a {
 					during(i)
@@ -111,7 +116,7 @@ func exchange(t *testing.T, a, b *skein.Client, count int, during func(i int)) {
 				}
 				time.Sleep(2 * time.Millisecond)
 			}
-		}()
+		})
 	}
 	for _, c := range []*skein.Client{a, b} {
 		want := uint32(0)

@@ -64,6 +64,9 @@ func TestTCPFallbackOnLoopback(t *testing.T) {
 	if !e.Relayed || !errors.Is(e.Err, net.ErrUDPBlocked) || e.Peer != b.ID() {
 		t.Fatalf("a's relay state %+v, want relayed because UDP is blocked", e)
 	}
+	// b learns of a on its own goroutine: wait for a's join there too.
+	for e := skipTo(t, b, skein.EventMemberJoin); e.Member != a.ID(); e = skipTo(t, b, skein.EventMemberJoin) {
+	}
 	const count = 50
 	for i := range count {
 		if err := a.Send(b.ID(), net.Reliable, []byte(fmt.Sprint(i))); err != nil {
