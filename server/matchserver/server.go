@@ -45,13 +45,18 @@ type Config struct {
 	// TCP tunes the TCP fallback on the same port (connections per source,
 	// deadlines; see net.TCPConfig); MaxConns is set to MaxClients.
 	TCP net.TCPConfig
+	// Lobby bounds each client's lobby calls and the lobby chat's rooms.
+	Lobby LobbyConfig
 }
 
 // Limits of lobby requests.
 const (
-	MinPlayers   = 2
-	MaxPlayers   = 16
-	MaxNameLen   = 32
+	MinPlayers = 2
+	MaxPlayers = 16
+	// MaxNameLen bounds a match name's bytes before cleaning (room for
+	// chat.MaxNameRunes characters of any script); the name is then cut to
+	// chat.MaxNameRunes characters.
+	MaxNameLen   = 4 * chat.MaxNameRunes
 	quickMatchSz = 8
 )
 
@@ -123,7 +128,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.sync = ss
 	s.reply = lobby.NewLobbyReplyProxy(ss)
-	s.lobby = &handler{s: s, names: make(map[net.HostID]string)}
+	s.lobby = newHandler(s, cfg.Lobby, cfg.MaxClients)
 	if err := s.disp.Attach(lobby.NewLobbyStub(s.lobby)); err != nil {
 		ss.Close()
 		return nil, err
@@ -197,10 +202,12 @@ func (s *Server) Run(ctx context.Context) error {
 // handle processes one event on the event goroutine.
 func (s *Server) handle(e skein.Event) {
 	switch e.Kind {
+	case skein.EventConnected:
+		s.lobby.connected(e.Peer)
 	case skein.EventDisconnected:
 		s.forget(e.Peer)
 		s.chatLimit.Forget(e.Peer)
-		delete(s.lobby.names, e.Peer)
+		s.lobby.disconnected(e.Peer)
 		if id, ok := s.reg.release(e.Peer); ok {
 			if m := s.reg.get(id); m != nil {
 				s.post(m, func() { s.dropPlayer(m, e.Peer) })
