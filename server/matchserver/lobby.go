@@ -209,14 +209,14 @@ func (s *Server) joinMatch(m *match, client net.HostID, request uint32) {
 	ok := s.post(m, func() {
 		switch {
 		case m.closed:
-			s.reg.release(client)
+			s.reg.releaseIf(client, m.id)
 			s.joined(client, request, lobby.NotFound, net.NoHost)
 		case len(m.members) >= m.max:
-			s.reg.release(client)
+			s.reg.releaseIf(client, m.id)
 			s.joined(client, request, lobby.Full, net.NoHost)
 		default:
 			if err := s.sync.JoinGroup(m.id, client); err != nil {
-				s.reg.release(client)
+				s.reg.releaseIf(client, m.id)
 				s.endIfEmpty(m)
 				s.joined(client, request, lobby.Unavailable, net.NoHost)
 				return
@@ -226,7 +226,7 @@ func (s *Server) joinMatch(m *match, client net.HostID, request uint32) {
 		}
 	})
 	if !ok {
-		s.reg.release(client)
+		s.reg.releaseIf(client, m.id)
 		s.joined(client, request, lobby.Unavailable, net.NoHost)
 	}
 }

@@ -49,8 +49,10 @@ func newHandler(s *Server, cfg LobbyConfig, maxClients int) *handler {
 		s:     s,
 		names: make(map[net.HostID]string),
 		// Every connected client has a bucket: the limiter never turns one
-		// away for want of room (buckets go when clients do).
-		calls: chat.NewLimiter[net.HostID](chat.LimiterConfig{Rate: cfg.CallRate, Burst: cfg.CallBurst, MaxSenders: maxClients}),
+		// away for want of room (buckets go when clients do; twice the
+		// clients leaves room for a new client seen before an old one's
+		// disconnection).
+		calls: chat.NewLimiter[net.HostID](chat.LimiterConfig{Rate: cfg.CallRate, Burst: cfg.CallBurst, MaxSenders: 2 * maxClients}),
 		rooms: newChatRooms(cfg.ChatRoom),
 	}
 }

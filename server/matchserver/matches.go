@@ -199,11 +199,25 @@ func (r *registry) release(client net.HostID) (net.HostID, bool) {
 	if !ok {
 		return net.NoHost, false
 	}
+	r.releaseLocked(client, id)
+	return id, true
+}
+
+// releaseIf is release when client's claim is on match id still (a join
+// that failed must not free a claim the client has made since).
+func (r *registry) releaseIf(client, id net.HostID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur, ok := r.inMatch[client]; ok && cur == id {
+		r.releaseLocked(client, id)
+	}
+}
+
+func (r *registry) releaseLocked(client, id net.HostID) {
 	delete(r.inMatch, client)
 	if m := r.matches[id]; m != nil && m.seats > 0 {
 		m.seats--
 	}
-	return id, true
 }
 
 // inLobby filters clients in place down to those in no match (nor joining

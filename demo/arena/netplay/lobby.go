@@ -147,6 +147,10 @@ func (s *Session) onLeft(info rmi.CallInfo, req uint32, result uint8) error {
 		return nil
 	}
 	s.leaveReq = 0
+	if r := lobby.Result(result); r == lobby.RateLimited {
+		s.lobbyErr = "Could not leave: " + r.String() // still in the match: try again
+		return nil
+	}
 	s.leftMatch()
 	return nil
 }
