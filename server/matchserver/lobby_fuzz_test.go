@@ -157,3 +157,18 @@ func FuzzLobbyPage(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkRegistryPage is the cost of one ListMatches page among 4096
+// matches (the most clients a default server takes, each in its own
+// match): the page's length, not the matches'.
+func BenchmarkRegistryPage(b *testing.B) {
+	r := newRegistry()
+	for i := range 4096 {
+		r.addClaimed(newMatch(net.HostID(10+i), fmt.Sprintf("match %d", i), MaxPlayers, []byte("map=Foundry")), net.HostID(100000+i))
+	}
+	hostOf := func(id net.HostID) net.HostID { return id }
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		r.page(net.HostID(10+(i*64)%4096), 0, hostOf)
+	}
+}
