@@ -5,7 +5,9 @@
 //
 //	go run ./server -listen :7777 -admin 127.0.0.1:7778
 //
-// Every flag has an environment variable (shown in -help). SIGINT or
+// Every flag has an environment variable (shown in -help). The -lobby-*
+// flags bound what one client may ask of the lobby (see the matchserver
+// package). SIGINT or
 // SIGTERM shuts down gracefully: clients are told why and disconnected
 // within -shutdown-timeout.
 package main
@@ -49,9 +51,13 @@ func run(args []string) error {
 	logJSON := fs.Bool("log-json", false, "log JSON lines ($SKEIN_LOG_JSON)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take ($SKEIN_SHUTDOWN_TIMEOUT)")
 	tcpPerIP := fs.Int("tcp-per-ip", 16, "most TCP fallback connections from one IPv4 address or IPv6 /64 ($SKEIN_TCP_PER_IP)")
+	callRate := fs.Float64("lobby-call-rate", matchserver.DefaultCallRate, "lobby calls a second one client may keep making; more are answered RateLimited ($SKEIN_LOBBY_CALL_RATE)")
+	callBurst := fs.Int("lobby-call-burst", matchserver.DefaultCallBurst, "lobby calls a quiet client may make at once ($SKEIN_LOBBY_CALL_BURST)")
+	chatRoom := fs.Int("lobby-chat-room", matchserver.DefaultChatRoom, "most clients in one lobby chat room; a line reaches its sender's room ($SKEIN_LOBBY_CHAT_ROOM)")
 	// Environment defaults for the typed flags; a bad value is an error,
 	// not silently ignored.
-	for name, variable := range map[string]string{"max-clients": "SKEIN_MAX_CLIENTS", "log-json": "SKEIN_LOG_JSON", "shutdown-timeout": "SKEIN_SHUTDOWN_TIMEOUT", "tcp-per-ip": "SKEIN_TCP_PER_IP"} {
+	for name, variable := range map[string]string{"max-clients": "SKEIN_MAX_CLIENTS", "log-json": "SKEIN_LOG_JSON", "shutdown-timeout": "SKEIN_SHUTDOWN_TIMEOUT", "tcp-per-ip": "SKEIN_TCP_PER_IP",
+		"lobby-call-rate": "SKEIN_LOBBY_CALL_RATE", "lobby-call-burst": "SKEIN_LOBBY_CALL_BURST", "lobby-chat-room": "SKEIN_LOBBY_CHAT_ROOM"} {
 		if v, ok := os.LookupEnv(variable); ok {
 			if err := fs.Set(name, v); err != nil {
 				return fmt.Errorf("$%s=%q: %w", variable, v, err)
@@ -74,6 +80,9 @@ func run(args []string) error {
 	if *tcpPerIP <= 0 {
 		return fmt.Errorf("-tcp-per-ip %d: must be positive", *tcpPerIP)
 	}
+	if !(*callRate > 0) || *callBurst <= 0 || *chatRoom <= 0 {
+		return fmt.Errorf("-lobby-call-rate %v, -lobby-call-burst %d, -lobby-chat-room %d: must be positive", *callRate, *callBurst, *chatRoom)
+	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "skein", Level: level, JSONFormat: *logJSON, Output: os.Stderr})
 
 	srv, err := matchserver.New(matchserver.Config{
@@ -83,6 +92,7 @@ func run(args []string) error {
 		ShutdownTimeout: *shutdown,
 		Logger:          logger,
 		TCP:             net.TCPConfig{MaxConnsPerIP: *tcpPerIP},
+		Lobby:           matchserver.LobbyConfig{CallRate: *callRate, CallBurst: *callBurst, ChatRoom: *chatRoom},
 	})
 	if err != nil {
 		return err

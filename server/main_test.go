@@ -133,7 +133,7 @@ wait:
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-log-level", "loud"}, {"-max-clients", "0"}, {"-tcp-per-ip", "0"}, {"extra"}} {
+	for _, args := range [][]string{{"-log-level", "loud"}, {"-max-clients", "0"}, {"-tcp-per-ip", "0"}, {"extra"}, {"-lobby-call-rate", "0"}, {"-lobby-call-burst", "-1"}, {"-lobby-chat-room", "0"}, {"-lobby-call-rate", "NaN"}} {
 		if err := run(args); err == nil {
 			t.Errorf("run(%q) accepted", args)
 		}

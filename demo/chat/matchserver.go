@@ -42,14 +42,21 @@ func runMatchServer(ctx context.Context, o options, in <-chan string, out io.Wri
 	// The lobby's answers arrive as calls from the server, through the
 	// same dispatcher as the chat's calls.
 	s.calls.Attach(&lobby.LobbyReplyStub{
-		MatchList: func(info rmi.CallInfo, _ uint32, matches []lobby.MatchInfo) error {
+		MatchList: func(info rmi.CallInfo, _ uint32, result uint8, matches []lobby.MatchInfo, after, _ uint32) error {
 			if info.From != net.ServerID {
+				return nil
+			}
+			if lobby.Result(result) != lobby.OK {
+				s.finish(sessionEnd{why: endLost, err: fmt.Errorf("the match server refused the list: %v", lobby.Result(result))})
 				return nil
 			}
 			for _, m := range matches {
 				if m.Name == chatMatch && m.Players < m.MaxPlayers {
 					return lob.JoinMatch(net.ServerID, rmi.Reliable, next(), m.ID)
 				}
+			}
+			if after != 0 { // the list goes on: its next page
+				return lob.ListMatches(net.ServerID, rmi.Reliable, next(), after, 0)
 			}
 			return lob.CreateMatch(net.ServerID, rmi.Reliable, next(), chatMatch, 16, []byte(chatKind))
 		},
@@ -58,7 +65,7 @@ func runMatchServer(ctx context.Context, o options, in <-chan string, out io.Wri
 				return nil // the member events follow
 			}
 			if tries++; tries < 3 && (lobby.Result(result) == lobby.Full || lobby.Result(result) == lobby.NotFound) {
-				return lob.ListMatches(net.ServerID, rmi.Reliable, next()) // the list changed: try again
+				return lob.ListMatches(net.ServerID, rmi.Reliable, next(), 0, 0) // the list changed: try again
 			}
 			s.finish(sessionEnd{why: endLost, err: fmt.Errorf("the match server refused: %v", lobby.Result(result))})
 			return nil
@@ -66,7 +73,7 @@ func runMatchServer(ctx context.Context, o options, in <-chan string, out io.Wri
 		Left: func(rmi.CallInfo, uint32, uint8) error { return nil }, // our leave event ends the session
 	})
 	s.leave = func() error { return lob.LeaveMatch(net.ServerID, rmi.Reliable, next()) }
-	if err := lob.ListMatches(net.ServerID, rmi.Reliable, next()); err != nil {
+	if err := lob.ListMatches(net.ServerID, rmi.Reliable, next(), 0, 0); err != nil {
 		return err
 	}
 	if end := s.run(ctx, in, nil, nil); end.why != endQuit {

@@ -20,11 +20,15 @@ const (
 // MatchInfo describes one match in a list.
 type MatchInfo struct {
 	// ID is the match's P2P group: send to it to reach every player.
-	ID         uint32
-	Name       string
+	ID uint32
+	// Name is the name given at creation, cleaned by the server with
+	// engine/chat's name rules.
+	Name string
+	// Players counts the seats taken, players still joining included.
 	Players    uint8
 	MaxPlayers uint8
-	// Options is the match's custom field, as given at creation.
+	// Options is the match's custom field, as given at creation (at most
+	// MaxOptions bytes).
 	Options []byte
 	// Host is the player the server named authority of the match.
 	Host uint32
@@ -97,7 +101,10 @@ func _() {
 //
 // Lobby holds the calls a client makes to the server. Every call carries a
 // request ID chosen by the client; the answer carries the same ID, and a
-// request repeated with the same ID gets the same answer again.
+// request repeated with the same ID gets the same answer again. Each
+// client's calls are rate-limited (a token bucket per client): a call over
+// the limit is answered RateLimited, or dropped when it has no answer (Chat,
+// SetName).
 type LobbyProxy struct {
 	rmiProxy *rmi.Proxy
 }
@@ -114,18 +121,26 @@ func (rmiP *LobbyProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 // ListMatches sends call Lobby.ListMatches (ID 100) to the peer, group or
 // server named by to, the way ctx says.
 //
-// ListMatches asks for the open matches; the answer is LobbyReply.MatchList.
-func (rmiP *LobbyProxy) ListMatches(to net.HostID, ctx rmi.Context, request uint32) error {
-	rmiE := rmi.StartCall(100, 1)
+// ListMatches asks for one page of the open matches, in match ID order:
+// those whose ID is above after (0: from the first), at most limit of
+// them (0 or over MaxPageMatches: MaxPageMatches), and never more than
+// fit in MaxPageBytes. The answer is LobbyReply.MatchList; its next is
+// the after of the following page.
+func (rmiP *LobbyProxy) ListMatches(to net.HostID, ctx rmi.Context, request uint32, after uint32, limit uint8) error {
+	rmiE := rmi.StartCall(100, 3)
 	rmiE.EncodeUint32(request)
+	rmiE.EncodeUint32(after)
+	rmiE.EncodeUint8(limit)
 	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.ListMatches")
 }
 
 // CreateMatch sends call Lobby.CreateMatch (ID 101) to the peer, group or
 // server named by to, the way ctx says.
 //
-// CreateMatch creates a match (maxPlayers 2 to 16) and joins it; the
-// answer is LobbyReply.Joined.
+// CreateMatch creates a match (maxPlayers 2 to 16, options at most
+// MaxOptions bytes, else TooLarge) and joins it; the answer is
+// LobbyReply.Joined. The server cleans name with engine/chat's name
+// rules; a name with nothing left is a BadRequest.
 func (rmiP *LobbyProxy) CreateMatch(to net.HostID, ctx rmi.Context, request uint32, name string, maxPlayers uint8, options []byte) error {
 	rmiE := rmi.StartCall(101, 4)
 	rmiE.EncodeUint32(request)
@@ -149,8 +164,10 @@ func (rmiP *LobbyProxy) JoinMatch(to net.HostID, ctx rmi.Context, request uint32
 // QuickJoin sends call Lobby.QuickJoin (ID 103) to the peer, group or server
 // named by to, the way ctx says.
 //
-// QuickJoin joins the fullest open match, or creates one; the answer is
-// LobbyReply.Joined.
+// QuickJoin joins the fullest open match that has a free seat, or
+// creates one; the answer is LobbyReply.Joined. Seats are counted as
+// the joins are decided, so simultaneous quick joins never find a
+// match full that had room for them.
 func (rmiP *LobbyProxy) QuickJoin(to net.HostID, ctx rmi.Context, request uint32) error {
 	rmiE := rmi.StartCall(103, 1)
 	rmiE.EncodeUint32(request)
@@ -170,10 +187,11 @@ func (rmiP *LobbyProxy) LeaveMatch(to net.HostID, ctx rmi.Context, request uint3
 // Chat sends call Lobby.Chat (ID 105) to the peer, group or server named by
 // to, the way ctx says.
 //
-// Chat says a line in the lobby: every client that is not in a match
-// gets it as LobbyReply.ChatLine, the sender too. The server strips
-// control characters, refuses lines over 280 characters and rate-limits
-// each sender.
+// Chat says a line in the lobby: the clients of the sender's chat room
+// (the server puts each client in a room of at most a few dozen at
+// connection) that are not in a match get it as LobbyReply.ChatLine,
+// the sender too. The server strips control characters, refuses lines
+// over 280 characters and rate-limits each sender.
 func (rmiP *LobbyProxy) Chat(to net.HostID, ctx rmi.Context, text string) error {
 	rmiE := rmi.StartCall(105, 1)
 	rmiE.EncodeString(text)
@@ -199,16 +217,25 @@ func (rmiP *LobbyProxy) SetName(to net.HostID, ctx rmi.Context, name string) err
 //
 // Lobby holds the calls a client makes to the server. Every call carries a
 // request ID chosen by the client; the answer carries the same ID, and a
-// request repeated with the same ID gets the same answer again.
+// request repeated with the same ID gets the same answer again. Each
+// client's calls are rate-limited (a token bucket per client): a call over
+// the limit is answered RateLimited, or dropped when it has no answer (Chat,
+// SetName).
 type LobbyStub struct {
 	// ListMatches handles call Lobby.ListMatches (ID 100).
 	//
-	// ListMatches asks for the open matches; the answer is LobbyReply.MatchList.
-	ListMatches func(info rmi.CallInfo, request uint32) error
+	// ListMatches asks for one page of the open matches, in match ID order:
+	// those whose ID is above after (0: from the first), at most limit of
+	// them (0 or over MaxPageMatches: MaxPageMatches), and never more than
+	// fit in MaxPageBytes. The answer is LobbyReply.MatchList; its next is
+	// the after of the following page.
+	ListMatches func(info rmi.CallInfo, request uint32, after uint32, limit uint8) error
 	// CreateMatch handles call Lobby.CreateMatch (ID 101).
 	//
-	// CreateMatch creates a match (maxPlayers 2 to 16) and joins it; the
-	// answer is LobbyReply.Joined.
+	// CreateMatch creates a match (maxPlayers 2 to 16, options at most
+	// MaxOptions bytes, else TooLarge) and joins it; the answer is
+	// LobbyReply.Joined. The server cleans name with engine/chat's name
+	// rules; a name with nothing left is a BadRequest.
 	CreateMatch func(info rmi.CallInfo, request uint32, name string, maxPlayers uint8, options []byte) error
 	// JoinMatch handles call Lobby.JoinMatch (ID 102).
 	//
@@ -216,8 +243,10 @@ type LobbyStub struct {
 	JoinMatch func(info rmi.CallInfo, request uint32, match uint32) error
 	// QuickJoin handles call Lobby.QuickJoin (ID 103).
 	//
-	// QuickJoin joins the fullest open match, or creates one; the answer is
-	// LobbyReply.Joined.
+	// QuickJoin joins the fullest open match that has a free seat, or
+	// creates one; the answer is LobbyReply.Joined. Seats are counted as
+	// the joins are decided, so simultaneous quick joins never find a
+	// match full that had room for them.
 	QuickJoin func(info rmi.CallInfo, request uint32) error
 	// LeaveMatch handles call Lobby.LeaveMatch (ID 104).
 	//
@@ -225,10 +254,11 @@ type LobbyStub struct {
 	LeaveMatch func(info rmi.CallInfo, request uint32) error
 	// Chat handles call Lobby.Chat (ID 105).
 	//
-	// Chat says a line in the lobby: every client that is not in a match
-	// gets it as LobbyReply.ChatLine, the sender too. The server strips
-	// control characters, refuses lines over 280 characters and rate-limits
-	// each sender.
+	// Chat says a line in the lobby: the clients of the sender's chat room
+	// (the server puts each client in a room of at most a few dozen at
+	// connection) that are not in a match get it as LobbyReply.ChatLine,
+	// the sender too. The server strips control characters, refuses lines
+	// over 280 characters and rate-limits each sender.
 	Chat func(info rmi.CallInfo, text string) error
 	// SetName handles call Lobby.SetName (ID 106).
 	//
@@ -271,14 +301,16 @@ func (s *LobbyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) e
 			return rmi.ErrNoHandler
 		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
+		if !rmiD.DecodeArrayHeader(3) {
 			return rmiD.Err()
 		}
 		rmiA0 := rmiD.DecodeUint32()
+		rmiA1 := rmiD.DecodeUint32()
+		rmiA2 := rmiD.DecodeUint8()
 		if err := rmiD.Finish(); err != nil {
 			return err
 		}
-		return rmiF(info, rmiA0)
+		return rmiF(info, rmiA0, rmiA1, rmiA2)
 	case Lobby_CreateMatch:
 		rmiF := s.CreateMatch
 		if rmiF == nil {
@@ -377,16 +409,25 @@ func (s *LobbyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) e
 //
 // Lobby holds the calls a client makes to the server. Every call carries a
 // request ID chosen by the client; the answer carries the same ID, and a
-// request repeated with the same ID gets the same answer again.
+// request repeated with the same ID gets the same answer again. Each
+// client's calls are rate-limited (a token bucket per client): a call over
+// the limit is answered RateLimited, or dropped when it has no answer (Chat,
+// SetName).
 type LobbyHandler interface {
 	// ListMatches handles call Lobby.ListMatches (ID 100).
 	//
-	// ListMatches asks for the open matches; the answer is LobbyReply.MatchList.
-	ListMatches(info rmi.CallInfo, request uint32) error
+	// ListMatches asks for one page of the open matches, in match ID order:
+	// those whose ID is above after (0: from the first), at most limit of
+	// them (0 or over MaxPageMatches: MaxPageMatches), and never more than
+	// fit in MaxPageBytes. The answer is LobbyReply.MatchList; its next is
+	// the after of the following page.
+	ListMatches(info rmi.CallInfo, request uint32, after uint32, limit uint8) error
 	// CreateMatch handles call Lobby.CreateMatch (ID 101).
 	//
-	// CreateMatch creates a match (maxPlayers 2 to 16) and joins it; the
-	// answer is LobbyReply.Joined.
+	// CreateMatch creates a match (maxPlayers 2 to 16, options at most
+	// MaxOptions bytes, else TooLarge) and joins it; the answer is
+	// LobbyReply.Joined. The server cleans name with engine/chat's name
+	// rules; a name with nothing left is a BadRequest.
 	CreateMatch(info rmi.CallInfo, request uint32, name string, maxPlayers uint8, options []byte) error
 	// JoinMatch handles call Lobby.JoinMatch (ID 102).
 	//
@@ -394,8 +435,10 @@ type LobbyHandler interface {
 	JoinMatch(info rmi.CallInfo, request uint32, match uint32) error
 	// QuickJoin handles call Lobby.QuickJoin (ID 103).
 	//
-	// QuickJoin joins the fullest open match, or creates one; the answer is
-	// LobbyReply.Joined.
+	// QuickJoin joins the fullest open match that has a free seat, or
+	// creates one; the answer is LobbyReply.Joined. Seats are counted as
+	// the joins are decided, so simultaneous quick joins never find a
+	// match full that had room for them.
 	QuickJoin(info rmi.CallInfo, request uint32) error
 	// LeaveMatch handles call Lobby.LeaveMatch (ID 104).
 	//
@@ -403,10 +446,11 @@ type LobbyHandler interface {
 	LeaveMatch(info rmi.CallInfo, request uint32) error
 	// Chat handles call Lobby.Chat (ID 105).
 	//
-	// Chat says a line in the lobby: every client that is not in a match
-	// gets it as LobbyReply.ChatLine, the sender too. The server strips
-	// control characters, refuses lines over 280 characters and rate-limits
-	// each sender.
+	// Chat says a line in the lobby: the clients of the sender's chat room
+	// (the server puts each client in a room of at most a few dozen at
+	// connection) that are not in a match get it as LobbyReply.ChatLine,
+	// the sender too. The server strips control characters, refuses lines
+	// over 280 characters and rate-limits each sender.
 	Chat(info rmi.CallInfo, text string) error
 	// SetName handles call Lobby.SetName (ID 106).
 	//
@@ -434,7 +478,7 @@ func NewLobbyStub(h LobbyHandler) *LobbyStub {
 type UnimplementedLobbyHandler struct{}
 
 // ListMatches returns rmi.ErrNotImplemented.
-func (UnimplementedLobbyHandler) ListMatches(rmi.CallInfo, uint32) error {
+func (UnimplementedLobbyHandler) ListMatches(rmi.CallInfo, uint32, uint32, uint8) error {
 	return rmi.ErrNotImplemented
 }
 
@@ -514,11 +558,16 @@ func (rmiP *LobbyReplyProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 // MatchList sends call LobbyReply.MatchList (ID 150) to the peer, group or
 // server named by to, the way ctx says.
 //
-// MatchList answers ListMatches.
-func (rmiP *LobbyReplyProxy) MatchList(to net.HostID, ctx rmi.Context, request uint32, matches []MatchInfo) error {
-	rmiE := rmi.StartCall(150, 2)
+// MatchList answers ListMatches: result is OK or RateLimited; matches
+// is the page; next is the after of the following page (0: this page
+// is the last); total counts the open matches.
+func (rmiP *LobbyReplyProxy) MatchList(to net.HostID, ctx rmi.Context, request uint32, result uint8, matches []MatchInfo, next uint32, total uint32) error {
+	rmiE := rmi.StartCall(150, 5)
 	rmiE.EncodeUint32(request)
+	rmiE.EncodeUint8(result)
 	rmiEnc_lobby_slice_MatchInfo(rmiE, matches)
+	rmiE.EncodeUint32(next)
+	rmiE.EncodeUint32(total)
 	return rmiP.rmiProxy.Send(to, ctx, rmiE, "LobbyReply.MatchList")
 }
 
@@ -568,8 +617,10 @@ func (rmiP *LobbyReplyProxy) ChatLine(to net.HostID, ctx rmi.Context, from uint3
 type LobbyReplyStub struct {
 	// MatchList handles call LobbyReply.MatchList (ID 150).
 	//
-	// MatchList answers ListMatches.
-	MatchList func(info rmi.CallInfo, request uint32, matches []MatchInfo) error
+	// MatchList answers ListMatches: result is OK or RateLimited; matches
+	// is the page; next is the after of the following page (0: this page
+	// is the last); total counts the open matches.
+	MatchList func(info rmi.CallInfo, request uint32, result uint8, matches []MatchInfo, next uint32, total uint32) error
 	// Joined handles call LobbyReply.Joined (ID 151).
 	//
 	// Joined answers CreateMatch, JoinMatch and QuickJoin: result is a Result
@@ -613,15 +664,18 @@ func (s *LobbyReplyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []by
 			return rmi.ErrNoHandler
 		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(2) {
+		if !rmiD.DecodeArrayHeader(5) {
 			return rmiD.Err()
 		}
 		rmiA0 := rmiD.DecodeUint32()
-		rmiA1 := rmiDec_lobby_slice_MatchInfo(&rmiD)
+		rmiA1 := rmiD.DecodeUint8()
+		rmiA2 := rmiDec_lobby_slice_MatchInfo(&rmiD)
+		rmiA3 := rmiD.DecodeUint32()
+		rmiA4 := rmiD.DecodeUint32()
 		if err := rmiD.Finish(); err != nil {
 			return err
 		}
-		return rmiF(info, rmiA0, rmiA1)
+		return rmiF(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
 	case LobbyReply_Joined:
 		rmiF := s.Joined
 		if rmiF == nil {
@@ -681,8 +735,10 @@ func (s *LobbyReplyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []by
 type LobbyReplyHandler interface {
 	// MatchList handles call LobbyReply.MatchList (ID 150).
 	//
-	// MatchList answers ListMatches.
-	MatchList(info rmi.CallInfo, request uint32, matches []MatchInfo) error
+	// MatchList answers ListMatches: result is OK or RateLimited; matches
+	// is the page; next is the after of the following page (0: this page
+	// is the last); total counts the open matches.
+	MatchList(info rmi.CallInfo, request uint32, result uint8, matches []MatchInfo, next uint32, total uint32) error
 	// Joined handles call LobbyReply.Joined (ID 151).
 	//
 	// Joined answers CreateMatch, JoinMatch and QuickJoin: result is a Result
@@ -714,7 +770,7 @@ func NewLobbyReplyStub(h LobbyReplyHandler) *LobbyReplyStub {
 type UnimplementedLobbyReplyHandler struct{}
 
 // MatchList returns rmi.ErrNotImplemented.
-func (UnimplementedLobbyReplyHandler) MatchList(rmi.CallInfo, uint32, []MatchInfo) error {
+func (UnimplementedLobbyReplyHandler) MatchList(rmi.CallInfo, uint32, uint8, []MatchInfo, uint32, uint32) error {
 	return rmi.ErrNotImplemented
 }
 

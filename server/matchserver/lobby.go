@@ -1,8 +1,6 @@
 package matchserver
 
 import (
-	"unicode/utf8"
-
 	"github.com/skein-dev/skein/engine/chat"
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
@@ -17,24 +15,47 @@ type handler struct {
 	// names holds the names clients set for the lobby chat. Only the event
 	// goroutine touches it (lobby calls and disconnections).
 	names map[net.HostID]string
+	// calls limits each client's lobby calls (safe for concurrent use).
+	calls *chat.Limiter[net.HostID]
+	// rooms splits the lobby chat (event goroutine only).
+	rooms *chatRooms
+	// scratch is the chat's recipient buffer (event goroutine only).
+	scratch []net.HostID
 }
 
-func (h *handler) ListMatches(info rmi.CallInfo, request uint32) error {
+func (h *handler) ListMatches(info rmi.CallInfo, request uint32, after uint32, limit uint8) error {
 	s := h.s
 	s.metrics.requests.WithLabelValues("list").Inc()
-	list := s.reg.list(s.sync.GroupHost)
-	s.answer(info.From, request, func() error { return s.reply.MatchList(info.From, rmi.Reliable, request, list) })
+	if !h.allow(info, "list") {
+		s.metrics.results.WithLabelValues(lobby.RateLimited.String()).Inc()
+		s.sendAnswer(info.From, func() error {
+			return s.reply.MatchList(info.From, rmi.Reliable, request, uint8(lobby.RateLimited), nil, 0, 0)
+		})
+		return nil
+	}
+	list, next, total := s.reg.page(net.HostID(after), int(limit), s.sync.GroupHost)
+	s.answer(info.From, request, func() error {
+		return s.reply.MatchList(info.From, rmi.Reliable, request, uint8(lobby.OK), list, uint32(next), uint32(total))
+	})
 	return nil
 }
 
 func (h *handler) CreateMatch(info rmi.CallInfo, request uint32, name string, maxPlayers uint8, options []byte) error {
 	s := h.s
 	s.metrics.requests.WithLabelValues("create").Inc()
-	if s.repeated(info.From, request) {
+	if !h.allowJoin(info, request, "create") || s.repeated(info.From, request) {
 		return nil
 	}
-	if int(maxPlayers) < MinPlayers || int(maxPlayers) > MaxPlayers || len(name) == 0 ||
-		len(name) > MaxNameLen || !utf8.ValidString(name) || len(options) > 4096 {
+	if len(options) > lobby.MaxOptions {
+		s.joined(info.From, request, lobby.TooLarge, net.NoHost)
+		return nil
+	}
+	if len(name) > MaxNameLen {
+		s.joined(info.From, request, lobby.BadRequest, net.NoHost)
+		return nil
+	}
+	name = chat.CleanName(name)
+	if int(maxPlayers) < MinPlayers || int(maxPlayers) > MaxPlayers || name == "" {
 		s.joined(info.From, request, lobby.BadRequest, net.NoHost)
 		return nil
 	}
@@ -45,49 +66,55 @@ func (h *handler) CreateMatch(info rmi.CallInfo, request uint32, name string, ma
 func (h *handler) JoinMatch(info rmi.CallInfo, request uint32, id uint32) error {
 	s := h.s
 	s.metrics.requests.WithLabelValues("join").Inc()
-	if s.repeated(info.From, request) {
+	if !h.allowJoin(info, request, "join") || s.repeated(info.From, request) {
 		return nil
 	}
-	m := s.reg.get(net.HostID(id))
-	if m == nil {
+	if net.HostID(id) == net.NoHost {
 		s.joined(info.From, request, lobby.NotFound, net.NoHost)
 		return nil
 	}
-	if !s.reg.claim(info.From, m.id) {
-		s.joined(info.From, request, lobby.AlreadyInMatch, net.NoHost)
+	if r := s.reg.claim(info.From, net.HostID(id)); r != lobby.OK {
+		s.joined(info.From, request, r, net.NoHost)
 		return nil
 	}
-	s.joinMatch(m, info.From, request, false)
+	m := s.reg.get(net.HostID(id))
+	if m == nil { // ended between the claim and now: its seat went with it
+		s.reg.release(info.From)
+		s.joined(info.From, request, lobby.NotFound, net.NoHost)
+		return nil
+	}
+	s.joinMatch(m, info.From, request)
 	return nil
 }
 
 func (h *handler) QuickJoin(info rmi.CallInfo, request uint32) error {
 	s := h.s
 	s.metrics.requests.WithLabelValues("quick_join").Inc()
-	if s.repeated(info.From, request) {
+	if !h.allowJoin(info, request, "quick_join") || s.repeated(info.From, request) {
 		return nil
 	}
-	for _, mi := range s.reg.list(s.sync.GroupHost) {
-		if int(mi.Players) < int(mi.MaxPlayers) {
-			m := s.reg.get(net.HostID(mi.ID))
-			if m == nil {
-				continue
-			}
-			if !s.reg.claim(info.From, m.id) {
-				s.joined(info.From, request, lobby.AlreadyInMatch, net.NoHost)
-				return nil
-			}
-			s.joinMatch(m, info.From, request, true)
-			return nil
-		}
+	m, r := s.reg.claimQuick(info.From)
+	switch {
+	case r != lobby.OK:
+		s.joined(info.From, request, r, net.NoHost)
+	case m != nil:
+		s.joinMatch(m, info.From, request)
+	default:
+		s.createAndJoin(info.From, request, "Quick match", quickMatchSz, nil)
 	}
-	s.createAndJoin(info.From, request, "Quick match", quickMatchSz, nil)
 	return nil
 }
 
 func (h *handler) LeaveMatch(info rmi.CallInfo, request uint32) error {
 	s := h.s
 	s.metrics.requests.WithLabelValues("leave").Inc()
+	if !h.allow(info, "leave") {
+		s.metrics.results.WithLabelValues(lobby.RateLimited.String()).Inc()
+		s.sendAnswer(info.From, func() error {
+			return s.reply.Left(info.From, rmi.Reliable, request, uint8(lobby.RateLimited))
+		})
+		return nil
+	}
 	if s.repeated(info.From, request) {
 		return nil
 	}
@@ -109,6 +136,9 @@ func (h *handler) LeaveMatch(info rmi.CallInfo, request uint32) error {
 func (h *handler) Chat(info rmi.CallInfo, text string) error {
 	s := h.s
 	s.metrics.requests.WithLabelValues("chat").Inc()
+	if !h.allow(info, "chat") {
+		return nil
+	}
 	clean, err := chat.Clean(text)
 	if err != nil {
 		s.metrics.chatDropped.WithLabelValues("refused").Inc()
@@ -118,17 +148,15 @@ func (h *handler) Chat(info rmi.CallInfo, text string) error {
 		s.metrics.chatDropped.WithLabelValues("rate_limited").Inc()
 		return nil
 	}
-	// The lobby is the clients outside a match (a match has its own chat);
-	// the sender always gets its line back, as the others see it.
-	name := h.names[info.From]
-	for _, id := range s.reg.inLobby(s.sync.Host().Peers(), info.From) {
-		s.reply.ChatLine(id, rmi.Reliable, uint32(info.From), name, clean)
-	}
+	h.say(info.From, clean)
 	return nil
 }
 
 func (h *handler) SetName(info rmi.CallInfo, name string) error {
 	h.s.metrics.requests.WithLabelValues("set_name").Inc()
+	if !h.allow(info, "set_name") {
+		return nil
+	}
 	if clean := chat.CleanName(name); clean != "" {
 		h.names[info.From] = clean
 	} else {
@@ -156,8 +184,8 @@ func (s *Server) createAndJoin(client net.HostID, request uint32, name string, m
 		s.joined(client, request, lobby.Unavailable, net.NoHost)
 		return
 	}
-	if !s.reg.claim(client, net.NoHost) {
-		s.joined(client, request, lobby.AlreadyInMatch, net.NoHost)
+	if r := s.reg.claim(client, net.NoHost); r != lobby.OK {
+		s.joined(client, request, r, net.NoHost)
 		return
 	}
 	id, err := s.sync.CreateGroup([]net.HostID{net.ServerID}, options)
@@ -167,37 +195,38 @@ func (s *Server) createAndJoin(client net.HostID, request uint32, name string, m
 		return
 	}
 	m := newMatch(id, name, max, append([]byte(nil), options...))
-	s.reg.setClaim(client, id)
-	s.reg.add(m)
+	s.reg.addClaimed(m, client)
 	s.matchWG.Add(1)
 	go m.run(&s.matchWG)
 	s.lobLog.Info("match created", "match", id, "name", name, "max", max, "by", client)
-	s.joinMatch(m, client, request, false)
+	s.joinMatch(m, client, request)
 }
 
-// joinMatch adds a client that claimed m, on m's goroutine.
-func (s *Server) joinMatch(m *match, client net.HostID, request uint32, quick bool) {
+// joinMatch adds a client that claimed a seat in m, on m's goroutine. The
+// seat was counted when claimed, so the match has room; the check of the
+// members here only guards against a leave whose job was never queued.
+func (s *Server) joinMatch(m *match, client net.HostID, request uint32) {
 	ok := s.post(m, func() {
 		switch {
 		case m.closed:
-			s.reg.release(client)
+			s.reg.releaseIf(client, m.id)
 			s.joined(client, request, lobby.NotFound, net.NoHost)
 		case len(m.members) >= m.max:
-			s.reg.release(client)
+			s.reg.releaseIf(client, m.id)
 			s.joined(client, request, lobby.Full, net.NoHost)
 		default:
 			if err := s.sync.JoinGroup(m.id, client); err != nil {
-				s.reg.release(client)
+				s.reg.releaseIf(client, m.id)
+				s.endIfEmpty(m)
 				s.joined(client, request, lobby.Unavailable, net.NoHost)
 				return
 			}
 			m.members = append(m.members, client)
-			m.players.Store(int32(len(m.members)))
 			s.joined(client, request, lobby.OK, m.id)
 		}
 	})
 	if !ok {
-		s.reg.release(client)
+		s.reg.releaseIf(client, m.id)
 		s.joined(client, request, lobby.Unavailable, net.NoHost)
 	}
 }
@@ -212,10 +241,14 @@ func (s *Server) dropPlayer(m *match, client net.HostID) {
 			break
 		}
 	}
-	m.players.Store(int32(len(m.members)))
-	if len(m.members) == 0 && !m.closed {
+	s.endIfEmpty(m)
+}
+
+// endIfEmpty ends m (on m's goroutine) when it has no player and nobody is
+// joining it.
+func (s *Server) endIfEmpty(m *match) {
+	if len(m.members) == 0 && !m.closed && s.reg.removeIfEmpty(m) {
 		m.closed = true
-		s.reg.remove(m.id)
 		s.sync.DestroyGroup(m.id)
 		s.lobLog.Info("match ended", "match", m.id)
 		close(m.done)
@@ -239,6 +272,7 @@ func (s *Server) stopMatches() {
 		ms = append(ms, m)
 	}
 	clear(s.reg.matches)
+	s.reg.byID = nil
 	s.reg.mu.Unlock()
 	for _, m := range ms {
 		done := make(chan struct{})

@@ -20,6 +20,7 @@ type metrics struct {
 	lobbyErrors prometheus.Counter
 	chatDropped *prometheus.CounterVec
 	rtt         prometheus.Histogram
+	lobbyLimits lobbyLimitMetrics // the lobby's limits (lobbylimits.go)
 	s           *Server
 }
 
@@ -37,6 +38,7 @@ func newMetrics(s *Server) *metrics {
 	})
 	m.chatDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_chat_dropped_total", Help: "Lobby chat lines not relayed, by reason."}, []string{"reason"})
 	m.reg.MustRegister(m.requests, m.results, m.duplicates, m.overloaded, m.lobbyErrors, m.rtt, m.chatDropped)
+	m.lobbyLimits.register(m.reg)
 
 	host := func() net.HostStats { return s.sync.Host().Stats() }
 	gauge := func(name, help string, f func() float64) {

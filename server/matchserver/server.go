@@ -3,6 +3,36 @@
 // list, create and join matches, each match a P2P group with the server as
 // member; an admin HTTP endpoint with /healthz and Prometheus /metrics; and
 // a graceful shutdown.
+//
+// # Lobby limits
+//
+// Every lobby call comes from an untrusted client, so the lobby bounds what
+// one client can make it do (LobbyConfig; the server's -lobby-* flags):
+//
+//   - Calls: a token bucket per client, CallRate a second after a burst of
+//     CallBurst (5 and 20 by default). A call over it is answered
+//     lobby.RateLimited (Chat and SetName, which have no answer, are
+//     dropped) and counted in skein_lobby_rate_limited_total{call}; that
+//     answer is a few bytes, the size of the call, so a flood gains nothing.
+//   - The match list: ListMatches answers one page, in match ID order, of at
+//     most lobby.MaxPageMatches matches and lobby.MaxPageBytes (16 KiB)
+//     encoded, with the cursor of the next page; the cost of a page is its
+//     length, whatever the number of matches. Options are at most
+//     lobby.MaxOptions bytes (4 KiB; more is lobby.TooLarge).
+//   - Names: cleaned with engine/chat's name rules (control, bidirectional
+//     and invisible characters removed, cut to chat.MaxNameRunes
+//     characters); at most MaxNameLen bytes before; empty after is
+//     lobby.BadRequest.
+//   - Joins: the seats of each match are counted when a join is decided,
+//     under the registry's lock, so simultaneous joins and quick joins into
+//     free seats all succeed and exactly those over capacity are told
+//     lobby.Full, at once, without queueing on the match.
+//   - Lobby chat: each client is put in a room of at most ChatRoom clients
+//     (64 by default) when it connects; a line reaches its room only, after
+//     engine/chat's Clean and per-sender Limiter (5 lines, then 1 a
+//     second), so the work of a burst grows linearly with the clients.
+//     Dropped lines are counted in skein_lobby_chat_dropped_total{reason},
+//     copies sent in skein_lobby_chat_copies_total.
 package matchserver
 
 import (
@@ -45,13 +75,18 @@ type Config struct {
 	// TCP tunes the TCP fallback on the same port (connections per source,
 	// deadlines; see net.TCPConfig); MaxConns is set to MaxClients.
 	TCP net.TCPConfig
+	// Lobby bounds each client's lobby calls and the lobby chat's rooms.
+	Lobby LobbyConfig
 }
 
 // Limits of lobby requests.
 const (
-	MinPlayers   = 2
-	MaxPlayers   = 16
-	MaxNameLen   = 32
+	MinPlayers = 2
+	MaxPlayers = 16
+	// MaxNameLen bounds a match name's bytes before cleaning (room for
+	// chat.MaxNameRunes characters of any script); the name is then cut to
+	// chat.MaxNameRunes characters.
+	MaxNameLen   = 4 * chat.MaxNameRunes
 	quickMatchSz = 8
 )
 
@@ -123,7 +158,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.sync = ss
 	s.reply = lobby.NewLobbyReplyProxy(ss)
-	s.lobby = &handler{s: s, names: make(map[net.HostID]string)}
+	s.lobby = newHandler(s, cfg.Lobby, cfg.MaxClients)
 	if err := s.disp.Attach(lobby.NewLobbyStub(s.lobby)); err != nil {
 		ss.Close()
 		return nil, err
@@ -197,10 +232,12 @@ func (s *Server) Run(ctx context.Context) error {
 // handle processes one event on the event goroutine.
 func (s *Server) handle(e skein.Event) {
 	switch e.Kind {
+	case skein.EventConnected:
+		s.lobby.connected(e.Peer)
 	case skein.EventDisconnected:
 		s.forget(e.Peer)
 		s.chatLimit.Forget(e.Peer)
-		delete(s.lobby.names, e.Peer)
+		s.lobby.disconnected(e.Peer)
 		if id, ok := s.reg.release(e.Peer); ok {
 			if m := s.reg.get(id); m != nil {
 				s.post(m, func() { s.dropPlayer(m, e.Peer) })

@@ -18,6 +18,7 @@ type browseScene struct {
 	asked   time.Time
 	matches []netplay.MatchEntry
 	listed  time.Time
+	page    netplay.MatchPage
 	joining bool
 	bots    int
 	chat    chatBox // the server's lobby chat
@@ -32,12 +33,23 @@ func (b *browseScene) rows(g *Game) (list rect, row func(i int) rect, back, crea
 	chatH := min(150, max(h-500, 60))
 	list = rect{w/2 - 320, 120, 640, h - 270 - chatH}
 	row = func(i int) rect { return rect{list.x + 10, list.y + 44 + float64(i)*40, list.w - 20, 36} }
+	// The last row is the page buttons' when the list has more than a page.
 	chat = rect{list.x, list.y + list.h + 10, list.w, chatH}
 	y := chat.y + chat.h + 16
 	back = rect{list.x, y, 150, 44}
 	create = rect{list.x + list.w - 310, y, 150, 44}
 	quick = rect{list.x + list.w - 150, y, 150, 44}
 	return
+}
+
+// pageRows is how many matches fit in the list, a row left for the page
+// buttons.
+func pageRows(list rect) int { return max(int((list.h-44)/40)-1, 1) }
+
+// pageButtons are the previous and next page buttons under the list's rows.
+func pageButtons(list rect) (prev, next rect) {
+	y := list.y + 44 + float64(pageRows(list))*40
+	return rect{list.x + 10, y, 110, 32}, rect{list.x + list.w - 120, y, 110, 32}
 }
 
 func (b *browseScene) update(g *Game) error {
@@ -51,17 +63,28 @@ func (b *browseScene) update(g *Game) error {
 		g.menu.message = e
 		b.joining = false
 	}
+	list, row, back, create, quick, _ := b.rows(g)
+	s.SetPageSize(pageRows(list))
 	if time.Since(b.asked) > 2*time.Second && !b.joining {
 		b.asked = time.Now()
 		s.RefreshMatches()
 	}
 	b.matches, b.listed = s.Matches()
-	list, row, back, create, quick, _ := b.rows(g)
+	b.page = s.MatchPage()
 	for _, l := range s.Chat() {
 		b.chat.add(l, g.frame)
 	}
 	if b.chat.keys(ebitenKeys{}, s.SayLobby, g.frame) {
 		return nil // Escape and the rest are the chat's
+	}
+	prev, next := pageButtons(list)
+	switch {
+	case (clicked(prev) || inpututil.IsKeyJustPressed(ebiten.KeyPageUp)) && b.page.Index > 0:
+		s.PrevPage()
+		b.asked = time.Now()
+	case (clicked(next) || inpututil.IsKeyJustPressed(ebiten.KeyPageDown)) && b.page.More:
+		s.NextPage()
+		b.asked = time.Now()
 	}
 	switch {
 	case clicked(back) || inpututil.IsKeyJustPressed(ebiten.KeyEscape):
@@ -75,7 +98,7 @@ func (b *browseScene) update(g *Game) error {
 		b.joining = true
 	}
 	for i, m := range b.matches {
-		if r := row(i); r.y+r.h < list.y+list.h && clicked(r) && m.Joinable && !b.joining {
+		if r := row(i); i < pageRows(list) && clicked(r) && m.Joinable && !b.joining {
 			s.JoinMatch(skn.HostID(m.ID))
 			b.joining = true
 		}
@@ -110,7 +133,7 @@ func (b *browseScene) draw(g *Game, dst *ebiten.Image) {
 	}
 	for i, m := range b.matches {
 		r := row(i)
-		if r.y+r.h > list.y+list.h {
+		if i >= pageRows(list) {
 			break
 		}
 		bg := color.RGBA{24, 29, 42, 230}
@@ -130,6 +153,12 @@ func (b *browseScene) draw(g *Game, dst *ebiten.Image) {
 		drawText(dst, m.Map, g.res.normal, cols[1], r.y+8, fg, left)
 		drawText(dst, fmt.Sprintf("%d / %d", m.Players, m.MaxPlayers), g.res.normal, cols[2], r.y+8, fg, left)
 		drawText(dst, fmt.Sprint(m.ID), g.res.normal, cols[3], r.y+8, fg, left)
+	}
+	if b.page.Index > 0 || b.page.More {
+		prev, next := pageButtons(list)
+		g.button(dst, prev, "< Prev", false, b.page.Index > 0)
+		g.button(dst, next, "Next >", false, b.page.More)
+		drawText(dst, fmt.Sprintf("page %d · %d matches", b.page.Index+1, b.page.Total), g.res.small, w/2, prev.y+8, colDim, center)
 	}
 	drawChatBox(g, dst, &b.chat, chat, true)
 	g.button(dst, back, "Back", false, true)

@@ -32,16 +32,8 @@ func (s *Session) nextReq() uint32 {
 	return s.req
 }
 
-// RefreshMatches asks the server for its match list (see Matches).
-func (s *Session) RefreshMatches() {
-	s.listReq = s.nextReq()
-	if err := s.lob.ListMatches(skn.ServerID, rmi.Reliable, s.listReq); err != nil {
-		s.lobbyErr = err.Error()
-	}
-}
-
-// Matches returns the last match list and when it arrived (zero before
-// the first).
+// Matches returns the last page of the match list and when it arrived
+// (zero before the first).
 func (s *Session) Matches() ([]MatchEntry, time.Time) {
 	out := make([]MatchEntry, 0, len(s.matches))
 	for _, m := range s.matches {
@@ -129,16 +121,6 @@ func (s *Session) InMatch() skn.HostID { return s.match }
 // MatchOptions returns the current match's options.
 func (s *Session) MatchOptions() proto.MatchOptions { return s.opts }
 
-func (s *Session) onMatchList(info rmi.CallInfo, req uint32, ms []lobby.MatchInfo) error {
-	if info.From != skn.ServerID {
-		return errNotServer
-	}
-	if req == s.listReq {
-		s.matches, s.listedAt = ms, time.Now()
-	}
-	return nil
-}
-
 var errNotServer = errors.New("lobby answer from a peer")
 
 func (s *Session) onJoined(info rmi.CallInfo, req uint32, result uint8, match uint32) error {
@@ -165,6 +147,10 @@ func (s *Session) onLeft(info rmi.CallInfo, req uint32, result uint8) error {
 		return nil
 	}
 	s.leaveReq = 0
+	if r := lobby.Result(result); r == lobby.RateLimited {
+		s.lobbyErr = "Could not leave: " + r.String() // still in the match: try again
+		return nil
+	}
 	s.leftMatch()
 	return nil
 }

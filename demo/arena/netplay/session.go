@@ -117,6 +117,7 @@ type Session struct {
 	leaveReq  uint32
 	listReq   uint32
 	matches   []lobby.MatchInfo
+	pages     matchPages
 	listedAt  time.Time
 	lobbyErr  string
 	connErr   error

@@ -5,9 +5,11 @@ package lobbytest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
@@ -30,11 +32,24 @@ type Client struct {
 	Chat   chan ChatLine
 	Events chan skein.Event
 	done   chan struct{}
+	frame  int // the size of the frame being dispatched (pump only)
 }
 
 type listAnswer struct {
-	req     uint32
-	matches []lobby.MatchInfo
+	req  uint32
+	page Page
+}
+
+// Page is one answer to ListMatches.
+type Page struct {
+	Result  lobby.Result
+	Matches []lobby.MatchInfo
+	// Next is the after of the following page (0: this one is the last).
+	Next uint32
+	// Total counts the server's open matches.
+	Total int
+	// Bytes is the size of the answer's frame.
+	Bytes int
 }
 
 type joinAnswer struct {
@@ -73,8 +88,8 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg skein.ClientConfig) (*Cl
 		done:   make(chan struct{}),
 	}
 	c.disp.Attach(&lobby.LobbyReplyStub{
-		MatchList: func(_ rmi.CallInfo, req uint32, ms []lobby.MatchInfo) error {
-			offer(c.lists, listAnswer{req, ms})
+		MatchList: func(_ rmi.CallInfo, req uint32, r uint8, ms []lobby.MatchInfo, next, total uint32) error {
+			offer(c.lists, listAnswer{req, Page{lobby.Result(r), ms, next, int(total), c.frame}})
 			return nil
 		},
 		Joined: func(_ rmi.CallInfo, req uint32, r uint8, m uint32) error {
@@ -94,12 +109,21 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg skein.ClientConfig) (*Cl
 	return c, nil
 }
 
-// offer hands an answer over without ever blocking the pump (an answer
-// nobody waits for is dropped once the channel is full).
+// offer hands an answer over without ever blocking the pump: when the
+// channel is full (answers nobody waited for, such as a flood's), the
+// oldest is dropped, so that the newest, the one a caller waits for, is
+// never lost.
 func offer[T any](ch chan T, v T) {
-	select {
-	case ch <- v:
-	default:
+	for {
+		select {
+		case ch <- v:
+			return
+		default:
+		}
+		select {
+		case <-ch:
+		default:
+		}
 	}
 }
 
@@ -113,6 +137,7 @@ func (c *Client) pump() {
 		}
 		if e.Kind == skein.EventMessage && e.Peer == net.ServerID && e.Group == net.NoHost {
 			info := rmi.CallInfo{From: e.Peer, Context: rmi.Reliable, Received: e.Received}
+			c.frame = len(e.Data)
 			if err := c.disp.Dispatch(info, e.Data); err == nil {
 				continue
 			}
@@ -145,14 +170,48 @@ func wait[T any](ctx context.Context, ch chan T, match func(T) bool) (T, error) 
 	}
 }
 
-// List returns the open matches.
+// ErrRateLimited: the server answered RateLimited.
+var ErrRateLimited = errors.New("lobby: rate limited")
+
+// List returns every open match, asking for one page after another (and
+// again, a little later, for a page refused as RateLimited).
 func (c *Client) List(ctx context.Context) ([]lobby.MatchInfo, error) {
+	var all []lobby.MatchInfo
+	after := uint32(0)
+	for {
+		p, err := c.ListPage(ctx, after, 0)
+		if err != nil {
+			return all, err
+		}
+		if p.Result == lobby.RateLimited {
+			// Over the call rate: ask again a little later.
+			select {
+			case <-time.After(250 * time.Millisecond):
+				continue
+			case <-ctx.Done():
+				return all, fmt.Errorf("list after %d: %w (%w)", after, ErrRateLimited, ctx.Err())
+			}
+		}
+		if p.Result != lobby.OK {
+			return all, fmt.Errorf("list after %d: %v", after, p.Result)
+		}
+		all = append(all, p.Matches...)
+		if p.Next == 0 {
+			return all, nil
+		}
+		after = p.Next
+	}
+}
+
+// ListPage asks for one page of the open matches: those above after, at
+// most limit (0: as many as the server sends).
+func (c *Client) ListPage(ctx context.Context, after uint32, limit uint8) (Page, error) {
 	req := c.req.Add(1)
-	if err := c.proxy.ListMatches(net.ServerID, rmi.Reliable, req); err != nil {
-		return nil, err
+	if err := c.proxy.ListMatches(net.ServerID, rmi.Reliable, req, after, limit); err != nil {
+		return Page{}, err
 	}
 	a, err := wait(ctx, c.lists, func(a listAnswer) bool { return a.req == req })
-	return a.matches, err
+	return a.page, err
 }
 
 func (c *Client) awaitJoin(ctx context.Context, req uint32, err error) (lobby.Result, net.HostID, error) {
