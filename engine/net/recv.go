@@ -39,7 +39,8 @@ func (h *Host) readLoop(conn PacketConn) {
 
 // Batched reads: readBatch datagrams of up to readSlot bytes per call. A
 // valid datagram is at most MaxDatagram bytes; a longer one than readSlot
-// arrives truncated and is dropped as malformed.
+// arrives truncated and is dropped as oversize, like any datagram over
+// MaxDatagram (demux).
 const (
 	readBatch = 32
 	readSlot  = 2048
@@ -69,7 +70,7 @@ func (h *Host) readBatches(conn PacketConn, br BatchReader) {
 			m := &msgs[i]
 			h.traffic.in(m.N)
 			if m.Truncated {
-				h.drops.add(DropMalformed)
+				h.drops.add(DropOversize)
 				continue
 			}
 			h.demux(m.Buf[:m.N], m.Addr, now, rx, conn)
@@ -105,12 +106,18 @@ type rxScratch struct {
 	members, to []HostID
 }
 
-// demux routes one datagram by its first byte (packet kind). b is modified
-// (decrypted in place). conn is the socket it came from: answers go back
-// through it.
+// demux routes one datagram by its first byte (packet kind), after
+// dropping one over MaxDatagram: no Skein host sends one, and a relay
+// record or fan-out message inside it could make the server send a copy
+// over MaxDatagram on. b is modified (decrypted in place). conn is the
+// socket it came from: answers go back through it.
 func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, rx *rxScratch, conn PacketConn) {
 	if len(b) == 0 {
 		h.drops.add(DropMalformed)
+		return
+	}
+	if len(b) > MaxDatagram {
+		h.drops.add(DropOversize)
 		return
 	}
 	switch b[0] {

@@ -36,11 +36,14 @@ const (
 	// fan-out message to a group the sender is not a member of, or listing a
 	// recipient that is not.
 	DropRelayDenied
+	// DropOversize: a datagram longer than MaxDatagram, which no Skein host
+	// sends.
+	DropOversize
 	// NumDropReasons is the number of drop reasons.
 	NumDropReasons
 )
 
-var dropNames = [NumDropReasons]string{"malformed", "bad_seal", "replay", "unknown_peer", "queue_full", "rate_limited", "unexpected", "stale", "relay_denied"}
+var dropNames = [NumDropReasons]string{"malformed", "bad_seal", "replay", "unknown_peer", "queue_full", "rate_limited", "unexpected", "stale", "relay_denied", "oversize"}
 
 func (r DropReason) String() string {
 	if r >= 0 && r < NumDropReasons {
