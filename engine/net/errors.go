@@ -105,6 +105,8 @@ const (
 	closeNormal   byte = 1
 	closeKicked   byte = 2
 	closeShutdown byte = 3
+	// closeOverBudget: the sender shed the link (ErrOverBudget).
+	closeOverBudget byte = 4
 )
 
 func closeCode(reason error) byte {
@@ -113,6 +115,8 @@ func closeCode(reason error) byte {
 		return closeKicked
 	case errors.Is(reason, ErrShutdown):
 		return closeShutdown
+	case errors.Is(reason, ErrOverBudget):
+		return closeOverBudget
 	}
 	return closeNormal
 }
@@ -123,6 +127,8 @@ func closeReason(code byte) error {
 		return ErrKicked
 	case closeShutdown:
 		return ErrShutdown
+	case closeOverBudget:
+		return ErrOverBudget
 	}
 	return ErrClosedByPeer
 }

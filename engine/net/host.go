@@ -94,6 +94,21 @@ type Config struct {
 	// flushes and retransmissions happen later, per peer). Zero means no
 	// cap.
 	UplinkBudget int
+	// LinkReceiveBudget bounds, in bytes, the out-of-order reliable data
+	// one link may hold while it waits for a gap to fill. Each held KCP
+	// segment is charged what it pins (about 1.6 KB, whatever its length).
+	// A segment past the budget is refused (DropOverBudget) and the sender
+	// retransmits it once the gap is filled: a legitimate sender, with a
+	// handful of segments out of order, meets it only after losing one
+	// early in a long burst, and then only slows down; a peer pinning gaps
+	// holds no more. Zero means 128 KiB (80 segments).
+	LinkReceiveBudget int
+	// HostReceiveBudget bounds, in bytes, the received reliable data all
+	// links hold together: out of order, and complete messages waiting
+	// for room in the event queue (at most a receive window of 256
+	// segments per link). Past it, the link holding the most is
+	// disconnected with ErrOverBudget (and told so). Zero means 64 MiB.
+	HostReceiveBudget int
 }
 
 func (c Config) withDefaults() Config {
@@ -117,6 +132,8 @@ func (c Config) withDefaults() Config {
 	defInt(&c.HandshakeRate, 2000)
 	defInt(&c.RelayRate, 4000)
 	def(&c.CookieLifetime, 30*time.Second)
+	defInt(&c.LinkReceiveBudget, defaultLinkReceiveBudget)
+	defInt(&c.HostReceiveBudget, defaultHostReceiveBudget)
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()
 	}
@@ -146,6 +163,8 @@ type Host struct {
 	hsOK     atomic.Uint64
 	fanouts  atomic.Uint64
 	fanned   trafficCounters
+	held     atomic.Int64 // bytes the links' KCP cores hold (HostReceiveBudget)
+	shedding sync.Mutex   // one reader at a time sheds over HostReceiveBudget
 	// unrelSeq numbers each unreliable channel's messages across every
 	// link, so that a message fanned out by the server and one sent
 	// directly can be ordered by the same receiver.
@@ -544,6 +563,7 @@ func (h *Host) removeLink(l *link, reason error) {
 		return
 	}
 	l.removed = true
+	l.releaseHeldLocked()
 	l.h.events.Push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: time.Now()})
 	p := l.path
 	l.mu.Unlock()

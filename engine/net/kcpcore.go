@@ -17,7 +17,9 @@ import (
 func kcpFlush(k *kcp.KCP, ft kcp.FlushType) uint32
 
 // KCP tuning: the "fast" profile (no delay, 10 ms interval, fast resend after
-// 2 duplicate ACKs, no congestion window), message mode.
+// 2 duplicate ACKs, no congestion window), message mode. The receive window
+// is smaller than the send window: it bounds what a peer can make the link
+// hold (see budget.go).
 const (
 	kcpConv     = 0x534b4e31 // "SKN1"; links are told apart by keys, not conv
 	kcpInterval = 10
@@ -31,7 +33,7 @@ const MaxReliable = 256 << 10
 func newKCP(output func(buf []byte, size int)) *kcp.KCP {
 	k := kcp.NewKCP(kcpConv, output)
 	k.NoDelay(1, kcpInterval, 2, 1)
-	k.WndSize(kcpWindow, kcpWindow)
+	k.WndSize(kcpWindow, kcpRecvWindow)
 	k.SetMtu(kcpMTU)
 	return k
 }

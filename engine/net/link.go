@@ -59,6 +59,11 @@ type link struct {
 	// retransmitted hello shows the welcome was lost.
 	clientPub [keySize]byte
 	welcome   []byte
+
+	// held is the bytes of received KCP data the core holds, charged to
+	// the host's receive budget (budget.go): written under mu, read by
+	// the host's shedding without it.
+	held atomic.Int64
 }
 
 func newLink(h *Host, id, localID HostID, keys Keys, path Path, now time.Time) (*link, error) {

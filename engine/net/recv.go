@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/netip"
 	"time"
-
-	kcp "github.com/xtaci/kcp-go/v5"
 )
 
 func putUint64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
@@ -201,7 +199,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	relay := rx.relay[:0]
 	probes := rx.probes[:0]
 	fan := rx.fan[:0]
-	sawKCP := false
+	sawKCP, shed, overHost := false, false, false
 	for _, f := range frames {
 		switch f.Type {
 		case framePunch:
@@ -233,9 +231,15 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 			}
 			fan = append(fan, fanoutMsg{body: f.Body, size: len(b)})
 		case frameKCP:
+			if shed {
+				continue
+			}
 			sawKCP = true
-			if l.kcp.Input(f.Body, kcp.IKCP_PACKET_REGULAR, false) < 0 {
+			switch l.inputKCPLocked(f.Body) {
+			case kcpInputMalformed:
 				l.drops.add(DropMalformed)
+			case kcpInputShed:
+				shed = true
 			}
 			l.markActiveLocked()
 		case frameUnreliable:
@@ -258,6 +262,9 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	}
 	if sawKCP || l.remoteClosed != nil {
 		l.pumpLocked(now, relayed)
+	}
+	if sawKCP {
+		overHost = l.syncHeldLocked()
 	}
 	ended := l.remoteClosed != nil && l.drainedLocked()
 	out, p := l.takeLocked()
@@ -285,8 +292,13 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	if migrated != nil {
 		h.updateAddrIndex(l, oldPath, migrated)
 	}
-	if ended {
+	if shed {
+		h.shed(l, "reliable data past the receive window")
+	} else if ended {
 		h.removeLink(l, l.remoteClosedReason())
+	}
+	if overHost {
+		h.shedLargest()
 	}
 	return
 }

@@ -189,6 +189,7 @@ func (h *Host) resumeStalled() {
 		l.stalled = false
 		if !l.removed {
 			l.pumpLocked(time.Now(), l.path != nil && l.path.Relayed())
+			l.syncHeldLocked() // only gives bytes back
 			if l.remoteClosed != nil && l.drainedLocked() {
 				ended = append(ended, l)
 			}

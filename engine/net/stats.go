@@ -39,11 +39,16 @@ const (
 	// DropOversize: a datagram longer than MaxDatagram, which no Skein host
 	// sends.
 	DropOversize
+	// DropOverBudget: a reliable segment that would take its link's
+	// out-of-order data past Config.LinkReceiveBudget (refused before the
+	// KCP core keeps it), or the datagram of a link shed for going over a
+	// receive budget or sending past the receive window (ErrOverBudget).
+	DropOverBudget
 	// NumDropReasons is the number of drop reasons.
 	NumDropReasons
 )
 
-var dropNames = [NumDropReasons]string{"malformed", "bad_seal", "replay", "unknown_peer", "queue_full", "rate_limited", "unexpected", "stale", "relay_denied", "oversize"}
+var dropNames = [NumDropReasons]string{"malformed", "bad_seal", "replay", "unknown_peer", "queue_full", "rate_limited", "unexpected", "stale", "relay_denied", "oversize", "over_budget"}
 
 func (r DropReason) String() string {
 	if r >= 0 && r < NumDropReasons {

@@ -1,0 +1,366 @@
+package net
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	kcp "github.com/xtaci/kcp-go/v5"
+
+	"github.com/skein-dev/skein/engine/net/vnet"
+)
+
+// kcpSegment builds one KCP data segment with sequence number sn.
+func kcpSegment(sn, una uint32, payload []byte) []byte {
+	b := make([]byte, kcp.IKCP_OVERHEAD, kcp.IKCP_OVERHEAD+len(payload))
+	binary.LittleEndian.PutUint32(b, kcpConv)
+	b[4] = kcp.IKCP_CMD_PUSH
+	binary.LittleEndian.PutUint16(b[6:], kcpRecvWindow)
+	binary.LittleEndian.PutUint32(b[12:], sn)
+	binary.LittleEndian.PutUint32(b[16:], una)
+	binary.LittleEndian.PutUint32(b[20:], uint32(len(payload)))
+	return append(b, payload...)
+}
+
+// sendRawKCP sends segs, sealed as KCP frames on l (one frame per
+// datagram), as a hostile peer would: around l's own KCP core.
+func sendRawKCP(l *link, segs ...[]byte) {
+	l.mu.Lock()
+	for _, s := range segs {
+		b, pn := l.startDatagram()
+		b = appendFrame(b, frameKCP, s)
+		l.queueLocked(l.sealDatagram(b, pn))
+	}
+	out, p := l.takeLocked()
+	l.mu.Unlock()
+	l.writeOut(out, p)
+}
+
+func TestKCPRecvLayout(t *testing.T) {
+	if !kcpRecv.ok {
+		t.Fatal("kcp-go's receive state (rcv_nxt, rcv_wnd, rcv_queue, rcv_buf) is not where budget.go looks: the receive budgets are off")
+	}
+	k := newKCP(func([]byte, int) {})
+	check := func(what string, nxt uint32, queued, ahead int) {
+		t.Helper()
+		s := readKCPRecv(k)
+		if s.nxt != nxt || s.wnd != kcpRecvWindow || s.queued != queued || s.ahead != ahead {
+			t.Fatalf("%s: read %+v, want nxt %d wnd %d queued %d ahead %d", what, s, nxt, kcpRecvWindow, queued, ahead)
+		}
+	}
+	check("fresh", 0, 0, 0)
+	p := []byte("segment")
+	k.Input(kcpSegment(0, 0, p), kcp.IKCP_PACKET_REGULAR, false)
+	check("in order", 1, 1, 0)
+	k.Input(append(kcpSegment(3, 0, p), kcpSegment(5, 0, p)...), kcp.IKCP_PACKET_REGULAR, false)
+	check("two out of order", 1, 1, 2)
+	buf := make([]byte, 64)
+	if n := k.Recv(buf); n != len(p) {
+		t.Fatalf("Recv = %d", n)
+	}
+	check("received", 1, 0, 2)
+	// Wrap the ring: many in-order segments pushed and received.
+	for sn := uint32(1); sn < 3; sn++ {
+		k.Input(kcpSegment(sn, 0, p), kcp.IKCP_PACKET_REGULAR, false)
+	}
+	check("gap filled", 4, 3, 1)
+	for sn := uint32(4); sn < 200; sn++ {
+		k.Input(kcpSegment(sn, 0, p), kcp.IKCP_PACKET_REGULAR, false)
+		for k.Recv(buf) > 0 {
+		}
+	}
+	k.Input(kcpSegment(201, 0, p), kcp.IKCP_PACKET_REGULAR, false)
+	check("after a run", 200, 0, 1)
+}
+
+// budgetLink is a link, on a Host good enough for inputKCPLocked, without sockets.
+func budgetLink(cfg Config) *link {
+	h := &Host{cfg: cfg.withDefaults()}
+	l := &link{h: h}
+	l.kcp = newKCP(func([]byte, int) {})
+	return l
+}
+
+func TestInputKCPBudget(t *testing.T) {
+	l := budgetLink(Config{LinkReceiveBudget: 10 * kcpHeldCost})
+	p := bytes.Repeat([]byte{7}, 1000)
+	var frame []byte
+	for sn := uint32(1); sn <= 30; sn++ { // sn 0 missing: all out of order
+		frame = append(frame, kcpSegment(sn, 0, p)...)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if v := l.inputKCPLocked(frame); v != kcpInputOK {
+		t.Fatalf("verdict %d", v)
+	}
+	s := readKCPRecv(l.kcp)
+	if s.ahead != 10 || s.queued != 0 {
+		t.Fatalf("held %+v, want 10 ahead: the link budget is 10 segments", s)
+	}
+	if got := l.drops[DropOverBudget].Load(); got != 20 {
+		t.Fatalf("DropOverBudget %d, want 20", got)
+	}
+	if l.syncHeldLocked() || l.held.Load() != 10*kcpHeldCost || l.h.held.Load() != 10*kcpHeldCost {
+		t.Fatalf("held link %d host %d", l.held.Load(), l.h.held.Load())
+	}
+	// The gap filled: everything held becomes deliverable, and the rest of
+	// the run is accepted again.
+	frame = kcpSegment(0, 0, p)
+	for sn := uint32(11); sn <= 20; sn++ {
+		frame = append(frame, kcpSegment(sn, 0, p)...)
+	}
+	l.inputKCPLocked(frame)
+	s = readKCPRecv(l.kcp)
+	if s.nxt != 21 || s.queued != 21 || s.ahead != 0 {
+		t.Fatalf("after the gap: %+v, want nxt 21, 21 queued", s)
+	}
+	// Past the receive window: a KCP sender never sends there.
+	if v := l.inputKCPLocked(kcpSegment(21+kcpRecvWindow, 0, p)); v != kcpInputShed {
+		t.Fatalf("segment past the window: verdict %d, want shed", v)
+	}
+	if v := l.inputKCPLocked(kcpSegment(20+kcpRecvWindow, 0, p)); v != kcpInputOK {
+		t.Fatalf("last segment in the window: verdict %d", v)
+	}
+	if v := l.inputKCPLocked([]byte{1, 2, 3}); v != kcpInputMalformed {
+		t.Fatalf("short frame: verdict %d", v)
+	}
+}
+
+// FuzzInputKCP: whatever a peer puts in a KCP frame, the link holds at
+// most its budget of out-of-order data and a window of queued segments, and
+// nothing panics.
+func FuzzInputKCP(f *testing.F) {
+	// Real frames: what a KCP sender puts out, then crafted gaps.
+	var real [][]byte
+	snd := newKCP(func(b []byte, n int) { real = append(real, bytes.Clone(b[:n])) })
+	snd.Send([]byte("hello"))
+	snd.Send(bytes.Repeat([]byte{1}, 3000))
+	kcpFlush(snd, kcp.IKCP_FLUSH_FULL)
+	for _, r := range real {
+		f.Add(r)
+	}
+	p := bytes.Repeat([]byte{9}, 900)
+	f.Add(append(kcpSegment(2, 0, p), kcpSegment(1, 0, p)...))
+	f.Add(kcpSegment(kcpRecvWindow, 0, p))
+	f.Add(kcpSegment(0, 0, nil))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		const budget = 4 * kcpHeldCost
+		l := budgetLink(Config{LinkReceiveBudget: budget})
+		buf := make([]byte, 16<<10) // a larger message stays queued: Recv says -2
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		// The frame, then variants shifted along the sequence numbers, so
+		// that one input builds up a held state.
+		for i := range uint32(8) {
+			fr := bytes.Clone(frame)
+			for b := fr; len(b) >= kcp.IKCP_OVERHEAD; {
+				sn := binary.LittleEndian.Uint32(b[12:])
+				binary.LittleEndian.PutUint32(b[12:], sn+i)
+				n := int(binary.LittleEndian.Uint32(b[20:]))
+				if n > len(b)-kcp.IKCP_OVERHEAD {
+					break
+				}
+				b = b[kcp.IKCP_OVERHEAD+n:]
+			}
+			if l.inputKCPLocked(fr) == kcpInputShed {
+				return
+			}
+			for l.kcp.Recv(buf) >= 0 { // the application takes what is complete
+			}
+			// Segments in rcv_buf are all out of order unless the queue is
+			// full (of an incomplete message), when in-order ones wait
+			// there too: the window bounds those.
+			s := readKCPRecv(l.kcp)
+			if s.queued > kcpRecvWindow || s.queued < kcpRecvWindow && int64(s.ahead)*kcpHeldCost > budget {
+				t.Fatalf("held %+v over budget", s)
+			}
+			l.syncHeldLocked()
+			if l.h.held.Load() != s.held() {
+				t.Fatalf("host held %d, link holds %d", l.h.held.Load(), s.held())
+			}
+		}
+	})
+}
+
+// TestReceiveBudgetAttack: links pinning out-of-order reliable data are held
+// to their budget, the host's total to its own (the largest holders are
+// shed and told why), a link sending past the window is shed at once, and
+// a legitimate client still gets its round trip.
+func TestReceiveBudgetAttack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const (
+			attackers = 8
+			linkSegs  = 20 // per-link budget, in segments
+			hostSegs  = 5 * linkSegs
+			pinned    = 100 // segments each attacker sends past its gap
+		)
+		n := vnet.New(1)
+		defer n.Close()
+		srvAddr := netip.MustParseAddrPort("10.0.0.1:7000")
+		sconn, err := n.Listen(srvAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := NewHost(sconn, Config{Accept: true, LinkReceiveBudget: linkSegs * kcpHeldCost, HostReceiveBudget: hostSegs * kcpHeldCost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		dial := func(i int) *Host {
+			c, err := n.Listen(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 1, byte(i)}), 5000))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := NewHost(c, Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Dial(t.Context(), srvAddr); err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}
+		var bad []*Host
+		for i := range attackers + 1 {
+			h := dial(i + 1)
+			defer h.Close()
+			bad = append(bad, h)
+		}
+		legit := dial(100)
+		defer legit.Close()
+		synctest.Wait()
+		drain(srv)
+
+		payload := bytes.Repeat([]byte{0xa5}, 1000)
+		for _, h := range bad[:attackers] {
+			l := h.link(ServerID)
+			for sn := uint32(1); sn <= pinned; sn++ { // sn 0 never comes
+				sendRawKCP(l, kcpSegment(sn, 0, payload))
+			}
+			synctest.Wait()
+			if held, limit := srv.HeldBytes(), int64(hostSegs*kcpHeldCost); held > limit {
+				t.Fatalf("server holds %d bytes, over its %d-byte budget", held, limit)
+			}
+		}
+		// The last one sends past the receive window.
+		sendRawKCP(bad[attackers].link(ServerID), kcpSegment(kcpRecvWindow, 0, payload))
+		synctest.Wait()
+
+		// The server holds at most its budget; every surviving attacker at
+		// most its own; the held bytes add up.
+		var sum int64
+		for _, h := range bad {
+			l := srv.link(h.ID())
+			if l == nil {
+				continue
+			}
+			l.mu.Lock()
+			s := readKCPRecv(l.kcp)
+			l.mu.Unlock()
+			if s.ahead > linkSegs {
+				t.Errorf("attacker %v: %d segments held, budget %d", h.ID(), s.ahead, linkSegs)
+			}
+			sum += s.held()
+		}
+		if held := srv.HeldBytes(); held != sum || held > hostSegs*kcpHeldCost {
+			t.Errorf("server holds %d bytes (links: %d), budget %d", held, sum, hostSegs*kcpHeldCost)
+		}
+		// Offenders shed, counted, and told.
+		var shed []HostID
+		for {
+			e, ok := srv.Poll()
+			if !ok {
+				break
+			}
+			if e.Kind == EventDisconnected {
+				if !errors.Is(e.Err, ErrOverBudget) {
+					t.Errorf("%v disconnected: %v, want ErrOverBudget", e.Peer, e.Err)
+				}
+				shed = append(shed, e.Peer)
+			}
+		}
+		// 8 attackers of 20 segments on a budget of 100 segments: at least
+		// 3 shed, plus the one past the window.
+		if len(shed) < attackers-hostSegs/linkSegs+1 {
+			t.Errorf("%d links shed (%v), want at least %d", len(shed), shed, attackers-hostSegs/linkSegs+1)
+		}
+		if srv.link(bad[attackers].ID()) != nil {
+			t.Error("the link that sent past the window is still up")
+		}
+		refused := uint64(attackers-len(shed)+1) * (pinned - linkSegs)
+		if d := srv.Stats().Drops[DropOverBudget]; d < refused {
+			t.Errorf("DropOverBudget = %d, want at least %d", d, refused)
+		}
+		for _, id := range shed {
+			for _, h := range bad {
+				if h.ID() != id {
+					continue
+				}
+				e := next(t, h)
+				for e.Kind != EventDisconnected {
+					e = next(t, h)
+				}
+				if !errors.Is(e.Err, ErrOverBudget) {
+					t.Errorf("shed attacker %v saw %v %v, want ErrOverBudget", id, e.Kind, e.Err)
+				}
+			}
+		}
+
+		// A legitimate client streams and gets its answer.
+		for i := range 50 {
+			if err := legit.Send(ServerID, Reliable, bytes.Repeat([]byte{byte(i)}, 3000)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := 0
+		for got < 50 {
+			e := next(t, srv)
+			if e.Kind == EventMessage && e.Peer == legit.ID() {
+				if !bytes.Equal(e.Data, bytes.Repeat([]byte{byte(got)}, 3000)) {
+					t.Fatalf("message %d corrupted", got)
+				}
+				got++
+			}
+		}
+		if err := srv.Send(legit.ID(), Reliable, []byte("pong")); err != nil {
+			t.Fatal(err)
+		}
+		e := next(t, legit)
+		for e.Kind == EventConnected {
+			e = next(t, legit)
+		}
+		if e.Kind != EventMessage || string(e.Data) != "pong" {
+			t.Fatalf("legit client got %v %q, want the pong", e.Kind, e.Data)
+		}
+		if srv.link(legit.ID()) == nil {
+			t.Fatal("the legitimate client was shed")
+		}
+	})
+}
+
+func drain(h *Host) {
+	for {
+		if _, ok := h.Poll(); !ok {
+			return
+		}
+	}
+}
+
+// next waits for h's next event; it fails after a minute of (bubble)
+// time.
+func next(t *testing.T, h *Host) Event {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if e, ok := h.Poll(); ok {
+			return e
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no event")
+	return Event{}
+}
