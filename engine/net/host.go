@@ -101,7 +101,7 @@ type Config struct {
 	// retransmits it once the gap is filled: a legitimate sender, with a
 	// handful of segments out of order, meets it only after losing one
 	// early in a long burst, and then only slows down; a peer pinning gaps
-	// holds no more. Zero means 128 KiB (80 segments).
+	// holds no more. Zero means 128 KiB (81 segments).
 	LinkReceiveBudget int
 	// HostReceiveBudget bounds, in bytes, the received reliable data all
 	// links hold together: out of order, and complete messages waiting
