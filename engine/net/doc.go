@@ -59,11 +59,22 @@
 // # Events
 //
 // Connected, disconnected (with a reason: ErrTimeout, ErrClosedByPeer,
-// ErrKicked, ErrShutdown, ErrClosedLocally) and message events wait in a
-// bounded queue until the application takes them with FrameMove, Poll or
-// Next, on its own goroutine. When the queue is full, reliable messages stay
-// in their stream (whose window then slows the sender) and unreliable ones
-// are dropped and counted.
+// ErrKicked, ErrShutdown, ErrClosedLocally, ErrOverBudget) and message
+// events wait in a bounded queue until the application takes them with
+// FrameMove, Poll or Next, on its own goroutine. When the queue is full,
+// reliable messages stay in their stream (whose window then slows the
+// sender) and unreliable ones are dropped and counted.
+//
+// # Memory budgets
+//
+// What a peer can make a host hold is bounded: the KCP receive window (256
+// segments) bounds a link's out-of-order and stalled reliable data,
+// Config.LinkReceiveBudget its out-of-order data (segments past it are
+// refused and counted, DropOverBudget), and Config.HostReceiveBudget what
+// all links hold together: past it, the link holding the most is
+// disconnected with ErrOverBudget, as is a link sending reliable data past
+// the receive window. Datagrams over MaxDatagram are dropped unread
+// (DropOversize).
 //
 // The wire format is documented in docs/PROTOCOL.md.
 package net
