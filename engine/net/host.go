@@ -96,18 +96,21 @@ type Config struct {
 	UplinkBudget int
 	// LinkReceiveBudget bounds, in bytes, the out-of-order reliable data
 	// one link may hold while it waits for a gap to fill. Each held KCP
-	// segment is charged what it pins (about 1.6 KB, whatever its length).
-	// A segment past the budget is refused (DropOverBudget) and the sender
-	// retransmits it once the gap is filled: a legitimate sender, with a
-	// handful of segments out of order, meets it only after losing one
-	// early in a long burst, and then only slows down; a peer pinning gaps
-	// holds no more. Zero means 128 KiB (81 segments).
+	// segment is charged what it pins (1600 bytes, whatever its length).
+	// A segment past the budget is refused (DropOverBudget); the sender
+	// retransmits it after a timeout. Zero means 400 KiB: the receive
+	// window of 256 segments, so a sender that keeps to the window (every
+	// KCP sender) is never refused. A smaller budget holds less per link,
+	// but a sender with many segments in flight on a lossy path then has
+	// segments refused and retransmitted whole windows at a time:
+	// BENCHMARKS.md ("Hardening: memory budgets") measures the cost.
 	LinkReceiveBudget int
 	// HostReceiveBudget bounds, in bytes, the received reliable data all
 	// links hold together: out of order, and complete messages waiting
 	// for room in the event queue (at most a receive window of 256
 	// segments per link). Past it, the link holding the most is
-	// disconnected with ErrOverBudget (and told so). Zero means 64 MiB.
+	// disconnected with ErrOverBudget (and told so), then the next, until
+	// the host is within it. Zero means 32 MiB.
 	HostReceiveBudget int
 }
 
