@@ -26,7 +26,8 @@ import (
 //	SKEIN_RSS=300 go test -count=1 -run TestPinnedRSS -v ./engine/net/
 //
 // SKEIN_RSS_PIN is how many segments each client sends past the gap it
-// leaves (default 255: the most the receive window takes). The server runs
+// leaves (default 255: the most the receive window takes), SKEIN_RSS_BUDGET
+// the server's LinkReceiveBudget (default: the default). The server runs
 // in a child process (this test binary again), so VmHWM, its peak resident
 // set, is the server's alone. Every client dials over loopback, then sends
 // its segments twice (loopback drops a few under such a burst) through its
@@ -167,7 +168,8 @@ func TestPinnedRSS(t *testing.T) {
 // drains its events every 10 ms as a game server would, and answers
 // "stats" on stdin with its memory and counters.
 func rssChild() {
-	srv, err := Listen("127.0.0.1:0", Config{Accept: true})
+	budget, _ := strconv.Atoi(os.Getenv("SKEIN_RSS_BUDGET"))
+	srv, err := Listen("127.0.0.1:0", Config{Accept: true, LinkReceiveBudget: budget})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
