@@ -365,6 +365,25 @@ func next(t *testing.T, h *Host) Event {
 	return Event{}
 }
 
+// BenchmarkBudgetBookkeeping is the fixed cost the budgets add to each
+// datagram carrying KCP segments, besides walking their 24-byte headers:
+// reading the core's receive state twice (before the input, and after the
+// pump to update the held bytes).
+func BenchmarkBudgetBookkeeping(b *testing.B) {
+	l := budgetLink(Config{})
+	l.kcp.Input(kcpSegment(5, 0, []byte("x")), kcp.IKCP_PACKET_REGULAR, false)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var s kcpRecvState
+	for b.Loop() {
+		s = readKCPRecv(l.kcp)
+		l.syncHeldLocked()
+	}
+	if s.ahead != 1 {
+		b.Fatalf("state %+v", s)
+	}
+}
+
 // BenchmarkKCPInput is the cost of the budget check on the receive path: an
 // in-order stream of full segments given to the KCP core directly (raw),
 // or through inputKCPLocked (guarded) with its held-bytes bookkeeping, each

@@ -262,8 +262,6 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	}
 	if sawKCP || l.remoteClosed != nil {
 		l.pumpLocked(now, relayed)
-	}
-	if sawKCP {
 		overHost = l.syncHeldLocked()
 	}
 	ended := l.remoteClosed != nil && l.drainedLocked()
