@@ -182,6 +182,7 @@ func FuzzDemux(f *testing.F) {
 	f.Add(append(appendDataHeader(nil, dataHeader{From: ServerID, PN: 5}), make([]byte, 40)...))
 	f.Add([]byte{})
 	f.Add([]byte{0x77})
+	f.Add(append(appendDataHeader(nil, dataHeader{From: p.cli.ID(), PN: 9}), make([]byte, MaxDatagram)...)) // oversize
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p.srv.demux(bytes.Clone(b), p.cliAddr, time.Now(), new(rxScratch), p.srv.conn)
 		p.cli.demux(bytes.Clone(b), p.srvAddr, time.Now(), new(rxScratch), p.cli.conn)
@@ -198,6 +199,8 @@ func FuzzSealedFrames(f *testing.F) {
 		f.Add(s)
 	}
 	f.Add(appendFrame(nil, frameKCP, make([]byte, kcp.IKCP_OVERHEAD)))
+	f.Add(appendFrame(nil, frameKCP, kcpSegment(3, 0, []byte("gap"))))             // held out of order
+	f.Add(appendFrame(nil, frameKCP, kcpSegment(kcpRecvWindow, 0, []byte("far")))) // past the window: shed
 	f.Fuzz(func(t *testing.T, plain []byte) {
 		l := p.cli.link(ServerID)
 		if l == nil || p.srv.link(p.cli.ID()) == nil {
