@@ -96,4 +96,15 @@ func TestProtocolDocSizes(t *testing.T) {
 	check("TCP idle timeout (s)", num("`IdleTimeout` \\((\\d+) s;")[0], int(tcp.IdleTimeout.Seconds()))
 	check("TCP connections per source", num("`MaxConnsPerIP` \\((\\d+)\\)")[0], tcp.MaxConnsPerIP)
 	check("TCP bad length", num(`announces a length of 0 or above (\d+)`)[0], MaxDatagram)
+
+	check("oversize datagrams", num(`drops, unread, any datagram longer than (\d+) bytes`)[0], MaxDatagram)
+	check("KCP receive window", num(`a receive window of (\d+) \(which bounds`)[0], kcpRecvWindow)
+	check("close reason over budget", num(`(\d) shed over a receive memory budget`)[0], int(closeOverBudget))
+	check("held segment cost", num(`each held segment is charged \*\*(\d+) bytes\*\*`)[0], kcpHeldCost)
+	check("segments a link holds", num(`A link therefore holds at most (\d+) segments`)[0], 2*kcpRecvWindow)
+	cfg := Config{}.withDefaults()
+	lb := num("`Config.LinkReceiveBudget`, default (\\d+) KiB = (\\d+) segments")
+	check("LinkReceiveBudget KiB", lb[0], cfg.LinkReceiveBudget>>10)
+	check("LinkReceiveBudget segments", lb[1], cfg.LinkReceiveBudget/kcpHeldCost)
+	check("HostReceiveBudget MiB", num("`Config.HostReceiveBudget`, default (\\d+) MiB")[0], cfg.HostReceiveBudget>>20)
 }
