@@ -416,3 +416,89 @@ func BenchmarkKCPInput(b *testing.B) {
 		})
 	}
 }
+
+// TestStalledReceiveBounded: while the application does not take its
+// events, complete reliable messages wait in the link's KCP core (the
+// stalled path). They stay within the receive window and count against the
+// host budget: given back once the application catches up, or, past the
+// budget, the link is shed.
+func TestStalledReceiveBounded(t *testing.T) {
+	for _, tight := range []bool{false, true} {
+		t.Run(map[bool]string{false: "within budget", true: "over budget"}[tight], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				n := vnet.New(1)
+				defer n.Close()
+				sconn, _ := n.Listen(netip.MustParseAddrPort("10.0.0.1:7000"))
+				cconn, _ := n.Listen(netip.MustParseAddrPort("10.0.0.2:5000"))
+				scfg := Config{Accept: true, EventQueue: 8}
+				if tight {
+					scfg.HostReceiveBudget = 100 * kcpHeldCost
+				}
+				srv, err := NewHost(sconn, scfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer srv.Close()
+				cli, err := NewHost(cconn, Config{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer cli.Close()
+				if err := cli.Dial(t.Context(), sconn.LocalAddr()); err != nil {
+					t.Fatal(err)
+				}
+				const count = 600
+				for i := range count {
+					if err := cli.Send(ServerID, Reliable, bytes.Repeat([]byte{byte(i)}, 1000)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				time.Sleep(2 * time.Second) // the application is busy elsewhere
+				synctest.Wait()
+				if tight {
+					if srv.link(cli.ID()) != nil {
+						t.Fatal("a link holding more than the host budget is still up")
+					}
+					if held := srv.HeldBytes(); held != 0 {
+						t.Fatalf("%d bytes still charged after the link was shed", held)
+					}
+					for e := next(t, cli); ; e = next(t, cli) {
+						if e.Kind == EventDisconnected {
+							if !errors.Is(e.Err, ErrOverBudget) {
+								t.Fatalf("client saw %v, want ErrOverBudget", e.Err)
+							}
+							return
+						}
+					}
+				}
+				l := srv.link(cli.ID())
+				l.mu.Lock()
+				s := readKCPRecv(l.kcp)
+				l.mu.Unlock()
+				if s.queued == 0 || s.queued > kcpRecvWindow || s.queued+s.ahead > kcpRecvWindow {
+					t.Fatalf("stalled link holds %+v: want some queued, within a window of %d", s, kcpRecvWindow)
+				}
+				if srv.HeldBytes() != s.held() {
+					t.Fatalf("host charged %d, the link holds %d", srv.HeldBytes(), s.held())
+				}
+				// The application catches up: everything arrives, in order,
+				// and the bytes are given back.
+				got := 0
+				for got < count {
+					e := next(t, srv)
+					if e.Kind != EventMessage {
+						continue
+					}
+					if len(e.Data) != 1000 || e.Data[0] != byte(got) {
+						t.Fatalf("message %d: %d bytes starting %d", got, len(e.Data), e.Data[0])
+					}
+					got++
+				}
+				synctest.Wait()
+				if held := srv.HeldBytes(); held != 0 {
+					t.Fatalf("%d bytes still charged after every message was taken", held)
+				}
+			})
+		})
+	}
+}
