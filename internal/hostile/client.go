@@ -192,6 +192,7 @@ type Client struct {
 
 	mu    sync.Mutex
 	kcp   *kcp.KCP
+	sn    uint32 // the next sequence number of the server-link stream
 	out   [][]byte // KCP output waiting to be sealed and sent
 	peers map[uint32]*Peer
 
@@ -206,8 +207,11 @@ type Client struct {
 	ReliableIn, ReliableBytesIn atomic.Uint64
 	// PeerIn counts authenticated datagrams from peers (relayed or fanned).
 	PeerIn atomic.Uint64
-	// Closed is set when the server closed the link (close frame).
+	// ServerClosed is set when the server closed the link (close frame).
 	ServerClosed atomic.Bool
+	// MaxIn is the largest datagram received.
+	MaxIn atomic.Int64
+	muted atomic.Bool
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -332,6 +336,9 @@ func (c *Client) SendSegments(segs ...Segment) error {
 func (c *Client) SendReliable(m []byte) error {
 	c.mu.Lock()
 	r := c.kcp.Send(m)
+	if r >= 0 {
+		c.sn += uint32(max(1, (len(m)+KCPMTU-KCPOverhead-1)/(KCPMTU-KCPOverhead)))
+	}
 	c.kcp.Update()
 	out := c.takeOut()
 	c.mu.Unlock()
@@ -342,6 +349,22 @@ func (c *Client) SendReliable(m []byte) error {
 	return nil
 }
 
+// TakeSN reserves n sequence numbers of the server-link stream for
+// hand-made segments and returns the first. The client's own KCP core does
+// not know: use the lobby calls before, not after.
+func (c *Client) TakeSN(n uint32) uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sn := c.sn
+	c.sn += n
+	return sn
+}
+
+// Mute stops everything the client sends by itself (keepalive pings,
+// pongs, KCP acks and retransmissions), so that its link can be moved to a
+// spoofed address and stay there.
+func (c *Client) Mute() { c.muted.Store(true) }
+
 func (c *Client) takeOut() [][]byte {
 	out := c.out
 	c.out = nil
@@ -349,6 +372,9 @@ func (c *Client) takeOut() [][]byte {
 }
 
 func (c *Client) sendOut(out [][]byte) {
+	if c.muted.Load() {
+		return
+	}
 	for _, seg := range out {
 		_ = c.SendFrames(AppendFrame(nil, FrameKCP, seg))
 	}
@@ -442,6 +468,11 @@ func (c *Client) QuickJoin(ctx context.Context) (Answer, error) {
 	return c.call(ctx, func(req uint32) error { return c.proxy.QuickJoin(snet.ServerID, rmi.Reliable, req) })
 }
 
+// Leave calls LeaveMatch and waits for the answer.
+func (c *Client) Leave(ctx context.Context) (Answer, error) {
+	return c.call(ctx, func(req uint32) error { return c.proxy.LeaveMatch(snet.ServerID, rmi.Reliable, req) })
+}
+
 // WaitPeer waits until the server announced a peer link to id.
 func (c *Client) WaitPeer(ctx context.Context, id uint32) (*Peer, error) {
 	for {
@@ -477,6 +508,9 @@ func (c *Client) read() {
 		}
 		c.BytesIn.Add(uint64(n))
 		c.DatagramsIn.Add(1)
+		if int64(n) > c.MaxIn.Load() {
+			c.MaxIn.Store(int64(n))
+		}
 		c.handle(buf[:n], from)
 	}
 }
@@ -537,7 +571,7 @@ func (c *Client) handle(b []byte, from netip.AddrPort) {
 			c.ServerClosed.Store(true)
 		}
 	}
-	if reply != nil {
+	if reply != nil && !c.muted.Load() {
 		_ = c.SendFrames(reply)
 	}
 }
@@ -575,7 +609,7 @@ func (c *Client) tick() {
 			out := c.takeOut()
 			c.mu.Unlock()
 			c.sendOut(out)
-			if now.Sub(lastPing) >= time.Second {
+			if now.Sub(lastPing) >= time.Second && !c.muted.Load() {
 				lastPing = now
 				var ping [8]byte
 				binary.LittleEndian.PutUint64(ping[:], uint64(now.UnixNano()))

@@ -61,6 +61,9 @@ func TestMain(m *testing.M) {
 type serverOpts struct {
 	maxClients int // 0: the server's default
 	args       []string
+	// owner, if set, is the test whose end stops the server (a parent,
+	// for a server that outlives the subtest that started it).
+	owner *testing.T
 }
 
 // serverArgs is the one place that builds the server's command line.
@@ -97,6 +100,10 @@ func startServer(t *testing.T, o serverOpts) *server {
 		t.Fatal(err)
 	}
 	s := &server{t: t, cmd: cmd, exited: make(chan struct{})}
+	owner := t
+	if o.owner != nil {
+		owner = o.owner
+	}
 	found := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -122,7 +129,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 		cmd.Wait()
 		close(s.exited)
 	}()
-	t.Cleanup(func() {
+	owner.Cleanup(func() {
 		select {
 		case <-s.exited:
 			return

@@ -61,13 +61,20 @@ func (p probeResult) String() string {
 
 // probeOnce connects a fresh legitimate client from LegitAddr, makes
 // rounds reliable round trips (lobby ListMatches answered by the server)
-// and disconnects.
-func probeOnce(srv netip.AddrPort, rounds int, p *probeResult) {
+// and disconnects. It gives up at once if the server process exits.
+func probeOnce(srv *server, rounds int, p *probeResult) {
 	p.attempts++
 	ctx, cancel := context.WithTimeout(context.Background(), DialTimeout)
 	defer cancel()
+	go func() {
+		select {
+		case <-srv.exited:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	start := time.Now()
-	c, err := lobbytest.DialFrom(ctx, LegitAddr+":0", srv, skein.ClientConfig{})
+	c, err := lobbytest.DialFrom(ctx, LegitAddr+":0", srv.udp, skein.ClientConfig{})
 	if err != nil {
 		p.failures++
 		p.errs = append(p.errs, "connect: "+err.Error())
@@ -88,7 +95,7 @@ func probeOnce(srv netip.AddrPort, rounds int, p *probeResult) {
 
 // startProbe runs probeOnce over and over (at least once, and at least
 // min times) until stop is closed; the result comes on the channel.
-func startProbe(srv netip.AddrPort, stop <-chan struct{}, minAttempts int) <-chan probeResult {
+func startProbe(srv *server, stop <-chan struct{}, minAttempts int) <-chan probeResult {
 	out := make(chan probeResult, 1)
 	go func() {
 		var p probeResult
@@ -100,6 +107,10 @@ func startProbe(srv netip.AddrPort, stop <-chan struct{}, minAttempts int) <-cha
 					out <- p
 					return
 				}
+			case <-srv.exited:
+				<-stop
+				out <- p
+				return
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
