@@ -192,7 +192,7 @@ type Client struct {
 
 	mu    sync.Mutex
 	kcp   *kcp.KCP
-	sn    uint32 // the next sequence number of the server-link stream
+	sn    uint32   // the next sequence number of the server-link stream
 	out   [][]byte // KCP output waiting to be sealed and sent
 	peers map[uint32]*Peer
 
