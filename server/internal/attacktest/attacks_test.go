@@ -304,7 +304,7 @@ func TestAttacks(t *testing.T) {
 				received.Add(int64(n))
 			}
 		}()
-		n := size(8, 16)
+		n := size(8, 15) // and the peer: 16, a match's maximum
 		as := dialMany(t, ctx, "127.0.0.23:0", srv, n)
 		match := createMatch(t, ctx, as[0], "reflect")
 		for _, a := range as[1:] {
