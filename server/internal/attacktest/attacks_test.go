@@ -844,7 +844,14 @@ func printFigures() {
 	fmt.Println("\n| attack | legit connects ok | connect median | connect max | reliable RTT median | server CPU (% of a core) | server peak RSS |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
 	for _, f := range figures {
-		fmt.Printf("| %s | %d/%d | %v | %v | %v | %.0f%% | %d MiB |\n", strings.TrimPrefix(f.name, "TestAttacks/"), f.attempts-f.failures, f.attempts,
-			f.connectMed.Round(10*time.Microsecond), f.connectMax.Round(10*time.Microsecond), f.rttMed.Round(10*time.Microsecond), f.cpu, f.peakRSS>>20)
+		med, mx, rtt := "–", "–", "–"
+		if f.attempts > f.failures {
+			med, mx = f.connectMed.Round(10*time.Microsecond).String(), f.connectMax.Round(10*time.Microsecond).String()
+		}
+		if f.rttMed > 0 {
+			rtt = f.rttMed.Round(10 * time.Microsecond).String()
+		}
+		fmt.Printf("| %s | %d/%d | %s | %s | %s | %.0f%% | %d MiB |\n", strings.TrimPrefix(f.name, "TestAttacks/"), f.attempts-f.failures, f.attempts,
+			med, mx, rtt, f.cpu, f.peakRSS>>20)
 	}
 }
