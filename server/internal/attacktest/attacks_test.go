@@ -334,9 +334,9 @@ func TestAttacks(t *testing.T) {
 			for i := range size(200, 2000) {
 				body := hostile.AppendFanout(nil, match, nil, 1, uint32(i+1), payload)
 				send(as[0].Seal(hostile.AppendFrame(nil, hostile.FrameFanout, body)))
-				if i%20 == 19 {
-					time.Sleep(5 * time.Millisecond)
-				}
+				// 250 a second: the copies stay under the sender's relay
+				// rate (4000/s by default), which is not what is tested.
+				time.Sleep(4 * time.Millisecond)
 			}
 			time.Sleep(time.Second)
 			got := received.Load() - start

@@ -94,7 +94,8 @@ func probeOnce(srv *server, rounds int, p *probeResult) {
 }
 
 // startProbe runs probeOnce over and over (at least once, and at least
-// min times) until stop is closed; the result comes on the channel.
+// minAttempts times unless 3 failed) until stop is closed; the result
+// comes on the channel.
 func startProbe(srv *server, stop <-chan struct{}, minAttempts int) <-chan probeResult {
 	out := make(chan probeResult, 1)
 	go func() {
@@ -103,7 +104,9 @@ func startProbe(srv *server, stop <-chan struct{}, minAttempts int) <-chan probe
 			probeOnce(srv, 3, &p)
 			select {
 			case <-stop:
-				if p.attempts >= minAttempts {
+				// Enough attempts for the figures, or enough failures to
+				// know (each may have waited DialTimeout).
+				if p.attempts >= minAttempts || p.failures >= 3 {
 					out <- p
 					return
 				}
