@@ -331,7 +331,7 @@ func TestAttacks(t *testing.T) {
 			// Not a lobby call (no engine/sync tag): only the reflection
 			// may be counted, not the server's own lobby refusing it.
 			payload := bytes.Repeat([]byte{0xee}, 1100)
-			for i := range size(200, 2000) {
+			for i := range size(100, 2000) {
 				body := hostile.AppendFanout(nil, match, nil, 1, uint32(i+1), payload)
 				send(as[0].Seal(hostile.AppendFrame(nil, hostile.FrameFanout, body)))
 				// 250 a second: the copies stay under the sender's relay
@@ -353,7 +353,7 @@ func TestAttacks(t *testing.T) {
 	t.Run("3-memory-pinning", func(t *testing.T) {
 		srv := startServer(t, serverOpts{})
 		ctx := ctxFor(t, 120*time.Second)
-		n := size(40, 300)
+		n := size(30, 300)
 		cs := dialMany(t, ctx, "127.0.0.24:0", srv, n)
 		time.Sleep(200 * time.Millisecond)
 		rss0, _ := srv.procMem(t)
@@ -464,7 +464,7 @@ func TestAttacks(t *testing.T) {
 			started()
 			whileHelloProbe(t, srv, func() {
 				st, err := hostile.Flood{Target: srv.udp, Sources: hostile.SourcePorts("127.0.0.27", 64), Rate: 100_000,
-					Count: size(150_000, 1_000_000), Duration: time.Duration(size(2, 12)) * time.Second,
+					Count: size(100_000, 1_000_000), Duration: time.Duration(size(2, 12)) * time.Second,
 					Make: func(_ int, _ netip.AddrPort, b []byte) []byte { return append(b, hello...) }}.Run(context.Background())
 				if err != nil {
 					t.Error(err)
@@ -782,7 +782,7 @@ func TestAttacks(t *testing.T) {
 		if c.ServerClosed.Load() {
 			t.Error("the replayed hello closed the live link")
 		}
-		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
 		if _, err := c.List(lctx); err != nil {
 			t.Errorf("the live link no longer works after the replay: %v", err)
@@ -796,7 +796,7 @@ func TestAttacks(t *testing.T) {
 			started()
 			whileHelloProbe(t, srv, func() {
 				st, err := hostile.Flood{Target: srv.udp, Sources: hostile.SourcePorts("127.0.0.35", 64), Rate: 100_000,
-					Count: size(150_000, 1_000_000), Duration: time.Duration(size(2, 12)) * time.Second,
+					Count: size(100_000, 1_000_000), Duration: time.Duration(size(2, 12)) * time.Second,
 					Make: func(i int, _ netip.AddrPort, b []byte) []byte {
 						off := (i * 7919) % (len(noise) - 1300)
 						g := noise[off : off+1+i%1200]
