@@ -159,6 +159,13 @@ func whileHelloProbe(t *testing.T, srv *server, flood func()) {
 	}
 }
 
+// tcpSource is the source address of the i-th TCP connection: 16 from
+// each of 127.0.2.1 … 127.0.2.250, 127.0.3.1 …
+func tcpSource(i int) string {
+	a := i / 16
+	return fmt.Sprintf("127.0.%d.%d", 2+a/250, 1+a%250)
+}
+
 // parallel runs f n times, k at a time.
 func parallel(n, k int, f func()) {
 	var wg sync.WaitGroup
@@ -523,20 +530,28 @@ func TestAttacks(t *testing.T) {
 		tcpBefore = srv.metrics(t)
 		underAttack(t, srv, nil, func(started func()) {
 			started()
-			for i := range idle + half {
-				c, err := stdnet.DialTimeout("tcp", srv.udp.String(), 5*time.Second)
+			// 16 connections from each source address (a per-address cap
+			// must not be what stops them), and 32 more from one address.
+			refused := 0
+			for i := range idle + half + 32 {
+				src := tcpSource(i)
+				if i >= idle+half {
+					src = "127.0.1.1"
+				}
+				d := stdnet.Dialer{Timeout: 5 * time.Second, LocalAddr: &stdnet.TCPAddr{IP: stdnet.ParseIP(src)}}
+				c, err := d.Dial("tcp", srv.udp.String())
 				if err != nil {
-					t.Logf("TCP connection %d: %v", i, err)
-					break
+					refused++
+					continue
 				}
 				tcpConns = append(tcpConns, c)
-				if i >= idle {
+				if i >= idle && i < idle+half {
 					// A frame header for 1200 bytes and 10 of them.
 					c.Write(append([]byte{0x04, 0xb0}, make([]byte, 10)...))
 				}
 			}
 			tcpOpened = time.Now()
-			t.Logf("%d TCP connections open", len(tcpConns))
+			t.Logf("%d TCP connections open, %d refused at connect", len(tcpConns), refused)
 			time.Sleep(time.Second)
 		})
 		tcpSrv = srv
