@@ -219,9 +219,11 @@ type Client struct {
 
 // Answer is the server's answer to a lobby call.
 type Answer struct {
-	Result  lobby.Result
-	Match   uint32
-	Matches []lobby.MatchInfo
+	Result lobby.Result
+	Match  uint32 // Joined
+	// Matches, Next and Total are a MatchList page.
+	Matches     []lobby.MatchInfo
+	Next, Total uint32
 }
 
 // Dial runs the whole handshake from a new socket bound to local and
@@ -270,8 +272,8 @@ func DialOn(ctx context.Context, conn *net.UDPConn, server netip.AddrPort) (*Cli
 	}))
 	c.disp = rmi.NewDispatcher()
 	c.disp.Attach(&lobby.LobbyReplyStub{
-		MatchList: func(_ rmi.CallInfo, req uint32, ms []lobby.MatchInfo) error {
-			c.answer(req, Answer{Matches: ms})
+		MatchList: func(_ rmi.CallInfo, req uint32, r uint8, ms []lobby.MatchInfo, next, total uint32) error {
+			c.answer(req, Answer{Result: lobby.Result(r), Matches: ms, Next: next, Total: total})
 			return nil
 		},
 		Joined: func(_ rmi.CallInfo, req uint32, r uint8, m uint32) error {
@@ -445,10 +447,15 @@ func (c *Client) call(ctx context.Context, send func(req uint32) error) (Answer,
 // Lobby is the client's lobby proxy, for calls sent without waiting.
 func (c *Client) Lobby() *lobby.LobbyProxy { return c.proxy }
 
-// List calls ListMatches and waits for the answer.
-func (c *Client) List(ctx context.Context) ([]lobby.MatchInfo, error) {
-	a, err := c.call(ctx, func(req uint32) error { return c.proxy.ListMatches(snet.ServerID, rmi.Reliable, req) })
-	return a.Matches, err
+// List asks for the first page of the match list (ListMatches after 0,
+// the server's page size) and waits for the answer.
+func (c *Client) List(ctx context.Context) (Answer, error) { return c.ListPage(ctx, 0, 0) }
+
+// ListPage calls ListMatches and waits for the answer.
+func (c *Client) ListPage(ctx context.Context, after uint32, limit uint8) (Answer, error) {
+	return c.call(ctx, func(req uint32) error {
+		return c.proxy.ListMatches(snet.ServerID, rmi.Reliable, req, after, limit)
+	})
 }
 
 // Create calls CreateMatch and waits for the answer.

@@ -60,7 +60,8 @@ func (p probeResult) String() string {
 }
 
 // probeOnce connects a fresh legitimate client from LegitAddr, makes
-// rounds reliable round trips (lobby ListMatches answered by the server)
+// rounds reliable round trips (a lobby ListMatches page answered by the
+// server)
 // and disconnects. It gives up at once if the server process exits.
 func probeOnce(srv *server, rounds int, p *probeResult) {
 	p.attempts++
@@ -84,7 +85,9 @@ func probeOnce(srv *server, rounds int, p *probeResult) {
 	p.connect = append(p.connect, time.Since(start))
 	for range rounds {
 		t0 := time.Now()
-		if _, err := c.List(ctx); err != nil {
+		// One page of one match: a call the server answers (OK or
+		// RateLimited), whatever the attack put in the list.
+		if _, err := c.ListPage(ctx, 0, 1); err != nil {
 			p.failures++
 			p.errs = append(p.errs, "round trip: "+err.Error())
 			return
@@ -188,7 +191,7 @@ func peerMain() int {
 		case <-time.After(100 * time.Millisecond):
 			ctx, cancel := context.WithTimeout(context.Background(), DialTimeout)
 			t0 := time.Now()
-			_, err := c.List(ctx)
+			_, err := c.ListPage(ctx, 0, 1)
 			cancel()
 			l := peerLine{RTTus: time.Since(t0).Microseconds(), Drops: c.Host().Stats().Drops.Total()}
 			if err != nil {
