@@ -72,7 +72,13 @@ type leftAnswer struct {
 
 // Dial connects a new client, on a loopback socket, to the server at addr.
 func Dial(ctx context.Context, addr netip.AddrPort, cfg skein.ClientConfig) (*Client, error) {
-	sc, err := skein.DialClient(ctx, "127.0.0.1:0", addr, cfg)
+	return DialFrom(ctx, "127.0.0.1:0", addr, cfg)
+}
+
+// DialFrom is Dial from a socket bound to local ("127.0.0.9:0"), so that a
+// test can tell its clients' traffic from others' by address.
+func DialFrom(ctx context.Context, local string, addr netip.AddrPort, cfg skein.ClientConfig) (*Client, error) {
+	sc, err := skein.DialClient(ctx, local, addr, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,213 @@
+package hostile
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	snet "github.com/skein-dev/skein/engine/net"
+	skein "github.com/skein-dev/skein/engine/sync"
+)
+
+// TestSpeaksTheProtocol checks the hostile client against the real engine:
+// its handshake is accepted, its reliable message arrives whole, and the
+// server's PeerAdd hands it working peer keys (a relayed datagram sealed
+// with them reaches a real client as a message).
+func TestSpeaksTheProtocol(t *testing.T) {
+	srv, err := skein.ListenServer("127.0.0.1:0", skein.ServerConfig{NoTCP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	addr := srv.Host().LocalAddr()
+
+	c, err := Dial(ctx, "127.0.0.9:0", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.ID < 1000 {
+		t.Fatalf("client ID %d", c.ID)
+	}
+	if err := c.SendReliable([]byte{TagUser, 'h', 'i'}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan skein.Event, 16)
+	go func() {
+		for {
+			e, err := srv.Next(ctx)
+			if err != nil {
+				return
+			}
+			got <- e
+		}
+	}()
+	waitMsg := func(from snet.HostID, want []byte) {
+		t.Helper()
+		for {
+			select {
+			case e := <-got:
+				if e.Kind == skein.EventMessage && e.Peer == from && bytes.Equal(e.Data, want) {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no message %q from %v", want, from)
+			}
+		}
+	}
+	waitMsg(snet.HostID(c.ID), []byte("hi"))
+
+	// A real client in a group with the hostile one gets its relayed data.
+	legit, err := skein.DialClient(ctx, "127.0.0.10:0", addr, skein.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer legit.Close()
+	for e := range got {
+		if e.Kind == skein.EventConnected && e.Peer == legit.ID() {
+			break
+		}
+	}
+	if _, err := srv.CreateGroup([]snet.HostID{snet.HostID(c.ID), legit.ID()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.WaitPeer(ctx, uint32(legit.ID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := AppendSegment(nil, Segment{Cmd: KCPPush, Wnd: 1024, Data: []byte{TagUser, 'y', 'o'}})
+	if err := c.SendRelayed(p.ID, c.SealPeer(p, AppendFrame(nil, FrameKCP, msg))); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e, err := legit.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind == skein.EventMessage && e.Peer == snet.HostID(c.ID) {
+			if string(e.Data) != "yo" || !e.Relayed {
+				t.Fatalf("relayed message %q relayed=%v", e.Data, e.Relayed)
+			}
+			break
+		}
+	}
+}
+
+func TestFloodBounded(t *testing.T) {
+	sink, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	to := sink.LocalAddr().(interface{ String() string }).String()
+	st, err := Flood{
+		Target: netip.MustParseAddrPort(to), Sources: SourcePorts("127.0.0.11", 4),
+		Count: 500, Duration: 10 * time.Second, Rate: 0,
+		Make: func(i int, _ netip.AddrPort, b []byte) []byte { return append(b, byte(i), 1, 2, 3) },
+	}.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Datagrams != 500 || st.Bytes != 2000 {
+		t.Fatalf("flood sent %+v, want 500 datagrams of 4 bytes", st)
+	}
+}
+
+func TestSpoofedSource(t *testing.T) {
+	r, err := NewRawSender()
+	if errors.Is(err, ErrNotPermitted) {
+		t.Skipf("raw sockets need root (uid %d): %v", os.Getuid(), err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	sink, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	dst := netip.MustParseAddrPort(sink.LocalAddr().String())
+	src := netip.MustParseAddrPort("127.0.0.77:4242")
+	if err := r.Send(src, dst, []byte("spoofed")); err != nil {
+		t.Fatal(err)
+	}
+	sink.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	n, from, err := sink.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from != src || string(buf[:n]) != "spoofed" {
+		t.Fatalf("got %q from %v, want spoofed from %v", buf[:n], from, src)
+	}
+}
+
+func TestParsers(t *testing.T) {
+	h := AppendHello(nil, Version, 1, make([]byte, 32), make([]byte, CookieSize))
+	if len(h) != HelloSize || h[36] != CookieSize {
+		t.Fatalf("hello %d bytes, cookie len %d", len(h), h[36])
+	}
+	if _, err := ParseWelcome(make([]byte, WelcomeSize)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("welcome of zeros: %v", err)
+	}
+	fr := AppendFrame(AppendFrame(nil, FramePing, make([]byte, 8)), FrameKCP, []byte{1})
+	fs, err := ParseFrames(fr)
+	if err != nil || len(fs) != 2 || fs[1].Type != FrameKCP {
+		t.Fatalf("frames %v %v", fs, err)
+	}
+	if _, err := ParseFrames(fr[:len(fr)-1]); err == nil {
+		t.Fatal("truncated frames accepted")
+	}
+}
+
+func FuzzParseWelcome(f *testing.F) {
+	w := append([]byte{KindWelcome, CipherChaCha}, make([]byte, WelcomeSize-2)...)
+	f.Add(w)
+	f.Add([]byte{KindWelcome})
+	f.Add([]byte{KindCookie, 2, 0})
+	f.Add([]byte{KindReject, 3, 2, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if w, err := ParseWelcome(b); err == nil {
+			_, _ = w.Open(Keys{Cipher: w.Cipher})
+		}
+		_, _ = ParseCookie(b)
+		_, _, _ = ParseReject(b)
+		_, _, _ = ParseDataHeader(b)
+	})
+}
+
+func FuzzParseFrames(f *testing.F) {
+	f.Add(AppendFrame(AppendFrame(nil, FramePing, make([]byte, 8)), FrameKCP, AppendSegment(nil, Segment{Cmd: KCPPush, Data: []byte{0, 1}})))
+	f.Add([]byte{FrameKCP, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fs, err := ParseFrames(b)
+		n := 0
+		for _, fr := range fs {
+			n += FrameHeaderSize + len(fr.Body)
+		}
+		if err == nil && n != len(b) {
+			t.Fatalf("frames cover %d of %d bytes", n, len(b))
+		}
+	})
+}
+
+func FuzzParsePeerAdd(f *testing.F) {
+	m := append([]byte{TagControl, opPeerAdd, 0xe8, 3, 0, 0}, make([]byte, 64)...)
+	m = append(m, CipherChaCha, 1)
+	m = append(m, make([]byte, 18)...)
+	f.Add(m)
+	f.Add([]byte{TagControl, opPeerAdd})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, ok, err := ParsePeerAdd(b)
+		if ok && err == nil && p.Keys.Cipher != CipherChaCha && p.Keys.Cipher != CipherAES {
+			t.Fatalf("cipher %d accepted", p.Keys.Cipher)
+		}
+	})
+}

@@ -1,0 +1,394 @@
+package hostile
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// Wire constants, written down again from docs/PROTOCOL.md (version 2) so
+// that this package does not depend on engine/net's internals: a change to
+// the wire format that forgets the document breaks the attack suite.
+const (
+	// Version is the protocol version this package speaks.
+	Version uint16 = 2
+	// MaxDatagram is the largest datagram Skein sends.
+	MaxDatagram = 1200
+	// LinkDatagram is the budget of a link datagram (room for a relay record).
+	LinkDatagram = MaxDatagram - RelayOverhead
+	// RelayOverhead is what wrapping a datagram in a relay record adds.
+	RelayOverhead = DataHeaderSize + TagSize + FrameHeaderSize + 6
+	// HelloSize is the size every hello is padded to.
+	HelloSize = 128
+	// CookieSize is the size of the server's stateless cookie.
+	CookieSize = 24
+	// DataHeaderSize is kind (1), sender HostID (4), packet number (6).
+	DataHeaderSize = 11
+	// TagSize is the AEAD tag.
+	TagSize = 16
+	// FrameHeaderSize is frame type (1) and body length (2).
+	FrameHeaderSize = 3
+	// KCPMTU is the KCP segment budget of one datagram.
+	KCPMTU = LinkDatagram - DataHeaderSize - TagSize - FrameHeaderSize
+	// KCPOverhead is KCP's segment header.
+	KCPOverhead = 24
+	// KCPConv is the conversation ID of every Skein KCP stream ("SKN1").
+	KCPConv = 0x534b4e31
+	// WelcomeSize is the size of a welcome packet.
+	WelcomeSize = 1 + 1 + 32 + 12 + TagSize
+	// ServerID is the server's HostID.
+	ServerID uint32 = 1
+)
+
+// Packet kinds (the first byte of every datagram).
+const (
+	KindHello   byte = 0x01
+	KindCookie  byte = 0x02
+	KindWelcome byte = 0x03
+	KindReject  byte = 0x04
+	KindData    byte = 0x10
+)
+
+// Frame types inside a sealed data datagram.
+const (
+	FrameKCP        byte = 0x01
+	FrameUnreliable byte = 0x02
+	FramePing       byte = 0x03
+	FramePong       byte = 0x04
+	FrameClose      byte = 0x05
+	FrameRelay      byte = 0x06
+	FramePunch      byte = 0x07
+	FrameFanout     byte = 0x08
+	FrameFanned     byte = 0x09
+)
+
+// KCP commands.
+const (
+	KCPPush byte = 81
+	KCPAck  byte = 82
+)
+
+// Cipher numbers as the welcome carries them.
+const (
+	CipherChaCha byte = 1
+	CipherAES    byte = 2
+)
+
+// ErrMalformed is returned by every parser here for input it refuses.
+var ErrMalformed = errors.New("hostile: malformed packet")
+
+// AppendHello appends a hello padded to HelloSize. flags bit 0 asks for
+// AES-256-GCM. cookie is empty or the server's cookie.
+func AppendHello(b []byte, version uint16, flags byte, pub []byte, cookie []byte) []byte {
+	start := len(b)
+	b = append(b, KindHello)
+	b = binary.LittleEndian.AppendUint16(b, version)
+	b = append(b, flags)
+	var k [32]byte
+	copy(k[:], pub)
+	b = append(b, k[:]...)
+	b = append(b, byte(len(cookie)))
+	b = append(b, cookie...)
+	for len(b)-start < HelloSize {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// ParseCookie returns the cookie of a cookie packet.
+func ParseCookie(b []byte) ([]byte, error) {
+	if len(b) != 3+CookieSize || b[0] != KindCookie {
+		return nil, ErrMalformed
+	}
+	return b[3:], nil
+}
+
+// ParseReject returns a reject packet's reason and the server's version.
+func ParseReject(b []byte) (reason byte, version uint16, err error) {
+	if len(b) != 4 || b[0] != KindReject {
+		return 0, 0, ErrMalformed
+	}
+	return b[1], binary.LittleEndian.Uint16(b[2:]), nil
+}
+
+// Welcome is a parsed welcome packet before its body is opened.
+type Welcome struct {
+	Cipher    byte
+	ServerPub []byte // 32 bytes, aliases the packet
+	packet    []byte
+}
+
+// ParseWelcome checks a welcome's layout and returns its cleartext part.
+func ParseWelcome(b []byte) (Welcome, error) {
+	if len(b) != WelcomeSize || b[0] != KindWelcome {
+		return Welcome{}, ErrMalformed
+	}
+	if b[1] != CipherChaCha && b[1] != CipherAES {
+		return Welcome{}, ErrMalformed
+	}
+	return Welcome{Cipher: b[1], ServerPub: b[2:34], packet: b}, nil
+}
+
+// WelcomeBody is what the sealed part of a welcome says.
+type WelcomeBody struct {
+	ClientID  uint32
+	PingMs    uint32
+	TimeoutMs uint32
+}
+
+// Open opens the welcome's sealed body with the client's view of the keys
+// (Recv is the server→client key) and decodes it.
+func (w Welcome) Open(k Keys) (WelcomeBody, error) {
+	a, err := newAEAD(k.Cipher, k.Recv[:])
+	if err != nil {
+		return WelcomeBody{}, err
+	}
+	var nonce [12]byte
+	body, err := a.Open(nil, nonce[:], w.packet[34:], w.packet[:34])
+	if err != nil {
+		return WelcomeBody{}, fmt.Errorf("welcome seal: %w", ErrMalformed)
+	}
+	if len(body) != 12 {
+		return WelcomeBody{}, ErrMalformed
+	}
+	return WelcomeBody{
+		ClientID:  binary.LittleEndian.Uint32(body),
+		PingMs:    binary.LittleEndian.Uint32(body[4:]),
+		TimeoutMs: binary.LittleEndian.Uint32(body[8:]),
+	}, nil
+}
+
+// Keys are one end's view of a link's keys: Send seals what it sends, Recv
+// opens what it receives.
+type Keys struct {
+	Send, Recv [32]byte
+	Cipher     byte
+}
+
+// DeriveClientKeys is the project's key derivation, as the client sees it:
+// HKDF-SHA256(shared, salt = client pub ‖ server pub, "skein v1 link keys"),
+// client→server key first.
+func DeriveClientKeys(shared, clientPub, serverPub []byte, cipherID byte) (Keys, error) {
+	salt := append(append([]byte(nil), clientPub...), serverPub...)
+	okm, err := hkdf.Key(sha256.New, shared, salt, "skein v1 link keys", 64)
+	if err != nil {
+		return Keys{}, fmt.Errorf("hostile: derive keys: %w", err)
+	}
+	var k Keys
+	copy(k.Send[:], okm[:32])
+	copy(k.Recv[:], okm[32:])
+	k.Cipher = cipherID
+	return k, nil
+}
+
+func newAEAD(c byte, key []byte) (cipher.AEAD, error) {
+	if c == CipherAES {
+		b, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, fmt.Errorf("hostile: aes: %w", err)
+		}
+		return cipher.NewGCM(b)
+	}
+	return chacha20poly1305.New(key)
+}
+
+// Sealer seals and opens data datagrams of one link.
+type Sealer struct {
+	send, recv cipher.AEAD
+}
+
+// NewSealer makes a Sealer for k.
+func NewSealer(k Keys) (*Sealer, error) {
+	s, err := newAEAD(k.Cipher, k.Send[:])
+	if err != nil {
+		return nil, err
+	}
+	r, err := newAEAD(k.Cipher, k.Recv[:])
+	if err != nil {
+		return nil, err
+	}
+	return &Sealer{send: s, recv: r}, nil
+}
+
+func nonce(pn uint64) []byte {
+	var n [12]byte
+	binary.LittleEndian.PutUint64(n[:], pn)
+	return n[:]
+}
+
+// Seal appends a data datagram: header (from, pn) and the sealed plaintext.
+func (s *Sealer) Seal(b []byte, from uint32, pn uint64, plaintext []byte) []byte {
+	start := len(b)
+	b = AppendDataHeader(b, from, pn)
+	return s.send.Seal(b, nonce(pn), plaintext, b[start:])
+}
+
+// Open authenticates a data datagram and returns its sender, packet number
+// and plaintext (a new slice).
+func (s *Sealer) Open(b []byte) (from uint32, pn uint64, plain []byte, err error) {
+	from, pn, err = ParseDataHeader(b)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	plain, err = s.recv.Open(nil, nonce(pn), b[DataHeaderSize:], b[:DataHeaderSize])
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("open: %w", ErrMalformed)
+	}
+	return from, pn, plain, nil
+}
+
+// AppendDataHeader appends the 11-byte cleartext header of a data datagram.
+func AppendDataHeader(b []byte, from uint32, pn uint64) []byte {
+	b = append(b, KindData)
+	b = binary.LittleEndian.AppendUint32(b, from)
+	return append(b, byte(pn), byte(pn>>8), byte(pn>>16), byte(pn>>24), byte(pn>>32), byte(pn>>40))
+}
+
+// ParseDataHeader reads a data datagram's sender and packet number.
+func ParseDataHeader(b []byte) (from uint32, pn uint64, err error) {
+	if len(b) < DataHeaderSize+TagSize || b[0] != KindData {
+		return 0, 0, ErrMalformed
+	}
+	p := b[5:11]
+	pn = uint64(p[0]) | uint64(p[1])<<8 | uint64(p[2])<<16 | uint64(p[3])<<24 | uint64(p[4])<<32 | uint64(p[5])<<40
+	return binary.LittleEndian.Uint32(b[1:5]), pn, nil
+}
+
+// AppendFrame appends one frame. The length is written as len(body) mod
+// 65536: a hostile caller may lie with Frame's raw form instead.
+func AppendFrame(b []byte, typ byte, body []byte) []byte {
+	b = append(b, typ)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(body)))
+	return append(b, body...)
+}
+
+// Frame is one decoded frame; Body aliases the plaintext.
+type Frame struct {
+	Type byte
+	Body []byte
+}
+
+// ParseFrames splits a plaintext into frames, checking only that each
+// length stays inside the plaintext (the receiver's checks are the
+// server's business; this is for reading what the server sends).
+func ParseFrames(p []byte) ([]Frame, error) {
+	if len(p) == 0 {
+		return nil, ErrMalformed
+	}
+	var out []Frame
+	for len(p) > 0 {
+		if len(p) < FrameHeaderSize {
+			return out, ErrMalformed
+		}
+		n := int(binary.LittleEndian.Uint16(p[1:3]))
+		if n > len(p)-FrameHeaderSize {
+			return out, ErrMalformed
+		}
+		out = append(out, Frame{Type: p[0], Body: p[FrameHeaderSize : FrameHeaderSize+n]})
+		p = p[FrameHeaderSize+n:]
+	}
+	return out, nil
+}
+
+// Segment is one KCP segment as it goes on the wire; any field may be set
+// to anything, which is the point.
+type Segment struct {
+	Cmd, Frg byte
+	Wnd      uint16
+	TS       uint32
+	SN, UNA  uint32
+	Data     []byte
+	// LenOverride, when nonzero, is the length written instead of
+	// len(Data) (a lie). A PUSH with no Data is an empty message.
+	LenOverride uint32
+}
+
+// AppendSegment appends a KCP segment (24-byte header and data) with the
+// Skein conversation ID.
+func AppendSegment(b []byte, s Segment) []byte {
+	b = binary.LittleEndian.AppendUint32(b, KCPConv)
+	b = append(b, s.Cmd, s.Frg)
+	b = binary.LittleEndian.AppendUint16(b, s.Wnd)
+	b = binary.LittleEndian.AppendUint32(b, s.TS)
+	b = binary.LittleEndian.AppendUint32(b, s.SN)
+	b = binary.LittleEndian.AppendUint32(b, s.UNA)
+	n := uint32(len(s.Data))
+	if s.LenOverride != 0 {
+		n = s.LenOverride
+	}
+	b = binary.LittleEndian.AppendUint32(b, n)
+	return append(b, s.Data...)
+}
+
+// AppendRelayRecord appends a relay record (destination, length, datagram).
+func AppendRelayRecord(b []byte, to uint32, inner []byte) []byte {
+	b = binary.LittleEndian.AppendUint32(b, to)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(inner)))
+	return append(b, inner...)
+}
+
+// AppendFanout appends a fan-out frame body: group, recipients (none:
+// every member but the sender), channel, sequence, payload.
+func AppendFanout(b []byte, group uint32, to []uint32, channel byte, seq uint32, payload []byte) []byte {
+	b = binary.LittleEndian.AppendUint32(b, group)
+	b = append(b, byte(len(to)))
+	for _, id := range to {
+		b = binary.LittleEndian.AppendUint32(b, id)
+	}
+	b = append(b, channel)
+	b = binary.LittleEndian.AppendUint32(b, seq)
+	return append(b, payload...)
+}
+
+// Sync layer tags and the control operation this package reads.
+const (
+	TagUser    byte = 0x00
+	TagControl byte = 0x01
+	TagGroup   byte = 0x02
+	opPeerAdd  byte = 1
+	// opCandidates reports a client's LAN addresses: count(1) × (ip16, port2).
+	opCandidates byte = 8
+)
+
+// PeerAdd is the engine/sync control message that hands a client a peer's
+// link keys (as the receiver uses them).
+type PeerAdd struct {
+	Peer uint32
+	Keys Keys
+}
+
+// ParsePeerAdd decodes a reliable message from the server if it is a
+// PeerAdd control message (tag included); ok is false for any other.
+func ParsePeerAdd(m []byte) (p PeerAdd, ok bool, err error) {
+	if len(m) < 2 || m[0] != TagControl || m[1] != opPeerAdd {
+		return PeerAdd{}, false, nil
+	}
+	b := m[2:]
+	if len(b) < 4+64+1+1 {
+		return PeerAdd{}, true, ErrMalformed
+	}
+	p.Peer = binary.LittleEndian.Uint32(b)
+	copy(p.Keys.Send[:], b[4:36])
+	copy(p.Keys.Recv[:], b[36:68])
+	p.Keys.Cipher = b[68]
+	if p.Keys.Cipher != CipherChaCha && p.Keys.Cipher != CipherAES {
+		return PeerAdd{}, true, ErrMalformed
+	}
+	n := int(b[69])
+	if len(b) != 70+18*n {
+		return PeerAdd{}, true, ErrMalformed
+	}
+	return p, true, nil
+}
+
+// TCPFrame frames a datagram for the TCP fallback: 2-byte big-endian length.
+func TCPFrame(b []byte, dgram []byte) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(dgram)))
+	return append(b, dgram...)
+}
