@@ -81,7 +81,9 @@ func Emit(f *File) ([]byte, error) {
 		var std, other []string
 		for _, im := range f.Imports {
 			spec := strconv.Quote(im.Path)
-			if im.Alias != nil || inferName(im.Path) != path0(im.Path) {
+			// An alias where Go would not infer the IDL's name: the
+			// package's own name may differ from its path's last element.
+			if im.Alias != nil || inferName(im.Path) != path0(im.Path) || im.pkgName != "" && im.pkgName != im.Name {
 				spec = im.Name + " " + spec
 			}
 			if strings.Contains(strings.SplitN(im.Path, "/", 2)[0], ".") {
