@@ -137,14 +137,15 @@ func suggest(t *Type, pkg *types.Package) string {
 	return "; did you mean " + strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1] + "?"
 }
 
-// editDistance is the Levenshtein distance between a and b (bytes), capped
-// for long inputs so that a hostile name costs little.
+// editDistance is the Levenshtein distance between a and b (bytes). Past 64
+// bytes it returns the longer length unless they are equal (a bound that no
+// suggestion threshold reaches), so that a hostile name costs little.
 func editDistance(a, b string) int {
 	if len(a) > 64 || len(b) > 64 {
 		if a == b {
 			return 0
 		}
-		return 64
+		return max(len(a), len(b))
 	}
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)

@@ -42,6 +42,13 @@ type goLoader struct {
 	exports map[string]string // import path -> export data file, for imp
 	pkgs    map[string]*goPackage
 	imp     types.Importer
+
+	// Learnt once, to refuse without running go list a path that cannot
+	// exist (the fuzzer tries thousands): the go command's GOROOT ("" if
+	// unknown) and the modules of the build (nil if unknown).
+	probed  bool
+	goroot  string
+	modules []goModule
 	carry   map[types.Type]*carryFault // why a type named by an IDL cannot be carried; nil when it can
 }
 
@@ -137,7 +144,11 @@ func (l *goLoader) load(paths []string) map[string]*goPackage {
 		if _, ok := l.pkgs[p]; ok {
 			continue
 		}
-		if why := loadablePath(p); why != "" {
+		why := loadablePath(p)
+		if why == "" {
+			why = l.impossible(p)
+		}
+		if why != "" {
 			l.pkgs[p] = &goPackage{err: why}
 			continue
 		}
@@ -151,6 +162,74 @@ func (l *goLoader) load(paths []string) map[string]*goPackage {
 		out[p] = l.pkgs[p]
 	}
 	return out
+}
+
+// goModule is a module of the build: its path, and its directory if it is
+// on disk ("" if not downloaded).
+type goModule struct {
+	path, dir string
+}
+
+// probe learns, once, the go command's GOROOT and the modules of the build
+// as seen from l.dir. Either may stay unknown (no module, a vendor
+// directory, an error): the checks that need it are then left to go list.
+func (l *goLoader) probe() {
+	l.probed = true
+	ctx, cancel := context.WithTimeout(context.Background(), goListTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goCommand(), "env", "GOROOT")
+	cmd.Dir = l.dir
+	if out, err := cmd.Output(); err == nil {
+		l.goroot = strings.TrimSpace(string(out))
+	}
+	cmd = exec.CommandContext(ctx, goCommand(), "list", "-m", "-e", "-f", "{{.Path}}\t{{.Dir}}", "all")
+	cmd.Dir = l.dir
+	if out, err := cmd.Output(); err == nil {
+		l.modules = []goModule{}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			path, dir, _ := strings.Cut(line, "\t")
+			l.modules = append(l.modules, goModule{path, dir})
+		}
+	}
+}
+
+// impossible returns why path p cannot be imported, if that is known without
+// loading it: a standard-library path that only the toolchain may import, or
+// a path that is neither in the standard library nor a directory of a module
+// of the build. It returns "" when go list must decide. It must be called with l.mu
+// held.
+func (l *goLoader) impossible(p string) string {
+	if !l.probed {
+		l.probe()
+	}
+	if l.goroot == "" {
+		return ""
+	}
+	if fi, err := os.Stat(filepath.Join(l.goroot, "src", filepath.FromSlash(p))); err == nil && fi.IsDir() {
+		switch {
+		case strings.HasPrefix(p, "cmd/"):
+			return "it belongs to the Go toolchain (cmd/...), not an importable package"
+		case stdInternal(p):
+			return "it is internal to the Go standard library"
+		}
+		return ""
+	}
+	if l.modules == nil {
+		return ""
+	}
+	for _, m := range l.modules {
+		if p != m.path && !strings.HasPrefix(p, m.path+"/") {
+			continue
+		}
+		if m.dir == "" {
+			return "" // not downloaded: go list will say
+		}
+		rel := filepath.FromSlash(strings.TrimPrefix(strings.TrimPrefix(p, m.path), "/"))
+		if fi, err := os.Stat(filepath.Join(m.dir, rel)); err == nil && fi.IsDir() {
+			return ""
+		}
+	}
+	return "it is not in the standard library, and no module of the build provides it"
 }
 
 // list runs go list once for paths and records a result for each.
