@@ -21,7 +21,9 @@ const (
 
 // Generate parses and checks the IDL source src (named name in messages) and
 // returns the Go source generated from it, gofmt'd. The output depends only
-// on src and the base name of name. Errors are an ErrorList.
+// on src, the base name of name and the Go packages it imports, which are
+// loaded as the go command sees them from the directory of name (see
+// README.md). Errors are an ErrorList.
 func Generate(name string, src []byte) ([]byte, error) {
 	f, err := Parse(name, src)
 	if err != nil {
