@@ -276,7 +276,7 @@ func carriedTop(l *goLoader, t types.Type) *carryFault {
 	if s, ok := t.Underlying().(*types.Struct); ok && s.NumFields() > 0 && carriedFields(s) == 0 && msgpackCodec(t, true) == -1 {
 		return &carryFault{what: "a struct without exported fields or encoding methods: msgpack would carry nothing of it"}
 	}
-	return l.walk(t, true, map[types.Type]bool{})
+	return l.walk(t, true, map[string]bool{})
 }
 
 // carriedFields counts the fields msgpack encodes: exported or embedded, and
@@ -351,26 +351,36 @@ func msgpackMethods(t types.Type, addr bool) (int, bool, *carryFault) {
 	return enc, encPtr, nil
 }
 
+// maxTypeDepth bounds the walk of a type: the runtime refuses values nested
+// more than 100 deep anyway.
+const maxTypeDepth = 100
+
 // walk checks that msgpack can write and read back a value of type t by
 // reflection. addr says whether the value is addressable (map keys and
 // values are not, so msgpack cannot call pointer-receiver methods on them);
 // visiting breaks cycles through named types.
-func (l *goLoader) walk(t types.Type, addr bool, visiting map[types.Type]bool) *carryFault {
+func (l *goLoader) walk(t types.Type, addr bool, visiting map[string]bool) *carryFault {
 	t = types.Unalias(t)
 	if n, ok := t.(*types.Named); ok {
 		// Results are not cached below the top: one found inside a cycle
 		// may be incomplete.
-		if visiting[n] {
+		// Keyed by spelling, so that the instances of a generic type that
+		// the importer builds separately still close the cycle.
+		key := types.TypeString(n, nil)
+		if visiting[key] {
 			return nil // a cycle: the part of the walk that entered it decides
 		}
-		visiting[n] = true
-		defer delete(visiting, n)
+		if len(visiting) >= maxTypeDepth {
+			return &carryFault{what: fmt.Sprintf("nested more than %d named types deep", maxTypeDepth)}
+		}
+		visiting[key] = true
+		defer delete(visiting, key)
 		return l.walkNamed(n, addr, visiting)
 	}
 	return l.walkStructure(t, addr, visiting)
 }
 
-func (l *goLoader) walkNamed(n *types.Named, addr bool, visiting map[types.Type]bool) *carryFault {
+func (l *goLoader) walkNamed(n *types.Named, addr bool, visiting map[string]bool) *carryFault {
 	if path := n.Obj().Pkg(); path != nil && path.Path() == "time" && n.Obj().Name() == "Time" {
 		return nil // a msgpack extension type
 	}
@@ -386,7 +396,7 @@ func (l *goLoader) walkNamed(n *types.Named, addr bool, visiting map[types.Type]
 
 // walkStructure checks the structure of t (its underlying type); t names it
 // in messages.
-func (l *goLoader) walkStructure(t types.Type, addr bool, visiting map[types.Type]bool) *carryFault {
+func (l *goLoader) walkStructure(t types.Type, addr bool, visiting map[string]bool) *carryFault {
 	ts := types.TypeString(t, qualifier)
 	switch u := t.Underlying().(type) {
 	case *types.Basic:

@@ -162,18 +162,31 @@ type B struct{ As []A }
 
 // Empty carries nothing, and says so by having no fields.
 type Empty struct{}
+
+// List is generic and refers to itself.
+type List[T any] struct {
+	V    T
+	Next *List[T]
+}
+
+// Ints is an instance of List: the IDL can name it.
+type Ints = List[int]
+
+// Chans is an instance of List that holds channels.
+type Chans = List[chan int]
 `})
-	src := "package p\nimport \"example.com/m/k\"\nstruct S { O k.Ok; E k.Empty }\n"
+	src := "package p\nimport \"example.com/m/k\"\nstruct S { O k.Ok; E k.Empty; I k.Ints }\n"
 	if _, err := Generate(filepath.Join(dir, "ok.rmi"), []byte(src)); err != nil {
 		t.Errorf("accepted types refused: %v", err)
 	}
-	src = "package p\nimport \"example.com/m/k\"\nstruct S { A k.A; B k.B }\n"
+	src = "package p\nimport \"example.com/m/k\"\nstruct S { A k.A; B k.B; C k.Chans; L k.List }\n"
 	_, err := Generate(filepath.Join(dir, "cycle.rmi"), []byte(src))
 	var list ErrorList
-	if !errors.As(err, &list) || len(list) != 2 {
+	if !errors.As(err, &list) || len(list) != 4 {
 		t.Fatalf("cycle: %v", err)
 	}
-	for i, want := range []string{"k.A cannot be carried: field Ch is a channel", "k.B cannot be carried: field As[i].Ch is a channel"} {
+	for i, want := range []string{"k.A cannot be carried: field Ch is a channel", "k.B cannot be carried: field As[i].Ch is a channel",
+		"k.Chans cannot be carried: field V is a channel", "k.List is generic"} {
 		if !strings.Contains(list[i].Msg, want) {
 			t.Errorf("got %q, want %q", list[i].Msg, want)
 		}
