@@ -42,6 +42,7 @@ type goLoader struct {
 	exports map[string]string // import path -> export data file, for imp
 	pkgs    map[string]*goPackage
 	imp     types.Importer
+	carry   map[types.Type]*carryFault // why a type named by an IDL cannot be carried; nil when it can
 
 	// Learnt once, to refuse without running go list a path that cannot
 	// exist (the fuzzer tries thousands): the go command's GOROOT ("" if
@@ -49,7 +50,6 @@ type goLoader struct {
 	probed  bool
 	goroot  string
 	modules []goModule
-	carry   map[types.Type]*carryFault // why a type named by an IDL cannot be carried; nil when it can
 }
 
 var (
