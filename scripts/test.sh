@@ -103,7 +103,18 @@ else
   for t in "${targets[@]}"; do
     dir=${t%%$'\t'*} name=${t#*$'\t'}
     echo "-- $dir $name"
-    go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$dir" || fail "fuzz $name in $dir"
+    stamp=$(mktemp)
+    if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$dir"; then
+      # Print each failing input the run wrote, in full: the CI log is then
+      # enough to reproduce it, and the fix commits the file as a seed.
+      find "$dir/testdata/fuzz/$name" -type f -newer "$stamp" 2>/dev/null | while read -r f; do
+        printf '\n-- %s (commit it with the fix, as a seed):\n' "$f"
+        cat "$f"
+      done || true
+      rm -f "$stamp"
+      fail "fuzz $name in $dir"
+    fi
+    rm -f "$stamp"
   done
 fi
 

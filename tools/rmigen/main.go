@@ -12,8 +12,9 @@
 //
 //	//go:generate go run github.com/skein-dev/skein/tools/rmigen -o game_rmi.go game.rmi
 //
-// in a Go file of the package and run go generate. See README.md for the IDL
-// grammar.
+// in a Go file of the package and run go generate. Go types that the IDL
+// imports are checked against the packages the go command loads from the
+// directory of file.rmi. See README.md for the IDL grammar.
 package main
 
 import (

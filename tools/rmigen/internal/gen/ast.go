@@ -32,6 +32,8 @@ type Import struct {
 	Path  string
 	Name  string // alias, or the name inferred from the path (set by the checker)
 	used  bool
+
+	pkgName string // the Go package's own name, once loaded (set by the checker)
 }
 
 // Struct is a struct declaration.

@@ -23,11 +23,16 @@ type checker struct {
 	// top holds every package-level name the output declares, with where it
 	// comes from, to report collisions.
 	top map[string]string
+	// goTypes are the pkg.Name types of the file, resolved against the Go
+	// packages at the end; badImport are imports already reported, which
+	// are not loaded.
+	goTypes   []*Type
+	badImport map[*Import]bool
 }
 
 // Check resolves f in place and returns an ErrorList if anything is wrong.
 func Check(f *File) error {
-	c := &checker{f: f, structs: map[string]*Struct{}, globals: map[string]*Global{}, imports: map[string]*Import{}, top: map[string]string{}}
+	c := &checker{f: f, structs: map[string]*Struct{}, globals: map[string]*Global{}, imports: map[string]*Import{}, top: map[string]string{}, badImport: map[*Import]bool{}}
 	c.check()
 	if len(c.errs) > 0 {
 		c.errs.sort()
@@ -122,6 +127,7 @@ func (c *checker) check() {
 	}
 	c.checkRecursion()
 	c.checkRanges()
+	c.checkGoTypes()
 	for _, im := range f.Imports {
 		if im.Name != "" && !im.used {
 			c.errorf(im.Pos, "import %q is not used", im.Path)
@@ -155,10 +161,13 @@ func (c *checker) checkImports() {
 		switch {
 		case im.Name == "rmi" || im.Name == "net" || strings.HasPrefix(im.Name, "rmi"):
 			c.errorf(pos, "import name %s is reserved by generated code: add another name, as in import my%s %q", im.Name, im.Name, im.Path)
+			c.badImport[im] = true
 		case predeclared[im.Name]:
 			c.errorf(pos, "import name %s would hide Go's predeclared %s", im.Name, im.Name)
+			c.badImport[im] = true
 		case exported(im.Name):
 			c.errorf(pos, "import name %s must not start with an upper-case letter (it could collide with generated names)", im.Name)
+			c.badImport[im] = true
 		}
 		if prev, ok := c.imports[im.Name]; ok {
 			c.errorf(pos, "import name %s redeclared (first imported at %s)", im.Name, c.at(prev.Pos))
@@ -244,7 +253,9 @@ func (c *checker) resolve(t *Type) {
 		im.used = true
 		if !exported(t.Name) {
 			c.errorf(t.Pos, "%s.%s is not exported", t.Pkg, t.Name)
+			return
 		}
+		c.goTypes = append(c.goTypes, t)
 	case Slice:
 		c.resolve(t.Elem)
 	case Map:

@@ -4,15 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"go/ast"
-	"go/importer"
 	goparser "go/parser"
 	"go/token"
 	"go/types"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,63 +78,45 @@ func TestEveryErrorMessageHasACase(t *testing.T) {
 }
 
 // typeChecker type-checks generated files against the real engine/rmi and
-// engine/net (loaded from source once).
+// engine/net and the Go packages the IDL imports, all read from export data
+// by the loader rmigen itself uses (go list -export from this directory,
+// once per path and process: type-checking the standard library from
+// source in every fuzz worker would be much slower).
 type typeChecker struct {
-	imp              types.ImporterFrom
-	dir              string
-	checked, skipped int
+	l       *goLoader
+	checked int
 }
 
 func newTypeChecker(tb testing.TB) *typeChecker {
-	dir, err := filepath.Abs(".")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	// Export data from the build cache (go list -export) is much faster than
-	// type-checking the standard library from source in every fuzz worker.
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "list", "-export", "-deps",
-		"-f", "{{.ImportPath}} {{.Export}}",
-		"github.com/skein-dev/skein/engine/rmi", "github.com/skein-dev/skein/engine/rmi/internal/testidl/gotypes",
-		"github.com/vmihailenco/msgpack/v5", "time", "net", "net/netip", "encoding/json")
-	out, err := cmd.Output()
-	if err != nil {
-		tb.Fatalf("go list -export: %v", err)
-	}
-	exports := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if path, file, ok := strings.Cut(line, " "); ok && file != "" {
-			exports[path] = file
+	l := loaderFor(".")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for path, p := range l.load([]string{rmiPath, netPath}) {
+		if p.pkg == nil {
+			tb.Fatalf("loading %s: %s", path, p.err)
 		}
 	}
-	lookup := func(path string) (io.ReadCloser, error) {
-		file, ok := exports[path]
-		if !ok {
-			return nil, fmt.Errorf("no export data for %q", path)
-		}
-		return os.Open(file)
-	}
-	return &typeChecker{imp: importer.ForCompiler(token.NewFileSet(), "gc", lookup).(types.ImporterFrom), dir: dir}
+	return &typeChecker{l: l}
 }
 
+// check type-checks one generated file. Every package it imports must load:
+// rmigen accepts a Go type only from a package it could load.
 func (tc *typeChecker) check(src []byte) error {
 	fset := token.NewFileSet()
 	f, err := goparser.ParseFile(fset, "gen.go", src, goparser.ParseComments)
 	if err != nil {
 		return err
 	}
-	var missing bool
+	tc.l.mu.Lock()
+	defer tc.l.mu.Unlock()
 	conf := types.Config{Importer: importerFunc(func(path string) (*types.Package, error) {
-		p, err := tc.imp.ImportFrom(path, tc.dir, 0)
-		if err != nil {
-			missing = true
+		p := tc.l.load([]string{path})[path]
+		if p.pkg == nil {
+			return nil, fmt.Errorf("rmigen accepted an import it cannot load: %q: %s", path, p.err)
 		}
-		return p, err
+		return p.pkg, nil
 	})}
 	_, err = conf.Check("gen", fset, []*ast.File{f}, nil)
-	if missing {
-		tc.skipped++
-		return nil
-	}
 	tc.checked++
 	return err
 }
@@ -149,7 +127,9 @@ func (f importerFunc) Import(path string) (*types.Package, error) { return f(pat
 
 // FuzzGenerate feeds arbitrary IDL to the generator: it must never panic,
 // must fail only with positioned messages, and whatever it accepts must
-// type-check against the real runtime (imports of unknown paths excepted).
+// type-check against the real runtime and the real Go packages it imports.
+// Inputs import arbitrary paths: each is loaded once per fuzz worker (go
+// list, about 10 ms for a path that does not exist), then cached.
 func FuzzGenerate(f *testing.F) {
 	for _, dir := range []string{"golden", "errors"} {
 		files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", dir, "*.rmi"))

@@ -21,7 +21,9 @@ const (
 
 // Generate parses and checks the IDL source src (named name in messages) and
 // returns the Go source generated from it, gofmt'd. The output depends only
-// on src and the base name of name. Errors are an ErrorList.
+// on src, the base name of name and the Go packages it imports, which are
+// loaded as the go command sees them from the directory of name (see
+// README.md). Errors are an ErrorList.
 func Generate(name string, src []byte) ([]byte, error) {
 	f, err := Parse(name, src)
 	if err != nil {
@@ -81,7 +83,9 @@ func Emit(f *File) ([]byte, error) {
 		var std, other []string
 		for _, im := range f.Imports {
 			spec := strconv.Quote(im.Path)
-			if im.Alias != nil || inferName(im.Path) != path0(im.Path) {
+			// An alias where Go would not infer the IDL's name: the
+			// package's own name may differ from its path's last element.
+			if im.Alias != nil || inferName(im.Path) != path0(im.Path) || im.pkgName != "" && im.pkgName != im.Name {
 				spec = im.Name + " " + spec
 			}
 			if strings.Contains(strings.SplitN(im.Path, "/", 2)[0], ".") {
