@@ -288,6 +288,8 @@ func (h *Host) punchTickLocked(l *link, now time.Time) []directProbe {
 	case ps.direct.IsValid():
 		if now.Sub(ps.lastAck) > cfg.Lost {
 			h.toRelayLocked(l, ErrPathLost, now)
+			// Reported: the retries that fail from here on change nothing.
+			ps.reported = true
 			ps.retryAt = now.Add(ps.backoff)
 			ps.backoff = min(2*ps.backoff, cfg.RetryMax)
 			return nil
