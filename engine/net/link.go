@@ -22,6 +22,7 @@ type link struct {
 	seal    *sealer
 	cipher  Cipher
 	pnOut   atomic.Uint64 // last packet number used
+	probePN atomic.Uint64 // last one used in the probe space, less probePNBase
 	traffic trafficCounters
 	drops   dropCounters
 
@@ -51,6 +52,8 @@ type link struct {
 	since          time.Time
 	pathSince      time.Time
 	punch          *punchState // peer links: hole punching
+	pathCheck      *pathCheck  // a new peer address being validated
+	probeReplay    probeWindow // the probe packet-number space's replay window
 	lastHeard      time.Time
 	lastPing       time.Time // when we last pinged
 	lastPingIn     time.Time // when the peer last pinged us

@@ -86,8 +86,9 @@ type punchState struct {
 // directProbe is a sealed probe or ack to write to an address, not through
 // the link's path.
 type directProbe struct {
-	to netip.AddrPort
-	b  []byte
+	conn PacketConn // nil: the host's socket
+	to   netip.AddrPort
+	b    []byte
 }
 
 func newToken() uint64 {
@@ -179,23 +180,30 @@ func (h *Host) startAttemptLocked(l *link, now time.Time) []directProbe {
 	return h.probesLocked(l, ps.cands, punchProbe, ps.token, nil)
 }
 
-// probesLocked seals one probe (or ack) per address.
+// probesLocked seals one probe (or ack) per address, numbered in the probe
+// space: a probe to a candidate that does not answer is not a lost data
+// datagram in the peer's loss estimate.
 func (h *Host) probesLocked(l *link, to []netip.AddrPort, kind byte, token uint64, out []directProbe) []directProbe {
 	var body [9]byte
 	body[0] = kind
 	binary.LittleEndian.PutUint64(body[1:], token)
 	for _, a := range to {
-		b, pn := l.startDatagram()
+		b, pn := l.startProbeDatagram()
 		b = appendFrame(b, framePunch, body[:])
 		out = append(out, directProbe{to: a, b: l.sealDatagram(b, pn)})
 	}
 	return out
 }
 
-// writeProbes writes probes straight to their addresses. Call without l.mu.
+// writeProbes writes probes (and path challenges and responses) straight to
+// their addresses. Call without l.mu.
 func (h *Host) writeProbes(l *link, probes []directProbe) {
 	for _, p := range probes {
-		if _, err := h.conn.WriteTo(p.b, p.to); err == nil {
+		conn := p.conn
+		if conn == nil {
+			conn = h.conn
+		}
+		if _, err := conn.WriteTo(p.b, p.to); err == nil {
 			l.traffic.out(len(p.b))
 			h.traffic.out(len(p.b))
 		}

@@ -32,6 +32,56 @@ func pathEvents(t *testing.T, h *skein.Host) []skein.Event {
 	}
 }
 
+// Punch probes to candidates that never answer are not data the peer
+// lost: a relayed pair whose probes all vanish reports no loss (issue 11:
+// relayed pairs showed 42-77% with nothing lost).
+func TestUnansweredProbesAreNotLoss(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := vnet.New(43)
+		defer nw.Close()
+		_, c := relayNet(t, nw, 2, func(from, to skein.HostID) bool { return true })
+		a, b := c[0], c[1]
+		peer(t, c)
+		nowhere := []netip.AddrPort{netip.MustParseAddrPort("10.9.0.1:1"), netip.MustParseAddrPort("10.9.0.2:2")}
+		for _, h := range c {
+			other := a.ID()
+			if h == a {
+				other = b.ID()
+			}
+			if err := h.Punch(other, nowhere); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Traffic through the relay both ways while the probes go out.
+		for i := range 600 {
+			a.Send(b.ID(), skein.Unreliable, []byte("state"))
+			b.Send(a.ID(), skein.Unreliable, []byte("state"))
+			if i%10 == 0 {
+				pathEvents(t, a)
+				pathEvents(t, b)
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		if lost := nw.Stats().Dropped.NoRoute; lost < 100 {
+			t.Fatalf("only %d probes went nowhere", lost)
+		}
+		for _, h := range c {
+			other := a.ID()
+			if h == a {
+				other = b.ID()
+			}
+			st, _ := h.LinkStats(other)
+			t.Logf("%v: loss in %.3f out %.3f, relayed %v", h.ID(), st.LossIn, st.LossOut, st.Relayed)
+			if !st.Relayed {
+				t.Fatal("direct through an address that does not exist")
+			}
+			if st.LossIn > 0.01 || st.LossOut > 0.01 {
+				t.Fatalf("%v reports loss in %.3f out %.3f with nothing lost", h.ID(), st.LossIn, st.LossOut)
+			}
+		}
+	})
+}
+
 // After "direct path lost", the retries that fail change nothing, so no
 // second "relayed" event follows (issue 11); when the path heals, the pair
 // goes direct again, and a second loss is reported again.

@@ -164,29 +164,40 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		h.dropOn(l, DropMalformed)
 		return
 	}
+	probe := isProbePN(hdr.PN)
+	if !framesFitSpace(frames, probe) {
+		h.dropOn(l, DropUnexpected)
+		return
+	}
 
 	l.mu.Lock()
 	if l.removed {
 		l.mu.Unlock()
 		return
 	}
-	if !l.replay.check(hdr.PN) {
+	var fresh bool
+	if probe {
+		// Probes, challenges and responses: their own window, and no part
+		// of the loss estimate (pathval.go).
+		fresh = l.probeReplay.accept(hdr.PN)
+	} else if fresh = l.replay.check(hdr.PN); fresh {
+		l.replay.accept(hdr.PN)
+		l.loss.received(hdr.PN)
+	}
+	if !fresh {
 		l.mu.Unlock()
 		h.dropOn(l, DropReplay)
 		return
 	}
-	l.replay.accept(hdr.PN)
 	l.traffic.in(len(b))
-	l.loss.received(hdr.PN)
 	l.lastHeard = now
 	var migrated, oldPath Path
-	if !relayed && hdr.PN == l.loss.maxPN && l.punch == nil {
+	probes := rx.probes[:0]
+	if !relayed {
 		// The newest datagram from a new source address: the peer's NAT
-		// rebound or it moved. Follow it (the seal proves who it is).
-		if a, ok := directAddr(l.path); ok && a != from {
-			oldPath, migrated = l.path, directPath{conn, from}
-			l.path = migrated
-		}
+		// rebound, it moved, or it forged the source. The path moves
+		// there once the address answers a challenge (pathval.go).
+		probes = h.pathSeenLocked(l, conn, from, len(b), !probe && hdr.PN == l.loss.maxPN, now, probes)
 	}
 	if !l.confirmed {
 		l.confirmed = true
@@ -197,9 +208,9 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		}
 	}
 	relay := rx.relay[:0]
-	probes := rx.probes[:0]
 	fan := rx.fan[:0]
 	sawKCP, shed, overHost := false, false, false
+	var challenge []byte
 	for _, f := range frames {
 		switch f.Type {
 		case framePunch:
@@ -208,6 +219,17 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 				continue
 			}
 			probes = h.punchFrameLocked(l, f.Body, from, now, probes)
+		case framePathChallenge, framePathResponse:
+			switch {
+			case relayed:
+				l.drops.add(DropUnexpected)
+			case f.Type == framePathChallenge:
+				challenge = f.Body // one answer per datagram: the last
+			default:
+				if old, p := h.pathResponseLocked(l, f.Body, from, now); p != nil {
+					oldPath, migrated = old, p
+				}
+			}
 		case frameRelay:
 			if !h.cfg.Accept || relayed {
 				l.drops.add(DropUnexpected)
@@ -259,6 +281,9 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 				l.remoteClosed = &CloseError{Reason: closeReason(f.Body[0]), Message: string(f.Body[1:])}
 			}
 		}
+	}
+	if challenge != nil {
+		probes = h.answerChallengeLocked(l, challenge, conn, from, probes)
 	}
 	if sawKCP || l.remoteClosed != nil {
 		l.pumpLocked(now, relayed)

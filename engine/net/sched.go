@@ -251,7 +251,7 @@ func (h *Host) housekeep(now time.Time) {
 			l.lastLossUpdate = now
 			l.loss.update()
 		}
-		probes := h.punchTickLocked(l, now)
+		probes := h.pathTickLocked(l, now, h.punchTickLocked(l, now))
 		out, p := l.takeLocked()
 		l.mu.Unlock()
 		l.writeOut(out, p)

@@ -44,11 +44,18 @@ const (
 	// KCP core keeps it), or the datagram of a link shed for going over a
 	// receive budget or sending past the receive window (ErrOverBudget).
 	DropOverBudget
+	// DropUnvalidated: a datagram not sent to a peer's new address because
+	// the address has not answered a path challenge yet and the datagram
+	// would take what was sent there over 3x what came from it (path
+	// validation's anti-amplification budget), or a path challenge that
+	// came from an address that is neither the link's validated path nor
+	// the one being validated.
+	DropUnvalidated
 	// NumDropReasons is the number of drop reasons.
 	NumDropReasons
 )
 
-var dropNames = [NumDropReasons]string{"malformed", "bad_seal", "replay", "unknown_peer", "queue_full", "rate_limited", "unexpected", "stale", "relay_denied", "oversize", "over_budget"}
+var dropNames = [NumDropReasons]string{"malformed", "bad_seal", "replay", "unknown_peer", "queue_full", "rate_limited", "unexpected", "stale", "relay_denied", "oversize", "over_budget", "unvalidated"}
 
 func (r DropReason) String() string {
 	if r >= 0 && r < NumDropReasons {

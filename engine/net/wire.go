@@ -7,7 +7,7 @@ import (
 
 // ProtocolVersion is the wire protocol version carried in every hello. A
 // server refuses a client whose version differs.
-const ProtocolVersion uint16 = 2
+const ProtocolVersion uint16 = 3
 
 // Packet kinds: the first byte of every datagram. docs/PROTOCOL.md is the
 // reference for each layout.
@@ -66,6 +66,9 @@ const (
 	framePunch      byte = 0x07 // kind(1) token(8): hole-punching probe or ack
 	frameFanout     byte = 0x08 // group(4) count(1) count×to(4) channel(1) seq(4) payload
 	frameFanned     byte = 0x09 // from(4) channel(1) seq(4) payload
+
+	framePathChallenge byte = 0x0a // token(8): is the peer at this address?
+	framePathResponse  byte = 0x0b // token(8): the answer, from that address
 )
 
 // Fixed parts of the fan-out frames: what precedes the channel, sequence
@@ -134,7 +137,7 @@ func nextFrame(p []byte) (frame, []byte, error) {
 	if n > len(p)-frameHeader {
 		return frame{}, nil, errMalformed
 	}
-	if typ < frameKCP || typ > frameFanned {
+	if typ < frameKCP || typ > framePathResponse {
 		return frame{}, nil, errMalformed
 	}
 	return frame{Type: typ, Body: p[frameHeader : frameHeader+n]}, p[frameHeader+n:], nil
@@ -190,6 +193,10 @@ func checkFrame(f frame) error {
 		}
 	case frameClose:
 		if len(f.Body) < 1 || len(f.Body) > 1+maxCloseMessage {
+			return errMalformed
+		}
+	case framePathChallenge, framePathResponse:
+		if len(f.Body) != 8 {
 			return errMalformed
 		}
 	case framePunch:
