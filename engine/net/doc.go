@@ -56,6 +56,19 @@
 // its link (the host calls Forget on any conn that implements Forgetter).
 // Every refusal and close is counted by reason (TCPMux.Stats).
 //
+// # Address changes
+//
+// When a peer's newest datagram comes from a new address (its NAT rebound,
+// or it moved), the link's direct path follows only once that address has
+// answered a sealed path challenge with an unpredictable token (RFC 9000
+// style path validation): a peer holding the link's keys could otherwise
+// make its datagrams appear to come from a victim's address and have the
+// host send its traffic there. Until the answer, which takes one round trip,
+// the link's traffic stays on the validated path, and what goes to the new
+// address is at most 3x what came from it; the rest is dropped and counted
+// (DropUnvalidated). Challenges, responses and punch probes use a packet
+// number space of their own, so the loss estimate counts data only.
+//
 // # Events
 //
 // Connected, disconnected (with a reason: ErrTimeout, ErrClosedByPeer,
