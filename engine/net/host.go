@@ -325,7 +325,8 @@ func (h *Host) Stats() HostStats {
 
 // SetPath replaces the path of the link to id. The reliable stream is not
 // disturbed: segments in flight are retransmitted on the new path if the old
-// one lost them.
+// one lost them. A check of a new peer address in progress (path
+// validation) ends: the path set here is not replaced when it is answered.
 func (h *Host) SetPath(id HostID, p Path) error {
 	l := h.link(id)
 	if l == nil {
@@ -334,6 +335,7 @@ func (h *Host) SetPath(id HostID, p Path) error {
 	l.mu.Lock()
 	old := l.path
 	l.path = p
+	l.pathCheck = nil
 	l.mu.Unlock()
 	h.updateAddrIndex(l, old, p)
 	return nil
