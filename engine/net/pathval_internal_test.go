@@ -2,9 +2,52 @@ package net
 
 import (
 	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
+
+// TestProtocolDocPathValidation holds what docs/PROTOCOL.md states about
+// path validation and the probe space to the code.
+func TestProtocolDocPathValidation(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(string(raw)), " ")
+	num := func(pattern string) int {
+		t.Helper()
+		m := regexp.MustCompile(pattern).FindStringSubmatch(doc)
+		if m == nil {
+			t.Fatalf("PROTOCOL.md no longer says %q", pattern)
+		}
+		v, err := strconv.ParseInt(m[1], 0, 64)
+		if err != nil {
+			t.Fatalf("%q: %v", pattern, err)
+		}
+		return int(v)
+	}
+	check := func(what string, doc, code int) {
+		t.Helper()
+		if doc != code {
+			t.Errorf("PROTOCOL.md: %s is %d, the code has %d", what, doc, code)
+		}
+	}
+	check("probe space start", 1<<num(`probes from 2\^(\d+) \+ 1`), probePNBase)
+	check("probe space start", 1<<num(`\*\*probe space\*\*, from 2\^(\d+) \+ 1`), probePNBase)
+	check("probe replay window", num(`probe space, the highest and a bitmap of the (\d+) below it`), 63)
+	check("challenge datagram", num(`8-byte token \((\d+) bytes in all\)`), pathDatagram)
+	check("challenge token", num(`unpredictable (\d+)-byte token`), 8)
+	check("retry floor (ms)", num(`twice the RTT \(at least (\d+) ms\)`), int(pathRetryMin/time.Millisecond))
+	check("check timeout (s)", num(`until the answer comes or (\d+) s have passed`), int(pathCheckTimeout/time.Second))
+	check("amplification limit", num(`is at most \*\*(\d+)x\*\*`), amplificationLimit)
+	check("path challenge type", num("`(0x[0-9a-f]+)` \\| path challenge \\|"), int(framePathChallenge))
+	check("path response type", num("`(0x[0-9a-f]+)` \\| path response \\|"), int(framePathResponse))
+	check("punch token", num(`ack\) ‖ token \((\d+)\)`), 8)
+}
 
 func TestProbeWindow(t *testing.T) {
 	var w probeWindow
