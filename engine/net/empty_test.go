@@ -3,12 +3,15 @@ package net
 import (
 	"context"
 	"encoding/binary"
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
 	"unsafe"
 
 	kcp "github.com/xtaci/kcp-go/v5"
+
+	"github.com/skein-dev/skein/engine/net/vnet"
 )
 
 // TestEmptyReliableDropped is the attack of a modified client that puts an
@@ -99,4 +102,59 @@ func sendEmptyReliable(t *testing.T, l *link) {
 	out, p := l.takeLocked()
 	l.mu.Unlock()
 	l.writeOut(out, p)
+}
+
+// FuzzKCPSegments seals arbitrary KCP segments from a client as a
+// modified one would send them, and hands them to the server's receive
+// path: it never panics and never delivers an empty message (the layers
+// above read a message's first byte).
+func FuzzKCPSegments(f *testing.F) {
+	seg := func(frg byte, sn uint32, data string) []byte {
+		b := make([]byte, kcp.IKCP_OVERHEAD, kcp.IKCP_OVERHEAD+len(data))
+		binary.LittleEndian.PutUint32(b[0:], kcpConv)
+		b[4] = kcp.IKCP_CMD_PUSH
+		b[5] = frg
+		binary.LittleEndian.PutUint16(b[6:], kcpWindow)
+		binary.LittleEndian.PutUint32(b[12:], sn)
+		binary.LittleEndian.PutUint32(b[20:], uint32(len(data)))
+		return append(b, data...)
+	}
+	f.Add(seg(0, 0, ""))
+	f.Add(seg(0, 0, "x"))
+	f.Add(append(seg(1, 0, ""), seg(0, 1, "")...)) // two empty fragments
+	f.Add(append(seg(0, 0, "a"), seg(0, 1, "")...))
+	f.Add(append(seg(1, 0, "a"), seg(0, 1, "")...)) // fragments adding up to 1 byte
+	nw := vnet.New(1)
+	f.Cleanup(func() { nw.Close() })
+	srvAddr, cliAddr := netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.0.0.2:1")
+	sc, _ := nw.Listen(srvAddr)
+	cc, _ := nw.Listen(cliAddr)
+	srv, err := NewHost(sc, Config{Accept: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	cli, err := NewHost(cc, Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { cli.Close(); srv.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cli.Dial(ctx, srvAddr); err != nil {
+		f.Fatal(err)
+	}
+	l := cli.link(ServerID)
+	f.Fuzz(func(t *testing.T, segs []byte) {
+		if len(segs) > maxFramesPayload-frameHeader {
+			segs = segs[:maxFramesPayload-frameHeader]
+		}
+		b, pn := l.startDatagram()
+		b = l.sealDatagram(appendFrame(b, frameKCP, segs), pn)
+		srv.demux(b, cliAddr, time.Now(), new(rxScratch), srv.conn)
+		for e, ok := srv.Poll(); ok; e, ok = srv.Poll() {
+			if e.Kind == EventMessage && len(e.Data) == 0 {
+				t.Fatalf("segments %x: an empty message was delivered", segs)
+			}
+		}
+	})
 }
