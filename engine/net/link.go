@@ -209,7 +209,9 @@ func (l *link) markActiveLocked() {
 
 // pumpLocked moves complete reliable messages from KCP to the event queue
 // while the queue has room; it leaves the rest in KCP (whose window then
-// closes, slowing the sender) and marks the link stalled.
+// closes, slowing the sender) and marks the link stalled. An empty message
+// (which Send refuses, so only a modified peer sends one) is taken out of
+// KCP, counted as DropMalformed and never delivered.
 func (l *link) pumpLocked(now time.Time, relayed bool) {
 	room := l.h.events.Room()
 	for {
@@ -217,6 +219,11 @@ func (l *link) pumpLocked(now time.Time, relayed bool) {
 		if n < 0 {
 			l.stalled = false
 			return
+		}
+		if n == 0 {
+			l.kcp.Recv(nil)
+			l.h.dropOn(l, DropMalformed)
+			continue
 		}
 		if room <= 0 {
 			if !l.stalled {

@@ -248,26 +248,47 @@ func (c *Client) handle(ev net.Event) {
 		}
 		c.log.Debug("peer link down", "peer", ev.Peer, "reason", ev.Err)
 	case net.EventMessage:
-		if ev.Data[0] == tagControl {
-			if ev.Peer != net.ServerID {
-				c.log.Debug("control message from a peer dropped", "peer", ev.Peer)
-				return
-			}
-			ctl, err := parseControl(ev.Data[1:])
-			if err != nil {
-				c.log.Warn("bad control message from server", "error", err)
-				return
-			}
-			c.control(ctl, ev.Received)
-			return
-		}
-		m, ok := message(ev)
-		if !ok {
-			c.log.Debug("bad message", "peer", ev.Peer)
-			return
-		}
-		c.q.Push(m)
+		c.message(ev)
 	}
+}
+
+// message handles a message from the server or a peer: engine control
+// messages (from the server only) or an application message for the queue.
+// Anything malformed or unexpected is dropped and counted (see Drops).
+func (c *Client) message(ev net.Event) {
+	if len(ev.Data) == 0 {
+		c.drop(net.DropMalformed)
+		c.log.Debug("empty message", "from", ev.Peer)
+		return
+	}
+	if ev.Data[0] == tagControl {
+		if ev.Peer != net.ServerID {
+			c.drop(net.DropUnexpected)
+			c.log.Debug("control message from a peer dropped", "peer", ev.Peer)
+			return
+		}
+		ctl, err := parseControl(ev.Data[1:])
+		if err != nil {
+			c.drop(net.DropMalformed)
+			c.log.Warn("bad control message from server", "error", err)
+			return
+		}
+		switch ctl.Op {
+		case opTimeReq, opCandidates:
+			c.drop(net.DropUnexpected)
+			c.log.Debug("control message a server does not send", "op", ctl.Op)
+			return
+		}
+		c.control(ctl, ev.Received)
+		return
+	}
+	m, ok := message(ev)
+	if !ok {
+		c.drop(net.DropMalformed)
+		c.log.Debug("bad message", "peer", ev.Peer)
+		return
+	}
+	c.q.Push(m)
 }
 
 // control applies a control message from the server.

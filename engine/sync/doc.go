@@ -29,6 +29,16 @@
 // sends each a copy, which arrives as a relayed message from the sender.
 // Reliable group messages ride each peer's own stream, direct or relayed.
 //
+// # Hostile input
+//
+// Every message is checked before it is read: a modified client or peer
+// cannot crash a Server or a Client. Malformed messages (empty, an unknown
+// tag, a short group header, no payload, a control message that does not
+// decode) and well-formed ones their sender may not send (control messages
+// from a peer, an application message from a client before it announced
+// its addresses) are dropped and counted by reason in Drops; the link stays
+// up. docs/PROTOCOL.md lists the messages and the rules.
+//
 // # Events on the game's goroutine
 //
 // Each Client and Server has one goroutine that owns its state (groups,

@@ -73,6 +73,7 @@ type events struct {
 	h      *net.Host
 	wg     stdsync.WaitGroup
 	once   stdsync.Once
+	drops  dropCounters
 }
 
 // shutdown closes the host gracefully within ctx, then stops the owner
@@ -166,8 +167,13 @@ func (e *events) readyIfRoom(h *net.Host) <-chan struct{} {
 }
 
 // message turns a net message carrying an application tag into an Event.
+// It reports false for anything malformed: empty, an unknown tag, a group
+// message shorter than its header, or no payload.
 func message(ev net.Event) (Event, bool) {
 	out := Event{Kind: EventMessage, Peer: ev.Peer, Delivery: ev.Delivery, Relayed: ev.Relayed, Received: ev.Received}
+	if len(ev.Data) == 0 {
+		return out, false
+	}
 	switch ev.Data[0] {
 	case tagUser:
 		out.Data = ev.Data[1:]

@@ -287,32 +287,58 @@ func (s *Server) handle(ev net.Event) {
 		s.log.Info("client disconnected", "client", ev.Peer, "reason", ev.Err)
 		s.q.Push(Event{Kind: EventDisconnected, Peer: ev.Peer, Err: ev.Err, Received: ev.Received})
 	case net.EventMessage:
-		if ev.Data[0] == tagControl {
-			c, err := parseControl(ev.Data[1:])
-			if err == nil && c.Op == opCandidates {
-				s.lan[ev.Peer] = c.Addrs
-				if _, ready := s.memberOf[ev.Peer]; !ready {
-					s.memberOf[ev.Peer] = make(map[net.HostID]struct{})
-					s.log.Info("client connected", "client", ev.Peer, "lan", c.Addrs)
-					s.q.Push(Event{Kind: EventConnected, Peer: ev.Peer, Received: ev.Received})
-				}
-				return
+		s.message(ev)
+	}
+}
+
+// message handles a message from a client: its addresses and clock
+// requests (control), or an application message for the queue. Anything
+// malformed or unexpected is dropped and counted (see Drops).
+func (s *Server) message(ev net.Event) {
+	if len(ev.Data) == 0 {
+		s.drop(net.DropMalformed)
+		s.log.Debug("empty message", "client", ev.Peer)
+		return
+	}
+	if ev.Data[0] == tagControl {
+		c, err := parseControl(ev.Data[1:])
+		if err != nil {
+			s.drop(net.DropMalformed)
+			s.log.Debug("bad control message", "client", ev.Peer, "error", err)
+			return
+		}
+		switch c.Op {
+		case opCandidates:
+			s.lan[ev.Peer] = c.Addrs
+			if _, ready := s.memberOf[ev.Peer]; !ready {
+				s.memberOf[ev.Peer] = make(map[net.HostID]struct{})
+				s.log.Info("client connected", "client", ev.Peer, "lan", c.Addrs)
+				s.q.Push(Event{Kind: EventConnected, Peer: ev.Peer, Received: ev.Received})
 			}
-			if err != nil || c.Op != opTimeReq {
-				s.log.Debug("bad control message", "client", ev.Peer)
-				return
-			}
+		case opTimeReq:
 			resp := appendControl(s.scratch[:0], control{Op: opTimeResp, T1: c.T1, T2: int64(time.Since(s.epoch))})
 			s.h.Send(ev.Peer, net.Unreliable.OnChannel(controlChannel), resp)
-			return
+		default:
+			s.drop(net.DropUnexpected)
+			s.log.Debug("control message a client may not send", "client", ev.Peer, "op", c.Op)
 		}
-		m, ok := message(ev)
-		if !ok {
-			s.log.Debug("bad message", "client", ev.Peer)
-			return
-		}
-		s.q.Push(m)
+		return
 	}
+	if _, ready := s.memberOf[ev.Peer]; !ready {
+		// Not connected as far as the application knows (it has not
+		// announced its addresses yet): nothing it asks for can be done
+		// for it (it cannot join a group), so nothing it sends is taken.
+		s.drop(net.DropUnexpected)
+		s.log.Debug("message before the client's addresses", "client", ev.Peer)
+		return
+	}
+	m, ok := message(ev)
+	if !ok {
+		s.drop(net.DropMalformed)
+		s.log.Debug("bad message", "client", ev.Peer)
+		return
+	}
+	s.q.Push(m)
 }
 
 // groupsOf lists the groups id is in, in ID order.

@@ -72,9 +72,9 @@ func newMetrics(s *Server) *metrics {
 	}
 	for r := net.DropReason(0); r < net.NumDropReasons; r++ {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "skein_drops_total", Help: "Datagrams and messages dropped, by reason.",
+			Name: "skein_drops_total", Help: "Datagrams and messages dropped, by reason (the transport's and the group layer's).",
 			ConstLabels: prometheus.Labels{"reason": r.String()},
-		}, func() float64 { return float64(host().Drops[r]) }))
+		}, func() float64 { return float64(host().Drops[r] + s.sync.Drops()[r]) }))
 	}
 	return m
 }

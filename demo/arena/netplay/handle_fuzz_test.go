@@ -1,0 +1,133 @@
+package netplay
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/skein-dev/skein/demo/arena/proto"
+	"github.com/skein-dev/skein/demo/arena/sim"
+	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/rmi"
+	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/server/lobby"
+)
+
+// arenaSeeds are real calls of a match, encoded by the generated proxies as
+// a host and a member send them (a snapshot and the events of a running
+// world included), lobby answers (which only the server may send), and a
+// few broken frames.
+func arenaSeeds(tb testing.TB) [][]byte {
+	var out [][]byte
+	capture := rmi.SenderFunc(func(_ skn.HostID, _ skn.Delivery, b []byte) error {
+		out = append(out, append([]byte(nil), b...))
+		return nil
+	})
+	p := proto.NewArenaP2PProxy(capture)
+	lp := lobby.NewLobbyReplyProxy(capture)
+	w := sim.NewWorld(sim.MapByName(DefaultOptions().Map), DefaultOptions().Rules())
+	for id := sim.PlayerID(1000); id < 1003; id++ {
+		if _, err := w.AddPlayer(id); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	var evs []sim.Event
+	for range 60 {
+		evs = w.Step(nil, evs)
+	}
+	var snap proto.Snapshot
+	snap.Encode(&w.State, 1234)
+	wireEv := proto.EncodeEvents(nil, 0, evs)
+	to, ctx := skn.HostID(5000), rmi.Reliable
+	for _, err := range []error{
+		p.Player_Hello(to, ctx, "Ana", proto.Version),
+		p.Player_Input(to, proto.InputCtx, 42, []proto.InputCmd{{Buttons: 1, Aim: 100}, {Buttons: 3, Aim: 200}}),
+		p.Host_Snapshot(to, proto.SnapshotCtx, snap.Head, snap.Players, snap.Bullets, snap.Pickups),
+		p.Host_Bullets(to, proto.BulletsCtx, w.Tick, 1234, snap.Bullets),
+		p.Host_Events(to, proto.EventCtx, w.Tick, wireEv),
+		p.Player_Chat(to, proto.ChatCtx, "gg"),
+		lp.Joined(to, ctx, 1, 0, 5001),
+		lp.Left(to, ctx, 2, 0),
+		lp.MatchList(to, ctx, 3, uint8(lobby.OK), []lobby.MatchInfo{{ID: 5002, Name: "x", Players: 1, MaxPlayers: 2}}, 0, 1),
+		lp.ChatLine(to, ctx, 1001, "Bo", "hi"),
+	} {
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return append(out, nil, []byte{0x07}, []byte{0x07, 0xd0}, []byte{0x07, 0xd2, 0x94, 0xce})
+}
+
+// FuzzPeerMessage hands arbitrary bytes, as a match message from the other
+// player, to the real event handler of a match's host (from its member) or
+// of the member (from its host), then ticks it and takes its view, as the
+// game does every frame. Neither panics, and both stay in the match with
+// the same host: nothing a peer sends can take a player out of its match
+// or make it host.
+func FuzzPeerMessage(f *testing.F) {
+	for _, s := range arenaSeeds(f) {
+		f.Add(s, true, false)
+		f.Add(s, false, true)
+	}
+	local, err := StartLocal("127.0.0.1:0", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { local.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	host, err := Dial(ctx, local.Addr(), Config{Name: "Host"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { host.Close() })
+	member, err := Dial(ctx, local.Addr(), Config{Name: "Member"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { member.Close() })
+	host.CreateMatch("fuzz", 4, DefaultOptions())
+	for host.InMatch() == skn.NoHost || host.world == nil {
+		tickUntil(f, ctx, host)
+	}
+	match := host.InMatch()
+	member.JoinMatch(match)
+	for member.InMatch() != match || member.host != host.ID() || host.world.Player(sim.PlayerID(member.ID())) == nil {
+		tickUntil(f, ctx, host, member)
+	}
+	f.Fuzz(func(t *testing.T, frame []byte, toHost, reliable bool) {
+		target, from := member, host.ID()
+		if toHost {
+			target, from = host, member.ID()
+		}
+		d := skn.Unreliable.OnChannel(2)
+		if reliable {
+			d = skn.Reliable
+		}
+		target.handle(skein.Event{Kind: skein.EventMessage, Peer: from, Group: match, Delivery: d, Data: append([]byte(nil), frame...), Received: time.Now()})
+		target.Tick(sim.Input{})
+		var v View
+		target.View(&v)
+		target.Effects()
+		target.Notices()
+		if host.InMatch() != match || member.InMatch() != match || host.world == nil || member.world != nil || member.host != host.ID() {
+			t.Fatalf("%x: host %v in %v (world %v), member %v in %v (host %v, world %v): a peer's message moved them",
+				frame, host.ID(), host.InMatch(), host.world != nil, member.ID(), member.InMatch(), member.host, member.world != nil)
+		}
+	})
+}
+
+// tickUntil ticks the sessions once and fails when ctx has ended.
+func tickUntil(tb testing.TB, ctx context.Context, ss ...*Session) {
+	tb.Helper()
+	if ctx.Err() != nil {
+		tb.Fatal("the match did not start")
+	}
+	for _, s := range ss {
+		s.Tick(sim.Input{})
+		if e := s.LobbyError(); e != "" {
+			tb.Fatal(e)
+		}
+	}
+	time.Sleep(5 * time.Millisecond)
+}
