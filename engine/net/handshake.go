@@ -224,9 +224,10 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 	d.finish(nil)
 }
 
-// handleHello is the server side of the handshake. It keeps no state until
-// the client echoes a valid cookie, and never answers with more bytes than
-// it received.
+// handleHello is the server side of the handshake: admission (admit.go
+// lists its stages), then accept. It keeps no state until the client echoes
+// a valid cookie, takes no slot and runs no key agreement before every
+// cheap check passed, and never answers with more bytes than it received.
 func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn PacketConn) {
 	if !h.cfg.Accept {
 		h.drops.add(DropUnexpected)
@@ -241,28 +242,32 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 		h.drops.add(DropMalformed)
 		return
 	}
-	h.mu.Lock()
-	existing := h.byAddr[from]
-	allowed := h.bucket.take(now)
-	closed := h.closed
-	h.mu.Unlock()
-	if closed {
+	src := admitSource(conn, from)
+	// Stages 1 and 2: rates, then links that exist.
+	v, busy, pending := h.screenHello(&hl, from, src, conn, now)
+	switch v {
+	case helloClosed:
 		return
-	}
-	if existing != nil && existing.clientPub == hl.Pub {
+	case helloBusy:
+		h.drops.add(DropRateLimited)
+		if busy {
+			h.sendBusy(conn, from)
+		}
+		return
+	case helloReplay:
+		h.drops.add(DropReplay)
+		return
+	case helloWelcome:
 		// The welcome was lost: send it again (same bytes, same size).
-		existing.mu.Lock()
-		w := existing.welcome
-		existing.mu.Unlock()
+		pending.mu.Lock()
+		w := pending.welcome
+		pending.mu.Unlock()
 		if w != nil {
 			h.replyOn(conn, w, from)
 		}
 		return
 	}
-	if !allowed {
-		h.drops.add(DropRateLimited)
-		return
-	}
+	// Stage 3: version, then the cookie.
 	if hl.Version != ProtocolVersion {
 		h.hsFail.Add(1)
 		h.replyOn(conn, appendReject(nil, rejectVersion), from)
@@ -277,24 +282,56 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 		h.replyOn(conn, appendReject(nil, rejectBadCookie), from)
 		return
 	}
-	h.accept(hl, from, now, conn)
+	// Stage 4: checks on a proven address (the connect token goes here).
+	h.mu.RLock()
+	checks := h.admitChecks
+	h.mu.RUnlock()
+	for _, check := range checks {
+		if err := check(&hl, from); err != nil {
+			h.hsFail.Add(1)
+			h.log.Debug("hello refused", "addr", from, "error", err)
+			h.replyOn(conn, appendReject(nil, rejectBusy), from)
+			return
+		}
+	}
+	// Stage 5: capacity; a slot is reserved before the key agreement.
+	sl, reason, ok := h.reserveSlot(src, now)
+	if !ok {
+		if reason != 0 {
+			h.hsFail.Add(1)
+			h.replyOn(conn, appendReject(nil, reason), from)
+		}
+		return
+	}
+	if !h.accept(hl, sl, from, now, conn) {
+		h.releaseSlot(sl)
+	}
 }
 
-// accept creates the link for a verified client and sends the welcome.
-func (h *Host) accept(hl hello, from netip.AddrPort, now time.Time, conn PacketConn) {
+// sendBusy answers a hello refused for its rate with a busy reject (4
+// bytes, never more than the 128-byte hello).
+func (h *Host) sendBusy(conn PacketConn, to netip.AddrPort) {
+	h.adm.busySent.Add(1)
+	h.replyOn(conn, appendReject(nil, rejectBusy), to)
+}
+
+// accept runs the key agreement for a client admitted into slot sl,
+// registers its link (unconfirmed) and sends the welcome. It reports false
+// if no link was registered: the caller releases the slot.
+func (h *Host) accept(hl hello, sl slot, from netip.AddrPort, now time.Time, conn PacketConn) bool {
 	priv, err := newKeyPair()
 	if err != nil {
-		return
+		return false
 	}
 	shared, err := agree(priv, hl.Pub[:])
 	if err != nil {
 		h.drops.add(DropMalformed)
-		return
+		return false
 	}
 	spub := priv.PublicKey().Bytes()
 	clientKeys, err := deriveKeys(shared, hl.Pub[:], spub)
 	if err != nil {
-		return
+		return false
 	}
 	keys := clientKeys.Swap()
 	keys.Cipher = ChaCha20Poly1305
@@ -302,19 +339,10 @@ func (h *Host) accept(hl hello, from netip.AddrPort, now time.Time, conn PacketC
 		keys.Cipher = AES256GCM
 	}
 
-	h.mu.Lock()
-	if len(h.byID) >= h.cfg.MaxLinks {
-		h.mu.Unlock()
-		h.hsFail.Add(1)
-		h.replyOn(conn, appendReject(nil, rejectFull), from)
-		return
-	}
-	id := h.allocIDLocked()
-	h.mu.Unlock()
-
+	id := sl.id
 	l, err := newLink(h, id, ServerID, keys, directPath{conn, from}, now)
 	if err != nil {
-		return
+		return false
 	}
 	l.clientPub = hl.Pub
 	w := make([]byte, 0, welcomeHeader+welcomeBodySize+sealOverhead)
@@ -326,8 +354,11 @@ func (h *Host) accept(hl hello, from netip.AddrPort, now time.Time, conn PacketC
 	})
 	var nonce [nonceSize]byte
 	l.welcome = l.seal.seal(w, 0, body, nonce[:])
-	h.addLink(l)
+	if !h.registerPending(sl, l, from) {
+		return true // released by registerPending
+	}
 	h.replyOn(conn, l.welcome, from)
+	return true
 }
 
 // allocIDLocked returns an unused HostID. Call with h.mu held.

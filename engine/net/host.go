@@ -45,8 +45,10 @@ type Config struct {
 	// SendQueue bounds the reliable segments waiting or in flight on one
 	// link; Send returns ErrSendQueueFull beyond it. Zero means 8192.
 	SendQueue int
-	// HandshakeRate bounds the handshake packets a server answers per second
-	// (cookies and key agreements). Zero means 2000.
+	// HandshakeRate bounds the hellos a server takes per second on each
+	// conn it serves (its socket, and each conn given to AddConn: a flood
+	// on one does not starve the others); over it a hello gets a "busy"
+	// reject and is counted (DropRateLimited). Zero means 2000.
 	HandshakeRate int
 	// CookieLifetime is how long a handshake cookie stays valid. Zero means
 	// 30 s.
@@ -84,6 +86,33 @@ type Config struct {
 	// AES-256-GCM when the CPU has AES instructions, ChaCha20-Poly1305
 	// otherwise; a link uses AES-256-GCM only when both ends ask for it.
 	Cipher Cipher
+	// Admission limits of a server (docs/PROTOCOL.md, "Admission"). A
+	// source is an IPv4 address or an IPv6 /64; a TCP fallback client's is
+	// the address of its TCP peer. Tests and load tests that open many
+	// clients from one loopback address raise or disable the per-source
+	// limits (a negative value means no limit).
+	//
+	// SourceHandshakeRate bounds the hellos per second from one source (a
+	// burst of one second's worth); over it a hello gets a "busy" reject.
+	// Zero means 100.
+	SourceHandshakeRate int
+	// SourceLinks bounds the links from one source, confirmed or not; a
+	// client over it is refused as "server full". Zero means 256.
+	SourceLinks int
+	// SourcePending bounds the unconfirmed links from one source; a client
+	// over it gets "busy". Zero means 32.
+	SourcePending int
+	// MaxPending bounds the unconfirmed links a server keeps (links whose
+	// client has not yet sent an authenticated datagram), so that they
+	// cannot crowd out confirmed ones; a client over it gets "busy". Zero
+	// means MaxLinks/8, at least 64 and at most MaxLinks.
+	MaxPending int
+	// PendingTimeout is how long a server keeps a link its client has not
+	// confirmed: a legitimate client confirms one round trip after the
+	// welcome. Expired links are removed without an event and counted
+	// (AdmissionStats.Expired). Zero means 3 s.
+	PendingTimeout time.Duration
+
 	// UplinkBudget, in bytes per second (IP and UDP headers included),
 	// caps what unreliable SendGroup and SendMulti calls send directly to
 	// peers: a group send that would exceed it goes through the server's
@@ -137,6 +166,16 @@ func (c Config) withDefaults() Config {
 	def(&c.CookieLifetime, 30*time.Second)
 	defInt(&c.LinkReceiveBudget, defaultLinkReceiveBudget)
 	defInt(&c.HostReceiveBudget, defaultHostReceiveBudget)
+	limit := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	limit(&c.SourceHandshakeRate, 100)
+	limit(&c.SourceLinks, 256)
+	limit(&c.SourcePending, 32)
+	limit(&c.MaxPending, min(max(c.MaxLinks/8, 64), c.MaxLinks))
+	def(&c.PendingTimeout, 3*time.Second)
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()
 	}
@@ -184,8 +223,11 @@ type Host struct {
 	nextID   HostID
 	reserved map[HostID]struct{}
 	dials    map[netip.AddrPort]*pendingDial
-	bucket   tokenBucket
 	closed   bool
+	// adm is a server's admission state (admit.go), admitChecks its
+	// checks on proven addresses (stage 4). Guarded by mu.
+	adm         admission
+	admitChecks []admitCheck
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -210,7 +252,6 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 		nextID:   FirstClientID,
 		reserved: make(map[HostID]struct{}),
 		dials:    make(map[netip.AddrPort]*pendingDial),
-		bucket:   tokenBucket{rate: float64(cfg.HandshakeRate), tokens: float64(cfg.HandshakeRate), last: now},
 		done:     make(chan struct{}),
 	}
 	if bw, ok := conn.(BatchWriter); ok && reflect.TypeOf(conn).Comparable() {
@@ -226,6 +267,7 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 	if cfg.Accept {
 		h.id.Store(uint32(ServerID))
 	}
+	h.initAdmission(now)
 	h.log = cfg.Logger.Named("net").With("local", conn.LocalAddr().String())
 	h.events = queue.New(cfg.EventQueue, isMessage, h.sched.wakeResume)
 	h.sched.init()
@@ -320,6 +362,7 @@ func (h *Host) Stats() HostStats {
 		Fanned:            h.fanned.snapshot(),
 		Handshakes:        h.hsOK.Load(),
 		HandshakeFailures: h.hsFail.Load(),
+		Admission:         h.admissionStats(),
 	}
 }
 
@@ -569,7 +612,11 @@ func (h *Host) removeLink(l *link, reason error) {
 	}
 	l.removed = true
 	l.releaseHeldLocked()
-	l.h.events.Push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: time.Now()})
+	// A server link its client never confirmed was never reported
+	// connected: its end is not reported either.
+	if !h.cfg.Accept || l.confirmed {
+		l.h.events.Push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: time.Now()})
+	}
 	p := l.path
 	l.mu.Unlock()
 	h.mu.Lock()
@@ -579,6 +626,7 @@ func (h *Host) removeLink(l *link, reason error) {
 	if a, ok := directAddr(p); ok && h.byAddr[a] == l {
 		delete(h.byAddr, a)
 	}
+	h.forgetAdmittedLocked(l)
 	d, direct := p.(directPath)
 	f, forget := d.conn.(Forgetter) // a TCPMux closes the link's connection
 	forget = forget && direct && h.byAddr[d.addr] == nil
@@ -608,7 +656,7 @@ func (h *Host) addLink(l *link) {
 	}
 }
 
-// tokenBucket limits a rate: handshakes (under Host.mu), uplink bytes
+// tokenBucket limits a rate: handshakes and busy rejects (under Host.mu), uplink bytes
 // (under uplinkMu). burst 0 means one second of rate.
 type tokenBucket struct {
 	rate, tokens, burst float64

@@ -199,9 +199,11 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		// there once the address answers a challenge (pathval.go).
 		probes = h.pathSeenLocked(l, conn, from, len(b), !probe && hdr.PN == l.loss.maxPN, now, probes)
 	}
+	confirmedNow := false
 	if !l.confirmed {
 		l.confirmed = true
 		if h.cfg.Accept {
+			confirmedNow = true
 			h.hsOK.Add(1)
 			h.events.Push(Event{Kind: EventConnected, Peer: l.id, Received: now})
 			h.log.Debug("link up", "peer", l.id, "addr", from)
@@ -312,6 +314,9 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		clear(fan)
 	}
 	rx.fan = fan[:0]
+	if confirmedNow {
+		h.linkConfirmed(l)
+	}
 	if migrated != nil {
 		h.updateAddrIndex(l, oldPath, migrated)
 	}

@@ -239,6 +239,8 @@ func (h *Host) housekeep(now time.Time) {
 			if reason := l.finishCloseLocked(now); reason != nil {
 				ended = append(ended, ending{l, reason})
 			}
+		case h.pendingExpiredLocked(l, now):
+			ended = append(ended, ending{l, ErrTimeout})
 		case now.Sub(l.lastHeard) >= h.cfg.Timeout:
 			ended = append(ended, ending{l, ErrTimeout})
 		case h.pingDue(l, now):
@@ -260,4 +262,5 @@ func (h *Host) housekeep(now time.Time) {
 	for _, e := range ended {
 		h.removeLink(e.l, e.reason)
 	}
+	h.sweepSources(now)
 }

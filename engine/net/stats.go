@@ -15,7 +15,8 @@ const (
 	// DropBadSeal: the AEAD tag did not verify (forged, corrupted, or sealed
 	// with other keys).
 	DropBadSeal
-	// DropReplay: a packet number already seen or older than the window.
+	// DropReplay: a packet number already seen or older than the window; a
+	// hello for a link already confirmed.
 	DropReplay
 	// DropUnknownPeer: a data datagram naming a HostID with no link; a
 	// fan-out message for a group the server does not know, or fanned out
@@ -23,8 +24,8 @@ const (
 	DropUnknownPeer
 	// DropQueueFull: an unreliable message found the event queue full.
 	DropQueueFull
-	// DropRateLimited: a handshake packet over the handshake rate, or a
-	// datagram over a client's relay rate.
+	// DropRateLimited: a hello over its source's or its conn's handshake
+	// rate, or a datagram over a client's relay rate.
 	DropRateLimited
 	// DropUnexpected: a well-formed packet this host does not expect (a hello
 	// at a client, a welcome nobody asked for).
@@ -162,6 +163,8 @@ type HostStats struct {
 	// welcomed; client side: successful dials); HandshakeFailures counts
 	// refusals sent or received and dials that timed out.
 	Handshakes, HandshakeFailures uint64
+	// Admission counts a server's admission decisions.
+	Admission AdmissionStats
 }
 
 // rttEstimator keeps smoothed RTT and jitter. Not safe for concurrent use.
