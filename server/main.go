@@ -54,10 +54,22 @@ func run(args []string) error {
 	callRate := fs.Float64("lobby-call-rate", matchserver.DefaultCallRate, "lobby calls a second one client may keep making; more are answered RateLimited ($SKEIN_LOBBY_CALL_RATE)")
 	callBurst := fs.Int("lobby-call-burst", matchserver.DefaultCallBurst, "lobby calls a quiet client may make at once ($SKEIN_LOBBY_CALL_BURST)")
 	chatRoom := fs.Int("lobby-chat-room", matchserver.DefaultChatRoom, "most clients in one lobby chat room; a line reaches its sender's room ($SKEIN_LOBBY_CHAT_ROOM)")
+	// Admission (docs/PROTOCOL.md, "Admission"). A source is an IPv4
+	// address or an IPv6 /64.
+	hsRate := fs.Int("handshake-rate", 2000, "hellos per second taken on each of the UDP socket and the TCP fallback ($SKEIN_HANDSHAKE_RATE)")
+	srcRate := fs.Int("source-handshake-rate", 100, "hellos per second from one source (at least 2), -1 for no limit ($SKEIN_SOURCE_HANDSHAKE_RATE)")
+	srcLinks := fs.Int("source-links", 256, "clients from one source, -1 for no limit ($SKEIN_SOURCE_LINKS)")
+	srcPending := fs.Int("source-pending", 32, "unconfirmed clients from one source, -1 for no limit ($SKEIN_SOURCE_PENDING)")
+	maxPending := fs.Int("max-pending", 0, "unconfirmed clients at once; 0: max-clients/8, at least 64; -1: only -max-clients ($SKEIN_MAX_PENDING)")
+	pendingTimeout := fs.Duration("pending-timeout", 3*time.Second, "how long a client may take to confirm its handshake ($SKEIN_PENDING_TIMEOUT)")
 	// Environment defaults for the typed flags; a bad value is an error,
 	// not silently ignored.
-	for name, variable := range map[string]string{"max-clients": "SKEIN_MAX_CLIENTS", "log-json": "SKEIN_LOG_JSON", "shutdown-timeout": "SKEIN_SHUTDOWN_TIMEOUT", "tcp-per-ip": "SKEIN_TCP_PER_IP",
-		"lobby-call-rate": "SKEIN_LOBBY_CALL_RATE", "lobby-call-burst": "SKEIN_LOBBY_CALL_BURST", "lobby-chat-room": "SKEIN_LOBBY_CHAT_ROOM"} {
+	for name, variable := range map[string]string{
+		"max-clients": "SKEIN_MAX_CLIENTS", "log-json": "SKEIN_LOG_JSON", "shutdown-timeout": "SKEIN_SHUTDOWN_TIMEOUT",
+		"handshake-rate": "SKEIN_HANDSHAKE_RATE", "source-handshake-rate": "SKEIN_SOURCE_HANDSHAKE_RATE", "source-links": "SKEIN_SOURCE_LINKS",
+		"source-pending": "SKEIN_SOURCE_PENDING", "max-pending": "SKEIN_MAX_PENDING", "pending-timeout": "SKEIN_PENDING_TIMEOUT",
+		"tcp-per-ip": "SKEIN_TCP_PER_IP", "lobby-call-rate": "SKEIN_LOBBY_CALL_RATE", "lobby-call-burst": "SKEIN_LOBBY_CALL_BURST", "lobby-chat-room": "SKEIN_LOBBY_CHAT_ROOM",
+	} {
 		if v, ok := os.LookupEnv(variable); ok {
 			if err := fs.Set(name, v); err != nil {
 				return fmt.Errorf("$%s=%q: %w", variable, v, err)
@@ -83,6 +95,23 @@ func run(args []string) error {
 	if !(*callRate > 0) || *callBurst <= 0 || *chatRoom <= 0 {
 		return fmt.Errorf("-lobby-call-rate %v, -lobby-call-burst %d, -lobby-chat-room %d: must be positive", *callRate, *callBurst, *chatRoom)
 	}
+	if *hsRate <= 0 {
+		return fmt.Errorf("-handshake-rate %d: must be positive", *hsRate)
+	}
+	if *srcRate != -1 && *srcRate < 2 {
+		return fmt.Errorf("-source-handshake-rate %d: must be at least 2 (a handshake is two hellos), or -1", *srcRate)
+	}
+	for name, v := range map[string]int{"source-links": *srcLinks, "source-pending": *srcPending} {
+		if v == 0 || v < -1 {
+			return fmt.Errorf("-%s %d: must be positive, or -1", name, v)
+		}
+	}
+	if *maxPending < -1 {
+		return fmt.Errorf("-max-pending %d: must be positive, 0 or -1", *maxPending)
+	}
+	if *pendingTimeout <= 0 {
+		return fmt.Errorf("-pending-timeout %v: must be positive", *pendingTimeout)
+	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "skein", Level: level, JSONFormat: *logJSON, Output: os.Stderr})
 
 	srv, err := matchserver.New(matchserver.Config{
@@ -93,6 +122,14 @@ func run(args []string) error {
 		Logger:          logger,
 		TCP:             net.TCPConfig{MaxConnsPerIP: *tcpPerIP},
 		Lobby:           matchserver.LobbyConfig{CallRate: *callRate, CallBurst: *callBurst, ChatRoom: *chatRoom},
+		Net: net.Config{
+			HandshakeRate:       *hsRate,
+			SourceHandshakeRate: *srcRate,
+			SourceLinks:         *srcLinks,
+			SourcePending:       *srcPending,
+			MaxPending:          *maxPending,
+			PendingTimeout:      *pendingTimeout,
+		},
 	})
 	if err != nil {
 		return err

@@ -25,7 +25,9 @@ func TestHelperIdleServer(t *testing.T) {
 	if os.Getenv("SKEIN_IDLE_SERVER") != "1" {
 		t.Skip("helper process for BenchmarkIdleLinks")
 	}
-	srv, err := skein.Listen("127.0.0.1:0", skein.Config{Accept: true, MaxLinks: 5000})
+	// Every client comes from 127.0.0.1: no per-source admission limits.
+	srv, err := skein.Listen("127.0.0.1:0", skein.Config{Accept: true, MaxLinks: 5000,
+		SourceHandshakeRate: -1, SourceLinks: -1, SourcePending: -1, MaxPending: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

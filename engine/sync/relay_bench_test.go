@@ -122,7 +122,8 @@ func rawFanout(b *testing.B, n int) {
 
 func skeinFanout(b *testing.B, n int, records bool) {
 	// No per-client relay cap: this measures what the relay can carry.
-	srv, err := skein.ListenServer("127.0.0.1:0", skein.ServerConfig{Net: net.Config{RelayRate: 1 << 30}})
+	// Every client comes from 127.0.0.1: no per-source handshake rate.
+	srv, err := skein.ListenServer("127.0.0.1:0", skein.ServerConfig{Net: net.Config{RelayRate: 1 << 30, SourceHandshakeRate: -1}})
 	if err != nil {
 		b.Fatal(err)
 	}

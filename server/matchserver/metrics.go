@@ -58,7 +58,7 @@ func newMetrics(s *Server) *metrics {
 	counter("skein_datagrams_in_total", "Datagrams received.", func() float64 { return float64(host().DatagramsIn) })
 	counter("skein_datagrams_out_total", "Datagrams sent.", func() float64 { return float64(host().DatagramsOut) })
 	counter("skein_handshakes_total", "Clients that completed the handshake.", func() float64 { return float64(host().Handshakes) })
-	counter("skein_handshake_failures_total", "Handshakes refused (version, full, bad cookie).", func() float64 { return float64(host().HandshakeFailures) })
+	counter("skein_handshake_failures_total", "Hellos refused with a reject other than a rate limit's busy (version, bad cookie, full, too many unconfirmed).", func() float64 { return float64(host().HandshakeFailures) })
 	counter("skein_slow_client_kicks_total", "Clients dropped because their send queue was full.", func() float64 { return float64(s.sync.SlowKicks()) })
 	tcp := func() net.TCPStats { return s.sync.TCPStats() }
 	gauge("skein_tcp_connections", "Open connections of the TCP fallback.", func() float64 { return float64(tcp().Open) })
@@ -69,6 +69,23 @@ func newMetrics(s *Server) *metrics {
 			Name: "skein_tcp_closed_total", Help: "TCP fallback connections refused or closed, by reason.",
 			ConstLabels: prometheus.Labels{"reason": r.String()},
 		}, func() float64 { return float64(tcp().Closed[r]) }))
+	}
+	// Admission (docs/PROTOCOL.md, "Admission").
+	gauge("skein_pending_clients", "Clients admitted whose handshake is not confirmed yet (counted in skein_clients).", func() float64 { return float64(host().Admission.Pending) })
+	counter("skein_busy_rejects_total", "Busy rejects sent to hellos over a handshake rate.", func() float64 { return float64(host().Admission.Busy) })
+	counter("skein_pending_expired_total", "Unconfirmed clients removed after -pending-timeout.", func() float64 { return float64(host().Admission.Expired) })
+	for reason, f := range map[string]func(net.AdmissionStats) uint64{
+		"source_rate":  func(a net.AdmissionStats) uint64 { return a.SourceLimited },
+		"conn_rate":    func(a net.AdmissionStats) uint64 { return a.ConnLimited },
+		"full":         func(a net.AdmissionStats) uint64 { return a.Full },
+		"pending_full": func(a net.AdmissionStats) uint64 { return a.PendingFull },
+		"source_full":  func(a net.AdmissionStats) uint64 { return a.SourceFull },
+		"replayed":     func(a net.AdmissionStats) uint64 { return a.Replayed },
+	} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "skein_admission_refused_total", Help: "Hellos refused by admission, by reason.",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 { return float64(f(host().Admission)) }))
 	}
 	for r := net.DropReason(0); r < net.NumDropReasons; r++ {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

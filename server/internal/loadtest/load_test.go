@@ -54,7 +54,9 @@ func startServer(t *testing.T) *serverProc {
 	if err := build.Run(); err != nil {
 		t.Fatalf("building the server: %v", err)
 	}
-	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-log-json", "-log-level", "info", "-max-clients", "10000")
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-log-json", "-log-level", "info", "-max-clients", "10000",
+		// Every client comes from 127.0.0.1: no per-source admission limits.
+		"-source-handshake-rate", "-1", "-source-links", "-1", "-source-pending", "-1")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
