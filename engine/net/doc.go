@@ -13,6 +13,20 @@
 // Dial runs hello → stateless cookie → hello with cookie → welcome. The
 // server keeps no state for a source until it echoes a valid cookie, never
 // answers with more bytes than it received, and rate-limits handshakes.
+//
+// # Admission
+//
+// Before a server takes a link slot or runs X25519 for a hello, admission
+// checks, cheapest first: the source's and the conn's handshake rates (over
+// them: a rate-limited "busy" reject, which Dial returns as ErrServerBusy),
+// links that already exist (a hello never rebuilds or replaces a confirmed
+// link), the version and the cookie, a hook where a connect token will be
+// required, and capacity: MaxLinks, MaxPending unconfirmed links, and per
+// source (an IPv4 address or an IPv6 /64) SourceLinks and SourcePending. A
+// link stays unconfirmed until its client's first authenticated datagram
+// and is dropped silently after PendingTimeout. HostStats.Admission counts
+// every decision. Tests that open many clients from one loopback address
+// lift the per-source limits (negative values).
 // Client and server agree on keys with X25519 and HKDF-SHA256; every
 // datagram after that is sealed with AES-256-GCM (when both ends have AES
 // hardware) or ChaCha20-Poly1305, under a per-direction key and a 48-bit

@@ -161,7 +161,8 @@ type HostStats struct {
 	Fanned Traffic
 	// Handshakes counts completed handshakes (server side: clients
 	// welcomed; client side: successful dials); HandshakeFailures counts
-	// refusals sent or received and dials that timed out.
+	// refusals sent or received and dials that timed out (on a server, not
+	// the busy rejects of the rate checks: see Admission).
 	Handshakes, HandshakeFailures uint64
 	// Admission counts a server's admission decisions.
 	Admission AdmissionStats
