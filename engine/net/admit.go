@@ -16,9 +16,10 @@ import (
 //     conn's handshake budget (Config.HandshakeRate, one budget per conn:
 //     the UDP socket and each AddConn conn). Over either: a "busy" reject
 //     (itself rate limited) and DropRateLimited.
-//  2. a hello for a link that exists: a pending one gets its welcome again;
-//     a confirmed one is a replay and is dropped (DropReplay). A handshake
-//     never replaces or removes another link.
+//  2. a hello for a link that exists (same address, same key as the hello
+//     that made it): a pending one gets its welcome again; a confirmed one
+//     is a replay and is dropped (DropReplay). A handshake never replaces
+//     or removes another link.
 //  3. the protocol version, then the stateless cookie: without one the
 //     hello gets a cookie; a wrong one a "bad cookie" reject. From here on
 //     the source address is proven.
@@ -70,9 +71,9 @@ type sourceState struct {
 	pending  int       // of which not yet confirmed
 }
 
-// pendingKey names an unconfirmed link: the address and the public key of
-// the hello that made it.
-type pendingKey struct {
+// helloKey names a server link by the hello that made it: the client's
+// address then and its public key.
+type helloKey struct {
 	addr netip.AddrPort
 	pub  [keySize]byte
 }
@@ -80,7 +81,7 @@ type pendingKey struct {
 // admitted is the admission record of one server link.
 type admitted struct {
 	src     *sourceState
-	key     pendingKey
+	key     helloKey
 	pending bool
 }
 
@@ -89,7 +90,7 @@ type admitted struct {
 type admission struct {
 	sources   map[netip.Addr]*sourceState
 	links     map[*link]*admitted
-	pending   map[pendingKey]*link
+	byHello   map[helloKey]*link // every admitted link, confirmed or not
 	npending  int // pending links and reservations
 	reserving int // slots reserved whose link is not registered yet
 	conns     map[PacketConn]*tokenBucket
@@ -132,7 +133,7 @@ func (h *Host) initAdmission(now time.Time) {
 	a := &h.adm
 	a.sources = make(map[netip.Addr]*sourceState)
 	a.links = make(map[*link]*admitted)
-	a.pending = make(map[pendingKey]*link)
+	a.byHello = make(map[helloKey]*link)
 	a.conns = make(map[PacketConn]*tokenBucket)
 	a.other = tokenBucket{rate: float64(h.cfg.HandshakeRate), tokens: float64(h.cfg.HandshakeRate), last: now}
 	a.busy = tokenBucket{rate: busyRate, tokens: busyRate, last: now}
@@ -251,10 +252,10 @@ func (h *Host) screenHello(hl *hello, from netip.AddrPort, src netip.Addr, conn 
 		a.connLimited.Add(1)
 		return helloBusy, h.busyAllowedLocked(s, now), nil
 	}
-	if l := a.pending[pendingKey{from, hl.Pub}]; l != nil {
-		return helloWelcome, false, l
-	}
-	if l := h.byAddr[from]; l != nil && l.clientPub == hl.Pub {
+	if l := a.byHello[helloKey{from, hl.Pub}]; l != nil {
+		if a.links[l].pending {
+			return helloWelcome, false, l
+		}
 		a.replayed.Add(1)
 		return helloReplay, false, nil
 	}
@@ -345,18 +346,19 @@ func (h *Host) registerPending(sl slot, l *link, from netip.AddrPort) bool {
 	}
 	delete(h.reserved, sl.id)
 	a.reserving--
-	key := pendingKey{from, l.clientPub}
+	key := helloKey{from, l.clientPub}
 	h.byID[sl.id] = l
-	a.pending[key] = l
+	a.byHello[key] = l
 	a.links[l] = &admitted{src: sl.src, key: key, pending: true}
 	h.mu.Unlock()
 	return true
 }
 
 // linkConfirmed moves a server link from pending to confirmed: it no longer
-// counts against the unconfirmed limits, and hellos from its address are
-// matched against it, unless a confirmed link already holds the address
-// (that one is never displaced by a handshake). Call without l.mu.
+// counts against the unconfirmed limits, a hello like the one that made it
+// is a replay from now on, and it becomes the link indexed at its address
+// unless a confirmed link already is (that one is never displaced by a
+// handshake). Call without l.mu.
 func (h *Host) linkConfirmed(l *link) {
 	a := &h.adm
 	h.mu.Lock()
@@ -368,9 +370,6 @@ func (h *Host) linkConfirmed(l *link) {
 	e.pending = false
 	a.npending--
 	e.src.pending--
-	if a.pending[e.key] == l {
-		delete(a.pending, e.key)
-	}
 	if cur := h.byAddr[e.key.addr]; cur == nil || cur == l {
 		h.byAddr[e.key.addr] = l
 	}
@@ -385,13 +384,13 @@ func (h *Host) forgetAdmittedLocked(l *link) {
 		return
 	}
 	delete(a.links, l)
+	if a.byHello[e.key] == l {
+		delete(a.byHello, e.key)
+	}
 	e.src.links--
 	if e.pending {
 		a.npending--
 		e.src.pending--
-		if a.pending[e.key] == l {
-			delete(a.pending, e.key)
-		}
 	}
 }
 
