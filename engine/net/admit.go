@@ -39,7 +39,7 @@ import (
 // admitCheck is an admission check on a hello whose source address the
 // cookie proved (stage 4). A non-nil error refuses the hello with a "busy"
 // reject before any slot is taken or any key agreed.
-type admitCheck func(hl *hello, from netip.AddrPort) error
+type admitCheck func(hl hello, from netip.AddrPort) error
 
 // maxSources bounds the sources whose handshake rate a server tracks. When
 // the table is full (a flood of spoofed sources), hellos from untracked
@@ -91,8 +91,8 @@ type admission struct {
 	sources   map[netip.Addr]*sourceState
 	links     map[*link]*admitted
 	byHello   map[helloKey]*link // every admitted link, confirmed or not
-	npending  int // pending links and reservations
-	reserving int // slots reserved whose link is not registered yet
+	npending  int                // pending links and reservations
+	reserving int                // slots reserved whose link is not registered yet
 	conns     map[PacketConn]*tokenBucket
 	other     tokenBucket // conns that cannot be map keys
 	busy      tokenBucket
@@ -233,7 +233,7 @@ const (
 // screenHello runs admission stages 1 and 2 under h.mu: rates, then links
 // that already exist. For helloBusy, busy reports whether a busy reject may
 // be sent; for helloWelcome, welcome is the bytes to resend.
-func (h *Host) screenHello(hl *hello, from netip.AddrPort, src netip.Addr, conn PacketConn, now time.Time) (v helloVerdict, busy bool, welcome *link) {
+func (h *Host) screenHello(pub [keySize]byte, from netip.AddrPort, src netip.Addr, conn PacketConn, now time.Time) (v helloVerdict, busy bool, welcome *link) {
 	a := &h.adm
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -252,7 +252,7 @@ func (h *Host) screenHello(hl *hello, from netip.AddrPort, src netip.Addr, conn 
 		a.connLimited.Add(1)
 		return helloBusy, h.busyAllowedLocked(s, now), nil
 	}
-	if l := a.byHello[helloKey{from, hl.Pub}]; l != nil {
+	if l := a.byHello[helloKey{from, pub}]; l != nil {
 		if a.links[l].pending {
 			return helloWelcome, false, l
 		}

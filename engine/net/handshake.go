@@ -244,7 +244,7 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 	}
 	src := admitSource(conn, from)
 	// Stages 1 and 2: rates, then links that exist.
-	v, busy, pending := h.screenHello(&hl, from, src, conn, now)
+	v, busy, pending := h.screenHello(hl.Pub, from, src, conn, now)
 	switch v {
 	case helloClosed:
 		return
@@ -273,11 +273,12 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 		h.replyOn(conn, appendReject(nil, rejectVersion), from)
 		return
 	}
-	if len(hl.Cookie) == 0 {
-		h.replyOn(conn, appendCookie(nil, h.cookies.make(now, from, hl.Pub[:])), from)
+	// (pub is a copy: hl must not escape, so that the stages above stay
+	// free of allocations.)
+	if pub := hl.Pub; len(hl.Cookie) == 0 {
+		h.replyOn(conn, appendCookie(nil, h.cookies.make(now, from, pub[:])), from)
 		return
-	}
-	if !h.cookies.check(now, from, hl.Pub[:], hl.Cookie) {
+	} else if !h.cookies.check(now, from, pub[:], hl.Cookie) {
 		h.hsFail.Add(1)
 		h.replyOn(conn, appendReject(nil, rejectBadCookie), from)
 		return
@@ -287,7 +288,7 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 	checks := h.admitChecks
 	h.mu.RUnlock()
 	for _, check := range checks {
-		if err := check(&hl, from); err != nil {
+		if err := check(hl, from); err != nil {
 			h.hsFail.Add(1)
 			h.log.Debug("hello refused", "addr", from, "error", err)
 			h.replyOn(conn, appendReject(nil, rejectBusy), from)
