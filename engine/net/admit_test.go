@@ -615,3 +615,53 @@ func BenchmarkAdmitHello(b *testing.B) {
 		})
 	}
 }
+
+// A TCP fallback client counts against the address of its TCP peer, not
+// the per-connection address the mux gives it.
+func TestAdmitTCPSource(t *testing.T) {
+	srv := admitServer(t, Config{SourceLinks: 1})
+	ln, err := stdnet.Listen("tcp", srv.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := NewTCPMux(ln, 16)
+	if err := srv.AddConn(mux); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dial := func() (*Host, error) {
+		tc, err := DialTCP(ctx, srv.LocalAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := NewHost(tc, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h, h.Dial(ctx, srv.LocalAddr())
+	}
+	h, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := srv.RemoteAddr(h.ID())
+	if !ok || !IsTCPAddr(a) {
+		t.Fatalf("client at %v", a)
+	}
+	if got, ok := mux.SourceAddr(a); !ok || got != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("SourceAddr(%v) = %v, %v", a, got, ok)
+	}
+	if got := admitSource(mux, a); got != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("source %v", got)
+	}
+	// Another TCP connection from the same host is the same source.
+	if _, err := dial(); !errors.Is(err, ErrServerFull) {
+		t.Fatalf("second client from 127.0.0.1 over TCP: %v", err)
+	}
+	if _, ok := mux.SourceAddr(netip.MustParseAddrPort("[fd73:6b6e:7463::ffff]:1")); ok {
+		t.Fatal("an unknown mux address has a source")
+	}
+	legitRoundTrip(t, srv, nil)
+}
