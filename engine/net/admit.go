@@ -263,7 +263,8 @@ func (h *Host) screenHello(pub [keySize]byte, from netip.AddrPort, src netip.Add
 }
 
 // busyAllowedLocked takes a busy reject from the host's busy budget and the
-// source's (s may be nil). Call with h.mu held.
+// source's (s may be nil), and counts it as sent or withheld. Call with h.mu
+// held.
 func (h *Host) busyAllowedLocked(s *sourceState, now time.Time) bool {
 	if s != nil && now.Sub(s.busyLast) < busyGap {
 		h.adm.busyWithheld.Add(1)
@@ -276,6 +277,7 @@ func (h *Host) busyAllowedLocked(s *sourceState, now time.Time) bool {
 	if s != nil {
 		s.busyLast = now
 	}
+	h.adm.busySent.Add(1)
 	return true
 }
 

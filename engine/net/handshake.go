@@ -312,7 +312,6 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 // sendBusy answers a hello refused for its rate with a busy reject (4
 // bytes, never more than the 128-byte hello).
 func (h *Host) sendBusy(conn PacketConn, to netip.AddrPort) {
-	h.adm.busySent.Add(1)
 	h.replyOn(conn, appendReject(nil, rejectBusy), to)
 }
 
