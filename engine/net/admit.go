@@ -416,7 +416,7 @@ func (h *Host) sweepSources(now time.Time) {
 	}
 }
 
-// pendingExpired reports whether l is a server link still unconfirmed
+// pendingExpiredLocked reports whether l is a server link still unconfirmed
 // after PendingTimeout, and counts it. Call with l.mu held.
 func (h *Host) pendingExpiredLocked(l *link, now time.Time) bool {
 	if !h.cfg.Accept || l.confirmed || now.Sub(l.since) < h.cfg.PendingTimeout {

@@ -656,7 +656,7 @@ func (h *Host) addLink(l *link) {
 	}
 }
 
-// tokenBucket limits a rate: handshakes and busy rejects (under Host.mu), uplink bytes
+// tokenBucket limits a rate: hellos and busy rejects (under Host.mu), uplink bytes
 // (under uplinkMu). burst 0 means one second of rate.
 type tokenBucket struct {
 	rate, tokens, burst float64
