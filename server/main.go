@@ -57,7 +57,7 @@ func run(args []string) error {
 	// Admission (docs/PROTOCOL.md, "Admission"). A source is an IPv4
 	// address or an IPv6 /64.
 	hsRate := fs.Int("handshake-rate", 2000, "hellos per second taken on each of the UDP socket and the TCP fallback ($SKEIN_HANDSHAKE_RATE)")
-	srcRate := fs.Int("source-handshake-rate", 100, "hellos per second from one source (at least 2), -1 for no limit ($SKEIN_SOURCE_HANDSHAKE_RATE)")
+	srcRate := fs.Int("source-handshake-rate", 100, "hellos per second from one source, after a burst of 4 s worth, -1 for no limit ($SKEIN_SOURCE_HANDSHAKE_RATE)")
 	srcLinks := fs.Int("source-links", 256, "clients from one source, -1 for no limit ($SKEIN_SOURCE_LINKS)")
 	srcPending := fs.Int("source-pending", 32, "unconfirmed clients from one source, -1 for no limit ($SKEIN_SOURCE_PENDING)")
 	maxPending := fs.Int("max-pending", 0, "unconfirmed clients at once; 0: max-clients/8, at least 64; -1: only -max-clients ($SKEIN_MAX_PENDING)")
@@ -98,10 +98,7 @@ func run(args []string) error {
 	if *hsRate <= 0 {
 		return fmt.Errorf("-handshake-rate %d: must be positive", *hsRate)
 	}
-	if *srcRate != -1 && *srcRate < 2 {
-		return fmt.Errorf("-source-handshake-rate %d: must be at least 2 (a handshake is two hellos), or -1", *srcRate)
-	}
-	for name, v := range map[string]int{"source-links": *srcLinks, "source-pending": *srcPending} {
+	for name, v := range map[string]int{"source-handshake-rate": *srcRate, "source-links": *srcLinks, "source-pending": *srcPending} {
 		if v == 0 || v < -1 {
 			return fmt.Errorf("-%s %d: must be positive, or -1", name, v)
 		}

@@ -56,10 +56,14 @@ const (
 	busyGap  = 100 * time.Millisecond
 )
 
+// sourceBurst is the burst of a source's handshake budget, in seconds of
+// its rate: a roomful of players behind one NAT may all connect at once.
+const sourceBurst = 4
+
 // sourceIdleAfter is how long a source with no link stays in the table
-// after its last hello: its bucket (one second of burst) is full again by
-// then, so forgetting it changes nothing.
-const sourceIdleAfter = time.Second
+// after its last hello: its bucket is full again by then, so forgetting it
+// changes nothing.
+const sourceIdleAfter = sourceBurst * time.Second
 
 // sourceState is what a server tracks for one source (an IPv4 address or an
 // IPv6 /64). Guarded by Host.mu.
@@ -213,7 +217,7 @@ func (h *Host) sourceLocked(src netip.Addr, now time.Time, force bool) *sourceSt
 			return nil
 		}
 		r := float64(h.cfg.SourceHandshakeRate)
-		s = &sourceState{bucket: tokenBucket{rate: r, tokens: r, last: now}, seen: now}
+		s = &sourceState{bucket: tokenBucket{rate: r, tokens: r * sourceBurst, burst: r * sourceBurst, last: now}, seen: now}
 		a.sources[src] = s
 	}
 	return s

@@ -362,7 +362,7 @@ func TestAdmitBusyReject(t *testing.T) {
 	defer c.Close()
 	// Empty the source's bucket again, and let busyGap pass so that the
 	// next busy reject is the client's.
-	for range 5 {
+	for range 4*sourceBurst + 4 {
 		p.hello(to, nil)
 	}
 	time.Sleep(2 * busyGap)

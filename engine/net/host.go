@@ -92,9 +92,10 @@ type Config struct {
 	// clients from one loopback address raise or disable the per-source
 	// limits (a negative value means no limit).
 	//
-	// SourceHandshakeRate bounds the hellos per second from one source (a
-	// burst of one second's worth); over it a hello gets a "busy" reject.
-	// Zero means 100.
+	// SourceHandshakeRate bounds the hellos per second from one source,
+	// after a burst of four seconds' worth (a roomful of players behind one
+	// NAT connecting at once; a handshake is two hellos); over it a hello
+	// gets a "busy" reject. Zero means 100.
 	SourceHandshakeRate int
 	// SourceLinks bounds the links from one source, confirmed or not; a
 	// client over it is refused as "server full". Zero means 256.
