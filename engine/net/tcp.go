@@ -351,9 +351,11 @@ func (m *TCPMux) read(addr netip.AddrPort, p *tcpPeer, accepted time.Time) {
 		if m.perIP[p.source]--; m.perIP[p.source] <= 0 {
 			delete(m.perIP, p.source)
 		}
+		// Closed under m.mu: WriteTo sends only to a connection it finds
+		// in m.conns, under m.mu too.
+		close(p.out) // ends the writer, which closes the conn
 		m.mu.Unlock()
 		m.closed[r].Add(1)
-		close(p.out) // ends the writer, which closes the conn
 		m.log.Debug("connection closed", "remote", p.c.RemoteAddr().String(), "addr", addr, "reason", r)
 	}()
 	r := bufio.NewReader(p.c) // 4096 bytes: a whole frame fits
@@ -483,14 +485,18 @@ func (m *TCPMux) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 
 // WriteTo queues b for the TCP client at to; a full queue drops it.
 func (m *TCPMux) WriteTo(b []byte, to netip.AddrPort) (int, error) {
+	buf := append([]byte(nil), b...)
+	// The send (which never blocks) is under m.mu so that the connection's
+	// reader cannot close p.out in between: a reply to a client that just
+	// hung up is dropped, not a panic.
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	p := m.conns[to]
-	m.mu.Unlock()
 	if p == nil {
 		return 0, fmt.Errorf("skein/net: no TCP client at %v", to)
 	}
 	select {
-	case p.out <- append([]byte(nil), b...):
+	case p.out <- buf:
 	default:
 	}
 	return len(b), nil
