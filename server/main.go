@@ -58,7 +58,7 @@ func run(args []string) error {
 	// address or an IPv6 /64.
 	hsRate := fs.Int("handshake-rate", 2000, "hellos per second taken on each of the UDP socket and the TCP fallback ($SKEIN_HANDSHAKE_RATE)")
 	srcRate := fs.Int("source-handshake-rate", 100, "hellos per second from one source, after a burst of 4 s worth, -1 for no limit ($SKEIN_SOURCE_HANDSHAKE_RATE)")
-	srcLinks := fs.Int("source-links", 256, "clients from one source, -1 for no limit ($SKEIN_SOURCE_LINKS)")
+	srcLinks := fs.Int("source-links", 0, "clients from one source; 0: max-clients/4, at most 256; -1: no limit ($SKEIN_SOURCE_LINKS)")
 	srcPending := fs.Int("source-pending", 32, "unconfirmed clients from one source, -1 for no limit ($SKEIN_SOURCE_PENDING)")
 	maxPending := fs.Int("max-pending", 0, "unconfirmed clients at once; 0: max-clients/8, at least 64; -1: only -max-clients ($SKEIN_MAX_PENDING)")
 	pendingTimeout := fs.Duration("pending-timeout", 3*time.Second, "how long a client may take to confirm its handshake ($SKEIN_PENDING_TIMEOUT)")
@@ -98,10 +98,13 @@ func run(args []string) error {
 	if *hsRate <= 0 {
 		return fmt.Errorf("-handshake-rate %d: must be positive", *hsRate)
 	}
-	for name, v := range map[string]int{"source-handshake-rate": *srcRate, "source-links": *srcLinks, "source-pending": *srcPending} {
+	for name, v := range map[string]int{"source-handshake-rate": *srcRate, "source-pending": *srcPending} {
 		if v == 0 || v < -1 {
 			return fmt.Errorf("-%s %d: must be positive, or -1", name, v)
 		}
+	}
+	if *srcLinks < -1 {
+		return fmt.Errorf("-source-links %d: must be positive, 0 or -1", *srcLinks)
 	}
 	if *maxPending < -1 {
 		return fmt.Errorf("-max-pending %d: must be positive, 0 or -1", *maxPending)

@@ -98,7 +98,9 @@ type Config struct {
 	// gets a "busy" reject. Zero means 100.
 	SourceHandshakeRate int
 	// SourceLinks bounds the links from one source, confirmed or not; a
-	// client over it is refused as "server full". Zero means 256.
+	// client over it is refused as "server full". Zero means a quarter of
+	// MaxLinks, at least 1 and at most 256 (so no one source fills a small
+	// server).
 	SourceLinks int
 	// SourcePending bounds the unconfirmed links from one source; a client
 	// over it gets "busy". Zero means 32.
@@ -173,7 +175,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	limit(&c.SourceHandshakeRate, 100)
-	limit(&c.SourceLinks, 256)
+	limit(&c.SourceLinks, min(max(c.MaxLinks/4, 1), 256))
 	limit(&c.SourcePending, 32)
 	limit(&c.MaxPending, min(max(c.MaxLinks/8, 64), c.MaxLinks))
 	def(&c.PendingTimeout, 3*time.Second)
