@@ -266,6 +266,7 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 			h.replyOn(conn, w, from)
 		}
 		return
+	case helloGo:
 	}
 	// Stage 3: version, then the cookie.
 	if hl.Version != ProtocolVersion {
