@@ -239,17 +239,14 @@ func TestAdmitConnFloodIsolated(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			// No source rate: the flood comes from one source, and only
 			// the conn budget is under test.
-			srv := admitServer(t, Config{HandshakeRate: 100, SourceHandshakeRate: -1})
-			ln, err := stdnet.Listen("tcp", srv.LocalAddr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv, ln := listenWithTCP(t, Config{HandshakeRate: 100, SourceHandshakeRate: -1})
 			if err := srv.AddConn(NewTCPMux(ln, 16)); err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			var fc PacketConn
+			var err error
 			if floodTCP {
 				fc, err = DialTCP(ctx, srv.LocalAddr())
 			} else {
@@ -625,11 +622,7 @@ func BenchmarkAdmitHello(b *testing.B) {
 // A TCP fallback client counts against the address of its TCP peer, not
 // the per-connection address the mux gives it.
 func TestAdmitTCPSource(t *testing.T) {
-	srv := admitServer(t, Config{SourceLinks: 1})
-	ln, err := stdnet.Listen("tcp", srv.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, ln := listenWithTCP(t, Config{SourceLinks: 1})
 	mux := NewTCPMux(ln, 16)
 	if err := srv.AddConn(mux); err != nil {
 		t.Fatal(err)

@@ -6,3 +6,6 @@ func SetHelloVersion(v uint16) (restore func()) {
 	helloVersion = v
 	return func() { helloVersion = ProtocolVersion }
 }
+
+// ListenWithTCP starts a server and a TCP listener on its port number.
+var ListenWithTCP = listenWithTCP

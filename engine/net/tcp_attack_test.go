@@ -20,16 +20,7 @@ import (
 // tcpServer starts a server on loopback with a TCPMux configured by tcfg.
 func tcpServer(t *testing.T, hcfg skein.Config, tcfg skein.TCPConfig) (*skein.Host, *skein.TCPMux) {
 	t.Helper()
-	hcfg.Accept = true
-	srv, err := skein.Listen("127.0.0.1:0", hcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	ln, err := stdnet.Listen("tcp", srv.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, ln := skein.ListenWithTCP(t, hcfg)
 	mux := skein.NewTCPMuxConfig(ln, tcfg)
 	if err := srv.AddConn(mux); err != nil {
 		t.Fatal(err)

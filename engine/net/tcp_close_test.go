@@ -2,7 +2,6 @@ package net
 
 import (
 	"context"
-	stdnet "net"
 	"testing"
 	"time"
 )
@@ -11,11 +10,7 @@ import (
 // here) races the connection's reader closing its queue. It must be
 // dropped, never a send on a closed channel (which crashed the server).
 func TestTCPMuxWriteToClosingConn(t *testing.T) {
-	srv := admitServer(t, Config{SourceHandshakeRate: -1, HandshakeRate: 1 << 20})
-	ln, err := stdnet.Listen("tcp", srv.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, ln := listenWithTCP(t, Config{SourceHandshakeRate: -1, HandshakeRate: 1 << 20})
 	mux := NewTCPMuxConfig(ln, TCPConfig{MaxConns: 1 << 16, MaxConnsPerIP: 1 << 16})
 	if err := srv.AddConn(mux); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package net_test
 
 import (
 	"context"
-	stdnet "net"
 	"net/netip"
 	"testing"
 	"time"
@@ -13,15 +12,7 @@ import (
 // A client over the TCP fallback: same handshake and seal, both channels,
 // and relayed traffic to and from a UDP peer.
 func TestTCPFallbackTransport(t *testing.T) {
-	srv, err := skein.Listen("127.0.0.1:0", skein.Config{Accept: true, RelayPolicy: func(from, to skein.HostID) bool { return true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ln, err := stdnet.Listen("tcp", srv.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, ln := skein.ListenWithTCP(t, skein.Config{RelayPolicy: func(from, to skein.HostID) bool { return true }})
 	mux := skein.NewTCPMux(ln, 16)
 	if err := srv.AddConn(mux); err != nil {
 		t.Fatal(err)
