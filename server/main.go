@@ -62,12 +62,16 @@ func run(args []string) error {
 	srcPending := fs.Int("source-pending", 32, "unconfirmed clients from one source, -1 for no limit ($SKEIN_SOURCE_PENDING)")
 	maxPending := fs.Int("max-pending", 0, "unconfirmed clients at once; 0: max-clients/8, at least 64; -1: only -max-clients ($SKEIN_MAX_PENDING)")
 	pendingTimeout := fs.Duration("pending-timeout", 3*time.Second, "how long a client may take to confirm its handshake ($SKEIN_PENDING_TIMEOUT)")
+	// Receive memory budgets (docs/PROTOCOL.md, "Receive memory budgets").
+	linkBudget := fs.Int("link-receive-budget", 0, "bytes of out-of-order reliable data one client may hold; 0: 400 KiB, its receive window ($SKEIN_LINK_RECEIVE_BUDGET)")
+	hostBudget := fs.Int("host-receive-budget", 0, "bytes of received reliable data all clients hold together before the largest holder is disconnected; 0: 32 MiB ($SKEIN_HOST_RECEIVE_BUDGET)")
 	// Environment defaults for the typed flags; a bad value is an error,
 	// not silently ignored.
 	for name, variable := range map[string]string{
 		"max-clients": "SKEIN_MAX_CLIENTS", "log-json": "SKEIN_LOG_JSON", "shutdown-timeout": "SKEIN_SHUTDOWN_TIMEOUT",
 		"handshake-rate": "SKEIN_HANDSHAKE_RATE", "source-handshake-rate": "SKEIN_SOURCE_HANDSHAKE_RATE", "source-links": "SKEIN_SOURCE_LINKS",
 		"source-pending": "SKEIN_SOURCE_PENDING", "max-pending": "SKEIN_MAX_PENDING", "pending-timeout": "SKEIN_PENDING_TIMEOUT",
+		"link-receive-budget": "SKEIN_LINK_RECEIVE_BUDGET", "host-receive-budget": "SKEIN_HOST_RECEIVE_BUDGET",
 		"tcp-per-ip": "SKEIN_TCP_PER_IP", "lobby-call-rate": "SKEIN_LOBBY_CALL_RATE", "lobby-call-burst": "SKEIN_LOBBY_CALL_BURST", "lobby-chat-room": "SKEIN_LOBBY_CHAT_ROOM",
 	} {
 		if v, ok := os.LookupEnv(variable); ok {
@@ -112,6 +116,9 @@ func run(args []string) error {
 	if *pendingTimeout <= 0 {
 		return fmt.Errorf("-pending-timeout %v: must be positive", *pendingTimeout)
 	}
+	if *linkBudget < 0 || *hostBudget < 0 {
+		return fmt.Errorf("-link-receive-budget %d, -host-receive-budget %d: must be positive, or 0 for the default", *linkBudget, *hostBudget)
+	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "skein", Level: level, JSONFormat: *logJSON, Output: os.Stderr})
 
 	srv, err := matchserver.New(matchserver.Config{
@@ -129,6 +136,8 @@ func run(args []string) error {
 			SourcePending:       *srcPending,
 			MaxPending:          *maxPending,
 			PendingTimeout:      *pendingTimeout,
+			LinkReceiveBudget:   *linkBudget,
+			HostReceiveBudget:   *hostBudget,
 		},
 	})
 	if err != nil {

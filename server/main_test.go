@@ -135,7 +135,7 @@ wait:
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-log-level", "loud"}, {"-max-clients", "0"}, {"-tcp-per-ip", "0"}, {"extra"}, {"-lobby-call-rate", "0"}, {"-lobby-call-burst", "-1"}, {"-lobby-chat-room", "0"}, {"-lobby-call-rate", "NaN"},
 		{"-handshake-rate", "0"}, {"-source-handshake-rate", "0"}, {"-source-links", "-3"}, {"-source-pending", "-2"},
-		{"-max-pending", "-5"}, {"-pending-timeout", "0s"}} {
+		{"-max-pending", "-5"}, {"-pending-timeout", "0s"}, {"-link-receive-budget", "-1"}, {"-host-receive-budget", "-1"}} {
 		if err := run(args); err == nil {
 			t.Errorf("run(%q) accepted", args)
 		}

@@ -70,6 +70,7 @@ func newMetrics(s *Server) *metrics {
 			ConstLabels: prometheus.Labels{"reason": r.String()},
 		}, func() float64 { return float64(tcp().Closed[r]) }))
 	}
+	gauge("skein_receive_held_bytes", "Received reliable data the server holds, not yet delivered (out of order or waiting), against -host-receive-budget.", func() float64 { return float64(s.sync.Host().HeldBytes()) })
 	// Admission (docs/PROTOCOL.md, "Admission").
 	gauge("skein_pending_clients", "Clients admitted whose handshake is not confirmed yet (counted in skein_clients).", func() float64 { return float64(host().Admission.Pending) })
 	counter("skein_busy_rejects_total", "Busy rejects sent to hellos over a handshake rate.", func() float64 { return float64(host().Admission.Busy) })
