@@ -4,13 +4,14 @@
 #   0. scripts/deps.sh: Go >= 1.25 and the system packages (installs what is
 #      missing, or says exactly what to install)
 #   1. gofmt -l            (fails listing the unformatted files)
-#   2. go vet ./... (and the bench module's)
+#   2. go vet ./... (and the bench module's), then scripts/lint.sh:
+#      staticcheck and golangci-lint, pinned, installed on first use
 #   3. go test -race -count=1 on ./engine/..., then their allocation tests
 #      without -race
 #   4. go test -count=1 on every other package (tools, server, demo)
 #   5. a short fuzz pass: each func Fuzz* for FUZZTIME
 #
-# Env: FUZZTIME (default 50000x: a count of executions) per fuzz target;
+# Env: LINT=0 skips scripts/lint.sh; FUZZTIME (default 50000x: a count of executions) per fuzz target;
 # FUZZ=0 skips the fuzz pass. A count, not a duration: with a duration, Go
 # 1.26's fuzz coordinator can fail a target with "context deadline exceeded"
 # and no crasher at the deadline (golang/go#75804, fixed in Go 1.27).
@@ -27,6 +28,7 @@ if [ -z "${NETLAB:-}" ] && [ -x "$root/../shared/netlab/netlab" ]; then
   export NETLAB="$root/../shared/netlab/netlab"
 fi
 FUZZ=${FUZZ:-1}
+LINT=${LINT:-1}
 
 step() { printf '\n== %s\n' "$*"; }
 fail() { printf '\ntest.sh: FAILED: %s\n' "$*" >&2; exit 1; }
@@ -63,6 +65,13 @@ go vet ./... || fail "go vet"
 # bench/ is a module of its own (it compares Skein with quic-go and kcp-go):
 # vet compiles its benchmarks; run them with the command in bench/README.md.
 (cd bench && go vet ./...) || fail "go vet (bench module)"
+
+if [ "$LINT" = 0 ]; then
+  step "static analysis: skipped (LINT=0)"
+else
+  step "static analysis (scripts/lint.sh: staticcheck, golangci-lint)"
+  bash scripts/lint.sh || fail "static analysis (run alone: bash scripts/lint.sh)"
+fi
 
 module=$(go list -m)
 mapfile -t pkgs < <(go list ./...)
