@@ -173,6 +173,8 @@ func (c *chatBox) keys(kb keyboard, say func(string) error, frame int) bool {
 		return false
 	case chatSend:
 		c.sent(say(string(c.text)), frame)
+	case chatTyping:
+		// The chat is open: the keys went into its line.
 	}
 	return true
 }

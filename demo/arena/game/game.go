@@ -316,12 +316,11 @@ func (g *Game) shutdown() {
 
 // frameStats measures frames and ticks per second.
 type frameStats struct {
-	frames, ticks  int
-	windowStart    time.Time
-	windowFrames   int
-	fpsSamples     []float64
-	first          time.Time
-	measuredFrames int
+	frames, ticks int
+	windowStart   time.Time
+	windowFrames  int
+	fpsSamples    []float64
+	first         time.Time
 }
 
 func (s *frameStats) tick() { s.ticks++ }
@@ -384,7 +383,7 @@ func (g *Game) writeStats() error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(g.opt.StatsFile, b, 0o644)
+	return os.WriteFile(g.opt.StatsFile, b, 0o600) // the player's own figures: theirs to share
 }
 
 // matchOptions are the options of a match this player creates.

@@ -79,6 +79,8 @@ func (p *playScene) drawHUD(g *Game, dst *ebiten.Image) {
 		a := math.Min(1, float64(5*sim.TickRate-age)/30)
 		c := colText
 		switch t.kind {
+		case netplay.Info:
+			// The text colour.
 		case netplay.Network:
 			c = colNet
 		case netplay.Warn:

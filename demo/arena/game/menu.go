@@ -39,7 +39,9 @@ func newMenu(g *Game) *menuScene {
 	m.demo = sim.NewWorld(sim.DefaultMap(), sim.Rules{})
 	for i := range 6 {
 		id := sim.PlayerID(10 + i)
-		m.demo.AddPlayer(id)
+		if _, err := m.demo.AddPlayer(id); err != nil {
+			break // the world is full (it holds sim.MaxPlayers)
+		}
 		b := sim.NewBot(id, uint64(i)*31+5)
 		b.Skill = 0.6
 		m.bots = append(m.bots, b)

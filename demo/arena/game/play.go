@@ -179,7 +179,9 @@ func (p *playScene) update(g *Game) error {
 	p.follow(g)
 	p.rates.sample(s)
 	if g.conn != nil && g.conn.ad != nil && g.frame%sim.TickRate == 0 {
-		netplay.UpdateLANPlayers(g.conn.ad, len(p.view.Players))
+		if err := netplay.UpdateLANPlayers(g.conn.ad, len(p.view.Players)); err != nil {
+			g.log.Debug("LAN beacon keeps its player count", "error", err)
+		}
 	}
 	return nil
 }
@@ -207,6 +209,10 @@ func (p *playScene) addNotices(g *Game, ns []netplay.Notice) {
 // event updates the feed and banners for a match event.
 func (p *playScene) event(g *Game, e sim.Event) {
 	switch e.Kind {
+	case sim.EventSpawn, sim.EventPickup:
+		// Shown in the world (worldRenderer.effect), not in the feed.
+	case sim.EventRoundStart:
+		// The round clock in the HUD shows the new round.
 	case sim.EventHit:
 		if e.Other == p.view.Me && e.Player != p.view.Me && e.Value > 0 {
 			p.hitAt = g.frame

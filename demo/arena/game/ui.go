@@ -56,6 +56,8 @@ func drawText(dst *ebiten.Image, s string, face text.Face, x, y float64, c color
 	op.GeoM.Translate(x, y)
 	op.ColorScale.ScaleWithColor(c)
 	switch a {
+	case left:
+		// The default: text starts at x.
 	case center:
 		op.PrimaryAlign = text.AlignCenter
 	case right:

@@ -224,6 +224,8 @@ func (wr *worldRenderer) effect(e sim.Event, v *netplay.View) {
 		wr.burst(x, y, 18, colGood, 140, 0.6, 0.35, -math.Pi/2, 2*math.Pi)
 		wr.floats = append(wr.floats, floater{x: x, y: y - 24, text: fmt.Sprintf("+%d", sim.HealthPackHP), c: colGood, life: 1, world: true})
 		wr.playAt("pickup", e.Pos, 0.7)
+	case sim.EventRoundEnd, sim.EventRoundStart:
+		// Nothing in the world: the HUD's banner and clock show rounds.
 	}
 }
 

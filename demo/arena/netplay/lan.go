@@ -48,9 +48,11 @@ func AdvertiseMatch(ctx context.Context, scope lan.Scope, port uint16, name stri
 	})
 }
 
-// UpdateLANPlayers changes the player count a beacon shows.
-func UpdateLANPlayers(a *lan.Advertiser, players int) {
-	if a.Beacon().Players != uint16(players) {
-		a.Update(func(b *lan.Beacon) { b.Players = uint16(players) })
+// UpdateLANPlayers changes the player count a beacon shows. It fails (and
+// the beacon keeps its count) when the count makes the beacon invalid.
+func UpdateLANPlayers(a *lan.Advertiser, players int) error {
+	if a.Beacon().Players == uint16(players) {
+		return nil
 	}
+	return a.Update(func(b *lan.Beacon) { b.Players = uint16(players) })
 }

@@ -22,7 +22,9 @@ func TestLANBeacon(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ad.Close()
-	UpdateLANPlayers(ad, 5)
+	if err := UpdateLANPlayers(ad, 5); err != nil {
+		t.Fatal(err)
+	}
 	e, err := br.Wait(ctx, func(e lan.Entry) bool { return e.Instance == ad.Instance() && e.Players == 5 })
 	if err != nil {
 		t.Fatal(err)

@@ -165,7 +165,9 @@ func (s *Session) enterMatch(id skn.HostID) {
 		if err != nil {
 			s.lobbyErr = "That match is not an arena match of this version"
 			s.leaveReq = s.nextReq()
-			s.lob.LeaveMatch(skn.ServerID, rmi.Reliable, s.leaveReq)
+			if err := s.lob.LeaveMatch(skn.ServerID, rmi.Reliable, s.leaveReq); err != nil {
+				s.log.Debug("leave request not sent", "error", err)
+			}
 			return
 		}
 		opts = o

@@ -257,7 +257,7 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		ownPace:   chat.NewLimiter[skn.HostID](chat.LimiterConfig{Burst: ownBurst}),
 	}
 	s.names[s.me] = cfg.Name
-	s.disp.Attach(&proto.ArenaP2PStub{
+	err = s.disp.Attach(&proto.ArenaP2PStub{
 		Player_Hello:  s.onHello,
 		Player_Input:  s.onInput,
 		Host_Snapshot: s.onSnapshot,
@@ -265,12 +265,18 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		Host_Events:   s.onEvents,
 		Player_Chat:   s.onChat,
 	})
-	s.disp.Attach(&lobby.LobbyReplyStub{
-		MatchList: s.onMatchList,
-		Joined:    s.onJoined,
-		Left:      s.onLeft,
-		ChatLine:  s.onLobbyChat,
-	})
+	if err == nil {
+		err = s.disp.Attach(&lobby.LobbyReplyStub{
+			MatchList: s.onMatchList,
+			Joined:    s.onJoined,
+			Left:      s.onLeft,
+			ChatLine:  s.onLobbyChat,
+		})
+	}
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("netplay: %w", err)
+	}
 	// The name the lobby chat shows with this player's lines.
 	if err := s.lob.SetName(skn.ServerID, rmi.Reliable, cfg.Name); err != nil {
 		s.log.Debug("lobby name not sent", "error", err)
@@ -418,6 +424,8 @@ func (s *Session) handle(e skein.Event) {
 		}
 	case skein.EventRelayStateChange:
 		s.relayChanged(e.Peer, e.Relayed, e.Err)
+	case skein.EventConnected:
+		// The session starts connected (Dial waits for the server).
 	case skein.EventDisconnected:
 		if e.Peer == skn.ServerID {
 			s.connErr = e.Err

@@ -112,11 +112,12 @@ func Decode(head SnapHeader, players []PlayerState, pickups []uint16) (sim.State
 	}
 	var used [sim.MaxPlayers]bool
 	s.Players = make([]sim.Player, 0, len(players))
-	for i, p := range players {
-		if int(p.Slot) >= sim.MaxPlayers || used[p.Slot] || p.ID == 0 ||
-			i > 0 && p.ID <= players[i-1].ID || p.HP > sim.MaxHP {
+	var prev uint32 // the previous player's ID: IDs are nonzero and increase
+	for _, p := range players {
+		if int(p.Slot) >= sim.MaxPlayers || used[p.Slot] || p.ID <= prev || p.HP > sim.MaxHP {
 			return s, ErrBadSnapshot
 		}
+		prev = p.ID
 		used[p.Slot] = true
 		s.Players = append(s.Players, sim.Player{
 			ID: sim.PlayerID(p.ID), Slot: p.Slot, Pos: sim.V(unq16(p.X), unq16(p.Y)), Aim: p.Aim, HP: p.HP,

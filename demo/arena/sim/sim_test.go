@@ -482,6 +482,8 @@ func TestBotsPlay(t *testing.T) {
 			hits++
 		case EventPickup:
 			pickups++
+		case EventSpawn, EventRoundEnd, EventRoundStart:
+			// Not counted.
 		}
 	}
 	t.Logf("a minute of 8 bots: %d hits, %d kills, %d health packs", hits, kills, pickups)
