@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"time"
 	"unicode/utf8"
@@ -43,7 +44,10 @@ func startHost(ctx context.Context, o options, scope lan.Scope, log hclog.Logger
 		return nil, err
 	}
 	h := &host{ctx: ctx, srv: srv, name: o.name, scope: scope, port: o.lanPort, log: log, calls: rmi.NewDispatcher()}
-	h.calls.Attach(&ChatStub{Leave: h.onLeave})
+	if err := h.calls.Attach(&ChatStub{Leave: h.onLeave}); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("chat: %w", err)
+	}
 	return h, nil
 }
 
@@ -70,7 +74,9 @@ func (h *host) handle(e skein.Event) {
 			return
 		}
 		if len(h.srv.Members(h.group)) >= chatCapacity {
-			h.srv.Kick(e.Peer, "the chat is full")
+			if err := h.srv.Kick(e.Peer, "the chat is full"); err != nil {
+				h.log.Debug("kick", "client", e.Peer, "error", err)
+			}
 			return
 		}
 		if err := h.srv.JoinGroup(h.group, e.Peer); err != nil {
@@ -84,6 +90,9 @@ func (h *host) handle(e skein.Event) {
 		if err := h.calls.Dispatch(info, e.Data); err != nil {
 			h.log.Debug("call dropped", "from", e.Peer, "error", err)
 		}
+	case skein.EventMemberJoin, skein.EventMemberLeave, skein.EventHostChange, skein.EventRelayStateChange:
+		// The host's player sees the group through its own client's
+		// session; the server keeps only the count (update).
 	}
 }
 
@@ -118,7 +127,9 @@ func (h *host) advertise() {
 func (h *host) update() {
 	if h.ad != nil {
 		n := uint16(len(h.srv.Members(h.group)))
-		h.ad.Update(func(b *lan.Beacon) { b.Players = n })
+		if err := h.ad.Update(func(b *lan.Beacon) { b.Players = n }); err != nil {
+			h.log.Debug("LAN beacon keeps its player count", "error", err)
+		}
 	}
 }
 
@@ -141,5 +152,7 @@ func (h *host) close() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	h.srv.Shutdown(ctx)
+	if err := h.srv.Shutdown(ctx); err != nil {
+		h.log.Debug("shutdown", "error", err)
+	}
 }

@@ -153,7 +153,12 @@ func runLAN(ctx context.Context, o options, in <-chan string, out io.Writer, log
 			found = nil
 			continue
 		}
-		s := newSession(o.name, cl, out, log)
+		s, err := newSession(o.name, cl, out, log)
+		if err != nil {
+			cl.Close()
+			h.close()
+			return err
+		}
 		s.leave = func() error { return s.proxy.Leave(net.ServerID, rmi.Reliable) }
 		end := s.run(ctx, in, h, br)
 		cl.Close()

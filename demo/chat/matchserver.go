@@ -34,14 +34,17 @@ func runMatchServer(ctx context.Context, o options, in <-chan string, out io.Wri
 	defer cl.Close()
 	fmt.Fprintf(out, "* connected to the match server at %v\n", addr)
 
-	s := newSession(o.name, cl, out, log)
+	s, err := newSession(o.name, cl, out, log)
+	if err != nil {
+		return err
+	}
 	lob := lobby.NewLobbyProxy(cl)
 	var request uint32 // each lobby request has a new ID
 	next := func() uint32 { request++; return request }
 	tries := 0
 	// The lobby's answers arrive as calls from the server, through the
 	// same dispatcher as the chat's calls.
-	s.calls.Attach(&lobby.LobbyReplyStub{
+	err = s.calls.Attach(&lobby.LobbyReplyStub{
 		MatchList: func(info rmi.CallInfo, _ uint32, result uint8, matches []lobby.MatchInfo, after, _ uint32) error {
 			if info.From != net.ServerID {
 				return nil
@@ -72,6 +75,9 @@ func runMatchServer(ctx context.Context, o options, in <-chan string, out io.Wri
 		},
 		Left: func(rmi.CallInfo, uint32, uint8) error { return nil }, // our leave event ends the session
 	})
+	if err != nil {
+		return err
+	}
 	s.leave = func() error { return lob.LeaveMatch(net.ServerID, rmi.Reliable, next()) }
 	if err := lob.ListMatches(net.ServerID, rmi.Reliable, next(), 0, 0); err != nil {
 		return err

@@ -74,7 +74,7 @@ type line struct {
 	args   []any
 }
 
-func newSession(me string, cl *skein.Client, out io.Writer, log hclog.Logger) *session {
+func newSession(me string, cl *skein.Client, out io.Writer, log hclog.Logger) (*session, error) {
 	s := &session{
 		me:      me,
 		cl:      cl,
@@ -87,8 +87,10 @@ func newSession(me string, cl *skein.Client, out io.Writer, log hclog.Logger) *s
 		ownPace: chat.NewLimiter[net.HostID](chat.LimiterConfig{}),
 	}
 	// The calls this program answers; Leave is for the host only.
-	s.calls.Attach(&ChatStub{Hello: s.onHello, Say: s.onSay})
-	return s
+	if err := s.calls.Attach(&ChatStub{Hello: s.onHello, Say: s.onSay}); err != nil {
+		return nil, fmt.Errorf("chat: %w", err)
+	}
+	return s, nil
 }
 
 // run is the game loop of the chat: it waits for typed lines, network
@@ -185,6 +187,9 @@ func (s *session) handle(e skein.Event) {
 			return
 		}
 		s.finish(sessionEnd{why: endLost, err: lostReason(e.Err)})
+	case skein.EventConnected, skein.EventHostChange, skein.EventRelayStateChange:
+		// The chat has no host and shows no path: dial already waited
+		// for the server.
 	}
 }
 
