@@ -107,8 +107,15 @@ func Advertise(ctx context.Context, cfg AdvertiserConfig, b Beacon) (*Advertiser
 		return nil, fmt.Errorf("skein/lan: advertiser socket: %w", err)
 	}
 	pc := ipv4.NewPacketConn(conn)
-	pc.SetMulticastTTL(1) // the LAN segment only (also the default)
-	pc.SetMulticastLoopback(true)
+	// The LAN segment only (TTL 1 is also the default), and seen by
+	// browsers on this machine. A socket that refuses either still sends
+	// unicast beacons (Targets) and multicast with the system's defaults.
+	if err := pc.SetMulticastTTL(1); err != nil {
+		cfg.Logger.Named("lan").Debug("multicast TTL", "error", err)
+	}
+	if err := pc.SetMulticastLoopback(true); err != nil {
+		cfg.Logger.Named("lan").Debug("multicast loopback", "error", err)
+	}
 	a := &Advertiser{
 		cfg:    cfg,
 		log:    cfg.Logger.Named("lan").With("instance", fmt.Sprintf("%016x", b.Instance)),

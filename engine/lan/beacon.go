@@ -208,12 +208,17 @@ func field(b []byte, max int, what string) (val, rest []byte, err error) {
 
 func validKind(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+		if !kindByte(s[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+// kindByte reports whether c may appear in a beacon's kind: an ASCII
+// letter or digit, '.', '_' or '-'.
+func kindByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
 }
 
 func validName(s string) bool {

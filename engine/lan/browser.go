@@ -75,8 +75,9 @@ func (r DropReason) String() string {
 		return "scope"
 	case DropFull:
 		return "full"
+	default: // NumDropReasons and anything past it
+		return fmt.Sprintf("DropReason(%d)", int(r))
 	}
-	return fmt.Sprintf("DropReason(%d)", int(r))
 }
 
 // BrowserStats counts what a Browser received.
@@ -234,7 +235,14 @@ func (b *Browser) loop() {
 		if deadline.IsZero() || deadline.After(rescan) {
 			deadline = rescan
 		}
-		b.conn.SetReadDeadline(deadline)
+		if err := b.conn.SetReadDeadline(deadline); err != nil {
+			// Only a closed socket refuses a deadline; reading without
+			// one would stop the expiry of the list.
+			if !errors.Is(err, stdnet.ErrClosed) {
+				b.log.Error("set read deadline", "error", err)
+			}
+			return
+		}
 		n, src, err := b.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
