@@ -102,11 +102,11 @@ type kcpPair struct {
 	closeServer func()
 }
 
-// fastProfile applies the profile from shared/BASELINES.md to s.
+// fastProfile applies the profile from shared/BASELINES.md to s (message
+// mode, not stream mode: kcp-go's default, so no call sets it).
 func fastProfile(s *kcp.UDPSession) {
 	s.SetNoDelay(1, 10, 2, 1)
 	s.SetWindowSize(1024, 1024)
-	s.SetStreamMode(false)
 	s.SetWriteDelay(false)
 	s.SetMtu(1400)
 }

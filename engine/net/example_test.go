@@ -42,6 +42,8 @@ func Example() {
 			fmt.Println("connected:", e.Peer == cli.ID())
 		case skein.EventMessage:
 			fmt.Printf("%q reliable=%v channel=%d\n", e.Data, e.Delivery.Reliable, e.Delivery.Channel)
+		case skein.EventDisconnected, skein.EventPathChange:
+			// Neither happens here: the client stays, on one address.
 		}
 	}
 	// Output:

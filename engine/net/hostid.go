@@ -24,6 +24,7 @@ func (id HostID) String() string {
 		return "none"
 	case ServerID:
 		return "server"
+	default: // FirstClientID and every other ID
+		return strconv.FormatUint(uint64(id), 10)
 	}
-	return strconv.FormatUint(uint64(id), 10)
 }

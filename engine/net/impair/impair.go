@@ -70,6 +70,10 @@ type Stats struct {
 	Lost uint64
 	// Overflow counts datagrams dropped because the queue was full.
 	Overflow uint64
+	// Failed counts delayed datagrams (counted in Sent) that the wrapped
+	// conn refused when their time came. WriteTo had already reported
+	// them sent: to the caller they are lost, as on a real network.
+	Failed uint64
 	// Queued is the number of datagrams waiting now.
 	Queued int
 }
@@ -237,14 +241,18 @@ func (c *Conn) run() {
 		c.mu.Unlock()
 
 		// Send outside the lock.
+		failed := 0
 		for i := range due {
-			c.inner.WriteTo(due[i].b, due[i].to)
+			if _, err := c.inner.WriteTo(due[i].b, due[i].to); err != nil {
+				failed++
+			}
 			putBuf(due[i].b)
 			due[i] = datagram{}
 		}
 		if len(due) > 0 {
 			c.mu.Lock()
 			c.sending = 0
+			c.stats.Failed += uint64(failed)
 			c.mu.Unlock()
 			continue // more may have become due while sending
 		}

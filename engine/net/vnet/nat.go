@@ -243,6 +243,8 @@ func (x *NAT) expired(last, now time.Time) bool {
 func (x *NAT) outbound(internal, remote netip.AddrPort, now time.Time) (netip.AddrPort, bool) {
 	k := mapKey{internal: internal}
 	switch x.typ.Mapping {
+	case EndpointIndependent:
+		// One mapping for every remote: the key has no remote.
 	case AddressDependent:
 		k.remote = netip.AddrPortFrom(remote.Addr(), 0)
 	case AddressPortDependent:
@@ -283,6 +285,8 @@ func (x *NAT) inbound(remote netip.AddrPort, port uint16, now time.Time) (netip.
 		return netip.AddrPort{}, false
 	}
 	switch x.typ.Filtering {
+	case EndpointIndependent:
+		// Anyone may send to a live mapping.
 	case AddressDependent:
 		ok := false
 		for r, at := range m.remotes {

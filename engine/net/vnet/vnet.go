@@ -407,6 +407,8 @@ func (n *Network) send(src *Conn, data []byte, to netip.AddrPort) {
 	}
 	n.count(src, func(s *Stats) { s.Sent++ })
 	switch why {
+	case keep:
+		// Delivered below, under the link's conditions.
 	case dropNAT:
 		n.count(src, func(s *Stats) { s.Dropped.NAT++ })
 		return
