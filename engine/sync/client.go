@@ -225,7 +225,10 @@ func (c *Client) now() time.Duration { return time.Since(c.epoch) }
 
 func (c *Client) sampleClock() {
 	b := appendControl(nil, control{Op: opTimeReq, T1: int64(c.now())})
-	c.h.Send(net.ServerID, net.Unreliable.OnChannel(controlChannel), b)
+	if err := c.h.Send(net.ServerID, net.Unreliable.OnChannel(controlChannel), b); err != nil {
+		// Unreliable anyway: the next sample is taken on schedule.
+		c.log.Debug("clock sample not sent", "error", err)
+	}
 }
 
 // handle processes one net event on the loop goroutine.
@@ -301,8 +304,10 @@ func (c *Client) control(ctl control, now time.Time) {
 		}
 		if c.cfg.tcp {
 			c.q.Push(Event{Kind: EventRelayStateChange, Peer: ctl.Peer, Relayed: true, Err: net.ErrUDPBlocked, Received: now})
-		} else {
-			c.h.Punch(ctl.Peer, ctl.Addrs)
+		} else if err := c.h.Punch(ctl.Peer, ctl.Addrs); err != nil {
+			// The peer was added just above: only a Close in between
+			// takes it away. Its traffic stays on the relay.
+			c.log.Warn("punch", "peer", ctl.Peer, "error", err)
 		}
 		c.mu.Lock()
 		c.peers[ctl.Peer] = struct{}{}

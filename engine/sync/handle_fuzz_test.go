@@ -129,7 +129,7 @@ func FuzzServerMessage(f *testing.F) {
 			t.Fatalf("empty message: drops %v", drops)
 		}
 		var c control
-		var ctlErr error = errBadControl
+		ctlErr := errBadControl
 		if len(data) > 0 && data[0] == tagControl {
 			c, ctlErr = parseControl(data[1:])
 			if ctlErr != nil && drops[net.DropMalformed] != 1 {
@@ -155,7 +155,8 @@ func FuzzServerMessage(f *testing.F) {
 		if drops.Total() == 0 && len(evs) == 0 {
 			// Only a clock request, or the addresses of a client already
 			// announced, have no event and no drop.
-			if ctlErr != nil || !(c.Op == opTimeReq || c.Op == opCandidates && ready) {
+			quiet := c.Op == opTimeReq || c.Op == opCandidates && ready
+			if ctlErr != nil || !quiet {
 				t.Fatalf("%x from %v: neither dropped nor taken", data, from)
 			}
 		}

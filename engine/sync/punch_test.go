@@ -40,7 +40,8 @@ var (
 func predictDirect(a, b natKind) bool {
 	hard := func(k natKind) bool { return k == symmetric }
 	strict := func(k natKind) bool { return k == symmetric || k == portRestricted }
-	return !(hard(a) && strict(b) || hard(b) && strict(a))
+	fails := hard(a) && strict(b) || hard(b) && strict(a)
+	return !fails
 }
 
 // natWorld places client i behind its own NAT of kind k (or on a public

@@ -288,6 +288,9 @@ func (s *Server) handle(ev net.Event) {
 		s.q.Push(Event{Kind: EventDisconnected, Peer: ev.Peer, Err: ev.Err, Received: ev.Received})
 	case net.EventMessage:
 		s.message(ev)
+	case net.EventPathChange:
+		// The link follows its client to the new address; groups know
+		// clients by HostID, and peers keep punching or relaying as before.
 	}
 }
 
@@ -317,7 +320,9 @@ func (s *Server) message(ev net.Event) {
 			}
 		case opTimeReq:
 			resp := appendControl(s.scratch[:0], control{Op: opTimeResp, T1: c.T1, T2: int64(time.Since(s.epoch))})
-			s.h.Send(ev.Peer, net.Unreliable.OnChannel(controlChannel), resp)
+			if err := s.h.Send(ev.Peer, net.Unreliable.OnChannel(controlChannel), resp); err != nil {
+				s.log.Debug("clock answer not sent", "client", ev.Peer, "error", err)
+			}
 		default:
 			s.drop(net.DropUnexpected)
 			s.log.Debug("control message a client may not send", "client", ev.Peer, "op", c.Op)
@@ -624,7 +629,11 @@ func (s *Server) control(to net.HostID, c control) {
 		return
 	}
 	s.scratch = appendControl(s.scratch[:0], c)
-	s.send(to, net.Reliable, nil, s.scratch)
+	if err := s.send(to, net.Reliable, nil, s.scratch); err != nil {
+		// The client is gone or being kicked (send says which): its
+		// disconnect event takes it out of its groups.
+		s.log.Debug("control message not sent", "client", to, "op", c.Op, "error", err)
+	}
 }
 
 // controlEvent is the application event a member-event control message
@@ -648,7 +657,9 @@ func (s *Server) send(to net.HostID, d net.Delivery, head, body []byte) error {
 	if errors.Is(err, net.ErrSendQueueFull) {
 		s.slowKicks.Add(1)
 		s.log.Warn("dropping slow client", "client", to)
-		s.h.Kick(to, "too slow: send queue full")
+		if kerr := s.h.Kick(to, "too slow: send queue full"); kerr != nil {
+			s.log.Debug("kick", "client", to, "error", kerr)
+		}
 	}
 	return err
 }

@@ -394,8 +394,10 @@ func TestHostMigration(t *testing.T) {
 			if c.ID() == host {
 				continue
 			}
-			e := next(t, c, skein.EventMemberLeave)
-			e = next(t, c, skein.EventHostChange)
+			if e := next(t, c, skein.EventMemberLeave); e.Member != host {
+				t.Fatalf("leave of %v, want of the host %v", e.Member, host)
+			}
+			e := next(t, c, skein.EventHostChange)
 			if e.Host != second {
 				t.Fatalf("announced %v, want %v", e.Host, second)
 			}
