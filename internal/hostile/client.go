@@ -271,7 +271,7 @@ func DialOn(ctx context.Context, conn *net.UDPConn, server netip.AddrPort) (*Cli
 		return c.SendReliable(append([]byte{TagUser}, data...))
 	}))
 	c.disp = rmi.NewDispatcher()
-	c.disp.Attach(&lobby.LobbyReplyStub{
+	if err := c.disp.Attach(&lobby.LobbyReplyStub{
 		MatchList: func(_ rmi.CallInfo, req uint32, r uint8, ms []lobby.MatchInfo, next, total uint32) error {
 			c.answer(req, Answer{Result: lobby.Result(r), Matches: ms, Next: next, Total: total})
 			return nil
@@ -285,7 +285,9 @@ func DialOn(ctx context.Context, conn *net.UDPConn, server netip.AddrPort) (*Cli
 			return nil
 		},
 		ChatLine: func(rmi.CallInfo, uint32, string, string) error { return nil },
-	})
+	}); err != nil {
+		return nil, err
+	}
 	// Confirm the link at once, as engine/net does.
 	if err := c.SendFrames(AppendFrame(nil, FramePing, make([]byte, 8))); err != nil {
 		return nil, err

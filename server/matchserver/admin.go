@@ -19,7 +19,7 @@ func (s *Server) adminMux() *http.ServeMux {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(map[string]any{
+		_ = json.NewEncoder(w).Encode(map[string]any{ // a client that hung up does not read it
 			"status":  status,
 			"clients": s.sync.Host().Stats().Links,
 			"matches": s.reg.count(),

@@ -237,7 +237,10 @@ func (s *Server) dropPlayer(m *match, client net.HostID) {
 	for i, p := range m.members {
 		if p == client {
 			m.members = append(m.members[:i], m.members[i+1:]...)
-			s.sync.LeaveGroup(m.id, client) // already gone if it disconnected
+			if err := s.sync.LeaveGroup(m.id, client); err != nil {
+				// Already gone if it disconnected: that took it out.
+				s.lobLog.Debug("leave group", "match", m.id, "client", client, "error", err)
+			}
 			break
 		}
 	}
@@ -249,7 +252,9 @@ func (s *Server) dropPlayer(m *match, client net.HostID) {
 func (s *Server) endIfEmpty(m *match) {
 	if len(m.members) == 0 && !m.closed && s.reg.removeIfEmpty(m) {
 		m.closed = true
-		s.sync.DestroyGroup(m.id)
+		if err := s.sync.DestroyGroup(m.id); err != nil {
+			s.lobLog.Warn("destroy group", "match", m.id, "error", err)
+		}
 		s.lobLog.Info("match ended", "match", m.id)
 		close(m.done)
 	}

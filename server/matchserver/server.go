@@ -222,7 +222,9 @@ func (s *Server) Run(ctx context.Context) error {
 	err := s.sync.Shutdown(sctx)
 	s.stopMatches()
 	if s.admin != nil {
-		s.admin.Shutdown(sctx)
+		if aerr := s.admin.Shutdown(sctx); aerr != nil {
+			s.log.Warn("admin server shutdown", "error", aerr)
+		}
 	}
 	<-adminDone
 	s.log.Info("stopped")
@@ -252,6 +254,9 @@ func (s *Server) handle(e skein.Event) {
 			s.metrics.lobbyErrors.Inc()
 			s.lobLog.Debug("bad lobby call", "client", e.Peer, "error", err)
 		}
+	case skein.EventMemberJoin, skein.EventMemberLeave, skein.EventHostChange, skein.EventRelayStateChange:
+		// The server's view of its matches' groups: the lobby keeps its
+		// own member lists (match.members), changed on its goroutines.
 	}
 }
 
@@ -278,7 +283,11 @@ func (s *Server) repeated(client net.HostID, request uint32) bool {
 func (s *Server) answer(client net.HostID, request uint32, send func() error) {
 	s.answerMu.Lock()
 	if a, ok := s.answers[client]; ok && a.request == request {
-		s.answers[client] = answer{request: request, resend: func() { send() }}
+		s.answers[client] = answer{request: request, resend: func() {
+			if err := send(); err != nil {
+				s.lobLog.Debug("repeated answer not sent", "client", client, "error", err)
+			}
+		}}
 	}
 	s.answerMu.Unlock()
 	if err := send(); err != nil {

@@ -49,7 +49,6 @@ type figure struct {
 	attempts, failures     int
 	cpu                    float64 // server CPU, % of one core
 	peakRSS                uint64
-	note                   string
 }
 
 var (

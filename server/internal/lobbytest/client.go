@@ -93,7 +93,7 @@ func DialFrom(ctx context.Context, local string, addr netip.AddrPort, cfg skein.
 		Events: make(chan skein.Event, 4096),
 		done:   make(chan struct{}),
 	}
-	c.disp.Attach(&lobby.LobbyReplyStub{
+	if err := c.disp.Attach(&lobby.LobbyReplyStub{
 		MatchList: func(_ rmi.CallInfo, req uint32, r uint8, ms []lobby.MatchInfo, next, total uint32) error {
 			offer(c.lists, listAnswer{req, Page{lobby.Result(r), ms, next, int(total), c.frame}})
 			return nil
@@ -110,8 +110,13 @@ func DialFrom(ctx context.Context, local string, addr netip.AddrPort, cfg skein.
 			offer(c.Chat, ChatLine{net.HostID(from), name, text})
 			return nil
 		},
-	})
-	go c.pump()
+	}); err != nil {
+		sc.Close()
+		return nil, err
+	}
+	// The pump lives as long as the client (Close ends it), not as long as
+	// the dial's ctx.
+	go c.pump() //nolint:gosec // G118: see above
 	return c, nil
 }
 
