@@ -27,7 +27,7 @@ import (
 	"github.com/quic-go/quic-go"
 	kcp "github.com/xtaci/kcp-go/v5"
 
-	skein "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // sockBuf is the kernel buffer size of every socket (4 MiB: the most this
@@ -240,7 +240,7 @@ func kcpGo() transport {
 
 // ---- Skein ----
 
-func skeinHostRecv(h *skein.Host) (func([]byte) (int, error), context.CancelFunc) {
+func skeinHostRecv(h *net.Host) (func([]byte) (int, error), context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return func(buf []byte) (int, error) {
 		for {
@@ -248,7 +248,7 @@ func skeinHostRecv(h *skein.Host) (func([]byte) (int, error), context.CancelFunc
 			if err != nil {
 				return 0, err
 			}
-			if e.Kind == skein.EventMessage {
+			if e.Kind == net.EventMessage {
 				return copy(buf, e.Data), nil
 			}
 		}
@@ -256,11 +256,11 @@ func skeinHostRecv(h *skein.Host) (func([]byte) (int, error), context.CancelFunc
 }
 
 // skeinSend waits while the link's send queue is full (flow control).
-func skeinSend(h *skein.Host, to skein.HostID, d skein.Delivery) func([]byte) error {
+func skeinSend(h *net.Host, to net.HostID, d net.Delivery) func([]byte) error {
 	return func(m []byte) error {
 		for {
 			err := h.Send(to, d, m)
-			if !errors.Is(err, skein.ErrSendQueueFull) {
+			if !errors.Is(err, net.ErrSendQueueFull) {
 				return err
 			}
 			time.Sleep(20 * time.Microsecond)
@@ -268,8 +268,8 @@ func skeinSend(h *skein.Host, to skein.HostID, d skein.Delivery) func([]byte) er
 	}
 }
 
-func skeinDial(srv netip.AddrPort) (*skein.Host, error) {
-	cli, err := skein.Listen("127.0.0.1:0", skein.Config{})
+func skeinDial(srv netip.AddrPort) (*net.Host, error) {
+	cli, err := net.Listen("127.0.0.1:0", net.Config{})
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +286,7 @@ func skeinNet() transport {
 	return transport{
 		name: "skein",
 		open: func(m mode) (session, error) {
-			srv, err := skein.Listen("127.0.0.1:0", skein.Config{Accept: true})
+			srv, err := net.Listen("127.0.0.1:0", net.Config{Accept: true})
 			if err != nil {
 				return session{}, err
 			}
@@ -295,14 +295,14 @@ func skeinNet() transport {
 				_ = srv.Close()
 				return session{}, err
 			}
-			d := skein.Reliable
+			d := net.Reliable
 			if m == pingPongUnrel {
-				d = skein.Unreliable
+				d = net.Unreliable
 			}
 			var wg sync.WaitGroup
 			srvRecv, stopSrv := skeinHostRecv(srv)
 			cliRecv, stopCli := skeinHostRecv(cli)
-			s := session{send: skeinSend(cli, skein.ServerID, d), close: sync.OnceFunc(func() {
+			s := session{send: skeinSend(cli, net.ServerID, d), close: sync.OnceFunc(func() {
 				stopSrv()
 				stopCli()
 				wg.Wait()
@@ -318,7 +318,7 @@ func skeinNet() transport {
 			return s, warmUp(s)
 		},
 		server: func() (dialFunc, func(), error) {
-			srv, err := skein.Listen("127.0.0.1:0", skein.Config{Accept: true})
+			srv, err := net.Listen("127.0.0.1:0", net.Config{Accept: true})
 			if err != nil {
 				return nil, nil, err
 			}

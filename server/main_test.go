@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 	"github.com/skein-dev/skein/server/internal/lobbytest"
 	"github.com/skein-dev/skein/server/lobby"
 )
@@ -81,7 +81,7 @@ func TestServerBinary(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := lobbytest.Dial(ctx, netip.MustParseAddrPort(udp), skein.ClientConfig{})
+	c, err := lobbytest.Dial(ctx, netip.MustParseAddrPort(udp), sync.ClientConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ wait:
 	for {
 		select {
 		case e := <-c.Events:
-			if e.Kind == skein.EventDisconnected {
+			if e.Kind == sync.EventDisconnected {
 				if !errors.Is(e.Err, net.ErrShutdown) {
 					t.Fatalf("client disconnected with %v, want shutdown", e.Err)
 				}

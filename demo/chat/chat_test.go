@@ -12,7 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
+	stdsync "sync"
 	"testing"
 	"time"
 
@@ -39,7 +39,7 @@ type proc struct {
 	stdin  io.WriteCloser
 	stderr bytes.Buffer
 
-	mu     sync.Mutex
+	mu     stdsync.Mutex
 	lines  []string      // everything printed so far
 	next   int           // the first line expect has not looked at
 	more   chan struct{} // a line came (capacity 1)

@@ -12,7 +12,7 @@ import (
 	"github.com/skein-dev/skein/engine/lan"
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 // host is the chat host: a Skein server in this process that puts every
@@ -20,7 +20,7 @@ import (
 // others where to connect. The host's own player is just the first client.
 type host struct {
 	ctx   context.Context
-	srv   *skein.Server
+	srv   *sync.Server
 	name  string
 	scope lan.Scope
 	port  uint16 // of LAN beacons
@@ -39,7 +39,7 @@ func startHost(ctx context.Context, o options, scope lan.Scope, log hclog.Logger
 		addr = "127.0.0.1:0"
 	}
 	log = log.Named("host")
-	srv, err := skein.ListenServer(addr, skein.ServerConfig{Logger: log})
+	srv, err := sync.ListenServer(addr, sync.ServerConfig{Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -58,9 +58,9 @@ func (h *host) addr() netip.AddrPort {
 
 // handle takes one event of the server (on the chat's goroutine, like the
 // client's events).
-func (h *host) handle(e skein.Event) {
+func (h *host) handle(e sync.Event) {
 	switch e.Kind {
-	case skein.EventConnected:
+	case sync.EventConnected:
 		if h.group == net.NoHost {
 			// The first client is our own player: create the group with
 			// it, then tell the LAN.
@@ -83,14 +83,14 @@ func (h *host) handle(e skein.Event) {
 			h.log.Warn("join group", "client", e.Peer, "error", err)
 		}
 		h.update()
-	case skein.EventDisconnected:
+	case sync.EventDisconnected:
 		h.update() // the server took the client out of the group
-	case skein.EventMessage:
+	case sync.EventMessage:
 		info := rmi.CallInfo{From: e.Peer, Relayed: e.Relayed, Context: rmi.ContextOf(e.Delivery), Received: e.Received}
 		if err := h.calls.Dispatch(info, e.Data); err != nil {
 			h.log.Debug("call dropped", "from", e.Peer, "error", err)
 		}
-	case skein.EventMemberJoin, skein.EventMemberLeave, skein.EventHostChange, skein.EventRelayStateChange:
+	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange:
 		// The host's player sees the group through its own client's
 		// session; the server keeps only the count (update).
 	}

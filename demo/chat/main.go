@@ -36,7 +36,7 @@ import (
 	"github.com/skein-dev/skein/engine/lan"
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 // What chat beacons carry: the kind, and the version of chat.rmi's calls.
@@ -191,14 +191,14 @@ func findChat(ctx context.Context, br *lan.Browser, wait time.Duration) *lan.Ent
 
 // dial connects a client to the chat server at addr, from a socket on the
 // loopback address when the server is on this machine.
-func dial(ctx context.Context, addr netip.AddrPort, log hclog.Logger) (*skein.Client, error) {
+func dial(ctx context.Context, addr netip.AddrPort, log hclog.Logger) (*sync.Client, error) {
 	local := "0.0.0.0:0"
 	if addr.Addr().IsLoopback() {
 		local = "127.0.0.1:0"
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return skein.DialClient(ctx, local, addr, skein.ClientConfig{Logger: log})
+	return sync.DialClient(ctx, local, addr, sync.ClientConfig{Logger: log})
 }
 
 // readLines reads the player's lines on a goroutine (the only one the

@@ -14,7 +14,7 @@ import (
 	"github.com/skein-dev/skein/engine/lan"
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 // How long a line naming a member waits for that member's Hello before it
@@ -45,7 +45,7 @@ type sessionEnd struct {
 // lines into calls. Everything runs on the goroutine that calls run.
 type session struct {
 	me    string
-	cl    *skein.Client
+	cl    *sync.Client
 	proxy *ChatProxy
 	calls *rmi.Dispatcher
 	out   io.Writer
@@ -74,11 +74,11 @@ type line struct {
 	args   []any
 }
 
-func newSession(me string, cl *skein.Client, out io.Writer, log hclog.Logger) (*session, error) {
+func newSession(me string, cl *sync.Client, out io.Writer, log hclog.Logger) (*session, error) {
 	s := &session{
 		me:      me,
 		cl:      cl,
-		proxy:   NewChatProxy(cl), // a *skein.Client is an rmi.Sender
+		proxy:   NewChatProxy(cl), // a *sync.Client is an rmi.Sender
 		calls:   rmi.NewDispatcher(),
 		out:     out,
 		log:     log.Named("session"),
@@ -134,9 +134,9 @@ func (s *session) run(ctx context.Context, in <-chan string, h *host, br *lan.Br
 }
 
 // handle takes one event of the client.
-func (s *session) handle(e skein.Event) {
+func (s *session) handle(e sync.Event) {
 	switch e.Kind {
-	case skein.EventMemberJoin:
+	case sync.EventMemberJoin:
 		if s.group != net.NoHost && e.Group != s.group {
 			return // not the chat's group
 		}
@@ -156,7 +156,7 @@ func (s *session) handle(e skein.Event) {
 				s.send(s.proxy.Hello(e.Member, rmi.Reliable, s.me)) // tell the newcomer who we are
 			}
 		}
-	case skein.EventMemberLeave:
+	case sync.EventMemberLeave:
 		if e.Group != s.group {
 			return
 		}
@@ -175,19 +175,19 @@ func (s *session) handle(e skein.Event) {
 		if e.Member != net.ServerID {
 			delete(s.names, e.Member)
 		}
-	case skein.EventMessage:
+	case sync.EventMessage:
 		info := rmi.CallInfo{From: e.Peer, Relayed: e.Relayed, Context: rmi.ContextOf(e.Delivery), Received: e.Received}
 		if err := s.calls.Dispatch(info, e.Data); err != nil {
 			// A peer's bad call costs it nothing but this log line.
 			s.log.Debug("call dropped", "from", e.Peer, "error", err)
 		}
-	case skein.EventDisconnected:
+	case sync.EventDisconnected:
 		if !s.leaving.IsZero() {
 			s.finish(sessionEnd{why: endQuit})
 			return
 		}
 		s.finish(sessionEnd{why: endLost, err: lostReason(e.Err)})
-	case skein.EventConnected, skein.EventHostChange, skein.EventRelayStateChange:
+	case sync.EventConnected, sync.EventHostChange, sync.EventRelayStateChange:
 		// The chat has no host and shows no path: dial already waited
 		// for the server.
 	}

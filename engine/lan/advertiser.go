@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	stdnet "net"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -54,7 +54,7 @@ const minGap = 100 * time.Millisecond
 type Advertiser struct {
 	cfg  AdvertiserConfig
 	log  hclog.Logger
-	conn *stdnet.UDPConn
+	conn *net.UDPConn
 	pc   *ipv4.PacketConn
 
 	mu     sync.Mutex

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	stdnet "net"
+	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -101,7 +101,7 @@ const rescanEvery = 5 * time.Second
 type Browser struct {
 	cfg  BrowserConfig
 	log  hclog.Logger
-	conn *stdnet.UDPConn
+	conn *net.UDPConn
 	pc   *ipv4.PacketConn
 
 	mu      sync.Mutex
@@ -238,7 +238,7 @@ func (b *Browser) loop() {
 		if err := b.conn.SetReadDeadline(deadline); err != nil {
 			// Only a closed socket refuses a deadline; reading without
 			// one would stop the expiry of the list.
-			if !errors.Is(err, stdnet.ErrClosed) {
+			if !errors.Is(err, net.ErrClosed) {
 				b.log.Error("set read deadline", "error", err)
 			}
 			return
@@ -248,7 +248,7 @@ func (b *Browser) loop() {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				continue
 			}
-			if !errors.Is(err, stdnet.ErrClosed) {
+			if !errors.Is(err, net.ErrClosed) {
 				b.log.Error("read", "error", err)
 			}
 			return
@@ -314,7 +314,7 @@ func (b *Browser) join(joined map[int]bool) {
 	if b.cfg.Methods&Multicast == 0 {
 		return
 	}
-	grp := &stdnet.UDPAddr{IP: b.cfg.Group.AsSlice()}
+	grp := &net.UDPAddr{IP: b.cfg.Group.AsSlice()}
 	for _, ifi := range multicastInterfaces(b.cfg.Scope) {
 		if joined[ifi.Index] {
 			continue

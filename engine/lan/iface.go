@@ -3,7 +3,7 @@ package lan
 import (
 	"context"
 	"fmt"
-	stdnet "net"
+	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -86,7 +86,7 @@ func groupOr(g netip.Addr) (netip.Addr, error) {
 // multicast group sent out of one interface (ifi non-nil).
 type target struct {
 	addr netip.AddrPort
-	ifi  *stdnet.Interface
+	ifi  *net.Interface
 }
 
 func (t target) String() string {
@@ -99,7 +99,7 @@ func (t target) String() string {
 // loopbackBroadcast is 127.255.255.255.
 func loopbackBroadcast() netip.Addr { return netip.AddrFrom4([4]byte{127, 255, 255, 255}) }
 
-func ifIndex(ifi *stdnet.Interface) int {
+func ifIndex(ifi *net.Interface) int {
 	if ifi == nil {
 		return 0
 	}
@@ -109,7 +109,7 @@ func ifIndex(ifi *stdnet.Interface) int {
 // findTargets lists where beacons go now (interfaces come and go, so the
 // Advertiser asks again before every round).
 func findTargets(scope Scope, methods Method, group netip.Addr, port uint16) ([]target, error) {
-	ifs, err := stdnet.Interfaces()
+	ifs, err := net.Interfaces()
 	if err != nil {
 		return nil, err
 	}
@@ -124,17 +124,17 @@ func findTargets(scope Scope, methods Method, group netip.Addr, port uint16) ([]
 	}
 	for i := range ifs {
 		ifi := &ifs[i]
-		if ifi.Flags&stdnet.FlagUp == 0 {
+		if ifi.Flags&net.FlagUp == 0 {
 			continue
 		}
-		loop := ifi.Flags&stdnet.FlagLoopback != 0
+		loop := ifi.Flags&net.FlagLoopback != 0
 		if scope == ScopeLoopback && !loop {
 			continue
 		}
-		if methods&Multicast != 0 && (loop && scope == ScopeLoopback || !loop && ifi.Flags&stdnet.FlagMulticast != 0) {
+		if methods&Multicast != 0 && (loop && scope == ScopeLoopback || !loop && ifi.Flags&net.FlagMulticast != 0) {
 			add(target{addr: netip.AddrPortFrom(group, port), ifi: ifi})
 		}
-		if methods&Broadcast == 0 || loop || ifi.Flags&stdnet.FlagBroadcast == 0 {
+		if methods&Broadcast == 0 || loop || ifi.Flags&net.FlagBroadcast == 0 {
 			continue
 		}
 		addrs, err := ifi.Addrs()
@@ -152,8 +152,8 @@ func findTargets(scope Scope, methods Method, group netip.Addr, port uint16) ([]
 
 // directedBroadcast returns the broadcast address of an interface's IPv4
 // network (none for /31 and /32).
-func directedBroadcast(a stdnet.Addr) (netip.Addr, bool) {
-	n, ok := a.(*stdnet.IPNet)
+func directedBroadcast(a net.Addr) (netip.Addr, bool) {
+	n, ok := a.(*net.IPNet)
 	if !ok {
 		return netip.Addr{}, false
 	}
@@ -170,32 +170,32 @@ func directedBroadcast(a stdnet.Addr) (netip.Addr, bool) {
 }
 
 // multicastInterfaces lists the interfaces a Browser joins the group on.
-func multicastInterfaces(scope Scope) []stdnet.Interface {
-	ifs, err := stdnet.Interfaces()
+func multicastInterfaces(scope Scope) []net.Interface {
+	ifs, err := net.Interfaces()
 	if err != nil {
 		return nil
 	}
-	return slices.DeleteFunc(ifs, func(ifi stdnet.Interface) bool {
-		loop := ifi.Flags&stdnet.FlagLoopback != 0
+	return slices.DeleteFunc(ifs, func(ifi net.Interface) bool {
+		loop := ifi.Flags&net.FlagLoopback != 0
 		switch {
-		case ifi.Flags&stdnet.FlagUp == 0:
+		case ifi.Flags&net.FlagUp == 0:
 			return true
 		case scope == ScopeLoopback:
 			return !loop
 		}
 		// Linux lets a socket join on lo without the multicast flag, and
 		// ScopeLoopback advertisers on this machine send there.
-		return !loop && ifi.Flags&stdnet.FlagMulticast == 0
+		return !loop && ifi.Flags&net.FlagMulticast == 0
 	})
 }
 
 // listenShared opens a UDP socket that shares its port with other browsers
 // on this machine and may send broadcasts.
-func listenShared(addr string) (*stdnet.UDPConn, error) {
-	lc := stdnet.ListenConfig{Control: shareSocket}
+func listenShared(addr string) (*net.UDPConn, error) {
+	lc := net.ListenConfig{Control: shareSocket}
 	pc, err := lc.ListenPacket(context.Background(), "udp4", addr)
 	if err != nil {
 		return nil, err
 	}
-	return pc.(*stdnet.UDPConn), nil
+	return pc.(*net.UDPConn), nil
 }

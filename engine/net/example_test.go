@@ -6,19 +6,19 @@ import (
 	"log"
 	"time"
 
-	skein "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // A server and a client on loopback: the client dials, sends one reliable
 // and one unreliable message, and the server reads them on its own
 // goroutine with Next (a game would call FrameMove once per frame instead).
 func Example() {
-	srv, err := skein.Listen("127.0.0.1:0", skein.Config{Accept: true})
+	srv, err := net.Listen("127.0.0.1:0", net.Config{Accept: true})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer srv.Close()
-	cli, err := skein.Listen("127.0.0.1:0", skein.Config{})
+	cli, err := net.Listen("127.0.0.1:0", net.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -29,8 +29,8 @@ func Example() {
 	if err := cli.Dial(ctx, srv.LocalAddr()); err != nil {
 		log.Fatal(err)
 	}
-	cli.Send(skein.ServerID, skein.Reliable, []byte("hello"))
-	cli.Send(skein.ServerID, skein.Unreliable.OnChannel(1), []byte("position 3,4"))
+	cli.Send(net.ServerID, net.Reliable, []byte("hello"))
+	cli.Send(net.ServerID, net.Unreliable.OnChannel(1), []byte("position 3,4"))
 
 	for range 3 {
 		e, err := srv.Next(ctx)
@@ -38,11 +38,11 @@ func Example() {
 			log.Fatal(err)
 		}
 		switch e.Kind {
-		case skein.EventConnected:
+		case net.EventConnected:
 			fmt.Println("connected:", e.Peer == cli.ID())
-		case skein.EventMessage:
+		case net.EventMessage:
 			fmt.Printf("%q reliable=%v channel=%d\n", e.Data, e.Delivery.Reliable, e.Delivery.Channel)
-		case skein.EventDisconnected, skein.EventPathChange:
+		case net.EventDisconnected, net.EventPathChange:
 			// Neither happens here: the client stays, on one address.
 		}
 	}
@@ -55,18 +55,18 @@ func Example() {
 // FrameMove hands waiting events to the game on its own goroutine, once per
 // frame; nothing is ever called from a networking goroutine.
 func ExampleHost_FrameMove() {
-	srv, _ := skein.Listen("127.0.0.1:0", skein.Config{Accept: true})
+	srv, _ := net.Listen("127.0.0.1:0", net.Config{Accept: true})
 	defer srv.Close()
-	cli, _ := skein.Listen("127.0.0.1:0", skein.Config{})
+	cli, _ := net.Listen("127.0.0.1:0", net.Config{})
 	defer cli.Close()
 	if err := cli.Dial(context.Background(), srv.LocalAddr()); err != nil {
 		log.Fatal(err)
 	}
-	cli.Send(skein.ServerID, skein.Reliable, []byte("ready"))
+	cli.Send(net.ServerID, net.Reliable, []byte("ready"))
 
 	got := 0
 	for frame := 0; got < 2 && frame < 300; frame++ { // the game loop
-		srv.FrameMove(func(e skein.Event) {
+		srv.FrameMove(func(e net.Event) {
 			fmt.Println(e.Kind)
 			got++
 		})

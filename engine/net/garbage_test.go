@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	skein "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // TestGarbageDoesNotDisturbAConnectedClient throws thousands of random
@@ -16,7 +16,7 @@ import (
 // HostID) at a server on loopback while a client streams reliable messages
 // to it and receives unreliable ones.
 func TestGarbageDoesNotDisturbAConnectedClient(t *testing.T) {
-	srv, cli := pair(t, skein.Config{}, skein.Config{})
+	srv, cli := pair(t, net.Config{}, net.Config{})
 	attacker, err := stdnet.ListenUDP("udp", &stdnet.UDPAddr{IP: stdnet.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -52,15 +52,15 @@ func TestGarbageDoesNotDisturbAConnectedClient(t *testing.T) {
 	}()
 
 	const count = 2000
-	go sendAll(t, cli, skein.ServerID, count, nil)
+	go sendAll(t, cli, net.ServerID, count, nil)
 	receiveAll(t, srv, cli.ID(), count)
 	wg.Wait()
 
 	// The server still answers, both ways.
-	if err := srv.Send(cli.ID(), skein.Reliable, []byte("ok")); err != nil {
+	if err := srv.Send(cli.ID(), net.Reliable, []byte("ok")); err != nil {
 		t.Fatal(err)
 	}
-	if e := expect(t, cli, skein.EventMessage, skein.ServerID); string(e.Data) != "ok" {
+	if e := expect(t, cli, net.EventMessage, net.ServerID); string(e.Data) != "ok" {
 		t.Fatalf("got %q", e.Data)
 	}
 	st := srv.Stats()

@@ -7,18 +7,18 @@ import (
 	"testing"
 	"time"
 
-	skein "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // pair starts a server and a client on loopback and connects them.
-func pair(t testing.TB, scfg, ccfg skein.Config) (srv, cli *skein.Host) {
+func pair(t testing.TB, scfg, ccfg net.Config) (srv, cli *net.Host) {
 	t.Helper()
 	scfg.Accept = true
-	srv, err := skein.Listen("127.0.0.1:0", scfg)
+	srv, err := net.Listen("127.0.0.1:0", scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, err = skein.Listen("127.0.0.1:0", ccfg)
+	cli, err = net.Listen("127.0.0.1:0", ccfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,13 +28,13 @@ func pair(t testing.TB, scfg, ccfg skein.Config) (srv, cli *skein.Host) {
 	if err := cli.Dial(ctx, srv.LocalAddr()); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, cli, skein.EventConnected, skein.ServerID)
-	expect(t, srv, skein.EventConnected, cli.ID())
+	expect(t, cli, net.EventConnected, net.ServerID)
+	expect(t, srv, net.EventConnected, cli.ID())
 	return srv, cli
 }
 
 // expect waits for the next event and checks its kind and peer.
-func expect(t testing.TB, h *skein.Host, kind skein.EventKind, peer skein.HostID) skein.Event {
+func expect(t testing.TB, h *net.Host, kind net.EventKind, peer net.HostID) net.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -49,41 +49,41 @@ func expect(t testing.TB, h *skein.Host, kind skein.EventKind, peer skein.HostID
 }
 
 func TestDialAndExchange(t *testing.T) {
-	srv, cli := pair(t, skein.Config{}, skein.Config{})
-	if cli.ID() < skein.FirstClientID {
+	srv, cli := pair(t, net.Config{}, net.Config{})
+	if cli.ID() < net.FirstClientID {
 		t.Fatalf("client ID %v", cli.ID())
 	}
-	if err := cli.Send(skein.ServerID, skein.Reliable, []byte("hello server")); err != nil {
+	if err := cli.Send(net.ServerID, net.Reliable, []byte("hello server")); err != nil {
 		t.Fatal(err)
 	}
-	e := expect(t, srv, skein.EventMessage, cli.ID())
+	e := expect(t, srv, net.EventMessage, cli.ID())
 	if string(e.Data) != "hello server" || !e.Delivery.Reliable {
 		t.Fatalf("got %q %+v", e.Data, e.Delivery)
 	}
-	if err := srv.Send(cli.ID(), skein.Unreliable.OnChannel(3), []byte("pos")); err != nil {
+	if err := srv.Send(cli.ID(), net.Unreliable.OnChannel(3), []byte("pos")); err != nil {
 		t.Fatal(err)
 	}
-	e = expect(t, cli, skein.EventMessage, skein.ServerID)
+	e = expect(t, cli, net.EventMessage, net.ServerID)
 	if string(e.Data) != "pos" || e.Delivery.Reliable || e.Delivery.Channel != 3 {
 		t.Fatalf("got %q %+v", e.Data, e.Delivery)
 	}
 	big := bytes.Repeat([]byte("x"), 64<<10)
-	if err := srv.Send(cli.ID(), skein.Reliable, big); err != nil {
+	if err := srv.Send(cli.ID(), net.Reliable, big); err != nil {
 		t.Fatal(err)
 	}
-	e = expect(t, cli, skein.EventMessage, skein.ServerID)
+	e = expect(t, cli, net.EventMessage, net.ServerID)
 	if !bytes.Equal(e.Data, big) {
 		t.Fatalf("64 KiB message: got %d bytes", len(e.Data))
 	}
-	if err := cli.Disconnect(skein.ServerID); err != nil {
+	if err := cli.Disconnect(net.ServerID); err != nil {
 		t.Fatal(err)
 	}
-	e = expect(t, cli, skein.EventDisconnected, skein.ServerID)
-	if !errors.Is(e.Err, skein.ErrClosedLocally) {
+	e = expect(t, cli, net.EventDisconnected, net.ServerID)
+	if !errors.Is(e.Err, net.ErrClosedLocally) {
 		t.Fatalf("client reason %v", e.Err)
 	}
-	e = expect(t, srv, skein.EventDisconnected, cli.ID())
-	if !errors.Is(e.Err, skein.ErrClosedByPeer) {
+	e = expect(t, srv, net.EventDisconnected, cli.ID())
+	if !errors.Is(e.Err, net.ErrClosedByPeer) {
 		t.Fatalf("server reason %v", e.Err)
 	}
 }

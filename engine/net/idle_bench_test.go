@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	skein "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // TestHelperIdleServer is not a test: BenchmarkIdleLinks runs the test
@@ -26,7 +26,7 @@ func TestHelperIdleServer(t *testing.T) {
 		t.Skip("helper process for BenchmarkIdleLinks")
 	}
 	// Every client comes from 127.0.0.1: no per-source admission limits.
-	srv, err := skein.Listen("127.0.0.1:0", skein.Config{Accept: true, MaxLinks: 5000,
+	srv, err := net.Listen("127.0.0.1:0", net.Config{Accept: true, MaxLinks: 5000,
 		SourceHandshakeRate: -1, SourceLinks: -1, SourcePending: -1, MaxPending: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func BenchmarkIdleLinks(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	hosts := make([]*skein.Host, clients)
+	hosts := make([]*net.Host, clients)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
 	var failed sync.Once
@@ -92,7 +92,7 @@ func BenchmarkIdleLinks(b *testing.B) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			h, err := skein.Listen("127.0.0.1:0", skein.Config{})
+			h, err := net.Listen("127.0.0.1:0", net.Config{})
 			if err == nil {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				err = h.Dial(ctx, addr)

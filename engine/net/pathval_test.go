@@ -8,7 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	skein "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/net/vnet"
 )
 
@@ -25,8 +25,8 @@ func TestSpoofedMigrationDoesNotAmplifyAtVictim(t *testing.T) {
 		nw := vnet.New(41)
 		defer nw.Close()
 		gt := new(groupTable)
-		srv, c := fanoutNet(t, nw, gt, 4, func(int) skein.Config { return skein.Config{} })
-		const g = skein.HostID(900)
+		srv, c := fanoutNet(t, nw, gt, 4, func(int) net.Config { return net.Config{} })
+		const g = net.HostID(900)
 		gt.set(g, ids(c...)...)
 		victim := netip.MustParseAddrPort("10.0.9.9:9999")
 		vconn, err := nw.Listen(victim) // a host that never sends
@@ -56,7 +56,7 @@ func TestSpoofedMigrationDoesNotAmplifyAtVictim(t *testing.T) {
 		// from the victim's address: the newest packet number on its link.
 		spoof.Store(true)
 		for _, a := range attackers {
-			if err := a.Send(skein.ServerID, skein.Unreliable, []byte("x")); err != nil {
+			if err := a.Send(net.ServerID, net.Unreliable, []byte("x")); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -69,7 +69,7 @@ func TestSpoofedMigrationDoesNotAmplifyAtVictim(t *testing.T) {
 		// The fan-out the server copies to every attacker: it still reaches
 		// them at their own, validated addresses.
 		floodGroup(t, c, 300, func(msg []byte) error {
-			return c[0].SendGroup(g, ids(attackers...), skein.Unreliable.OnChannel(1), nil, msg)
+			return c[0].SendGroup(g, ids(attackers...), net.Unreliable.OnChannel(1), nil, msg)
 		})
 		time.Sleep(5 * time.Second) // every challenge retry and the checks' end
 		moved := func() {
@@ -81,7 +81,7 @@ func TestSpoofedMigrationDoesNotAmplifyAtVictim(t *testing.T) {
 			}
 		}
 		moved()
-		if d := srv.Stats().Drops[skein.DropUnvalidated]; d == 0 {
+		if d := srv.Stats().Drops[net.DropUnvalidated]; d == 0 {
 			t.Fatal("no challenge over the budget was dropped and counted")
 		}
 
@@ -90,7 +90,7 @@ func TestSpoofedMigrationDoesNotAmplifyAtVictim(t *testing.T) {
 		// reliable messages through the relay, forwarded as they are.
 		spoof.Store(true)
 		floodGroup(t, c, 200, func(msg []byte) error {
-			return c[0].SendMulti(ids(attackers...), skein.Reliable, nil, msg)
+			return c[0].SendMulti(ids(attackers...), net.Reliable, nil, msg)
 		})
 		time.Sleep(5 * time.Second)
 		spoof.Store(false)
@@ -111,7 +111,7 @@ func TestNATRebindValidatesAndFollows(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := vnet.New(42)
 		defer n.Close()
-		srv, cli, _ := vpair(t, n, skein.Config{}, skein.Config{})
+		srv, cli, _ := vpair(t, n, net.Config{}, net.Config{})
 		const oneWay = 10 * time.Millisecond
 		n.SetConditions(vnet.Conditions{Delay: oneWay})
 		mapped := netip.MustParseAddrPort("10.0.0.2:6000") // the new mapping
@@ -134,7 +134,7 @@ func TestNATRebindValidatesAndFollows(t *testing.T) {
 		}))
 		rebound.Store(true)
 		start := time.Now()
-		if err := cli.Send(skein.ServerID, skein.Reliable, message(0)); err != nil {
+		if err := cli.Send(net.ServerID, net.Reliable, message(0)); err != nil {
 			t.Fatal(err)
 		}
 		var took time.Duration
@@ -156,11 +156,11 @@ func TestNATRebindValidatesAndFollows(t *testing.T) {
 		if got := toNew.Load(); got != 1 {
 			t.Fatalf("%d datagrams to the new address before it was validated, want 1 challenge", got)
 		}
-		go sendAll(t, cli, skein.ServerID, 200, nil)
+		go sendAll(t, cli, net.ServerID, 200, nil)
 		go sendAll(t, srv, cli.ID(), 200, nil)
 		receiveAll(t, srv, cli.ID(), 1)
 		receiveAll(t, srv, cli.ID(), 200)
-		receiveAll(t, cli, skein.ServerID, 200)
+		receiveAll(t, cli, net.ServerID, 200)
 		if d := srv.Stats().Drops; d.Total() != 0 {
 			t.Fatalf("server drops %v", d)
 		}

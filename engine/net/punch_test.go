@@ -8,24 +8,24 @@ import (
 	"testing/synctest"
 	"time"
 
-	skein "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/net/vnet"
 )
 
 // pathEvents takes the events waiting at h and returns its path changes,
 // failing on anything but messages from peer.
-func pathEvents(t *testing.T, h *skein.Host) []skein.Event {
+func pathEvents(t *testing.T, h *net.Host) []net.Event {
 	t.Helper()
-	var out []skein.Event
+	var out []net.Event
 	for {
 		e, ok := h.Poll()
 		if !ok {
 			return out
 		}
 		switch e.Kind {
-		case skein.EventPathChange:
+		case net.EventPathChange:
 			out = append(out, e)
-		case skein.EventMessage:
+		case net.EventMessage:
 		default:
 			t.Fatalf("unexpected event %v from %v (err %v)", e.Kind, e.Peer, e.Err)
 		}
@@ -39,7 +39,7 @@ func TestUnansweredProbesAreNotLoss(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		nw := vnet.New(43)
 		defer nw.Close()
-		_, c := relayNet(t, nw, 2, func(from, to skein.HostID) bool { return true })
+		_, c := relayNet(t, nw, 2, func(from, to net.HostID) bool { return true })
 		a, b := c[0], c[1]
 		peer(t, c)
 		nowhere := []netip.AddrPort{netip.MustParseAddrPort("10.9.0.1:1"), netip.MustParseAddrPort("10.9.0.2:2")}
@@ -54,8 +54,8 @@ func TestUnansweredProbesAreNotLoss(t *testing.T) {
 		}
 		// Traffic through the relay both ways while the probes go out.
 		for i := range 600 {
-			a.Send(b.ID(), skein.Unreliable, []byte("state"))
-			b.Send(a.ID(), skein.Unreliable, []byte("state"))
+			a.Send(b.ID(), net.Unreliable, []byte("state"))
+			b.Send(a.ID(), net.Unreliable, []byte("state"))
 			if i%10 == 0 {
 				pathEvents(t, a)
 				pathEvents(t, b)
@@ -89,7 +89,7 @@ func TestPathLostIsReportedOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		nw := vnet.New(44)
 		defer nw.Close()
-		_, c := relayNet(t, nw, 2, func(from, to skein.HostID) bool { return true })
+		_, c := relayNet(t, nw, 2, func(from, to net.HostID) bool { return true })
 		a, b := c[0], c[1]
 		peer(t, c)
 		if err := a.Punch(b.ID(), []netip.AddrPort{b.LocalAddr()}); err != nil {
@@ -114,7 +114,7 @@ func TestPathLostIsReportedOnce(t *testing.T) {
 		// each).
 		time.Sleep(25 * time.Second)
 		ev := pathEvents(t, a)
-		if len(ev) != 1 || !ev[0].Relayed || !errors.Is(ev[0].Err, skein.ErrPathLost) {
+		if len(ev) != 1 || !ev[0].Relayed || !errors.Is(ev[0].Err, net.ErrPathLost) {
 			t.Fatalf("a's path events after the cut: %+v, want one: relayed, path lost", ev)
 		}
 		if st, _ := a.LinkStats(b.ID()); !st.Relayed {
@@ -128,7 +128,7 @@ func TestPathLostIsReportedOnce(t *testing.T) {
 		}
 		cut.Store(true)
 		time.Sleep(3 * time.Second)
-		if ev := pathEvents(t, a); len(ev) != 1 || !errors.Is(ev[0].Err, skein.ErrPathLost) {
+		if ev := pathEvents(t, a); len(ev) != 1 || !errors.Is(ev[0].Err, net.ErrPathLost) {
 			t.Fatalf("a's path events after a second cut: %+v, want one: path lost", ev)
 		}
 	})

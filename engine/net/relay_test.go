@@ -9,25 +9,25 @@ import (
 	"testing/synctest"
 	"time"
 
-	skein "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/net/vnet"
 )
 
 // relayNet starts a server and n clients on a virtual network; policy
 // decides what the server relays.
-func relayNet(t *testing.T, nw *vnet.Network, n int, policy func(from, to skein.HostID) bool) (*skein.Host, []*skein.Host) {
+func relayNet(t *testing.T, nw *vnet.Network, n int, policy func(from, to net.HostID) bool) (*net.Host, []*net.Host) {
 	t.Helper()
 	sconn, _ := nw.Listen(srvAddr)
-	srv, _ := skein.NewHost(sconn, skein.Config{Accept: true, RelayPolicy: policy})
+	srv, _ := net.NewHost(sconn, net.Config{Accept: true, RelayPolicy: policy})
 	t.Cleanup(func() { srv.Close() })
-	return srv, dialAll(t, srv, n, vnetClient(t, nw, func(int) skein.Config { return skein.Config{} }))
+	return srv, dialAll(t, srv, n, vnetClient(t, nw, func(int) net.Config { return net.Config{} }))
 }
 
 // dialAll connects n hosts made by newHost to the server srv and waits
 // until both sides report the connection.
-func dialAll(t *testing.T, srv *skein.Host, n int, newHost func(i int) *skein.Host) []*skein.Host {
+func dialAll(t *testing.T, srv *net.Host, n int, newHost func(i int) *net.Host) []*net.Host {
 	t.Helper()
-	var clients []*skein.Host
+	var clients []*net.Host
 	for i := range n {
 		h := newHost(i)
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -36,8 +36,8 @@ func dialAll(t *testing.T, srv *skein.Host, n int, newHost func(i int) *skein.Ho
 		if err != nil {
 			t.Fatal(err)
 		}
-		expect(t, h, skein.EventConnected, skein.ServerID)
-		expect(t, srv, skein.EventConnected, h.ID())
+		expect(t, h, net.EventConnected, net.ServerID)
+		expect(t, srv, net.EventConnected, h.ID())
 		clients = append(clients, h)
 	}
 	return clients
@@ -45,28 +45,28 @@ func dialAll(t *testing.T, srv *skein.Host, n int, newHost func(i int) *skein.Ho
 
 // vnetClient makes client i on 10.0.1.(i+1):5000 of nw, configured by
 // cfg(i) and closed when the test ends.
-func vnetClient(t *testing.T, nw *vnet.Network, cfg func(i int) skein.Config) func(i int) *skein.Host {
-	return func(i int) *skein.Host {
+func vnetClient(t *testing.T, nw *vnet.Network, cfg func(i int) net.Config) func(i int) *net.Host {
+	return func(i int) *net.Host {
 		c, _ := nw.Listen(netip.MustParseAddrPort(fmt.Sprintf("10.0.1.%d:5000", i+1)))
-		h, _ := skein.NewHost(c, cfg(i))
+		h, _ := net.NewHost(c, cfg(i))
 		t.Cleanup(func() { h.Close() })
 		return h
 	}
 }
 
 // peer links every pair of clients through the relay with fresh keys.
-func peer(t *testing.T, clients []*skein.Host) {
+func peer(t *testing.T, clients []*net.Host) {
 	for i, a := range clients {
 		for _, b := range clients[i+1:] {
-			k := skein.NewKeys()
+			k := net.NewKeys()
 			if err := a.AddPeer(b.ID(), k, a.RelayPath(b.ID())); err != nil {
 				t.Fatal(err)
 			}
 			if err := b.AddPeer(a.ID(), k.Swap(), b.RelayPath(a.ID())); err != nil {
 				t.Fatal(err)
 			}
-			expect(t, a, skein.EventConnected, b.ID())
-			expect(t, b, skein.EventConnected, a.ID())
+			expect(t, a, net.EventConnected, b.ID())
+			expect(t, b, net.EventConnected, a.ID())
 		}
 	}
 }
@@ -75,14 +75,14 @@ func TestRelayedPeersExchangeEndToEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		nw := vnet.New(20)
 		defer nw.Close()
-		srv, c := relayNet(t, nw, 2, func(from, to skein.HostID) bool { return true })
+		srv, c := relayNet(t, nw, 2, func(from, to net.HostID) bool { return true })
 		peer(t, c)
 		nw.SetConditions(vnet.Conditions{Loss: 0.1, Delay: 5 * time.Millisecond})
 		a, b := c[0], c[1]
 		const count = 1000
 		go sendAll(t, a, b.ID(), count, nil)
 		for i := range count {
-			e := expect(t, b, skein.EventMessage, a.ID())
+			e := expect(t, b, net.EventMessage, a.ID())
 			if !e.Relayed {
 				t.Fatalf("message %d not marked relayed", i)
 			}
@@ -104,13 +104,13 @@ func TestRelayRefusedWithoutPermissionIsCounted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		nw := vnet.New(21)
 		defer nw.Close()
-		srv, c := relayNet(t, nw, 2, func(from, to skein.HostID) bool { return false })
+		srv, c := relayNet(t, nw, 2, func(from, to net.HostID) bool { return false })
 		peer(t, c)
-		if err := c[0].Send(c[1].ID(), skein.Unreliable, []byte("let me in")); err != nil {
+		if err := c[0].Send(c[1].ID(), net.Unreliable, []byte("let me in")); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(100 * time.Millisecond)
-		if d := srv.Stats().Drops[skein.DropRelayDenied]; d != 1 {
+		if d := srv.Stats().Drops[net.DropRelayDenied]; d != 1 {
 			t.Fatalf("relay denied counted %d, want 1", d)
 		}
 		if _, ok := c[1].Poll(); ok {
@@ -123,7 +123,7 @@ func TestSendMultiPacksOneDatagramUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		nw := vnet.New(22)
 		defer nw.Close()
-		_, c := relayNet(t, nw, 4, func(from, to skein.HostID) bool { return true })
+		_, c := relayNet(t, nw, 4, func(from, to net.HostID) bool { return true })
 		peer(t, c)
 		time.Sleep(50 * time.Millisecond)
 		var up atomic.Int64
@@ -133,8 +133,8 @@ func TestSendMultiPacksOneDatagramUp(t *testing.T) {
 			}
 			return false
 		})
-		others := []skein.HostID{c[1].ID(), c[2].ID(), c[3].ID()}
-		for _, d := range []skein.Delivery{skein.Unreliable, skein.Reliable} {
+		others := []net.HostID{c[1].ID(), c[2].ID(), c[3].ID()}
+		for _, d := range []net.Delivery{net.Unreliable, net.Reliable} {
 			up.Store(0)
 			if err := c[0].SendMulti(others, d, []byte{1}, []byte("state")); err != nil {
 				t.Fatal(err)
@@ -143,7 +143,7 @@ func TestSendMultiPacksOneDatagramUp(t *testing.T) {
 				t.Fatalf("%+v group send took %d datagrams up, want 1", d, n)
 			}
 			for _, r := range c[1:] {
-				e := expect(t, r, skein.EventMessage, c[0].ID())
+				e := expect(t, r, net.EventMessage, c[0].ID())
 				if string(e.Data) != "\x01state" || !e.Relayed {
 					t.Fatalf("got %q relayed=%v", e.Data, e.Relayed)
 				}
@@ -157,23 +157,23 @@ func TestRelayRateLimitPerSender(t *testing.T) {
 		nw := vnet.New(23)
 		defer nw.Close()
 		sconn, _ := nw.Listen(srvAddr)
-		srv, _ := skein.NewHost(sconn, skein.Config{Accept: true, RelayRate: 100, RelayPolicy: func(from, to skein.HostID) bool { return true }})
+		srv, _ := net.NewHost(sconn, net.Config{Accept: true, RelayRate: 100, RelayPolicy: func(from, to net.HostID) bool { return true }})
 		defer srv.Close()
-		c := dialAll(t, srv, 2, vnetClient(t, nw, func(int) skein.Config { return skein.Config{} }))
+		c := dialAll(t, srv, 2, vnetClient(t, nw, func(int) net.Config { return net.Config{} }))
 		peer(t, c)
 		// A flood: 1,000 datagrams in one second; 100/s allowed, plus a
 		// burst of 100.
 		for i := range 1000 {
-			c[0].Send(c[1].ID(), skein.Unreliable, []byte{byte(i)})
+			c[0].Send(c[1].ID(), net.Unreliable, []byte{byte(i)})
 			time.Sleep(time.Millisecond)
 		}
 		time.Sleep(100 * time.Millisecond)
-		limited := srv.Stats().Drops[skein.DropRateLimited]
+		limited := srv.Stats().Drops[net.DropRateLimited]
 		relayed := srv.Stats().Relayed.DatagramsOut
 		if limited < 700 || relayed > 300 {
 			t.Fatalf("rate limited %d, relayed %d of 1000 at 100/s", limited, relayed)
 		}
-		if ls, _ := srv.LinkStats(c[0].ID()); ls.Drops[skein.DropRateLimited] != limited {
+		if ls, _ := srv.LinkStats(c[0].ID()); ls.Drops[net.DropRateLimited] != limited {
 			t.Fatalf("not counted on the sender's link: %v", ls.Drops)
 		}
 		t.Logf("of 1000 flooded datagrams: %d relayed, %d rate-limited", relayed, limited)
@@ -187,7 +187,7 @@ func TestRelayedTrafficCountedOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		nw := vnet.New(24)
 		defer nw.Close()
-		_, c := relayNet(t, nw, 3, func(from, to skein.HostID) bool { return true })
+		_, c := relayNet(t, nw, 3, func(from, to net.HostID) bool { return true })
 		peer(t, c)
 		a, r := c[0], c[1]
 		var wire, datagrams, wireIn atomic.Int64
@@ -202,16 +202,16 @@ func TestRelayedTrafficCountedOnce(t *testing.T) {
 			return false
 		})
 		st0, rst0 := a.Stats(), r.Stats()
-		others := []skein.HostID{c[1].ID(), c[2].ID()}
+		others := []net.HostID{c[1].ID(), c[2].ID()}
 		for i := range 50 {
 			msg := []byte(fmt.Sprintf("message %d", i))
-			if err := a.Send(c[1].ID(), skein.Reliable, msg); err != nil {
+			if err := a.Send(c[1].ID(), net.Reliable, msg); err != nil {
 				t.Fatal(err)
 			}
-			if err := a.Send(c[2].ID(), skein.Unreliable, msg); err != nil {
+			if err := a.Send(c[2].ID(), net.Unreliable, msg); err != nil {
 				t.Fatal(err)
 			}
-			if err := a.SendMulti(others, skein.Unreliable, nil, msg); err != nil {
+			if err := a.SendMulti(others, net.Unreliable, nil, msg); err != nil {
 				t.Fatal(err)
 			}
 		}

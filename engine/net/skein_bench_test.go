@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	skein "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // Skein's own figures, on the same harness and in the same run as the
@@ -17,7 +17,7 @@ import (
 
 // hostRecv returns a recv function for the harness that takes the next
 // message event from h, and a stop function that unblocks it.
-func hostRecv(h *skein.Host) (recv func([]byte) (int, error), stop func()) {
+func hostRecv(h *net.Host) (recv func([]byte) (int, error), stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	recv = func(buf []byte) (int, error) {
 		for {
@@ -25,7 +25,7 @@ func hostRecv(h *skein.Host) (recv func([]byte) (int, error), stop func()) {
 			if err != nil {
 				return 0, err
 			}
-			if e.Kind == skein.EventMessage {
+			if e.Kind == net.EventMessage {
 				return copy(buf, e.Data), nil
 			}
 		}
@@ -35,11 +35,11 @@ func hostRecv(h *skein.Host) (recv func([]byte) (int, error), stop func()) {
 
 // hostSend returns a send function that waits (flow control) while the
 // link's send queue is full.
-func hostSend(h *skein.Host, to skein.HostID, d skein.Delivery) func([]byte) error {
+func hostSend(h *net.Host, to net.HostID, d net.Delivery) func([]byte) error {
 	return func(m []byte) error {
 		for {
 			err := h.Send(to, d, m)
-			if !errors.Is(err, skein.ErrSendQueueFull) {
+			if !errors.Is(err, net.ErrSendQueueFull) {
 				return err
 			}
 			time.Sleep(20 * time.Microsecond)
@@ -47,9 +47,9 @@ func hostSend(h *skein.Host, to skein.HostID, d skein.Delivery) func([]byte) err
 	}
 }
 
-func skeinPingPong(b *testing.B, d skein.Delivery) {
+func skeinPingPong(b *testing.B, d net.Delivery) {
 	checkGoroutines(b)
-	srv, cli := pair(b, skein.Config{}, skein.Config{})
+	srv, cli := pair(b, net.Config{}, net.Config{})
 	var wg sync.WaitGroup
 	b.Cleanup(wg.Wait)
 	echoRecv, echoStop := hostRecv(srv)
@@ -68,7 +68,7 @@ func skeinPingPong(b *testing.B, d skein.Delivery) {
 	})
 	recv, stop := hostRecv(cli)
 	defer stop()
-	send := hostSend(cli, skein.ServerID, d)
+	send := hostSend(cli, net.ServerID, d)
 	warm := payload(64)
 	if err := send(warm); err != nil {
 		b.Fatal(err)
@@ -80,16 +80,16 @@ func skeinPingPong(b *testing.B, d skein.Delivery) {
 }
 
 func BenchmarkSkein(b *testing.B) {
-	b.Run("pingpong64", func(b *testing.B) { skeinPingPong(b, skein.Reliable) })
-	b.Run("pingpong64-unreliable", func(b *testing.B) { skeinPingPong(b, skein.Unreliable) })
+	b.Run("pingpong64", func(b *testing.B) { skeinPingPong(b, net.Reliable) })
+	b.Run("pingpong64-unreliable", func(b *testing.B) { skeinPingPong(b, net.Unreliable) })
 	for _, size := range []int{64, 1024} {
 		b.Run(oneWayName(size), func(b *testing.B) {
 			checkGoroutines(b)
-			srv, cli := pair(b, skein.Config{}, skein.Config{})
+			srv, cli := pair(b, net.Config{}, net.Config{})
 			recv, stop := hostRecv(srv)
-			send := hostSend(cli, skein.ServerID, skein.Reliable)
+			send := hostSend(cli, net.ServerID, net.Reliable)
 			runOneWay(b, size, send, recv, stop)
-			cs, _ := cli.LinkStats(skein.ServerID)
+			cs, _ := cli.LinkStats(net.ServerID)
 			ss, _ := srv.LinkStats(cli.ID())
 			b.ReportMetric(float64(cs.DatagramsOut)/float64(b.N), "dgrams-out/msg")
 			b.ReportMetric(float64(ss.DatagramsOut)/float64(b.N), "acks/msg")

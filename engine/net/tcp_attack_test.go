@@ -14,14 +14,14 @@ import (
 	"testing"
 	"time"
 
-	skein "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // tcpServer starts a server on loopback with a TCPMux configured by tcfg.
-func tcpServer(t *testing.T, hcfg skein.Config, tcfg skein.TCPConfig) (*skein.Host, *skein.TCPMux) {
+func tcpServer(t *testing.T, hcfg net.Config, tcfg net.TCPConfig) (*net.Host, *net.TCPMux) {
 	t.Helper()
-	srv, ln := skein.ListenWithTCP(t, hcfg)
-	mux := skein.NewTCPMuxConfig(ln, tcfg)
+	srv, ln := net.ListenWithTCP(t, hcfg)
+	mux := net.NewTCPMuxConfig(ln, tcfg)
 	if err := srv.AddConn(mux); err != nil {
 		t.Fatal(err)
 	}
@@ -77,15 +77,15 @@ func waitClosed(t *testing.T, c stdnet.Conn, limit time.Duration, what string) {
 
 // tcpClient connects a host over TCP from the loopback address from and
 // checks a reliable round trip with the server.
-func tcpRoundTrip(t *testing.T, srv *skein.Host, from netip.Addr) *skein.Host {
+func tcpRoundTrip(t *testing.T, srv *net.Host, from netip.Addr) *net.Host {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tc, err := skein.DialTCPFrom(ctx, from, srv.LocalAddr())
+	tc, err := net.DialTCPFrom(ctx, from, srv.LocalAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, err := skein.NewHost(tc, skein.Config{})
+	cli, err := net.NewHost(tc, net.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,14 +93,14 @@ func tcpRoundTrip(t *testing.T, srv *skein.Host, from netip.Addr) *skein.Host {
 	if err := cli.Dial(ctx, srv.LocalAddr()); err != nil {
 		t.Fatalf("TCP client from %v: %v", from, err)
 	}
-	expect(t, cli, skein.EventConnected, skein.ServerID)
-	expect(t, srv, skein.EventConnected, cli.ID())
-	cli.Send(skein.ServerID, skein.Reliable, []byte("ping over tcp"))
-	if e := expect(t, srv, skein.EventMessage, cli.ID()); string(e.Data) != "ping over tcp" {
+	expect(t, cli, net.EventConnected, net.ServerID)
+	expect(t, srv, net.EventConnected, cli.ID())
+	cli.Send(net.ServerID, net.Reliable, []byte("ping over tcp"))
+	if e := expect(t, srv, net.EventMessage, cli.ID()); string(e.Data) != "ping over tcp" {
 		t.Fatalf("server got %q", e.Data)
 	}
-	srv.Send(cli.ID(), skein.Reliable, []byte("pong over tcp"))
-	if e := expect(t, cli, skein.EventMessage, skein.ServerID); string(e.Data) != "pong over tcp" {
+	srv.Send(cli.ID(), net.Reliable, []byte("pong over tcp"))
+	if e := expect(t, cli, net.EventMessage, net.ServerID); string(e.Data) != "pong over tcp" {
 		t.Fatalf("client got %q", e.Data)
 	}
 	return cli
@@ -118,7 +118,7 @@ var (
 // end; meanwhile a legitimate TCP client connects and gets a reliable
 // round trip.
 func TestTCPMuxClosesStalledConnections(t *testing.T) {
-	srv, mux := tcpServer(t, skein.Config{}, skein.TCPConfig{
+	srv, mux := tcpServer(t, net.Config{}, net.TCPConfig{
 		MaxConnsPerIP:     200,
 		FirstFrameTimeout: time.Second,
 		FrameTimeout:      200 * time.Millisecond,
@@ -129,17 +129,17 @@ func TestTCPMuxClosesStalledConnections(t *testing.T) {
 	type attack struct {
 		name  string
 		bytes []byte
-		want  skein.TCPCloseReason
+		want  net.TCPCloseReason
 	}
 	attacks := []attack{
-		{"idle", nil, skein.TCPFirstFrameTimeout},
-		{"one header byte", []byte{0}, skein.TCPFrameTimeout},
-		{"half a frame", append(frameHeader(500), make([]byte, 100)...), skein.TCPFrameTimeout},
-		{"slowloris", frameHeader(100), skein.TCPFrameTimeout}, // then a byte every 50 ms
-		{"one short hello, then idle", append(frameHeader(20), append([]byte{1}, make([]byte, 19)...)...), skein.TCPIdleTimeout},
-		{"garbage first frame", append(frameHeader(20), make([]byte, 20)...), skein.TCPBadFrame},
-		{"empty frame", frameHeader(0), skein.TCPBadFrame},
-		{"oversized frame", append(frameHeader(skein.MaxDatagram+1), make([]byte, 64)...), skein.TCPBadFrame},
+		{"idle", nil, net.TCPFirstFrameTimeout},
+		{"one header byte", []byte{0}, net.TCPFrameTimeout},
+		{"half a frame", append(frameHeader(500), make([]byte, 100)...), net.TCPFrameTimeout},
+		{"slowloris", frameHeader(100), net.TCPFrameTimeout}, // then a byte every 50 ms
+		{"one short hello, then idle", append(frameHeader(20), append([]byte{1}, make([]byte, 19)...)...), net.TCPIdleTimeout},
+		{"garbage first frame", append(frameHeader(20), make([]byte, 20)...), net.TCPBadFrame},
+		{"empty frame", frameHeader(0), net.TCPBadFrame},
+		{"oversized frame", append(frameHeader(net.MaxDatagram+1), make([]byte, 64)...), net.TCPBadFrame},
 	}
 	type conn struct {
 		c    *stdnet.TCPConn
@@ -182,7 +182,7 @@ func TestTCPMuxClosesStalledConnections(t *testing.T) {
 		return st.Open == 0, fmt.Sprintf("%+v", st)
 	})
 	st := mux.Stats()
-	want := map[skein.TCPCloseReason]uint64{}
+	want := map[net.TCPCloseReason]uint64{}
 	for _, a := range attacks {
 		want[a.want] += n
 	}
@@ -193,7 +193,7 @@ func TestTCPMuxClosesStalledConnections(t *testing.T) {
 	}
 	var closed uint64
 	for r, v := range st.Closed {
-		if r != int(skein.TCPRefusedFull) && r != int(skein.TCPRefusedPerIP) {
+		if r != int(net.TCPRefusedFull) && r != int(net.TCPRefusedPerIP) {
 			closed += v
 		}
 	}
@@ -210,7 +210,7 @@ func TestTCPMuxClosesStalledConnections(t *testing.T) {
 // more than MaxConns: the rest are refused at once and counted, and a
 // client from another address still gets in.
 func TestTCPMuxConnectionCaps(t *testing.T) {
-	srv, mux := tcpServer(t, skein.Config{}, skein.TCPConfig{MaxConns: 10, MaxConnsPerIP: 8})
+	srv, mux := tcpServer(t, net.Config{}, net.TCPConfig{MaxConns: 10, MaxConnsPerIP: 8})
 	var held []*stdnet.TCPConn
 	for range 8 {
 		held = append(held, rawTCP(t, attacker, srv.LocalAddr()))
@@ -222,7 +222,7 @@ func TestTCPMuxConnectionCaps(t *testing.T) {
 	for i := range 4 {
 		refused(t, attacker, srv.LocalAddr(), fmt.Sprintf("connection %d over the per-source cap", 9+i))
 	}
-	if st := mux.Stats(); st.Closed[skein.TCPRefusedPerIP] != 4 || st.Open != 8 {
+	if st := mux.Stats(); st.Closed[net.TCPRefusedPerIP] != 4 || st.Open != 8 {
 		t.Fatalf("per-source refusals: %+v", st)
 	}
 	tcpRoundTrip(t, srv, legit)
@@ -232,7 +232,7 @@ func TestTCPMuxConnectionCaps(t *testing.T) {
 		return st.Open == 10, fmt.Sprintf("%+v", st)
 	})
 	refused(t, netip.MustParseAddr("127.0.0.11"), srv.LocalAddr(), "connection over MaxConns")
-	if st := mux.Stats(); st.Closed[skein.TCPRefusedFull] != 1 {
+	if st := mux.Stats(); st.Closed[net.TCPRefusedFull] != 1 {
 		t.Fatalf("refusals when full: %+v", st)
 	}
 	// Closing them frees the places.
@@ -241,7 +241,7 @@ func TestTCPMuxConnectionCaps(t *testing.T) {
 	}
 	eventually(t, "held connections gone", func() (bool, string) {
 		st := mux.Stats()
-		return st.Open == 1 && st.Closed[skein.TCPClientClosed] == 9, fmt.Sprintf("%+v", st)
+		return st.Open == 1 && st.Closed[net.TCPClientClosed] == 9, fmt.Sprintf("%+v", st)
 	})
 	tcpRoundTrip(t, srv, attacker)
 }
@@ -249,7 +249,7 @@ func TestTCPMuxConnectionCaps(t *testing.T) {
 // mutedConn drops every datagram its host writes once muted, and reports
 // when its reads fail (the server closed the connection).
 type mutedConn struct {
-	skein.PacketConn
+	net.PacketConn
 	muted    atomic.Bool
 	readDone chan error
 }
@@ -275,15 +275,15 @@ func (m *mutedConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 // When the server's link to a TCP client times out, the mux closes the
 // client's TCP connection (it is not left to the idle timeout).
 func TestTCPLinkTimeoutClosesConnection(t *testing.T) {
-	srv, mux := tcpServer(t, skein.Config{PingInterval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond}, skein.TCPConfig{})
+	srv, mux := tcpServer(t, net.Config{PingInterval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond}, net.TCPConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tc, err := skein.DialTCP(ctx, srv.LocalAddr())
+	tc, err := net.DialTCP(ctx, srv.LocalAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	mc := &mutedConn{PacketConn: tc, readDone: make(chan error, 1)}
-	cli, err := skein.NewHost(mc, skein.Config{})
+	cli, err := net.NewHost(mc, net.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,10 +291,10 @@ func TestTCPLinkTimeoutClosesConnection(t *testing.T) {
 	if err := cli.Dial(ctx, srv.LocalAddr()); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, cli, skein.EventConnected, skein.ServerID)
-	expect(t, srv, skein.EventConnected, cli.ID())
+	expect(t, cli, net.EventConnected, net.ServerID)
+	expect(t, srv, net.EventConnected, cli.ID())
 	mc.muted.Store(true)
-	if e := expect(t, srv, skein.EventDisconnected, cli.ID()); !errors.Is(e.Err, skein.ErrTimeout) {
+	if e := expect(t, srv, net.EventDisconnected, cli.ID()); !errors.Is(e.Err, net.ErrTimeout) {
 		t.Fatalf("server's link ended with %v, want a timeout", e.Err)
 	}
 	select {
@@ -304,29 +304,29 @@ func TestTCPLinkTimeoutClosesConnection(t *testing.T) {
 	}
 	eventually(t, "counted as link gone", func() (bool, string) {
 		st := mux.Stats()
-		return st.Closed[skein.TCPLinkGone] == 1 && st.Open == 0, fmt.Sprintf("%+v", st)
+		return st.Closed[net.TCPLinkGone] == 1 && st.Open == 0, fmt.Sprintf("%+v", st)
 	})
 }
 
 // A TCP client kicked by the server learns why: the close frames queued
 // before the link's removal reach it before its connection is closed.
 func TestTCPKickReachesClient(t *testing.T) {
-	srv, mux := tcpServer(t, skein.Config{}, skein.TCPConfig{})
+	srv, mux := tcpServer(t, net.Config{}, net.TCPConfig{})
 	for i := range 5 {
 		cli := tcpRoundTrip(t, srv, legit)
 		if err := srv.Kick(cli.ID(), "bye over tcp"); err != nil {
 			t.Fatal(err)
 		}
-		e := expect(t, cli, skein.EventDisconnected, skein.ServerID)
-		var ce *skein.CloseError
-		if !errors.As(e.Err, &ce) || !errors.Is(e.Err, skein.ErrKicked) || ce.Message != "bye over tcp" {
+		e := expect(t, cli, net.EventDisconnected, net.ServerID)
+		var ce *net.CloseError
+		if !errors.As(e.Err, &ce) || !errors.Is(e.Err, net.ErrKicked) || ce.Message != "bye over tcp" {
 			t.Fatalf("kick %d: client's link ended with %v", i, e.Err)
 		}
-		expect(t, srv, skein.EventDisconnected, cli.ID())
+		expect(t, srv, net.EventDisconnected, cli.ID())
 		cli.Close()
 	}
 	eventually(t, "connections closed as their links went", func() (bool, string) {
 		st := mux.Stats()
-		return st.Open == 0 && st.Closed[skein.TCPLinkGone]+st.Closed[skein.TCPClientClosed] == 5, fmt.Sprintf("%+v", st)
+		return st.Open == 0 && st.Closed[net.TCPLinkGone]+st.Closed[net.TCPClientClosed] == 5, fmt.Sprintf("%+v", st)
 	})
 }

@@ -13,7 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	skein "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/net/vnet"
 )
 
@@ -24,7 +24,7 @@ var (
 
 // vpair connects a client to a server over the virtual network n. Call it
 // inside a synctest bubble; the hosts close when the test ends.
-func vpair(t *testing.T, n *vnet.Network, scfg, ccfg skein.Config) (srv, cli *skein.Host, cconn *vnet.Conn) {
+func vpair(t *testing.T, n *vnet.Network, scfg, ccfg net.Config) (srv, cli *net.Host, cconn *vnet.Conn) {
 	t.Helper()
 	sconn, err := n.Listen(srvAddr)
 	if err != nil {
@@ -35,18 +35,18 @@ func vpair(t *testing.T, n *vnet.Network, scfg, ccfg skein.Config) (srv, cli *sk
 		t.Fatal(err)
 	}
 	scfg.Accept = true
-	if srv, err = skein.NewHost(sconn, scfg); err != nil {
+	if srv, err = net.NewHost(sconn, scfg); err != nil {
 		t.Fatal(err)
 	}
-	if cli, err = skein.NewHost(cconn, ccfg); err != nil {
+	if cli, err = net.NewHost(cconn, ccfg); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close(); srv.Close() })
 	if err := cli.Dial(t.Context(), srvAddr); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, cli, skein.EventConnected, skein.ServerID)
-	expect(t, srv, skein.EventConnected, cli.ID())
+	expect(t, cli, net.EventConnected, net.ServerID)
+	expect(t, srv, net.EventConnected, cli.ID())
 	return srv, cli, cconn
 }
 
@@ -64,17 +64,17 @@ func message(i int) []byte {
 
 // sendAll sends messages [0, count) reliably, waiting when the send queue
 // is full.
-func sendAll(t *testing.T, h *skein.Host, to skein.HostID, count int, between func(i int)) {
+func sendAll(t *testing.T, h *net.Host, to net.HostID, count int, between func(i int)) {
 	for i := 0; i < count; i++ {
 		if between != nil {
 			between(i)
 		}
 		for {
-			err := h.Send(to, skein.Reliable, message(i))
+			err := h.Send(to, net.Reliable, message(i))
 			if err == nil {
 				break
 			}
-			if !errors.Is(err, skein.ErrSendQueueFull) {
+			if !errors.Is(err, net.ErrSendQueueFull) {
 				t.Errorf("send %d: %v", i, err)
 				return
 			}
@@ -85,10 +85,10 @@ func sendAll(t *testing.T, h *skein.Host, to skein.HostID, count int, between fu
 
 // receiveAll checks that messages [0, count) arrive exactly once, in order,
 // intact.
-func receiveAll(t *testing.T, h *skein.Host, from skein.HostID, count int) {
+func receiveAll(t *testing.T, h *net.Host, from net.HostID, count int) {
 	t.Helper()
 	for i := 0; i < count; i++ {
-		e := expect(t, h, skein.EventMessage, from)
+		e := expect(t, h, net.EventMessage, from)
 		if want := message(i); !bytes.Equal(e.Data, want) {
 			got := -1
 			if len(e.Data) >= 4 {
@@ -103,19 +103,19 @@ func TestReliableExactlyOnceUnderLossReorderDuplication(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := vnet.New(1)
 		defer n.Close()
-		srv, cli, _ := vpair(t, n, skein.Config{}, skein.Config{})
+		srv, cli, _ := vpair(t, n, net.Config{}, net.Config{})
 		n.SetConditions(vnet.Conditions{Loss: 0.2, Reorder: 0.1, Duplicate: 0.1, Delay: 5 * time.Millisecond, Jitter: 2 * time.Millisecond})
 		const count = 10000
-		go sendAll(t, cli, skein.ServerID, count, nil)
+		go sendAll(t, cli, net.ServerID, count, nil)
 		receiveAll(t, srv, cli.ID(), count)
-		st, _ := cli.LinkStats(skein.ServerID)
+		st, _ := cli.LinkStats(net.ServerID)
 		if st.Retransmits == 0 {
 			t.Errorf("no retransmits under 20%% loss: %+v", st)
 		}
 		if d := n.Stats(); d.Duplicated == 0 || d.Dropped.Loss == 0 {
 			t.Errorf("impairment not applied: %+v", d)
 		}
-		t.Logf("retransmits %d, datagrams out %d, replays dropped %d", st.Retransmits, st.DatagramsOut, srv.Stats().Drops[skein.DropReplay])
+		t.Logf("retransmits %d, datagrams out %d, replays dropped %d", st.Retransmits, st.DatagramsOut, srv.Stats().Drops[net.DropReplay])
 	})
 }
 
@@ -123,7 +123,7 @@ func TestUnreliableNeverOlderAfterNewer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := vnet.New(2)
 		defer n.Close()
-		srv, cli, _ := vpair(t, n, skein.Config{}, skein.Config{})
+		srv, cli, _ := vpair(t, n, net.Config{}, net.Config{})
 		n.SetConditions(vnet.Conditions{Loss: 0.05, Reorder: 0.02, Duplicate: 0.2, Delay: 5 * time.Millisecond, Jitter: time.Millisecond})
 		const count = 2000
 		go func() {
@@ -131,7 +131,7 @@ func TestUnreliableNeverOlderAfterNewer(t *testing.T) {
 				var b [8]byte
 				binary.LittleEndian.PutUint32(b[:], uint32(i))
 				for ch := uint8(0); ch < 2; ch++ {
-					if err := cli.Send(skein.ServerID, skein.Unreliable.OnChannel(ch), b[:]); err != nil {
+					if err := cli.Send(net.ServerID, net.Unreliable.OnChannel(ch), b[:]); err != nil {
 						t.Errorf("send: %v", err)
 					}
 				}
@@ -147,7 +147,7 @@ func TestUnreliableNeverOlderAfterNewer(t *testing.T) {
 			if err != nil {
 				break
 			}
-			if e.Kind != skein.EventMessage || e.Delivery.Reliable {
+			if e.Kind != net.EventMessage || e.Delivery.Reliable {
 				continue
 			}
 			seq := binary.LittleEndian.Uint32(e.Data)
@@ -157,7 +157,7 @@ func TestUnreliableNeverOlderAfterNewer(t *testing.T) {
 			last[e.Delivery.Channel] = seq
 			got++
 		}
-		stale := srv.Stats().Drops[skein.DropStale]
+		stale := srv.Stats().Drops[net.DropStale]
 		if stale == 0 {
 			t.Errorf("reordering produced no stale drops")
 		}
@@ -184,7 +184,7 @@ func TestBadSealAndReplayAreDroppedAndCounted(t *testing.T) {
 			}
 			return false
 		})
-		srv, cli, cconn := vpair(t, n, skein.Config{}, skein.Config{})
+		srv, cli, cconn := vpair(t, n, net.Config{}, net.Config{})
 		mu.Lock()
 		replay := bytes.Clone(captured)
 		mu.Unlock()
@@ -202,18 +202,18 @@ func TestBadSealAndReplayAreDroppedAndCounted(t *testing.T) {
 		}
 		synctest.Wait()
 		d := srv.Stats().Drops
-		if d[skein.DropReplay] != 1 || d[skein.DropBadSeal] != 1 {
-			t.Fatalf("drops: replay %d, bad seal %d; want 1 and 1", d[skein.DropReplay], d[skein.DropBadSeal])
+		if d[net.DropReplay] != 1 || d[net.DropBadSeal] != 1 {
+			t.Fatalf("drops: replay %d, bad seal %d; want 1 and 1", d[net.DropReplay], d[net.DropBadSeal])
 		}
 		ls, _ := srv.LinkStats(cli.ID())
-		if ls.Drops[skein.DropReplay] != 1 || ls.Drops[skein.DropBadSeal] != 1 {
+		if ls.Drops[net.DropReplay] != 1 || ls.Drops[net.DropBadSeal] != 1 {
 			t.Fatalf("link drops: %v", ls.Drops)
 		}
 		// The link carries on.
-		if err := cli.Send(skein.ServerID, skein.Reliable, []byte("still here")); err != nil {
+		if err := cli.Send(net.ServerID, net.Reliable, []byte("still here")); err != nil {
 			t.Fatal(err)
 		}
-		if e := expect(t, srv, skein.EventMessage, cli.ID()); string(e.Data) != "still here" {
+		if e := expect(t, srv, net.EventMessage, cli.ID()); string(e.Data) != "still here" {
 			t.Fatalf("got %q", e.Data)
 		}
 	})
@@ -223,15 +223,15 @@ func TestVanishedClientTimesOutAndIsFreed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := vnet.New(4)
 		defer n.Close()
-		cfg := skein.Config{Timeout: 3 * time.Second, PingInterval: 500 * time.Millisecond}
+		cfg := net.Config{Timeout: 3 * time.Second, PingInterval: 500 * time.Millisecond}
 		srv, cli, _ := vpair(t, n, cfg, cfg)
 		id := cli.ID()
 		// The client vanishes: nothing it sends arrives any more.
 		n.SetFilter(func(from, to netip.AddrPort, b []byte) bool { return from == cliAddr })
 		start := time.Now()
-		e := expect(t, srv, skein.EventDisconnected, id)
+		e := expect(t, srv, net.EventDisconnected, id)
 		took := time.Since(start)
-		if !errors.Is(e.Err, skein.ErrTimeout) {
+		if !errors.Is(e.Err, net.ErrTimeout) {
 			t.Fatalf("reason %v, want timeout", e.Err)
 		}
 		if took < cfg.Timeout-cfg.PingInterval || took > cfg.Timeout+time.Second {
@@ -240,8 +240,8 @@ func TestVanishedClientTimesOutAndIsFreed(t *testing.T) {
 		if _, ok := srv.LinkStats(id); ok || srv.Stats().Links != 0 {
 			t.Fatalf("server still holds the client: %+v", srv.Stats())
 		}
-		e = expect(t, cli, skein.EventDisconnected, skein.ServerID)
-		if !errors.Is(e.Err, skein.ErrTimeout) {
+		e = expect(t, cli, net.EventDisconnected, net.ServerID)
+		if !errors.Is(e.Err, net.ErrTimeout) {
 			t.Fatalf("client reason %v", e.Err)
 		}
 	})
@@ -275,13 +275,13 @@ func TestPathSwapUnderLoadLosesNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := vnet.New(5)
 		defer n.Close()
-		srv, cli, _ := vpair(t, n, skein.Config{}, skein.Config{})
+		srv, cli, _ := vpair(t, n, net.Config{}, net.Config{})
 		fwd := netip.MustParseAddrPort("10.0.0.9:9000")
 		forwarder(t, n, fwd)
 		n.SetConditions(vnet.Conditions{Loss: 0.05, Delay: 3 * time.Millisecond, Jitter: time.Millisecond})
 		const count = 5000
 		swaps := 0
-		go sendAll(t, cli, skein.ServerID, count, func(i int) {
+		go sendAll(t, cli, net.ServerID, count, func(i int) {
 			if i%100 != 50 {
 				return
 			}
@@ -289,7 +289,7 @@ func TestPathSwapUnderLoadLosesNothing(t *testing.T) {
 			if (i/100)%2 == 0 {
 				to = fwd
 			}
-			if err := cli.SetPath(skein.ServerID, cli.DirectPath(to)); err != nil {
+			if err := cli.SetPath(net.ServerID, cli.DirectPath(to)); err != nil {
 				t.Errorf("set path: %v", err)
 			}
 			swaps++
@@ -299,10 +299,10 @@ func TestPathSwapUnderLoadLosesNothing(t *testing.T) {
 			t.Fatalf("only %d path swaps", swaps)
 		}
 		// Both directions kept working: the server followed the client.
-		if err := srv.Send(cli.ID(), skein.Reliable, []byte("back")); err != nil {
+		if err := srv.Send(cli.ID(), net.Reliable, []byte("back")); err != nil {
 			t.Fatal(err)
 		}
-		expect(t, cli, skein.EventMessage, skein.ServerID)
+		expect(t, cli, net.EventMessage, net.ServerID)
 	})
 }
 
@@ -310,12 +310,12 @@ func TestRTTAndLossEstimates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := vnet.New(6)
 		defer n.Close()
-		cfg := skein.Config{PingInterval: 100 * time.Millisecond, Timeout: 30 * time.Second}
+		cfg := net.Config{PingInterval: 100 * time.Millisecond, Timeout: 30 * time.Second}
 		_, cli, _ := vpair(t, n, cfg, cfg)
 		n.SetLinkConditions(srvAddr.Addr(), cliAddr.Addr(), vnet.Conditions{Delay: 40 * time.Millisecond, Loss: 0.1})
 		n.SetLinkConditions(cliAddr.Addr(), srvAddr.Addr(), vnet.Conditions{Delay: 40 * time.Millisecond})
 		time.Sleep(60 * time.Second)
-		st, _ := cli.LinkStats(skein.ServerID)
+		st, _ := cli.LinkStats(net.ServerID)
 		if st.RTT < 75*time.Millisecond || st.RTT > 110*time.Millisecond {
 			t.Errorf("RTT %v, want about 80ms", st.RTT)
 		}
@@ -333,22 +333,22 @@ func TestGracefulCloseFlushesAndTellsWhy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := vnet.New(7)
 		defer n.Close()
-		srv, cli, _ := vpair(t, n, skein.Config{}, skein.Config{})
+		srv, cli, _ := vpair(t, n, net.Config{}, net.Config{})
 		n.SetConditions(vnet.Conditions{Loss: 0.1, Delay: 10 * time.Millisecond})
 		const count = 300
-		sendAll(t, cli, skein.ServerID, count, nil)
-		if err := cli.Disconnect(skein.ServerID); err != nil {
+		sendAll(t, cli, net.ServerID, count, nil)
+		if err := cli.Disconnect(net.ServerID); err != nil {
 			t.Fatal(err)
 		}
-		if err := cli.Send(skein.ServerID, skein.Reliable, []byte("late")); !errors.Is(err, skein.ErrLinkClosing) {
+		if err := cli.Send(net.ServerID, net.Reliable, []byte("late")); !errors.Is(err, net.ErrLinkClosing) {
 			t.Fatalf("send while closing: %v", err)
 		}
 		receiveAll(t, srv, cli.ID(), count)
-		e := expect(t, srv, skein.EventDisconnected, cli.ID())
-		if !errors.Is(e.Err, skein.ErrClosedByPeer) {
+		e := expect(t, srv, net.EventDisconnected, cli.ID())
+		if !errors.Is(e.Err, net.ErrClosedByPeer) {
 			t.Fatalf("reason %v", e.Err)
 		}
-		expect(t, cli, skein.EventDisconnected, skein.ServerID)
+		expect(t, cli, net.EventDisconnected, net.ServerID)
 	})
 }
 
@@ -356,26 +356,26 @@ func TestKickAndShutdownReasons(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := vnet.New(8)
 		defer n.Close()
-		srv, cli, _ := vpair(t, n, skein.Config{}, skein.Config{})
+		srv, cli, _ := vpair(t, n, net.Config{}, net.Config{})
 		if err := srv.Kick(cli.ID(), "cheating"); err != nil {
 			t.Fatal(err)
 		}
-		e := expect(t, cli, skein.EventDisconnected, skein.ServerID)
-		var ce *skein.CloseError
-		if !errors.Is(e.Err, skein.ErrKicked) || !errors.As(e.Err, &ce) || ce.Message != "cheating" {
+		e := expect(t, cli, net.EventDisconnected, net.ServerID)
+		var ce *net.CloseError
+		if !errors.Is(e.Err, net.ErrKicked) || !errors.As(e.Err, &ce) || ce.Message != "cheating" {
 			t.Fatalf("kick reason %v", e.Err)
 		}
 
 		c2conn, _ := n.Listen(netip.MustParseAddrPort("10.0.0.3:5000"))
-		c2, _ := skein.NewHost(c2conn, skein.Config{})
+		c2, _ := net.NewHost(c2conn, net.Config{})
 		defer c2.Close()
 		if err := c2.Dial(t.Context(), srvAddr); err != nil {
 			t.Fatal(err)
 		}
-		expect(t, c2, skein.EventConnected, skein.ServerID)
+		expect(t, c2, net.EventConnected, net.ServerID)
 		srv.Close()
-		e = expect(t, c2, skein.EventDisconnected, skein.ServerID)
-		if !errors.Is(e.Err, skein.ErrShutdown) {
+		e = expect(t, c2, net.EventDisconnected, net.ServerID)
+		if !errors.Is(e.Err, net.ErrShutdown) {
 			t.Fatalf("shutdown reason %v", e.Err)
 		}
 	})
@@ -386,25 +386,25 @@ func TestDialRefusals(t *testing.T) {
 		n := vnet.New(9)
 		defer n.Close()
 		sconn, _ := n.Listen(srvAddr)
-		srv, _ := skein.NewHost(sconn, skein.Config{Accept: true, MaxLinks: 1})
+		srv, _ := net.NewHost(sconn, net.Config{Accept: true, MaxLinks: 1})
 		defer srv.Close()
 		dial := func(addr string) error {
 			c, _ := n.Listen(netip.MustParseAddrPort(addr))
-			h, _ := skein.NewHost(c, skein.Config{HandshakeTimeout: 2 * time.Second})
+			h, _ := net.NewHost(c, net.Config{HandshakeTimeout: 2 * time.Second})
 			t.Cleanup(func() { h.Close() })
 			return h.Dial(t.Context(), srvAddr)
 		}
 		if err := dial("10.0.0.2:1"); err != nil {
 			t.Fatal(err)
 		}
-		if err := dial("10.0.0.2:2"); !errors.Is(err, skein.ErrServerFull) {
+		if err := dial("10.0.0.2:2"); !errors.Is(err, net.ErrServerFull) {
 			t.Fatalf("full server: %v", err)
 		}
-		restore := skein.SetHelloVersion(99)
+		restore := net.SetHelloVersion(99)
 		err := dial("10.0.0.2:3")
 		restore()
-		var re *skein.RejectError
-		if !errors.Is(err, skein.ErrVersionMismatch) || !errors.As(err, &re) || re.ServerVersion != skein.ProtocolVersion {
+		var re *net.RejectError
+		if !errors.Is(err, net.ErrVersionMismatch) || !errors.As(err, &re) || re.ServerVersion != net.ProtocolVersion {
 			t.Fatalf("version: %v", err)
 		}
 		// A cookie changed in flight is refused.
@@ -414,11 +414,11 @@ func TestDialRefusals(t *testing.T) {
 			}
 			return false
 		})
-		if err := dial("10.0.0.2:4"); !errors.Is(err, skein.ErrBadCookie) {
+		if err := dial("10.0.0.2:4"); !errors.Is(err, net.ErrBadCookie) {
 			t.Fatalf("bad cookie: %v", err)
 		}
 		// Nobody answering.
-		if err := dial2(n, "10.0.0.2:5", netip.MustParseAddrPort("10.0.0.99:1")); !errors.Is(err, skein.ErrHandshakeTimeout) {
+		if err := dial2(n, "10.0.0.2:5", netip.MustParseAddrPort("10.0.0.99:1")); !errors.Is(err, net.ErrHandshakeTimeout) {
 			t.Fatalf("no server: %v", err)
 		}
 		if f := srv.Stats().HandshakeFailures; f != 3 {
@@ -429,7 +429,7 @@ func TestDialRefusals(t *testing.T) {
 
 func dial2(n *vnet.Network, local string, to netip.AddrPort) error {
 	c, _ := n.Listen(netip.MustParseAddrPort(local))
-	h, _ := skein.NewHost(c, skein.Config{HandshakeTimeout: time.Second})
+	h, _ := net.NewHost(c, net.Config{HandshakeTimeout: time.Second})
 	defer h.Close()
 	return h.Dial(context.Background(), to)
 }
@@ -438,9 +438,9 @@ func TestEventQueueBackpressureKeepsReliableOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := vnet.New(10)
 		defer n.Close()
-		srv, cli, _ := vpair(t, n, skein.Config{EventQueue: 16}, skein.Config{})
+		srv, cli, _ := vpair(t, n, net.Config{EventQueue: 16}, net.Config{})
 		const count = 2000
-		go sendAll(t, cli, skein.ServerID, count, nil)
+		go sendAll(t, cli, net.ServerID, count, nil)
 		time.Sleep(2 * time.Second) // the server's application is busy
 		receiveAll(t, srv, cli.ID(), count)
 	})
@@ -450,32 +450,32 @@ func TestSizeLimits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := vnet.New(11)
 		defer n.Close()
-		srv, cli, _ := vpair(t, n, skein.Config{}, skein.Config{})
-		if err := cli.Send(skein.ServerID, skein.Unreliable, make([]byte, skein.MaxUnreliable+1)); !errors.Is(err, skein.ErrTooLarge) {
+		srv, cli, _ := vpair(t, n, net.Config{}, net.Config{})
+		if err := cli.Send(net.ServerID, net.Unreliable, make([]byte, net.MaxUnreliable+1)); !errors.Is(err, net.ErrTooLarge) {
 			t.Fatalf("unreliable too large: %v", err)
 		}
-		if err := cli.Send(skein.ServerID, skein.Reliable, make([]byte, skein.MaxReliable+1)); !errors.Is(err, skein.ErrTooLarge) {
+		if err := cli.Send(net.ServerID, net.Reliable, make([]byte, net.MaxReliable+1)); !errors.Is(err, net.ErrTooLarge) {
 			t.Fatalf("reliable too large: %v", err)
 		}
-		if err := cli.Send(skein.ServerID, skein.Reliable, nil); !errors.Is(err, skein.ErrEmpty) {
+		if err := cli.Send(net.ServerID, net.Reliable, nil); !errors.Is(err, net.ErrEmpty) {
 			t.Fatalf("empty: %v", err)
 		}
-		if err := cli.Send(12345, skein.Reliable, []byte("x")); !errors.Is(err, skein.ErrUnknownPeer) {
+		if err := cli.Send(12345, net.Reliable, []byte("x")); !errors.Is(err, net.ErrUnknownPeer) {
 			t.Fatalf("unknown: %v", err)
 		}
 		// The largest of each fits (and fits one datagram, unreliable).
-		n.SetConditions(vnet.Conditions{MTU: skein.MaxDatagram})
-		if err := cli.Send(skein.ServerID, skein.Unreliable, make([]byte, skein.MaxUnreliable)); err != nil {
+		n.SetConditions(vnet.Conditions{MTU: net.MaxDatagram})
+		if err := cli.Send(net.ServerID, net.Unreliable, make([]byte, net.MaxUnreliable)); err != nil {
 			t.Fatal(err)
 		}
-		if e := expect(t, srv, skein.EventMessage, cli.ID()); len(e.Data) != skein.MaxUnreliable {
+		if e := expect(t, srv, net.EventMessage, cli.ID()); len(e.Data) != net.MaxUnreliable {
 			t.Fatalf("got %d bytes", len(e.Data))
 		}
-		big := bytes.Repeat([]byte{7}, skein.MaxReliable)
-		if err := cli.Send(skein.ServerID, skein.Reliable, big); err != nil {
+		big := bytes.Repeat([]byte{7}, net.MaxReliable)
+		if err := cli.Send(net.ServerID, net.Reliable, big); err != nil {
 			t.Fatal(err)
 		}
-		if e := expect(t, srv, skein.EventMessage, cli.ID()); !bytes.Equal(e.Data, big) {
+		if e := expect(t, srv, net.EventMessage, cli.ID()); !bytes.Equal(e.Data, big) {
 			t.Fatalf("got %d bytes", len(e.Data))
 		}
 		if d := n.Stats().Dropped; d.MTU != 0 {
@@ -486,25 +486,25 @@ func TestSizeLimits(t *testing.T) {
 
 func TestCipherNegotiation(t *testing.T) {
 	for _, tc := range []struct {
-		client, server, want skein.Cipher
+		client, server, want net.Cipher
 	}{
-		{skein.AES256GCM, skein.AES256GCM, skein.AES256GCM},
-		{skein.ChaCha20Poly1305, skein.AES256GCM, skein.ChaCha20Poly1305},
-		{skein.AES256GCM, skein.ChaCha20Poly1305, skein.ChaCha20Poly1305},
-		{skein.ChaCha20Poly1305, skein.ChaCha20Poly1305, skein.ChaCha20Poly1305},
+		{net.AES256GCM, net.AES256GCM, net.AES256GCM},
+		{net.ChaCha20Poly1305, net.AES256GCM, net.ChaCha20Poly1305},
+		{net.AES256GCM, net.ChaCha20Poly1305, net.ChaCha20Poly1305},
+		{net.ChaCha20Poly1305, net.ChaCha20Poly1305, net.ChaCha20Poly1305},
 	} {
 		t.Run(fmt.Sprintf("%v-%v", tc.client, tc.server), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				n := vnet.New(30)
 				defer n.Close()
-				srv, cli, _ := vpair(t, n, skein.Config{Cipher: tc.server}, skein.Config{Cipher: tc.client})
-				cs, _ := cli.LinkStats(skein.ServerID)
+				srv, cli, _ := vpair(t, n, net.Config{Cipher: tc.server}, net.Config{Cipher: tc.client})
+				cs, _ := cli.LinkStats(net.ServerID)
 				ss, _ := srv.LinkStats(cli.ID())
 				if cs.Cipher != tc.want || ss.Cipher != tc.want {
 					t.Fatalf("client uses %v, server %v; want %v", cs.Cipher, ss.Cipher, tc.want)
 				}
-				cli.Send(skein.ServerID, skein.Reliable, []byte("sealed"))
-				if e := expect(t, srv, skein.EventMessage, cli.ID()); string(e.Data) != "sealed" {
+				cli.Send(net.ServerID, net.Reliable, []byte("sealed"))
+				if e := expect(t, srv, net.EventMessage, cli.ID()); string(e.Data) != "sealed" {
 					t.Fatalf("got %q", e.Data)
 				}
 			})
@@ -520,7 +520,7 @@ func TestCloseDoesNotWaitWhenIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := vnet.New(17)
 		defer n.Close()
-		srv, cli, _ := vpair(t, n, skein.Config{}, skein.Config{})
+		srv, cli, _ := vpair(t, n, net.Config{}, net.Config{})
 		n.SetConditions(vnet.Conditions{Delay: 20 * time.Millisecond}) // 40 ms round trip
 		synctest.Wait()
 
@@ -529,22 +529,22 @@ func TestCloseDoesNotWaitWhenIdle(t *testing.T) {
 			t.Fatal(err)
 		}
 		e, ok := srv.Poll()
-		if !ok || e.Kind != skein.EventDisconnected || !errors.Is(e.Err, skein.ErrClosedLocally) {
+		if !ok || e.Kind != net.EventDisconnected || !errors.Is(e.Err, net.ErrClosedLocally) {
 			t.Fatalf("after an idle Disconnect: %v %v, want the link ended at once", e, ok)
 		}
 		if d := time.Since(t0); d != 0 {
 			t.Fatalf("idle Disconnect took %v of virtual time", d)
 		}
-		expect(t, cli, skein.EventDisconnected, skein.ServerID)
+		expect(t, cli, net.EventDisconnected, net.ServerID)
 
 		// With a message in flight: ends once it is acknowledged (one
 		// round trip), well before a 100 ms housekeeping period would add.
 		n2 := vnet.New(18)
 		defer n2.Close()
-		srv2, cli2, _ := vpair(t, n2, skein.Config{}, skein.Config{})
+		srv2, cli2, _ := vpair(t, n2, net.Config{}, net.Config{})
 		n2.SetConditions(vnet.Conditions{Delay: 20 * time.Millisecond})
 		synctest.Wait()
-		if err := cli2.Send(skein.ServerID, skein.Reliable, []byte("last words")); err != nil {
+		if err := cli2.Send(net.ServerID, net.Reliable, []byte("last words")); err != nil {
 			t.Fatal(err)
 		}
 		t0 = time.Now()
@@ -554,7 +554,7 @@ func TestCloseDoesNotWaitWhenIdle(t *testing.T) {
 		if d := time.Since(t0); d < 40*time.Millisecond || d >= 90*time.Millisecond {
 			t.Fatalf("Close with a message in flight took %v of virtual time, want one round trip (40 ms) plus a tick", d)
 		}
-		m := expect(t, srv2, skein.EventMessage, cli2.ID())
+		m := expect(t, srv2, net.EventMessage, cli2.ID())
 		if string(m.Data) != "last words" {
 			t.Fatalf("got %q", m.Data)
 		}

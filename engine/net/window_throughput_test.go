@@ -8,7 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	skein "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/net/vnet"
 )
 
@@ -32,7 +32,7 @@ func TestWindowThroughput(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			n := vnet.New(1)
 			n.SetConditions(vnet.Conditions{Delay: c.rtt / 2, Loss: c.loss, Bandwidth: 100 << 20})
-			cfg := skein.Config{LinkReceiveBudget: budget}
+			cfg := net.Config{LinkReceiveBudget: budget}
 			srv, cli, _ := vpair(t, n, cfg, cfg)
 			const dur = 10 * time.Second
 			msg := make([]byte, 8000)
@@ -42,8 +42,8 @@ func TestWindowThroughput(t *testing.T) {
 			go func() { // the application, taking its events every millisecond
 				defer close(done)
 				for time.Since(start) < dur {
-					srv.FrameMove(func(e skein.Event) {
-						if e.Kind == skein.EventMessage {
+					srv.FrameMove(func(e net.Event) {
+						if e.Kind == net.EventMessage {
 							got += len(e.Data)
 						}
 					})
@@ -51,15 +51,15 @@ func TestWindowThroughput(t *testing.T) {
 				}
 			}()
 			for time.Since(start) < dur {
-				if err := cli.Send(skein.ServerID, skein.Reliable, msg); err != nil {
-					if !errors.Is(err, skein.ErrSendQueueFull) {
+				if err := cli.Send(net.ServerID, net.Reliable, msg); err != nil {
+					if !errors.Is(err, net.ErrSendQueueFull) {
 						t.Fatal(err)
 					}
 					time.Sleep(time.Millisecond)
 				}
 			}
 			<-done
-			st, _ := cli.LinkStats(skein.ServerID)
+			st, _ := cli.LinkStats(net.ServerID)
 			t.Logf("RTT %v, loss %.0f%%: %.2f MB/s, %d retransmits", c.rtt, c.loss*100, float64(got)/dur.Seconds()/1e6, st.Retransmits)
 		})
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 // TestGroupFanoutOneCopyUp: a member of a group of 5 sends unreliable group
@@ -57,7 +57,7 @@ func TestGroupFanoutOneCopyUp(t *testing.T) {
 		}
 		for _, c := range w.clients[1:5] {
 			for i := range count {
-				e := next(t, c, skein.EventMessage)
+				e := next(t, c, sync.EventMessage)
 				if e.Data[0] != byte(i) || len(e.Data) != len(msg) || e.Peer != a.ID() || e.Group != g || !e.Relayed {
 					t.Fatalf("message %d: %d from %v group %v relayed=%v", i, e.Data[0], e.Peer, e.Group, e.Relayed)
 				}
@@ -70,7 +70,7 @@ func TestGroupFanoutOneCopyUp(t *testing.T) {
 		x.Host().SendGroup(4242, []net.HostID{members[1], members[2]}, net.Unreliable, []byte{0}, []byte("nobody"))
 		time.Sleep(100 * time.Millisecond)
 		for _, c := range w.clients {
-			for _, e := range settle(c, skein.EventMessage) {
+			for _, e := range settle(c, sync.EventMessage) {
 				t.Fatalf("%v got an unexpected message from %v (group %v)", c.ID(), e.Peer, e.Group)
 			}
 		}
@@ -92,7 +92,7 @@ func TestGroupFanoutOneCopyUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range w.clients[1:3] {
-			if e := next(t, c, skein.EventMessage); e.Peer != x.ID() || e.Group != other || !e.Relayed {
+			if e := next(t, c, sync.EventMessage); e.Peer != x.ID() || e.Group != other || !e.Relayed {
 				t.Fatalf("from x: %+v", e)
 			}
 		}

@@ -27,7 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/skein-dev/skein/engine/net"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 // labPrefix names this process's lab (namespaces sk<pid>-server, ...), so
@@ -129,14 +129,14 @@ var labServer = netip.MustParseAddrPort("203.0.113.10:7000")
 
 // labGame runs the server in sk-server and one client per named host.
 type labGame struct {
-	srv     *skein.Server
-	clients []*skein.Client
+	srv     *sync.Server
+	clients []*sync.Client
 }
 
 func (l *lab) game(hosts ...string) *labGame {
 	l.t.Helper()
 	g := &labGame{}
-	srv, err := skein.NewServer(l.udpIn("server", labServer), skein.ServerConfig{})
+	srv, err := sync.NewServer(l.udpIn("server", labServer), sync.ServerConfig{})
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func (l *lab) game(hosts ...string) *labGame {
 	l.t.Cleanup(func() { srv.Close() })
 	for _, h := range hosts {
 		ip := netip.MustParseAddr(l.run("addr", h))
-		c, err := skein.NewClient(l.udpIn(h, netip.AddrPortFrom(ip, 0)), skein.ClientConfig{})
+		c, err := sync.NewClient(l.udpIn(h, netip.AddrPortFrom(ip, 0)), sync.ClientConfig{})
 		if err != nil {
 			l.t.Fatal(err)
 		}
@@ -155,8 +155,8 @@ func (l *lab) game(hosts ...string) *labGame {
 		if err != nil {
 			l.t.Fatalf("%s connects: %v", h, err)
 		}
-		next(l.t, c, skein.EventConnected)
-		next(l.t, srv, skein.EventConnected)
+		next(l.t, c, sync.EventConnected)
+		next(l.t, srv, sync.EventConnected)
 		g.clients = append(g.clients, c)
 	}
 	return g
@@ -177,7 +177,7 @@ func (g *labGame) meet(t *testing.T, wait time.Duration) net.HostID {
 }
 
 // pathsOf describes how a reaches b, and b a.
-func paths(a, b *skein.Client) (ab, ba skein.PeerState) {
+func paths(a, b *sync.Client) (ab, ba sync.PeerState) {
 	ab, _ = a.PeerState(b.ID())
 	ba, _ = b.PeerState(a.ID())
 	return ab, ba
@@ -185,40 +185,40 @@ func paths(a, b *skein.Client) (ab, ba skein.PeerState) {
 
 // drain takes the events waiting on c (in real time, outside a synctest
 // bubble), keeping relay-state events for realRelayEvents.
-func drain(c *skein.Client) {
+func drain(c *sync.Client) {
 	time.Sleep(100 * time.Millisecond)
 	for {
 		e, ok := c.Poll()
 		if !ok {
 			return
 		}
-		if e.Kind == skein.EventRelayStateChange {
+		if e.Kind == sync.EventRelayStateChange {
 			skipped.add(c, e)
 		}
 	}
 }
 
 // realRelayEvents returns c's relay-state events so far.
-func realRelayEvents(c *skein.Client) []skein.Event {
+func realRelayEvents(c *sync.Client) []sync.Event {
 	drain(c)
 	return skipped.take(c)
 }
 
 // realExchange checks count reliable messages each way, with real time.
-func realExchange(t *testing.T, a, b *skein.Client, count int) {
+func realExchange(t *testing.T, a, b *sync.Client, count int) {
 	t.Helper()
 	drain(a)
 	drain(b)
 	for i := range count {
-		for _, p := range [][2]*skein.Client{{a, b}, {b, a}} {
+		for _, p := range [][2]*sync.Client{{a, b}, {b, a}} {
 			if err := p[0].Send(p[1].ID(), net.Reliable, []byte(fmt.Sprint(i))); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	for _, c := range []*skein.Client{a, b} {
+	for _, c := range []*sync.Client{a, b} {
 		for i := range count {
-			e := next(t, c, skein.EventMessage)
+			e := next(t, c, sync.EventMessage)
 			if string(e.Data) != fmt.Sprint(i) {
 				t.Fatalf("got %q, want %d", e.Data, i)
 			}
@@ -343,9 +343,9 @@ func TestNetlabMeasure(t *testing.T) {
 		t.Fatal(err)
 	}
 	var toDirect [2]time.Duration
-	for i, c := range []*skein.Client{a, b} {
+	for i, c := range []*sync.Client{a, b} {
 		for {
-			e := waitFor(t, c, skein.EventRelayStateChange)
+			e := waitFor(t, c, sync.EventRelayStateChange)
 			if !e.Relayed {
 				toDirect[i] = e.Received.Sub(start)
 				break
@@ -359,9 +359,9 @@ func TestNetlabMeasure(t *testing.T) {
 		for i := range 21 {
 			t0 := time.Now()
 			a.Send(b.ID(), net.Unreliable, []byte{byte(i)})
-			e := waitFor(t, b, skein.EventMessage)
+			e := waitFor(t, b, sync.EventMessage)
 			b.Send(a.ID(), net.Unreliable, e.Data)
-			waitFor(t, a, skein.EventMessage)
+			waitFor(t, a, sync.EventMessage)
 			samples = append(samples, time.Since(t0))
 		}
 		slices.Sort(samples)
@@ -382,7 +382,7 @@ func TestNetlabMeasure(t *testing.T) {
 }
 
 // waitFor returns the next event of kind on c, passing over others.
-func waitFor(t *testing.T, c eventSource, kind skein.EventKind) skein.Event {
+func waitFor(t *testing.T, c eventSource, kind sync.EventKind) sync.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -402,7 +402,7 @@ func waitFor(t *testing.T, c eventSource, kind skein.EventKind) skein.Event {
 // and a1 is told why.
 func TestNetlabUDPBlockedFallsBackToTCP(t *testing.T) {
 	l := upLab(t, "--nat-a", "blocked", "--nat-b", "cone")
-	srv, err := skein.NewServer(l.udpIn("server", labServer), skein.ServerConfig{})
+	srv, err := sync.NewServer(l.udpIn("server", labServer), sync.ServerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,21 +417,21 @@ func TestNetlabUDPBlockedFallsBackToTCP(t *testing.T) {
 	if err := srv.ServeTCP(ln); err != nil {
 		t.Fatal(err)
 	}
-	dial := func(host string) *skein.Client {
-		var c *skein.Client
+	dial := func(host string) *sync.Client {
+		var c *sync.Client
 		ip := l.run("addr", host)
 		err := inNetns(labPrefix+host, func() (err error) {
 			// DialClient opens its UDP socket and, when that fails, its TCP
 			// connection on this goroutine, so both live in host's namespace.
-			c, err = skein.DialClient(context.Background(), ip+":0", labServer, skein.ClientConfig{UDPTimeout: time.Second})
+			c, err = sync.DialClient(context.Background(), ip+":0", labServer, sync.ClientConfig{UDPTimeout: time.Second})
 			return err
 		})
 		if err != nil {
 			t.Fatalf("%s: %v", host, err)
 		}
 		t.Cleanup(func() { c.Close() })
-		waitFor(t, c, skein.EventConnected)
-		waitFor(t, srv, skein.EventConnected)
+		waitFor(t, c, sync.EventConnected)
+		waitFor(t, srv, sync.EventConnected)
 		return c
 	}
 	a, b := dial("a1"), dial("b1")
@@ -441,7 +441,7 @@ func TestNetlabUDPBlockedFallsBackToTCP(t *testing.T) {
 	if _, err := srv.CreateGroup([]net.HostID{a.ID(), b.ID()}, nil); err != nil {
 		t.Fatal(err)
 	}
-	e := waitFor(t, a, skein.EventRelayStateChange)
+	e := waitFor(t, a, sync.EventRelayStateChange)
 	if !e.Relayed || !errors.Is(e.Err, net.ErrUDPBlocked) || e.Peer != b.ID() {
 		t.Fatalf("a's relay state %+v, want relayed because UDP is blocked", e)
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 // TestNetlabNATRebindingIsFollowed changes a1's router at run time (its
@@ -69,14 +69,14 @@ func TestNetlabRelayedPairReportsNoLoss(t *testing.T) {
 	// A game's worth of traffic through the relay for 6 s (five loss
 	// samples of the 1 s ping interval), across the failed attempt.
 	for range 300 {
-		for _, p := range [][2]*skein.Client{{a, b}, {b, a}} {
+		for _, p := range [][2]*sync.Client{{a, b}, {b, a}} {
 			if err := p[0].Send(p[1].ID(), net.Unreliable, []byte("state")); err != nil {
 				t.Fatal(err)
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, p := range [][2]*skein.Client{{a, b}, {b, a}} {
+	for _, p := range [][2]*sync.Client{{a, b}, {b, a}} {
 		st, _ := p[0].Host().LinkStats(p[1].ID())
 		t.Logf("%v to %v: %s, loss in %.3f out %.3f", p[0].ID(), p[1].ID(), st.Path, st.LossIn, st.LossOut)
 		if !st.Relayed {

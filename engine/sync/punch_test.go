@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sync"
+	stdsync "sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/net/vnet"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 // natKind is one row of the NAT matrix.
@@ -51,7 +51,7 @@ func natWorld(t *testing.T, seed int64, kinds []natKind, ncfg net.Config) *world
 	w := &world{t: t, nw: vnet.New(seed)}
 	t.Cleanup(func() { w.nw.Close() })
 	sc, _ := w.nw.Listen(natSrv)
-	srv, err := skein.NewServer(sc, skein.ServerConfig{Net: ncfg})
+	srv, err := sync.NewServer(sc, sync.ServerConfig{Net: ncfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,23 +74,23 @@ func natWorld(t *testing.T, seed int64, kinds []natKind, ncfg net.Config) *world
 
 var natSrv = netip.MustParseAddrPort("203.0.113.10:7000")
 
-func (w *world) dialFrom(addr string, ncfg net.Config) *skein.Client {
+func (w *world) dialFrom(addr string, ncfg net.Config) *sync.Client {
 	return w.dialTo(addr, natSrv, ncfg)
 }
 
 // exchange streams count reliable messages each way between a and b and
 // checks they arrive exactly once and in order.
-func exchange(t *testing.T, a, b *skein.Client, count int, during func(i int)) {
+func exchange(t *testing.T, a, b *sync.Client, count int, during func(i int)) {
 	t.Helper()
-	settle(a, skein.EventMessage) // leave only what this exchange sends
-	settle(b, skein.EventMessage)
+	settle(a, sync.EventMessage) // leave only what this exchange sends
+	settle(b, sync.EventMessage)
 	done := make(chan struct{})
-	var senders sync.WaitGroup
+	var senders stdsync.WaitGroup
 	// The senders end before exchange returns: a goroutine left sleeping in
 	// the bubble would outlive the test (closing a host takes no time).
 	defer senders.Wait()
 	defer close(done)
-	for _, pair := range [][2]*skein.Client{{a, b}, {b, a}} {
+	for _, pair := range [][2]*sync.Client{{a, b}, {b, a}} {
 		from, to := pair[0], pair[1]
 		senders.Go(func() {
 			for i := range count {
@@ -119,10 +119,10 @@ func exchange(t *testing.T, a, b *skein.Client, count int, during func(i int)) {
 			}
 		})
 	}
-	for _, c := range []*skein.Client{a, b} {
+	for _, c := range []*sync.Client{a, b} {
 		want := uint32(0)
 		for want < uint32(count) {
-			e := next(t, c, skein.EventMessage)
+			e := next(t, c, sync.EventMessage)
 			if got := binary.LittleEndian.Uint32(e.Data); got != want {
 				t.Fatalf("%v: message %d, want %d", c.ID(), got, want)
 			}
@@ -132,7 +132,7 @@ func exchange(t *testing.T, a, b *skein.Client, count int, during func(i int)) {
 }
 
 // direct reports whether c reaches peer directly.
-func direct(c *skein.Client, peer net.HostID) bool {
+func direct(c *sync.Client, peer net.HostID) bool {
 	st, _ := c.PeerState(peer)
 	return !st.Relayed
 }
@@ -170,7 +170,7 @@ func TestSameNATPeersMeetOnTheLAN(t *testing.T) {
 				w := &world{t: t, nw: vnet.New(7)}
 				t.Cleanup(func() { w.nw.Close() })
 				sc, _ := w.nw.Listen(natSrv)
-				w.srv, _ = skein.NewServer(sc, skein.ServerConfig{})
+				w.srv, _ = sync.NewServer(sc, sync.ServerConfig{})
 				t.Cleanup(func() { w.srv.Close() })
 				typ := *portRestricted.nat
 				typ.Hairpin = hairpin
@@ -179,7 +179,7 @@ func TestSameNATPeersMeetOnTheLAN(t *testing.T) {
 				b := w.dialFrom("10.1.0.12:5000", net.Config{})
 				w.srv.CreateGroup([]net.HostID{a.ID(), b.ID()}, nil)
 				time.Sleep(5 * time.Second)
-				for _, pair := range [][2]*skein.Client{{a, b}, {b, a}} {
+				for _, pair := range [][2]*sync.Client{{a, b}, {b, a}} {
 					st, _ := pair[0].PeerState(pair[1].ID())
 					if st.Relayed || st.Path != "direct "+pair[1].Host().LocalAddr().String() {
 						t.Fatalf("%v reaches %v by %q, want its LAN address", pair[0].ID(), pair[1].ID(), st.Path)
@@ -192,9 +192,9 @@ func TestSameNATPeersMeetOnTheLAN(t *testing.T) {
 }
 
 // relayEvents returns c's relay-state events not yet looked at, in order.
-func relayEvents(c *skein.Client) []skein.Event {
+func relayEvents(c *sync.Client) []sync.Event {
 	evs := skipped.take(c)
-	return append(evs, settle(c, skein.EventRelayStateChange)...)
+	return append(evs, settle(c, sync.EventRelayStateChange)...)
 }
 
 func TestDirectPathLostFallsBackAndRecovers(t *testing.T) {
@@ -312,7 +312,7 @@ func TestGroupSendUsesFanoutOverUplinkBudget(t *testing.T) {
 				}
 				for _, c := range w.clients[1:] {
 					for i := range 50 {
-						e := next(t, c, skein.EventMessage)
+						e := next(t, c, sync.EventMessage)
 						if e.Data[0] != byte(i) || e.Peer != a.ID() {
 							t.Fatalf("message %d: %v from %v", i, e.Data[0], e.Peer)
 						}
@@ -346,7 +346,7 @@ func TestPeerLinkCipher(t *testing.T) {
 				b := w.addClient("10.0.1.2:5000", net.Config{Cipher: tc.b})
 				w.srv.CreateGroup([]net.HostID{a.ID(), b.ID()}, nil)
 				time.Sleep(time.Second)
-				for _, p := range [][2]*skein.Client{{a, b}, {b, a}} {
+				for _, p := range [][2]*sync.Client{{a, b}, {b, a}} {
 					st, _ := p[0].Host().LinkStats(p[1].ID())
 					if st.Cipher != tc.want {
 						t.Fatalf("peer link uses %v, want %v", st.Cipher, tc.want)

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	stdnet "net"
 	"net/netip"
-	"sync"
+	stdsync "sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 // BenchmarkRelayFanout measures copies delivered per second when one member
@@ -81,7 +81,7 @@ func rawFanout(b *testing.B, n int) {
 		recv = append(recv, loopbackUDP(b))
 	}
 	var delivered atomic.Int64
-	var wg sync.WaitGroup
+	var wg stdsync.WaitGroup
 	for _, r := range recv {
 		wg.Go(func() {
 			buf := make([]byte, 2048)
@@ -123,7 +123,7 @@ func rawFanout(b *testing.B, n int) {
 func skeinFanout(b *testing.B, n int, records bool) {
 	// No per-client relay cap: this measures what the relay can carry.
 	// Every client comes from 127.0.0.1: no per-source handshake rate.
-	srv, err := skein.ListenServer("127.0.0.1:0", skein.ServerConfig{Net: net.Config{RelayRate: 1 << 30, SourceHandshakeRate: -1}})
+	srv, err := sync.ListenServer("127.0.0.1:0", sync.ServerConfig{Net: net.Config{RelayRate: 1 << 30, SourceHandshakeRate: -1}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func skeinFanout(b *testing.B, n int, records bool) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	clients := make([]*skein.Client, n)
+	clients := make([]*sync.Client, n)
 	ids := make([]net.HostID, n)
 	var delivered atomic.Int64
 	var counting atomic.Bool
@@ -151,7 +151,7 @@ func skeinFanout(b *testing.B, n int, records bool) {
 		}
 		// Peers on loopback would punch through at once: keep them on the
 		// relay, which is what this measures.
-		c, err := skein.NewClient(conn, skein.ClientConfig{Net: net.Config{DisableP2P: true}})
+		c, err := sync.NewClient(conn, sync.ClientConfig{Net: net.Config{DisableP2P: true}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -166,7 +166,7 @@ func skeinFanout(b *testing.B, n int, records bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var wg sync.WaitGroup
+	var wg stdsync.WaitGroup
 	stop, cancelAll := context.WithCancel(context.Background())
 	for _, c := range clients {
 		wg.Go(func() {

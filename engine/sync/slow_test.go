@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 // A client whose application stops taking events stops acknowledging the
@@ -19,7 +19,7 @@ func TestStuckClientIsDroppedOthersUnaffected(t *testing.T) {
 		w := newWorld(t, 0, net.Config{SendQueue: 256})
 		healthy := w.addClient("10.0.1.1:5000", net.Config{})
 		conn, _ := w.nw.Listen(netipAddrPort("10.0.1.2:5000"))
-		stuck, err := skein.NewClient(conn, skein.ClientConfig{EventQueue: 16, Net: net.Config{EventQueue: 16}})
+		stuck, err := sync.NewClient(conn, sync.ClientConfig{EventQueue: 16, Net: net.Config{EventQueue: 16}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,7 +27,7 @@ func TestStuckClientIsDroppedOthersUnaffected(t *testing.T) {
 		if err := stuck.Connect(t.Context(), srvAddr); err != nil {
 			t.Fatal(err)
 		}
-		next(t, w.srv, skein.EventConnected)
+		next(t, w.srv, sync.EventConnected)
 		g, _ := w.srv.CreateGroup([]net.HostID{healthy.ID(), stuck.ID()}, nil)
 		settle(healthy)
 
@@ -36,7 +36,7 @@ func TestStuckClientIsDroppedOthersUnaffected(t *testing.T) {
 		go func() {
 			defer close(done)
 			for got < 3000 {
-				e := next(t, healthy, skein.EventMessage)
+				e := next(t, healthy, sync.EventMessage)
 				if e.Group == g {
 					got++
 				}
@@ -56,7 +56,7 @@ func TestStuckClientIsDroppedOthersUnaffected(t *testing.T) {
 			t.Fatalf("slow kicks %d, want 1", w.srv.SlowKicks())
 		}
 		for {
-			e := next(t, w.srv, skein.EventDisconnected)
+			e := next(t, w.srv, sync.EventDisconnected)
 			if e.Peer == stuck.ID() {
 				if !errors.Is(e.Err, net.ErrClosedLocally) && !errors.Is(e.Err, net.ErrTimeout) && !errors.Is(e.Err, net.ErrKicked) {
 					t.Fatalf("stuck client left with %v", e.Err)

@@ -7,14 +7,14 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sync"
+	stdsync "sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/net/vnet"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 var srvAddr = netip.MustParseAddrPort("10.0.0.1:7000")
@@ -22,8 +22,8 @@ var srvAddr = netip.MustParseAddrPort("10.0.0.1:7000")
 type world struct {
 	t       *testing.T
 	nw      *vnet.Network
-	srv     *skein.Server
-	clients []*skein.Client
+	srv     *sync.Server
+	clients []*sync.Client
 	start   time.Time
 }
 
@@ -34,7 +34,7 @@ func newWorld(t *testing.T, n int, ncfg net.Config) *world {
 	w := &world{t: t, nw: vnet.New(int64(n))}
 	t.Cleanup(func() { w.nw.Close() })
 	sc, _ := w.nw.Listen(srvAddr)
-	srv, err := skein.NewServer(sc, skein.ServerConfig{Net: ncfg})
+	srv, err := sync.NewServer(sc, sync.ServerConfig{Net: ncfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,17 +47,17 @@ func newWorld(t *testing.T, n int, ncfg net.Config) *world {
 	return w
 }
 
-func (w *world) addClient(addr string, ncfg net.Config) *skein.Client {
+func (w *world) addClient(addr string, ncfg net.Config) *sync.Client {
 	return w.dialTo(addr, srvAddr, ncfg)
 }
 
 // dialTo starts a client on addr and connects it to the server at srv.
-func (w *world) dialTo(addr string, srv netip.AddrPort, ncfg net.Config) *skein.Client {
+func (w *world) dialTo(addr string, srv netip.AddrPort, ncfg net.Config) *sync.Client {
 	conn, err := w.nw.Listen(netip.MustParseAddrPort(addr))
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	c, err := skein.NewClient(conn, skein.ClientConfig{Net: ncfg})
+	c, err := sync.NewClient(conn, sync.ClientConfig{Net: ncfg})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -65,23 +65,23 @@ func (w *world) dialTo(addr string, srv netip.AddrPort, ncfg net.Config) *skein.
 	if err := c.Connect(w.t.Context(), srv); err != nil {
 		w.t.Fatal(err)
 	}
-	next(w.t, c, skein.EventConnected)
-	next(w.t, w.srv, skein.EventConnected)
+	next(w.t, c, sync.EventConnected)
+	next(w.t, w.srv, sync.EventConnected)
 	w.clients = append(w.clients, c)
 	return c
 }
 
 type eventSource interface {
-	Next(context.Context) (skein.Event, error)
-	Poll() (skein.Event, bool)
+	Next(context.Context) (sync.Event, error)
+	Poll() (sync.Event, bool)
 }
 
-func next(t *testing.T, s eventSource, kind skein.EventKind) skein.Event {
+func next(t *testing.T, s eventSource, kind sync.EventKind) sync.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	e, err := s.Next(ctx)
-	for err == nil && e.Kind == skein.EventRelayStateChange && kind != skein.EventRelayStateChange {
+	for err == nil && e.Kind == sync.EventRelayStateChange && kind != sync.EventRelayStateChange {
 		skipped.add(s, e) // path changes come and go; relayEvents finds them
 		e, err = s.Next(ctx)
 	}
@@ -95,20 +95,20 @@ func next(t *testing.T, s eventSource, kind skein.EventKind) skein.Event {
 }
 
 // skipped keeps the relay-state events next passed over, per source.
-var skipped = &eventLog{m: map[eventSource][]skein.Event{}}
+var skipped = &eventLog{m: map[eventSource][]sync.Event{}}
 
 type eventLog struct {
-	mu sync.Mutex
-	m  map[eventSource][]skein.Event
+	mu stdsync.Mutex
+	m  map[eventSource][]sync.Event
 }
 
-func (l *eventLog) add(s eventSource, e skein.Event) {
+func (l *eventLog) add(s eventSource, e sync.Event) {
 	l.mu.Lock()
 	l.m[s] = append(l.m[s], e)
 	l.mu.Unlock()
 }
 
-func (l *eventLog) take(s eventSource) []skein.Event {
+func (l *eventLog) take(s eventSource) []sync.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	evs := l.m[s]
@@ -117,10 +117,10 @@ func (l *eventLog) take(s eventSource) []skein.Event {
 }
 
 // settle lets everything in flight arrive, then returns the events waiting.
-func settle(s eventSource, kinds ...skein.EventKind) []skein.Event {
+func settle(s eventSource, kinds ...sync.EventKind) []sync.Event {
 	time.Sleep(200 * time.Millisecond)
 	synctest.Wait()
-	var out []skein.Event
+	var out []sync.Event
 	for {
 		e, ok := s.Poll()
 		if !ok {
@@ -134,13 +134,13 @@ func settle(s eventSource, kinds ...skein.EventKind) []skein.Event {
 
 // ev is the part of a member event the semantics fix.
 type ev struct {
-	kind   skein.EventKind
+	kind   sync.EventKind
 	member net.HostID
 	count  int
 	custom string
 }
 
-func (w *world) ids(cs []*skein.Client) []net.HostID {
+func (w *world) ids(cs []*sync.Client) []net.HostID {
 	var ids []net.HostID
 	for _, c := range cs {
 		ids = append(ids, c.ID())
@@ -154,12 +154,12 @@ func expectedJoins(members []net.HostID, custom string, into map[net.HostID][]ev
 	for i, m := range members {
 		count := i + 1
 		for _, e := range members[:i] {
-			into[e] = append(into[e], ev{skein.EventMemberJoin, m, count, custom})
+			into[e] = append(into[e], ev{sync.EventMemberJoin, m, count, custom})
 		}
 		for _, e := range members[:i] {
-			into[m] = append(into[m], ev{skein.EventMemberJoin, e, count, custom})
+			into[m] = append(into[m], ev{sync.EventMemberJoin, e, count, custom})
 		}
-		into[m] = append(into[m], ev{skein.EventMemberJoin, m, count, custom})
+		into[m] = append(into[m], ev{sync.EventMemberJoin, m, count, custom})
 	}
 }
 
@@ -167,7 +167,7 @@ func (w *world) check(want map[net.HostID][]ev) {
 	w.t.Helper()
 	for _, c := range w.clients {
 		var got []ev
-		for _, e := range settle(c, skein.EventMemberJoin, skein.EventMemberLeave) {
+		for _, e := range settle(c, sync.EventMemberJoin, sync.EventMemberLeave) {
 			got = append(got, ev{e.Kind, e.Member, e.Count, string(e.Custom)})
 		}
 		if !slices.Equal(got, want[c.ID()]) {
@@ -198,12 +198,12 @@ func TestMemberEventSemantics(t *testing.T) {
 				}
 				want = map[net.HostID][]ev{}
 				for _, m := range members {
-					want[m] = []ev{{skein.EventMemberJoin, late, k + 1, custom}}
+					want[m] = []ev{{sync.EventMemberJoin, late, k + 1, custom}}
 				}
 				for _, m := range members {
-					want[late] = append(want[late], ev{skein.EventMemberJoin, m, k + 1, custom})
+					want[late] = append(want[late], ev{sync.EventMemberJoin, m, k + 1, custom})
 				}
-				want[late] = append(want[late], ev{skein.EventMemberJoin, late, k + 1, custom})
+				want[late] = append(want[late], ev{sync.EventMemberJoin, late, k + 1, custom})
 				w.check(want)
 				if got := w.clients[0].Members(g); !slices.Equal(got, append(slices.Clone(members), late)) {
 					t.Fatalf("client's member list %v", got)
@@ -218,10 +218,10 @@ func TestMemberEventSemantics(t *testing.T) {
 				rest := append(slices.Clone(members[1:]), late)
 				want = map[net.HostID][]ev{}
 				for _, r := range rest {
-					want[r] = []ev{{skein.EventMemberLeave, leaver, k, ""}}
-					want[leaver] = append(want[leaver], ev{skein.EventMemberLeave, r, k, ""})
+					want[r] = []ev{{sync.EventMemberLeave, leaver, k, ""}}
+					want[leaver] = append(want[leaver], ev{sync.EventMemberLeave, r, k, ""})
 				}
-				want[leaver] = append(want[leaver], ev{skein.EventMemberLeave, leaver, k, ""})
+				want[leaver] = append(want[leaver], ev{sync.EventMemberLeave, leaver, k, ""})
 				w.check(want)
 				if gs := w.clients[0].Groups(); len(gs) != 0 {
 					t.Fatalf("the leaver still has groups %v", gs)
@@ -232,7 +232,7 @@ func TestMemberEventSemantics(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, c := range w.clients[1:] {
-					evs := settle(c, skein.EventMemberLeave)
+					evs := settle(c, sync.EventMemberLeave)
 					if len(evs) == 0 || evs[len(evs)-1].Member != c.ID() || evs[len(evs)-1].Count != 0 && c.ID() == rest[0] {
 						t.Fatalf("client %v destroy events %+v", c.ID(), evs)
 					}
@@ -254,7 +254,7 @@ func TestDisconnectLeavesAllGroups(t *testing.T) {
 		settle(w.clients[1])
 		settle(w.clients[2])
 		w.clients[1].Close()
-		got := settle(w.clients[2], skein.EventMemberLeave)
+		got := settle(w.clients[2], sync.EventMemberLeave)
 		if len(got) != 2 || got[0].Member != ids[1] || got[1].Member != ids[1] {
 			t.Fatalf("events %+v", got)
 		}
@@ -297,10 +297,10 @@ func TestGroupMulticastThroughRelay(t *testing.T) {
 		}{w.srv}, w.clients[0], w.clients[1], w.clients[2]) {
 			nextFrom := map[net.HostID]uint32{}
 			self := net.ServerID
-			if c, ok := r.(*skein.Client); ok {
+			if c, ok := r.(*sync.Client); ok {
 				self = c.ID()
 			}
-			for _, e := range settle(r, skein.EventMessage) {
+			for _, e := range settle(r, sync.EventMessage) {
 				from := net.HostID(binary.LittleEndian.Uint32(e.Data))
 				seq := binary.LittleEndian.Uint32(e.Data[4:])
 				if from != e.Peer || from == self || e.Group != g {
@@ -339,7 +339,7 @@ func TestNoRelayIntoAHostOutsideTheGroup(t *testing.T) {
 		}
 		a.Host().Send(outsider.ID(), net.Reliable, []byte{0, 'x'})
 		a.Host().Send(outsider.ID(), net.Unreliable, []byte{0, 'y'})
-		if got := settle(outsider, skein.EventMessage); len(got) != 0 {
+		if got := settle(outsider, sync.EventMessage); len(got) != 0 {
 			t.Fatalf("outsider got %+v", got)
 		}
 		denied := w.srv.Host().Stats().Drops[net.DropRelayDenied]
@@ -352,7 +352,7 @@ func TestNoRelayIntoAHostOutsideTheGroup(t *testing.T) {
 		settle(b)
 		a.Host().AddPeer(b.ID(), net.NewKeys(), a.Host().RelayPath(b.ID()))
 		a.Host().Send(b.ID(), net.Unreliable, []byte{0, 'z'})
-		if got := settle(b, skein.EventMessage); len(got) != 0 {
+		if got := settle(b, sync.EventMessage); len(got) != 0 {
 			t.Fatalf("b got %+v", got)
 		}
 		if d := w.srv.Host().Stats().Drops[net.DropRelayDenied]; d <= denied {
@@ -373,12 +373,12 @@ func TestHostMigration(t *testing.T) {
 			t.Fatalf("host %v is not a member", host)
 		}
 		for _, c := range w.clients {
-			evs := settle(c, skein.EventHostChange)
+			evs := settle(c, sync.EventHostChange)
 			if len(evs) != 1 || evs[0].Host != host || c.GroupHost(g) != host {
 				t.Fatalf("client %v host events %+v", c.ID(), evs)
 			}
 		}
-		byID := map[net.HostID]*skein.Client{}
+		byID := map[net.HostID]*sync.Client{}
 		for _, c := range w.clients {
 			byID[c.ID()] = c
 		}
@@ -394,10 +394,10 @@ func TestHostMigration(t *testing.T) {
 			if c.ID() == host {
 				continue
 			}
-			if e := next(t, c, skein.EventMemberLeave); e.Member != host {
+			if e := next(t, c, sync.EventMemberLeave); e.Member != host {
 				t.Fatalf("leave of %v, want of the host %v", e.Member, host)
 			}
-			e := next(t, c, skein.EventHostChange)
+			e := next(t, c, sync.EventHostChange)
 			if e.Host != second {
 				t.Fatalf("announced %v, want %v", e.Host, second)
 			}
@@ -410,19 +410,19 @@ func TestHostMigration(t *testing.T) {
 		gone := byID[second].Host().LocalAddr()
 		w.nw.SetFilter(func(from, to netip.AddrPort, b []byte) bool { return from == gone })
 		start = time.Now()
-		var last *skein.Client
+		var last *sync.Client
 		for _, c := range w.clients {
 			if c.ID() != host && c.ID() != second {
 				last = c
 			}
 		}
 		for {
-			e := next(t, last, skein.EventMemberLeave)
+			e := next(t, last, sync.EventMemberLeave)
 			if e.Member == second {
 				break
 			}
 		}
-		e := next(t, last, skein.EventHostChange)
+		e := next(t, last, sync.EventHostChange)
 		if e.Host == second || e.Host == net.NoHost {
 			t.Fatalf("host after crash %v", e.Host)
 		}
@@ -467,7 +467,7 @@ func TestSendRules(t *testing.T) {
 		if err := a.Send(net.ServerID, net.Reliable, []byte("hi")); err != nil {
 			t.Fatal(err)
 		}
-		e := next(t, w.srv, skein.EventMessage)
+		e := next(t, w.srv, sync.EventMessage)
 		if e.Peer != a.ID() || !bytes.Equal(e.Data, []byte("hi")) || e.Group != net.NoHost {
 			t.Fatalf("got %+v", e)
 		}
@@ -477,7 +477,7 @@ func TestSendRules(t *testing.T) {
 		if err := a.Send(b.ID(), net.Unreliable, []byte("p2p")); err != nil {
 			t.Fatal(err)
 		}
-		e = next(t, b, skein.EventMessage)
+		e = next(t, b, sync.EventMessage)
 		if e.Peer != a.ID() || string(e.Data) != "p2p" || !e.Relayed || e.Group != net.NoHost {
 			t.Fatalf("got %+v", e)
 		}
@@ -485,7 +485,7 @@ func TestSendRules(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range w.clients {
-			e := next(t, c, skein.EventMessage)
+			e := next(t, c, sync.EventMessage)
 			if e.Peer != net.ServerID || e.Group != g || string(e.Data) != "all" {
 				t.Fatalf("got %+v", e)
 			}

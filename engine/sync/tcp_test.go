@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 // On loopback, a client that gets no UDP answer falls back to the server's
@@ -21,7 +21,7 @@ func TestTCPFallbackOnLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := skein.NewServer(udp, skein.ServerConfig{TCP: net.TCPConfig{MaxConnsPerIP: 4}})
+	srv, err := sync.NewServer(udp, sync.ServerConfig{TCP: net.TCPConfig{MaxConnsPerIP: 4}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,20 +37,20 @@ func TestTCPFallbackOnLoopback(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	a, err := skein.DialClient(ctx, "127.0.0.1:0", ln.Addr().(*stdnet.TCPAddr).AddrPort(), skein.ClientConfig{UDPTimeout: 300 * time.Millisecond})
+	a, err := sync.DialClient(ctx, "127.0.0.1:0", ln.Addr().(*stdnet.TCPAddr).AddrPort(), sync.ClientConfig{UDPTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	next(t, a, skein.EventConnected)
-	next(t, srv, skein.EventConnected)
-	b, err := skein.DialClient(ctx, "127.0.0.1:0", udp.LocalAddr(), skein.ClientConfig{})
+	next(t, a, sync.EventConnected)
+	next(t, srv, sync.EventConnected)
+	b, err := sync.DialClient(ctx, "127.0.0.1:0", udp.LocalAddr(), sync.ClientConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	next(t, b, skein.EventConnected)
-	next(t, srv, skein.EventConnected)
+	next(t, b, sync.EventConnected)
+	next(t, srv, sync.EventConnected)
 	if a.Transport() != "tcp" || b.Transport() != "udp" {
 		t.Fatalf("transports %s, %s; want tcp, udp", a.Transport(), b.Transport())
 	}
@@ -60,12 +60,12 @@ func TestTCPFallbackOnLoopback(t *testing.T) {
 	if _, err := srv.CreateGroup([]net.HostID{a.ID(), b.ID()}, nil); err != nil {
 		t.Fatal(err)
 	}
-	e := skipTo(t, a, skein.EventRelayStateChange)
+	e := skipTo(t, a, sync.EventRelayStateChange)
 	if !e.Relayed || !errors.Is(e.Err, net.ErrUDPBlocked) || e.Peer != b.ID() {
 		t.Fatalf("a's relay state %+v, want relayed because UDP is blocked", e)
 	}
 	// b learns of a on its own goroutine: wait for a's join there too.
-	for e := skipTo(t, b, skein.EventMemberJoin); e.Member != a.ID(); e = skipTo(t, b, skein.EventMemberJoin) {
+	for e := skipTo(t, b, sync.EventMemberJoin); e.Member != a.ID(); e = skipTo(t, b, sync.EventMemberJoin) {
 	}
 	const count = 50
 	for i := range count {
@@ -76,9 +76,9 @@ func TestTCPFallbackOnLoopback(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, c := range []*skein.Client{a, b} {
+	for _, c := range []*sync.Client{a, b} {
 		for i := range count {
-			if e := skipTo(t, c, skein.EventMessage); string(e.Data) != fmt.Sprint(i) {
+			if e := skipTo(t, c, sync.EventMessage); string(e.Data) != fmt.Sprint(i) {
 				t.Fatalf("got %q, want %d", e.Data, i)
 			}
 		}
@@ -92,7 +92,7 @@ func TestTCPFallbackOnLoopback(t *testing.T) {
 }
 
 // skipTo returns s's next event of kind, passing over any other.
-func skipTo(t *testing.T, s eventSource, kind skein.EventKind) skein.Event {
+func skipTo(t *testing.T, s eventSource, kind sync.EventKind) sync.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -7,15 +7,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
+	stdnet "net"
 	"net/netip"
-	"sync"
+	stdsync "sync"
 	"sync/atomic"
 	"time"
 
 	kcp "github.com/xtaci/kcp-go/v5"
 
-	snet "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
 	"github.com/skein-dev/skein/server/lobby"
 )
@@ -39,12 +39,12 @@ func (e *RejectError) Error() string { return fmt.Sprintf("hostile: rejected, re
 func (e *RejectError) Unwrap() error { return ErrRejected }
 
 // Listen opens a UDP socket on a loopback address ("127.0.0.9:0").
-func Listen(local string) (*net.UDPConn, error) {
-	a, err := net.ResolveUDPAddr("udp4", local)
+func Listen(local string) (*stdnet.UDPConn, error) {
+	a, err := stdnet.ResolveUDPAddr("udp4", local)
 	if err != nil {
 		return nil, fmt.Errorf("hostile: %w", err)
 	}
-	c, err := net.ListenUDP("udp4", a)
+	c, err := stdnet.ListenUDP("udp4", a)
 	if err != nil {
 		return nil, fmt.Errorf("hostile: listen %s: %w", local, err)
 	}
@@ -78,7 +78,7 @@ func (h *Handshake) flags() byte {
 }
 
 // exchange sends pkt to server until an answer of one of kinds arrives.
-func exchange(ctx context.Context, c *net.UDPConn, server netip.AddrPort, pkt []byte, kinds ...byte) ([]byte, error) {
+func exchange(ctx context.Context, c *stdnet.UDPConn, server netip.AddrPort, pkt []byte, kinds ...byte) ([]byte, error) {
 	buf := make([]byte, 2048)
 	wait := 200 * time.Millisecond
 	for {
@@ -93,7 +93,7 @@ func exchange(ctx context.Context, c *net.UDPConn, server netip.AddrPort, pkt []
 		for {
 			n, from, err := c.ReadFromUDPAddrPort(buf)
 			if err != nil {
-				var ne net.Error
+				var ne stdnet.Error
 				if errors.As(err, &ne) && ne.Timeout() {
 					break
 				}
@@ -125,7 +125,7 @@ func exchange(ctx context.Context, c *net.UDPConn, server netip.AddrPort, pkt []
 }
 
 // GetCookie sends a hello without a cookie and waits for the cookie.
-func (h *Handshake) GetCookie(ctx context.Context, c *net.UDPConn, server netip.AddrPort) error {
+func (h *Handshake) GetCookie(ctx context.Context, c *stdnet.UDPConn, server netip.AddrPort) error {
 	b, err := exchange(ctx, c, server, AppendHello(nil, Version, h.flags(), h.Pub, nil), KindCookie)
 	if err != nil {
 		return err
@@ -136,7 +136,7 @@ func (h *Handshake) GetCookie(ctx context.Context, c *net.UDPConn, server netip.
 
 // EchoCookie sends the hello with the cookie once and does not wait: the
 // server creates a link and sends a welcome that nobody confirms.
-func (h *Handshake) EchoCookie(c *net.UDPConn, server netip.AddrPort) error {
+func (h *Handshake) EchoCookie(c *stdnet.UDPConn, server netip.AddrPort) error {
 	h.Hello = AppendHello(nil, Version, h.flags(), h.Pub, h.Cookie)
 	if _, err := c.WriteToUDPAddrPort(h.Hello, server); err != nil {
 		return fmt.Errorf("hostile: send: %w", err)
@@ -146,7 +146,7 @@ func (h *Handshake) EchoCookie(c *net.UDPConn, server netip.AddrPort) error {
 
 // Finish sends the hello with the cookie until the welcome arrives, opens
 // it and returns the link keys and the welcome body.
-func (h *Handshake) Finish(ctx context.Context, c *net.UDPConn, server netip.AddrPort) (Keys, WelcomeBody, error) {
+func (h *Handshake) Finish(ctx context.Context, c *stdnet.UDPConn, server netip.AddrPort) (Keys, WelcomeBody, error) {
 	h.Hello = AppendHello(nil, Version, h.flags(), h.Pub, h.Cookie)
 	b, err := exchange(ctx, c, server, h.Hello, KindWelcome)
 	if err != nil {
@@ -183,14 +183,14 @@ type Peer struct {
 // packet numbers, a KCP stream for lobby calls, keepalive pings) and lets
 // its owner send anything on it.
 type Client struct {
-	Conn   *net.UDPConn
+	Conn   *stdnet.UDPConn
 	Server netip.AddrPort
 	ID     uint32
 	HS     *Handshake
 	seal   *Sealer
 	pn     atomic.Uint64
 
-	mu    sync.Mutex
+	mu    stdsync.Mutex
 	kcp   *kcp.KCP
 	sn    uint32   // the next sequence number of the server-link stream
 	out   [][]byte // KCP output waiting to be sealed and sent
@@ -199,7 +199,7 @@ type Client struct {
 	proxy   *lobby.LobbyProxy
 	disp    *rmi.Dispatcher
 	req     atomic.Uint32
-	answers sync.Map // request ID → chan Answer
+	answers stdsync.Map // request ID → chan Answer
 
 	// Counters of what crossed this client's socket.
 	BytesOut, DatagramsOut, BytesIn, DatagramsIn atomic.Uint64
@@ -214,7 +214,7 @@ type Client struct {
 	muted atomic.Bool
 
 	done chan struct{}
-	wg   sync.WaitGroup
+	wg   stdsync.WaitGroup
 }
 
 // Answer is the server's answer to a lobby call.
@@ -244,7 +244,7 @@ func Dial(ctx context.Context, local string, server netip.AddrPort) (*Client, er
 // DialOn is Dial on an open socket, which the client then owns.
 // The socket is closed with the client, or on failure after the
 // handshake.
-func DialOn(ctx context.Context, conn *net.UDPConn, server netip.AddrPort) (*Client, error) {
+func DialOn(ctx context.Context, conn *stdnet.UDPConn, server netip.AddrPort) (*Client, error) {
 	hs, err := NewHandshake(false)
 	if err != nil {
 		return nil, err
@@ -267,7 +267,7 @@ func DialOn(ctx context.Context, conn *net.UDPConn, server netip.AddrPort) (*Cli
 	c.kcp.NoDelay(1, 10, 2, 1)
 	c.kcp.WndSize(1024, 1024)
 	c.kcp.SetMtu(KCPMTU)
-	c.proxy = lobby.NewLobbyProxy(rmi.SenderFunc(func(_ snet.HostID, _ snet.Delivery, data []byte) error {
+	c.proxy = lobby.NewLobbyProxy(rmi.SenderFunc(func(_ net.HostID, _ net.Delivery, data []byte) error {
 		return c.SendReliable(append([]byte{TagUser}, data...))
 	}))
 	c.disp = rmi.NewDispatcher()
@@ -456,30 +456,30 @@ func (c *Client) List(ctx context.Context) (Answer, error) { return c.ListPage(c
 // ListPage calls ListMatches and waits for the answer.
 func (c *Client) ListPage(ctx context.Context, after uint32, limit uint8) (Answer, error) {
 	return c.call(ctx, func(req uint32) error {
-		return c.proxy.ListMatches(snet.ServerID, rmi.Reliable, req, after, limit)
+		return c.proxy.ListMatches(net.ServerID, rmi.Reliable, req, after, limit)
 	})
 }
 
 // Create calls CreateMatch and waits for the answer.
 func (c *Client) Create(ctx context.Context, name string, max uint8, options []byte) (Answer, error) {
 	return c.call(ctx, func(req uint32) error {
-		return c.proxy.CreateMatch(snet.ServerID, rmi.Reliable, req, name, max, options)
+		return c.proxy.CreateMatch(net.ServerID, rmi.Reliable, req, name, max, options)
 	})
 }
 
 // Join calls JoinMatch and waits for the answer.
 func (c *Client) Join(ctx context.Context, match uint32) (Answer, error) {
-	return c.call(ctx, func(req uint32) error { return c.proxy.JoinMatch(snet.ServerID, rmi.Reliable, req, match) })
+	return c.call(ctx, func(req uint32) error { return c.proxy.JoinMatch(net.ServerID, rmi.Reliable, req, match) })
 }
 
 // QuickJoin calls QuickJoin and waits for the answer.
 func (c *Client) QuickJoin(ctx context.Context) (Answer, error) {
-	return c.call(ctx, func(req uint32) error { return c.proxy.QuickJoin(snet.ServerID, rmi.Reliable, req) })
+	return c.call(ctx, func(req uint32) error { return c.proxy.QuickJoin(net.ServerID, rmi.Reliable, req) })
 }
 
 // Leave calls LeaveMatch and waits for the answer.
 func (c *Client) Leave(ctx context.Context) (Answer, error) {
-	return c.call(ctx, func(req uint32) error { return c.proxy.LeaveMatch(snet.ServerID, rmi.Reliable, req) })
+	return c.call(ctx, func(req uint32) error { return c.proxy.LeaveMatch(net.ServerID, rmi.Reliable, req) })
 }
 
 // WaitPeer waits until the server announced a peer link to id.
@@ -509,7 +509,7 @@ func (c *Client) read() {
 				return
 			default:
 			}
-			var ne net.Error
+			var ne stdnet.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
@@ -599,7 +599,7 @@ func (c *Client) message(m []byte) {
 		return
 	}
 	if len(m) > 1 && m[0] == TagUser {
-		_ = c.disp.Dispatch(rmi.CallInfo{From: snet.ServerID, Context: rmi.Reliable}, m[1:])
+		_ = c.disp.Dispatch(rmi.CallInfo{From: net.ServerID, Context: rmi.Reliable}, m[1:])
 	}
 }
 

@@ -3,7 +3,7 @@ package hostile
 import (
 	"context"
 	"fmt"
-	"net"
+	stdnet "net"
 	"net/netip"
 	"time"
 
@@ -71,7 +71,7 @@ func (f Flood) Run(ctx context.Context) (FloodStats, error) {
 		batch = 64
 	}
 	type sock struct {
-		c    *net.UDPConn
+		c    *stdnet.UDPConn
 		p    *ipv4.PacketConn
 		addr netip.AddrPort
 		msgs []ipv4.Message
@@ -83,14 +83,14 @@ func (f Flood) Run(ctx context.Context) (FloodStats, error) {
 			s.c.Close()
 		}
 	}()
-	dst := net.UDPAddrFromAddrPort(f.Target)
+	dst := stdnet.UDPAddrFromAddrPort(f.Target)
 	for _, a := range srcs {
 		c, err := Listen(a)
 		if err != nil {
 			return FloodStats{}, err
 		}
 		_ = c.SetWriteBuffer(4 << 20)
-		s := &sock{c: c, p: ipv4.NewPacketConn(c), addr: c.LocalAddr().(*net.UDPAddr).AddrPort(), msgs: make([]ipv4.Message, batch), bufs: make([][]byte, batch)}
+		s := &sock{c: c, p: ipv4.NewPacketConn(c), addr: c.LocalAddr().(*stdnet.UDPAddr).AddrPort(), msgs: make([]ipv4.Message, batch), bufs: make([][]byte, batch)}
 		socks = append(socks, s)
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.Duration)

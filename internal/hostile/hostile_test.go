@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	snet "github.com/skein-dev/skein/engine/net"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 // TestSpeaksTheProtocol checks the hostile client against the real engine:
@@ -18,7 +18,7 @@ import (
 // server's PeerAdd hands it working peer keys (a relayed datagram sealed
 // with them reaches a real client as a message).
 func TestSpeaksTheProtocol(t *testing.T) {
-	srv, err := skein.ListenServer("127.0.0.1:0", skein.ServerConfig{NoTCP: true})
+	srv, err := sync.ListenServer("127.0.0.1:0", sync.ServerConfig{NoTCP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestSpeaksTheProtocol(t *testing.T) {
 	if err := c.SendReliable([]byte{TagUser, 'h', 'i'}); err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan skein.Event, 16)
+	got := make(chan sync.Event, 16)
 	go func() {
 		for {
 			e, err := srv.Next(ctx)
@@ -48,12 +48,12 @@ func TestSpeaksTheProtocol(t *testing.T) {
 			got <- e
 		}
 	}()
-	waitMsg := func(from snet.HostID, want []byte) {
+	waitMsg := func(from net.HostID, want []byte) {
 		t.Helper()
 		for {
 			select {
 			case e := <-got:
-				if e.Kind == skein.EventMessage && e.Peer == from && bytes.Equal(e.Data, want) {
+				if e.Kind == sync.EventMessage && e.Peer == from && bytes.Equal(e.Data, want) {
 					return
 				}
 			case <-ctx.Done():
@@ -61,20 +61,20 @@ func TestSpeaksTheProtocol(t *testing.T) {
 			}
 		}
 	}
-	waitMsg(snet.HostID(c.ID), []byte("hi"))
+	waitMsg(net.HostID(c.ID), []byte("hi"))
 
 	// A real client in a group with the hostile one gets its relayed data.
-	legit, err := skein.DialClient(ctx, "127.0.0.10:0", addr, skein.ClientConfig{})
+	legit, err := sync.DialClient(ctx, "127.0.0.10:0", addr, sync.ClientConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer legit.Close()
 	for e := range got {
-		if e.Kind == skein.EventConnected && e.Peer == legit.ID() {
+		if e.Kind == sync.EventConnected && e.Peer == legit.ID() {
 			break
 		}
 	}
-	if _, err := srv.CreateGroup([]snet.HostID{snet.HostID(c.ID), legit.ID()}, nil); err != nil {
+	if _, err := srv.CreateGroup([]net.HostID{net.HostID(c.ID), legit.ID()}, nil); err != nil {
 		t.Fatal(err)
 	}
 	p, err := c.WaitPeer(ctx, uint32(legit.ID()))
@@ -90,7 +90,7 @@ func TestSpeaksTheProtocol(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.Kind == skein.EventMessage && e.Peer == snet.HostID(c.ID) {
+		if e.Kind == sync.EventMessage && e.Peer == net.HostID(c.ID) {
 			if string(e.Data) != "yo" || !e.Relayed {
 				t.Fatalf("relayed message %q relayed=%v", e.Data, e.Relayed)
 			}

@@ -9,14 +9,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	stdsync "sync"
 	"testing"
 	"time"
 
 	"github.com/skein-dev/skein/engine/chat"
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 	"github.com/skein-dev/skein/server/internal/lobbytest"
 	"github.com/skein-dev/skein/server/lobby"
 	"github.com/skein-dev/skein/server/matchserver"
@@ -39,7 +39,7 @@ func startWith(t *testing.T, cfg matchserver.Config) (*matchserver.Server, func(
 	go func() { done <- srv.Run(runCtx) }()
 	var clients []*lobbytest.Client
 	t.Cleanup(func() {
-		var wg sync.WaitGroup
+		var wg stdsync.WaitGroup
 		for _, c := range clients {
 			wg.Go(func() { c.Close() })
 		}
@@ -53,7 +53,7 @@ func startWith(t *testing.T, cfg matchserver.Config) (*matchserver.Server, func(
 		t.Helper()
 		out := make([]*lobbytest.Client, 0, n)
 		for range n { // one after another: the server sees them connect in this order
-			c, err := lobbytest.Dial(t.Context(), srv.UDPAddr(), skein.ClientConfig{})
+			c, err := lobbytest.Dial(t.Context(), srv.UDPAddr(), sync.ClientConfig{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +124,7 @@ func TestLobbyListOversize(t *testing.T) {
 	_, dial := startWith(t, matchserver.Config{Lobby: matchserver.LobbyConfig{CallBurst: 100}})
 	cs := dial(65)
 	reader := cs[64]
-	var wg sync.WaitGroup
+	var wg stdsync.WaitGroup
 	for i, c := range cs[:64] {
 		wg.Go(func() {
 			opts := bytes.Repeat([]byte{byte('a' + i%26)}, lobby.MaxOptions)
@@ -269,7 +269,7 @@ func TestLobbyQuickJoinRace(t *testing.T) {
 	race := func(call func(c *lobbytest.Client) (lobby.Result, net.HostID, error)) (map[lobby.Result]int, map[net.HostID]int) {
 		results := make([]lobby.Result, len(racers))
 		matches := make([]net.HostID, len(racers))
-		var wg sync.WaitGroup
+		var wg stdsync.WaitGroup
 		for i, c := range racers {
 			wg.Go(func() {
 				r, m, err := call(c)
@@ -302,7 +302,7 @@ func TestLobbyQuickJoinRace(t *testing.T) {
 	if n := len(srv.Sync().Members(big)); n != 17 { // the server, the owner and 15
 		t.Fatalf("the match has %d members", n)
 	}
-	var wg sync.WaitGroup
+	var wg stdsync.WaitGroup
 	for _, c := range racers {
 		wg.Go(func() { c.Leave(ctx(t)) })
 	}
@@ -373,7 +373,7 @@ func TestLobbyChatBurst(t *testing.T) {
 	srv, dial := startWith(t, matchserver.Config{Lobby: matchserver.LobbyConfig{ChatRoom: room}})
 	cs := dial(clients)
 	legit := dial(1)[0] // alone in a room of its own
-	var wg sync.WaitGroup
+	var wg stdsync.WaitGroup
 	for i, c := range cs {
 		wg.Go(func() {
 			for k := range lines {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 	"github.com/skein-dev/skein/server/lobby"
 )
 
@@ -39,7 +39,7 @@ func leaveCall(request uint32) []byte {
 // its event goroutine) and one client connected to it.
 type lobbyRig struct {
 	s      *Server
-	c      *skein.Client
+	c      *sync.Client
 	settle func()
 	now    time.Time // the calls' receive times: a second apart, under the call rate
 }
@@ -47,7 +47,7 @@ type lobbyRig struct {
 // call hands the handler a lobby call from client, as Run would.
 func (r *lobbyRig) call(client net.HostID, frame []byte) {
 	r.now = r.now.Add(time.Second)
-	r.s.handle(skein.Event{Kind: skein.EventMessage, Peer: client, Delivery: net.Reliable, Data: frame, Received: r.now})
+	r.s.handle(sync.Event{Kind: sync.EventMessage, Peer: client, Delivery: net.Reliable, Data: frame, Received: r.now})
 }
 
 func newLobbyRig(tb testing.TB) *lobbyRig {
@@ -64,7 +64,7 @@ func newLobbyRig(tb testing.TB) *lobbyRig {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := skein.DialClient(ctx, "127.0.0.1:0", s.UDPAddr(), skein.ClientConfig{NoTCPFallback: true})
+	c, err := sync.DialClient(ctx, "127.0.0.1:0", s.UDPAddr(), sync.ClientConfig{NoTCPFallback: true})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func newLobbyRig(tb testing.TB) *lobbyRig {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		connected = e.Kind == skein.EventConnected && e.Peer == c.ID()
+		connected = e.Kind == sync.EventConnected && e.Peer == c.ID()
 		s.handle(e)
 	}
 	// settle waits until every match has run what was posted to it and

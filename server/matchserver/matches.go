@@ -3,7 +3,7 @@ package matchserver
 import (
 	"cmp"
 	"slices"
-	"sync"
+	stdsync "sync"
 
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
@@ -25,7 +25,7 @@ type match struct {
 	// on exact counts however many arrive at once.
 	seats int
 
-	mu      sync.Mutex // guards stopped; post holds it while queueing
+	mu      stdsync.Mutex // guards stopped; post holds it while queueing
 	stopped bool
 
 	// Owned by the match goroutine.
@@ -41,7 +41,7 @@ func newMatch(id net.HostID, name string, max int, options []byte) *match {
 	return &match{id: id, name: name, max: max, options: options, jobs: make(chan func(), matchJobQueue), done: make(chan struct{})}
 }
 
-func (m *match) run(wg *sync.WaitGroup) {
+func (m *match) run(wg *stdsync.WaitGroup) {
 	defer wg.Done()
 	for {
 		select {
@@ -85,7 +85,7 @@ func (m *match) post(job func()) bool {
 // joining), and counts each match's seats. Its lock guards only these and
 // is never held while sending or while a match works.
 type registry struct {
-	mu      sync.Mutex
+	mu      stdsync.Mutex
 	matches map[net.HostID]*match
 	byID    []*match                  // the matches in ID order, for paged lists
 	inMatch map[net.HostID]net.HostID // client → match, claimed before the join runs

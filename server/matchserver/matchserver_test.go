@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 	"github.com/skein-dev/skein/server/internal/lobbytest"
 	"github.com/skein-dev/skein/server/lobby"
 	"github.com/skein-dev/skein/server/matchserver"
@@ -38,7 +38,7 @@ func start(t *testing.T) (*matchserver.Server, func() []*lobbytest.Client) {
 		}
 	})
 	dial := func() []*lobbytest.Client {
-		c, err := lobbytest.Dial(t.Context(), srv.UDPAddr(), skein.ClientConfig{})
+		c, err := lobbytest.Dial(t.Context(), srv.UDPAddr(), sync.ClientConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +115,7 @@ wait:
 	for {
 		select {
 		case e := <-b.Events:
-			if e.Kind == skein.EventMessage && e.Peer == a.ID() {
+			if e.Kind == sync.EventMessage && e.Peer == a.ID() {
 				if string(e.Data) != "gg" || e.Group != m {
 					t.Fatalf("got %+v", e)
 				}

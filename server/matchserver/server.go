@@ -1,5 +1,5 @@
 // Package matchserver is the match server an operator runs (server/ is its
-// thin main): a sync.Server whose clients use the lobby (server/lobby) to
+// thin main): a stdsync.Server whose clients use the lobby (server/lobby) to
 // list, create and join matches, each match a P2P group with the server as
 // member; an admin HTTP endpoint with /healthz and Prometheus /metrics; and
 // a graceful shutdown.
@@ -42,7 +42,7 @@ import (
 	stdnet "net"
 	"net/http"
 	"net/netip"
-	"sync"
+	stdsync "sync"
 	"sync/atomic"
 	"time"
 
@@ -51,7 +51,7 @@ import (
 	"github.com/skein-dev/skein/engine/chat"
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 	"github.com/skein-dev/skein/server/lobby"
 )
 
@@ -95,7 +95,7 @@ type Server struct {
 	cfg     Config
 	log     hclog.Logger
 	lobLog  hclog.Logger
-	sync    *skein.Server
+	sync    *sync.Server
 	disp    *rmi.Dispatcher
 	reply   *lobby.LobbyReplyProxy
 	reg     *registry
@@ -104,11 +104,11 @@ type Server struct {
 	adminLn stdnet.Listener
 	started time.Time
 	closing atomic.Bool
-	matchWG sync.WaitGroup
+	matchWG stdsync.WaitGroup
 
 	// The last request of each client and its answer, to answer a repeated
 	// request again. A leaf lock: never held while sending.
-	answerMu sync.Mutex
+	answerMu stdsync.Mutex
 	answers  map[net.HostID]answer
 
 	chatLimit *chat.Limiter[net.HostID]
@@ -152,7 +152,7 @@ func New(cfg Config) (*Server, error) {
 	ncfg.MaxLinks = cfg.MaxClients
 	tcfg := cfg.TCP
 	tcfg.MaxConns = cfg.MaxClients
-	ss, err := skein.ListenServer(cfg.Listen, skein.ServerConfig{Net: ncfg, TCP: tcfg, Logger: cfg.Logger})
+	ss, err := sync.ListenServer(cfg.Listen, sync.ServerConfig{Net: ncfg, TCP: tcfg, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func (s *Server) AdminAddr() string {
 }
 
 // Sync returns the underlying group server.
-func (s *Server) Sync() *skein.Server { return s.sync }
+func (s *Server) Sync() *sync.Server { return s.sync }
 
 // Run serves until ctx ends, then shuts down gracefully: clients are told
 // the server is shutting down and disconnected within ShutdownTimeout.
@@ -232,11 +232,11 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // handle processes one event on the event goroutine.
-func (s *Server) handle(e skein.Event) {
+func (s *Server) handle(e sync.Event) {
 	switch e.Kind {
-	case skein.EventConnected:
+	case sync.EventConnected:
 		s.lobby.connected(e.Peer)
-	case skein.EventDisconnected:
+	case sync.EventDisconnected:
 		s.forget(e.Peer)
 		s.chatLimit.Forget(e.Peer)
 		s.lobby.disconnected(e.Peer)
@@ -245,7 +245,7 @@ func (s *Server) handle(e skein.Event) {
 				s.post(m, func() { s.dropPlayer(m, e.Peer) })
 			}
 		}
-	case skein.EventMessage:
+	case sync.EventMessage:
 		if e.Group != net.NoHost {
 			return // game traffic to a match the server is in: not the lobby's
 		}
@@ -254,7 +254,7 @@ func (s *Server) handle(e skein.Event) {
 			s.metrics.lobbyErrors.Inc()
 			s.lobLog.Debug("bad lobby call", "client", e.Peer, "error", err)
 		}
-	case skein.EventMemberJoin, skein.EventMemberLeave, skein.EventHostChange, skein.EventRelayStateChange:
+	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange:
 		// The server's view of its matches' groups: the lobby keeps its
 		// own member lists (match.members), changed on its goroutines.
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/skein-dev/skein/demo/arena/netplay"
 	"github.com/skein-dev/skein/demo/arena/sim"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // browseScene lists the server's matches; click one to join.
@@ -99,11 +99,11 @@ func (b *browseScene) update(g *Game) error {
 	}
 	for i, m := range b.matches {
 		if r := row(i); i < pageRows(list) && clicked(r) && m.Joinable && !b.joining {
-			s.JoinMatch(skn.HostID(m.ID))
+			s.JoinMatch(net.HostID(m.ID))
 			b.joining = true
 		}
 	}
-	if m := s.InMatch(); m != skn.NoHost {
+	if m := s.InMatch(); m != net.NoHost {
 		if b.bots > 0 {
 			g.conn.bots = netplay.NewBots(g.opt.Logger)
 			g.conn.bots.Add(b.bots, g.conn.addr, m, netplay.BotConfig{Seed: uint64(time.Now().UnixNano())})

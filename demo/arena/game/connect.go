@@ -12,7 +12,7 @@ import (
 
 	"github.com/skein-dev/skein/demo/arena/netplay"
 	"github.com/skein-dev/skein/demo/arena/sim"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // connectScene connects to a server (in the background), then does the
@@ -20,7 +20,7 @@ import (
 type connectScene struct {
 	addr    netip.AddrPort
 	action  string
-	match   skn.HostID
+	match   net.HostID
 	bots    int
 	started time.Time
 	dialed  chan dialResult
@@ -34,7 +34,7 @@ type dialResult struct {
 }
 
 func newConnect(g *Game, addr netip.AddrPort, action string, match uint32, bots int) *connectScene {
-	c := &connectScene{addr: addr, action: action, match: skn.HostID(match), bots: bots, started: time.Now(), dialed: make(chan dialResult, 1)}
+	c := &connectScene{addr: addr, action: action, match: net.HostID(match), bots: bots, started: time.Now(), dialed: make(chan dialResult, 1)}
 	c.status = fmt.Sprintf("Connecting to %v…", addr)
 	if g.conn != nil && g.conn.local != nil {
 		c.status = "Starting a local match…"
@@ -102,7 +102,7 @@ func (c *connectScene) update(g *Game) error {
 			return nil
 		}
 	}
-	if m := s.InMatch(); m != skn.NoHost {
+	if m := s.InMatch(); m != net.NoHost {
 		g.advertise(m)
 		if c.bots > 0 {
 			g.conn.bots = netplay.NewBots(g.opt.Logger)

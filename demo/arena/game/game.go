@@ -26,7 +26,7 @@ import (
 	"github.com/skein-dev/skein/demo/arena/sim"
 	"github.com/skein-dev/skein/demo/assets"
 	"github.com/skein-dev/skein/engine/lan"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // Options configure the game; main sets them from flags.
@@ -248,7 +248,7 @@ func isLoopback(listen string) bool {
 }
 
 // advertise announces the play-now match on the LAN.
-func (g *Game) advertise(match skn.HostID) {
+func (g *Game) advertise(match net.HostID) {
 	c := g.conn
 	if !g.opt.LAN || c == nil || c.local == nil {
 		return

@@ -11,7 +11,7 @@ import (
 
 	"github.com/skein-dev/skein/demo/arena/netplay"
 	"github.com/skein-dev/skein/demo/arena/sim"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 func (p *playScene) drawHUD(g *Game, dst *ebiten.Image) {
@@ -159,7 +159,7 @@ func (p *playScene) hostLabel() string {
 	case v.Host == sim.NoPlayer:
 		return "none"
 	}
-	return p.sess.PlayerName(skn.HostID(v.Host))
+	return p.sess.PlayerName(net.HostID(v.Host))
 }
 
 func (p *playScene) drawNetLine(g *Game, dst *ebiten.Image) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/skein-dev/skein/demo/arena/netplay"
 	"github.com/skein-dev/skein/demo/arena/sim"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // playScene is a match in progress.
@@ -145,7 +145,7 @@ func (p *playScene) update(g *Game) error {
 		g.disconnect(fmt.Sprintf("Disconnected from the server: %v", s.Err()))
 		return nil
 	}
-	if s.InMatch() == skn.NoHost {
+	if s.InMatch() == net.NoHost {
 		msg := s.LobbyError()
 		if msg == "" {
 			msg = "You left the match"
@@ -252,7 +252,7 @@ func (p *playScene) name(id sim.PlayerID) string {
 	if id == p.view.Me {
 		return p.sess.Name() + " (you)"
 	}
-	return p.sess.PlayerName(skn.HostID(id))
+	return p.sess.PlayerName(net.HostID(id))
 }
 
 // keys handles the keys that are not movement.

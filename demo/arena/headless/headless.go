@@ -17,7 +17,7 @@ import (
 
 	"github.com/skein-dev/skein/demo/arena/netplay"
 	"github.com/skein-dev/skein/demo/arena/sim"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // Config configures a headless run.
@@ -83,7 +83,7 @@ func (r Report) String() string {
 type botStat struct {
 	in, out   uint64
 	din, dout uint64
-	match     skn.HostID
+	match     net.HostID
 	host      bool
 	kills     int
 }
@@ -118,9 +118,9 @@ func Run(ctx context.Context, cfg Config) error {
 		fmt.Fprintf(cfg.Out, "embedded match server on %v\n", local.Server().UDPAddr())
 	}
 	var mu sync.Mutex
-	stats := map[skn.HostID]botStat{}
+	stats := map[net.HostID]botStat{}
 	onTick := func(s *netplay.Session) {
-		if s.InMatch() == skn.NoHost {
+		if s.InMatch() == net.NoHost {
 			return
 		}
 		var v netplay.View
@@ -140,7 +140,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer bots.Stop()
 	base := netplay.BotConfig{Seed: uint64(time.Now().UnixNano()), OnTick: onTick}
 	if cfg.Match != 0 {
-		bots.Add(cfg.Bots, addr, skn.HostID(cfg.Match), base)
+		bots.Add(cfg.Bots, addr, net.HostID(cfg.Match), base)
 	} else {
 		// Fill matches of sim.MaxPlayers: the first bot creates each.
 		for left := cfg.Bots; left > 0; left -= sim.MaxPlayers {
@@ -155,14 +155,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	start := time.Now()
-	last := map[skn.HostID]botStat{}
+	last := map[net.HostID]botStat{}
 	lastAt := start
 	tick := time.NewTicker(cfg.Every)
 	defer tick.Stop()
 	report := func() {
 		now := time.Now()
 		mu.Lock()
-		cur := make(map[skn.HostID]botStat, len(stats))
+		cur := make(map[net.HostID]botStat, len(stats))
 		for k, v := range stats {
 			cur[k] = v
 		}
@@ -170,7 +170,7 @@ func Run(ctx context.Context, cfg Config) error {
 		d := now.Sub(lastAt).Seconds()
 		var up, down []float64
 		var hostUp, hostDown, pktUp, pktDown, hostPktUp, hostPktDown float64
-		matches := map[skn.HostID]bool{}
+		matches := map[net.HostID]bool{}
 		r := Report{Seconds: now.Sub(start).Seconds()}
 		for id, b := range cur {
 			matches[b.match] = true
@@ -218,7 +218,7 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // createMatch starts a bot that creates a match and returns its ID.
-func createMatch(ctx context.Context, addr netip.AddrPort, cfg Config, base netplay.BotConfig, bots *netplay.Bots) (skn.HostID, error) {
+func createMatch(ctx context.Context, addr netip.AddrPort, cfg Config, base netplay.BotConfig, bots *netplay.Bots) (net.HostID, error) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	s, err := netplay.Dial(dctx, addr, netplay.Config{Name: "Host bot", Logger: cfg.Logger})
@@ -230,7 +230,7 @@ func createMatch(ctx context.Context, addr netip.AddrPort, cfg Config, base netp
 		opts.Map = cfg.Map
 	}
 	s.CreateMatch("Bots", sim.MaxPlayers, opts)
-	for s.InMatch() == skn.NoHost {
+	for s.InMatch() == net.NoHost {
 		s.Tick(sim.Input{})
 		if e := s.LobbyError(); e != "" {
 			s.Close()

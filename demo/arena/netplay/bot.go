@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sync"
+	stdsync "sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/skein-dev/skein/demo/arena/sim"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // BotConfig configures a bot client.
@@ -18,7 +18,7 @@ type BotConfig struct {
 	// Session configures the bot's session (its Name is the bot's name).
 	Session Config
 	// Match is the match to join; NoHost quick-joins.
-	Match skn.HostID
+	Match net.HostID
 	// Seed varies the bot's decisions.
 	Seed uint64
 	// Skill from 0 to 1; zero means 0.5.
@@ -43,7 +43,7 @@ func RunBot(ctx context.Context, addr netip.AddrPort, cfg BotConfig) error {
 		return err
 	}
 	defer s.Close()
-	if cfg.Match != skn.NoHost {
+	if cfg.Match != net.NoHost {
 		s.JoinMatch(cfg.Match)
 	} else {
 		s.QuickJoin()
@@ -74,7 +74,7 @@ func play(ctx context.Context, s *Session, cfg BotConfig) error {
 		for !next.After(now) {
 			next = next.Add(tick)
 			var in sim.Input
-			if s.InMatch() != skn.NoHost {
+			if s.InMatch() != net.NoHost {
 				if brain == nil {
 					brain = sim.NewBot(sim.PlayerID(s.ID()), cfg.Seed)
 					if cfg.Skill > 0 {
@@ -107,8 +107,8 @@ type Bots struct {
 	log    hclog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
+	wg     stdsync.WaitGroup
+	mu     stdsync.Mutex
 	n      int
 }
 
@@ -123,7 +123,7 @@ func NewBots(log hclog.Logger) *Bots {
 
 // Add starts n bots that join match (NoHost: quick-join) on the server at
 // addr. Their names follow BotNames.
-func (b *Bots) Add(n int, addr netip.AddrPort, match skn.HostID, base BotConfig) {
+func (b *Bots) Add(n int, addr netip.AddrPort, match net.HostID, base BotConfig) {
 	for range n {
 		b.mu.Lock()
 		i := b.n

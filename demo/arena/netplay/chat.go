@@ -8,7 +8,7 @@ import (
 	"github.com/skein-dev/skein/demo/arena/proto"
 	"github.com/skein-dev/skein/demo/arena/sim"
 	"github.com/skein-dev/skein/engine/chat"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
 )
 
@@ -22,7 +22,7 @@ import (
 // the session about the chat (a refused or hidden line).
 type ChatLine struct {
 	// From is the sender (the session's own ID for own lines and notes).
-	From skn.HostID
+	From net.HostID
 	// Name is the sender's name, cleaned ("" for notes).
 	Name string
 	// Slot is the sender's slot in the match when the line arrived (its
@@ -94,7 +94,7 @@ func (s *Session) chatNote(format string, args ...any) {
 }
 
 // slotOf returns id's slot in the match, or -1.
-func (s *Session) slotOf(id skn.HostID) int {
+func (s *Session) slotOf(id net.HostID) int {
 	var p *sim.Player
 	switch {
 	case s.world != nil:
@@ -109,8 +109,8 @@ func (s *Session) slotOf(id skn.HostID) int {
 }
 
 // isMember reports whether id is another player of the match.
-func (s *Session) isMember(id skn.HostID) bool {
-	if id == skn.ServerID || id == s.me || s.match == skn.NoHost {
+func (s *Session) isMember(id net.HostID) bool {
+	if id == net.ServerID || id == s.me || s.match == net.NoHost {
 		return false
 	}
 	for _, m := range s.members {
@@ -164,7 +164,7 @@ func (s *Session) SayLobby(text string) error {
 	if err != nil {
 		return err
 	}
-	return s.lob.Chat(skn.ServerID, rmi.Reliable, clean)
+	return s.lob.Chat(net.ServerID, rmi.Reliable, clean)
 }
 
 // ownLine applies the rules of Say and SayLobby to a line of the player's:
@@ -174,7 +174,7 @@ func (s *Session) ownLine(text string, inMatch bool) (string, error) {
 	switch {
 	case err != nil:
 		return "", err
-	case inMatch && s.match == skn.NoHost:
+	case inMatch && s.match == net.NoHost:
 		return "", ErrNotInMatch
 	case !s.ownPace.Allow(s.me, time.Now()).Allow:
 		return "", ErrTooFast
@@ -185,10 +185,10 @@ func (s *Session) ownLine(text string, inMatch bool) (string, error) {
 // onLobbyChat shows a lobby line, outside a match only (the match has its
 // own chat).
 func (s *Session) onLobbyChat(info rmi.CallInfo, from uint32, name, text string) error {
-	if info.From != skn.ServerID {
+	if info.From != net.ServerID {
 		return errNotServer
 	}
-	if s.match != skn.NoHost {
+	if s.match != net.NoHost {
 		return nil
 	}
 	clean, err := chat.Clean(text)
@@ -196,7 +196,7 @@ func (s *Session) onLobbyChat(info rmi.CallInfo, from uint32, name, text string)
 		s.counts.ChatRefused++
 		return nil
 	}
-	id := skn.HostID(from)
+	id := net.HostID(from)
 	l := ChatLine{From: id, Name: chat.CleanName(name), Slot: -1, Text: clean, Lobby: true}
 	switch {
 	case id == s.me:

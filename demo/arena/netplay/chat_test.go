@@ -11,7 +11,7 @@ import (
 	"github.com/skein-dev/skein/demo/arena/proto"
 	"github.com/skein-dev/skein/demo/arena/sim"
 	"github.com/skein-dev/skein/engine/chat"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // chatRig is a match of sessions the test ticks itself, collecting every
@@ -21,7 +21,7 @@ type chatRig struct {
 	ctx   context.Context
 	local *Local
 	all   []*Session
-	got   map[skn.HostID][]ChatLine
+	got   map[net.HostID][]ChatLine
 }
 
 func newChatRig(t *testing.T, names ...string) *chatRig {
@@ -41,7 +41,7 @@ func newRig(t *testing.T, cfg func(i int) Config, names ...string) *chatRig {
 	t.Cleanup(func() { local.Close() })
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
-	r := &chatRig{t: t, ctx: ctx, local: local, got: map[skn.HostID][]ChatLine{}}
+	r := &chatRig{t: t, ctx: ctx, local: local, got: map[net.HostID][]ChatLine{}}
 	for i, name := range names {
 		c := cfg(i)
 		c.Name, c.Logger = name, log
@@ -56,7 +56,7 @@ func newRig(t *testing.T, cfg func(i int) Config, names ...string) *chatRig {
 	opts.Map = "Pit"
 	host := r.all[0]
 	host.CreateMatch("chat", 8, opts)
-	r.until("the match is created", func() bool { return host.InMatch() != skn.NoHost })
+	r.until("the match is created", func() bool { return host.InMatch() != net.NoHost })
 	for _, s := range r.all[1:] {
 		s.JoinMatch(host.InMatch())
 	}
@@ -64,7 +64,7 @@ func newRig(t *testing.T, cfg func(i int) Config, names ...string) *chatRig {
 	// known).
 	r.until("everyone knows everyone", func() bool {
 		for _, s := range r.all {
-			if s.InMatch() == skn.NoHost || len(s.names) != len(r.all) || s.slotOf(s.me) < 0 {
+			if s.InMatch() == net.NoHost || len(s.names) != len(r.all) || s.slotOf(s.me) < 0 {
 				return false
 			}
 		}
@@ -117,7 +117,7 @@ func (r *chatRig) take(s *Session) []ChatLine {
 	return l
 }
 
-func from(lines []ChatLine, sender skn.HostID) []ChatLine {
+func from(lines []ChatLine, sender net.HostID) []ChatLine {
 	var out []ChatLine
 	for _, l := range lines {
 		if l.From == sender && !l.Note {
@@ -138,7 +138,7 @@ func notes(lines []ChatLine) []string {
 }
 
 // slot is id's slot in the host's world.
-func (r *chatRig) slot(id skn.HostID) int {
+func (r *chatRig) slot(id net.HostID) int {
 	for _, s := range r.all {
 		if s.world != nil {
 			if p := s.world.Player(sim.PlayerID(id)); p != nil {

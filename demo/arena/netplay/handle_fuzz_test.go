@@ -7,9 +7,9 @@ import (
 
 	"github.com/skein-dev/skein/demo/arena/proto"
 	"github.com/skein-dev/skein/demo/arena/sim"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 	"github.com/skein-dev/skein/server/lobby"
 )
 
@@ -19,7 +19,7 @@ import (
 // few broken frames.
 func arenaSeeds(tb testing.TB) [][]byte {
 	var out [][]byte
-	capture := rmi.SenderFunc(func(_ skn.HostID, _ skn.Delivery, b []byte) error {
+	capture := rmi.SenderFunc(func(_ net.HostID, _ net.Delivery, b []byte) error {
 		out = append(out, append([]byte(nil), b...))
 		return nil
 	})
@@ -38,7 +38,7 @@ func arenaSeeds(tb testing.TB) [][]byte {
 	var snap proto.Snapshot
 	snap.Encode(&w.State, 1234)
 	wireEv := proto.EncodeEvents(nil, 0, evs)
-	to, ctx := skn.HostID(5000), rmi.Reliable
+	to, ctx := net.HostID(5000), rmi.Reliable
 	for _, err := range []error{
 		p.Player_Hello(to, ctx, "Ana", proto.Version),
 		p.Player_Input(to, proto.InputCtx, 42, []proto.InputCmd{{Buttons: 1, Aim: 100}, {Buttons: 3, Aim: 200}}),
@@ -87,7 +87,7 @@ func FuzzPeerMessage(f *testing.F) {
 	}
 	f.Cleanup(func() { member.Close() })
 	host.CreateMatch("fuzz", 4, DefaultOptions())
-	for host.InMatch() == skn.NoHost || host.world == nil {
+	for host.InMatch() == net.NoHost || host.world == nil {
 		tickUntil(f, ctx, host)
 	}
 	match := host.InMatch()
@@ -100,11 +100,11 @@ func FuzzPeerMessage(f *testing.F) {
 		if toHost {
 			target, from = host, member.ID()
 		}
-		d := skn.Unreliable.OnChannel(2)
+		d := net.Unreliable.OnChannel(2)
 		if reliable {
-			d = skn.Reliable
+			d = net.Reliable
 		}
-		target.handle(skein.Event{Kind: skein.EventMessage, Peer: from, Group: match, Delivery: d, Data: append([]byte(nil), frame...), Received: time.Now()})
+		target.handle(sync.Event{Kind: sync.EventMessage, Peer: from, Group: match, Delivery: d, Data: append([]byte(nil), frame...), Received: time.Now()})
 		target.Tick(sim.Input{})
 		var v View
 		target.View(&v)

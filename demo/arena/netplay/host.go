@@ -3,7 +3,7 @@ package netplay
 import (
 	"github.com/skein-dev/skein/demo/arena/proto"
 	"github.com/skein-dev/skein/demo/arena/sim"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
 )
 
@@ -217,7 +217,7 @@ func (s *Session) onInput(info rmi.CallInfo, seq uint32, cmds []proto.InputCmd) 
 }
 
 // hostChanged follows the server's choice of host.
-func (s *Session) hostChanged(h skn.HostID) {
+func (s *Session) hostChanged(h net.HostID) {
 	old := s.host
 	s.host = h
 	if h == old {
@@ -227,15 +227,15 @@ func (s *Session) hostChanged(h skn.HostID) {
 	switch {
 	case h == s.me && s.world == nil:
 		s.becomeHost()
-		if old != skn.NoHost {
+		if old != net.NoHost {
 			s.notice(Network, "You are now the host: the match goes on from your last snapshot")
 		}
 	case h != s.me && s.world != nil:
 		s.resignHost()
 		s.notice(Network, "%s is now the host", s.PlayerName(h))
-	case h == skn.NoHost:
+	case h == net.NoHost:
 	default:
-		if old != skn.NoHost {
+		if old != net.NoHost {
 			s.notice(Network, "Host migration: %s is now the host", s.PlayerName(h))
 		}
 	}

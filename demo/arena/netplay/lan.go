@@ -8,7 +8,7 @@ import (
 
 	"github.com/skein-dev/skein/demo/arena/proto"
 	"github.com/skein-dev/skein/engine/lan"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // LANKind is the kind of the arena's LAN beacons.
@@ -17,7 +17,7 @@ const LANKind = "skein-arena"
 // LANMatch is what an arena beacon says: a match on the match server at
 // the beacon's address.
 type LANMatch struct {
-	Match skn.HostID
+	Match net.HostID
 	Map   string
 }
 
@@ -34,9 +34,9 @@ func ParseLANBeacon(b lan.Beacon) (m LANMatch, ok bool) {
 	if b.Kind != LANKind || b.Protocol != proto.Version || len(b.Info) < 4 {
 		return m, false
 	}
-	m.Match = skn.HostID(binary.BigEndian.Uint32(b.Info))
+	m.Match = net.HostID(binary.BigEndian.Uint32(b.Info))
 	m.Map = CleanName(string(b.Info[4:]))
-	return m, m.Match != skn.NoHost
+	return m, m.Match != net.NoHost
 }
 
 // AdvertiseMatch announces a match on the LAN (or, with lan.ScopeLoopback,

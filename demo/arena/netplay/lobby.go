@@ -6,7 +6,7 @@ import (
 
 	"github.com/skein-dev/skein/demo/arena/proto"
 	"github.com/skein-dev/skein/demo/arena/sim"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
 	"github.com/skein-dev/skein/server/lobby"
 )
@@ -69,45 +69,45 @@ func (s *Session) LobbyError() string {
 // CreateMatch asks the server to create a match with the arena's options
 // and join it. The session is in the match once InMatch says so.
 func (s *Session) CreateMatch(name string, maxPlayers int, opts proto.MatchOptions) {
-	if s.Busy() || s.match != skn.NoHost {
+	if s.Busy() || s.match != net.NoHost {
 		return
 	}
 	s.joinReq = s.nextReq()
 	maxPlayers = min(max(maxPlayers, 2), sim.MaxPlayers)
-	if err := s.lob.CreateMatch(skn.ServerID, rmi.Reliable, s.joinReq, name, uint8(maxPlayers), proto.EncodeOptions(opts)); err != nil {
+	if err := s.lob.CreateMatch(net.ServerID, rmi.Reliable, s.joinReq, name, uint8(maxPlayers), proto.EncodeOptions(opts)); err != nil {
 		s.joinReq, s.lobbyErr = 0, err.Error()
 	}
 }
 
 // JoinMatch asks to join match id.
-func (s *Session) JoinMatch(id skn.HostID) {
-	if s.Busy() || s.match != skn.NoHost {
+func (s *Session) JoinMatch(id net.HostID) {
+	if s.Busy() || s.match != net.NoHost {
 		return
 	}
 	s.joinReq = s.nextReq()
-	if err := s.lob.JoinMatch(skn.ServerID, rmi.Reliable, s.joinReq, uint32(id)); err != nil {
+	if err := s.lob.JoinMatch(net.ServerID, rmi.Reliable, s.joinReq, uint32(id)); err != nil {
 		s.joinReq, s.lobbyErr = 0, err.Error()
 	}
 }
 
 // QuickJoin asks to join the fullest open match, or a new one.
 func (s *Session) QuickJoin() {
-	if s.Busy() || s.match != skn.NoHost {
+	if s.Busy() || s.match != net.NoHost {
 		return
 	}
 	s.joinReq = s.nextReq()
-	if err := s.lob.QuickJoin(skn.ServerID, rmi.Reliable, s.joinReq); err != nil {
+	if err := s.lob.QuickJoin(net.ServerID, rmi.Reliable, s.joinReq); err != nil {
 		s.joinReq, s.lobbyErr = 0, err.Error()
 	}
 }
 
 // LeaveMatch asks to leave the current match.
 func (s *Session) LeaveMatch() {
-	if s.match == skn.NoHost || s.leaveReq != 0 {
+	if s.match == net.NoHost || s.leaveReq != 0 {
 		return
 	}
 	s.leaveReq = s.nextReq()
-	if err := s.lob.LeaveMatch(skn.ServerID, rmi.Reliable, s.leaveReq); err != nil {
+	if err := s.lob.LeaveMatch(net.ServerID, rmi.Reliable, s.leaveReq); err != nil {
 		s.leaveReq, s.lobbyErr = 0, err.Error()
 	}
 }
@@ -116,7 +116,7 @@ func (s *Session) LeaveMatch() {
 func (s *Session) Map() *sim.Map { return s.m }
 
 // InMatch returns the match the session plays in (NoHost when none).
-func (s *Session) InMatch() skn.HostID { return s.match }
+func (s *Session) InMatch() net.HostID { return s.match }
 
 // MatchOptions returns the current match's options.
 func (s *Session) MatchOptions() proto.MatchOptions { return s.opts }
@@ -124,7 +124,7 @@ func (s *Session) MatchOptions() proto.MatchOptions { return s.opts }
 var errNotServer = errors.New("lobby answer from a peer")
 
 func (s *Session) onJoined(info rmi.CallInfo, req uint32, result uint8, match uint32) error {
-	if info.From != skn.ServerID {
+	if info.From != net.ServerID {
 		return errNotServer
 	}
 	if req != s.joinReq {
@@ -135,12 +135,12 @@ func (s *Session) onJoined(info rmi.CallInfo, req uint32, result uint8, match ui
 		s.lobbyErr = "Could not join: " + r.String()
 		return nil
 	}
-	s.enterMatch(skn.HostID(match))
+	s.enterMatch(net.HostID(match))
 	return nil
 }
 
 func (s *Session) onLeft(info rmi.CallInfo, req uint32, result uint8) error {
-	if info.From != skn.ServerID {
+	if info.From != net.ServerID {
 		return errNotServer
 	}
 	if req != s.leaveReq {
@@ -158,14 +158,14 @@ func (s *Session) onLeft(info rmi.CallInfo, req uint32, result uint8) error {
 // enterMatch starts playing in match id. The engine has already processed
 // the member and host events that came before the lobby's answer, so its
 // view of the group is complete.
-func (s *Session) enterMatch(id skn.HostID) {
+func (s *Session) enterMatch(id net.HostID) {
 	opts := DefaultOptions()
 	if c := s.client.Custom(id); len(c) > 0 {
 		o, err := proto.DecodeOptions(c)
 		if err != nil {
 			s.lobbyErr = "That match is not an arena match of this version"
 			s.leaveReq = s.nextReq()
-			if err := s.lob.LeaveMatch(skn.ServerID, rmi.Reliable, s.leaveReq); err != nil {
+			if err := s.lob.LeaveMatch(net.ServerID, rmi.Reliable, s.leaveReq); err != nil {
 				s.log.Debug("leave request not sent", "error", err)
 			}
 			return
@@ -193,11 +193,11 @@ func (s *Session) enterMatch(id skn.HostID) {
 
 // leftMatch forgets the match.
 func (s *Session) leftMatch() {
-	if s.match == skn.NoHost {
+	if s.match == net.NoHost {
 		return
 	}
 	s.log.Info("left match", "match", s.match)
-	s.match, s.host, s.members, s.joined = skn.NoHost, skn.NoHost, nil, false
+	s.match, s.host, s.members, s.joined = net.NoHost, net.NoHost, nil, false
 	s.world, s.queues = nil, nil
 	s.haveLatest, s.predOK = false, false
 	s.ring, s.bullets, s.pending, s.waiting = s.ring[:0], nil, s.pending[:0], nil
@@ -209,12 +209,12 @@ func (s *Session) leftMatch() {
 	clear(s.relayed)
 }
 
-func (s *Session) memberJoined(m skn.HostID) {
+func (s *Session) memberJoined(m net.HostID) {
 	if !s.joined {
 		return
 	}
 	s.members = s.client.Members(s.match)
-	if m == skn.ServerID || m == s.me {
+	if m == net.ServerID || m == s.me {
 		return
 	}
 	// A newcomer: tell it who we are.
@@ -229,13 +229,13 @@ func (s *Session) memberJoined(m skn.HostID) {
 	}
 }
 
-func (s *Session) memberLeft(m skn.HostID) {
+func (s *Session) memberLeft(m net.HostID) {
 	if m == s.me {
 		s.leftMatch()
 		return
 	}
 	s.members = s.client.Members(s.match)
-	if m == skn.ServerID {
+	if m == net.ServerID {
 		return
 	}
 	if _, ok := s.names[m]; ok {
@@ -251,7 +251,7 @@ func (s *Session) memberLeft(m skn.HostID) {
 }
 
 func (s *Session) onHello(info rmi.CallInfo, name string, version uint8) error {
-	if info.From == skn.ServerID || s.match == skn.NoHost {
+	if info.From == net.ServerID || s.match == net.NoHost {
 		return nil
 	}
 	_, known := s.names[info.From]

@@ -3,7 +3,7 @@ package netplay
 import (
 	"github.com/skein-dev/skein/demo/arena/proto"
 	"github.com/skein-dev/skein/demo/arena/sim"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
 )
 
@@ -28,7 +28,7 @@ func (s *Session) memberTick(in sim.Input) {
 		s.cmds = s.cmds[:len(s.cmds)-1]
 	}
 	s.cmds = append(s.cmds, proto.InputCmd{Buttons: uint8(in.Buttons), Aim: in.Aim})
-	if s.host != skn.NoHost && s.host != s.me && in.Seq%uint32(s.cfg.InputTicks) == 0 {
+	if s.host != net.NoHost && s.host != s.me && in.Seq%uint32(s.cfg.InputTicks) == 0 {
 		if err := s.arena.Player_Input(s.host, proto.InputCtx, in.Seq, s.cmds); err != nil {
 			s.log.Trace("input not sent", "error", err)
 		}
@@ -37,7 +37,7 @@ func (s *Session) memberTick(in sim.Input) {
 }
 
 func (s *Session) fromHost(info rmi.CallInfo) bool {
-	return s.world == nil && s.match != skn.NoHost && info.From == s.host
+	return s.world == nil && s.match != net.NoHost && info.From == s.host
 }
 
 func (s *Session) onSnapshot(info rmi.CallInfo, head proto.SnapHeader, players []proto.PlayerState, bullets []proto.BulletState, pickups []uint16) error {

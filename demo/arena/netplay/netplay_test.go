@@ -3,14 +3,14 @@ package netplay
 import (
 	"context"
 	"strings"
-	"sync"
+	stdsync "sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/skein-dev/skein/demo/arena/sim"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // status is what a bot's session looked like at its last tick.
@@ -22,14 +22,14 @@ type status struct {
 	kills       int
 	snapshots   uint64
 	names       int
-	hostID      skn.HostID
+	hostID      net.HostID
 	positions   map[sim.PlayerID]sim.Vec2
 	corrections uint64
 }
 
 type board struct {
-	mu sync.Mutex
-	m  map[skn.HostID]status
+	mu stdsync.Mutex
+	m  map[net.HostID]status
 }
 
 func (b *board) record(s *Session) {
@@ -48,10 +48,10 @@ func (b *board) record(s *Session) {
 	b.mu.Unlock()
 }
 
-func (b *board) get() map[skn.HostID]status {
+func (b *board) get() map[net.HostID]status {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make(map[skn.HostID]status, len(b.m))
+	out := make(map[net.HostID]status, len(b.m))
 	for k, v := range b.m {
 		out[k] = v
 	}
@@ -107,7 +107,7 @@ func TestMatch(t *testing.T) {
 	opts := DefaultOptions()
 	opts.Map = "Pit" // small: the bots meet at once
 	host.CreateMatch("test", 8, opts)
-	for host.InMatch() == skn.NoHost {
+	for host.InMatch() == net.NoHost {
 		host.Tick(sim.Input{})
 		if e := host.LobbyError(); e != "" {
 			t.Fatal(e)
@@ -119,7 +119,7 @@ func TestMatch(t *testing.T) {
 	}
 	match := host.InMatch()
 
-	b := &board{m: map[skn.HostID]status{}}
+	b := &board{m: map[net.HostID]status{}}
 	bots := NewBots(log)
 	defer bots.Stop()
 	bots.Add(4, local.Addr(), match, BotConfig{Seed: 3, OnTick: b.record})
@@ -196,8 +196,8 @@ func TestMatch(t *testing.T) {
 		t.Logf("host close: %v", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	var heir skn.HostID
-	for heir == skn.NoHost && time.Now().Before(deadline) {
+	var heir net.HostID
+	for heir == net.NoHost && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 		for id, st := range b.get() {
 			if st.host {
@@ -205,7 +205,7 @@ func TestMatch(t *testing.T) {
 			}
 		}
 	}
-	if heir == skn.NoHost {
+	if heir == net.NoHost {
 		t.Fatal("no bot became host after the host left")
 	}
 	time.Sleep(3 * time.Second)
@@ -263,13 +263,13 @@ func TestImpairedNetwork(t *testing.T) {
 	opts := DefaultOptions()
 	opts.Map = "Pit"
 	host.CreateMatch("lossy", 4, opts)
-	for host.InMatch() == skn.NoHost && ctx.Err() == nil {
+	for host.InMatch() == net.NoHost && ctx.Err() == nil {
 		host.Tick(sim.Input{})
 		time.Sleep(5 * time.Millisecond)
 	}
 	host.Impair().SetConditions(0.10, 40*time.Millisecond, 15*time.Millisecond)
 
-	b := &board{m: map[skn.HostID]status{}}
+	b := &board{m: map[net.HostID]status{}}
 	bots := NewBots(log)
 	defer bots.Stop()
 	bots.Add(3, local.Addr(), host.InMatch(), BotConfig{Seed: 11, OnTick: func(s *Session) {
@@ -328,7 +328,7 @@ func TestForceRelay(t *testing.T) {
 	}
 	defer host.Close()
 	host.CreateMatch("relay", 2, DefaultOptions())
-	for host.InMatch() == skn.NoHost && ctx.Err() == nil {
+	for host.InMatch() == net.NoHost && ctx.Err() == nil {
 		host.Tick(sim.Input{})
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -3,7 +3,7 @@ package netplay
 import (
 	"time"
 
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
 	"github.com/skein-dev/skein/server/lobby"
 )
@@ -71,13 +71,13 @@ func (s *Session) PrevPage() bool {
 // (see Matches, MatchPage).
 func (s *Session) RefreshMatches() {
 	s.listReq = s.nextReq()
-	if err := s.lob.ListMatches(skn.ServerID, rmi.Reliable, s.listReq, s.pages.after, uint8(s.pages.size)); err != nil {
+	if err := s.lob.ListMatches(net.ServerID, rmi.Reliable, s.listReq, s.pages.after, uint8(s.pages.size)); err != nil {
 		s.lobbyErr = err.Error()
 	}
 }
 
 func (s *Session) onMatchList(info rmi.CallInfo, req uint32, result uint8, ms []lobby.MatchInfo, next, total uint32) error {
-	if info.From != skn.ServerID {
+	if info.From != net.ServerID {
 		return errNotServer
 	}
 	if req != s.listReq {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/skein-dev/skein/demo/arena/sim"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // TestMatchPages pages through the server's match list the way the
@@ -52,13 +52,13 @@ func TestMatchPages(t *testing.T) {
 		s := dial(fmt.Sprintf("Host%d", i))
 		all = append(all, s)
 		s.CreateMatch(fmt.Sprintf("match %d", i), 4, DefaultOptions())
-		until("the match is created", func() bool { return s.InMatch() != skn.NoHost })
+		until("the match is created", func() bool { return s.InMatch() != net.NoHost })
 	}
 	b := dial("Browser")
 	all = append(all, b)
 	b.SetPageSize(2)
 
-	var seen []skn.HostID
+	var seen []net.HostID
 	show := func(want MatchPage, n int) {
 		t.Helper()
 		var ms []MatchEntry
@@ -71,7 +71,7 @@ func TestMatchPages(t *testing.T) {
 			if !m.Joinable || m.Players != 1 {
 				t.Fatalf("page %d: %+v", want.Index, m)
 			}
-			seen = append(seen, skn.HostID(m.ID))
+			seen = append(seen, net.HostID(m.ID))
 		}
 	}
 	b.RefreshMatches()

@@ -3,12 +3,12 @@ package netplay
 import (
 	"time"
 
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // PeerInfo is one member of the match as the network panel shows it.
 type PeerInfo struct {
-	ID   skn.HostID
+	ID   net.HostID
 	Name string
 	// Me is this session's own row; Host marks the match's authority.
 	Me, Host bool
@@ -26,7 +26,7 @@ type PeerInfo struct {
 func (s *Session) Peers() []PeerInfo {
 	var out []PeerInfo
 	for _, m := range s.members {
-		if m == skn.ServerID {
+		if m == net.ServerID {
 			continue
 		}
 		p := PeerInfo{ID: m, Name: s.PlayerName(m), Me: m == s.me, Host: m == s.host}
@@ -43,14 +43,14 @@ func (s *Session) Peers() []PeerInfo {
 }
 
 // ServerLink returns the statistics of the link to the server.
-func (s *Session) ServerLink() (skn.LinkStats, bool) {
-	return s.client.Host().LinkStats(skn.ServerID)
+func (s *Session) ServerLink() (net.LinkStats, bool) {
+	return s.client.Host().LinkStats(net.ServerID)
 }
 
 // relayForcer is the knob hole punching will give the engine's Client:
 // keep a peer on the relay even when a direct path works.
 type relayForcer interface {
-	ForceRelay(peer skn.HostID, force bool) error
+	ForceRelay(peer net.HostID, force bool) error
 }
 
 // CanForceRelay reports whether the engine offers forcing a peer onto the
@@ -62,7 +62,7 @@ func (s *Session) CanForceRelay() bool {
 
 // ForceRelay keeps traffic with peer on the server's relay (or lets it go
 // direct again), when the engine supports it.
-func (s *Session) ForceRelay(peer skn.HostID, force bool) error {
+func (s *Session) ForceRelay(peer net.HostID, force bool) error {
 	f, ok := any(s.client).(relayForcer)
 	if !ok {
 		return errNoForceRelay
@@ -81,7 +81,7 @@ var errNoForceRelay error = noForceRelayError{}
 // pollLinks notices path changes the engine did not report as events.
 func (s *Session) pollLinks() {
 	for _, m := range s.members {
-		if m == skn.ServerID || m == s.me {
+		if m == net.ServerID || m == s.me {
 			continue
 		}
 		st, ok := s.client.Host().LinkStats(m)
@@ -98,7 +98,7 @@ func (s *Session) pollLinks() {
 
 // relayChanged reports an engine relay-state event as a toast (changes
 // only).
-func (s *Session) relayChanged(peer skn.HostID, relayed bool, err error) {
+func (s *Session) relayChanged(peer net.HostID, relayed bool, err error) {
 	prev, known := s.relayed[peer]
 	s.relayed[peer] = relayed
 	if !known || prev == relayed {

@@ -32,10 +32,10 @@ import (
 	"github.com/skein-dev/skein/demo/arena/proto"
 	"github.com/skein-dev/skein/demo/arena/sim"
 	"github.com/skein-dev/skein/engine/chat"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/net/impair"
 	"github.com/skein-dev/skein/engine/rmi"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 	"github.com/skein-dev/skein/server/lobby"
 )
 
@@ -69,7 +69,7 @@ type Config struct {
 	// wins.
 	Uplink int
 	// Net tunes the engine's transport.
-	Net skn.Config
+	Net net.Config
 }
 
 // DefaultUplink is the default Config.Uplink: 96 kB/s (768 kbit/s, with
@@ -103,9 +103,9 @@ const (
 type Session struct {
 	cfg    Config
 	log    hclog.Logger
-	client *skein.Client
+	client *sync.Client
 	imp    *impair.Conn
-	me     skn.HostID
+	me     net.HostID
 	arena  *proto.ArenaP2PProxy
 	lob    *lobby.LobbyProxy
 	disp   *rmi.Dispatcher
@@ -124,13 +124,13 @@ type Session struct {
 	connected bool
 
 	// Match.
-	match   skn.HostID
+	match   net.HostID
 	opts    proto.MatchOptions
 	m       *sim.Map
 	rules   sim.Rules
-	host    skn.HostID
-	members []skn.HostID
-	names   map[skn.HostID]string
+	host    net.HostID
+	members []net.HostID
+	names   map[net.HostID]string
 	joined  bool // my own join event was seen: later joins are newcomers
 
 	// Host role (world != nil).
@@ -164,14 +164,14 @@ type Session struct {
 	cmds    []proto.InputCmd
 	effects []sim.Event
 	notices []Notice
-	relayed map[skn.HostID]bool
+	relayed map[net.HostID]bool
 	polled  time.Time
 	counts  Counters
 
 	// Chat (chat.go).
 	chat      []ChatLine
-	chatLimit *chat.Limiter[skn.HostID] // per sender, at this receiver
-	ownPace   *chat.Limiter[skn.HostID] // the player's own lines
+	chatLimit *chat.Limiter[net.HostID] // per sender, at this receiver
+	ownPace   *chat.Limiter[net.HostID] // the player's own lines
 }
 
 // Counters count what a session saw, for the network panel and tests.
@@ -226,12 +226,12 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 			cfg.Local = "127.0.0.1:0"
 		}
 	}
-	raw, err := skn.ListenUDP(cfg.Local)
+	raw, err := net.ListenUDP(cfg.Local)
 	if err != nil {
 		return nil, err
 	}
 	imp := impair.Wrap(raw)
-	client, err := skein.NewClient(imp, skein.ClientConfig{Net: cfg.Net, Logger: cfg.Logger})
+	client, err := sync.NewClient(imp, sync.ClientConfig{Net: cfg.Net, Logger: cfg.Logger})
 	if err != nil {
 		imp.Close()
 		return nil, err
@@ -250,11 +250,11 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		lob:       lobby.NewLobbyProxy(client),
 		disp:      rmi.NewDispatcher(),
 		start:     time.Now(),
-		names:     map[skn.HostID]string{},
-		relayed:   map[skn.HostID]bool{},
+		names:     map[net.HostID]string{},
+		relayed:   map[net.HostID]bool{},
 		connected: true,
-		chatLimit: chat.NewLimiter[skn.HostID](chat.LimiterConfig{}),
-		ownPace:   chat.NewLimiter[skn.HostID](chat.LimiterConfig{Burst: ownBurst}),
+		chatLimit: chat.NewLimiter[net.HostID](chat.LimiterConfig{}),
+		ownPace:   chat.NewLimiter[net.HostID](chat.LimiterConfig{Burst: ownBurst}),
 	}
 	s.names[s.me] = cfg.Name
 	err = s.disp.Attach(&proto.ArenaP2PStub{
@@ -278,7 +278,7 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		return nil, fmt.Errorf("netplay: %w", err)
 	}
 	// The name the lobby chat shows with this player's lines.
-	if err := s.lob.SetName(skn.ServerID, rmi.Reliable, cfg.Name); err != nil {
+	if err := s.lob.SetName(net.ServerID, rmi.Reliable, cfg.Name); err != nil {
 		s.log.Debug("lobby name not sent", "error", err)
 	}
 	s.log.Debug("connected", "server", addr)
@@ -308,13 +308,13 @@ func (s *Session) Close() error {
 }
 
 // ID returns the player's HostID.
-func (s *Session) ID() skn.HostID { return s.me }
+func (s *Session) ID() net.HostID { return s.me }
 
 // Name returns the player's name.
 func (s *Session) Name() string { return s.cfg.Name }
 
 // Client returns the engine client (for statistics).
-func (s *Session) Client() *skein.Client { return s.client }
+func (s *Session) Client() *sync.Client { return s.client }
 
 // Impair returns the socket wrapper that adds simulated loss and latency to
 // what this session sends.
@@ -365,7 +365,7 @@ func (s *Session) addEffects(evs ...sim.Event) {
 }
 
 // PlayerName returns a member's name.
-func (s *Session) PlayerName(id skn.HostID) string {
+func (s *Session) PlayerName(id net.HostID) string {
 	if n, ok := s.names[id]; ok {
 		return n
 	}
@@ -386,7 +386,7 @@ func (s *Session) Tick(in sim.Input) {
 		s.polled = now
 		s.pollLinks()
 	}
-	if s.match == skn.NoHost {
+	if s.match == net.NoHost {
 		return
 	}
 	s.seq++
@@ -399,10 +399,10 @@ func (s *Session) Tick(in sim.Input) {
 }
 
 // handle processes one engine event.
-func (s *Session) handle(e skein.Event) {
+func (s *Session) handle(e sync.Event) {
 	switch e.Kind {
-	case skein.EventMessage:
-		if e.Group != skn.NoHost && e.Group != s.match {
+	case sync.EventMessage:
+		if e.Group != net.NoHost && e.Group != s.match {
 			return // another group's traffic
 		}
 		info := rmi.CallInfo{From: e.Peer, Relayed: e.Relayed, Context: rmi.ContextOf(e.Delivery), Received: e.Received}
@@ -410,24 +410,24 @@ func (s *Session) handle(e skein.Event) {
 			s.counts.BadMessages++
 			s.log.Debug("bad call", "from", e.Peer, "error", err)
 		}
-	case skein.EventMemberJoin:
+	case sync.EventMemberJoin:
 		if e.Group == s.match {
 			s.memberJoined(e.Member)
 		}
-	case skein.EventMemberLeave:
+	case sync.EventMemberLeave:
 		if e.Group == s.match {
 			s.memberLeft(e.Member)
 		}
-	case skein.EventHostChange:
+	case sync.EventHostChange:
 		if e.Group == s.match {
 			s.hostChanged(e.Host)
 		}
-	case skein.EventRelayStateChange:
+	case sync.EventRelayStateChange:
 		s.relayChanged(e.Peer, e.Relayed, e.Err)
-	case skein.EventConnected:
+	case sync.EventConnected:
 		// The session starts connected (Dial waits for the server).
-	case skein.EventDisconnected:
-		if e.Peer == skn.ServerID {
+	case sync.EventDisconnected:
+		if e.Peer == net.ServerID {
 			s.connErr = e.Err
 			s.connected = false
 			s.leftMatch()
@@ -455,10 +455,10 @@ func (s *Session) serverNow() float64 {
 	return float64(t) / float64(time.Millisecond)
 }
 
-func (s *Session) playerMembers() []skn.HostID {
-	var ids []skn.HostID
+func (s *Session) playerMembers() []net.HostID {
+	var ids []net.HostID
 	for _, m := range s.members {
-		if m != skn.ServerID {
+		if m != net.ServerID {
 			ids = append(ids, m)
 		}
 	}
@@ -468,7 +468,7 @@ func (s *Session) playerMembers() []skn.HostID {
 // others reports whether any other player is in the match.
 func (s *Session) others() bool {
 	for _, m := range s.members {
-		if m != skn.ServerID && m != s.me {
+		if m != net.ServerID && m != s.me {
 			return true
 		}
 	}

@@ -2,7 +2,7 @@ package netplay
 
 import (
 	"github.com/skein-dev/skein/demo/arena/sim"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // View is what the player sees of the match at one moment, for drawing:
@@ -42,7 +42,7 @@ func (v *View) MeP() *sim.Player {
 // slices.
 func (s *Session) View(v *View) {
 	*v = View{Players: v.Players[:0], Bullets: v.Bullets[:0], Pickups: v.Pickups[:0]}
-	if s.match == skn.NoHost {
+	if s.match == net.NoHost {
 		return
 	}
 	v.InMatch, v.Map, v.Me, v.Host = true, s.m, sim.PlayerID(s.me), sim.PlayerID(s.host)

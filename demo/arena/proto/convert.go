@@ -5,7 +5,7 @@ import (
 	"math"
 
 	"github.com/skein-dev/skein/demo/arena/sim"
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
 )
 
@@ -54,7 +54,7 @@ const (
 
 // snapBudget is what a snapshot may take: an unreliable datagram's payload
 // less the 5 bytes engine/sync adds to a group message.
-const snapBudget = skn.MaxUnreliable - 5
+const snapBudget = net.MaxUnreliable - 5
 
 // BulletsFit reports whether a snapshot of s can carry its bullets and
 // still fit one datagram.

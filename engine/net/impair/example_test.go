@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"time"
 
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/net/impair"
 )
 
 // A socket whose outgoing datagrams are delayed by 50 ms and 10% of them
-// lost: hand it to skein.NewClient (or net.NewHost) instead of the raw one.
+// lost: hand it to sync.NewClient (engine/sync) or net.NewHost instead of the raw one.
 func Example() {
-	raw, err := skn.ListenUDP("127.0.0.1:0")
+	raw, err := net.ListenUDP("127.0.0.1:0")
 	if err != nil {
 		fmt.Println(err)
 		return

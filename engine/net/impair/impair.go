@@ -10,10 +10,10 @@
 // the spacing between datagrams they may leave out of order, as on a real
 // network. Close stops that goroutine and drops what is still queued.
 //
-//	raw, _ := skn.ListenUDP("127.0.0.1:0")
+//	raw, _ := net.ListenUDP("127.0.0.1:0")
 //	conn := impair.Wrap(raw)
 //	conn.SetConditions(0.05, 80*time.Millisecond, 20*time.Millisecond)
-//	client, _ := skein.NewClient(conn, skein.ClientConfig{})
+//	client, _ := sync.NewClient(conn, sync.ClientConfig{})
 package impair
 
 import (
@@ -24,7 +24,7 @@ import (
 	"sync"
 	"time"
 
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // DefaultQueueLimit is how many delayed datagrams a Conn holds unless
@@ -81,7 +81,7 @@ type Stats struct {
 // Conn is a PacketConn that impairs outgoing datagrams. Its methods are
 // safe for concurrent use. The zero value is not usable: call Wrap.
 type Conn struct {
-	inner skn.PacketConn
+	inner net.PacketConn
 	limit int
 
 	mu      sync.Mutex // guards everything below; never held while writing
@@ -99,12 +99,12 @@ type Conn struct {
 	once sync.Once
 }
 
-var _ skn.PacketConn = (*Conn)(nil)
+var _ net.PacketConn = (*Conn)(nil)
 
 // Wrap returns a Conn that sends through conn, with no impairment until
 // SetConditions. The Conn owns conn from now on: Close closes it. Wrap
 // starts the one goroutine that sends delayed datagrams; it ends at Close.
-func Wrap(conn skn.PacketConn, opts ...Option) *Conn {
+func Wrap(conn net.PacketConn, opts ...Option) *Conn {
 	c := &Conn{
 		inner: conn,
 		limit: DefaultQueueLimit,
@@ -301,12 +301,12 @@ func (h *pendingHeap) Pop() any {
 	return x
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, skn.MaxDatagram); return &b }}
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, net.MaxDatagram); return &b }}
 
 func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:0] }
 
 func putBuf(b []byte) {
-	if cap(b) < skn.MaxDatagram || cap(b) > 4*skn.MaxDatagram {
+	if cap(b) < net.MaxDatagram || cap(b) > 4*net.MaxDatagram {
 		return
 	}
 	b = b[:0]

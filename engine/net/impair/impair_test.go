@@ -9,7 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	skn "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/net/impair"
 )
 
@@ -257,11 +257,11 @@ func TestConcurrent(t *testing.T) {
 
 // TestUDP checks the wrapper over a real loopback socket.
 func TestUDP(t *testing.T) {
-	a, err := skn.ListenUDP("127.0.0.1:0")
+	a, err := net.ListenUDP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := skn.ListenUDP("127.0.0.1:0")
+	b, err := net.ListenUDP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

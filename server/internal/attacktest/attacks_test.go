@@ -12,16 +12,16 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
+	stdsync "sync"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
-	snet "github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 	"github.com/skein-dev/skein/internal/hostile"
 	"github.com/skein-dev/skein/server/internal/lobbytest"
 	"github.com/skein-dev/skein/server/lobby"
@@ -52,7 +52,7 @@ type figure struct {
 }
 
 var (
-	figMu   sync.Mutex
+	figMu   stdsync.Mutex
 	figures []figure
 )
 
@@ -71,7 +71,7 @@ func underAttack(t *testing.T, srv *server, e expect, attack func(started func()
 	cpu0, t0 := srv.procCPU(t), time.Now()
 	stop := make(chan struct{})
 	var res <-chan probeResult
-	var once sync.Once
+	var once stdsync.Once
 	started := func() { once.Do(func() { res = startProbe(srv, stop, size(1, 30)) }) }
 	attack(started)
 	started()
@@ -191,7 +191,7 @@ func tcpSource(i int) string {
 
 // parallel runs f n times, k at a time.
 func parallel(n, k int, f func()) {
-	var wg sync.WaitGroup
+	var wg stdsync.WaitGroup
 	sem := make(chan struct{}, k)
 	for range n {
 		wg.Add(1)
@@ -230,7 +230,7 @@ func dialMany(t *testing.T, ctx context.Context, local string, srv *server, n in
 	out := make([]*hostile.Client, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
+	var wg stdsync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -411,7 +411,7 @@ func TestAttacks(t *testing.T) {
 		underAttack(t, srv, expect{refusals}, func(started func()) {
 			started()
 			data := make([]byte, hostile.KCPMTU-hostile.KCPOverhead)
-			var wg sync.WaitGroup
+			var wg stdsync.WaitGroup
 			work := make(chan *hostile.Client)
 			for range 4 {
 				wg.Add(1)
@@ -612,7 +612,7 @@ func TestAttacks(t *testing.T) {
 			deadline = soon
 		}
 		var open atomic.Int64
-		var wg sync.WaitGroup
+		var wg stdsync.WaitGroup
 		for _, c := range tcpConns {
 			wg.Add(1)
 			go func() {
@@ -666,7 +666,7 @@ func TestAttacks(t *testing.T) {
 			out0, in1 := f.BytesOut.Load(), f.BytesIn.Load()
 			calls := size(2000, 20000)
 			for i := range calls {
-				f.Lobby().ListMatches(snet.ServerID, rmi.Reliable, uint32(1_000_000+i), 0, 255)
+				f.Lobby().ListMatches(net.ServerID, rmi.Reliable, uint32(1_000_000+i), 0, 255)
 				if i%100 == 99 {
 					time.Sleep(10 * time.Millisecond)
 				}
@@ -682,7 +682,7 @@ func TestAttacks(t *testing.T) {
 		underAttack(t, srv, nil, func(started func()) {
 			started()
 			for range size(3, 10) {
-				var wg sync.WaitGroup
+				var wg stdsync.WaitGroup
 				for _, c := range cs {
 					wg.Add(1)
 					go func() {
@@ -719,7 +719,7 @@ func TestAttacks(t *testing.T) {
 	t.Run("7c-names-and-chat", func(t *testing.T) {
 		srv := startServer(t, serverOpts{})
 		ctx := ctxFor(t, 120*time.Second)
-		listener, err := lobbytest.DialFrom(ctx, LegitAddr+":0", srv.udp, skein.ClientConfig{})
+		listener, err := lobbytest.DialFrom(ctx, LegitAddr+":0", srv.udp, sync.ClientConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -730,7 +730,7 @@ func TestAttacks(t *testing.T) {
 		underAttack(t, srv, expect{{"skein_lobby_chat_dropped_total"}}, func(started func()) {
 			started()
 			for i, c := range cs {
-				c.Lobby().SetName(snet.ServerID, rmi.Reliable, names[i%len(names)])
+				c.Lobby().SetName(net.ServerID, rmi.Reliable, names[i%len(names)])
 			}
 			for i := range size(100, 1000) {
 				for j, c := range cs {
@@ -738,7 +738,7 @@ func TestAttacks(t *testing.T) {
 					if i%7 == 0 {
 						text = strings.Repeat("x", 5000)
 					}
-					c.Lobby().Chat(snet.ServerID, rmi.Reliable, text)
+					c.Lobby().Chat(net.ServerID, rmi.Reliable, text)
 				}
 				if i%10 == 9 {
 					time.Sleep(10 * time.Millisecond)

@@ -16,7 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
+	stdsync "sync"
 	"testing"
 	"time"
 )
@@ -84,7 +84,7 @@ type server struct {
 	udp    netip.AddrPort
 	admin  string
 	exited chan struct{}
-	mu     sync.Mutex
+	mu     stdsync.Mutex
 	tail   []string // the last lines of its stderr (a panic, if it died)
 }
 

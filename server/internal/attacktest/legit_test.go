@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 	"github.com/skein-dev/skein/server/internal/lobbytest"
 	"github.com/skein-dev/skein/server/lobby"
 )
@@ -75,7 +75,7 @@ func probeOnce(srv *server, rounds int, p *probeResult) {
 		}
 	}()
 	start := time.Now()
-	c, err := lobbytest.DialFrom(ctx, LegitAddr+":0", srv.udp, skein.ClientConfig{})
+	c, err := lobbytest.DialFrom(ctx, LegitAddr+":0", srv.udp, sync.ClientConfig{})
 	if err != nil {
 		p.failures++
 		p.errs = append(p.errs, "connect: "+err.Error())
@@ -165,7 +165,7 @@ func peerMain() int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), DialTimeout)
 	defer cancel()
-	c, err := lobbytest.DialFrom(ctx, PeerAddr+":0", srv, skein.ClientConfig{})
+	c, err := lobbytest.DialFrom(ctx, PeerAddr+":0", srv, sync.ClientConfig{})
 	if err != nil {
 		enc.Encode(peerLine{Err: err.Error()})
 		return 2
@@ -184,7 +184,7 @@ func peerMain() int {
 			c.Close()
 			return 0
 		case e, ok := <-c.Events:
-			if !ok || e.Kind == skein.EventDisconnected {
+			if !ok || e.Kind == sync.EventDisconnected {
 				enc.Encode(peerLine{Disconnected: fmt.Sprint(e.Err)})
 				return 3
 			}

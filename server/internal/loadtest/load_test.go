@@ -20,13 +20,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
+	stdsync "sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 	"github.com/skein-dev/skein/server/internal/lobbytest"
 	"github.com/skein-dev/skein/server/lobby"
 )
@@ -140,7 +140,7 @@ type player struct {
 	gotReliable  map[net.HostID]uint32 // next expected sequence per sender
 	errors       atomic.Int64
 	unreliable   atomic.Int64
-	mu           sync.Mutex
+	mu           stdsync.Mutex
 }
 
 func TestLoad(t *testing.T) {
@@ -155,13 +155,13 @@ func TestLoad(t *testing.T) {
 
 	// Connect everyone, then form matches through the lobby.
 	players := make([]*player, *clients)
-	var wg sync.WaitGroup
+	var wg stdsync.WaitGroup
 	sem := make(chan struct{}, 16)
 	for i := range players {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			c, err := lobbytest.Dial(ctx, srv.udp, skein.ClientConfig{Net: net.Config{DisableP2P: !*p2p}})
+			c, err := lobbytest.Dial(ctx, srv.udp, sync.ClientConfig{Net: net.Config{DisableP2P: !*p2p}})
 			if err != nil {
 				t.Errorf("client %d: %v", i, err)
 				return
@@ -211,7 +211,7 @@ func TestLoad(t *testing.T) {
 	for _, p := range players {
 		wg.Go(func() {
 			for e := range p.c.Events {
-				if e.Kind != skein.EventMessage || e.Group != p.match || len(e.Data) < 9 {
+				if e.Kind != sync.EventMessage || e.Group != p.match || len(e.Data) < 9 {
 					continue
 				}
 				if e.Data[0] == 'u' {
@@ -235,7 +235,7 @@ func TestLoad(t *testing.T) {
 	fanned0 := srv.metric("skein_fanout_messages_total")
 	start := time.Now()
 	sendCtx, stopSending := context.WithTimeout(ctx, *duration)
-	var senders sync.WaitGroup
+	var senders stdsync.WaitGroup
 	var sendErrors atomic.Int64
 	for i, p := range players {
 		senders.Go(func() {

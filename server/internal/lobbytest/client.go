@@ -13,7 +13,7 @@ import (
 
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
-	skein "github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/engine/sync"
 	"github.com/skein-dev/skein/server/lobby"
 )
 
@@ -21,7 +21,7 @@ import (
 // lobby answers go to Events (dropped when it is full: tests read what they
 // need), which is closed when the client is.
 type Client struct {
-	*skein.Client
+	*sync.Client
 	proxy *lobby.LobbyProxy
 	disp  *rmi.Dispatcher
 	req   atomic.Uint32
@@ -30,7 +30,7 @@ type Client struct {
 	lefts chan leftAnswer
 	// Chat receives the lobby's chat lines (dropped when full).
 	Chat   chan ChatLine
-	Events chan skein.Event
+	Events chan sync.Event
 	done   chan struct{}
 	frame  int // the size of the frame being dispatched (pump only)
 }
@@ -71,14 +71,14 @@ type leftAnswer struct {
 }
 
 // Dial connects a new client, on a loopback socket, to the server at addr.
-func Dial(ctx context.Context, addr netip.AddrPort, cfg skein.ClientConfig) (*Client, error) {
+func Dial(ctx context.Context, addr netip.AddrPort, cfg sync.ClientConfig) (*Client, error) {
 	return DialFrom(ctx, "127.0.0.1:0", addr, cfg)
 }
 
 // DialFrom is Dial from a socket bound to local ("127.0.0.9:0"), so that a
 // test can tell its clients' traffic from others' by address.
-func DialFrom(ctx context.Context, local string, addr netip.AddrPort, cfg skein.ClientConfig) (*Client, error) {
-	sc, err := skein.DialClient(ctx, local, addr, cfg)
+func DialFrom(ctx context.Context, local string, addr netip.AddrPort, cfg sync.ClientConfig) (*Client, error) {
+	sc, err := sync.DialClient(ctx, local, addr, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func DialFrom(ctx context.Context, local string, addr netip.AddrPort, cfg skein.
 		joins:  make(chan joinAnswer, 16),
 		lefts:  make(chan leftAnswer, 16),
 		Chat:   make(chan ChatLine, 64),
-		Events: make(chan skein.Event, 4096),
+		Events: make(chan sync.Event, 4096),
 		done:   make(chan struct{}),
 	}
 	if err := c.disp.Attach(&lobby.LobbyReplyStub{
@@ -146,7 +146,7 @@ func (c *Client) pump() {
 		if err != nil {
 			return
 		}
-		if e.Kind == skein.EventMessage && e.Peer == net.ServerID && e.Group == net.NoHost {
+		if e.Kind == sync.EventMessage && e.Peer == net.ServerID && e.Group == net.NoHost {
 			info := rmi.CallInfo{From: e.Peer, Context: rmi.Reliable, Received: e.Received}
 			c.frame = len(e.Data)
 			if err := c.disp.Dispatch(info, e.Data); err == nil {
