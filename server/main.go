@@ -46,7 +46,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	listen := fs.String("listen", env("SKEIN_LISTEN", ":7777"), "UDP `address` clients connect to ($SKEIN_LISTEN)")
 	admin := fs.String("admin", env("SKEIN_ADMIN", "127.0.0.1:7778"), "HTTP `address` of /healthz and /metrics, empty for none ($SKEIN_ADMIN)")
-	maxClients := fs.Int("max-clients", 4096, "most clients connected at once ($SKEIN_MAX_CLIENTS)")
+	maxClients := fs.Int("max-clients", net.DefaultMaxLinks, "most clients connected at once ($SKEIN_MAX_CLIENTS)")
 	logLevel := fs.String("log-level", env("SKEIN_LOG_LEVEL", "info"), "trace, debug, info, warn or error ($SKEIN_LOG_LEVEL)")
 	logJSON := fs.Bool("log-json", false, "log JSON lines ($SKEIN_LOG_JSON)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take ($SKEIN_SHUTDOWN_TIMEOUT)")

@@ -24,7 +24,7 @@ type ClientConfig struct {
 	// "net" if Net.Logger is nil). Nil: no logs.
 	Logger hclog.Logger
 	// EventQueue bounds the messages waiting for the application. Zero
-	// means 8192.
+	// means net.DefaultEventQueue (8192).
 	EventQueue int
 	// ClockInterval is how often the client samples the server's clock
 	// (the first few samples come faster). Zero means 1 s.
@@ -119,7 +119,7 @@ func NewClient(conn net.PacketConn, cfg ClientConfig) (*Client, error) {
 		cfg.Logger = hclog.NewNullLogger()
 	}
 	if cfg.EventQueue <= 0 {
-		cfg.EventQueue = 8192
+		cfg.EventQueue = net.DefaultEventQueue
 	}
 	if cfg.ClockInterval <= 0 {
 		cfg.ClockInterval = time.Second

@@ -45,13 +45,13 @@ type ServerConfig struct {
 	// "net" if Net.Logger is nil). Nil: no logs.
 	Logger hclog.Logger
 	// EventQueue bounds the messages waiting for the application. Zero
-	// means 8192.
+	// means net.DefaultEventQueue (8192).
 	EventQueue int
 	// NoTCP turns off the TCP fallback in ListenServer.
 	NoTCP bool
 	// TCP configures the TCP fallback (ServeTCP): connections in all and
-	// per source, deadlines. MaxConns zero means Net.MaxLinks (4096 if
-	// that is zero too); a nil Logger means Logger.
+	// per source, deadlines. MaxConns zero means Net.MaxLinks
+	// (net.DefaultMaxLinks if that is zero too); a nil Logger means Logger.
 	TCP net.TCPConfig
 }
 
@@ -175,7 +175,7 @@ func NewServer(conn net.PacketConn, cfg ServerConfig) (*Server, error) {
 		cfg.Logger = hclog.NewNullLogger()
 	}
 	if cfg.EventQueue <= 0 {
-		cfg.EventQueue = 8192
+		cfg.EventQueue = net.DefaultEventQueue
 	}
 	s := &Server{
 		events:   newEvents(cfg.EventQueue),
@@ -196,7 +196,7 @@ func NewServer(conn net.PacketConn, cfg ServerConfig) (*Server, error) {
 	ncfg.Accept = true
 	s.maxLinks = ncfg.MaxLinks
 	if s.maxLinks <= 0 {
-		s.maxLinks = 4096
+		s.maxLinks = net.DefaultMaxLinks
 	}
 	ncfg.RelayPolicy = s.mayRelay
 	ncfg.GroupMembers = s.groupMembers

@@ -62,7 +62,8 @@ type Config struct {
 	// Admin is the HTTP address of /healthz and /metrics. Empty: no admin
 	// endpoint.
 	Admin string
-	// MaxClients bounds connected clients. Zero means 4096.
+	// MaxClients bounds connected clients. Zero means net.DefaultMaxLinks
+	// (4096).
 	MaxClients int
 	// ShutdownTimeout bounds the graceful shutdown. Zero means 10 s.
 	ShutdownTimeout time.Duration
@@ -129,7 +130,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Listen = ":7777"
 	}
 	if cfg.MaxClients <= 0 {
-		cfg.MaxClients = 4096
+		cfg.MaxClients = net.DefaultMaxLinks
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
@@ -145,8 +146,9 @@ func New(cfg Config) (*Server, error) {
 		reg:     newRegistry(),
 		started: time.Now(),
 		answers: make(map[net.HostID]answer),
-		// A burst of 5 lines, then 1 a second, per sender.
-		chatLimit: chat.NewLimiter[net.HostID](chat.LimiterConfig{MaxSenders: 4096}),
+		// A burst of 5 lines, then 1 a second, per sender; every client
+		// may be one.
+		chatLimit: chat.NewLimiter[net.HostID](chat.LimiterConfig{MaxSenders: cfg.MaxClients}),
 	}
 	ncfg := cfg.Net
 	ncfg.MaxLinks = cfg.MaxClients

@@ -5,8 +5,8 @@ import (
 	"math"
 
 	"github.com/skein-dev/skein/demo/arena/sim"
-	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 // Delivery of each call.
@@ -52,9 +52,9 @@ const (
 	snapPerPickup = 3
 )
 
-// snapBudget is what a snapshot may take: an unreliable datagram's payload
-// less the 5 bytes engine/sync adds to a group message.
-const snapBudget = net.MaxUnreliable - 5
+// snapBudget is what a snapshot may take: the largest unreliable message
+// engine/sync sends to a group.
+const snapBudget = sync.MaxUnreliable
 
 // BulletsFit reports whether a snapshot of s can carry its bullets and
 // still fit one datagram.

@@ -7,6 +7,7 @@ import (
 	"github.com/skein-dev/skein/demo/arena/sim"
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 // capture is an rmi.Sender that keeps the last frame.
@@ -16,9 +17,6 @@ func (c *capture) Send(_ net.HostID, _ net.Delivery, data []byte) error {
 	c.last = append(c.last[:0], data...)
 	return nil
 }
-
-// groupHeader is what engine/sync adds to a message sent to a group.
-const groupHeader = 5
 
 func TestSnapshotRoundTrip(t *testing.T) {
 	w := sim.NewWorld(sim.DefaultMap(), sim.Rules{})
@@ -139,12 +137,12 @@ func TestSnapshotFits(t *testing.T) {
 			if !BulletsFit(&s) {
 				proxy.Host_Snapshot(7, SnapshotCtx, snap.Head, snap.Players, nil, snap.Pickups)
 			}
-			if n := len(c.last) + groupHeader; n > net.MaxUnreliable {
-				t.Errorf("%d players, %d bullets: snapshot of %d bytes with the group header, over MaxUnreliable (%d)", p, b, n, net.MaxUnreliable)
+			if n := len(c.last); n > sync.MaxUnreliable {
+				t.Errorf("%d players, %d bullets: snapshot of %d bytes, over sync.MaxUnreliable (%d)", p, b, n, sync.MaxUnreliable)
 			}
 			proxy.Host_Bullets(7, BulletsCtx, 1<<31, 1<<31, snap.Bullets)
-			if n := len(c.last) + groupHeader; n > net.MaxUnreliable {
-				t.Errorf("%d bullets: %d bytes with the group header, over MaxUnreliable (%d)", b, n, net.MaxUnreliable)
+			if n := len(c.last); n > sync.MaxUnreliable {
+				t.Errorf("%d bullets: %d bytes, over sync.MaxUnreliable (%d)", b, n, sync.MaxUnreliable)
 			}
 		}
 	}
