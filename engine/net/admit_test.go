@@ -110,8 +110,6 @@ func newRawPeer(t *testing.T, local string) *rawPeer {
 	return p
 }
 
-func (p *rawPeer) addr() netip.AddrPort { return p.c.LocalAddr().(*stdnet.UDPAddr).AddrPort() }
-
 func (p *rawPeer) hello(to netip.AddrPort, cookie []byte) {
 	p.c.WriteToUDPAddrPort(appendHello(nil, hello{Version: ProtocolVersion, Pub: p.pub, Cookie: cookie}), to)
 }

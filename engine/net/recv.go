@@ -260,6 +260,8 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 			}
 			sawKCP = true
 			switch l.inputKCPLocked(f.Body) {
+			case kcpInputOK:
+				// Taken by the KCP core: read out below (sawKCP).
 			case kcpInputMalformed:
 				l.drops.add(DropMalformed)
 			case kcpInputShed:
@@ -328,7 +330,6 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	if overHost {
 		h.shedLargest()
 	}
-	return
 }
 
 func (l *link) remoteClosedReason() error {

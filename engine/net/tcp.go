@@ -314,7 +314,11 @@ func (m *TCPMux) accept() {
 			m.mu.Unlock()
 			m.closed[refused].Add(1)
 			if tc, ok := c.(*stdnet.TCPConn); ok {
-				tc.SetLinger(0) // a reset: no TIME_WAIT kept for a refusal
+				// A reset: no TIME_WAIT kept for a refusal. Without it,
+				// an ordinary close.
+				if err := tc.SetLinger(0); err != nil {
+					m.log.Debug("linger", "error", err)
+				}
 			}
 			c.Close()
 			m.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "reason", refused)
@@ -363,7 +367,10 @@ func (m *TCPMux) read(addr netip.AddrPort, p *tcpPeer, accepted time.Time) {
 	for {
 		idleAt := last.Add(window)
 		if r.Buffered() == 0 {
-			p.c.SetReadDeadline(idleAt)
+			// Only a closed conn refuses a deadline (or, for net.Pipe, one
+			// whose peer closed): the read below then fails at once or
+			// returns what is buffered, and cannot wait without one.
+			_ = p.c.SetReadDeadline(idleAt)
 			if _, err := r.Peek(1); err != nil {
 				reason = readCloseReason(err, idle)
 				return
@@ -380,7 +387,7 @@ func (m *TCPMux) read(addr netip.AddrPort, p *tcpPeer, accepted time.Time) {
 			need += int(binary.BigEndian.Uint16(hdr))
 		}
 		if r.Buffered() < need {
-			p.c.SetReadDeadline(deadline)
+			_ = p.c.SetReadDeadline(deadline) // an error: see above
 		}
 		hdr, err := r.Peek(2)
 		if err != nil {
@@ -392,7 +399,10 @@ func (m *TCPMux) read(addr netip.AddrPort, p *tcpPeer, accepted time.Time) {
 			reason = TCPBadFrame
 			return
 		}
-		r.Discard(2)
+		if _, err := r.Discard(2); err != nil { // cannot fail: Peek(2) buffered them
+			reason = readCloseReason(err, late)
+			return
+		}
 		buf := make([]byte, n)
 		if _, err := io.ReadFull(r, buf); err != nil {
 			reason = readCloseReason(err, late)
@@ -435,8 +445,8 @@ func (m *TCPMux) write(p *tcpPeer) {
 		if failed {
 			return
 		}
-		p.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if writeFrame(w, b) != nil || (flush && w.Flush() != nil) {
+		if p.c.SetWriteDeadline(time.Now().Add(5*time.Second)) != nil ||
+			writeFrame(w, b) != nil || (flush && w.Flush() != nil) {
 			failed = true
 			p.closeFor(TCPWriteFailed)
 		}
@@ -593,7 +603,9 @@ func (t *tcpClient) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := t.c.SetWriteDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		return 0, err
+	}
 	if err := writeFrame(t.w, b); err != nil {
 		return 0, err
 	}
