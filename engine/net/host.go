@@ -24,7 +24,7 @@ type Config struct {
 	// HostIDs. A client leaves it false and calls Dial.
 	Accept bool
 	// MaxLinks bounds the links a server keeps (clients, confirmed or not).
-	// Zero means 4096.
+	// Zero means DefaultMaxLinks (4096).
 	MaxLinks int
 	// PingInterval is how often a keepalive ping (which also measures RTT
 	// and loss) goes to each peer. Zero means 1 s.
@@ -40,10 +40,12 @@ type Config struct {
 	CloseTimeout time.Duration
 	// EventQueue bounds the messages waiting for the application. When it
 	// is full, reliable messages wait in their stream (the sender slows
-	// down) and unreliable ones are dropped (DropQueueFull). Zero means 8192.
+	// down) and unreliable ones are dropped (DropQueueFull). Zero means
+	// DefaultEventQueue (8192).
 	EventQueue int
 	// SendQueue bounds the reliable segments waiting or in flight on one
-	// link; Send returns ErrSendQueueFull beyond it. Zero means 8192.
+	// link; Send returns ErrSendQueueFull beyond it. Zero means
+	// DefaultSendQueue (8192).
 	SendQueue int
 	// HandshakeRate bounds the hellos a server takes per second on each
 	// conn it serves (its socket, and each conn given to AddConn: a flood
@@ -157,13 +159,13 @@ func (c Config) withDefaults() Config {
 			*v = d
 		}
 	}
-	defInt(&c.MaxLinks, 4096)
+	defInt(&c.MaxLinks, DefaultMaxLinks)
 	def(&c.PingInterval, time.Second)
 	def(&c.Timeout, 10*time.Second)
 	def(&c.HandshakeTimeout, 5*time.Second)
 	def(&c.CloseTimeout, 2*time.Second)
-	defInt(&c.EventQueue, 8192)
-	defInt(&c.SendQueue, 8192)
+	defInt(&c.EventQueue, DefaultEventQueue)
+	defInt(&c.SendQueue, DefaultSendQueue)
 	defInt(&c.HandshakeRate, 2000)
 	defInt(&c.RelayRate, 4000)
 	def(&c.CookieLifetime, 30*time.Second)

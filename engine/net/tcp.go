@@ -69,7 +69,7 @@ type TCPConfig struct {
 	// Logger receives the mux's logs under the name "tcp". Nil: no logs.
 	Logger hclog.Logger
 	// MaxConns bounds the open connections; more are refused at accept
-	// (TCPRefusedFull). Zero means 4096.
+	// (TCPRefusedFull). Zero means DefaultMaxLinks (4096).
 	MaxConns int
 	// MaxConnsPerIP bounds the open connections from one source: an IPv4
 	// address, or an IPv6 /64 (one subscriber's usual allocation). More are
@@ -94,7 +94,7 @@ type TCPConfig struct {
 
 func (c TCPConfig) withDefaults() TCPConfig {
 	if c.MaxConns <= 0 {
-		c.MaxConns = 4096
+		c.MaxConns = DefaultMaxLinks
 	}
 	if c.MaxConnsPerIP <= 0 {
 		c.MaxConnsPerIP = 16
