@@ -119,7 +119,7 @@ func (h *Host) sendFanout(group HostID, ids []HostID, fp fanoutPlan, ch uint8, h
 	n := len(head) + len(body)
 	size := fanoutHeader + 4*listed + unrelHeader + n
 	b, pn := srv.startDatagram()
-	b = append(b, frameFanout, byte(size), byte(size>>8))
+	b = append(b, byte(frameFanout), byte(size), byte(size>>8))
 	b = binary.LittleEndian.AppendUint32(b, uint32(group))
 	b = append(b, byte(listed))
 	if !fp.all {
@@ -227,7 +227,7 @@ func (h *Host) fanOut(sender *link, to []HostID, unrel []byte, now time.Time, rx
 			continue
 		}
 		b, pn := t.startDatagram()
-		b = append(b, frameFanned, byte(size), byte(size>>8))
+		b = append(b, byte(frameFanned), byte(size), byte(size>>8))
 		b = binary.LittleEndian.AppendUint32(b, uint32(sender.id))
 		b = append(b, unrel...)
 		h.sendCopy(out, d, t, t.sealDatagram(b, pn))

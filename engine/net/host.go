@@ -482,7 +482,7 @@ func (h *Host) prepareUnreliable(l *link, ch uint8, n int, head, body []byte) (*
 	l.mu.Unlock()
 
 	b, pn := l.startDatagram()
-	b = append(b, frameUnreliable, byte(n+unrelHeader), byte((n+unrelHeader)>>8), ch,
+	b = append(b, byte(frameUnreliable), byte(n+unrelHeader), byte((n+unrelHeader)>>8), ch,
 		byte(seq), byte(seq>>8), byte(seq>>16), byte(seq>>24))
 	b = append(append(b, head...), body...)
 	out := batchPool.Get().(*outBatch)

@@ -191,7 +191,7 @@ func (l *link) output(buf []byte, size int) {
 }
 
 // queueFrameLocked seals one small control frame into its own datagram.
-func (l *link) queueFrameLocked(typ byte, body []byte) {
+func (l *link) queueFrameLocked(typ frameType, body []byte) {
 	b, pn := l.startDatagram()
 	b = appendFrame(b, typ, body)
 	l.queueLocked(l.sealDatagram(b, pn))

@@ -106,7 +106,7 @@ func (l *link) startProbeDatagram() ([]byte, uint64) {
 }
 
 // isPathFrame reports whether a frame type belongs in the probe space.
-func isPathFrame(typ byte) bool {
+func isPathFrame(typ frameType) bool {
 	return typ == framePunch || typ == framePathChallenge || typ == framePathResponse
 }
 

@@ -99,7 +99,7 @@ func (rb *relayBatch) add(h *Host, to HostID, inner []byte) {
 	}
 	if rb.cur == nil {
 		rb.cur, rb.pn = rb.server.startDatagram()
-		rb.cur = append(rb.cur, frameRelay, 0, 0)
+		rb.cur = append(rb.cur, byte(frameRelay), 0, 0)
 	}
 	rb.cur = appendRelayRecord(rb.cur, to, inner)
 }

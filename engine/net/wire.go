@@ -55,20 +55,25 @@ const (
 	MaxUnreliable = maxFramesPayload - frameHeader - unrelHeader
 )
 
+// frameType is the first byte of a frame inside a sealed data datagram.
+// A switch over it names every type or has a default that says what
+// happens to the others (the exhaustive linter checks).
+type frameType byte
+
 // Frame types inside a sealed data datagram.
 const (
-	frameKCP        byte = 0x01 // KCP segments of the reliable stream
-	frameUnreliable byte = 0x02 // channel(1) seq(4) payload
-	framePing       byte = 0x03 // echo(8)
-	framePong       byte = 0x04 // echo(8) inbound loss per mille(2)
-	frameClose      byte = 0x05 // reason(1) message(utf-8, ≤ 200 bytes)
-	frameRelay      byte = 0x06 // records: to(4) len(2) sealed datagram
-	framePunch      byte = 0x07 // kind(1) token(8): hole-punching probe or ack
-	frameFanout     byte = 0x08 // group(4) count(1) count×to(4) channel(1) seq(4) payload
-	frameFanned     byte = 0x09 // from(4) channel(1) seq(4) payload
+	frameKCP        frameType = 0x01 // KCP segments of the reliable stream
+	frameUnreliable frameType = 0x02 // channel(1) seq(4) payload
+	framePing       frameType = 0x03 // echo(8)
+	framePong       frameType = 0x04 // echo(8) inbound loss per mille(2)
+	frameClose      frameType = 0x05 // reason(1) message(utf-8, ≤ 200 bytes)
+	frameRelay      frameType = 0x06 // records: to(4) len(2) sealed datagram
+	framePunch      frameType = 0x07 // kind(1) token(8): hole-punching probe or ack
+	frameFanout     frameType = 0x08 // group(4) count(1) count×to(4) channel(1) seq(4) payload
+	frameFanned     frameType = 0x09 // from(4) channel(1) seq(4) payload
 
-	framePathChallenge byte = 0x0a // token(8): is the peer at this address?
-	framePathResponse  byte = 0x0b // token(8): the answer, from that address
+	framePathChallenge frameType = 0x0a // token(8): is the peer at this address?
+	framePathResponse  frameType = 0x0b // token(8): the answer, from that address
 )
 
 // Fixed parts of the fan-out frames: what precedes the channel, sequence
@@ -116,12 +121,12 @@ func parseDataHeader(b []byte) (dataHeader, error) {
 
 // frame is one decoded frame; Body aliases the datagram buffer.
 type frame struct {
-	Type byte
+	Type frameType
 	Body []byte
 }
 
-func appendFrame(b []byte, typ byte, body []byte) []byte {
-	b = append(b, typ)
+func appendFrame(b []byte, typ frameType, body []byte) []byte {
+	b = append(b, byte(typ))
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(body)))
 	return append(b, body...)
 }
@@ -132,7 +137,7 @@ func nextFrame(p []byte) (frame, []byte, error) {
 	if len(p) < frameHeader {
 		return frame{}, nil, errMalformed
 	}
-	typ := p[0]
+	typ := frameType(p[0])
 	n := int(binary.LittleEndian.Uint16(p[1:3]))
 	if n > len(p)-frameHeader {
 		return frame{}, nil, errMalformed
