@@ -114,7 +114,9 @@ func measureOneWay(s session, size, count int) (float64, error) {
 		case <-time.After(quiet / 4):
 			if g := got.Load(); g != seen {
 				seen, since = g, time.Now()
-			} else if time.Since(since) < quiet {
+				continue // still arriving
+			}
+			if time.Since(since) < quiet {
 				continue
 			}
 			s.close()

@@ -165,10 +165,11 @@ func rawUDP() transport {
 
 // ---- kcp-go v5.6.72 UDPSession, fast profile ----
 
+// fastProfile sets kcp-go's fast profile (message mode, not stream mode:
+// kcp-go's default, so no call sets it).
 func fastProfile(s *kcp.UDPSession) {
 	s.SetNoDelay(1, 10, 2, 1)
 	s.SetWindowSize(1024, 1024)
-	s.SetStreamMode(false)
 	s.SetWriteDelay(false)
 	s.SetMtu(1400)
 }

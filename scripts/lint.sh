@@ -11,8 +11,11 @@
 # code it loads). The first run needs the Go module proxy and takes a few CPU
 # minutes; later runs start at once.
 #
+# Without arguments it checks ./... and the bench module (bench/, a module of
+# its own); arguments replace both with the packages to check.
+#
 # Env: LINTBIN (where the binaries live), LINT_INSTALL_ONLY=1 (install, do not
-# run). Arguments, when given, replace ./... as the packages to check.
+# run).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -62,13 +65,21 @@ if [ "${LINT_INSTALL_ONLY:-0}" = 1 ]; then
   exit 0
 fi
 
-pkgs=("$@")
-[ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
-
 status=0
-echo "-- staticcheck $STATICCHECK_VERSION"
-"$LINTBIN/staticcheck" "${pkgs[@]}" || status=1
-echo "-- golangci-lint $GOLANGCI_VERSION (.golangci.yml)"
-"$LINTBIN/golangci-lint" run "${pkgs[@]}" || status=1
+# lint DIR PKG...: both linters on PKG... from DIR, with the root config.
+lint() {
+  local dir=$1
+  shift
+  echo "-- staticcheck $STATICCHECK_VERSION ($dir)"
+  (cd "$dir" && "$LINTBIN/staticcheck" "$@") || status=1
+  echo "-- golangci-lint $GOLANGCI_VERSION ($dir, .golangci.yml)"
+  (cd "$dir" && "$LINTBIN/golangci-lint" run --config "$root/.golangci.yml" "$@") || status=1
+}
+if [ $# -gt 0 ]; then
+  lint . "$@"
+else
+  lint . ./...
+  lint bench ./...
+fi
 [ $status = 0 ] || die "findings above (fix them; a //nolint:name needs a reason after it)"
 echo "lint: clean"
