@@ -13,7 +13,7 @@
 //	raw, _ := net.ListenUDP("127.0.0.1:0")
 //	conn := impair.Wrap(raw)
 //	conn.SetConditions(0.05, 80*time.Millisecond, 20*time.Millisecond)
-//	client, _ := sync.NewClient(conn, sync.ClientConfig{})
+//	client, _ := sync.NewClient(conn, sync.ClientConfig{}) // engine/sync
 package impair
 
 import (
