@@ -80,7 +80,7 @@ func (p *playScene) drawHUD(g *Game, dst *ebiten.Image) {
 		c := colText
 		switch t.kind {
 		case netplay.Info:
-			// The text colour.
+			// c stays colText.
 		case netplay.Network:
 			c = colNet
 		case netplay.Warn:
