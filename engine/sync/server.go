@@ -90,13 +90,6 @@ type group struct {
 	host    net.HostID
 }
 
-// groupView is an immutable snapshot of a group for readers.
-type groupView struct {
-	members []net.HostID
-	host    net.HostID
-	custom  []byte
-}
-
 type pairKey struct{ lo, hi net.HostID }
 
 func pairOf(a, b net.HostID) pairKey {
@@ -625,20 +618,6 @@ func (s *Server) control(to net.HostID, c control) {
 	}
 	s.scratch = appendControl(s.scratch[:0], c)
 	s.send(to, net.Reliable, nil, s.scratch)
-}
-
-// controlEvent is the application event a member-event control message
-// stands for.
-func controlEvent(c control, now time.Time) (Event, bool) {
-	switch c.Op {
-	case opMemberJoin:
-		return Event{Kind: EventMemberJoin, Group: c.Group, Member: c.Member, Count: int(c.Count), Custom: c.Custom, Received: now}, true
-	case opMemberLeave:
-		return Event{Kind: EventMemberLeave, Group: c.Group, Member: c.Member, Count: int(c.Count), Received: now}, true
-	case opHostChange:
-		return Event{Kind: EventHostChange, Group: c.Group, Host: c.Host, Received: now}, true
-	}
-	return Event{}, false
 }
 
 // send sends to one client; a client whose send queue is full is too slow
