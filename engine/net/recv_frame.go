@@ -72,6 +72,9 @@ func (h *Host) handleKCPFrameLocked(d *rxData, body []byte) {
 	l := d.l
 	d.sawKCP = true
 	switch l.inputKCPLocked(body) {
+	case kcpInputOK:
+		// Taken by the KCP core: read out once every frame is handled
+		// (sawKCP).
 	case kcpInputMalformed:
 		l.drops.add(DropMalformed)
 	case kcpInputShed:
