@@ -57,11 +57,12 @@ const (
 	defaultHostReceiveBudget = 32 << 20
 )
 
-// kcpRecvLayout locates kcp-go's private receive state in a *kcp.KCP:
+// kcpRecv locates kcp-go's private receive state in a *kcp.KCP:
 // rcv_nxt, the length of rcv_queue (a ring: head, tail, elements) and of
 // rcv_buf (a heap over a segments slice). Found by reflection once; ok is
 // false if kcp-go's layout is not the one expected (TestKCPRecvLayout
-// fails then), and the budgets other than the window do nothing.
+// fails then), and the budgets other than the window do nothing. Private
+// API of kcp-go v5.6.72: see the top of kcpcore.go before upgrading it.
 var kcpRecv = findKCPRecvLayout()
 
 type kcpRecvOffsets struct {

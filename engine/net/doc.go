@@ -42,6 +42,12 @@
 // an idle link leaves at once; messages sent while data is in flight are
 // coalesced into full datagrams.
 //
+// kcp-go is pinned to v5.6.72: leaving at once takes its private flush
+// (go:linkname), and the memory budgets read its private receive state
+// (reflection). Its public Update holds a message written just after a
+// flush for up to 10 ms. kcpcore.go says why and how to upgrade;
+// TestKCPGoPinned fails on another version.
+//
 // Send(to, Unreliable.OnChannel(c), data) sends one sealed datagram: at most
 // MaxUnreliable bytes, never fragmented. The receiver drops anything older
 // than the newest message it has delivered on that channel.

@@ -61,33 +61,9 @@ func (h *Host) Ready() <-chan struct{} { return h.events.Ready() }
 // FrameMove hands every waiting event to fn, on the caller's goroutine, and
 // returns how many it handled. Call it once per game frame. fn may call any
 // Host method.
-func (h *Host) FrameMove(fn func(Event)) int {
-	n := 0
-	for {
-		e, ok := h.events.Pop()
-		if !ok {
-			return n
-		}
-		fn(e)
-		n++
-	}
-}
+func (h *Host) FrameMove(fn func(Event)) int { return h.events.Drain(fn) }
 
 // Next blocks until an event arrives, the context ends or the host closes.
 func (h *Host) Next(ctx context.Context) (Event, error) {
-	for {
-		if e, ok := h.events.Pop(); ok {
-			return e, nil
-		}
-		select {
-		case <-h.events.Ready():
-		case <-ctx.Done():
-			return Event{}, ctx.Err()
-		case <-h.done:
-			if e, ok := h.events.Pop(); ok {
-				return e, nil
-			}
-			return Event{}, ErrHostClosed
-		}
-	}
+	return h.events.Wait(ctx, h.done, ErrHostClosed)
 }

@@ -1,5 +1,42 @@
 package net
 
+// READ THIS BEFORE UPGRADING kcp-go: Skein uses two private parts of it.
+//
+// Skein drives kcp-go's KCP core (not its UDPSession, which owns its own
+// socket, goroutines and framing) from the host's goroutines, and reaches
+// two private parts of kcp-go v5.6.72 that the public API does not offer:
+//
+//   - (*KCP).flush, through go:linkname (kcpFlush below), so that a message
+//     leaves the moment it is written. The public Update flushes only once
+//     the core's interval (10 ms, the least NoDelay accepts) has run since
+//     its last flush, so a message written just after one (every reply of
+//     a ping-pong, the next message of a stream) waits for the timer.
+//     BenchmarkKCPFlush (kcpcore_test.go) measures both on a reliable
+//     64-byte round trip between two cores in memory: 1.6-2.5 us with
+//     flush, 10.0-10.1 ms with Update, some 5000 times slower. No public
+//     call resets the timer; Input flushes only when an ACK moves the
+//     window.
+//   - The receive state (rcv_nxt, rcv_wnd, the lengths of rcv_queue and
+//     rcv_buf), read through offsets found by reflection (kcpRecv,
+//     budget.go) for the receive memory budgets: the public API says
+//     nothing about what a core holds.
+//
+// The guards, all in go test ./engine/net/:
+//
+//   - TestKCPGoPinned fails as soon as go.mod requires another kcp-go than
+//     v5.6.72 (or replaces it), and points here.
+//   - TestKCPFlushLinked fails if kcpFlush no longer flushes. A flush that
+//     is gone fails the build (the link); a flush whose signature changed
+//     still links and corrupts memory, so read the new one before anything.
+//   - TestKCPRecvLayout fails if the receive fields are gone, renamed or
+//     retyped, or read wrong. The host then still runs with its budgets off
+//     except the receive window (kcpRecv.ok false).
+//
+// To upgrade: read the new release's (*KCP).flush and the KCP struct's
+// receive fields (rcv_queue's ring, rcv_buf's heap), adjust kcpFlush and
+// findKCPRecvLayout, run the three tests and BenchmarkKCPFlush, then set
+// kcpGoVersion in kcpcore_test.go.
+
 import (
 	"encoding/binary"
 	_ "unsafe" // for go:linkname
@@ -10,8 +47,9 @@ import (
 // kcpFlush is kcp-go's (*KCP).flush. The KCP core exports Update, which only
 // flushes on its interval timer (10 ms at the fastest); a message sent on an
 // idle link must leave at once, which kcp-go's own UDPSession does by calling
-// flush from inside the package. Pinned to kcp-go v5.6.72 in go.mod;
-// TestKCPFlushLinked fails if an upgrade changes it.
+// flush from inside the package. Private API: see the top of this file
+// (pinned to kcp-go v5.6.72; TestKCPGoPinned and TestKCPFlushLinked guard
+// it).
 //
 //go:linkname kcpFlush github.com/xtaci/kcp-go/v5.(*KCP).flush
 func kcpFlush(k *kcp.KCP, ft kcp.FlushType) uint32

@@ -141,193 +141,162 @@ func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, rx *rxScratch
 // handleData authenticates a data datagram and processes its frames. b is
 // modified (decrypted in place). relayed is true when the datagram came
 // wrapped in a relay envelope.
+//
+// It runs in three steps: openData authenticates and decodes without any
+// lock; under the link's lock, the packet number is accepted and each frame
+// goes to its own handler (handleFrameLocked, recv_frame.go), which only
+// records in an rxData what must be sent or forwarded; once the lock is
+// released, finishData sends, forwards and delivers that.
 func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed bool, rx *rxScratch, conn PacketConn) {
-	hdr, err := parseDataHeader(b)
-	if err != nil {
-		h.drops.add(DropMalformed)
+	l, pn, frames, ok := h.openData(b, rx)
+	if !ok {
 		return
 	}
-	l := h.link(hdr.From)
-	if l == nil {
-		h.drops.add(DropUnknownPeer)
-		return
-	}
-	plain, err := l.seal.open(b, hdr.PN, dataHeaderSize, rx.nonce[:])
-	if err != nil {
-		h.dropOn(l, DropBadSeal)
-		return
-	}
-	frames, err := parseFrames(plain, rx.frames[:0])
-	rx.frames = frames
-	if err != nil {
-		// Authenticated but malformed: a peer with a bug, not an attacker.
-		h.dropOn(l, DropMalformed)
-		return
-	}
-	probe := isProbePN(hdr.PN)
-	if !framesFitSpace(frames, probe) {
-		h.dropOn(l, DropUnexpected)
-		return
-	}
+	probe := isProbePN(pn)
 
 	l.mu.Lock()
 	if l.removed {
 		l.mu.Unlock()
 		return
 	}
-	var fresh bool
-	if probe {
-		// Probes, challenges and responses: their own window, and no part
-		// of the loss estimate (pathval.go).
-		fresh = l.probeReplay.accept(hdr.PN)
-	} else if fresh = l.replay.check(hdr.PN); fresh {
-		l.replay.accept(hdr.PN)
-		l.loss.received(hdr.PN)
-	}
-	if !fresh {
+	if !l.acceptPNLocked(pn, probe) {
 		l.mu.Unlock()
 		h.dropOn(l, DropReplay)
 		return
 	}
 	l.traffic.in(len(b))
 	l.lastHeard = now
-	var migrated, oldPath Path
-	probes := rx.probes[:0]
+	d := rxData{
+		l: l, from: from, now: now, conn: conn, size: len(b), relayed: relayed,
+		probes: rx.probes[:0], relay: rx.relay[:0], fan: rx.fan[:0],
+	}
 	if !relayed {
 		// The newest datagram from a new source address: the peer's NAT
 		// rebound, it moved, or it forged the source. The path moves
 		// there once the address answers a challenge (pathval.go).
-		probes = h.pathSeenLocked(l, conn, from, len(b), !probe && hdr.PN == l.loss.maxPN, now, probes)
+		d.probes = h.pathSeenLocked(l, conn, from, len(b), !probe && pn == l.loss.maxPN, now, d.probes)
 	}
-	confirmedNow := false
-	if !l.confirmed {
-		l.confirmed = true
-		if h.cfg.Accept {
-			confirmedNow = true
-			h.hsOK.Add(1)
-			h.events.Push(Event{Kind: EventConnected, Peer: l.id, Received: now})
-			h.log.Debug("link up", "peer", l.id, "addr", from)
-		}
-	}
-	relay := rx.relay[:0]
-	fan := rx.fan[:0]
-	sawKCP, shed, overHost := false, false, false
-	var challenge []byte
+	d.confirmedNow = h.confirmLocked(l, from, now)
 	for _, f := range frames {
-		switch f.Type {
-		case framePunch:
-			if relayed {
-				l.drops.add(DropUnexpected)
-				continue
-			}
-			probes = h.punchFrameLocked(l, f.Body, from, now, probes)
-		case framePathChallenge, framePathResponse:
-			switch {
-			case relayed:
-				l.drops.add(DropUnexpected)
-			case f.Type == framePathChallenge:
-				challenge = f.Body // one answer per datagram: the last
-			default:
-				if old, p := h.pathResponseLocked(l, f.Body, from, now); p != nil {
-					oldPath, migrated = old, p
-				}
-			}
-		case frameRelay:
-			if !h.cfg.Accept || relayed {
-				l.drops.add(DropUnexpected)
-				continue
-			}
-			for b := f.Body; len(b) > 0; {
-				to, inner, rest, _ := nextRelayRecord(b) // checked by parseFrames
-				relay = append(relay, relayRecord{to: to, inner: inner})
-				b = rest
-			}
-		case frameFanout:
-			if !h.cfg.Accept || relayed {
-				l.drops.add(DropUnexpected)
-				continue
-			}
-			fan = append(fan, fanoutMsg{body: f.Body, size: len(b)})
-		case frameFanned:
-			if h.cfg.Accept || relayed || l.id != ServerID {
-				l.drops.add(DropUnexpected)
-				continue
-			}
-			fan = append(fan, fanoutMsg{body: f.Body, size: len(b)})
-		case frameKCP:
-			if shed {
-				continue
-			}
-			sawKCP = true
-			switch l.inputKCPLocked(f.Body) {
-			case kcpInputOK:
-				// Taken by the KCP core: read out below (sawKCP).
-			case kcpInputMalformed:
-				l.drops.add(DropMalformed)
-			case kcpInputShed:
-				shed = true
-			}
-			l.markActiveLocked()
-		case frameUnreliable:
-			h.unreliableLocked(l, f.Body, now, relayed)
-		case framePing:
-			l.lastPingIn = now
-			var body [10]byte
-			copy(body[:8], f.Body)
-			binary.LittleEndian.PutUint16(body[8:], uint16(l.loss.loss*1000))
-			l.queueFrameLocked(framePong, body[:])
-		case framePong:
-			sent := time.Duration(binary.LittleEndian.Uint64(f.Body))
-			l.rtt.sample(now.Sub(h.epoch) - sent)
-			l.peerLoss = float64(binary.LittleEndian.Uint16(f.Body[8:])) / 1000
-		case frameClose:
-			if l.remoteClosed == nil {
-				l.remoteClosed = &CloseError{Reason: closeReason(f.Body[0]), Message: string(f.Body[1:])}
-			}
-		}
+		h.handleFrameLocked(&d, f)
 	}
-	if challenge != nil {
-		probes = h.answerChallengeLocked(l, challenge, conn, from, probes)
+	if d.challenge != nil {
+		d.probes = h.answerChallengeLocked(l, d.challenge, conn, from, d.probes)
 	}
-	if sawKCP || l.remoteClosed != nil {
+	if d.sawKCP || l.remoteClosed != nil {
 		l.pumpLocked(now, relayed)
-		overHost = l.syncHeldLocked()
+		d.overHost = l.syncHeldLocked()
 	}
-	ended := l.remoteClosed != nil && l.drainedLocked()
+	d.ended = l.remoteClosed != nil && l.drainedLocked()
 	out, p := l.takeLocked()
 	l.mu.Unlock()
 	l.writeOut(out, p)
-	if len(probes) > 0 {
-		h.writeProbes(l, probes)
-		clear(probes)
+	h.finishData(&d, rx)
+}
+
+// openData authenticates a data datagram (decrypting b in place) and
+// decodes its frames into rx.frames. Whatever fails is counted as a drop
+// and ok is false.
+func (h *Host) openData(b []byte, rx *rxScratch) (l *link, pn uint64, frames []frame, ok bool) {
+	hdr, err := parseDataHeader(b)
+	if err != nil {
+		h.drops.add(DropMalformed)
+		return nil, 0, nil, false
 	}
-	rx.probes = probes[:0]
-	if len(relay) > 0 {
-		h.forwardRelayed(l, relay, now, rx)
-		clear(relay)
+	l = h.link(hdr.From)
+	if l == nil {
+		h.drops.add(DropUnknownPeer)
+		return nil, 0, nil, false
 	}
-	rx.relay = relay[:0]
-	if len(fan) > 0 {
+	plain, err := l.seal.open(b, hdr.PN, dataHeaderSize, rx.nonce[:])
+	if err != nil {
+		h.dropOn(l, DropBadSeal)
+		return nil, 0, nil, false
+	}
+	frames, err = parseFrames(plain, rx.frames[:0])
+	rx.frames = frames
+	if err != nil {
+		// Authenticated but malformed: a peer with a bug, not an attacker.
+		h.dropOn(l, DropMalformed)
+		return nil, 0, nil, false
+	}
+	if !framesFitSpace(frames, isProbePN(hdr.PN)) {
+		h.dropOn(l, DropUnexpected)
+		return nil, 0, nil, false
+	}
+	return l, hdr.PN, frames, true
+}
+
+// acceptPNLocked reports whether packet number pn is fresh, and records
+// it. probe: pn is from the probe space. Probes, challenges and responses
+// have their own window, and are no part of the loss estimate
+// (pathval.go).
+func (l *link) acceptPNLocked(pn uint64, probe bool) bool {
+	if probe {
+		return l.probeReplay.accept(pn)
+	}
+	if !l.replay.check(pn) {
+		return false
+	}
+	l.replay.accept(pn)
+	l.loss.received(pn)
+	return true
+}
+
+// confirmLocked marks the link confirmed by its first authenticated
+// datagram. It reports whether a server just confirmed a client's link:
+// then the caller runs linkConfirmed once the lock is released.
+func (h *Host) confirmLocked(l *link, from netip.AddrPort, now time.Time) bool {
+	if l.confirmed {
+		return false
+	}
+	l.confirmed = true
+	if !h.cfg.Accept {
+		return false
+	}
+	h.hsOK.Add(1)
+	h.events.Push(Event{Kind: EventConnected, Peer: l.id, Received: now})
+	h.log.Debug("link up", "peer", l.id, "addr", from)
+	return true
+}
+
+// finishData does, without the link's lock, what the frames of one
+// datagram left to do: write probes and path answers, forward relay
+// records and fan-out, deliver fanned messages, index a migrated path,
+// and shed or remove the link. It hands the scratch slices back to rx.
+func (h *Host) finishData(d *rxData, rx *rxScratch) {
+	l := d.l
+	if len(d.probes) > 0 {
+		h.writeProbes(l, d.probes)
+		clear(d.probes)
+	}
+	rx.probes = d.probes[:0]
+	if len(d.relay) > 0 {
+		h.forwardRelayed(l, d.relay, d.now, rx)
+		clear(d.relay)
+	}
+	rx.relay = d.relay[:0]
+	if len(d.fan) > 0 {
 		if h.cfg.Accept {
-			h.forwardFanout(l, fan, now, rx)
+			h.forwardFanout(l, d.fan, d.now, rx)
 		} else {
-			h.deliverFanned(l, fan, now)
+			h.deliverFanned(l, d.fan, d.now)
 		}
-		clear(fan)
+		clear(d.fan)
 	}
-	rx.fan = fan[:0]
-	if confirmedNow {
+	rx.fan = d.fan[:0]
+	if d.confirmedNow {
 		h.linkConfirmed(l)
 	}
-	if migrated != nil {
-		h.updateAddrIndex(l, oldPath, migrated)
+	if d.migrated != nil {
+		h.updateAddrIndex(l, d.oldPath, d.migrated)
 	}
-	if shed {
+	if d.shed {
 		h.shed(l, "reliable data past the receive window")
-	} else if ended {
+	} else if d.ended {
 		h.removeLink(l, l.remoteClosedReason())
 	}
-	if overHost {
+	if d.overHost {
 		h.shedLargest()
 	}
 }

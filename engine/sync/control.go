@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"time"
 
 	"github.com/skein-dev/skein/engine/net"
 )
@@ -181,4 +182,19 @@ func parseControl(b []byte) (control, error) {
 		return control{}, errBadControl
 	}
 	return c, nil
+}
+
+// controlEvent is the application event a member-event control message
+// stands for: a client raises it when the message arrives (Client.control),
+// the server when it is itself the member concerned (Server.control).
+func controlEvent(c control, now time.Time) (Event, bool) {
+	switch c.Op {
+	case opMemberJoin:
+		return Event{Kind: EventMemberJoin, Group: c.Group, Member: c.Member, Count: int(c.Count), Custom: c.Custom, Received: now}, true
+	case opMemberLeave:
+		return Event{Kind: EventMemberLeave, Group: c.Group, Member: c.Member, Count: int(c.Count), Received: now}, true
+	case opHostChange:
+		return Event{Kind: EventHostChange, Group: c.Group, Host: c.Host, Received: now}, true
+	}
+	return Event{}, false
 }

@@ -113,35 +113,11 @@ func (e *events) Ready() <-chan struct{} { return e.q.Ready() }
 
 // FrameMove hands every waiting event to fn on the caller's goroutine and
 // returns how many it handled. Call it once per game frame.
-func (e *events) FrameMove(fn func(Event)) int {
-	n := 0
-	for {
-		ev, ok := e.q.Pop()
-		if !ok {
-			return n
-		}
-		fn(ev)
-		n++
-	}
-}
+func (e *events) FrameMove(fn func(Event)) int { return e.q.Drain(fn) }
 
 // Next blocks until an event arrives, ctx ends or the owner closes.
 func (e *events) Next(ctx context.Context) (Event, error) {
-	for {
-		if ev, ok := e.q.Pop(); ok {
-			return ev, nil
-		}
-		select {
-		case <-e.q.Ready():
-		case <-ctx.Done():
-			return Event{}, ctx.Err()
-		case <-e.done:
-			if ev, ok := e.q.Pop(); ok {
-				return ev, nil
-			}
-			return Event{}, net.ErrHostClosed
-		}
-	}
+	return e.q.Wait(ctx, e.done, net.ErrHostClosed)
 }
 
 // pump moves net events to handle while the application queue has room.

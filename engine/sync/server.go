@@ -90,13 +90,6 @@ type group struct {
 	host    net.HostID
 }
 
-// groupView is an immutable snapshot of a group for readers.
-type groupView struct {
-	members []net.HostID
-	host    net.HostID
-	custom  []byte
-}
-
 type pairKey struct{ lo, hi net.HostID }
 
 func pairOf(a, b net.HostID) pairKey {
@@ -634,20 +627,6 @@ func (s *Server) control(to net.HostID, c control) {
 		// disconnect event takes it out of its groups.
 		s.log.Debug("control message not sent", "client", to, "op", c.Op, "error", err)
 	}
-}
-
-// controlEvent is the application event a member-event control message
-// stands for.
-func controlEvent(c control, now time.Time) (Event, bool) {
-	switch c.Op {
-	case opMemberJoin:
-		return Event{Kind: EventMemberJoin, Group: c.Group, Member: c.Member, Count: int(c.Count), Custom: c.Custom, Received: now}, true
-	case opMemberLeave:
-		return Event{Kind: EventMemberLeave, Group: c.Group, Member: c.Member, Count: int(c.Count), Received: now}, true
-	case opHostChange:
-		return Event{Kind: EventHostChange, Group: c.Group, Host: c.Host, Received: now}, true
-	}
-	return Event{}, false
 }
 
 // send sends to one client; a client whose send queue is full is too slow

@@ -1,8 +1,11 @@
 // Package queue is the bounded hand-over queue between Skein's networking
-// goroutines and the application's goroutine.
+// goroutines and the application's goroutine. Drain and Wait are the
+// application's side of it: engine/net's and engine/sync's FrameMove and
+// Next are each a call to them.
 package queue
 
 import (
+	"context"
 	"sync"
 )
 
@@ -116,3 +119,42 @@ func (q *Queue[T]) Pop() (T, bool) {
 
 // Ready has a value when items may be waiting.
 func (q *Queue[T]) Ready() <-chan struct{} { return q.ready }
+
+// Drain hands every waiting item to fn, oldest first, on the caller's
+// goroutine, and returns how many it handled. Items pushed while it runs
+// (fn's own included) are handled too. It is the engine's FrameMove.
+func (q *Queue[T]) Drain(fn func(T)) int {
+	n := 0
+	for {
+		it, ok := q.Pop()
+		if !ok {
+			return n
+		}
+		fn(it)
+		n++
+	}
+}
+
+// Wait blocks until an item arrives and returns it. It returns ctx.Err()
+// when ctx ends first, and closed when done is closed first, unless an
+// item is still waiting then: every item pushed before the owner closed
+// is still handed out. It is the engine's Next.
+func (q *Queue[T]) Wait(ctx context.Context, done <-chan struct{}, closed error) (T, error) {
+	for {
+		if it, ok := q.Pop(); ok {
+			return it, nil
+		}
+		select {
+		case <-q.ready:
+		case <-ctx.Done():
+			var zero T
+			return zero, ctx.Err()
+		case <-done:
+			if it, ok := q.Pop(); ok {
+				return it, nil
+			}
+			var zero T
+			return zero, closed
+		}
+	}
+}
