@@ -63,6 +63,14 @@
 // or maps. Go types named by an IDL import line use their Marshaler and
 // Unmarshaler methods if they have them, and reflective msgpack otherwise.
 //
+// # Enums
+//
+// An IDL enum (enum ResultCode uint16 { Success = 0; ErrorBanned = 100; })
+// becomes a Go integer type with constants, String and Valid. It travels as
+// a plain msgpack integer; the receiving side checks it, and a value the IDL
+// does not declare fails the call with an *EnumError (wrapping ErrEnumValue
+// and ErrDecode), counted as malformed like any frame that does not decode.
+//
 // # Versions
 //
 // Generated files state the rmigen output version they were written for;

@@ -35,6 +35,7 @@ func newFuzzRig(tb testing.TB) *fuzzRig {
 	second := testidl.NewSecondProxy(&r.cap)
 	game := gamerpc.NewGameProxy(&r.cap)
 	lobby := gamerpc.NewLobbyProxy(&r.cap)
+	enums := testidl.NewEnumeratedProxy(&r.cap)
 	rec := func(resend func() error, args ...any) error {
 		r.args, r.resend = args, resend
 		return nil
@@ -80,6 +81,12 @@ func newFuzzRig(tb testing.TB) *fuzzRig {
 		},
 		&testidl.SecondStub{Echo: func(_ rmi.CallInfo, s string) error {
 			return rec(func() error { return second.Echo(to, ctx, s) }, s)
+		}},
+		&testidl.EnumeratedStub{Enums: func(_ rmi.CallInfo, c testidl.Code, d testidl.Dir, cs []testidl.Code, m map[testidl.Code]testidl.Dir, tg testidl.Tagged) error {
+			if !c.Valid() || !d.Valid() || !tg.C.Valid() {
+				return fmt.Errorf("undeclared enum value reached the stub: %v %v %v", c, d, tg.C)
+			}
+			return rec(func() error { return enums.Enums(to, ctx, c, d, cs, m, tg) }, c, d, cs, m, tg)
 		}},
 		&gamerpc.GameStub{
 			Player_Move: func(_ rmi.CallInfo, pos, vel gamerpc.Vec2, tick uint32) error {
@@ -140,6 +147,11 @@ func seedFrames(tb testing.TB) [][]byte {
 	add(game.Hit(1, ctx, 1, 2, -3))
 	add(lobby.Join(1, ctx, "me", map[string]string{"map": "arena"}))
 	add(lobby.Ready(1, ctx))
+	enums := testidl.NewEnumeratedProxy(&c)
+	add(enums.Enums(1, ctx, testidl.CodeNotFound, testidl.DirLeft, []testidl.Code{testidl.CodeTeapot, testidl.CodeOk},
+		map[testidl.Code]testidl.Dir{testidl.CodeOk: testidl.DirRight},
+		testidl.Tagged{C: testidl.CodeTeapot, Path: []testidl.Dir{testidl.DirStill}, Seen: map[testidl.Dir]testidl.Code{testidl.DirLeft: testidl.CodeNotFound}}))
+	add(enums.Enums(1, ctx, testidl.Code(405), testidl.Dir(2), nil, nil, testidl.Tagged{})) // undeclared values: a decode error
 	return frames
 }
 

@@ -13,11 +13,12 @@ package rmi
 // protoimpl.EnforceVersion technique.
 const (
 	// GenVersion is the output version rmigen writes into generated code.
-	GenVersion = 1
+	// Version 2 added enums (EnumError, EnumString).
+	GenVersion = 2
 	// MinVersion is the oldest generated-code version this runtime supports.
 	MinVersion = 1
 	// MaxVersion is the newest generated-code version this runtime supports.
-	MaxVersion = 1
+	MaxVersion = 2
 )
 
 // EnforceVersion is used by generated code to fail compilation when the

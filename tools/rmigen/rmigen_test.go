@@ -8,9 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/skein-dev/skein/engine/rmi"
 	"github.com/skein-dev/skein/tools/rmigen/internal/gen"
 )
 
@@ -157,9 +159,10 @@ func TestVersionGuard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	v := strconv.Itoa(rmi.GenVersion)
 	for _, c := range []struct{ from, to, line string }{
-		{"rmi.EnforceVersion(1 - rmi.MinVersion)", "rmi.EnforceVersion(0 - rmi.MinVersion)", "older than engine/rmi supports"},
-		{"rmi.EnforceVersion(rmi.MaxVersion - 1)", "rmi.EnforceVersion(rmi.MaxVersion - 99)", "newer than engine/rmi"},
+		{"rmi.EnforceVersion(" + v + " - rmi.MinVersion)", "rmi.EnforceVersion(0 - rmi.MinVersion)", "older than engine/rmi supports"},
+		{"rmi.EnforceVersion(rmi.MaxVersion - " + v + ")", "rmi.EnforceVersion(rmi.MaxVersion - 99)", "newer than engine/rmi"},
 	} {
 		old := strings.Replace(string(src), c.from, c.to, 1)
 		if old == string(src) {

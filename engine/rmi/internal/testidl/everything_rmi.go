@@ -13,10 +13,10 @@ import (
 	gt "github.com/skein-dev/skein/engine/rmi/internal/testidl/gotypes"
 )
 
-// rmigen output version 1: these lines fail to compile when engine/rmi cannot run this file.
+// rmigen output version 2: these lines fail to compile when engine/rmi cannot run this file.
 const (
-	_ = rmi.EnforceVersion(1 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
-	_ = rmi.EnforceVersion(rmi.MaxVersion - 1) // this file is newer than engine/rmi: update github.com/skein-dev/skein
+	_ = rmi.EnforceVersion(2 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
+	_ = rmi.EnforceVersion(rmi.MaxVersion - 2) // this file is newer than engine/rmi: update github.com/skein-dev/skein
 )
 
 // Inner has a string, bytes and a map.
@@ -836,6 +836,263 @@ func (UnimplementedSecondHandler) Echo(rmi.CallInfo, string) error {
 
 var _ SecondHandler = UnimplementedSecondHandler{}
 
+// Code is a sparse unsigned enum.
+type Code uint16
+
+// Values of Code.
+const (
+	CodeOk       Code = 0
+	CodeNotFound Code = 404
+	CodeTeapot   Code = 418
+)
+
+// String returns the name of v as everything.rmi declares it, or "Code(N)"
+// for a value it does not declare.
+func (v Code) String() string {
+	switch v {
+	case CodeOk:
+		return "Ok"
+	case CodeNotFound:
+		return "NotFound"
+	case CodeTeapot:
+		return "Teapot"
+	}
+	return rmi.EnumString("Code", int64(v), true)
+}
+
+// Valid reports whether everything.rmi declares v.
+func (v Code) Valid() bool {
+	switch v {
+	case 0, 404, 418:
+		return true
+	}
+	return false
+}
+
+// EncodeRMI writes v as a msgpack integer (rmi.Marshaler). It does not check
+// v: the receiving side refuses a value it does not declare.
+func (v Code) EncodeRMI(e *rmi.Encoder) { e.EncodeUint16(uint16(v)) }
+
+// DecodeRMI reads v from a msgpack integer (rmi.Unmarshaler). A value Code
+// does not declare is a decode error (an *rmi.EnumError, which wraps
+// rmi.ErrEnumValue) and leaves v as it was.
+func (v *Code) DecodeRMI(d *rmi.Decoder) {
+	x := Code(d.DecodeUint16())
+	if !x.Valid() {
+		d.SetError(&rmi.EnumError{Type: "Code", Value: int64(x), Unsigned: true})
+		return
+	}
+	*v = x
+}
+
+var (
+	_ rmi.Marshaler   = Code(0)
+	_ rmi.Unmarshaler = (*Code)(nil)
+)
+
+// Dir is a contiguous signed enum.
+type Dir int8
+
+// Values of Dir.
+const (
+	DirLeft  Dir = -1
+	DirStill Dir = 0
+	DirRight Dir = 1
+)
+
+// String returns the name of v as everything.rmi declares it, or "Dir(N)" for
+// a value it does not declare.
+func (v Dir) String() string {
+	switch v {
+	case DirLeft:
+		return "Left"
+	case DirStill:
+		return "Still"
+	case DirRight:
+		return "Right"
+	}
+	return rmi.EnumString("Dir", int64(v), false)
+}
+
+// Valid reports whether everything.rmi declares v.
+func (v Dir) Valid() bool {
+	return v >= -1 && v <= 1
+}
+
+// EncodeRMI writes v as a msgpack integer (rmi.Marshaler). It does not check
+// v: the receiving side refuses a value it does not declare.
+func (v Dir) EncodeRMI(e *rmi.Encoder) { e.EncodeInt8(int8(v)) }
+
+// DecodeRMI reads v from a msgpack integer (rmi.Unmarshaler). A value Dir
+// does not declare is a decode error (an *rmi.EnumError, which wraps
+// rmi.ErrEnumValue) and leaves v as it was.
+func (v *Dir) DecodeRMI(d *rmi.Decoder) {
+	x := Dir(d.DecodeInt8())
+	if !x.Valid() {
+		d.SetError(&rmi.EnumError{Type: "Dir", Value: int64(x), Unsigned: false})
+		return
+	}
+	*v = x
+}
+
+var (
+	_ rmi.Marshaler   = Dir(0)
+	_ rmi.Unmarshaler = (*Dir)(nil)
+)
+
+// Tagged carries enums in fields, a slice and a map.
+type Tagged struct {
+	C    Code
+	Path []Dir
+	Seen map[Dir]Code
+}
+
+// EncodeRMI writes v as the msgpack array [C, Path, Seen] (rmi.Marshaler).
+func (v *Tagged) EncodeRMI(e *rmi.Encoder) {
+	e.EncodeArrayLen(3)
+	v.C.EncodeRMI(e)
+	rmiEnc_everything_slice_Dir(e, v.Path)
+	rmiEnc_everything_map_Dir_Code(e, v.Seen)
+}
+
+// DecodeRMI reads v from the msgpack array [C, Path, Seen] (rmi.Unmarshaler).
+func (v *Tagged) DecodeRMI(d *rmi.Decoder) {
+	if !d.DecodeArrayHeader(3) {
+		return
+	}
+	v.C.DecodeRMI(d)
+	v.Path = rmiDec_everything_slice_Dir(d)
+	v.Seen = rmiDec_everything_map_Dir_Code(d)
+}
+
+var (
+	_ rmi.Marshaler   = (*Tagged)(nil)
+	_ rmi.Unmarshaler = (*Tagged)(nil)
+)
+
+// Call IDs of global Enumerated (300..300).
+const (
+	// Enumerated_Enums is the call ID of Enumerated.Enums.
+	Enumerated_Enums rmi.CallID = 300
+)
+
+func _() {
+	// An "index out of bounds" (or "invalid array index") compiler error here
+	// means a call ID constant of Enumerated no longer has its value in everything.rmi:
+	// run rmigen again.
+	var x [1]struct{}
+	_ = x[Enumerated_Enums-300]
+}
+
+// EnumeratedProxy sends the calls of global Enumerated (declared in
+// everything.rmi) to a peer, a group or the server. It is safe for concurrent
+// use if its Sender is.
+//
+// Enumerated sends enums as arguments.
+type EnumeratedProxy struct {
+	rmiProxy *rmi.Proxy
+}
+
+// NewEnumeratedProxy returns a EnumeratedProxy that sends through s (a
+// *net.Host, or any rmi.Sender).
+func NewEnumeratedProxy(s rmi.Sender) *EnumeratedProxy {
+	return &EnumeratedProxy{rmiProxy: rmi.NewProxy(s)}
+}
+
+// RMIProxy returns the runtime proxy, for its Stats.
+func (rmiP *EnumeratedProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
+
+// Enums sends call Enumerated.Enums (ID 300) to the peer, group or server
+// named by to, the way ctx says.
+func (rmiP *EnumeratedProxy) Enums(to net.HostID, ctx rmi.Context, c Code, d Dir, cs []Code, m map[Code]Dir, t Tagged) error {
+	rmiE := rmi.StartCall(300, 5)
+	c.EncodeRMI(rmiE)
+	d.EncodeRMI(rmiE)
+	rmiEnc_everything_slice_Code(rmiE, cs)
+	rmiEnc_everything_map_Code_Dir(rmiE, m)
+	t.EncodeRMI(rmiE)
+	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Enumerated.Enums")
+}
+
+// EnumeratedStub receives the calls of global Enumerated: set the function of
+// each call you handle, then attach the stub to an rmi.Dispatcher. A call
+// whose function is nil fails with rmi.ErrNoHandler. NewEnumeratedStub fills
+// every function from a EnumeratedHandler.
+//
+// Enumerated sends enums as arguments.
+type EnumeratedStub struct {
+	// Enums handles call Enumerated.Enums (ID 300).
+	Enums func(info rmi.CallInfo, c Code, d Dir, cs []Code, m map[Code]Dir, t Tagged) error
+}
+
+// RMIRange returns the call IDs of global Enumerated.
+func (s *EnumeratedStub) RMIRange() rmi.CallRange { return rmi.CallRange{First: 300, Last: 300} }
+
+// RMIName returns "Enumerated.Method" for a call ID of global Enumerated, or "".
+func (s *EnumeratedStub) RMIName(id rmi.CallID) string {
+	switch id {
+	case Enumerated_Enums:
+		return "Enumerated.Enums"
+	}
+	return ""
+}
+
+// RMIDispatch decodes the arguments of call id and calls its function (rmi.Stub).
+func (s *EnumeratedStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
+	switch id {
+	case Enumerated_Enums:
+		rmiF := s.Enums
+		if rmiF == nil {
+			return rmi.ErrNoHandler
+		}
+		rmiD := rmi.NewDecoder(args)
+		if !rmiD.DecodeArrayHeader(5) {
+			return rmiD.Err()
+		}
+		var rmiA0 Code
+		rmiA0.DecodeRMI(&rmiD)
+		var rmiA1 Dir
+		rmiA1.DecodeRMI(&rmiD)
+		rmiA2 := rmiDec_everything_slice_Code(&rmiD)
+		rmiA3 := rmiDec_everything_map_Code_Dir(&rmiD)
+		var rmiA4 Tagged
+		rmiA4.DecodeRMI(&rmiD)
+		if err := rmiD.Finish(); err != nil {
+			return err
+		}
+		return rmiF(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
+	}
+	return rmi.ErrUnknownCall
+}
+
+// EnumeratedHandler is the interface form of EnumeratedStub: implement it
+// (embed UnimplementedEnumeratedHandler to handle only some calls) and attach
+// NewEnumeratedStub(h).
+//
+// Enumerated sends enums as arguments.
+type EnumeratedHandler interface {
+	// Enums handles call Enumerated.Enums (ID 300).
+	Enums(info rmi.CallInfo, c Code, d Dir, cs []Code, m map[Code]Dir, t Tagged) error
+}
+
+// NewEnumeratedStub returns a EnumeratedStub whose functions call the methods of h.
+func NewEnumeratedStub(h EnumeratedHandler) *EnumeratedStub {
+	return &EnumeratedStub{
+		Enums: h.Enums,
+	}
+}
+
+// UnimplementedEnumeratedHandler implements EnumeratedHandler with methods that return
+// rmi.ErrNotImplemented. Embed it to implement only some calls.
+type UnimplementedEnumeratedHandler struct{}
+
+// Enums returns rmi.ErrNotImplemented.
+func (UnimplementedEnumeratedHandler) Enums(rmi.CallInfo, Code, Dir, []Code, map[Code]Dir, Tagged) error {
+	return rmi.ErrNotImplemented
+}
+
+var _ EnumeratedHandler = UnimplementedEnumeratedHandler{}
+
 // rmiEnc_everything_map_string_int32 encodes a map[string]int32.
 func rmiEnc_everything_map_string_int32(rmiE *rmi.Encoder, rmiX map[string]int32) {
 	if rmiX == nil {
@@ -1204,6 +1461,116 @@ func rmiDec_everything_map_string_gt_Plain(rmiD *rmi.Decoder) map[string]gt.Plai
 		rmiK := rmiD.DecodeString()
 		var rmiV gt.Plain
 		rmiD.DecodeValue(&rmiV)
+		rmiX[rmiK] = rmiV
+	}
+	return rmiX
+}
+
+// rmiEnc_everything_slice_Dir encodes a []Dir.
+func rmiEnc_everything_slice_Dir(rmiE *rmi.Encoder, rmiX []Dir) {
+	if rmiX == nil {
+		rmiE.EncodeNil()
+		return
+	}
+	rmiE.EncodeArrayLen(len(rmiX))
+	for rmiI := range rmiX {
+		rmiX[rmiI].EncodeRMI(rmiE)
+	}
+}
+
+// rmiDec_everything_slice_Dir decodes a []Dir.
+func rmiDec_everything_slice_Dir(rmiD *rmi.Decoder) []Dir {
+	rmiN := rmiD.DecodeSliceLen(1)
+	if rmiN < 0 {
+		return nil
+	}
+	rmiX := make([]Dir, rmiN)
+	for rmiI := range rmiX {
+		rmiX[rmiI].DecodeRMI(rmiD)
+	}
+	return rmiX
+}
+
+// rmiEnc_everything_map_Dir_Code encodes a map[Dir]Code.
+func rmiEnc_everything_map_Dir_Code(rmiE *rmi.Encoder, rmiX map[Dir]Code) {
+	if rmiX == nil {
+		rmiE.EncodeNil()
+		return
+	}
+	rmiE.EncodeMapLen(len(rmiX))
+	for rmiK, rmiV := range rmiX {
+		rmiK.EncodeRMI(rmiE)
+		rmiV.EncodeRMI(rmiE)
+	}
+}
+
+// rmiDec_everything_map_Dir_Code decodes a map[Dir]Code.
+func rmiDec_everything_map_Dir_Code(rmiD *rmi.Decoder) map[Dir]Code {
+	rmiN := rmiD.DecodeMapLen()
+	if rmiN < 0 {
+		return nil
+	}
+	rmiX := make(map[Dir]Code, rmiN)
+	for range rmiN {
+		var rmiK Dir
+		rmiK.DecodeRMI(rmiD)
+		var rmiV Code
+		rmiV.DecodeRMI(rmiD)
+		rmiX[rmiK] = rmiV
+	}
+	return rmiX
+}
+
+// rmiEnc_everything_slice_Code encodes a []Code.
+func rmiEnc_everything_slice_Code(rmiE *rmi.Encoder, rmiX []Code) {
+	if rmiX == nil {
+		rmiE.EncodeNil()
+		return
+	}
+	rmiE.EncodeArrayLen(len(rmiX))
+	for rmiI := range rmiX {
+		rmiX[rmiI].EncodeRMI(rmiE)
+	}
+}
+
+// rmiDec_everything_slice_Code decodes a []Code.
+func rmiDec_everything_slice_Code(rmiD *rmi.Decoder) []Code {
+	rmiN := rmiD.DecodeSliceLen(1)
+	if rmiN < 0 {
+		return nil
+	}
+	rmiX := make([]Code, rmiN)
+	for rmiI := range rmiX {
+		rmiX[rmiI].DecodeRMI(rmiD)
+	}
+	return rmiX
+}
+
+// rmiEnc_everything_map_Code_Dir encodes a map[Code]Dir.
+func rmiEnc_everything_map_Code_Dir(rmiE *rmi.Encoder, rmiX map[Code]Dir) {
+	if rmiX == nil {
+		rmiE.EncodeNil()
+		return
+	}
+	rmiE.EncodeMapLen(len(rmiX))
+	for rmiK, rmiV := range rmiX {
+		rmiK.EncodeRMI(rmiE)
+		rmiV.EncodeRMI(rmiE)
+	}
+}
+
+// rmiDec_everything_map_Code_Dir decodes a map[Code]Dir.
+func rmiDec_everything_map_Code_Dir(rmiD *rmi.Decoder) map[Code]Dir {
+	rmiN := rmiD.DecodeMapLen()
+	if rmiN < 0 {
+		return nil
+	}
+	rmiX := make(map[Code]Dir, rmiN)
+	for range rmiN {
+		var rmiK Code
+		rmiK.DecodeRMI(rmiD)
+		var rmiV Dir
+		rmiV.DecodeRMI(rmiD)
 		rmiX[rmiK] = rmiV
 	}
 	return rmiX

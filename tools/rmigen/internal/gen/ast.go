@@ -1,6 +1,9 @@
 package gen
 
-import "strings"
+import (
+	"math/big"
+	"strings"
+)
 
 // Pos is a position in an IDL file: 1-based line and byte column.
 type Pos struct {
@@ -19,10 +22,10 @@ type File struct {
 	Doc     []string // comment before the package line (package doc)
 	Package Ident
 	Imports []*Import
-	Decls   []Decl // *Struct and *Global in source order
+	Decls   []Decl // *Struct, *Enum and *Global in source order
 }
 
-// Decl is a *Struct or a *Global.
+// Decl is a *Struct, an *Enum or a *Global.
 type Decl interface{ decl() }
 
 // Import is an import line: import [alias] "path".
@@ -49,6 +52,23 @@ type Field struct {
 	Doc  []string
 	Name Ident
 	Type *Type
+}
+
+// Enum is an enum declaration: a named integer type and its values.
+type Enum struct {
+	Doc    []string
+	Name   Ident
+	Base   *Type // the underlying integer type, as written
+	Values []*EnumValue
+}
+
+// EnumValue is one value of an enum: Name [= Lit].
+type EnumValue struct {
+	Doc    []string
+	Name   Ident
+	Lit    string   // the value as written ("-3"), or "" for the previous value + 1
+	LitPos Pos      // position of the value, or of the name
+	Value  *big.Int // set by the checker
 }
 
 // Global is a global declaration: a named group of calls with consecutive IDs.
@@ -78,6 +98,7 @@ type Param struct {
 }
 
 func (*Struct) decl() {}
+func (*Enum) decl()   {}
 func (*Global) decl() {}
 
 // Kind classifies a Type.
@@ -85,12 +106,13 @@ type Kind int
 
 // Type kinds.
 const (
-	Basic  Kind = iota // bool, intN, uintN, floatN, string
-	Bytes              // []byte
-	Named              // a struct declared in the IDL
-	GoType             // pkg.Name from an import line
-	Slice              // []Elem
-	Map                // map[Key]Elem
+	Basic    Kind = iota // bool, intN, uintN, floatN, string
+	Bytes                // []byte
+	Named                // a struct declared in the IDL
+	GoType               // pkg.Name from an import line
+	Slice                // []Elem
+	Map                  // map[Key]Elem
+	EnumKind             // an enum declared in the IDL (the parser says Named; the checker resolves it)
 )
 
 // Type is a type expression.
@@ -103,6 +125,7 @@ type Type struct {
 	Elem *Type  // Slice, Map
 
 	strct *Struct // Named, set by the checker
+	enum  *Enum   // EnumKind, set by the checker
 }
 
 // String returns the Go spelling of t.

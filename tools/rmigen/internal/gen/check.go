@@ -18,6 +18,7 @@ type checker struct {
 	f       *File
 	errs    ErrorList
 	structs map[string]*Struct
+	enums   map[string]*Enum
 	globals map[string]*Global
 	imports map[string]*Import
 	// top holds every package-level name the output declares, with where it
@@ -32,7 +33,7 @@ type checker struct {
 
 // Check resolves f in place and returns an ErrorList if anything is wrong.
 func Check(f *File) error {
-	c := &checker{f: f, structs: map[string]*Struct{}, globals: map[string]*Global{}, imports: map[string]*Import{}, top: map[string]string{}, badImport: map[*Import]bool{}}
+	c := &checker{f: f, structs: map[string]*Struct{}, enums: map[string]*Enum{}, globals: map[string]*Global{}, imports: map[string]*Import{}, top: map[string]string{}, badImport: map[*Import]bool{}}
 	c.check()
 	if len(c.errs) > 0 {
 		c.errs.sort()
@@ -102,9 +103,12 @@ func (c *checker) check() {
 	c.name(f.Package, "package name")
 	c.checkImports()
 
-	// Declare every struct first, so that globals and fields may refer to
-	// structs declared later in the file.
+	// Declare every struct and enum first, so that globals and fields may
+	// refer to types declared later in the file.
 	for _, d := range f.Decls {
+		if en, ok := d.(*Enum); ok {
+			c.declareEnum(en)
+		}
 		if s, ok := d.(*Struct); ok {
 			if !c.exportedName(s.Name, "struct name") {
 				continue
@@ -121,6 +125,8 @@ func (c *checker) check() {
 		switch d := d.(type) {
 		case *Struct:
 			c.checkStruct(d)
+		case *Enum:
+			c.checkEnum(d)
 		case *Global:
 			c.checkGlobal(d)
 		}
@@ -233,6 +239,10 @@ func (c *checker) resolve(t *Type) {
 	switch t.Kind {
 	case Basic, Bytes:
 	case Named:
+		if en, ok := c.enums[t.Name]; ok {
+			t.Kind, t.enum = EnumKind, en
+			return
+		}
 		s, ok := c.structs[t.Name]
 		if !ok {
 			if im, isImport := c.imports[t.Name]; isImport {
@@ -260,8 +270,8 @@ func (c *checker) resolve(t *Type) {
 		c.resolve(t.Elem)
 	case Map:
 		c.resolve(t.Key)
-		if t.Key.Kind != Basic {
-			c.errorf(t.Key.Pos, "invalid map key type %s: use bool, a number type or string", t.Key)
+		if t.Key.Kind != Basic && t.Key.Kind != EnumKind {
+			c.errorf(t.Key.Pos, "invalid map key type %s: use bool, a number type, string or an enum", t.Key)
 		}
 		c.resolve(t.Elem)
 	}

@@ -58,6 +58,8 @@ func Emit(f *File) ([]byte, error) {
 		switch d := d.(type) {
 		case *Struct:
 			e.structDecl(d)
+		case *Enum:
+			e.enumDecl(d)
 		case *Global:
 			hasGlobal = true
 			e.global(d)
@@ -246,7 +248,7 @@ func (e *emitter) encode(t *Type, x, enc string) string {
 		return fmt.Sprintf("%s.Encode%s(%s)", enc, methodSuffix(t.Name), x)
 	case Bytes:
 		return fmt.Sprintf("%s.EncodeBytes(%s)", enc, x)
-	case Named:
+	case Named, EnumKind:
 		return fmt.Sprintf("%s.EncodeRMI(%s)", x, enc)
 	case GoType:
 		return fmt.Sprintf("%s.EncodeValue(&%s)", enc, x)
@@ -264,7 +266,7 @@ func (e *emitter) decode(t *Type, x, dec string) string {
 		return fmt.Sprintf("%s = %s.Decode%s()", x, recv, methodSuffix(t.Name))
 	case Bytes:
 		return fmt.Sprintf("%s = %s.DecodeBytes()", x, recv)
-	case Named:
+	case Named, EnumKind:
 		return fmt.Sprintf("%s.DecodeRMI(%s)", x, dec)
 	case GoType:
 		return fmt.Sprintf("%s.DecodeValue(&%s)", recv, x)
@@ -276,7 +278,7 @@ func (e *emitter) decode(t *Type, x, dec string) string {
 // into it.
 func (e *emitter) decodeVar(t *Type, x, dec string) string {
 	st := e.decode(t, x, dec)
-	if t.Kind == Named || t.Kind == GoType {
+	if t.Kind == Named || t.Kind == GoType || t.Kind == EnumKind {
 		return fmt.Sprintf("var %s %s\n%s", x, t, st)
 	}
 	return strings.Replace(st, " = ", " := ", 1)

@@ -15,7 +15,7 @@ const (
 	tIdent
 	tInt
 	tString
-	tPunct // one of { } ( ) [ ] ; , . =
+	tPunct // one of { } ( ) [ ] ; , . = -
 )
 
 type lexToken struct {
@@ -213,7 +213,7 @@ func (l *lexer) token() lexToken {
 			return lexToken{kind: tEOF, pos: pos}
 		}
 		return lexToken{kind: tString, text: text, val: val, pos: pos, doc: doc}
-	case strings.IndexByte("{}()[];,.=", c) >= 0:
+	case strings.IndexByte("{}()[];,.=-", c) >= 0:
 		l.advance(1)
 		return lexToken{kind: tPunct, text: string(c), pos: pos, doc: doc}
 	}

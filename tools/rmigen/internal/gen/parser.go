@@ -71,7 +71,7 @@ func (p *parser) optSemi() {
 	}
 }
 
-var keywords = map[string]bool{"package": true, "import": true, "struct": true, "global": true, "map": true}
+var keywords = map[string]bool{"package": true, "import": true, "struct": true, "enum": true, "global": true, "map": true}
 
 func (p *parser) ident(what string) Ident {
 	if p.failed() {
@@ -137,13 +137,16 @@ func (p *parser) file() *File {
 		case p.is("struct"):
 			p.next()
 			f.Decls = append(f.Decls, p.structDecl(doc))
+		case p.is("enum"):
+			p.next()
+			f.Decls = append(f.Decls, p.enumDecl(doc))
 		case p.is("global"):
 			p.next()
 			f.Decls = append(f.Decls, p.global(doc))
 		case p.is("import"):
 			p.errorf(p.tok.pos, "import after declarations: imports come right after the package line")
 		default:
-			p.errorf(p.tok.pos, "expected struct or global declaration, found %s", p.tok.describe())
+			p.errorf(p.tok.pos, "expected struct, enum or global declaration, found %s", p.tok.describe())
 		}
 		p.optSemi()
 	}
@@ -180,6 +183,38 @@ func (p *parser) structDecl(doc []string) *Struct {
 	}
 	p.expect("}", "to close struct")
 	return s
+}
+
+func (p *parser) enumDecl(doc []string) *Enum {
+	en := &Enum{Doc: doc, Name: p.ident("enum name")}
+	en.Base = p.typ()
+	p.expect("{", "after enum type")
+	for !p.failed() && !p.is("}") {
+		v := &EnumValue{Doc: p.tok.doc}
+		v.Name = p.ident("enum value name or }")
+		v.LitPos = v.Name.Pos
+		if p.is("=") {
+			p.next()
+			v.LitPos = p.tok.pos
+			sign := ""
+			if p.is("-") {
+				sign = "-"
+				p.next()
+			}
+			if !p.failed() && p.tok.kind != tInt {
+				p.errorf(p.tok.pos, "expected enum value (a decimal integer), found %s", p.tok.describe())
+			}
+			if p.failed() {
+				return en
+			}
+			v.Lit = sign + p.tok.text
+			p.next()
+		}
+		en.Values = append(en.Values, v)
+		p.optSemi()
+	}
+	p.expect("}", "to close enum")
+	return en
 }
 
 func (p *parser) global(doc []string) *Global {
