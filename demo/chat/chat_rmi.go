@@ -54,34 +54,34 @@ func NewChatProxy(s rmi.Sender) *ChatProxy {
 func (rmiP *ChatProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 
 // Hello sends call Chat.Hello (ID 3000) to the peer, group or server named by
-// to, the way ctx says.
+// to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // Hello tells members the sender's name: sent to the group when the
 // sender joins, and to each member who joins later.
-func (rmiP *ChatProxy) Hello(to net.HostID, ctx rmi.Context, name string) error {
+func (rmiP *ChatProxy) Hello(to net.HostID, how rmi.Context, name string) error {
 	rmiE := rmi.StartCall(3000, 1)
 	rmiE.EncodeString(name)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Chat.Hello")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Chat.Hello")
 }
 
-// Say sends call Chat.Say (ID 3001) to the peer, group or server named by to,
-// the way ctx says.
+// Say sends call Chat.Say (ID 3001) to the peer, group or server named by to;
+// how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // Say is one line of chat.
-func (rmiP *ChatProxy) Say(to net.HostID, ctx rmi.Context, text string) error {
+func (rmiP *ChatProxy) Say(to net.HostID, how rmi.Context, text string) error {
 	rmiE := rmi.StartCall(3001, 1)
 	rmiE.EncodeString(text)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Chat.Say")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Chat.Say")
 }
 
 // Leave sends call Chat.Leave (ID 3002) to the peer, group or server named by
-// to, the way ctx says.
+// to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // Leave asks the chat host to take the sender out of the group, so
 // that everyone sees the leave before the sender disconnects.
-func (rmiP *ChatProxy) Leave(to net.HostID, ctx rmi.Context) error {
+func (rmiP *ChatProxy) Leave(to net.HostID, how rmi.Context) error {
 	rmiE := rmi.StartCall(3002, 0)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Chat.Leave")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Chat.Leave")
 }
 
 // ChatStub receives the calls of global Chat: set the function of each call

@@ -119,95 +119,98 @@ func NewLobbyProxy(s rmi.Sender) *LobbyProxy {
 func (rmiP *LobbyProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 
 // ListMatches sends call Lobby.ListMatches (ID 100) to the peer, group or
-// server named by to, the way ctx says.
+// server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
+// travels.
 //
 // ListMatches asks for one page of the open matches, in match ID order:
 // those whose ID is above after (0: from the first), at most limit of
 // them (0 or over MaxPageMatches: MaxPageMatches), and never more than
 // fit in MaxPageBytes. The answer is LobbyReply.MatchList; its next is
 // the after of the following page.
-func (rmiP *LobbyProxy) ListMatches(to net.HostID, ctx rmi.Context, request uint32, after uint32, limit uint8) error {
+func (rmiP *LobbyProxy) ListMatches(to net.HostID, how rmi.Context, request uint32, after uint32, limit uint8) error {
 	rmiE := rmi.StartCall(100, 3)
 	rmiE.EncodeUint32(request)
 	rmiE.EncodeUint32(after)
 	rmiE.EncodeUint8(limit)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.ListMatches")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Lobby.ListMatches")
 }
 
 // CreateMatch sends call Lobby.CreateMatch (ID 101) to the peer, group or
-// server named by to, the way ctx says.
+// server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
+// travels.
 //
 // CreateMatch creates a match (maxPlayers 2 to 16, options at most
 // MaxOptions bytes, else TooLarge) and joins it; the answer is
 // LobbyReply.Joined. The server cleans name with engine/chat's name
 // rules; a name with nothing left is a BadRequest.
-func (rmiP *LobbyProxy) CreateMatch(to net.HostID, ctx rmi.Context, request uint32, name string, maxPlayers uint8, options []byte) error {
+func (rmiP *LobbyProxy) CreateMatch(to net.HostID, how rmi.Context, request uint32, name string, maxPlayers uint8, options []byte) error {
 	rmiE := rmi.StartCall(101, 4)
 	rmiE.EncodeUint32(request)
 	rmiE.EncodeString(name)
 	rmiE.EncodeUint8(maxPlayers)
 	rmiE.EncodeBytes(options)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.CreateMatch")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Lobby.CreateMatch")
 }
 
 // JoinMatch sends call Lobby.JoinMatch (ID 102) to the peer, group or server
-// named by to, the way ctx says.
+// named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // JoinMatch joins an existing match; the answer is LobbyReply.Joined.
-func (rmiP *LobbyProxy) JoinMatch(to net.HostID, ctx rmi.Context, request uint32, match uint32) error {
+func (rmiP *LobbyProxy) JoinMatch(to net.HostID, how rmi.Context, request uint32, match uint32) error {
 	rmiE := rmi.StartCall(102, 2)
 	rmiE.EncodeUint32(request)
 	rmiE.EncodeUint32(match)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.JoinMatch")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Lobby.JoinMatch")
 }
 
 // QuickJoin sends call Lobby.QuickJoin (ID 103) to the peer, group or server
-// named by to, the way ctx says.
+// named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // QuickJoin joins the fullest open match that has a free seat, or
 // creates one; the answer is LobbyReply.Joined. Seats are counted as
 // the joins are decided, so simultaneous quick joins never find a
 // match full that had room for them.
-func (rmiP *LobbyProxy) QuickJoin(to net.HostID, ctx rmi.Context, request uint32) error {
+func (rmiP *LobbyProxy) QuickJoin(to net.HostID, how rmi.Context, request uint32) error {
 	rmiE := rmi.StartCall(103, 1)
 	rmiE.EncodeUint32(request)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.QuickJoin")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Lobby.QuickJoin")
 }
 
 // LeaveMatch sends call Lobby.LeaveMatch (ID 104) to the peer, group or
-// server named by to, the way ctx says.
+// server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
+// travels.
 //
 // LeaveMatch leaves the current match; the answer is LobbyReply.Left.
-func (rmiP *LobbyProxy) LeaveMatch(to net.HostID, ctx rmi.Context, request uint32) error {
+func (rmiP *LobbyProxy) LeaveMatch(to net.HostID, how rmi.Context, request uint32) error {
 	rmiE := rmi.StartCall(104, 1)
 	rmiE.EncodeUint32(request)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.LeaveMatch")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Lobby.LeaveMatch")
 }
 
 // Chat sends call Lobby.Chat (ID 105) to the peer, group or server named by
-// to, the way ctx says.
+// to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // Chat says a line in the lobby: the clients of the sender's chat room
 // (the server puts each client in a room of at most a few dozen at
 // connection) that are not in a match get it as LobbyReply.ChatLine,
 // the sender too. The server strips control characters, refuses lines
 // over 280 characters and rate-limits each sender.
-func (rmiP *LobbyProxy) Chat(to net.HostID, ctx rmi.Context, text string) error {
+func (rmiP *LobbyProxy) Chat(to net.HostID, how rmi.Context, text string) error {
 	rmiE := rmi.StartCall(105, 1)
 	rmiE.EncodeString(text)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.Chat")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Lobby.Chat")
 }
 
 // SetName sends call Lobby.SetName (ID 106) to the peer, group or server
-// named by to, the way ctx says.
+// named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // SetName sets the name shown with this client's lobby chat lines. The
 // server cleans it with engine/chat's name rules (control characters
 // stripped, at most 24 characters); without one, clients show the ID.
-func (rmiP *LobbyProxy) SetName(to net.HostID, ctx rmi.Context, name string) error {
+func (rmiP *LobbyProxy) SetName(to net.HostID, how rmi.Context, name string) error {
 	rmiE := rmi.StartCall(106, 1)
 	rmiE.EncodeString(name)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.SetName")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Lobby.SetName")
 }
 
 // LobbyStub receives the calls of global Lobby: set the function of each call
@@ -556,56 +559,58 @@ func NewLobbyReplyProxy(s rmi.Sender) *LobbyReplyProxy {
 func (rmiP *LobbyReplyProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 
 // MatchList sends call LobbyReply.MatchList (ID 150) to the peer, group or
-// server named by to, the way ctx says.
+// server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
+// travels.
 //
 // MatchList answers ListMatches: result is OK or RateLimited; matches
 // is the page; next is the after of the following page (0: this page
 // is the last); total counts the open matches.
-func (rmiP *LobbyReplyProxy) MatchList(to net.HostID, ctx rmi.Context, request uint32, result uint8, matches []MatchInfo, next uint32, total uint32) error {
+func (rmiP *LobbyReplyProxy) MatchList(to net.HostID, how rmi.Context, request uint32, result uint8, matches []MatchInfo, next uint32, total uint32) error {
 	rmiE := rmi.StartCall(150, 5)
 	rmiE.EncodeUint32(request)
 	rmiE.EncodeUint8(result)
 	rmiEnc_lobby_slice_MatchInfo(rmiE, matches)
 	rmiE.EncodeUint32(next)
 	rmiE.EncodeUint32(total)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "LobbyReply.MatchList")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "LobbyReply.MatchList")
 }
 
 // Joined sends call LobbyReply.Joined (ID 151) to the peer, group or server
-// named by to, the way ctx says.
+// named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // Joined answers CreateMatch, JoinMatch and QuickJoin: result is a Result
 // code (0 is OK) and match the group joined.
-func (rmiP *LobbyReplyProxy) Joined(to net.HostID, ctx rmi.Context, request uint32, result uint8, match uint32) error {
+func (rmiP *LobbyReplyProxy) Joined(to net.HostID, how rmi.Context, request uint32, result uint8, match uint32) error {
 	rmiE := rmi.StartCall(151, 3)
 	rmiE.EncodeUint32(request)
 	rmiE.EncodeUint8(result)
 	rmiE.EncodeUint32(match)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "LobbyReply.Joined")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "LobbyReply.Joined")
 }
 
 // Left sends call LobbyReply.Left (ID 152) to the peer, group or server named
-// by to, the way ctx says.
+// by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // Left answers LeaveMatch.
-func (rmiP *LobbyReplyProxy) Left(to net.HostID, ctx rmi.Context, request uint32, result uint8) error {
+func (rmiP *LobbyReplyProxy) Left(to net.HostID, how rmi.Context, request uint32, result uint8) error {
 	rmiE := rmi.StartCall(152, 2)
 	rmiE.EncodeUint32(request)
 	rmiE.EncodeUint8(result)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "LobbyReply.Left")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "LobbyReply.Left")
 }
 
 // ChatLine sends call LobbyReply.ChatLine (ID 153) to the peer, group or
-// server named by to, the way ctx says.
+// server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
+// travels.
 //
 // ChatLine is a lobby chat line from client from, already cleaned; name
 // is the name it set, or empty.
-func (rmiP *LobbyReplyProxy) ChatLine(to net.HostID, ctx rmi.Context, from uint32, name string, text string) error {
+func (rmiP *LobbyReplyProxy) ChatLine(to net.HostID, how rmi.Context, from uint32, name string, text string) error {
 	rmiE := rmi.StartCall(153, 3)
 	rmiE.EncodeUint32(from)
 	rmiE.EncodeString(name)
 	rmiE.EncodeString(text)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "LobbyReply.ChatLine")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "LobbyReply.ChatLine")
 }
 
 // LobbyReplyStub receives the calls of global LobbyReply: set the function of

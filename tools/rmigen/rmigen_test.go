@@ -48,19 +48,10 @@ func diff(want, got []byte) string {
 			b = g[i]
 		}
 		if a != b {
-			return "line " + itoa(i+1) + ":\n- " + a + "\n+ " + b
+			return "line " + strconv.Itoa(i+1) + ":\n- " + a + "\n+ " + b
 		}
 	}
 	return ""
-}
-
-func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(i)) }
-
-func fmtInt(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return fmtInt(i/10) + string(rune('0'+i%10))
 }
 
 func inputs(t *testing.T, dir string) []string {
@@ -180,11 +171,8 @@ func TestVersionGuard(t *testing.T) {
 		// The failing line carries the explanation.
 		lineNo := strings.SplitN(strings.SplitN(out, "old.go:", 2)[1], ":", 2)[0]
 		lines := strings.Split(old, "\n")
-		var n int
-		for _, ch := range lineNo {
-			n = n*10 + int(ch-'0')
-		}
-		if n < 1 || n > len(lines) || !strings.Contains(lines[n-1], c.line) {
+		n, err := strconv.Atoi(lineNo)
+		if err != nil || n < 1 || n > len(lines) || !strings.Contains(lines[n-1], c.line) {
 			t.Errorf("line %s of the generated file does not explain the failure", lineNo)
 		}
 	}

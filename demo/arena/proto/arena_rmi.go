@@ -318,83 +318,89 @@ func NewArenaP2PProxy(s rmi.Sender) *ArenaP2PProxy {
 func (rmiP *ArenaP2PProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 
 // Player_Hello sends call ArenaP2P.Player_Hello (ID 2000) to the peer, group
-// or server named by to, the way ctx says.
+// or server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
+// travels.
 //
 // Player_Hello tells the group (or a newcomer) a member's name.
 // Reliable.
-func (rmiP *ArenaP2PProxy) Player_Hello(to net.HostID, ctx rmi.Context, name string, version uint8) error {
+func (rmiP *ArenaP2PProxy) Player_Hello(to net.HostID, how rmi.Context, name string, version uint8) error {
 	rmiE := rmi.StartCall(2000, 2)
 	rmiE.EncodeString(name)
 	rmiE.EncodeUint8(version)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "ArenaP2P.Player_Hello")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "ArenaP2P.Player_Hello")
 }
 
 // Player_Input sends call ArenaP2P.Player_Input (ID 2001) to the peer, group
-// or server named by to, the way ctx says.
+// or server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
+// travels.
 //
 // Player_Input sends a member's latest inputs to the host, newest
 // last: the last one has sequence number seq. Each message repeats
 // the few before it, so a lost datagram costs nothing. Unreliable,
 // channel 1.
-func (rmiP *ArenaP2PProxy) Player_Input(to net.HostID, ctx rmi.Context, seq uint32, cmds []InputCmd) error {
+func (rmiP *ArenaP2PProxy) Player_Input(to net.HostID, how rmi.Context, seq uint32, cmds []InputCmd) error {
 	rmiE := rmi.StartCall(2001, 2)
 	rmiE.EncodeUint32(seq)
 	rmiEnc_arena_slice_InputCmd(rmiE, cmds)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "ArenaP2P.Player_Input")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "ArenaP2P.Player_Input")
 }
 
 // Host_Snapshot sends call ArenaP2P.Host_Snapshot (ID 2002) to the peer,
-// group or server named by to, the way ctx says.
+// group or server named by to; how (rmi.Reliable, rmi.Unreliable...) says how
+// it travels.
 //
 // Host_Snapshot is the match state at a tick, multicast by the host to
 // the group. The bullets come along unless there are too many to fit
 // one datagram (head.Flags bit 0): then they follow in Host_Bullets.
 // Unreliable, channel 2.
-func (rmiP *ArenaP2PProxy) Host_Snapshot(to net.HostID, ctx rmi.Context, head SnapHeader, players []PlayerState, bullets []BulletState, pickups []uint16) error {
+func (rmiP *ArenaP2PProxy) Host_Snapshot(to net.HostID, how rmi.Context, head SnapHeader, players []PlayerState, bullets []BulletState, pickups []uint16) error {
 	rmiE := rmi.StartCall(2002, 4)
 	head.EncodeRMI(rmiE)
 	rmiEnc_arena_slice_PlayerState(rmiE, players)
 	rmiEnc_arena_slice_BulletState(rmiE, bullets)
 	rmiEnc_arena_slice_uint16(rmiE, pickups)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "ArenaP2P.Host_Snapshot")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "ArenaP2P.Host_Snapshot")
 }
 
 // Host_Bullets sends call ArenaP2P.Host_Bullets (ID 2003) to the peer, group
-// or server named by to, the way ctx says.
+// or server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
+// travels.
 //
 // Host_Bullets is the bullets in flight at a tick, when they do not
 // fit in the snapshot. Unreliable, channel 3.
-func (rmiP *ArenaP2PProxy) Host_Bullets(to net.HostID, ctx rmi.Context, tick uint32, time uint32, bullets []BulletState) error {
+func (rmiP *ArenaP2PProxy) Host_Bullets(to net.HostID, how rmi.Context, tick uint32, time uint32, bullets []BulletState) error {
 	rmiE := rmi.StartCall(2003, 3)
 	rmiE.EncodeUint32(tick)
 	rmiE.EncodeUint32(time)
 	rmiEnc_arena_slice_BulletState(rmiE, bullets)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "ArenaP2P.Host_Bullets")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "ArenaP2P.Host_Bullets")
 }
 
 // Host_Events sends call ArenaP2P.Host_Events (ID 2004) to the peer, group or
-// server named by to, the way ctx says.
+// server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
+// travels.
 //
 // Host_Events carries what happened up to a tick (hits, kills, spawns,
 // pickups, rounds), multicast by the host with each snapshot. Reliable.
-func (rmiP *ArenaP2PProxy) Host_Events(to net.HostID, ctx rmi.Context, tick uint32, events []GameEvent) error {
+func (rmiP *ArenaP2PProxy) Host_Events(to net.HostID, how rmi.Context, tick uint32, events []GameEvent) error {
 	rmiE := rmi.StartCall(2004, 2)
 	rmiE.EncodeUint32(tick)
 	rmiEnc_arena_slice_GameEvent(rmiE, events)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "ArenaP2P.Host_Events")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "ArenaP2P.Host_Events")
 }
 
 // Player_Chat sends call ArenaP2P.Player_Chat (ID 2005) to the peer, group or
-// server named by to, the way ctx says.
+// server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
+// travels.
 //
 // Player_Chat is a line of the match chat, multicast by a member to
 // the group (it does not go through the host, so host changes do not
 // touch it). Untrusted: receivers apply engine/chat's Clean and a
 // Limiter per sender. Reliable.
-func (rmiP *ArenaP2PProxy) Player_Chat(to net.HostID, ctx rmi.Context, text string) error {
+func (rmiP *ArenaP2PProxy) Player_Chat(to net.HostID, how rmi.Context, text string) error {
 	rmiE := rmi.StartCall(2005, 1)
 	rmiE.EncodeString(text)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "ArenaP2P.Player_Chat")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "ArenaP2P.Player_Chat")
 }
 
 // ArenaP2PStub receives the calls of global ArenaP2P: set the function of

@@ -83,38 +83,39 @@ func NewGameProxy(s rmi.Sender) *GameProxy {
 func (rmiP *GameProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 
 // Player_Move sends call Game.Player_Move (ID 2000) to the peer, group or
-// server named by to, the way ctx says.
+// server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
+// travels.
 //
 // Player_Move reports a player's position and velocity at a simulation
 // tick. Send it unreliable: a newer move replaces an older one.
-func (rmiP *GameProxy) Player_Move(to net.HostID, ctx rmi.Context, pos Vec2, vel Vec2, tick uint32) error {
+func (rmiP *GameProxy) Player_Move(to net.HostID, how rmi.Context, pos Vec2, vel Vec2, tick uint32) error {
 	rmiE := rmi.StartCall(2000, 3)
 	pos.EncodeRMI(rmiE)
 	vel.EncodeRMI(rmiE)
 	rmiE.EncodeUint32(tick)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Game.Player_Move")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Game.Player_Move")
 }
 
 // Chat sends call Game.Chat (ID 2001) to the peer, group or server named by
-// to, the way ctx says.
+// to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // Chat sends a line of text to everyone in the group.
-func (rmiP *GameProxy) Chat(to net.HostID, ctx rmi.Context, text string) error {
+func (rmiP *GameProxy) Chat(to net.HostID, how rmi.Context, text string) error {
 	rmiE := rmi.StartCall(2001, 1)
 	rmiE.EncodeString(text)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Game.Chat")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Game.Chat")
 }
 
-// Hit sends call Game.Hit (ID 2002) to the peer, group or server named by to,
-// the way ctx says.
+// Hit sends call Game.Hit (ID 2002) to the peer, group or server named by to;
+// how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // Hit reports that shooter hit target for damage points.
-func (rmiP *GameProxy) Hit(to net.HostID, ctx rmi.Context, shooter uint32, target uint32, damage int16) error {
+func (rmiP *GameProxy) Hit(to net.HostID, how rmi.Context, shooter uint32, target uint32, damage int16) error {
 	rmiE := rmi.StartCall(2002, 3)
 	rmiE.EncodeUint32(shooter)
 	rmiE.EncodeUint32(target)
 	rmiE.EncodeInt16(damage)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Game.Hit")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Game.Hit")
 }
 
 // GameStub receives the calls of global Game: set the function of each call
@@ -299,23 +300,23 @@ func NewLobbyProxy(s rmi.Sender) *LobbyProxy {
 func (rmiP *LobbyProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 
 // Join sends call Lobby.Join (ID 3000) to the peer, group or server named by
-// to, the way ctx says.
+// to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // Join asks to join a match under a player name.
-func (rmiP *LobbyProxy) Join(to net.HostID, ctx rmi.Context, name string, options map[string]string) error {
+func (rmiP *LobbyProxy) Join(to net.HostID, how rmi.Context, name string, options map[string]string) error {
 	rmiE := rmi.StartCall(3000, 2)
 	rmiE.EncodeString(name)
 	rmiEnc_game_map_string_string(rmiE, options)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.Join")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Lobby.Join")
 }
 
 // Ready sends call Lobby.Ready (ID 3001) to the peer, group or server named
-// by to, the way ctx says.
+// by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // Ready says the player finished loading.
-func (rmiP *LobbyProxy) Ready(to net.HostID, ctx rmi.Context) error {
+func (rmiP *LobbyProxy) Ready(to net.HostID, how rmi.Context) error {
 	rmiE := rmi.StartCall(3001, 0)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Lobby.Ready")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Lobby.Ready")
 }
 
 // LobbyStub receives the calls of global Lobby: set the function of each call

@@ -200,29 +200,29 @@ func NewEveryProxy(s rmi.Sender) *EveryProxy {
 func (rmiP *EveryProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 
 // Bools sends call Every.Bools (ID 100) to the peer, group or server named by
-// to, the way ctx says.
-func (rmiP *EveryProxy) Bools(to net.HostID, ctx rmi.Context, a bool, b bool) error {
+// to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+func (rmiP *EveryProxy) Bools(to net.HostID, how rmi.Context, a bool, b bool) error {
 	rmiE := rmi.StartCall(100, 2)
 	rmiE.EncodeBool(a)
 	rmiE.EncodeBool(b)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.Bools")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Every.Bools")
 }
 
 // Ints sends call Every.Ints (ID 101) to the peer, group or server named by
-// to, the way ctx says.
-func (rmiP *EveryProxy) Ints(to net.HostID, ctx rmi.Context, a int, b int8, c int16, d int32, e int64) error {
+// to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+func (rmiP *EveryProxy) Ints(to net.HostID, how rmi.Context, a int, b int8, c int16, d int32, e int64) error {
 	rmiE := rmi.StartCall(101, 5)
 	rmiE.EncodeInt(a)
 	rmiE.EncodeInt8(b)
 	rmiE.EncodeInt16(c)
 	rmiE.EncodeInt32(d)
 	rmiE.EncodeInt64(e)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.Ints")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Every.Ints")
 }
 
 // Uints sends call Every.Uints (ID 102) to the peer, group or server named by
-// to, the way ctx says.
-func (rmiP *EveryProxy) Uints(to net.HostID, ctx rmi.Context, a uint, b uint8, c uint8, d uint16, e uint32, f uint64) error {
+// to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+func (rmiP *EveryProxy) Uints(to net.HostID, how rmi.Context, a uint, b uint8, c uint8, d uint16, e uint32, f uint64) error {
 	rmiE := rmi.StartCall(102, 6)
 	rmiE.EncodeUint(a)
 	rmiE.EncodeUint8(b)
@@ -230,64 +230,64 @@ func (rmiP *EveryProxy) Uints(to net.HostID, ctx rmi.Context, a uint, b uint8, c
 	rmiE.EncodeUint16(d)
 	rmiE.EncodeUint32(e)
 	rmiE.EncodeUint64(f)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.Uints")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Every.Uints")
 }
 
 // Floats sends call Every.Floats (ID 103) to the peer, group or server named
-// by to, the way ctx says.
-func (rmiP *EveryProxy) Floats(to net.HostID, ctx rmi.Context, a float32, b float64) error {
+// by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+func (rmiP *EveryProxy) Floats(to net.HostID, how rmi.Context, a float32, b float64) error {
 	rmiE := rmi.StartCall(103, 2)
 	rmiE.EncodeFloat32(a)
 	rmiE.EncodeFloat64(b)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.Floats")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Every.Floats")
 }
 
 // Strings sends call Every.Strings (ID 104) to the peer, group or server
-// named by to, the way ctx says.
-func (rmiP *EveryProxy) Strings(to net.HostID, ctx rmi.Context, s string, b []byte) error {
+// named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+func (rmiP *EveryProxy) Strings(to net.HostID, how rmi.Context, s string, b []byte) error {
 	rmiE := rmi.StartCall(104, 2)
 	rmiE.EncodeString(s)
 	rmiE.EncodeBytes(b)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.Strings")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Every.Strings")
 }
 
 // Slices sends call Every.Slices (ID 105) to the peer, group or server named
-// by to, the way ctx says.
-func (rmiP *EveryProxy) Slices(to net.HostID, ctx rmi.Context, a []int32, b []string, c [][]byte, d []Inner, e [][]uint16) error {
+// by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+func (rmiP *EveryProxy) Slices(to net.HostID, how rmi.Context, a []int32, b []string, c [][]byte, d []Inner, e [][]uint16) error {
 	rmiE := rmi.StartCall(105, 5)
 	rmiEnc_everything_slice_int32(rmiE, a)
 	rmiEnc_everything_slice_string(rmiE, b)
 	rmiEnc_everything_slice_bytes(rmiE, c)
 	rmiEnc_everything_slice_Inner(rmiE, d)
 	rmiEnc_everything_slice_slice_uint16(rmiE, e)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.Slices")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Every.Slices")
 }
 
 // Maps sends call Every.Maps (ID 106) to the peer, group or server named by
-// to, the way ctx says.
-func (rmiP *EveryProxy) Maps(to net.HostID, ctx rmi.Context, a map[string]int32, b map[int64][]Inner, c map[bool]string, d map[float32]float64, e map[uint8][]byte) error {
+// to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+func (rmiP *EveryProxy) Maps(to net.HostID, how rmi.Context, a map[string]int32, b map[int64][]Inner, c map[bool]string, d map[float32]float64, e map[uint8][]byte) error {
 	rmiE := rmi.StartCall(106, 5)
 	rmiEnc_everything_map_string_int32(rmiE, a)
 	rmiEnc_everything_map_int64_slice_Inner(rmiE, b)
 	rmiEnc_everything_map_bool_string(rmiE, c)
 	rmiEnc_everything_map_float32_float64(rmiE, d)
 	rmiEnc_everything_map_uint8_bytes(rmiE, e)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.Maps")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Every.Maps")
 }
 
 // Structs sends call Every.Structs (ID 107) to the peer, group or server
-// named by to, the way ctx says.
-func (rmiP *EveryProxy) Structs(to net.HostID, ctx rmi.Context, a Inner, b Outer, c Empty) error {
+// named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+func (rmiP *EveryProxy) Structs(to net.HostID, how rmi.Context, a Inner, b Outer, c Empty) error {
 	rmiE := rmi.StartCall(107, 3)
 	a.EncodeRMI(rmiE)
 	b.EncodeRMI(rmiE)
 	c.EncodeRMI(rmiE)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.Structs")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Every.Structs")
 }
 
 // GoTypes sends call Every.GoTypes (ID 108) to the peer, group or server
-// named by to, the way ctx says.
-func (rmiP *EveryProxy) GoTypes(to net.HostID, ctx rmi.Context, d time.Duration, t time.Time, c gt.Color, p gt.Plain, cs []gt.Color, ps map[string]gt.Plain) error {
+// named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+func (rmiP *EveryProxy) GoTypes(to net.HostID, how rmi.Context, d time.Duration, t time.Time, c gt.Color, p gt.Plain, cs []gt.Color, ps map[string]gt.Plain) error {
 	rmiE := rmi.StartCall(108, 6)
 	rmiE.EncodeValue(&d)
 	rmiE.EncodeValue(&t)
@@ -295,34 +295,34 @@ func (rmiP *EveryProxy) GoTypes(to net.HostID, ctx rmi.Context, d time.Duration,
 	rmiE.EncodeValue(&p)
 	rmiEnc_everything_slice_gt_Color(rmiE, cs)
 	rmiEnc_everything_map_string_gt_Plain(rmiE, ps)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.GoTypes")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Every.GoTypes")
 }
 
 // Nothing sends call Every.Nothing (ID 109) to the peer, group or server
-// named by to, the way ctx says.
+// named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // Nothing has no arguments.
-func (rmiP *EveryProxy) Nothing(to net.HostID, ctx rmi.Context) error {
+func (rmiP *EveryProxy) Nothing(to net.HostID, how rmi.Context) error {
 	rmiE := rmi.StartCall(109, 0)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.Nothing")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Every.Nothing")
 }
 
 // Jump sends call Every.Jump (ID 150) to the peer, group or server named by
-// to, the way ctx says.
+// to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
 //
 // Jump has an explicit ID; the next method continues from it.
-func (rmiP *EveryProxy) Jump(to net.HostID, ctx rmi.Context, x int32) error {
+func (rmiP *EveryProxy) Jump(to net.HostID, how rmi.Context, x int32) error {
 	rmiE := rmi.StartCall(150, 1)
 	rmiE.EncodeInt32(x)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.Jump")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Every.Jump")
 }
 
 // AfterJump sends call Every.AfterJump (ID 151) to the peer, group or server
-// named by to, the way ctx says.
-func (rmiP *EveryProxy) AfterJump(to net.HostID, ctx rmi.Context, x uint64) error {
+// named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+func (rmiP *EveryProxy) AfterJump(to net.HostID, how rmi.Context, x uint64) error {
 	rmiE := rmi.StartCall(151, 1)
 	rmiE.EncodeUint64(x)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Every.AfterJump")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Every.AfterJump")
 }
 
 // EveryStub receives the calls of global Every: set the function of each call
@@ -757,11 +757,11 @@ func NewSecondProxy(s rmi.Sender) *SecondProxy {
 func (rmiP *SecondProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 
 // Echo sends call Second.Echo (ID 200) to the peer, group or server named by
-// to, the way ctx says.
-func (rmiP *SecondProxy) Echo(to net.HostID, ctx rmi.Context, s string) error {
+// to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+func (rmiP *SecondProxy) Echo(to net.HostID, how rmi.Context, s string) error {
 	rmiE := rmi.StartCall(200, 1)
 	rmiE.EncodeString(s)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Second.Echo")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Second.Echo")
 }
 
 // SecondStub receives the calls of global Second: set the function of each
@@ -1003,15 +1003,15 @@ func NewEnumeratedProxy(s rmi.Sender) *EnumeratedProxy {
 func (rmiP *EnumeratedProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 
 // Enums sends call Enumerated.Enums (ID 300) to the peer, group or server
-// named by to, the way ctx says.
-func (rmiP *EnumeratedProxy) Enums(to net.HostID, ctx rmi.Context, c Code, d Dir, cs []Code, m map[Code]Dir, t Tagged) error {
+// named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+func (rmiP *EnumeratedProxy) Enums(to net.HostID, how rmi.Context, c Code, d Dir, cs []Code, m map[Code]Dir, t Tagged) error {
 	rmiE := rmi.StartCall(300, 5)
 	c.EncodeRMI(rmiE)
 	d.EncodeRMI(rmiE)
 	rmiEnc_everything_slice_Code(rmiE, cs)
 	rmiEnc_everything_map_Code_Dir(rmiE, m)
 	t.EncodeRMI(rmiE)
-	return rmiP.rmiProxy.Send(to, ctx, rmiE, "Enumerated.Enums")
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Enumerated.Enums")
 }
 
 // EnumeratedStub receives the calls of global Enumerated: set the function of

@@ -220,7 +220,8 @@ func inferName(p string) string {
 func (c *checker) checkStruct(s *Struct) {
 	seen := map[string]*Field{}
 	for _, fd := range s.Fields {
-		if !c.name(fd.Name, "field name") {
+		c.resolve(fd.Type)
+		if !c.exportedName(fd.Name, "field name") {
 			continue
 		}
 		if fd.Name.Name == "EncodeRMI" || fd.Name.Name == "DecodeRMI" {
@@ -230,7 +231,6 @@ func (c *checker) checkStruct(s *Struct) {
 			c.errorf(fd.Name.Pos, "duplicate field %s in struct %s (first at %s)", fd.Name.Name, s.Name.Name, c.at(prev.Name.Pos))
 		}
 		seen[fd.Name.Name] = fd
-		c.resolve(fd.Type)
 	}
 }
 
@@ -250,7 +250,7 @@ func (c *checker) resolve(t *Type) {
 				c.errorf(t.Pos, "%s is a package, not a type: write %s.TypeName", t.Name, t.Name)
 				return
 			}
-			c.errorf(t.Pos, "unknown type %s", t.Name)
+			c.errorf(t.Pos, "unknown type %s%s", t.Name, c.suggestType(t.Name))
 			return
 		}
 		t.strct = s
@@ -275,6 +275,22 @@ func (c *checker) resolve(t *Type) {
 		}
 		c.resolve(t.Elem)
 	}
+}
+
+// suggestType returns "; did you mean X?" with the basic types, structs
+// and enums of the file whose names are close to name, or "".
+func (c *checker) suggestType(name string) string {
+	cands := make([]string, 0, len(basicTypes)+len(c.structs)+len(c.enums))
+	for n := range basicTypes {
+		cands = append(cands, n)
+	}
+	for n := range c.structs {
+		cands = append(cands, n)
+	}
+	for n := range c.enums {
+		cands = append(cands, n)
+	}
+	return didYouMean(closeNames(name, cands), "")
 }
 
 // checkRecursion rejects structs that contain themselves by value (Go
@@ -356,7 +372,8 @@ func minSize(t *Type) int {
 // reserved parameter names: the leading parameters of generated methods.
 var reservedParams = map[string]string{
 	"to":   "the destination parameter of proxy methods",
-	"ctx":  "the rmi.Context parameter of proxy methods",
+	"how":  "the rmi.Context parameter of proxy methods",
+	"ctx":  "the context.Context parameter of generated blocking calls",
 	"info": "the rmi.CallInfo parameter of stub functions",
 }
 
@@ -378,9 +395,12 @@ func (c *checker) checkGlobal(g *Global) {
 	c.declare("New"+gn+"Stub", g.Name.Pos, origin)
 	c.declare("Unimplemented"+gn+"Handler", g.Name.Pos, origin)
 
-	if g.First < 1 || g.First > maxCallID {
+	firstOK := g.First >= 1 && g.First <= maxCallID
+	if !firstOK {
+		// Reported, and the IDs that follow from it are not checked; the
+		// methods' names and parameters still are, so that one bad number
+		// does not hide the rest of the file's problems.
 		c.errorf(g.FirstAt, "first call ID %d of global %s is out of range 1..%d", g.First, gn, maxCallID)
-		return
 	}
 	if len(g.Methods) == 0 {
 		c.errorf(g.Name.Pos, "global %s declares no methods", gn)
@@ -388,28 +408,30 @@ func (c *checker) checkGlobal(g *Global) {
 	}
 	names := map[string]*Method{}
 	ids := map[int]*Method{}
-	next := g.First
+	next, idsOK := g.First, firstOK
 	g.lo, g.hi = maxCallID+1, 0
 	for _, m := range g.Methods {
-		if m.Explicit {
-			if m.ID < 1 || m.ID > maxCallID {
-				c.errorf(m.IDPos, "call ID %d of %s.%s is out of range 1..%d", m.ID, gn, m.Name.Name, maxCallID)
-				next = maxCallID + 2
-				continue
-			}
-		} else {
+		switch {
+		case m.Explicit && (m.ID < 1 || m.ID > maxCallID):
+			c.errorf(m.IDPos, "call ID %d of %s.%s is out of range 1..%d", m.ID, gn, m.Name.Name, maxCallID)
+			idsOK = false // the methods after it number from it
+		case m.Explicit:
+			idsOK = true
+		case idsOK:
 			m.ID = next
 			if m.ID > maxCallID {
 				c.errorf(m.Name.Pos, "%s.%s would get call ID %d, above %d", gn, m.Name.Name, m.ID, maxCallID)
-				continue
+				idsOK = false
 			}
 		}
-		next = m.ID + 1
-		if prev, ok := ids[m.ID]; ok {
-			c.errorf(m.IDPos, "duplicate call ID %d: %s.%s and %s.%s (at %s)", m.ID, gn, m.Name.Name, gn, prev.Name.Name, c.at(prev.Name.Pos))
+		if idsOK {
+			next = m.ID + 1
+			if prev, ok := ids[m.ID]; ok {
+				c.errorf(m.IDPos, "duplicate call ID %d: %s.%s and %s.%s (at %s)", m.ID, gn, m.Name.Name, gn, prev.Name.Name, c.at(prev.Name.Pos))
+			}
+			ids[m.ID] = m
+			g.lo, g.hi = min(g.lo, m.ID), max(g.hi, m.ID)
 		}
-		ids[m.ID] = m
-		g.lo, g.hi = min(g.lo, m.ID), max(g.hi, m.ID)
 
 		if !c.exportedName(m.Name, "method name") {
 			continue

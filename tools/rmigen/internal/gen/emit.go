@@ -376,10 +376,20 @@ func (e *emitter) helperFuncs(h *helper) {
 
 // ---- globals ----
 
+// global writes everything generated for a global: its call IDs, proxy,
+// functional stub and handler interface.
 func (e *emitter) global(g *Global) {
+	e.globalIDs(g)
+	e.globalProxy(g)
+	e.globalStub(g)
+	e.globalHandler(g)
+}
+
+// globalIDs writes the call ID constants of g and the guard that stops the
+// file compiling if one is edited.
+func (e *emitter) globalIDs(g *Global) {
 	gn := g.Name.Name
 	file := filepath.Base(e.f.Name)
-
 	e.p("// Call IDs of global %s (%d..%d).", gn, g.lo, g.hi)
 	e.p("const (")
 	for _, m := range g.Methods {
@@ -398,8 +408,13 @@ func (e *emitter) global(g *Global) {
 	}
 	e.p("}")
 	e.p("")
+}
 
-	// Proxy.
+// globalProxy writes g's proxy: one method per call, which encodes the
+// arguments and sends the frame.
+func (e *emitter) globalProxy(g *Global) {
+	gn := g.Name.Name
+	file := filepath.Base(e.f.Name)
 	e.docAfter(fmt.Sprintf("%sProxy sends the calls of global %s (declared in %s) to a peer, a group or the server. It is safe for concurrent use if its Sender is.", gn, gn, file), g.Doc)
 	e.p("type %sProxy struct {", gn)
 	e.p("rmiProxy *rmi.Proxy")
@@ -415,18 +430,22 @@ func (e *emitter) global(g *Global) {
 	e.p("")
 	for _, m := range g.Methods {
 		mn := m.Name.Name
-		e.docAfter(fmt.Sprintf("%s sends call %s.%s (ID %d) to the peer, group or server named by to, the way ctx says.", mn, gn, mn, m.ID), m.Doc)
-		e.p("func (rmiP *%sProxy) %s(to net.HostID, ctx rmi.Context%s) error {", gn, mn, paramList(m, true))
+		e.docAfter(fmt.Sprintf("%s sends call %s.%s (ID %d) to the peer, group or server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.", mn, gn, mn, m.ID), m.Doc)
+		e.p("func (rmiP *%sProxy) %s(to net.HostID, how rmi.Context%s) error {", gn, mn, paramList(m, true))
 		e.p("rmiE := rmi.StartCall(%d, %d)", m.ID, len(m.Params))
 		for _, prm := range m.Params {
 			e.p("%s", e.encode(prm.Type, prm.Name.Name, "rmiE"))
 		}
-		e.p("return rmiP.rmiProxy.Send(to, ctx, rmiE, %q)", gn+"."+mn)
+		e.p("return rmiP.rmiProxy.Send(to, how, rmiE, %q)", gn+"."+mn)
 		e.p("}")
 		e.p("")
 	}
+}
 
-	// Functional stub.
+// globalStub writes g's functional stub: a function field per call, and the
+// rmi.Stub methods that decode a frame and call the field.
+func (e *emitter) globalStub(g *Global) {
+	gn := g.Name.Name
 	e.docAfter(fmt.Sprintf("%sStub receives the calls of global %s: set the function of each call you handle, then attach the stub to an rmi.Dispatcher. A call whose function is nil fails with rmi.ErrNoHandler. New%sStub fills every function from a %sHandler.", gn, gn, gn, gn), g.Doc)
 	e.p("type %sStub struct {", gn)
 	for _, m := range g.Methods {
@@ -478,8 +497,12 @@ func (e *emitter) global(g *Global) {
 	e.p("return rmi.ErrUnknownCall")
 	e.p("}")
 	e.p("")
+}
 
-	// Handler interface and adapter.
+// globalHandler writes g's handler interface, the adapter from a handler to
+// a stub, and the Unimplemented handler to embed.
+func (e *emitter) globalHandler(g *Global) {
+	gn := g.Name.Name
 	e.docAfter(fmt.Sprintf("%sHandler is the interface form of %sStub: implement it (embed Unimplemented%sHandler to handle only some calls) and attach New%sStub(h).", gn, gn, gn, gn), g.Doc)
 	e.p("type %sHandler interface {", gn)
 	for _, m := range g.Methods {

@@ -101,17 +101,26 @@ func generic(tn *types.TypeName) bool {
 // suggest returns "; did you mean pkg.A or pkg.B?" with the exported types of
 // pkg whose names are close to t's (same start, or a small edit away), or "".
 func suggest(t *Type, pkg *types.Package) string {
-	want := strings.ToLower(t.Name)
+	var names []string
+	for _, name := range pkg.Scope().Names() {
+		if tn, ok := pkg.Scope().Lookup(name).(*types.TypeName); ok && tn.Exported() {
+			names = append(names, name)
+		}
+	}
+	return didYouMean(closeNames(t.Name, names), t.Pkg+".")
+}
+
+// closeNames returns at most three of names that are close to want, ignoring
+// case (names that start with it, or a small edit away), closest first and
+// then in alphabetical order.
+func closeNames(want string, names []string) []string {
+	want = strings.ToLower(want)
 	type cand struct {
 		name string
 		dist int
 	}
 	var cs []cand
-	for _, name := range pkg.Scope().Names() {
-		tn, ok := pkg.Scope().Lookup(name).(*types.TypeName)
-		if !ok || !tn.Exported() {
-			continue
-		}
+	for _, name := range names {
 		low := strings.ToLower(name)
 		switch d := editDistance(want, low); {
 		case strings.HasPrefix(low, want):
@@ -120,16 +129,24 @@ func suggest(t *Type, pkg *types.Package) string {
 			cs = append(cs, cand{name, d})
 		}
 	}
-	if len(cs) == 0 {
+	sort.Slice(cs, func(i, j int) bool {
+		return cs[i].dist < cs[j].dist || cs[i].dist == cs[j].dist && cs[i].name < cs[j].name
+	})
+	out := make([]string, 0, 3)
+	for _, c := range cs[:min(3, len(cs))] {
+		out = append(out, c.name)
+	}
+	return out
+}
+
+// didYouMean returns "; did you mean A, B or C?" with prefix before each
+// name, or "" without names.
+func didYouMean(names []string, prefix string) string {
+	if len(names) == 0 {
 		return ""
 	}
-	sort.SliceStable(cs, func(i, j int) bool { return cs[i].dist < cs[j].dist })
-	if len(cs) > 3 {
-		cs = cs[:3]
-	}
-	names := make([]string, len(cs))
-	for i, c := range cs {
-		names[i] = t.Pkg + "." + c.name
+	for i := range names {
+		names[i] = prefix + names[i]
 	}
 	if len(names) == 1 {
 		return "; did you mean " + names[0] + "?"
@@ -137,9 +154,11 @@ func suggest(t *Type, pkg *types.Package) string {
 	return "; did you mean " + strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1] + "?"
 }
 
-// editDistance is the Levenshtein distance between a and b (bytes). Past 64
-// bytes it returns the longer length unless they are equal (a bound that no
-// suggestion threshold reaches), so that a hostile name costs little.
+// editDistance is the optimal string alignment distance between a and b
+// (bytes): the Levenshtein distance where swapping two adjacent bytes also
+// counts as one edit (Tema is one edit from Team). Past 64 bytes it returns
+// the longer length unless they are equal (a bound that no suggestion
+// threshold reaches), so that a hostile name costs little.
 func editDistance(a, b string) int {
 	if len(a) > 64 || len(b) > 64 {
 		if a == b {
@@ -147,6 +166,8 @@ func editDistance(a, b string) int {
 		}
 		return max(len(a), len(b))
 	}
+	// Three rows: i-2, i-1 and i.
+	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -160,8 +181,11 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
 }

@@ -192,3 +192,24 @@ type Chans = List[chan int]
 		}
 	}
 }
+
+// TestEditDistance checks the distance behind the suggestions: insertions,
+// deletions, substitutions and swaps of adjacent bytes cost one each.
+func TestEditDistance(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"team", "team", 0}, {"", "abc", 3}, {"float", "float32", 2},
+		{"tema", "team", 1}, {"vce2", "vec2", 1}, {"strng", "string", 1}, {"uint65", "uint64", 1},
+		{"abcd", "badc", 2}, {"ca", "abc", 3}, {"quaternion", "string", 7},
+		{strings.Repeat("a", 65), strings.Repeat("a", 65), 0}, {strings.Repeat("a", 65), "a", 65},
+	} {
+		if got := editDistance(c.a, c.b); got != c.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
+		}
+		if got := editDistance(c.b, c.a); got != c.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d (not symmetric)", c.b, c.a, got, c.want)
+		}
+	}
+}

@@ -5,15 +5,19 @@ import (
 )
 
 // parser is a recursive-descent parser for the IDL grammar documented in
-// tools/rmigen/README.md. It stops at the first syntax error.
+// tools/rmigen/README.md. After a syntax error it skips to the next
+// declaration (struct, enum or global) and goes on, so that one run reports
+// the first error of every declaration; a lexical error (an invalid
+// character, an unterminated string or comment) ends the file.
 type parser struct {
-	lx  *lexer
-	tok lexToken
-	err *Error
+	lx   *lexer
+	tok  lexToken
+	errs ErrorList
+	bad  bool // a syntax error in the current declaration: skip to the next
 }
 
 // Parse parses an IDL file. name is used in positions. The error is an
-// ErrorList holding one *Error.
+// ErrorList with the first syntax error of each declaration.
 func Parse(name string, src []byte) (*File, error) {
 	p := &parser{lx: newLexer(name, src)}
 	if err := p.lx.checkText(); err != nil {
@@ -21,11 +25,9 @@ func Parse(name string, src []byte) (*File, error) {
 	}
 	p.next()
 	f := p.file()
-	if p.err == nil {
-		p.err = p.lx.err
-	}
-	if p.err != nil {
-		return nil, ErrorList{p.err}
+	if len(p.errs) > 0 {
+		p.errs.sort()
+		return nil, p.errs
 	}
 	f.Name = name
 	return f, nil
@@ -33,19 +35,36 @@ func Parse(name string, src []byte) (*File, error) {
 
 func (p *parser) next() {
 	p.tok = p.lx.next()
-	if p.lx.err != nil && p.err == nil {
-		p.err = p.lx.err
+	if p.lx.err != nil && !p.lexFailed() {
+		p.errs = append(p.errs, p.lx.err)
+		p.bad = true
 	}
+}
+
+// lexFailed reports whether the lexer stopped (it then returns only tEOF).
+func (p *parser) lexFailed() bool {
+	return p.lx.err != nil && len(p.errs) > 0 && p.errs[len(p.errs)-1] == p.lx.err
 }
 
 func (p *parser) errorf(pos Pos, format string, args ...any) {
-	if p.err == nil {
-		p.err = newError(p.lx.file, pos, format, args...)
+	if !p.bad {
+		p.errs = append(p.errs, newError(p.lx.file, pos, format, args...))
 	}
-	p.tok = lexToken{kind: tEOF, pos: pos} // stop
+	p.bad = true
 }
 
-func (p *parser) failed() bool { return p.err != nil }
+func (p *parser) failed() bool { return p.bad }
+
+// recover skips to the next declaration keyword after a syntax error.
+func (p *parser) recover() {
+	if !p.bad {
+		return
+	}
+	for p.tok.kind != tEOF && !p.is("struct") && !p.is("enum") && !p.is("global") {
+		p.next()
+	}
+	p.bad = false
+}
 
 func (p *parser) is(text string) bool {
 	return (p.tok.kind == tPunct || p.tok.kind == tIdent) && p.tok.text == text
@@ -112,11 +131,11 @@ func (p *parser) file() *File {
 	f := &File{Doc: p.tok.doc}
 	if !p.is("package") {
 		p.errorf(p.tok.pos, "expected package line, found %s", p.tok.describe())
-		return f
+	} else {
+		p.next()
+		f.Package = p.ident("package name")
+		p.optSemi()
 	}
-	p.next()
-	f.Package = p.ident("package name")
-	p.optSemi()
 	for p.is("import") && !p.failed() {
 		p.next()
 		if p.is("(") {
@@ -131,7 +150,11 @@ func (p *parser) file() *File {
 		}
 		p.optSemi()
 	}
-	for !p.failed() && p.tok.kind != tEOF {
+	for {
+		p.recover()
+		if p.tok.kind == tEOF {
+			break
+		}
 		doc := p.tok.doc
 		switch {
 		case p.is("struct"):
