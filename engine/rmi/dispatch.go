@@ -55,6 +55,21 @@ type Stub interface {
 	RMIDispatch(info CallInfo, id CallID, args []byte) error
 }
 
+// RequestStub is a Stub that also has request/response calls; rmigen
+// generates it for every global with a request (a method with returns).
+type RequestStub interface {
+	Stub
+	// RMIIsRequest reports whether id is a request: its frames carry a
+	// sequence number, and it is answered.
+	RMIIsRequest(id CallID) bool
+	// RMIServe decodes args (the msgpack array after the sequence number),
+	// calls the function of request id and, if it succeeds, appends its
+	// results to e as one msgpack array. Its errors are those of
+	// RMIDispatch; they become the response's status. It must not keep
+	// args.
+	RMIServe(info CallInfo, id CallID, args []byte, e *Encoder) error
+}
+
 // DispatchStats counts the frames a Dispatcher could not deliver. Successful
 // calls are not counted here (the host counts received messages): keeping
 // the hot path free of shared atomic writes is worth a third of its cost.
@@ -81,6 +96,7 @@ type DispatchStats struct {
 type Dispatcher struct {
 	mu    sync.Mutex // serialises Attach and Detach
 	table atomic.Pointer[[]entry]
+	reqs  atomic.Pointer[Requests]
 
 	unknown, malformed, noHandler, handlerErrors atomic.Uint64
 }
@@ -165,6 +181,11 @@ func (d *Dispatcher) lookup(id CallID) Stub {
 	return nil
 }
 
+// SetRequests makes d answer request frames through r, and hand response
+// frames and disconnections to r. Without it, a request or a response is an
+// error (ErrNoRequests) and is counted as unknown.
+func (d *Dispatcher) SetRequests(r *Requests) { d.reqs.Store(r) }
+
 // Dispatch decodes frame (a call ID and its msgpack arguments) and calls the
 // stub function for it with info. It never panics on bad input: a frame too
 // short for an ID, an unknown ID, arguments that do not decode, or a nil stub
@@ -179,10 +200,16 @@ func (d *Dispatcher) Dispatch(info CallInfo, frame []byte) error {
 		d.malformed.Add(1)
 		return &CallError{Peer: info.From, Err: err}
 	}
+	if id == ResponseID {
+		return d.response(info, args)
+	}
 	s := d.lookup(id)
 	if s == nil {
 		d.unknown.Add(1)
 		return &CallError{ID: id, Peer: info.From, Err: ErrUnknownCall}
+	}
+	if rs, ok := s.(RequestStub); ok && rs.RMIIsRequest(id) {
+		return d.serve(info, rs, id, args)
 	}
 	if err := s.RMIDispatch(info, id, args); err != nil {
 		switch {
@@ -208,10 +235,16 @@ func (d *Dispatcher) Receive(from net.HostID, del net.Delivery, data []byte, rel
 }
 
 // DispatchEvent dispatches e if it is a message (e.Kind == net.EventMessage)
-// and reports whether it was one. Call it from the loop that drains the
+// and reports whether it was one. An EventDisconnected ends the requests
+// pending on its peer (see SetRequests). Call it from the loop that drains the
 // host's events (Host.FrameMove, Poll or Next) for hosts whose messages are
 // all RMI frames.
 func (d *Dispatcher) DispatchEvent(e net.Event) (isMessage bool, err error) {
+	if e.Kind == net.EventDisconnected {
+		if r := d.reqs.Load(); r != nil {
+			r.LinkDown(e.Peer)
+		}
+	}
 	if e.Kind != net.EventMessage {
 		return false, nil
 	}
@@ -226,4 +259,86 @@ func (d *Dispatcher) Stats() DispatchStats {
 		NoHandler:     d.noHandler.Load(),
 		HandlerErrors: d.handlerErrors.Load(),
 	}
+}
+
+// count records a failed frame in the counter its error belongs to.
+func (d *Dispatcher) count(err error) {
+	switch {
+	case errors.Is(err, ErrDecode):
+		d.malformed.Add(1)
+	case errors.Is(err, ErrNoHandler), errors.Is(err, ErrNotImplemented):
+		d.noHandler.Add(1)
+	case errors.Is(err, ErrUnknownCall), errors.Is(err, ErrNoRequests):
+		d.unknown.Add(1)
+	default:
+		d.handlerErrors.Add(1)
+	}
+}
+
+// response completes the pending call a response frame answers.
+func (d *Dispatcher) response(info CallInfo, body []byte) error {
+	r := d.reqs.Load()
+	if r == nil {
+		d.unknown.Add(1)
+		// Call ID 0 is unknown to a dispatcher that makes no requests.
+		return &CallError{ID: ResponseID, Name: "response", Peer: info.From, Err: fmt.Errorf("%w: %w", ErrUnknownCall, ErrNoRequests)}
+	}
+	_, err := r.complete(info.From, body)
+	if err != nil {
+		d.count(err)
+		return &CallError{ID: ResponseID, Name: "response", Peer: info.From, Err: err}
+	}
+	return nil
+}
+
+// serve runs request id of stub s, or answers a retry from the reply cache,
+// and sends the response back the way the request came. Every request that
+// carries a sequence number is answered: a failure is a status.
+func (d *Dispatcher) serve(info CallInfo, s RequestStub, id CallID, body []byte) error {
+	name := s.RMIName(id)
+	r := d.reqs.Load()
+	if r == nil {
+		d.unknown.Add(1)
+		return &CallError{ID: id, Name: name, Peer: info.From, Err: ErrNoRequests}
+	}
+	if len(body) < RequestHeaderSize-HeaderSize {
+		d.malformed.Add(1)
+		return &CallError{ID: id, Name: name, Peer: info.From, Err: fmt.Errorf("%w: request of %d bytes, shorter than its header", ErrDecode, len(body)+HeaderSize)}
+	}
+	seq := uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3])
+	e := GetEncoder()
+	defer PutEncoder(e)
+	if b := r.cached(info.From, seq, e.buf[:0]); b != nil {
+		e.buf = b
+		if err := r.send(info.From, info.Context, e.buf); err != nil {
+			return &CallError{ID: id, Name: name, Peer: info.From, Err: fmt.Errorf("%w: %w", ErrSend, err)}
+		}
+		return nil
+	}
+	e.buf = append(e.buf, 0, 0, body[0], body[1], body[2], body[3], byte(StatusOK))
+	err := s.RMIServe(info, id, body[4:], e)
+	if err == nil && e.err != nil {
+		err = e.err // a result that could not be encoded
+	}
+	if err != nil {
+		e.buf = e.buf[:ResponseHeaderSize]
+		e.buf[ResponseHeaderSize-1] = byte(statusOf(err))
+		e.err = nil
+	}
+	r.served.Add(1)
+	if serr := r.send(info.From, info.Context, e.buf); serr != nil && len(e.buf) > ResponseHeaderSize {
+		// Too large for the way the request came, typically: answer with a
+		// status rather than nothing, and cache that.
+		e.buf = append(e.buf[:ResponseHeaderSize-1], byte(StatusInternalError))
+		_ = r.send(info.From, info.Context, e.buf)
+		if err == nil {
+			err = fmt.Errorf("%w: response: %w", ErrSend, serr)
+		}
+	}
+	r.remember(info.From, seq, e.buf)
+	if err != nil {
+		d.count(err)
+		return &CallError{ID: id, Name: name, Peer: info.From, Err: err}
+	}
+	return nil
 }

@@ -32,7 +32,7 @@
 // The destination is a peer, a P2P group or net.ServerID; the Context says how
 // the call travels (Reliable, Unreliable, a channel, and hints). Calls are
 // one-way: a failure to encode or send is the returned error, and a reply is
-// another call.
+// another call, or the call is a request (see Requests).
 //
 // # Receiving
 //
@@ -62,6 +62,27 @@
 // are pooled) and none to receive unless it has strings, byte slices, slices
 // or maps. Go types named by an IDL import line use their Marshaler and
 // Unmarshaler methods if they have them, and reflective msgpack otherwise.
+//
+// # Requests
+//
+// A method declared with returns (Login([in] string token) returns
+// (ResultCode code, User user)) is a request/response call. Requests carries
+// them: make one per host with NewRequests, use it as the proxies' Sender,
+// give it to the Dispatcher with SetRequests, and call its Tick once a frame
+// on the goroutine that dispatches events. The generated proxy method sends
+// the request with a sequence number and returns a Pending; its typed
+// callback runs once on that goroutine, with the results, or with a
+// *StatusError: a failure status from the peer (the handler's error: Fail
+// chooses the status, any other error is StatusInternalError), ErrTimeout or
+// ErrLinkLost. A blocking form (LoginWait) takes a context.Context.
+//
+// Unreliable requests are sent again every RequestConfig.Retry with the same
+// sequence number. The callee remembers which of the last ReplyWindow
+// sequence numbers of each peer it ran, with their responses, and answers a
+// retry with the cached response: a handler never runs twice for one
+// request. A caller keeps at most MaxOutstanding requests per destination,
+// within a span of ReplyWindow sequence numbers (ErrTooManyRequests
+// otherwise). Responses that match no pending call are counted and dropped.
 //
 // # Enums
 //

@@ -6,6 +6,8 @@
 package testidl
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
@@ -1092,6 +1094,460 @@ func (UnimplementedEnumeratedHandler) Enums(rmi.CallInfo, Code, Dir, []Code, map
 }
 
 var _ EnumeratedHandler = UnimplementedEnumeratedHandler{}
+
+// Call IDs of global Service (400..403).
+const (
+	// Service_Double is the call ID of Service.Double.
+	Service_Double rmi.CallID = 400
+	// Service_Upper is the call ID of Service.Upper.
+	Service_Upper rmi.CallID = 401
+	// Service_Nop is the call ID of Service.Nop.
+	Service_Nop rmi.CallID = 402
+	// Service_Note is the call ID of Service.Note.
+	Service_Note rmi.CallID = 403
+)
+
+func _() {
+	// An "index out of bounds" (or "invalid array index") compiler error here
+	// means a call ID constant of Service no longer has its value in everything.rmi:
+	// run rmigen again.
+	var x [1]struct{}
+	_ = x[Service_Double-400]
+	_ = x[Service_Upper-401]
+	_ = x[Service_Nop-402]
+	_ = x[Service_Note-403]
+}
+
+// ServiceProxy sends the calls of global Service (declared in everything.rmi)
+// to a peer, a group or the server. It is safe for concurrent use if its
+// Sender is.
+//
+// Service has request/response calls next to a one-way call.
+type ServiceProxy struct {
+	rmiProxy *rmi.Proxy
+}
+
+// NewServiceProxy returns a ServiceProxy that sends through s: a
+// *rmi.Requests for the request/response calls (made with
+// rmi.NewRequests(host, cfg)), or any rmi.Sender (a *net.Host) if only
+// one-way calls are made.
+func NewServiceProxy(s rmi.Sender) *ServiceProxy {
+	return &ServiceProxy{rmiProxy: rmi.NewProxy(s)}
+}
+
+// RMIProxy returns the runtime proxy, for its Stats.
+func (rmiP *ServiceProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
+
+// Double sends request Service.Double (ID 400) to the peer or server named by
+// to; how (rmi.Reliable, rmi.Unreliable...) says how it travels. done is
+// called once, on the goroutine that dispatches the host's events, with the
+// results or with an error: an *rmi.StatusError for a failure status from the
+// peer (errors.Is rmi.ErrRateLimited, rmi.ErrInternal...), its timeout
+// (rmi.ErrTimeout) or the loss of the link (rmi.ErrLinkLost). done may be
+// nil. If Double returns an error, nothing was sent and done is not called.
+//
+// Double answers twice x, with code as its result code.
+func (rmiP *ServiceProxy) Double(to net.HostID, how rmi.Context, x int32, code Code, done func(twice int64, result Code, err error)) (rmi.Pending, error) {
+	rmiE := rmi.StartRequest(400, 2)
+	rmiE.EncodeInt32(x)
+	code.EncodeRMI(rmiE)
+	return rmiP.rmiProxy.Request(to, how, rmiE, "Service.Double", rmiReply_everything_Service_Double, done)
+}
+
+// DoubleWait sends request Service.Double like Double and waits for its
+// results. Another goroutine must be dispatching the host's events and
+// calling Tick on the rmi.Requests. If ctx ends first, the request is
+// cancelled and DoubleWait returns ctx.Err().
+func (rmiP *ServiceProxy) DoubleWait(ctx context.Context, to net.HostID, how rmi.Context, x int32, code Code) (twice int64, result Code, err error) {
+	rmiC := make(chan struct{})
+	rmiPend, rmiSendErr := rmiP.Double(to, how, x, code, func(rmiR0 int64, rmiR1 Code, rmiErr error) {
+		twice, result, err = rmiR0, rmiR1, rmiErr
+		close(rmiC)
+	})
+	if rmiSendErr != nil {
+		err = rmiSendErr
+		return
+	}
+	select {
+	case <-rmiC:
+	case <-ctx.Done():
+		if rmiPend.Cancel() {
+			err = ctx.Err()
+			return
+		}
+		<-rmiC // the callback has run or is running
+	}
+	return
+}
+
+// rmiReply_everything_Service_Double decodes a response to Service.Double and calls its callback.
+func rmiReply_everything_Service_Double(rmiDone any, rmiRes []byte, rmiErr error) error {
+	var rmiR0 int64
+	var rmiR1 Code
+	if rmiErr == nil {
+		rmiD := rmi.NewDecoder(rmiRes)
+		if rmiD.DecodeArrayHeader(2) {
+			rmiR0 = rmiD.DecodeInt64()
+			rmiR1.DecodeRMI(&rmiD)
+		}
+		rmiErr = rmiD.Finish()
+		if rmiErr != nil { // no partial results
+			var rmiZ0 int64
+			rmiR0 = rmiZ0
+			var rmiZ1 Code
+			rmiR1 = rmiZ1
+		}
+	}
+	if rmiF, _ := rmiDone.(func(int64, Code, error)); rmiF != nil {
+		rmiF(rmiR0, rmiR1, rmiErr)
+	}
+	if errors.Is(rmiErr, rmi.ErrDecode) {
+		return rmiErr
+	}
+	return nil
+}
+
+// Upper sends request Service.Upper (ID 401) to the peer or server named by
+// to; how (rmi.Reliable, rmi.Unreliable...) says how it travels. done is
+// called once, on the goroutine that dispatches the host's events, with the
+// results or with an error: an *rmi.StatusError for a failure status from the
+// peer (errors.Is rmi.ErrRateLimited, rmi.ErrInternal...), its timeout
+// (rmi.ErrTimeout) or the loss of the link (rmi.ErrLinkLost). done may be
+// nil. If Upper returns an error, nothing was sent and done is not called.
+//
+// Upper answers s in upper case.
+func (rmiP *ServiceProxy) Upper(to net.HostID, how rmi.Context, s string, done func(upper string, path []Dir, err error)) (rmi.Pending, error) {
+	rmiE := rmi.StartRequest(401, 1)
+	rmiE.EncodeString(s)
+	return rmiP.rmiProxy.Request(to, how, rmiE, "Service.Upper", rmiReply_everything_Service_Upper, done)
+}
+
+// UpperWait sends request Service.Upper like Upper and waits for its results.
+// Another goroutine must be dispatching the host's events and calling Tick on
+// the rmi.Requests. If ctx ends first, the request is cancelled and UpperWait
+// returns ctx.Err().
+func (rmiP *ServiceProxy) UpperWait(ctx context.Context, to net.HostID, how rmi.Context, s string) (upper string, path []Dir, err error) {
+	rmiC := make(chan struct{})
+	rmiPend, rmiSendErr := rmiP.Upper(to, how, s, func(rmiR0 string, rmiR1 []Dir, rmiErr error) {
+		upper, path, err = rmiR0, rmiR1, rmiErr
+		close(rmiC)
+	})
+	if rmiSendErr != nil {
+		err = rmiSendErr
+		return
+	}
+	select {
+	case <-rmiC:
+	case <-ctx.Done():
+		if rmiPend.Cancel() {
+			err = ctx.Err()
+			return
+		}
+		<-rmiC // the callback has run or is running
+	}
+	return
+}
+
+// rmiReply_everything_Service_Upper decodes a response to Service.Upper and calls its callback.
+func rmiReply_everything_Service_Upper(rmiDone any, rmiRes []byte, rmiErr error) error {
+	var rmiR0 string
+	var rmiR1 []Dir
+	if rmiErr == nil {
+		rmiD := rmi.NewDecoder(rmiRes)
+		if rmiD.DecodeArrayHeader(2) {
+			rmiR0 = rmiD.DecodeString()
+			rmiR1 = rmiDec_everything_slice_Dir(&rmiD)
+		}
+		rmiErr = rmiD.Finish()
+		if rmiErr != nil { // no partial results
+			var rmiZ0 string
+			rmiR0 = rmiZ0
+			var rmiZ1 []Dir
+			rmiR1 = rmiZ1
+		}
+	}
+	if rmiF, _ := rmiDone.(func(string, []Dir, error)); rmiF != nil {
+		rmiF(rmiR0, rmiR1, rmiErr)
+	}
+	if errors.Is(rmiErr, rmi.ErrDecode) {
+		return rmiErr
+	}
+	return nil
+}
+
+// Nop sends request Service.Nop (ID 402) to the peer or server named by to;
+// how (rmi.Reliable, rmi.Unreliable...) says how it travels. done is called
+// once, on the goroutine that dispatches the host's events, with the results
+// or with an error: an *rmi.StatusError for a failure status from the peer
+// (errors.Is rmi.ErrRateLimited, rmi.ErrInternal...), its timeout
+// (rmi.ErrTimeout) or the loss of the link (rmi.ErrLinkLost). done may be
+// nil. If Nop returns an error, nothing was sent and done is not called.
+//
+// Nop has no arguments and no results.
+func (rmiP *ServiceProxy) Nop(to net.HostID, how rmi.Context, done func(err error)) (rmi.Pending, error) {
+	rmiE := rmi.StartRequest(402, 0)
+	return rmiP.rmiProxy.Request(to, how, rmiE, "Service.Nop", rmiReply_everything_Service_Nop, done)
+}
+
+// NopWait sends request Service.Nop like Nop and waits for its results.
+// Another goroutine must be dispatching the host's events and calling Tick on
+// the rmi.Requests. If ctx ends first, the request is cancelled and NopWait
+// returns ctx.Err().
+func (rmiP *ServiceProxy) NopWait(ctx context.Context, to net.HostID, how rmi.Context) (err error) {
+	rmiC := make(chan struct{})
+	rmiPend, rmiSendErr := rmiP.Nop(to, how, func(rmiErr error) {
+		err = rmiErr
+		close(rmiC)
+	})
+	if rmiSendErr != nil {
+		err = rmiSendErr
+		return
+	}
+	select {
+	case <-rmiC:
+	case <-ctx.Done():
+		if rmiPend.Cancel() {
+			err = ctx.Err()
+			return
+		}
+		<-rmiC // the callback has run or is running
+	}
+	return
+}
+
+// rmiReply_everything_Service_Nop decodes a response to Service.Nop and calls its callback.
+func rmiReply_everything_Service_Nop(rmiDone any, rmiRes []byte, rmiErr error) error {
+	if rmiErr == nil {
+		rmiD := rmi.NewDecoder(rmiRes)
+		rmiD.DecodeArrayHeader(0)
+		rmiErr = rmiD.Finish()
+	}
+	if rmiF, _ := rmiDone.(func(error)); rmiF != nil {
+		rmiF(rmiErr)
+	}
+	if errors.Is(rmiErr, rmi.ErrDecode) {
+		return rmiErr
+	}
+	return nil
+}
+
+// Note sends call Service.Note (ID 403) to the peer, group or server named by
+// to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+//
+// Note is one-way.
+func (rmiP *ServiceProxy) Note(to net.HostID, how rmi.Context, text string) error {
+	rmiE := rmi.StartCall(403, 1)
+	rmiE.EncodeString(text)
+	return rmiP.rmiProxy.Send(to, how, rmiE, "Service.Note")
+}
+
+// ServiceStub receives the calls of global Service: set the function of each
+// call you handle, then attach the stub to an rmi.Dispatcher. A call whose
+// function is nil fails with rmi.ErrNoHandler. NewServiceStub fills every
+// function from a ServiceHandler.
+//
+// Service has request/response calls next to a one-way call.
+type ServiceStub struct {
+	// Double handles call Service.Double (ID 400).
+	//
+	// Double answers twice x, with code as its result code.
+	Double func(info rmi.CallInfo, x int32, code Code) (twice int64, result Code, err error)
+	// Upper handles call Service.Upper (ID 401).
+	//
+	// Upper answers s in upper case.
+	Upper func(info rmi.CallInfo, s string) (upper string, path []Dir, err error)
+	// Nop handles call Service.Nop (ID 402).
+	//
+	// Nop has no arguments and no results.
+	Nop func(info rmi.CallInfo) (err error)
+	// Note handles call Service.Note (ID 403).
+	//
+	// Note is one-way.
+	Note func(info rmi.CallInfo, text string) error
+}
+
+// RMIRange returns the call IDs of global Service.
+func (s *ServiceStub) RMIRange() rmi.CallRange { return rmi.CallRange{First: 400, Last: 403} }
+
+// RMIName returns "Service.Method" for a call ID of global Service, or "".
+func (s *ServiceStub) RMIName(id rmi.CallID) string {
+	switch id {
+	case Service_Double:
+		return "Service.Double"
+	case Service_Upper:
+		return "Service.Upper"
+	case Service_Nop:
+		return "Service.Nop"
+	case Service_Note:
+		return "Service.Note"
+	}
+	return ""
+}
+
+// RMIDispatch decodes the arguments of call id and calls its function (rmi.Stub).
+func (s *ServiceStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
+	switch id {
+	case Service_Note:
+		rmiF := s.Note
+		if rmiF == nil {
+			return rmi.ErrNoHandler
+		}
+		rmiD := rmi.NewDecoder(args)
+		if !rmiD.DecodeArrayHeader(1) {
+			return rmiD.Err()
+		}
+		rmiA0 := rmiD.DecodeString()
+		if err := rmiD.Finish(); err != nil {
+			return err
+		}
+		return rmiF(info, rmiA0)
+	}
+	return rmi.ErrUnknownCall
+}
+
+// RMIIsRequest reports whether id is a request of global Service (rmi.RequestStub).
+func (s *ServiceStub) RMIIsRequest(id rmi.CallID) bool {
+	switch id {
+	case Service_Double, Service_Upper, Service_Nop:
+		return true
+	}
+	return false
+}
+
+// RMIServe decodes the arguments of request id, calls its function and writes
+// its results into rmiE (rmi.RequestStub).
+func (s *ServiceStub) RMIServe(info rmi.CallInfo, id rmi.CallID, args []byte, rmiE *rmi.Encoder) error {
+	switch id {
+	case Service_Double:
+		rmiF := s.Double
+		if rmiF == nil {
+			return rmi.ErrNoHandler
+		}
+		rmiD := rmi.NewDecoder(args)
+		if !rmiD.DecodeArrayHeader(2) {
+			return rmiD.Err()
+		}
+		rmiA0 := rmiD.DecodeInt32()
+		var rmiA1 Code
+		rmiA1.DecodeRMI(&rmiD)
+		if err := rmiD.Finish(); err != nil {
+			return err
+		}
+		rmiR0, rmiR1, err := rmiF(info, rmiA0, rmiA1)
+		if err != nil {
+			return err
+		}
+		rmiE.EncodeArrayLen(2)
+		rmiE.EncodeInt64(rmiR0)
+		rmiR1.EncodeRMI(rmiE)
+		return nil
+	case Service_Upper:
+		rmiF := s.Upper
+		if rmiF == nil {
+			return rmi.ErrNoHandler
+		}
+		rmiD := rmi.NewDecoder(args)
+		if !rmiD.DecodeArrayHeader(1) {
+			return rmiD.Err()
+		}
+		rmiA0 := rmiD.DecodeString()
+		if err := rmiD.Finish(); err != nil {
+			return err
+		}
+		rmiR0, rmiR1, err := rmiF(info, rmiA0)
+		if err != nil {
+			return err
+		}
+		rmiE.EncodeArrayLen(2)
+		rmiE.EncodeString(rmiR0)
+		rmiEnc_everything_slice_Dir(rmiE, rmiR1)
+		return nil
+	case Service_Nop:
+		rmiF := s.Nop
+		if rmiF == nil {
+			return rmi.ErrNoHandler
+		}
+		rmiD := rmi.NewDecoder(args)
+		if !rmiD.DecodeArrayHeader(0) {
+			return rmiD.Err()
+		}
+		if err := rmiD.Finish(); err != nil {
+			return err
+		}
+		err := rmiF(info)
+		if err != nil {
+			return err
+		}
+		rmiE.EncodeArrayLen(0)
+		return nil
+	}
+	return rmi.ErrUnknownCall
+}
+
+var _ rmi.RequestStub = (*ServiceStub)(nil)
+
+// ServiceHandler is the interface form of ServiceStub: implement it (embed
+// UnimplementedServiceHandler to handle only some calls) and attach
+// NewServiceStub(h).
+//
+// Service has request/response calls next to a one-way call.
+type ServiceHandler interface {
+	// Double handles call Service.Double (ID 400).
+	//
+	// Double answers twice x, with code as its result code.
+	Double(info rmi.CallInfo, x int32, code Code) (twice int64, result Code, err error)
+	// Upper handles call Service.Upper (ID 401).
+	//
+	// Upper answers s in upper case.
+	Upper(info rmi.CallInfo, s string) (upper string, path []Dir, err error)
+	// Nop handles call Service.Nop (ID 402).
+	//
+	// Nop has no arguments and no results.
+	Nop(info rmi.CallInfo) (err error)
+	// Note handles call Service.Note (ID 403).
+	//
+	// Note is one-way.
+	Note(info rmi.CallInfo, text string) error
+}
+
+// NewServiceStub returns a ServiceStub whose functions call the methods of h.
+func NewServiceStub(h ServiceHandler) *ServiceStub {
+	return &ServiceStub{
+		Double: h.Double,
+		Upper:  h.Upper,
+		Nop:    h.Nop,
+		Note:   h.Note,
+	}
+}
+
+// UnimplementedServiceHandler implements ServiceHandler with methods that return
+// rmi.ErrNotImplemented. Embed it to implement only some calls.
+type UnimplementedServiceHandler struct{}
+
+// Double returns rmi.ErrNotImplemented.
+func (UnimplementedServiceHandler) Double(rmi.CallInfo, int32, Code) (twice int64, result Code, err error) {
+	err = rmi.ErrNotImplemented
+	return
+}
+
+// Upper returns rmi.ErrNotImplemented.
+func (UnimplementedServiceHandler) Upper(rmi.CallInfo, string) (upper string, path []Dir, err error) {
+	err = rmi.ErrNotImplemented
+	return
+}
+
+// Nop returns rmi.ErrNotImplemented.
+func (UnimplementedServiceHandler) Nop(rmi.CallInfo) (err error) {
+	err = rmi.ErrNotImplemented
+	return
+}
+
+// Note returns rmi.ErrNotImplemented.
+func (UnimplementedServiceHandler) Note(rmi.CallInfo, string) error {
+	return rmi.ErrNotImplemented
+}
+
+var _ ServiceHandler = UnimplementedServiceHandler{}
 
 // rmiEnc_everything_map_string_int32 encodes a map[string]int32.
 func rmiEnc_everything_map_string_int32(rmiE *rmi.Encoder, rmiX map[string]int32) {

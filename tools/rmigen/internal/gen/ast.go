@@ -86,8 +86,10 @@ type Method struct {
 	Doc      []string
 	Name     Ident
 	Params   []*Param
-	ID       int // set by the checker unless Explicit
-	IDPos    Pos // position of "= N", or of the name
+	Request  bool     // declared with returns: a request/response call
+	Results  []*Param // the results of a request (Type Name)
+	ID       int      // set by the checker unless Explicit
+	IDPos    Pos      // position of "= N", or of the name
 	Explicit bool
 }
 

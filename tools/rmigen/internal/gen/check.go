@@ -165,7 +165,8 @@ func (c *checker) checkImports() {
 		// The names below are refused, but the import still resolves its
 		// types, so that one mistake gives one message.
 		switch {
-		case im.Name == "rmi" || im.Name == "net" || strings.HasPrefix(im.Name, "rmi"):
+		case im.Name == "rmi" || im.Name == "net" || strings.HasPrefix(im.Name, "rmi") ||
+			c.fileHasRequests() && (im.Name == "context" || im.Name == "errors"):
 			c.errorf(pos, "import name %s is reserved by generated code: add another name, as in import my%s %q", im.Name, im.Name, im.Path)
 			c.badImport[im] = true
 		case predeclared[im.Name]:
@@ -182,6 +183,17 @@ func (c *checker) checkImports() {
 		}
 		c.imports[im.Name] = im
 	}
+}
+
+// fileHasRequests reports whether a global of the file has a request, whose
+// generated code imports context and errors.
+func (c *checker) fileHasRequests() bool {
+	for _, d := range c.f.Decls {
+		if g, ok := d.(*Global); ok && hasRequests(g) {
+			return true
+		}
+	}
+	return false
 }
 
 // validImportPath applies Go's rules for import paths (the spec's
@@ -447,6 +459,14 @@ func (c *checker) checkGlobal(g *Global) {
 		names[m.Name.Name] = m
 		c.checkParams(g, m)
 	}
+	for _, m := range g.Methods {
+		if !m.Request {
+			continue
+		}
+		if o, ok := names[m.Name.Name+"Wait"]; ok {
+			c.errorf(o.Name.Pos, "method %s of global %s collides with the blocking form of request %s (at %s)", o.Name.Name, gn, m.Name.Name, c.at(m.Name.Pos))
+		}
+	}
 }
 
 func (c *checker) checkParams(g *Global, m *Method) {
@@ -459,6 +479,8 @@ func (c *checker) checkParams(g *Global, m *Method) {
 		}
 		if why, ok := reservedParams[n]; ok {
 			c.errorf(p.Name.Pos, "parameter name %s is reserved (%s)", n, why)
+		} else if why, ok := reservedResults[n]; ok && m.Request {
+			c.errorf(p.Name.Pos, "parameter name %s of a request is reserved (%s)", n, why)
 		} else if strings.HasPrefix(n, "rmi") {
 			c.errorf(p.Name.Pos, "parameter name %s is reserved: names starting with rmi belong to generated code", n)
 		}
@@ -467,6 +489,31 @@ func (c *checker) checkParams(g *Global, m *Method) {
 		}
 		seen[n] = p
 	}
+	for _, r := range m.Results {
+		c.resolve(r.Type)
+		n := r.Name.Name
+		if !c.name(r.Name, "result name") {
+			continue
+		}
+		if why, ok := reservedResults[n]; ok {
+			c.errorf(r.Name.Pos, "result name %s is reserved (%s)", n, why)
+		} else if why, ok := reservedParams[n]; ok {
+			c.errorf(r.Name.Pos, "result name %s is reserved (%s)", n, why)
+		} else if strings.HasPrefix(n, "rmi") {
+			c.errorf(r.Name.Pos, "result name %s is reserved: names starting with rmi belong to generated code", n)
+		}
+		if prev, ok := seen[n]; ok {
+			c.errorf(r.Name.Pos, "duplicate name %s in %s.%s: results and parameters share a scope (first at %s)", n, g.Name.Name, m.Name.Name, c.at(prev.Name.Pos))
+		}
+		seen[n] = r
+	}
+}
+
+// reservedResults are names the generated request methods use besides the
+// parameters'.
+var reservedResults = map[string]string{
+	"err":  "the error result of request handlers and callbacks",
+	"done": "the callback parameter of request methods",
 }
 
 // checkRanges rejects globals whose ID ranges overlap: their stubs could not

@@ -53,8 +53,11 @@ type helper struct {
 // Emit returns the Go source for f, which must have passed Check.
 func Emit(f *File) ([]byte, error) {
 	e := &emitter{f: f, byType: map[string]*helper{}, names: map[string]bool{}, prefix: filePrefix(f.Name)}
-	hasGlobal := false
+	hasGlobal, hasReq := false, false
 	for _, d := range f.Decls {
+		if g, ok := d.(*Global); ok && hasRequests(g) {
+			hasReq = true
+		}
 		switch d := d.(type) {
 		case *Struct:
 			e.structDecl(d)
@@ -83,6 +86,9 @@ func Emit(f *File) ([]byte, error) {
 	if len(f.Decls) > 0 {
 		p("import (")
 		var std, other []string
+		if hasReq {
+			std = append(std, strconv.Quote("context"), strconv.Quote("errors"))
+		}
 		for _, im := range f.Imports {
 			spec := strconv.Quote(im.Path)
 			// An alias where Go would not infer the IDL's name: the
@@ -411,7 +417,7 @@ func (e *emitter) globalIDs(g *Global) {
 }
 
 // globalProxy writes g's proxy: one method per call, which encodes the
-// arguments and sends the frame.
+// arguments and sends the frame, and for a request its blocking form.
 func (e *emitter) globalProxy(g *Global) {
 	gn := g.Name.Name
 	file := filepath.Base(e.f.Name)
@@ -420,7 +426,11 @@ func (e *emitter) globalProxy(g *Global) {
 	e.p("rmiProxy *rmi.Proxy")
 	e.p("}")
 	e.p("")
-	e.para(fmt.Sprintf("New%sProxy returns a %sProxy that sends through s (a *net.Host, or any rmi.Sender).", gn, gn))
+	if hasRequests(g) {
+		e.para(fmt.Sprintf("New%sProxy returns a %sProxy that sends through s: a *rmi.Requests for the request/response calls (made with rmi.NewRequests(host, cfg)), or any rmi.Sender (a *net.Host) if only one-way calls are made.", gn, gn))
+	} else {
+		e.para(fmt.Sprintf("New%sProxy returns a %sProxy that sends through s (a *net.Host, or any rmi.Sender).", gn, gn))
+	}
 	e.p("func New%sProxy(s rmi.Sender) *%sProxy {", gn, gn)
 	e.p("return &%sProxy{rmiProxy: rmi.NewProxy(s)}", gn)
 	e.p("}")
@@ -429,6 +439,10 @@ func (e *emitter) globalProxy(g *Global) {
 	e.p("func (rmiP *%sProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }", gn)
 	e.p("")
 	for _, m := range g.Methods {
+		if m.Request {
+			e.requestProxy(g, m)
+			continue
+		}
 		mn := m.Name.Name
 		e.docAfter(fmt.Sprintf("%s sends call %s.%s (ID %d) to the peer, group or server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.", mn, gn, mn, m.ID), m.Doc)
 		e.p("func (rmiP *%sProxy) %s(to net.HostID, how rmi.Context%s) error {", gn, mn, paramList(m, true))
@@ -442,15 +456,113 @@ func (e *emitter) globalProxy(g *Global) {
 	}
 }
 
+// requestProxy writes the proxy methods of request m: the one that returns
+// an rmi.Pending and calls back, its blocking form, and the function that
+// decodes its response.
+func (e *emitter) requestProxy(g *Global, m *Method) {
+	gn, mn := g.Name.Name, m.Name.Name
+	reply := "rmiReply_" + e.prefix + gn + "_" + mn
+	e.docAfter(fmt.Sprintf("%s sends request %s.%s (ID %d) to the peer or server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels. done is called once, on the goroutine that dispatches the host's events, with the results or with an error: an *rmi.StatusError for a failure status from the peer (errors.Is rmi.ErrRateLimited, rmi.ErrInternal...), its timeout (rmi.ErrTimeout) or the loss of the link (rmi.ErrLinkLost). done may be nil. If %s returns an error, nothing was sent and done is not called.", mn, gn, mn, m.ID, mn), m.Doc)
+	e.p("func (rmiP *%sProxy) %s(to net.HostID, how rmi.Context%s, done %s) (rmi.Pending, error) {", gn, mn, paramList(m, true), callbackType(m, true))
+	e.p("rmiE := rmi.StartRequest(%d, %d)", m.ID, len(m.Params))
+	for _, prm := range m.Params {
+		e.p("%s", e.encode(prm.Type, prm.Name.Name, "rmiE"))
+	}
+	e.p("return rmiP.rmiProxy.Request(to, how, rmiE, %q, %s, done)", gn+"."+mn, reply)
+	e.p("}")
+	e.p("")
+
+	e.para(fmt.Sprintf("%sWait sends request %s.%s like %s and waits for its results. Another goroutine must be dispatching the host's events and calling Tick on the rmi.Requests. If ctx ends first, the request is cancelled and %sWait returns ctx.Err().", mn, gn, mn, mn, mn))
+	e.p("func (rmiP *%sProxy) %sWait(ctx context.Context, to net.HostID, how rmi.Context%s) %s {", gn, mn, paramList(m, true), resultList(m, true))
+	e.p("rmiC := make(chan struct{})")
+	args := make([]string, 0, len(m.Params))
+	for _, prm := range m.Params {
+		args = append(args, prm.Name.Name)
+	}
+	var tmp, names []string
+	for i, r := range m.Results {
+		tmp = append(tmp, fmt.Sprintf("rmiR%d", i))
+		names = append(names, r.Name.Name)
+	}
+	tmp, names = append(tmp, "rmiErr"), append(names, "err")
+	var cbParams []string
+	for i, r := range m.Results {
+		cbParams = append(cbParams, fmt.Sprintf("rmiR%d %s", i, r.Type))
+	}
+	cbParams = append(cbParams, "rmiErr error")
+	e.p("rmiPend, rmiSendErr := rmiP.%s(to, how%s, func(%s) {", mn, prefixComma(args), strings.Join(cbParams, ", "))
+	e.p("%s = %s", strings.Join(names, ", "), strings.Join(tmp, ", "))
+	e.p("close(rmiC)")
+	e.p("})")
+	e.p("if rmiSendErr != nil {")
+	e.p("err = rmiSendErr")
+	e.p("return")
+	e.p("}")
+	e.p("select {")
+	e.p("case <-rmiC:")
+	e.p("case <-ctx.Done():")
+	e.p("if rmiPend.Cancel() {")
+	e.p("err = ctx.Err()")
+	e.p("return")
+	e.p("}")
+	e.p("<-rmiC // the callback has run or is running")
+	e.p("}")
+	e.p("return")
+	e.p("}")
+	e.p("")
+
+	e.p("// %s decodes a response to %s.%s and calls its callback.", reply, gn, mn)
+	e.p("func %s(rmiDone any, rmiRes []byte, rmiErr error) error {", reply)
+	for i, r := range m.Results {
+		e.p("var rmiR%d %s", i, r.Type)
+	}
+	e.p("if rmiErr == nil {")
+	e.p("rmiD := rmi.NewDecoder(rmiRes)")
+	if len(m.Results) > 0 {
+		e.p("if rmiD.DecodeArrayHeader(%d) {", len(m.Results))
+		for i, r := range m.Results {
+			e.p("%s", e.decode(r.Type, fmt.Sprintf("rmiR%d", i), "&rmiD"))
+		}
+		e.p("}")
+	} else {
+		e.p("rmiD.DecodeArrayHeader(0)")
+	}
+	e.p("rmiErr = rmiD.Finish()")
+	if len(m.Results) > 0 {
+		e.p("if rmiErr != nil { // no partial results")
+		for i, r := range m.Results {
+			e.p("var rmiZ%d %s", i, r.Type)
+			e.p("rmiR%d = rmiZ%d", i, i)
+		}
+		e.p("}")
+	}
+	e.p("}")
+	e.p("if rmiF, _ := rmiDone.(%s); rmiF != nil {", callbackType(m, false))
+	var all []string
+	for i := range m.Results {
+		all = append(all, fmt.Sprintf("rmiR%d", i))
+	}
+	all = append(all, "rmiErr")
+	e.p("rmiF(%s)", strings.Join(all, ", "))
+	e.p("}")
+	e.p("if errors.Is(rmiErr, rmi.ErrDecode) {")
+	e.p("return rmiErr")
+	e.p("}")
+	e.p("return nil")
+	e.p("}")
+	e.p("")
+}
+
 // globalStub writes g's functional stub: a function field per call, and the
-// rmi.Stub methods that decode a frame and call the field.
+// rmi.Stub methods that decode a frame and call the field (and the
+// rmi.RequestStub ones if g has requests).
 func (e *emitter) globalStub(g *Global) {
 	gn := g.Name.Name
 	e.docAfter(fmt.Sprintf("%sStub receives the calls of global %s: set the function of each call you handle, then attach the stub to an rmi.Dispatcher. A call whose function is nil fails with rmi.ErrNoHandler. New%sStub fills every function from a %sHandler.", gn, gn, gn, gn), g.Doc)
 	e.p("type %sStub struct {", gn)
 	for _, m := range g.Methods {
 		e.docAfter(fmt.Sprintf("%s handles call %s.%s (ID %d).", m.Name.Name, gn, m.Name.Name, m.ID), m.Doc)
-		e.p("%s func(info rmi.CallInfo%s) error", m.Name.Name, paramList(m, true))
+		e.p("%s func(info rmi.CallInfo%s) %s", m.Name.Name, paramList(m, true), resultList(m, true))
 	}
 	e.p("}")
 	e.p("")
@@ -472,31 +584,94 @@ func (e *emitter) globalStub(g *Global) {
 	e.p("func (s *%sStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {", gn)
 	e.p("switch id {")
 	for _, m := range g.Methods {
-		// Each case decodes into its own variables, so a Go-typed argument
-		// that makes one case's decoder escape leaves the others on the stack.
-		e.p("case %s_%s:", gn, m.Name.Name)
-		e.p("rmiF := s.%s", m.Name.Name)
-		e.p("if rmiF == nil {")
-		e.p("return rmi.ErrNoHandler")
-		e.p("}")
-		e.p("rmiD := rmi.NewDecoder(args)")
-		e.p("if !rmiD.DecodeArrayHeader(%d) {", len(m.Params))
-		e.p("return rmiD.Err()")
-		e.p("}")
-		args := make([]string, len(m.Params))
-		for i, prm := range m.Params {
-			args[i] = fmt.Sprintf("rmiA%d", i)
-			e.p("%s", e.decodeVar(prm.Type, args[i], "&rmiD"))
+		if m.Request {
+			continue
 		}
-		e.p("if err := rmiD.Finish(); err != nil {")
-		e.p("return err")
-		e.p("}")
-		e.p("return rmiF(info%s)", prefixComma(args))
+		e.p("case %s_%s:", gn, m.Name.Name)
+		e.decodeArgs(m)
+		e.p("return rmiF(info%s)", prefixComma(argNames(m)))
 	}
 	e.p("}")
 	e.p("return rmi.ErrUnknownCall")
 	e.p("}")
 	e.p("")
+	if !hasRequests(g) {
+		return
+	}
+	e.p("// RMIIsRequest reports whether id is a request of global %s (rmi.RequestStub).", gn)
+	e.p("func (s *%sStub) RMIIsRequest(id rmi.CallID) bool {", gn)
+	var ids []string
+	for _, m := range g.Methods {
+		if m.Request {
+			ids = append(ids, gn+"_"+m.Name.Name)
+		}
+	}
+	e.p("switch id {")
+	e.p("case %s:", strings.Join(ids, ", "))
+	e.p("return true")
+	e.p("}")
+	e.p("return false")
+	e.p("}")
+	e.p("")
+	e.para("RMIServe decodes the arguments of request id, calls its function and writes its results into rmiE (rmi.RequestStub).")
+	e.p("func (s *%sStub) RMIServe(info rmi.CallInfo, id rmi.CallID, args []byte, rmiE *rmi.Encoder) error {", gn)
+	e.p("switch id {")
+	for _, m := range g.Methods {
+		if !m.Request {
+			continue
+		}
+		e.p("case %s_%s:", gn, m.Name.Name)
+		e.decodeArgs(m)
+		var rs []string
+		for i := range m.Results {
+			rs = append(rs, fmt.Sprintf("rmiR%d", i))
+		}
+		rs = append(rs, "err")
+		e.p("%s := rmiF(info%s)", strings.Join(rs, ", "), prefixComma(argNames(m)))
+		e.p("if err != nil {")
+		e.p("return err")
+		e.p("}")
+		e.p("rmiE.EncodeArrayLen(%d)", len(m.Results))
+		for i, r := range m.Results {
+			e.p("%s", e.encode(r.Type, fmt.Sprintf("rmiR%d", i), "rmiE"))
+		}
+		e.p("return nil")
+	}
+	e.p("}")
+	e.p("return rmi.ErrUnknownCall")
+	e.p("}")
+	e.p("")
+	e.p("var _ rmi.RequestStub = (*%sStub)(nil)", gn)
+	e.p("")
+}
+
+// decodeArgs writes the start of a stub's case for m: the function, then
+// its arguments decoded into rmiA0.. (each case decodes into its own
+// variables, so a Go-typed argument that makes one case's decoder escape
+// leaves the others on the stack).
+func (e *emitter) decodeArgs(m *Method) {
+	e.p("rmiF := s.%s", m.Name.Name)
+	e.p("if rmiF == nil {")
+	e.p("return rmi.ErrNoHandler")
+	e.p("}")
+	e.p("rmiD := rmi.NewDecoder(args)")
+	e.p("if !rmiD.DecodeArrayHeader(%d) {", len(m.Params))
+	e.p("return rmiD.Err()")
+	e.p("}")
+	for i, prm := range m.Params {
+		e.p("%s", e.decodeVar(prm.Type, fmt.Sprintf("rmiA%d", i), "&rmiD"))
+	}
+	e.p("if err := rmiD.Finish(); err != nil {")
+	e.p("return err")
+	e.p("}")
+}
+
+func argNames(m *Method) []string {
+	args := make([]string, len(m.Params))
+	for i := range m.Params {
+		args[i] = fmt.Sprintf("rmiA%d", i)
+	}
+	return args
 }
 
 // globalHandler writes g's handler interface, the adapter from a handler to
@@ -507,7 +682,7 @@ func (e *emitter) globalHandler(g *Global) {
 	e.p("type %sHandler interface {", gn)
 	for _, m := range g.Methods {
 		e.docAfter(fmt.Sprintf("%s handles call %s.%s (ID %d).", m.Name.Name, gn, m.Name.Name, m.ID), m.Doc)
-		e.p("%s(info rmi.CallInfo%s) error", m.Name.Name, paramList(m, true))
+		e.p("%s(info rmi.CallInfo%s) %s", m.Name.Name, paramList(m, true), resultList(m, true))
 	}
 	e.p("}")
 	e.p("")
@@ -526,13 +701,56 @@ func (e *emitter) globalHandler(g *Global) {
 	e.p("")
 	for _, m := range g.Methods {
 		e.p("// %s returns rmi.ErrNotImplemented.", m.Name.Name)
-		e.p("func (Unimplemented%sHandler) %s(rmi.CallInfo%s) error {", gn, m.Name.Name, paramList(m, false))
-		e.p("return rmi.ErrNotImplemented")
+		if m.Request {
+			e.p("func (Unimplemented%sHandler) %s(rmi.CallInfo%s) %s {", gn, m.Name.Name, paramList(m, false), resultList(m, true))
+			e.p("err = rmi.ErrNotImplemented")
+			e.p("return")
+		} else {
+			e.p("func (Unimplemented%sHandler) %s(rmi.CallInfo%s) error {", gn, m.Name.Name, paramList(m, false))
+			e.p("return rmi.ErrNotImplemented")
+		}
 		e.p("}")
 		e.p("")
 	}
 	e.p("var _ %sHandler = Unimplemented%sHandler{}", gn, gn)
 	e.p("")
+}
+
+func hasRequests(g *Global) bool {
+	for _, m := range g.Methods {
+		if m.Request {
+			return true
+		}
+	}
+	return false
+}
+
+// resultList returns "error" for a one-way call, and "(name Type, ...,
+// err error)" (or "(Type, ..., error)" without names) for a request.
+func resultList(m *Method, names bool) string {
+	if !m.Request {
+		return "error"
+	}
+	var parts []string
+	for _, r := range m.Results {
+		if names {
+			parts = append(parts, r.Name.Name+" "+r.Type.String())
+		} else {
+			parts = append(parts, r.Type.String())
+		}
+	}
+	if names {
+		parts = append(parts, "err error")
+	} else {
+		parts = append(parts, "error")
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// callbackType returns the type of a request's done callback:
+// func(name Type, ..., err error).
+func callbackType(m *Method, names bool) string {
+	return "func" + resultList(m, names)
 }
 
 // paramList returns ", name Type, ..." (or ", Type, ..." without names).

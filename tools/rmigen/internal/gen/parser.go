@@ -264,6 +264,19 @@ func (p *parser) method() *Method {
 		m.Params = append(m.Params, p.param())
 	}
 	p.expect(")", "to close parameters")
+	if !p.failed() && p.tok.kind == tIdent && p.tok.text == "returns" {
+		p.next()
+		m.Request = true
+		p.expect("(", "after returns")
+		for !p.failed() && !p.is(")") {
+			if len(m.Results) > 0 {
+				p.expect(",", "between results")
+			}
+			t := p.typ()
+			m.Results = append(m.Results, &Param{Type: t, Name: p.ident("result name")})
+		}
+		p.expect(")", "to close results")
+	}
 	if p.is("=") {
 		p.next()
 		m.ID, m.IDPos = p.integer("call ID")
@@ -282,7 +295,7 @@ func (p *parser) param() *Param {
 	}
 	p.next()
 	if p.tok.kind == tIdent && p.tok.text == "out" {
-		p.errorf(p.tok.pos, "[out] parameters are not supported: calls are one-way, send a reply call instead")
+		p.errorf(p.tok.pos, "[out] parameters are not supported: declare results with returns (Type name, ...) after the parameters")
 		return &Param{}
 	}
 	if p.tok.kind != tIdent || p.tok.text != "in" {
