@@ -49,7 +49,8 @@ type ReplyFunc func(done any, results []byte, err error) error
 // is its documented default.
 type RequestConfig struct {
 	// Timeout ends a request that got no response with ErrTimeout
-	// (default 5s). Timeouts are found by Tick.
+	// (default 5s). Timeouts are found by Tick, and counted from the Tick
+	// before the request.
 	Timeout time.Duration
 	// Retry is how long an unreliable request waits for its response before
 	// Tick sends it again, with the same sequence number (default 200ms).
@@ -133,6 +134,11 @@ type Requests struct {
 	free  []*pending // recycled pending calls
 	spare [][]byte   // recycled reply buffers
 
+	// clock is the time of the last Tick (UnixNano), from which new
+	// requests count their timeout and retry: reading the clock for every
+	// request cost a fifth of a round trip.
+	clock atomic.Int64
+
 	// Used by Tick only (the dispatching goroutine).
 	due     []*pending
 	resends []resend
@@ -186,8 +192,8 @@ type pending struct {
 	name     string
 	how      Context
 	frame    []byte // kept for retries of unreliable requests
-	deadline time.Time
-	retryAt  time.Time
+	deadline int64 // UnixNano
+	retryAt  int64
 	reply    ReplyFunc
 	done     any
 }
@@ -196,6 +202,7 @@ type pending struct {
 func NewRequests(s Sender, cfg RequestConfig) *Requests {
 	r := &Requests{sender: s, cfg: cfg.withDefaults(), links: map[net.HostID]*reqLink{}}
 	r.csender, _ = s.(ContextSender)
+	r.clock.Store(time.Now().UnixNano())
 	return r
 }
 
@@ -299,7 +306,7 @@ func (p *Proxy) Request(to net.HostID, how Context, e *Encoder, name string, rep
 	case e.Err() != nil:
 		return fail(e.Err())
 	}
-	now := time.Now()
+	now := r.clock.Load()
 	r.mu.Lock()
 	l := r.linkLocked(to)
 	if len(l.pending) >= r.cfg.MaxOutstanding {
@@ -330,10 +337,10 @@ func (p *Proxy) Request(to net.HostID, how Context, e *Encoder, name string, rep
 		pc = new(pending)
 	}
 	pc.to, pc.seq, pc.name, pc.how, pc.reply, pc.done = to, seq, name, how, reply, done
-	pc.deadline = now.Add(r.cfg.Timeout)
+	pc.deadline = now + int64(r.cfg.Timeout)
 	if !how.Reliable {
 		pc.frame = append(pc.frame[:0], e.buf...)
-		pc.retryAt = now.Add(r.cfg.Retry)
+		pc.retryAt = now + int64(r.cfg.Retry)
 	}
 	l.pending[seq] = pc
 	r.mu.Unlock()
@@ -349,18 +356,24 @@ func (p *Proxy) Request(to net.HostID, how Context, e *Encoder, name string, rep
 
 // Tick retries the unreliable requests whose response is late and ends
 // those past their timeout, calling their callbacks with ErrTimeout. Call it
-// once a frame on the goroutine that dispatches events.
-func (r *Requests) Tick(now time.Time) {
+// once a frame on the goroutine that dispatches events. Requests made
+// between two Ticks count their timeout and retry interval from the first:
+// a request's timeout is between Timeout and Timeout plus a frame.
+func (r *Requests) Tick(t time.Time) {
+	now := t.UnixNano()
+	if now > r.clock.Load() {
+		r.clock.Store(now)
+	}
 	r.due, r.resends = r.due[:0], r.resends[:0]
 	r.mu.Lock()
 	for _, l := range r.links {
 		for seq, pc := range l.pending {
 			switch {
-			case !now.Before(pc.deadline):
+			case now >= pc.deadline:
 				delete(l.pending, seq)
 				r.due = append(r.due, pc)
-			case !pc.how.Reliable && !now.Before(pc.retryAt):
-				pc.retryAt = now.Add(r.cfg.Retry)
+			case !pc.how.Reliable && now >= pc.retryAt:
+				pc.retryAt = now + int64(r.cfg.Retry)
 				// Copy: a Cancel from another goroutine may recycle pc.
 				r.resends = append(r.resends, resend{pc.to, pc.how, r.takeSpareLocked(pc.frame)})
 			}
