@@ -455,29 +455,31 @@ func (r *Requests) complete(from net.HostID, body []byte) (matched bool, err err
 	var pc *pending
 	if l != nil {
 		pc = l.pending[seq]
-		delete(l.pending, seq)
 	}
-	r.mu.Unlock()
 	if pc == nil {
+		r.mu.Unlock()
 		r.unmatched.Add(1)
 		return false, nil
 	}
+	// Recycle first, so that the response takes one lock: the callback
+	// only needs reply and done.
+	delete(l.pending, seq)
+	reply, done := pc.reply, pc.done
+	r.recycleLocked(pc)
+	r.mu.Unlock()
 	r.completed.Add(1)
 	switch {
 	case !status.onWire():
 		err = fmt.Errorf("%w: response status %d is not a wire status", ErrDecode, status)
-		_ = pc.reply(pc.done, nil, err)
+		_ = reply(done, nil, err)
 	case status != StatusOK && len(results) != 0:
 		err = fmt.Errorf("%w: %d bytes after a %v status", ErrDecode, len(results), status)
-		_ = pc.reply(pc.done, nil, err)
+		_ = reply(done, nil, err)
 	case status != StatusOK:
-		_ = pc.reply(pc.done, nil, &StatusError{Status: status})
+		_ = reply(done, nil, &StatusError{Status: status})
 	default:
-		err = pc.reply(pc.done, results, nil)
+		err = reply(done, results, nil)
 	}
-	r.mu.Lock()
-	r.recycleLocked(pc)
-	r.mu.Unlock()
 	return true, err
 }
 
