@@ -132,6 +132,9 @@ func (c *checker) check() {
 		}
 	}
 	c.checkRecursion()
+	if len(c.errs) == 0 {
+		c.checkSizes() // needs acyclic, resolved types
+	}
 	c.checkRanges()
 	c.checkGoTypes()
 	for _, im := range f.Imports {
