@@ -45,6 +45,7 @@ type Struct struct {
 	Name    Ident
 	Fields  []*Field
 	minSize int // minimum encoded size, set by the checker
+	maxSize int // maximum encoded size (capped), -1 if unbounded, 0 before checkSizes
 }
 
 // Field is a struct field: Name Type.

@@ -26,21 +26,23 @@ func maxSize(t *Type) (int, bool) {
 	case EnumKind:
 		return 9, true
 	case Named:
-		if t.strct == nil {
+		s := t.strct
+		if s == nil {
 			return 0, false
 		}
-		n := 5 // array32 header
-		for _, fd := range t.strct.Fields {
-			m, ok := maxSize(fd.Type)
-			if !ok {
-				return 0, false
+		if s.maxSize == 0 { // once per struct: nested structs would be exponential
+			s.maxSize = -1 // unbounded unless every field is bounded
+			n := 5         // array32 header
+			for _, fd := range s.Fields {
+				m, ok := maxSize(fd.Type)
+				if !ok {
+					return 0, false
+				}
+				n = min(n+m, maxFrame+1) // enough to refuse; no overflow
 			}
-			n += m
-			if n > maxFrame {
-				return n, true // enough to refuse; stop adding
-			}
+			s.maxSize = n
 		}
-		return n, true
+		return s.maxSize, s.maxSize > 0
 	}
 	return 0, false
 }
@@ -53,10 +55,7 @@ func listMaxSize(ps []*Param) (int, bool) {
 		if !ok {
 			return 0, false
 		}
-		n += m
-		if n > maxFrame {
-			return n, true
-		}
+		n = min(n+m, maxFrame+1)
 	}
 	return n, true
 }
