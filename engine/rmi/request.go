@@ -192,7 +192,7 @@ type pending struct {
 	name     string
 	how      Context
 	frame    []byte // kept for retries of unreliable requests
-	deadline int64 // UnixNano
+	deadline int64  // UnixNano
 	retryAt  int64
 	reply    ReplyFunc
 	done     any
