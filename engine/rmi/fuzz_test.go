@@ -245,8 +245,9 @@ func sameValue(a, b reflect.Value) bool {
 			}
 		}
 		return true
+	default:
+		return reflect.DeepEqual(a.Interface(), b.Interface())
 	}
-	return reflect.DeepEqual(a.Interface(), b.Interface())
 }
 
 // TestWriteFuzzCorpus rewrites the seed corpus under testdata/fuzz when run

@@ -125,8 +125,9 @@ func (e *StatusError) Unwrap() error {
 		return ErrTimeout
 	case StatusLinkLost:
 		return ErrLinkLost
+	default: // StatusOK, or a status this runtime does not know
+		return nil
 	}
-	return nil
 }
 
 // statusOf maps a handler's error to the status of its response.

@@ -252,7 +252,7 @@ func (c *checker) checkStruct(s *Struct) {
 // resolve checks a type expression and links named types to their struct.
 func (c *checker) resolve(t *Type) {
 	switch t.Kind {
-	case Basic, Bytes:
+	case Basic, Bytes, EnumKind: // nothing to resolve (EnumKind: done)
 	case Named:
 		if en, ok := c.enums[t.Name]; ok {
 			t.Kind, t.enum = EnumKind, en
@@ -314,8 +314,7 @@ func (c *checker) checkRecursion() {
 	state := map[*Struct]int{} // 1 visiting, 2 done
 	var path []string
 	var visit func(s *Struct) bool
-	var walk func(t *Type) bool
-	walk = func(t *Type) bool {
+	walk := func(t *Type) bool {
 		if t.Kind == Named && t.strct != nil {
 			return visit(t.strct)
 		}

@@ -258,8 +258,9 @@ func (e *emitter) encode(t *Type, x, enc string) string {
 		return fmt.Sprintf("%s.EncodeRMI(%s)", x, enc)
 	case GoType:
 		return fmt.Sprintf("%s.EncodeValue(&%s)", enc, x)
+	default: // Slice, Map
+		return fmt.Sprintf("%s(%s, %s)", e.helperFor(t).enc, enc, x)
 	}
-	return fmt.Sprintf("%s(%s, %s)", e.helperFor(t).enc, enc, x)
 }
 
 // decode returns a statement that decodes into the addressable expression x
@@ -276,8 +277,9 @@ func (e *emitter) decode(t *Type, x, dec string) string {
 		return fmt.Sprintf("%s.DecodeRMI(%s)", x, dec)
 	case GoType:
 		return fmt.Sprintf("%s.DecodeValue(&%s)", recv, x)
+	default: // Slice, Map
+		return fmt.Sprintf("%s = %s(%s)", x, e.helperFor(t).dec, dec)
 	}
-	return fmt.Sprintf("%s = %s(%s)", x, e.helperFor(t).dec, dec)
 }
 
 // decodeVar returns statements that declare variable x of type t and decode
@@ -326,8 +328,9 @@ func mangle(t *Type) string {
 		return "map_" + mangle(t.Key) + "_" + mangle(t.Elem)
 	case GoType:
 		return t.Pkg + "_" + t.Name
+	default: // Basic, Named, EnumKind
+		return t.Name
 	}
-	return t.Name
 }
 
 func (e *emitter) helperFuncs(h *helper) {

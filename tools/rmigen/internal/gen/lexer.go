@@ -36,8 +36,9 @@ func (t lexToken) describe() string {
 		return fmt.Sprintf("integer %s", t.text)
 	case tString:
 		return fmt.Sprintf("string %s", t.text)
+	default: // tPunct
+		return fmt.Sprintf("%q", t.text)
 	}
-	return fmt.Sprintf("%q", t.text)
 }
 
 // lexer turns IDL source into tokens. Comments are not tokens: a group of
@@ -230,10 +231,7 @@ func blockLines(body string) []string {
 	for _, s := range lines {
 		s = strings.TrimRight(s, " \t\r")
 		t := strings.TrimLeft(s, " \t")
-		if strings.HasPrefix(t, "*") {
-			t = t[1:]
-		}
-		t = strings.TrimLeft(t, " \t")
+		t = strings.TrimLeft(strings.TrimPrefix(t, "*"), " \t")
 		out = append(out, t)
 	}
 	for len(out) > 0 && out[0] == "" {

@@ -25,6 +25,8 @@ func maxSize(t *Type) (int, bool) {
 		return 9, true // any integer, float64
 	case EnumKind:
 		return 9, true
+	case Bytes, GoType, Slice, Map:
+		return 0, false
 	case Named:
 		s := t.strct
 		if s == nil {
@@ -43,8 +45,9 @@ func maxSize(t *Type) (int, bool) {
 			s.maxSize = n
 		}
 		return s.maxSize, s.maxSize > 0
+	default:
+		return 0, false
 	}
-	return 0, false
 }
 
 // listMaxSize returns the most bytes of a msgpack array of params, or false.
