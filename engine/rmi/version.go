@@ -13,7 +13,8 @@ package rmi
 // protoimpl.EnforceVersion technique.
 const (
 	// GenVersion is the output version rmigen writes into generated code.
-	// Version 2 added enums (EnumError, EnumString).
+	// Version 2 added enums (EnumError, EnumString) and request/response
+	// calls (Requests, StartRequest, Proxy.Request, RequestStub).
 	GenVersion = 2
 	// MinVersion is the oldest generated-code version this runtime supports.
 	MinVersion = 1
