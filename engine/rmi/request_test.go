@@ -561,6 +561,22 @@ func TestRequestOverLossyNetwork(t *testing.T) {
 		t.Errorf("served %d, completed %d, want %d", ss.Served, cs.Completed, n)
 	}
 
+	// A request the server never answers (it stops dispatching) ends with
+	// ErrTimeout once its timeout has passed, and only then.
+	var timedOut error
+	if _, err := p.Nop(net.ServerID, rmi.Reliable, func(err error) { timedOut = err }); err != nil {
+		t.Fatal(err)
+	}
+	cliReq.Tick(time.Now())
+	cliHost.FrameMove(func(e net.Event) { _, _ = cd.DispatchEvent(e) })
+	if timedOut != nil {
+		t.Fatalf("ended before its timeout: %v", timedOut)
+	}
+	cliReq.Tick(time.Now().Add(cfg.Timeout + time.Second))
+	if !errors.Is(timedOut, rmi.ErrTimeout) {
+		t.Fatalf("after its timeout: %v, want ErrTimeout", timedOut)
+	}
+
 	// Losing the link ends what is pending with ErrLinkLost.
 	var lost error
 	vn.SetConditions(vnet.Conditions{Loss: 1})
