@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -199,7 +198,7 @@ func goBuild(t *testing.T, root string, overlay map[string]string, pkgs ...strin
 		t.Fatal(err)
 	}
 	args := append([]string{"build", "-overlay", ov}, pkgs...)
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...) //nolint:staticcheck // the toolchain running the test
+	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	if err != nil {
