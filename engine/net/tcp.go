@@ -311,8 +311,8 @@ func (m *TCPMux) accept() {
 			refused = TCPRefusedPerIP
 		}
 		if refused != NumTCPCloseReasons {
-			m.mu.Unlock()
 			m.closed[refused].Add(1)
+			m.mu.Unlock()
 			if tc, ok := c.(*stdnet.TCPConn); ok {
 				// A reset: no TIME_WAIT kept for a refusal. Without it,
 				// an ordinary close.
@@ -358,8 +358,10 @@ func (m *TCPMux) read(addr netip.AddrPort, p *tcpPeer, accepted time.Time) {
 		// Closed under m.mu: WriteTo sends only to a connection it finds
 		// in m.conns, under m.mu too.
 		close(p.out) // ends the writer, which closes the conn
-		m.mu.Unlock()
+		// Counted under m.mu too, so that Stats never sees a connection
+		// gone from Open and not yet in Closed.
 		m.closed[r].Add(1)
+		m.mu.Unlock()
 		m.log.Debug("connection closed", "remote", p.c.RemoteAddr().String(), "addr", addr, "reason", r)
 	}()
 	r := bufio.NewReader(p.c) // 4096 bytes: a whole frame fits
@@ -527,9 +529,11 @@ func (m *TCPMux) Forget(addr netip.AddrPort) {
 
 // Stats returns a snapshot of the mux's counters.
 func (m *TCPMux) Stats() TCPStats {
+	// Under m.mu, as the counters change with m.conns: Accepted always
+	// equals Open plus the closes in one snapshot.
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	s := TCPStats{Open: len(m.conns)}
-	m.mu.Unlock()
 	s.Accepted = m.accepted.Load()
 	s.AcceptErrors = m.acceptErrors.Load()
 	for i := range m.closed {
