@@ -7,14 +7,14 @@ import (
 
 // ProtocolVersion is the wire protocol version carried in every hello. A
 // server refuses a client whose version differs.
-const ProtocolVersion uint16 = 3
+const ProtocolVersion uint16 = 4
 
 // Packet kinds: the first byte of every datagram. docs/PROTOCOL.md is the
 // reference for each layout.
 const (
 	kindHello   byte = 0x01 // client → server, cleartext, padded to helloSize
 	kindCookie  byte = 0x02 // server → client, cleartext, stateless cookie
-	kindWelcome byte = 0x03 // server → client: server key + sealed welcome
+	kindWelcome byte = 0x03 // server → client: server keys + sealed welcome
 	kindReject  byte = 0x04 // server → client, cleartext refusal with a reason
 	kindData    byte = 0x10 // sealed frames between two hosts that share keys
 )
@@ -270,6 +270,7 @@ type hello struct {
 	Version uint16
 	Flags   byte // helloAES: the client has AES hardware and prefers AES-256-GCM
 	Pub     [keySize]byte
+	KeyID   KeyID  // the server key the client expects; zero: any (trust on first use)
 	Cookie  []byte // empty or cookieSize bytes
 }
 
@@ -282,6 +283,7 @@ func appendHello(b []byte, h hello) []byte {
 	b = binary.LittleEndian.AppendUint16(b, h.Version)
 	b = append(b, h.Flags)
 	b = append(b, h.Pub[:]...)
+	b = append(b, h.KeyID[:]...)
 	b = append(b, byte(len(h.Cookie)))
 	b = append(b, h.Cookie...)
 	for len(b)-start < helloSize {
@@ -303,11 +305,12 @@ func parseHello(b []byte) (hello, error) {
 	}
 	h.Flags = b[3]
 	copy(h.Pub[:], b[4:4+keySize])
-	n := int(b[4+keySize])
+	copy(h.KeyID[:], b[4+keySize:helloCookieLen])
+	n := int(b[helloCookieLen])
 	if n != 0 && n != cookieSize {
 		return h, errMalformed
 	}
-	h.Cookie = b[5+keySize : 5+keySize+n]
+	h.Cookie = b[helloCookieLen+1 : helloCookieLen+1+n]
 	return h, nil
 }
 
@@ -350,10 +353,15 @@ func parseWelcomeBody(b []byte) (welcomeBody, error) {
 	}, nil
 }
 
-// welcomeHeader is kind + the cipher the server chose + its public key; the
-// sealed body follows (the header is its associated data, so the choice
-// cannot be altered in flight).
-const welcomeHeader = 1 + 1 + keySize
+// helloCookieLen is the offset of the hello's cookie length: after kind,
+// version, flags, the client's ephemeral key and the key ID.
+const helloCookieLen = 1 + 2 + 1 + keySize + keyIDSize
+
+// welcomeHeader is kind + the cipher the server chose + its ephemeral
+// public key + its static public key; the sealed body follows (the header
+// is its associated data, so neither the choice nor the keys can be
+// altered in flight).
+const welcomeHeader = 1 + 1 + keySize + keySize
 
 func appendReject(b []byte, reason byte) []byte {
 	b = append(b, kindReject, reason)
