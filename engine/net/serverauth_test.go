@@ -1,6 +1,7 @@
 package net
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/skein-dev/skein/engine/net/vnet"
 )
 
 // listenServer starts a loopback server host with the given identity.
@@ -432,4 +435,112 @@ func TestIdentityFile(t *testing.T) {
 			t.Fatalf("ParseServerKey(%q): %v", bad, err)
 		}
 	}
+}
+
+// FuzzWelcome feeds arbitrary welcomes to a client whose Dial is waiting
+// for one, pinned to a server key: nothing panics, and a link comes up only
+// for a welcome sealed by the holder of the pinned key; anything else is
+// dropped and counted, or ends the dial with a ServerKeyError.
+func FuzzWelcome(f *testing.F) {
+	n := vnet.New(1)
+	defer n.Close()
+	srvAddr := netip.MustParseAddrPort("10.0.0.1:1")
+	cc, _ := n.Listen(netip.MustParseAddrPort("10.0.0.2:1"))
+	real := mustIdentity(&testing.T{})
+	attacker := mustIdentity(&testing.T{})
+	cli, err := NewHost(cc, Config{ServerKeys: []ServerKey{real.Current()}, Cipher: ChaCha20Poly1305})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer cli.Close()
+	// The client's pending dial, as Dial makes it.
+	priv, _ := newKeyPair()
+	d := &pendingDial{priv: priv, keyID: real.Current().ID(), kick: make(chan struct{}, 1), done: make(chan error, 1)}
+	copy(d.pub[:], priv.PublicKey().Bytes())
+	hl := hello{Version: helloVersion, Flags: d.flags, Pub: d.pub, KeyID: d.keyID}
+	m := &mitm{t: &testing.T{}}
+	welcome := func(id *Identity) []byte {
+		m.own = id
+		return m.terminate(hl)
+	}
+	good := welcome(real)
+	f.Add(good)
+	f.Add(welcome(attacker))
+	swapped := bytes.Clone(good)
+	swapped[2] ^= 1 // another ephemeral key
+	f.Add(swapped)
+	f.Add(good[:len(good)-1])
+	f.Add(append([]byte{kindWelcome, 9}, good[2:]...))
+	f.Add(append([]byte{kindWelcome, 1}, make([]byte, len(good)-2)...)) // zero keys: low order
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cli.mu.Lock()
+		cli.dials[srvAddr] = d
+		cli.mu.Unlock()
+		select {
+		case <-d.done:
+		default:
+		}
+		before := cli.Stats().Drops.Total()
+		cli.handleWelcome(bytes.Clone(b), srvAddr, time.Now())
+		up := cli.link(ServerID) != nil
+		if up != bytes.Equal(b, good) {
+			t.Fatalf("link up %v for a welcome that is the real one: %v", up, bytes.Equal(b, good))
+		}
+		var outcome error
+		select {
+		case outcome = <-d.done:
+		default:
+		}
+		switch {
+		case up:
+			if outcome != nil {
+				t.Fatalf("real welcome: %v", outcome)
+			}
+			cli.removeLink(cli.link(ServerID), nil)
+			for {
+				if _, ok := cli.Poll(); !ok {
+					break
+				}
+			}
+		case outcome != nil:
+			var ke *ServerKeyError
+			if !errors.As(outcome, &ke) || !ke.Proven || ke.Seen == real.Current() {
+				t.Fatalf("welcome refused with %v", outcome)
+			}
+		case cli.Stats().Drops.Total() == before:
+			t.Fatal("a welcome neither made a link, nor ended the dial, nor was counted as dropped")
+		}
+	})
+}
+
+// FuzzServerKeyText checks the key decoders (ParseServerKey for flags and
+// join links, ParseIdentity for key files): no panic, and what they accept
+// round-trips.
+func FuzzServerKeyText(f *testing.F) {
+	id, _ := NewIdentity()
+	both, _ := id.WithNext()
+	text, _ := both.MarshalText()
+	f.Add(string(text))
+	f.Add(id.Current().String())
+	f.Add("current " + id.Current().String() + "\ncurrent x\n")
+	f.Add("# x\n\nnext abc\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		if k, err := ParseServerKey(s); err == nil {
+			if k2, err := ParseServerKey(k.String()); err != nil || k2 != k {
+				t.Fatalf("server key round trip: %v", err)
+			}
+		}
+		if id, err := ParseIdentity([]byte(s)); err == nil {
+			text, _ := id.MarshalText()
+			id2, err := ParseIdentity(text)
+			if err != nil || id2.Current() != id.Current() {
+				t.Fatalf("identity round trip: %v", err)
+			}
+			n1, ok1 := id.Next()
+			n2, ok2 := id2.Next()
+			if n1 != n2 || ok1 != ok2 {
+				t.Fatal("identity round trip lost the next key")
+			}
+		}
+	})
 }
