@@ -9,6 +9,9 @@
 // start, mode 0600); clients pin its public key, printed at start and by
 // -print-key. Rotate it with -key-next (publish the next key printed),
 // then -key-rotate once clients know it (docs/PROTOCOL.md, "Handshake").
+// For a fleet, an operator signs each server's keys with -operator-key
+// FILE -sign DURATION; clients that trust the operator's public key accept
+// every server it signed.
 //
 // Every flag has an environment variable (shown in -help). The -lobby-*
 // flags bound what one client may ask of the lobby (see the matchserver
@@ -19,6 +22,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -72,6 +76,8 @@ func run(args []string) error {
 	keyFile := fs.String("key-file", env("SKEIN_KEY_FILE", defaultKeyFile()), "the server's secret key `file`, created on first start with mode 0600 ($SKEIN_KEY_FILE)")
 	printKey := fs.Bool("print-key", false, "print the server's public key and fingerprint (creating the key if needed) and exit")
 	keyNext := fs.Bool("key-next", false, "add a fresh next key to -key-file (replacing any next key), print it and exit: publish it, then -key-rotate")
+	operatorKey := fs.String("operator-key", "", "with -sign: the operator's signing key `file` (created with mode 0600 if missing; keep it off the servers)")
+	sign := fs.Duration("sign", 0, "sign -key-file's keys (current and next) with -operator-key, valid for this `duration`, store the certificates in -key-file and exit: clients trusting the operator accept them")
 	keyRotate := fs.Bool("key-rotate", false, "make the next key the current one (the old key is dropped), print it and exit")
 	pendingTimeout := fs.Duration("pending-timeout", 3*time.Second, "how long a client may take to confirm its handshake ($SKEIN_PENDING_TIMEOUT)")
 	// Receive memory budgets (docs/PROTOCOL.md, "Receive memory budgets").
@@ -136,6 +142,33 @@ func run(args []string) error {
 		return err
 	}
 	switch {
+	case *sign != 0:
+		if *operatorKey == "" || *sign < 0 {
+			return errors.New("-sign needs -operator-key and a positive duration")
+		}
+		op, created, err := net.LoadOperatorKey(*operatorKey)
+		if err != nil {
+			return err
+		}
+		if created {
+			fmt.Fprintf(os.Stdout, "created operator key file %s\n", *operatorKey)
+		}
+		expires := time.Now().Add(*sign)
+		keys := []net.ServerKey{ident.Current()}
+		if next, ok := ident.Next(); ok {
+			keys = append(keys, next)
+		}
+		for _, k := range keys {
+			if ident, err = ident.WithCert(net.SignServerKey(op, k, expires)); err != nil {
+				return err
+			}
+		}
+		if err := net.SaveIdentity(*keyFile, ident); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stdout, "operator key: %s (clients trust it in net.Config.ServerCAs)\n", net.OperatorPublicKeyString(op.Public().(ed25519.PublicKey)))
+		printIdentity(os.Stdout, *keyFile, ident)
+		return nil
 	case *keyNext && *keyRotate:
 		return errors.New("-key-next and -key-rotate: one at a time (publish the next key between them)")
 	case *keyNext:
@@ -208,6 +241,9 @@ func printIdentity(w io.Writer, file string, id *net.Identity) {
 	fmt.Fprintf(w, "key file:    %s\n", file)
 	fmt.Fprintf(w, "key:         %s\n", cur)
 	fmt.Fprintf(w, "fingerprint: %s\n", cur.Fingerprint())
+	if c, ok := id.Cert(); ok {
+		fmt.Fprintf(w, "certificate: signed by an operator, expires %s\n", c.Expires.UTC().Format(time.RFC3339))
+	}
 	if next, ok := id.Next(); ok {
 		fmt.Fprintf(w, "next key:    %s\n", next)
 		fmt.Fprintf(w, "next fingerprint: %s\n", next.Fingerprint())

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,6 +199,25 @@ func TestKeyFlags(t *testing.T) {
 	}
 	if rotated, _, _ := net.LoadIdentity(f); rotated.Current() != next {
 		t.Fatal("-key-rotate did not promote the next key")
+	}
+	// An operator signs the keys: a client trusting the operator connects.
+	op := filepath.Join(t.TempDir(), "operator.key")
+	if err := run([]string{"-key-file", f, "-sign", "1h"}); err == nil {
+		t.Fatal("-sign without -operator-key succeeded")
+	}
+	if err := run([]string{"-key-file", f, "-operator-key", op, "-sign", "1h"}); err != nil {
+		t.Fatal(err)
+	}
+	signed, _, err := net.LoadIdentity(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opKey, _, err := net.LoadOperatorKey(op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := signed.Cert(); !ok || c.Key != next || c.Verify([]ed25519.PublicKey{opKey.Public().(ed25519.PublicKey)}, time.Now()) != nil {
+		t.Fatal("-sign stored no valid certificate for the current key")
 	}
 	if err := os.Chmod(f, 0o644); err != nil {
 		t.Fatal(err)

@@ -75,6 +75,9 @@ func (h *Host) Dial(ctx context.Context, addr netip.AddrPort) error {
 	if len(h.cfg.ServerKeys) > 0 {
 		d.keyID = h.cfg.ServerKeys[0].ID()
 	}
+	if len(h.cfg.ServerCAs) > 0 {
+		d.flags |= helloCert
+	}
 
 	h.mu.Lock()
 	switch {
@@ -189,7 +192,7 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 		h.drops.add(DropUnexpected)
 		return
 	}
-	if len(b) != welcomeHeader+welcomeBodySize+sealOverhead {
+	if n := welcomeHeader + welcomeBodySize + sealOverhead; len(b) != n && (len(b) != n+certSize || d.flags&helloCert == 0) {
 		h.drops.add(DropMalformed)
 		return
 	}
@@ -240,7 +243,7 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 		return
 	}
 	// The server proved static. Trust it or send it nothing more.
-	if err := h.trustServerKey(static); err != nil {
+	if err := h.trustServerKey(static, w.Cert, now); err != nil {
 		h.log.Warn("server key refused", "server", from, "fingerprint", static.Fingerprint(), "error", err)
 		d.finish(&ServerKeyError{Seen: static, Proven: true, Reason: err})
 		return
@@ -357,18 +360,34 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 }
 
 // trustServerKey decides whether a client trusts the key its server
-// proved: one of Config.ServerKeys if any are pinned, then
+// proved: one of Config.ServerKeys, or signed by one of Config.ServerCAs
+// (cert, from the sealed welcome), if either is set; then
 // Config.VerifyServerKey if set.
-func (h *Host) trustServerKey(k ServerKey) error {
-	if len(h.cfg.ServerKeys) > 0 {
+func (h *Host) trustServerKey(k ServerKey, cert []byte, now time.Time) error {
+	if len(h.cfg.ServerKeys) > 0 || len(h.cfg.ServerCAs) > 0 {
 		pinned := false
 		for _, p := range h.cfg.ServerKeys {
 			if subtle.ConstantTimeCompare(p[:], k[:]) == 1 {
 				pinned = true
 			}
 		}
-		if !pinned {
+		if !pinned && len(h.cfg.ServerCAs) == 0 {
 			return ErrServerKeyMismatch
+		}
+		if !pinned {
+			if len(cert) == 0 {
+				return fmt.Errorf("%w: no operator certificate", ErrBadCert)
+			}
+			c, err := parseCert(cert)
+			if err != nil {
+				return err
+			}
+			if c.Key != k {
+				return fmt.Errorf("%w: it signs key %s, not the server's", ErrBadCert, c.Key.Fingerprint())
+			}
+			if err := c.Verify(h.cfg.ServerCAs, now); err != nil {
+				return err
+			}
 		}
 	}
 	if h.cfg.VerifyServerKey != nil {
@@ -398,7 +417,7 @@ func (h *Host) accept(hl hello, sl slot, from netip.AddrPort, now time.Time, con
 		h.drops.add(DropMalformed)
 		return false
 	}
-	static, spub := h.ident.Load().key(hl.KeyID)
+	static, spub, cert := h.ident.Load().key(hl.KeyID)
 	es, err := agree(static, hl.Pub[:])
 	if err != nil {
 		return false
@@ -407,7 +426,7 @@ func (h *Host) accept(hl hello, sl slot, from netip.AddrPort, now time.Time, con
 	if hl.Flags&helloAES != 0 && prefersAES(h.cfg.Cipher) {
 		cipher = AES256GCM
 	}
-	w := make([]byte, 0, welcomeHeader+welcomeBodySize+sealOverhead)
+	w := make([]byte, 0, welcomeHeader+welcomeBodySize+certSize+sealOverhead)
 	w = append(append(w, kindWelcome, byte(cipher)), priv.PublicKey().Bytes()...)
 	w = append(w, spub[:]...)
 	clientKeys, err := deriveKeys(ee, es, transcriptHash(&hl, w))
@@ -423,11 +442,17 @@ func (h *Host) accept(hl hello, sl slot, from netip.AddrPort, now time.Time, con
 		return false
 	}
 	l.clientPub = hl.Pub
-	body := appendWelcomeBody(nil, welcomeBody{
+	wb := welcomeBody{
 		ClientID: id,
 		Ping:     uint32(h.cfg.PingInterval / time.Millisecond),
 		Timeout:  uint32(h.cfg.Timeout / time.Millisecond),
-	})
+	}
+	if cert != nil && hl.Flags&helloCert != 0 && hl.Long {
+		// The hello was padded to helloCertSize: the longer welcome is
+		// still smaller than it.
+		wb.Cert = cert.appendTo(make([]byte, 0, certSize))
+	}
+	body := appendWelcomeBody(make([]byte, 0, welcomeBodySize+certSize), wb)
 	var nonce [nonceSize]byte
 	l.welcome = l.seal.seal(w, 0, body, nonce[:])
 	if !h.registerPending(sl, l, from) {

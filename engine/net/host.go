@@ -2,6 +2,7 @@ package net
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -93,13 +94,21 @@ type Config struct {
 	// a file (LoadIdentity). Ignored by a client.
 	Identity *Identity
 	// ServerKeys pins the server keys a client trusts: Dial succeeds only if
-	// the server proves it holds one of them, and otherwise returns a
+	// the server proves it holds one of them (or one signed by ServerCAs,
+	// if set), and otherwise returns a
 	// *ServerKeyError (ErrServerKeyMismatch) naming the key it saw, having
 	// sent that server nothing but its hello. The hello names the first
 	// key, so a server rotating its key answers with the one pinned. Empty:
 	// any key is accepted (trust on first use) unless VerifyServerKey
 	// refuses it; Host.ServerKey reports the key the server proved.
 	ServerKeys []ServerKey
+	// ServerCAs are operator keys a client trusts (Ed25519; see
+	// SignServerKey): Dial also accepts a server key one of them signed
+	// (a certificate the server sends in its sealed welcome, not expired),
+	// so one trusted key covers a fleet. Setting it makes the hello ask
+	// for the certificate (a 256-byte hello instead of 128). A server key
+	// pinned in ServerKeys needs no certificate.
+	ServerCAs []ed25519.PublicKey
 	// VerifyServerKey, if set, is called by Dial with the key the server
 	// proved (after the ServerKeys check passed) before the client sends
 	// anything: an error refuses the server (Dial returns a

@@ -85,6 +85,8 @@ type Identity struct {
 	curPub        ServerKey
 	nextPub       ServerKey
 	curID, nextID KeyID
+	// Operator certificates of the two keys (cert.go), if any.
+	curCert, nextCert *ServerCert
 }
 
 // NewIdentity draws a fresh current key and no next key.
@@ -120,7 +122,9 @@ func (id *Identity) WithNext() (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newIdentity(id.current, k), nil
+	n := newIdentity(id.current, k)
+	n.curCert = id.curCert
+	return n, nil
 }
 
 // Rotate returns the identity whose current key is the next key and which
@@ -131,25 +135,54 @@ func (id *Identity) Rotate() (*Identity, error) {
 	if id.next == nil {
 		return nil, errors.New("skein/net: rotate: the identity has no next key")
 	}
-	return newIdentity(id.next, nil), nil
+	n := newIdentity(id.next, nil)
+	n.curCert = id.nextCert
+	return n, nil
+}
+
+// WithCert returns a copy of the identity with the operator certificate c
+// attached to the key it signs (current or next), replacing any it had.
+func (id *Identity) WithCert(c ServerCert) (*Identity, error) {
+	n := *id
+	switch c.Key {
+	case id.curPub:
+		n.curCert = &c
+	case id.nextPub:
+		if id.next == nil {
+			return nil, fmt.Errorf("%w: it signs none of this identity's keys", ErrBadCert)
+		}
+		n.nextCert = &c
+	default:
+		return nil, fmt.Errorf("%w: it signs none of this identity's keys", ErrBadCert)
+	}
+	return &n, nil
+}
+
+// Cert returns the operator certificate of the current key, if any.
+func (id *Identity) Cert() (ServerCert, bool) {
+	if id.curCert == nil {
+		return ServerCert{}, false
+	}
+	return *id.curCert, true
 }
 
 // key returns the private key a handshake uses for a client that named
 // the key with this ID: the next key if it names that one, the current
 // key otherwise (a client that pinned an older key learns the current
 // key's fingerprint from its error).
-func (id *Identity) key(want KeyID) (*ecdh.PrivateKey, *ServerKey) {
+func (id *Identity) key(want KeyID) (*ecdh.PrivateKey, *ServerKey, *ServerCert) {
 	if id.next != nil && want == id.nextID {
-		return id.next, &id.nextPub
+		return id.next, &id.nextPub, id.nextCert
 	}
-	return id.current, &id.curPub
+	return id.current, &id.curPub, id.curCert
 }
 
 // identityFileHeader opens every key file.
 const identityFileHeader = "# skein server identity: secret, keep it mode 0600 and never share it"
 
 // MarshalText writes the identity as a key file: a comment line, then
-// "current <base64 private key>" and possibly "next <base64 private key>".
+// "current <base64 private key>", possibly "next <base64 private key>",
+// and a "cert <base64 certificate>" line for each key an operator signed.
 // The result is secret.
 func (id *Identity) MarshalText() ([]byte, error) {
 	var b bytes.Buffer
@@ -158,12 +191,18 @@ func (id *Identity) MarshalText() ([]byte, error) {
 	if id.next != nil {
 		fmt.Fprintf(&b, "next %s\n", base64.RawURLEncoding.EncodeToString(id.next.Bytes()))
 	}
+	for _, c := range []*ServerCert{id.curCert, id.nextCert} {
+		if c != nil {
+			fmt.Fprintf(&b, "cert %s\n", c)
+		}
+	}
 	return b.Bytes(), nil
 }
 
 // ParseIdentity reads a key file written by MarshalText.
 func ParseIdentity(text []byte) (*Identity, error) {
 	var cur, next *ecdh.PrivateKey
+	var certs []ServerCert
 	sc := bufio.NewScanner(bytes.NewReader(text))
 	line := 0
 	for sc.Scan() {
@@ -173,6 +212,14 @@ func ParseIdentity(text []byte) (*Identity, error) {
 			continue
 		}
 		name, val, ok := strings.Cut(s, " ")
+		if ok && name == "cert" {
+			c, err := ParseServerCert(val)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", line, err)
+			}
+			certs = append(certs, c)
+			continue
+		}
 		if !ok || (name != "current" && name != "next") {
 			return nil, fmt.Errorf("%w: line %d: want \"current KEY\" or \"next KEY\"", ErrBadServerKey, line)
 		}
@@ -197,7 +244,14 @@ func ParseIdentity(text []byte) (*Identity, error) {
 	if cur == nil {
 		return nil, fmt.Errorf("%w: no current key", ErrBadServerKey)
 	}
-	return newIdentity(cur, next), nil
+	id := newIdentity(cur, next)
+	for _, c := range certs {
+		var err error
+		if id, err = id.WithCert(c); err != nil {
+			return nil, err
+		}
+	}
+	return id, nil
 }
 
 // LoadIdentity reads the key file at path; if there is none, it creates

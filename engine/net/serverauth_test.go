@@ -3,6 +3,7 @@ package net
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	stdnet "net"
@@ -158,7 +159,7 @@ func (m *mitm) serverSide() {
 // terminate is the server side of the handshake with the attacker's keys.
 func (m *mitm) terminate(hl hello) []byte {
 	priv, _ := newKeyPair()
-	static, spub := m.own.key(hl.KeyID)
+	static, spub, _ := m.own.key(hl.KeyID)
 	ee, _ := agree(priv, hl.Pub[:])
 	es, _ := agree(static, hl.Pub[:])
 	w := append([]byte{kindWelcome, byte(ChaCha20Poly1305)}, priv.PublicKey().Bytes()...)
@@ -218,9 +219,24 @@ func (m *mitm) sentByClient() map[byte]int {
 // sends it nothing but hellos: no link comes up, no application byte
 // leaves.
 func TestMITMDetected(t *testing.T) {
-	real := mustIdentity(t)
+	ca, _ := NewOperatorKey()
+	caPub := ca.Public().(ed25519.PublicKey)
+	real, err := mustIdentity(t).WithCert(SignServerKey(ca, ServerKey{}, time.Now()))
+	if err == nil {
+		t.Fatal("WithCert took a certificate for another key")
+	}
+	real = mustIdentity(t)
+	if real, err = real.WithCert(SignServerKey(ca, real.Current(), time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
 	srv := listenServer(t, real)
 	realKey := real.Current()
+	// The operator-signed client reaches the real server.
+	if c, err := dialWith(t, Config{ServerCAs: []ed25519.PublicKey{caPub}}, srv.LocalAddr()); err != nil {
+		t.Fatalf("operator-signed client, real server: %v", err)
+	} else if k, _ := c.ServerKey(); k != realKey {
+		t.Fatalf("operator-signed client got key %v", k)
+	}
 
 	// First use: a client that trusts on first use, talking to the real
 	// server, remembers its key.
@@ -247,6 +263,7 @@ func TestMITMDetected(t *testing.T) {
 		{"pinned, next key too", Config{ServerKeys: []ServerKey{realKey, mustIdentity(t).Current()}}},
 		{"verifier (token or operator)", Config{VerifyServerKey: onlyReal}},
 		{"remembered on first use", Config{ServerKeys: []ServerKey{remembered}}},
+		{"operator-signed", Config{ServerCAs: []ed25519.PublicKey{caPub}}},
 	}
 	for _, mode := range []int{modeTerminate, modeSwapEphemeral} {
 		for _, c := range configs {
@@ -448,14 +465,15 @@ func FuzzWelcome(f *testing.F) {
 	cc, _ := n.Listen(netip.MustParseAddrPort("10.0.0.2:1"))
 	real := mustIdentity(&testing.T{})
 	attacker := mustIdentity(&testing.T{})
-	cli, err := NewHost(cc, Config{ServerKeys: []ServerKey{real.Current()}, Cipher: ChaCha20Poly1305})
+	ca, _ := NewOperatorKey()
+	cli, err := NewHost(cc, Config{ServerKeys: []ServerKey{real.Current()}, ServerCAs: []ed25519.PublicKey{ca.Public().(ed25519.PublicKey)}, Cipher: ChaCha20Poly1305})
 	if err != nil {
 		f.Fatal(err)
 	}
 	defer cli.Close()
 	// The client's pending dial, as Dial makes it.
 	priv, _ := newKeyPair()
-	d := &pendingDial{priv: priv, keyID: real.Current().ID(), kick: make(chan struct{}, 1), done: make(chan error, 1)}
+	d := &pendingDial{priv: priv, flags: helloCert, keyID: real.Current().ID(), kick: make(chan struct{}, 1), done: make(chan error, 1)}
 	copy(d.pub[:], priv.PublicKey().Bytes())
 	hl := hello{Version: helloVersion, Flags: d.flags, Pub: d.pub, KeyID: d.keyID}
 	m := &mitm{t: &testing.T{}}
@@ -472,6 +490,26 @@ func FuzzWelcome(f *testing.F) {
 	f.Add(good[:len(good)-1])
 	f.Add(append([]byte{kindWelcome, 9}, good[2:]...))
 	f.Add(append([]byte{kindWelcome, 1}, make([]byte, len(good)-2)...)) // zero keys: low order
+	// The attacker's key with certificates: its own (another operator),
+	// and the real key's (signed by the trusted operator).
+	withCert := func(id *Identity, cert ServerCert) []byte {
+		epriv, _ := newKeyPair()
+		static, spub, _ := id.key(hl.KeyID)
+		ee, _ := agree(epriv, hl.Pub[:])
+		es, _ := agree(static, hl.Pub[:])
+		w := append([]byte{kindWelcome, byte(ChaCha20Poly1305)}, epriv.PublicKey().Bytes()...)
+		w = append(w, spub[:]...)
+		k, _ := deriveKeys(ee, es, transcriptHash(&hl, w))
+		k = k.Swap()
+		k.Cipher = ChaCha20Poly1305
+		sl, _ := newSealer(k)
+		var nonce [nonceSize]byte
+		body := appendWelcomeBody(nil, welcomeBody{ClientID: FirstClientID, Ping: 1000, Timeout: 10000, Cert: cert.appendTo(nil)})
+		return sl.seal(w, 0, body, nonce[:])
+	}
+	rogue, _ := NewOperatorKey()
+	f.Add(withCert(attacker, SignServerKey(rogue, attacker.Current(), time.Now().Add(time.Hour))))
+	f.Add(withCert(attacker, SignServerKey(ca, real.Current(), time.Now().Add(time.Hour))))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cli.mu.Lock()
 		cli.dials[srvAddr] = d
@@ -524,10 +562,21 @@ func FuzzServerKeyText(f *testing.F) {
 	f.Add(id.Current().String())
 	f.Add("current " + id.Current().String() + "\ncurrent x\n")
 	f.Add("# x\n\nnext abc\n")
+	ca, _ := NewOperatorKey()
+	cert := SignServerKey(ca, id.Current(), time.Unix(1e9, 0))
+	signed, _ := id.WithCert(cert)
+	text, _ = signed.MarshalText()
+	f.Add(string(text))
+	f.Add(cert.String())
 	f.Fuzz(func(t *testing.T, s string) {
 		if k, err := ParseServerKey(s); err == nil {
 			if k2, err := ParseServerKey(k.String()); err != nil || k2 != k {
 				t.Fatalf("server key round trip: %v", err)
+			}
+		}
+		if c, err := ParseServerCert(s); err == nil {
+			if c2, err := ParseServerCert(c.String()); err != nil || c2 != c {
+				t.Fatalf("certificate round trip: %v", err)
 			}
 		}
 		if id, err := ParseIdentity([]byte(s)); err == nil {
@@ -541,6 +590,97 @@ func FuzzServerKeyText(f *testing.F) {
 			if n1 != n2 || ok1 != ok2 {
 				t.Fatal("identity round trip lost the next key")
 			}
+			c1, ok1 := id.Cert()
+			c2, ok2 := id2.Cert()
+			if c1 != c2 || ok1 != ok2 {
+				t.Fatal("identity round trip lost the certificate")
+			}
 		}
 	})
+}
+
+// TestOperatorSigned: a client that trusts an operator key accepts any
+// server key it signed and nothing else: not a key it did not sign, not a
+// certificate from another operator, not an expired one, not the real
+// server's certificate presented with another key; a key pinned as well
+// needs no certificate. A hello that asks for a certificate without the
+// longer padding gets no certificate (no answer is larger than its hello).
+func TestOperatorSigned(t *testing.T) {
+	ca, _ := NewOperatorKey()
+	other, _ := NewOperatorKey()
+	cas := []ed25519.PublicKey{ca.Public().(ed25519.PublicKey)}
+	signed := func(by ed25519.PrivateKey, valid time.Duration) *Identity {
+		id := mustIdentity(t)
+		id, err := id.WithCert(SignServerKey(by, id.Current(), time.Now().Add(valid)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	good := signed(ca, time.Hour)
+	stolen := mustIdentity(t)
+	gc, _ := good.Cert()
+	stolen.curCert = &gc // the real server's certificate, another key
+	unsigned := mustIdentity(t)
+	for _, c := range []struct {
+		name string
+		id   *Identity
+		cfg  Config
+		ok   bool
+	}{
+		{"signed", good, Config{ServerCAs: cas}, true},
+		{"signed, with a pin for another key", good, Config{ServerCAs: cas, ServerKeys: []ServerKey{unsigned.Current()}}, true},
+		{"unsigned but pinned", unsigned, Config{ServerCAs: cas, ServerKeys: []ServerKey{unsigned.Current()}}, true},
+		{"unsigned", unsigned, Config{ServerCAs: cas}, false},
+		{"another operator", signed(other, time.Hour), Config{ServerCAs: cas}, false},
+		{"expired", signed(ca, -time.Second), Config{ServerCAs: cas}, false},
+		{"certificate of another key", stolen, Config{ServerCAs: cas}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := listenServer(t, c.id)
+			_, err := dialWith(t, c.cfg, srv.LocalAddr())
+			var ke *ServerKeyError
+			switch {
+			case c.ok && err != nil:
+				t.Fatalf("refused: %v", err)
+			case !c.ok && (!errors.As(err, &ke) || !ke.Proven || ke.Seen != c.id.Current()):
+				t.Fatalf("got %v, want a ServerKeyError naming %v", err, c.id.Current().Fingerprint())
+			case !c.ok && !strings.Contains(err.Error(), c.id.Current().Fingerprint()):
+				t.Fatalf("error %q does not name the fingerprint", err)
+			}
+		})
+	}
+
+	// Answer sizes: a 256-byte hello gets the certificate, a 128-byte one
+	// with the same flag does not.
+	srv := listenServer(t, good)
+	for _, size := range []int{helloCertSize, helloSize} {
+		c, err := stdnet.ListenUDP("udp", &stdnet.UDPAddr{IP: stdnet.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := c.LocalAddr().(*stdnet.UDPAddr).AddrPort()
+		priv, _ := newKeyPair()
+		var pub [keySize]byte
+		copy(pub[:], priv.PublicKey().Bytes())
+		hl := appendHello(nil, hello{Version: ProtocolVersion, Flags: helloCert, Pub: pub, Cookie: srv.cookies.make(time.Now(), from, pub[:])})
+		if len(hl) != helloCertSize {
+			t.Fatalf("a hello asking for a certificate is %d bytes", len(hl))
+		}
+		_, _ = c.WriteToUDPAddrPort(hl[:size], srv.LocalAddr())
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		buf := make([]byte, 2048)
+		n, _, err := c.ReadFromUDPAddrPort(buf)
+		c.Close()
+		if err != nil {
+			t.Fatalf("%d-byte hello: %v", size, err)
+		}
+		want := welcomeHeader + welcomeBodySize + sealOverhead
+		if size == helloCertSize {
+			want += certSize
+		}
+		if buf[0] != kindWelcome || n != want || n > size {
+			t.Fatalf("%d-byte hello: answer of kind %#x and %d bytes, want a %d-byte welcome", size, buf[0], n, want)
+		}
+	}
 }

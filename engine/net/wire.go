@@ -272,10 +272,23 @@ type hello struct {
 	Pub     [keySize]byte
 	KeyID   KeyID  // the server key the client expects; zero: any (trust on first use)
 	Cookie  []byte // empty or cookieSize bytes
+	// Long: the hello came padded to helloCertSize, so the server may
+	// answer with a certificate (never more bytes than it received).
+	Long bool
 }
 
 // Hello flags.
-const helloAES byte = 1 << 0
+const (
+	helloAES byte = 1 << 0
+	// helloCert asks for the server key's operator certificate in the
+	// welcome; such a hello is padded to helloCertSize.
+	helloCert byte = 1 << 1
+)
+
+// helloCertSize is the size a hello asking for a certificate is padded to:
+// the welcome that carries one (welcomeHeader + body + certificate + tag)
+// stays smaller.
+const helloCertSize = 256
 
 func appendHello(b []byte, h hello) []byte {
 	start := len(b)
@@ -286,7 +299,11 @@ func appendHello(b []byte, h hello) []byte {
 	b = append(b, h.KeyID[:]...)
 	b = append(b, byte(len(h.Cookie)))
 	b = append(b, h.Cookie...)
-	for len(b)-start < helloSize {
+	size := helloSize
+	if h.Flags&helloCert != 0 {
+		size = helloCertSize
+	}
+	for len(b)-start < size {
 		b = append(b, 0)
 	}
 	return b
@@ -311,6 +328,7 @@ func parseHello(b []byte) (hello, error) {
 		return h, errMalformed
 	}
 	h.Cookie = b[helloCookieLen+1 : helloCookieLen+1+n]
+	h.Long = len(b) >= helloCertSize
 	return h, nil
 }
 
@@ -332,6 +350,7 @@ type welcomeBody struct {
 	ClientID HostID
 	Ping     uint32 // ms
 	Timeout  uint32 // ms
+	Cert     []byte // empty, or the server key's certificate (certSize)
 }
 
 const welcomeBodySize = 12
@@ -339,17 +358,19 @@ const welcomeBodySize = 12
 func appendWelcomeBody(b []byte, w welcomeBody) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(w.ClientID))
 	b = binary.LittleEndian.AppendUint32(b, w.Ping)
-	return binary.LittleEndian.AppendUint32(b, w.Timeout)
+	b = binary.LittleEndian.AppendUint32(b, w.Timeout)
+	return append(b, w.Cert...)
 }
 
 func parseWelcomeBody(b []byte) (welcomeBody, error) {
-	if len(b) != welcomeBodySize {
+	if len(b) != welcomeBodySize && len(b) != welcomeBodySize+certSize {
 		return welcomeBody{}, errMalformed
 	}
 	return welcomeBody{
 		ClientID: HostID(binary.LittleEndian.Uint32(b)),
 		Ping:     binary.LittleEndian.Uint32(b[4:]),
 		Timeout:  binary.LittleEndian.Uint32(b[8:]),
+		Cert:     b[welcomeBodySize:],
 	}, nil
 }
 

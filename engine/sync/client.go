@@ -19,7 +19,8 @@ import (
 // ClientConfig configures a Client.
 type ClientConfig struct {
 	// Net configures the underlying host. Net.ServerKeys pins the server's
-	// key (and Net.VerifyServerKey checks it): DialClient then fails with a
+	// key, Net.ServerCAs trusts the keys an operator signed, and
+	// Net.VerifyServerKey checks it: DialClient then fails with a
 	// *net.ServerKeyError for any other server, over UDP and TCP alike.
 	// Empty: the client trusts the server on first use
 	// (Host().ServerKey() gives the key to show or remember).

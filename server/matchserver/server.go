@@ -202,6 +202,9 @@ func (s *Server) Run(ctx context.Context) error {
 		// The public key only: clients pin it (the secret is never logged).
 		cur := id.Current()
 		args := []any{"key", cur.String(), "fingerprint", cur.Fingerprint()}
+		if c, ok := id.Cert(); ok {
+			args = append(args, "certificate_expires", c.Expires.UTC().Format(time.RFC3339))
+		}
 		if next, ok := id.Next(); ok {
 			args = append(args, "next_key", next.String(), "next_fingerprint", next.Fingerprint())
 		}
