@@ -139,7 +139,7 @@ func LoadOperatorKey(path string) (k ed25519.PrivateKey, created bool, err error
 			return nil, false, fmt.Errorf("skein/net: operator key file: %w", err)
 		}
 		if _, err := f.WriteString(body); err != nil {
-			f.Close()
+			_ = f.Close() // the write error is the one to report
 			return nil, false, fmt.Errorf("skein/net: operator key file: %w", err)
 		}
 		if err := f.Close(); err != nil {

@@ -221,11 +221,11 @@ func (m *mitm) sentByClient() map[byte]int {
 func TestMITMDetected(t *testing.T) {
 	ca, _ := NewOperatorKey()
 	caPub := ca.Public().(ed25519.PublicKey)
-	real, err := mustIdentity(t).WithCert(SignServerKey(ca, ServerKey{}, time.Now()))
-	if err == nil {
+	if _, err := mustIdentity(t).WithCert(SignServerKey(ca, ServerKey{}, time.Now())); err == nil {
 		t.Fatal("WithCert took a certificate for another key")
 	}
-	real = mustIdentity(t)
+	real := mustIdentity(t)
+	var err error
 	if real, err = real.WithCert(SignServerKey(ca, real.Current(), time.Now().Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
