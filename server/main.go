@@ -5,6 +5,14 @@
 //
 //	go run ./server -listen :7777 -admin 127.0.0.1:7778
 //
+// The server's identity is a long-term key in -key-file (created on first
+// start, mode 0600); clients pin its public key, printed at start and by
+// -print-key. Rotate it with -key-next (publish the next key printed),
+// then -key-rotate once clients know it (docs/PROTOCOL.md, "Handshake").
+// For a fleet, an operator signs each server's keys with -operator-key
+// FILE -sign DURATION; clients that trust the operator's public key accept
+// every server it signed.
+//
 // Every flag has an environment variable (shown in -help). The -lobby-*
 // flags bound what one client may ask of the lobby (see the matchserver
 // package). SIGINT or
@@ -14,10 +22,14 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -61,6 +73,12 @@ func run(args []string) error {
 	srcLinks := fs.Int("source-links", 0, "clients from one source; 0: max-clients/4, at most 256; -1: no limit ($SKEIN_SOURCE_LINKS)")
 	srcPending := fs.Int("source-pending", 32, "unconfirmed clients from one source, -1 for no limit ($SKEIN_SOURCE_PENDING)")
 	maxPending := fs.Int("max-pending", 0, "unconfirmed clients at once; 0: max-clients/8, at least 64; -1: only -max-clients ($SKEIN_MAX_PENDING)")
+	keyFile := fs.String("key-file", env("SKEIN_KEY_FILE", defaultKeyFile()), "the server's secret key `file`, created on first start with mode 0600 ($SKEIN_KEY_FILE)")
+	printKey := fs.Bool("print-key", false, "print the server's public key and fingerprint (creating the key if needed) and exit")
+	keyNext := fs.Bool("key-next", false, "add a fresh next key to -key-file (replacing any next key), print it and exit: publish it, then -key-rotate")
+	operatorKey := fs.String("operator-key", "", "with -sign: the operator's signing key `file` (created with mode 0600 if missing; keep it off the servers)")
+	sign := fs.Duration("sign", 0, "sign -key-file's keys (current and next) with -operator-key, valid for this `duration`, store the certificates in -key-file and exit: clients trusting the operator accept them")
+	keyRotate := fs.Bool("key-rotate", false, "make the next key the current one (the old key is dropped), print it and exit")
 	pendingTimeout := fs.Duration("pending-timeout", 3*time.Second, "how long a client may take to confirm its handshake ($SKEIN_PENDING_TIMEOUT)")
 	// Receive memory budgets (docs/PROTOCOL.md, "Receive memory budgets").
 	linkBudget := fs.Int("link-receive-budget", 0, "bytes of out-of-order reliable data one client may hold; 0: 400 KiB, its receive window ($SKEIN_LINK_RECEIVE_BUDGET)")
@@ -119,6 +137,62 @@ func run(args []string) error {
 	if *linkBudget < 0 || *hostBudget < 0 {
 		return fmt.Errorf("-link-receive-budget %d, -host-receive-budget %d: must be positive, or 0 for the default", *linkBudget, *hostBudget)
 	}
+	ident, created, err := net.LoadIdentity(*keyFile)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *sign != 0:
+		if *operatorKey == "" || *sign < 0 {
+			return errors.New("-sign needs -operator-key and a positive duration")
+		}
+		op, created, err := net.LoadOperatorKey(*operatorKey)
+		if err != nil {
+			return err
+		}
+		if created {
+			fmt.Fprintf(os.Stdout, "created operator key file %s\n", *operatorKey)
+		}
+		expires := time.Now().Add(*sign)
+		keys := []net.ServerKey{ident.Current()}
+		if next, ok := ident.Next(); ok {
+			keys = append(keys, next)
+		}
+		for _, k := range keys {
+			if ident, err = ident.WithCert(net.SignServerKey(op, k, expires)); err != nil {
+				return err
+			}
+		}
+		if err := net.SaveIdentity(*keyFile, ident); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stdout, "operator key: %s (clients trust it in net.Config.ServerCAs)\n", net.OperatorPublicKeyString(op.Public().(ed25519.PublicKey)))
+		printIdentity(os.Stdout, *keyFile, ident)
+		return nil
+	case *keyNext && *keyRotate:
+		return errors.New("-key-next and -key-rotate: one at a time (publish the next key between them)")
+	case *keyNext:
+		if ident, err = ident.WithNext(); err != nil {
+			return err
+		}
+		if err := net.SaveIdentity(*keyFile, ident); err != nil {
+			return err
+		}
+		printIdentity(os.Stdout, *keyFile, ident)
+		return nil
+	case *keyRotate:
+		if ident, err = ident.Rotate(); err != nil {
+			return fmt.Errorf("%w (make one with -key-next)", err)
+		}
+		if err := net.SaveIdentity(*keyFile, ident); err != nil {
+			return err
+		}
+		printIdentity(os.Stdout, *keyFile, ident)
+		return nil
+	case *printKey:
+		printIdentity(os.Stdout, *keyFile, ident)
+		return nil
+	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "skein", Level: level, JSONFormat: *logJSON, Output: os.Stderr})
 
 	srv, err := matchserver.New(matchserver.Config{
@@ -130,6 +204,7 @@ func run(args []string) error {
 		TCP:             net.TCPConfig{MaxConnsPerIP: *tcpPerIP},
 		Lobby:           matchserver.LobbyConfig{CallRate: *callRate, CallBurst: *callBurst, ChatRoom: *chatRoom},
 		Net: net.Config{
+			Identity:            ident,
 			HandshakeRate:       *hsRate,
 			SourceHandshakeRate: *srcRate,
 			SourceLinks:         *srcLinks,
@@ -143,7 +218,34 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if created {
+		logger.Info("created a new server key", "file", *keyFile)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return srv.Run(ctx)
+}
+
+// defaultKeyFile is where the server keeps its key unless told: the user's
+// configuration directory (skein/server.key), else the working directory.
+func defaultKeyFile() string {
+	if dir, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(dir, "skein", "server.key")
+	}
+	return "skein-server.key"
+}
+
+// printIdentity prints the public half of the identity (never the secret).
+func printIdentity(w io.Writer, file string, id *net.Identity) {
+	cur := id.Current()
+	fmt.Fprintf(w, "key file:    %s\n", file)
+	fmt.Fprintf(w, "key:         %s\n", cur)
+	fmt.Fprintf(w, "fingerprint: %s\n", cur.Fingerprint())
+	if c, ok := id.Cert(); ok {
+		fmt.Fprintf(w, "certificate: signed by an operator, expires %s\n", c.Expires.UTC().Format(time.RFC3339))
+	}
+	if next, ok := id.Next(); ok {
+		fmt.Fprintf(w, "next key:    %s\n", next)
+		fmt.Fprintf(w, "next fingerprint: %s\n", next.Fingerprint())
+	}
 }

@@ -3,12 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -31,7 +34,8 @@ func TestMain(m *testing.M) {
 }
 
 func TestServerBinary(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-log-json", "-shutdown-timeout", "3s")
+	keyFile := filepath.Join(t.TempDir(), "server.key")
+	cmd := exec.Command(os.Args[0], "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-log-json", "-shutdown-timeout", "3s", "-key-file", keyFile)
 	cmd.Env = append(os.Environ(), "SKEIN_RUN_MAIN=1", "SKEIN_LOG_LEVEL=debug")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -60,10 +64,14 @@ func TestServerBinary(t *testing.T) {
 		}
 	}()
 
-	// The first line names the addresses.
+	// The first line names the addresses (after the notice that the key
+	// file was created: this is the server's first start).
 	var udp, admin string
 	select {
 	case l := <-lines:
+		if l["@message"] == "created a new server key" && l["file"] == keyFile {
+			l = <-lines
+		}
 		udp, _ = l["udp"].(string)
 		admin, _ = l["admin"].(string)
 		if l["@message"] != "listening" || udp == "" || admin == "" {
@@ -71,6 +79,28 @@ func TestServerBinary(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("server did not start")
+	}
+
+	// Then the server's public key (never its secret), which clients pin.
+	var key net.ServerKey
+	for key.IsZero() {
+		select {
+		case l := <-lines:
+			if l["@message"] != "server key" {
+				continue
+			}
+			k, err := net.ParseServerKey(fmt.Sprint(l["key"]))
+			if err != nil || l["fingerprint"] != k.Fingerprint() {
+				t.Fatalf("server key line: %v (%v)", l, err)
+			}
+			key = k
+		case <-time.After(20 * time.Second):
+			t.Fatal("no server key log line")
+		}
+	}
+	id, _, err := net.LoadIdentity(keyFile)
+	if err != nil || id.Current() != key {
+		t.Fatalf("the logged key is not the key file's: %v", err)
 	}
 
 	res, err := http.Get("http://" + admin + "/healthz")
@@ -81,7 +111,7 @@ func TestServerBinary(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := lobbytest.Dial(ctx, netip.MustParseAddrPort(udp), sync.ClientConfig{})
+	c, err := lobbytest.Dial(ctx, netip.MustParseAddrPort(udp), sync.ClientConfig{Net: net.Config{ServerKeys: []net.ServerKey{key}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +159,71 @@ wait:
 	}
 	if took := time.Since(start); took > 4*time.Second {
 		t.Fatalf("shutdown took %v (timeout 3s)", took)
+	}
+}
+
+// The key flags: -print-key creates the key file (mode 0600) and keeps
+// it, -key-next adds a next key, -key-rotate promotes it and fails without
+// one.
+func TestKeyFlags(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "data", "server.key")
+	if err := run([]string{"-key-file", f, "-print-key"}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+	first, _, err := net.LoadIdentity(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{"-key-file", f, "-print-key"}); err != nil {
+		t.Fatal(err)
+	}
+	if again, _, _ := net.LoadIdentity(f); again.Current() != first.Current() {
+		t.Fatal("-print-key changed the key")
+	}
+	if err := run([]string{"-key-file", f, "-key-rotate"}); err == nil {
+		t.Fatal("-key-rotate without a next key succeeded")
+	}
+	if err := run([]string{"-key-file", f, "-key-next"}); err != nil {
+		t.Fatal(err)
+	}
+	both, _, _ := net.LoadIdentity(f)
+	next, ok := both.Next()
+	if !ok || both.Current() != first.Current() {
+		t.Fatal("-key-next did not add a next key beside the current one")
+	}
+	if err := run([]string{"-key-file", f, "-key-rotate"}); err != nil {
+		t.Fatal(err)
+	}
+	if rotated, _, _ := net.LoadIdentity(f); rotated.Current() != next {
+		t.Fatal("-key-rotate did not promote the next key")
+	}
+	// An operator signs the keys: a client trusting the operator connects.
+	op := filepath.Join(t.TempDir(), "operator.key")
+	if err := run([]string{"-key-file", f, "-sign", "1h"}); err == nil {
+		t.Fatal("-sign without -operator-key succeeded")
+	}
+	if err := run([]string{"-key-file", f, "-operator-key", op, "-sign", "1h"}); err != nil {
+		t.Fatal(err)
+	}
+	signed, _, err := net.LoadIdentity(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opKey, _, err := net.LoadOperatorKey(op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := signed.Cert(); !ok || c.Key != next || c.Verify([]ed25519.PublicKey{opKey.Public().(ed25519.PublicKey)}, time.Now()) != nil {
+		t.Fatal("-sign stored no valid certificate for the current key")
+	}
+	if err := os.Chmod(f, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{"-key-file", f, "-print-key"}); err == nil {
+		t.Fatal("a key file others can read was accepted")
 	}
 }
 

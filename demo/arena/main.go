@@ -26,12 +26,13 @@ import (
 	"github.com/skein-dev/skein/demo/arena/game"
 	"github.com/skein-dev/skein/demo/arena/headless"
 	"github.com/skein-dev/skein/demo/arena/netplay"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 func main() {
 	var (
 		name      = flag.String("name", defaultName(), "your player name")
-		server    = flag.String("server", "", "match server host:port (default: none, the menu offers play now)")
+		server    = flag.String("server", "", "match server host:port, or a join link skein://host:port#KEY that pins the server's key (default: none, the menu offers play now)")
 		bots      = flag.Int("bots", 7, "bots: added to a match you create (window), or how many to run (-headless)")
 		mapName   = flag.String("map", "Foundry", "map of a match you create: Foundry (30×20) or Pit (20×12)")
 		listen    = flag.String("listen", "127.0.0.1:0", "where play now's embedded server listens")
@@ -77,11 +78,18 @@ func main() {
 		}
 		cfg := headless.Config{Bots: *bots, Map: *mapName, Match: uint32(*match), Logger: log, Listen: *listen, Out: os.Stdout}
 		if *server != "" {
-			ap, err := netplay.ResolveServer(*server)
+			host, key, pinned, err := netplay.ParseJoin(*server)
+			if err != nil {
+				fail(err)
+			}
+			ap, err := netplay.ResolveServer(host)
 			if err != nil {
 				fail(err)
 			}
 			cfg.Server = ap
+			if pinned {
+				cfg.ServerKeys = []net.ServerKey{key}
+			}
 		}
 		if err := headless.Run(ctx, cfg); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 			fail(err)

@@ -115,12 +115,21 @@ func (h *host) advertise() {
 	}
 	ad, err := lan.Advertise(h.ctx, lan.AdvertiserConfig{Port: h.port, Scope: h.scope, Logger: h.log},
 		lan.Beacon{Kind: chatKind, Name: name, Protocol: chatProtocol, Players: 1, Capacity: chatCapacity,
-			Port: h.srv.Host().LocalAddr().Port()})
+			Port: h.srv.Host().LocalAddr().Port(), Info: h.key()})
 	if err != nil {
 		h.log.Error("cannot advertise the chat: others will not find it", "error", err)
 		return
 	}
 	h.ad = ad
+}
+
+// key returns the chat server's public key, as the beacon's Info carries
+// it: a joiner pins it, so it reaches the server that announced the chat
+// or fails (a beacon is not authenticated: this binds the join to the
+// announcement, it does not prove who sent it).
+func (h *host) key() []byte {
+	k := h.srv.Host().Identity().Current()
+	return k[:]
 }
 
 // update puts the player count in the beacon.

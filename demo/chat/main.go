@@ -50,6 +50,7 @@ const (
 type options struct {
 	name     string
 	server   string        // -server: a match server's address
+	key      string        // -server-key: the key it must prove
 	lanPort  uint16        // the UDP port of LAN beacons
 	loopback bool          // find and host chats on this machine only
 	wait     time.Duration // how long to look for a chat before hosting
@@ -67,6 +68,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.name, "name", os.Getenv("USER"), "your name in the chat")
 	fs.StringVar(&o.server, "server", "", "join the chat on the match server at `host:port` instead of the LAN")
+	fs.StringVar(&o.key, "server-key", "", "the match server's public `key` (as its -print-key shows): refuse any other server (default: trust on first use and show its fingerprint)")
 	port := fs.Uint("lan-port", lan.DefaultPort, "UDP `port` of LAN discovery")
 	fs.BoolVar(&o.loopback, "loopback", false, "find and host chats on this machine only (127.0.0.1)")
 	fs.DurationVar(&o.wait, "wait", 1500*time.Millisecond, "how long to look for a chat before hosting one")
@@ -133,17 +135,25 @@ func runLAN(ctx context.Context, o options, in <-chan string, out io.Writer, log
 		}
 		var h *host
 		var addr netip.AddrPort
+		var keys []net.ServerKey // the key the beacon names, or our own server's
+		how := "trusted on first use"
 		if found != nil {
 			fmt.Fprintf(out, "* found %s's chat at %v (%d in chat): joining\n", found.Name, found.Addr, found.Players)
 			addr = found.Addr
+			if len(found.Info) == len(net.ServerKey{}) {
+				keys = []net.ServerKey{net.ServerKey(found.Info)}
+				how = "named by its beacon"
+			}
 		} else {
 			if h, err = startHost(ctx, o, scope, log); err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "* no chat found: hosting one on UDP port %d; others on the %s will find it\n", h.addr().Port(), where)
 			addr = h.addr()
+			keys = []net.ServerKey{net.ServerKey(h.key())}
+			how = "our own"
 		}
-		cl, err := dial(ctx, addr, log)
+		cl, err := dial(ctx, addr, log, keys)
 		if err != nil {
 			h.close()
 			if ctx.Err() != nil {
@@ -152,6 +162,9 @@ func runLAN(ctx context.Context, o options, in <-chan string, out io.Writer, log
 			fmt.Fprintf(out, "! cannot join the chat at %v: %v\n", addr, err)
 			found = nil
 			continue
+		}
+		if k, ok := cl.Host().ServerKey(); ok {
+			fmt.Fprintf(out, "* chat server key %s (%s)\n", k.Fingerprint(), how)
 		}
 		s, err := newSession(o.name, cl, out, log)
 		if err != nil {
@@ -190,15 +203,16 @@ func findChat(ctx context.Context, br *lan.Browser, wait time.Duration) *lan.Ent
 }
 
 // dial connects a client to the chat server at addr, from a socket on the
-// loopback address when the server is on this machine.
-func dial(ctx context.Context, addr netip.AddrPort, log hclog.Logger) (*sync.Client, error) {
+// loopback address when the server is on this machine. keys pins the
+// server's key (none: trust on first use).
+func dial(ctx context.Context, addr netip.AddrPort, log hclog.Logger, keys []net.ServerKey) (*sync.Client, error) {
 	local := "0.0.0.0:0"
 	if addr.Addr().IsLoopback() {
 		local = "127.0.0.1:0"
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return sync.DialClient(ctx, local, addr, sync.ClientConfig{Logger: log})
+	return sync.DialClient(ctx, local, addr, sync.ClientConfig{Logger: log, Net: net.Config{ServerKeys: keys}})
 }
 
 // readLines reads the player's lines on a goroutine (the only one the

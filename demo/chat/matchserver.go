@@ -27,12 +27,23 @@ func runMatchServer(ctx context.Context, o options, in <-chan string, out io.Wri
 	if err != nil {
 		return fmt.Errorf("-server: %v", err)
 	}
-	cl, err := dial(ctx, addr, log)
+	var keys []net.ServerKey
+	how := "trusted on first use: compare it with the server's -print-key"
+	if o.key != "" {
+		k, err := net.ParseServerKey(o.key)
+		if err != nil {
+			return fmt.Errorf("-server-key: %w", err)
+		}
+		keys, how = []net.ServerKey{k}, "pinned"
+	}
+	cl, err := dial(ctx, addr, log, keys)
 	if err != nil {
 		return fmt.Errorf("cannot reach the match server at %v: %w", addr, err)
 	}
 	defer cl.Close()
+	k, _ := cl.Host().ServerKey()
 	fmt.Fprintf(out, "* connected to the match server at %v\n", addr)
+	fmt.Fprintf(out, "* match server key %s (%s)\n", k.Fingerprint(), how)
 
 	s, err := newSession(o.name, cl, out, log)
 	if err != nil {

@@ -86,12 +86,36 @@ func NewKeys() Keys {
 	return k
 }
 
-// deriveKeys runs HKDF-SHA256 over the X25519 shared secret, salted with both
-// public keys, and returns the client's view of the link keys.
-func deriveKeys(shared []byte, clientPub, serverPub []byte) (Keys, error) {
-	salt := make([]byte, 0, 2*keySize)
-	salt = append(append(salt, clientPub...), serverPub...)
-	okm, err := hkdf.Key(sha256.New, shared, salt, "skein v1 link keys", 2*keySize)
+// handshakeLabel starts the transcript hash of every handshake.
+const handshakeLabel = "skein v4 handshake"
+
+// transcriptHash hashes what both ends saw of a handshake: the hello's
+// fields up to its key ID (kind, version, flags, client ephemeral key, key
+// ID; the cookie is left out, it changes between the two hellos) and the
+// welcome's header (kind, cipher, server ephemeral key, server static key).
+func transcriptHash(hl *hello, welcomeHdr []byte) [sha256.Size]byte {
+	var b [len(handshakeLabel) + helloCookieLen + welcomeHeader]byte
+	n := copy(b[:], handshakeLabel)
+	b[n] = kindHello
+	binary.LittleEndian.PutUint16(b[n+1:], hl.Version)
+	b[n+3] = hl.Flags
+	copy(b[n+4:], hl.Pub[:])
+	copy(b[n+4+keySize:], hl.KeyID[:])
+	copy(b[n+helloCookieLen:], welcomeHdr[:welcomeHeader])
+	return sha256.Sum256(b[:])
+}
+
+// deriveKeys runs HKDF-SHA256 over the two X25519 results of the
+// handshake, ee (client ephemeral × server ephemeral: forward secrecy) and
+// es (client ephemeral × server static: only the holder of the server's
+// static key can compute it), salted with the transcript hash, and returns
+// the client's view of the link keys.
+func deriveKeys(ee, es []byte, transcript [sha256.Size]byte) (Keys, error) {
+	var secret [2 * keySize]byte
+	copy(secret[:], ee)
+	copy(secret[keySize:], es)
+	okm, err := hkdf.Key(sha256.New, secret[:], transcript[:], "skein v4 link keys", 2*keySize)
+	clear(secret[:])
 	if err != nil {
 		return Keys{}, fmt.Errorf("skein/net: derive keys: %w", err)
 	}

@@ -14,6 +14,17 @@
 // server keeps no state for a source until it echoes a valid cookie, never
 // answers with more bytes than it received, and rate-limits handshakes.
 //
+// The handshake authenticates the server (Noise NX, docs/PROTOCOL.md): a
+// server has a long-term X25519 Identity (Config.Identity; LoadIdentity
+// keeps it in a file, with a next key for rotation), the welcome names its
+// static key, and the link keys mix in X25519(client ephemeral, server
+// static), so only the key's holder can send a welcome that opens. A client
+// pins keys (Config.ServerKeys) or checks them (Config.VerifyServerKey, the
+// hook for remembered keys, operator signatures and connect tokens); any
+// other server is a *ServerKeyError (ErrServerKeyMismatch) at Dial and is
+// sent nothing after the hello. With neither, the client trusts on first
+// use and Host.ServerKey reports the key to show.
+//
 // # Admission
 //
 // Before a server takes a link slot or runs X25519 for a hello, admission

@@ -3,6 +3,7 @@ package net
 import (
 	"context"
 	"crypto/ecdh"
+	"crypto/subtle"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -17,13 +18,20 @@ const maxPendingDials = 8
 
 // pendingDial is a client handshake in progress.
 type pendingDial struct {
-	priv *ecdh.PrivateKey
-	pub  [keySize]byte
+	priv  *ecdh.PrivateKey
+	pub   [keySize]byte
+	flags byte
+	keyID KeyID // the server key the hello names
 
 	mu     sync.Mutex
 	cookie []byte
-	kick   chan struct{} // a cookie arrived: send the hello again now
-	done   chan error    // the outcome, once
+	// Welcomes that failed to open: the static key the last one claimed
+	// (guarded by mu), so a Dial that times out can say the server never
+	// proved it.
+	badWelcomes int
+	claimed     ServerKey
+	kick        chan struct{} // a cookie arrived: send the hello again now
+	done        chan error    // the outcome, once
 }
 
 func (d *pendingDial) finish(err error) {
@@ -34,11 +42,18 @@ func (d *pendingDial) finish(err error) {
 }
 
 // Dial connects to the server at addr over the host's socket: hello,
-// stateless cookie, X25519 key agreement, welcome. On success the host has
-// a link to ServerID, ID() returns the HostID the server assigned, and an
-// EventConnected for ServerID is queued. A refusal is a *RejectError
-// (errors.Is: ErrVersionMismatch, ErrServerFull, ErrBadCookie,
-// ErrServerBusy); no answer in time is ErrHandshakeTimeout.
+// stateless cookie, X25519 key agreement with the server's ephemeral and
+// static keys, welcome (docs/PROTOCOL.md, "Handshake"). The welcome opens
+// only if the server holds the private half of the static key it names;
+// that key must then be one of Config.ServerKeys (if any) and pass
+// Config.VerifyServerKey (if set), or Dial returns a *ServerKeyError
+// (errors.Is: ErrServerKeyMismatch) having sent nothing after its hello.
+// On success the host has a link to ServerID, ID() returns the HostID the
+// server assigned, ServerKey() the key it proved, and an EventConnected
+// for ServerID is queued. A refusal is a *RejectError (errors.Is:
+// ErrVersionMismatch, ErrServerFull, ErrBadCookie, ErrServerBusy); no
+// answer in time is ErrHandshakeTimeout (inside a *ServerKeyError with
+// Proven false if welcomes came that failed to open).
 func (h *Host) Dial(ctx context.Context, addr netip.AddrPort) error {
 	if h.cfg.Accept {
 		return fmt.Errorf("dial %v: a server host does not dial", addr)
@@ -54,6 +69,15 @@ func (h *Host) Dial(ctx context.Context, addr netip.AddrPort) error {
 	}
 	d := &pendingDial{priv: priv, kick: make(chan struct{}, 1), done: make(chan error, 1)}
 	copy(d.pub[:], priv.PublicKey().Bytes())
+	if prefersAES(h.cfg.Cipher) {
+		d.flags |= helloAES
+	}
+	if len(h.cfg.ServerKeys) > 0 {
+		d.keyID = h.cfg.ServerKeys[0].ID()
+	}
+	if len(h.cfg.ServerCAs) > 0 {
+		d.flags |= helloCert
+	}
 
 	h.mu.Lock()
 	switch {
@@ -78,11 +102,7 @@ func (h *Host) Dial(ctx context.Context, addr netip.AddrPort) error {
 	wait := 200 * time.Millisecond
 	for {
 		d.mu.Lock()
-		var flags byte
-		if prefersAES(h.cfg.Cipher) {
-			flags |= helloAES
-		}
-		pkt := appendHello(make([]byte, 0, helloSize), hello{Version: helloVersion, Flags: flags, Pub: d.pub, Cookie: d.cookie})
+		pkt := appendHello(make([]byte, 0, helloSize), hello{Version: helloVersion, Flags: d.flags, Pub: d.pub, KeyID: d.keyID, Cookie: d.cookie})
 		d.mu.Unlock()
 		if _, err := h.conn.WriteTo(pkt, addr); err == nil {
 			h.traffic.out(len(pkt))
@@ -105,6 +125,12 @@ func (h *Host) Dial(ctx context.Context, addr netip.AddrPort) error {
 			t.Stop()
 			h.hsFail.Add(1)
 			if ctx.Err() == context.DeadlineExceeded {
+				d.mu.Lock()
+				bad, claimed := d.badWelcomes, d.claimed
+				d.mu.Unlock()
+				if bad > 0 {
+					return fmt.Errorf("dial %v: %w", addr, &ServerKeyError{Seen: claimed, Reason: ErrHandshakeTimeout})
+				}
 				return fmt.Errorf("dial %v: %w", addr, ErrHandshakeTimeout)
 			}
 			return fmt.Errorf("dial %v: %w", addr, ctx.Err())
@@ -156,15 +182,17 @@ func (h *Host) handleReject(b []byte, from netip.AddrPort) {
 	d.finish(&RejectError{Reason: rejectReason(code), ServerVersion: version})
 }
 
-// handleWelcome completes a client handshake: derive the keys, open the
-// sealed welcome (proving the server holds them), create the server link.
+// handleWelcome completes a client handshake: derive the keys from the
+// server's ephemeral and static keys, open the sealed welcome (proving the
+// server holds both private halves), check the static key against the
+// client's trust, create the server link.
 func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 	d := h.pendingDial(from)
 	if d == nil {
 		h.drops.add(DropUnexpected)
 		return
 	}
-	if len(b) != welcomeHeader+welcomeBodySize+sealOverhead {
+	if n := welcomeHeader + welcomeBodySize + sealOverhead; len(b) != n && (len(b) != n+certSize || d.flags&helloCert == 0) {
 		h.drops.add(DropMalformed)
 		return
 	}
@@ -173,13 +201,21 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 		h.drops.add(DropMalformed)
 		return
 	}
-	spub := b[2:welcomeHeader]
-	shared, err := agree(d.priv, spub)
+	epub := b[2 : 2+keySize]
+	var static ServerKey
+	copy(static[:], b[2+keySize:welcomeHeader])
+	ee, err := agree(d.priv, epub)
 	if err != nil {
 		h.drops.add(DropMalformed)
 		return
 	}
-	keys, err := deriveKeys(shared, d.pub[:], spub)
+	es, err := agree(d.priv, static[:])
+	if err != nil {
+		h.drops.add(DropMalformed)
+		return
+	}
+	hl := hello{Version: helloVersion, Flags: d.flags, Pub: d.pub, KeyID: d.keyID}
+	keys, err := deriveKeys(ee, es, transcriptHash(&hl, b))
 	if err != nil {
 		h.drops.add(DropMalformed)
 		return
@@ -192,7 +228,13 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 	var nonce [nonceSize]byte
 	body, err := s.open(b, 0, welcomeHeader, nonce[:])
 	if err != nil {
+		// Forged (or corrupted) on the path: the real welcome may still
+		// come. Dial reports it if none does.
 		h.drops.add(DropBadSeal)
+		d.mu.Lock()
+		d.badWelcomes++
+		d.claimed = static
+		d.mu.Unlock()
 		return
 	}
 	w, err := parseWelcomeBody(body)
@@ -200,6 +242,13 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 		h.drops.add(DropMalformed)
 		return
 	}
+	// The server proved static. Trust it or send it nothing more.
+	if err := h.trustServerKey(static, w.Cert, now); err != nil {
+		h.log.Warn("server key refused", "server", from, "fingerprint", static.Fingerprint(), "error", err)
+		d.finish(&ServerKeyError{Seen: static, Proven: true, Reason: err})
+		return
+	}
+	h.srvKey.Store(&static)
 	l, err := newLink(h, ServerID, w.ClientID, keys, h.DirectPath(from), now)
 	if err != nil {
 		d.finish(err)
@@ -310,6 +359,45 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 	}
 }
 
+// trustServerKey decides whether a client trusts the key its server
+// proved: one of Config.ServerKeys, or signed by one of Config.ServerCAs
+// (cert, from the sealed welcome), if either is set; then
+// Config.VerifyServerKey if set.
+func (h *Host) trustServerKey(k ServerKey, cert []byte, now time.Time) error {
+	if len(h.cfg.ServerKeys) > 0 || len(h.cfg.ServerCAs) > 0 {
+		pinned := false
+		for _, p := range h.cfg.ServerKeys {
+			if subtle.ConstantTimeCompare(p[:], k[:]) == 1 {
+				pinned = true
+			}
+		}
+		if !pinned && len(h.cfg.ServerCAs) == 0 {
+			return ErrServerKeyMismatch
+		}
+		if !pinned {
+			if len(cert) == 0 {
+				return fmt.Errorf("%w: no operator certificate", ErrBadCert)
+			}
+			c, err := parseCert(cert)
+			if err != nil {
+				return err
+			}
+			if c.Key != k {
+				return fmt.Errorf("%w: it signs key %s, not the server's", ErrBadCert, c.Key.Fingerprint())
+			}
+			if err := c.Verify(h.cfg.ServerCAs, now); err != nil {
+				return err
+			}
+		}
+	}
+	if h.cfg.VerifyServerKey != nil {
+		if err := h.cfg.VerifyServerKey(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sendBusy answers a hello refused for its rate with a busy reject (4
 // bytes, never more than the 128-byte hello).
 func (h *Host) sendBusy(conn PacketConn, to netip.AddrPort) {
@@ -324,21 +412,29 @@ func (h *Host) accept(hl hello, sl slot, from netip.AddrPort, now time.Time, con
 	if err != nil {
 		return false
 	}
-	shared, err := agree(priv, hl.Pub[:])
+	ee, err := agree(priv, hl.Pub[:])
 	if err != nil {
 		h.drops.add(DropMalformed)
 		return false
 	}
-	spub := priv.PublicKey().Bytes()
-	clientKeys, err := deriveKeys(shared, hl.Pub[:], spub)
+	static, spub, cert := h.ident.Load().key(hl.KeyID)
+	es, err := agree(static, hl.Pub[:])
+	if err != nil {
+		return false
+	}
+	cipher := ChaCha20Poly1305
+	if hl.Flags&helloAES != 0 && prefersAES(h.cfg.Cipher) {
+		cipher = AES256GCM
+	}
+	w := make([]byte, 0, welcomeHeader+welcomeBodySize+certSize+sealOverhead)
+	w = append(append(w, kindWelcome, byte(cipher)), priv.PublicKey().Bytes()...)
+	w = append(w, spub[:]...)
+	clientKeys, err := deriveKeys(ee, es, transcriptHash(&hl, w))
 	if err != nil {
 		return false
 	}
 	keys := clientKeys.Swap()
-	keys.Cipher = ChaCha20Poly1305
-	if hl.Flags&helloAES != 0 && prefersAES(h.cfg.Cipher) {
-		keys.Cipher = AES256GCM
-	}
+	keys.Cipher = cipher
 
 	id := sl.id
 	l, err := newLink(h, id, ServerID, keys, directPath{conn, from}, now)
@@ -346,13 +442,17 @@ func (h *Host) accept(hl hello, sl slot, from netip.AddrPort, now time.Time, con
 		return false
 	}
 	l.clientPub = hl.Pub
-	w := make([]byte, 0, welcomeHeader+welcomeBodySize+sealOverhead)
-	w = append(append(w, kindWelcome, byte(keys.Cipher)), spub...)
-	body := appendWelcomeBody(nil, welcomeBody{
+	wb := welcomeBody{
 		ClientID: id,
 		Ping:     uint32(h.cfg.PingInterval / time.Millisecond),
 		Timeout:  uint32(h.cfg.Timeout / time.Millisecond),
-	})
+	}
+	if cert != nil && hl.Flags&helloCert != 0 && hl.Long {
+		// The hello was padded to helloCertSize: the longer welcome is
+		// still smaller than it.
+		wb.Cert = cert.appendTo(make([]byte, 0, certSize))
+	}
+	body := appendWelcomeBody(make([]byte, 0, welcomeBodySize+certSize), wb)
 	var nonce [nonceSize]byte
 	l.welcome = l.seal.seal(w, 0, body, nonce[:])
 	if !h.registerPending(sl, l, from) {

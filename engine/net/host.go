@@ -2,6 +2,7 @@ package net
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -84,6 +85,37 @@ type Config struct {
 	DisableP2P bool
 	// Punch tunes hole punching.
 	Punch PunchConfig
+	// Identity is a server's long-term key (and the next one, for
+	// rotation): every handshake proves the server holds it
+	// (docs/PROTOCOL.md, "Handshake"). Nil: the server draws a fresh key at
+	// start, which lives as long as the host, so its clients can only trust
+	// it on first use (an embedded or LAN server; Host.Identity gives its
+	// key to show or to put in a beacon). The match server keeps its key in
+	// a file (LoadIdentity). Ignored by a client.
+	Identity *Identity
+	// ServerKeys pins the server keys a client trusts: Dial succeeds only if
+	// the server proves it holds one of them (or one signed by ServerCAs,
+	// if set), and otherwise returns a
+	// *ServerKeyError (ErrServerKeyMismatch) naming the key it saw, having
+	// sent that server nothing but its hello. The hello names the first
+	// key, so a server rotating its key answers with the one pinned. Empty:
+	// any key is accepted (trust on first use) unless VerifyServerKey
+	// refuses it; Host.ServerKey reports the key the server proved.
+	ServerKeys []ServerKey
+	// ServerCAs are operator keys a client trusts (Ed25519; see
+	// SignServerKey): Dial also accepts a server key one of them signed
+	// (a certificate the server sends in its sealed welcome, not expired),
+	// so one trusted key covers a fleet. Setting it makes the hello ask
+	// for the certificate (a 256-byte hello instead of 128). A server key
+	// pinned in ServerKeys needs no certificate.
+	ServerCAs []ed25519.PublicKey
+	// VerifyServerKey, if set, is called by Dial with the key the server
+	// proved (after the ServerKeys check passed) before the client sends
+	// anything: an error refuses the server (Dial returns a
+	// *ServerKeyError wrapping it). This is the hook for a remembered
+	// trust-on-first-use key, an operator-signed key or the key a connect
+	// token names. It runs on the host's reading goroutine: keep it fast.
+	VerifyServerKey func(ServerKey) error
 	// Cipher is the AEAD this host asks for. CipherAuto (zero) asks for
 	// AES-256-GCM when the CPU has AES instructions, ChaCha20-Poly1305
 	// otherwise; a link uses AES-256-GCM only when both ends ask for it.
@@ -220,6 +252,8 @@ type Host struct {
 	uplinkMu sync.Mutex
 	uplink   tokenBucket // guarded by uplinkMu
 	hsFail   atomic.Uint64
+	ident    atomic.Pointer[Identity]  // a server's long-term key (identity.go)
+	srvKey   atomic.Pointer[ServerKey] // a client's server, as proven at Dial
 
 	mu       sync.RWMutex
 	byID     map[HostID]*link
@@ -271,6 +305,14 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 	}
 	if cfg.Accept {
 		h.id.Store(uint32(ServerID))
+		ident := cfg.Identity
+		if ident == nil {
+			var err error
+			if ident, err = NewIdentity(); err != nil {
+				return nil, err
+			}
+		}
+		h.ident.Store(ident)
 	}
 	h.initAdmission(now)
 	h.log = cfg.Logger.Named("net").With("local", conn.LocalAddr().String())

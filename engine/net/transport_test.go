@@ -409,8 +409,8 @@ func TestDialRefusals(t *testing.T) {
 		}
 		// A cookie changed in flight is refused.
 		n.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
-			if len(b) == 128 && b[0] == 0x01 && b[36] != 0 { // a hello with a cookie (length at 36, cookie at 37)
-				b[40] ^= 1
+			if len(b) == 128 && b[0] == 0x01 && b[44] != 0 { // a hello with a cookie (length at 44, cookie at 45)
+				b[48] ^= 1
 			}
 			return false
 		})

@@ -7,14 +7,14 @@ import (
 
 // ProtocolVersion is the wire protocol version carried in every hello. A
 // server refuses a client whose version differs.
-const ProtocolVersion uint16 = 3
+const ProtocolVersion uint16 = 4
 
 // Packet kinds: the first byte of every datagram. docs/PROTOCOL.md is the
 // reference for each layout.
 const (
 	kindHello   byte = 0x01 // client → server, cleartext, padded to helloSize
 	kindCookie  byte = 0x02 // server → client, cleartext, stateless cookie
-	kindWelcome byte = 0x03 // server → client: server key + sealed welcome
+	kindWelcome byte = 0x03 // server → client: server keys + sealed welcome
 	kindReject  byte = 0x04 // server → client, cleartext refusal with a reason
 	kindData    byte = 0x10 // sealed frames between two hosts that share keys
 )
@@ -270,11 +270,25 @@ type hello struct {
 	Version uint16
 	Flags   byte // helloAES: the client has AES hardware and prefers AES-256-GCM
 	Pub     [keySize]byte
+	KeyID   KeyID  // the server key the client expects; zero: any (trust on first use)
 	Cookie  []byte // empty or cookieSize bytes
+	// Long: the hello came padded to helloCertSize, so the server may
+	// answer with a certificate (never more bytes than it received).
+	Long bool
 }
 
 // Hello flags.
-const helloAES byte = 1 << 0
+const (
+	helloAES byte = 1 << 0
+	// helloCert asks for the server key's operator certificate in the
+	// welcome; such a hello is padded to helloCertSize.
+	helloCert byte = 1 << 1
+)
+
+// helloCertSize is the size a hello asking for a certificate is padded to:
+// the welcome that carries one (welcomeHeader + body + certificate + tag)
+// stays smaller.
+const helloCertSize = 256
 
 func appendHello(b []byte, h hello) []byte {
 	start := len(b)
@@ -282,9 +296,14 @@ func appendHello(b []byte, h hello) []byte {
 	b = binary.LittleEndian.AppendUint16(b, h.Version)
 	b = append(b, h.Flags)
 	b = append(b, h.Pub[:]...)
+	b = append(b, h.KeyID[:]...)
 	b = append(b, byte(len(h.Cookie)))
 	b = append(b, h.Cookie...)
-	for len(b)-start < helloSize {
+	size := helloSize
+	if h.Flags&helloCert != 0 {
+		size = helloCertSize
+	}
+	for len(b)-start < size {
 		b = append(b, 0)
 	}
 	return b
@@ -303,11 +322,13 @@ func parseHello(b []byte) (hello, error) {
 	}
 	h.Flags = b[3]
 	copy(h.Pub[:], b[4:4+keySize])
-	n := int(b[4+keySize])
+	copy(h.KeyID[:], b[4+keySize:helloCookieLen])
+	n := int(b[helloCookieLen])
 	if n != 0 && n != cookieSize {
 		return h, errMalformed
 	}
-	h.Cookie = b[5+keySize : 5+keySize+n]
+	h.Cookie = b[helloCookieLen+1 : helloCookieLen+1+n]
+	h.Long = len(b) >= helloCertSize
 	return h, nil
 }
 
@@ -329,6 +350,7 @@ type welcomeBody struct {
 	ClientID HostID
 	Ping     uint32 // ms
 	Timeout  uint32 // ms
+	Cert     []byte // empty, or the server key's certificate (certSize)
 }
 
 const welcomeBodySize = 12
@@ -336,24 +358,31 @@ const welcomeBodySize = 12
 func appendWelcomeBody(b []byte, w welcomeBody) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(w.ClientID))
 	b = binary.LittleEndian.AppendUint32(b, w.Ping)
-	return binary.LittleEndian.AppendUint32(b, w.Timeout)
+	b = binary.LittleEndian.AppendUint32(b, w.Timeout)
+	return append(b, w.Cert...)
 }
 
 func parseWelcomeBody(b []byte) (welcomeBody, error) {
-	if len(b) != welcomeBodySize {
+	if len(b) != welcomeBodySize && len(b) != welcomeBodySize+certSize {
 		return welcomeBody{}, errMalformed
 	}
 	return welcomeBody{
 		ClientID: HostID(binary.LittleEndian.Uint32(b)),
 		Ping:     binary.LittleEndian.Uint32(b[4:]),
 		Timeout:  binary.LittleEndian.Uint32(b[8:]),
+		Cert:     b[welcomeBodySize:],
 	}, nil
 }
 
-// welcomeHeader is kind + the cipher the server chose + its public key; the
-// sealed body follows (the header is its associated data, so the choice
-// cannot be altered in flight).
-const welcomeHeader = 1 + 1 + keySize
+// helloCookieLen is the offset of the hello's cookie length: after kind,
+// version, flags, the client's ephemeral key and the key ID.
+const helloCookieLen = 1 + 2 + 1 + keySize + keyIDSize
+
+// welcomeHeader is kind + the cipher the server chose + its ephemeral
+// public key + its static public key; the sealed body follows (the header
+// is its associated data, so neither the choice nor the keys can be
+// altered in flight).
+const welcomeHeader = 1 + 1 + keySize + keySize
 
 func appendReject(b []byte, reason byte) []byte {
 	b = append(b, kindReject, reason)

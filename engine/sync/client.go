@@ -18,7 +18,12 @@ import (
 
 // ClientConfig configures a Client.
 type ClientConfig struct {
-	// Net configures the underlying host.
+	// Net configures the underlying host. Net.ServerKeys pins the server's
+	// key, Net.ServerCAs trusts the keys an operator signed, and
+	// Net.VerifyServerKey checks it: DialClient then fails with a
+	// *net.ServerKeyError for any other server, over UDP and TCP alike.
+	// Empty: the client trusts the server on first use
+	// (Host().ServerKey() gives the key to show or remember).
 	Net net.Config
 	// Logger receives the logs under the name "sync" (and the host's under
 	// "net" if Net.Logger is nil). Nil: no logs.

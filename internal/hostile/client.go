@@ -1,6 +1,7 @@
 package hostile
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdh"
 	"crypto/rand"
@@ -59,6 +60,24 @@ type Handshake struct {
 	// Hello is the hello with the cookie as sent (for replays).
 	Hello []byte
 	AES   bool
+	// ServerKey, if set, is the server's static key the client expects:
+	// the hello names it and Finish refuses a welcome that proves another
+	// (ErrServerKey). Empty: any key (ServerStatic reports it).
+	ServerKey []byte
+	// ServerStatic is the static key the server proved in Finish.
+	ServerStatic []byte
+}
+
+// ErrServerKey: the server proved a static key other than
+// Handshake.ServerKey.
+var ErrServerKey = errors.New("hostile: server proved another key")
+
+func (h *Handshake) hello(cookie []byte) []byte {
+	var id [KeyIDSize]byte
+	if len(h.ServerKey) > 0 {
+		id = KeyID(h.ServerKey)
+	}
+	return AppendHelloKey(nil, Version, h.flags(), h.Pub, id, cookie)
 }
 
 // NewHandshake draws an ephemeral X25519 key.
@@ -126,7 +145,7 @@ func exchange(ctx context.Context, c *stdnet.UDPConn, server netip.AddrPort, pkt
 
 // GetCookie sends a hello without a cookie and waits for the cookie.
 func (h *Handshake) GetCookie(ctx context.Context, c *stdnet.UDPConn, server netip.AddrPort) error {
-	b, err := exchange(ctx, c, server, AppendHello(nil, Version, h.flags(), h.Pub, nil), KindCookie)
+	b, err := exchange(ctx, c, server, h.hello(nil), KindCookie)
 	if err != nil {
 		return err
 	}
@@ -137,7 +156,7 @@ func (h *Handshake) GetCookie(ctx context.Context, c *stdnet.UDPConn, server net
 // EchoCookie sends the hello with the cookie once and does not wait: the
 // server creates a link and sends a welcome that nobody confirms.
 func (h *Handshake) EchoCookie(c *stdnet.UDPConn, server netip.AddrPort) error {
-	h.Hello = AppendHello(nil, Version, h.flags(), h.Pub, h.Cookie)
+	h.Hello = h.hello(h.Cookie)
 	if _, err := c.WriteToUDPAddrPort(h.Hello, server); err != nil {
 		return fmt.Errorf("hostile: send: %w", err)
 	}
@@ -147,7 +166,7 @@ func (h *Handshake) EchoCookie(c *stdnet.UDPConn, server netip.AddrPort) error {
 // Finish sends the hello with the cookie until the welcome arrives, opens
 // it and returns the link keys and the welcome body.
 func (h *Handshake) Finish(ctx context.Context, c *stdnet.UDPConn, server netip.AddrPort) (Keys, WelcomeBody, error) {
-	h.Hello = AppendHello(nil, Version, h.flags(), h.Pub, h.Cookie)
+	h.Hello = h.hello(h.Cookie)
 	b, err := exchange(ctx, c, server, h.Hello, KindWelcome)
 	if err != nil {
 		return Keys{}, WelcomeBody{}, err
@@ -156,20 +175,38 @@ func (h *Handshake) Finish(ctx context.Context, c *stdnet.UDPConn, server netip.
 	if err != nil {
 		return Keys{}, WelcomeBody{}, err
 	}
-	pub, err := ecdh.X25519().NewPublicKey(w.ServerPub)
-	if err != nil {
-		return Keys{}, WelcomeBody{}, fmt.Errorf("hostile: server key: %w", err)
+	dh := func(peer []byte) ([]byte, error) {
+		pub, err := ecdh.X25519().NewPublicKey(peer)
+		if err != nil {
+			return nil, fmt.Errorf("hostile: server key: %w", err)
+		}
+		s, err := h.priv.ECDH(pub)
+		if err != nil {
+			return nil, fmt.Errorf("hostile: ecdh: %w", err)
+		}
+		return s, nil
 	}
-	shared, err := h.priv.ECDH(pub)
+	ee, err := dh(w.ServerPub)
 	if err != nil {
-		return Keys{}, WelcomeBody{}, fmt.Errorf("hostile: ecdh: %w", err)
+		return Keys{}, WelcomeBody{}, err
 	}
-	k, err := DeriveClientKeys(shared, h.Pub, w.ServerPub, w.Cipher)
+	es, err := dh(w.Static)
+	if err != nil {
+		return Keys{}, WelcomeBody{}, err
+	}
+	k, err := DeriveClientKeys(ee, es, Transcript(h.Hello, b), w.Cipher)
 	if err != nil {
 		return Keys{}, WelcomeBody{}, err
 	}
 	body, err := w.Open(k)
-	return k, body, err
+	if err != nil {
+		return k, body, err
+	}
+	h.ServerStatic = append([]byte(nil), w.Static...)
+	if len(h.ServerKey) > 0 && !bytes.Equal(h.ServerKey, w.Static) {
+		return Keys{}, WelcomeBody{}, fmt.Errorf("%w: %x", ErrServerKey, w.Static)
+	}
+	return k, body, nil
 }
 
 // Peer is a peer link the server announced (PeerAdd).

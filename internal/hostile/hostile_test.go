@@ -149,10 +149,54 @@ func TestSpoofedSource(t *testing.T) {
 	}
 }
 
+// TestServerKey: the handshake written from PROTOCOL.md proves the
+// server's static key: a client expecting it connects and learns it, a
+// client expecting another key is refused by its own check.
+func TestServerKey(t *testing.T) {
+	id, err := net.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sync.ListenServer("127.0.0.1:0", sync.ServerConfig{NoTCP: true, Net: net.Config{Identity: id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	other, _ := net.NewIdentity()
+	key, otherKey := id.Current(), other.Current()
+	for _, expect := range [][]byte{nil, key[:], otherKey[:]} {
+		c, err := Listen("127.0.0.9:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs, _ := NewHandshake(false)
+		hs.ServerKey = expect
+		if err := hs.GetCookie(ctx, c, srv.Host().LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		_, body, err := hs.Finish(ctx, c, srv.Host().LocalAddr())
+		c.Close()
+		if !bytes.Equal(hs.ServerStatic, key[:]) {
+			t.Fatalf("expecting %x: the server proved %x, want %x", expect, hs.ServerStatic, key)
+		}
+		if bytes.Equal(expect, otherKey[:]) {
+			if !errors.Is(err, ErrServerKey) {
+				t.Fatalf("expecting another key: %v", err)
+			}
+			continue
+		}
+		if err != nil || body.ClientID < 1000 {
+			t.Fatalf("expecting %x: %v %v", expect, body, err)
+		}
+	}
+}
+
 func TestParsers(t *testing.T) {
 	h := AppendHello(nil, Version, 1, make([]byte, 32), make([]byte, CookieSize))
-	if len(h) != HelloSize || h[36] != CookieSize {
-		t.Fatalf("hello %d bytes, cookie len %d", len(h), h[36])
+	if len(h) != HelloSize || h[44] != CookieSize {
+		t.Fatalf("hello %d bytes, cookie len %d", len(h), h[44])
 	}
 	if _, err := ParseWelcome(make([]byte, WelcomeSize)); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("welcome of zeros: %v", err)

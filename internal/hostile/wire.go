@@ -12,12 +12,12 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Wire constants, written down again from docs/PROTOCOL.md (version 3) so
+// Wire constants, written down again from docs/PROTOCOL.md (version 4) so
 // that this package does not depend on engine/net's internals: a change to
 // the wire format that forgets the document breaks the attack suite.
 const (
 	// Version is the protocol version this package speaks.
-	Version uint16 = 3
+	Version uint16 = 4
 	// MaxDatagram is the largest datagram Skein sends.
 	MaxDatagram = 1200
 	// LinkDatagram is the budget of a link datagram (room for a relay record).
@@ -40,8 +40,13 @@ const (
 	KCPOverhead = 24
 	// KCPConv is the conversation ID of every Skein KCP stream ("SKN1").
 	KCPConv = 0x534b4e31
+	// WelcomeHeader is kind, cipher, the server's ephemeral key and its
+	// static key: the welcome's associated data.
+	WelcomeHeader = 1 + 1 + 32 + 32
 	// WelcomeSize is the size of a welcome packet.
-	WelcomeSize = 1 + 1 + 32 + 12 + TagSize
+	WelcomeSize = WelcomeHeader + 12 + TagSize
+	// KeyIDSize is the size of the key ID in the hello.
+	KeyIDSize = 8
 	// ServerID is the server's HostID.
 	ServerID uint32 = 1
 )
@@ -83,9 +88,15 @@ const (
 // ErrMalformed is returned by every parser here for input it refuses.
 var ErrMalformed = errors.New("hostile: malformed packet")
 
-// AppendHello appends a hello padded to HelloSize. flags bit 0 asks for
-// AES-256-GCM. cookie is empty or the server's cookie.
+// AppendHello appends a hello padded to HelloSize that names no server key
+// (key ID zero). flags bit 0 asks for AES-256-GCM. cookie is empty or the
+// server's cookie.
 func AppendHello(b []byte, version uint16, flags byte, pub []byte, cookie []byte) []byte {
+	return AppendHelloKey(b, version, flags, pub, [KeyIDSize]byte{}, cookie)
+}
+
+// AppendHelloKey is AppendHello naming the server key the client expects.
+func AppendHelloKey(b []byte, version uint16, flags byte, pub []byte, keyID [KeyIDSize]byte, cookie []byte) []byte {
 	start := len(b)
 	b = append(b, KindHello)
 	b = binary.LittleEndian.AppendUint16(b, version)
@@ -93,6 +104,7 @@ func AppendHello(b []byte, version uint16, flags byte, pub []byte, cookie []byte
 	var k [32]byte
 	copy(k[:], pub)
 	b = append(b, k[:]...)
+	b = append(b, keyID[:]...)
 	b = append(b, byte(len(cookie)))
 	b = append(b, cookie...)
 	for len(b)-start < HelloSize {
@@ -117,10 +129,20 @@ func ParseReject(b []byte) (reason byte, version uint16, err error) {
 	return b[1], binary.LittleEndian.Uint16(b[2:]), nil
 }
 
+// KeyID is a server key's ID as a hello names it: the first 8 bytes of
+// the key's SHA-256 hash.
+func KeyID(serverKey []byte) [KeyIDSize]byte {
+	sum := sha256.Sum256(serverKey)
+	var id [KeyIDSize]byte
+	copy(id[:], sum[:])
+	return id
+}
+
 // Welcome is a parsed welcome packet before its body is opened.
 type Welcome struct {
 	Cipher    byte
-	ServerPub []byte // 32 bytes, aliases the packet
+	ServerPub []byte // the server's ephemeral key: 32 bytes, aliases the packet
+	Static    []byte // the server's static key: 32 bytes, aliases the packet
 	packet    []byte
 }
 
@@ -132,7 +154,7 @@ func ParseWelcome(b []byte) (Welcome, error) {
 	if b[1] != CipherChaCha && b[1] != CipherAES {
 		return Welcome{}, ErrMalformed
 	}
-	return Welcome{Cipher: b[1], ServerPub: b[2:34], packet: b}, nil
+	return Welcome{Cipher: b[1], ServerPub: b[2:34], Static: b[34:WelcomeHeader], packet: b}, nil
 }
 
 // WelcomeBody is what the sealed part of a welcome says.
@@ -150,7 +172,7 @@ func (w Welcome) Open(k Keys) (WelcomeBody, error) {
 		return WelcomeBody{}, err
 	}
 	var nonce [12]byte
-	body, err := a.Open(nil, nonce[:], w.packet[34:], w.packet[:34])
+	body, err := a.Open(nil, nonce[:], w.packet[WelcomeHeader:], w.packet[:WelcomeHeader])
 	if err != nil {
 		return WelcomeBody{}, fmt.Errorf("welcome seal: %w", ErrMalformed)
 	}
@@ -171,12 +193,24 @@ type Keys struct {
 	Cipher     byte
 }
 
+// Transcript is the handshake's transcript hash: SHA-256("skein v4
+// handshake" ‖ the hello's first 44 bytes (kind, version, flags, client
+// ephemeral key, key ID) ‖ the welcome's first 66 bytes).
+func Transcript(hello, welcome []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("skein v4 handshake"))
+	h.Write(hello[:4+32+KeyIDSize])
+	h.Write(welcome[:WelcomeHeader])
+	return h.Sum(nil)
+}
+
 // DeriveClientKeys is the project's key derivation, as the client sees it:
-// HKDF-SHA256(shared, salt = client pub ‖ server pub, "skein v1 link keys"),
-// client→server key first.
-func DeriveClientKeys(shared, clientPub, serverPub []byte, cipherID byte) (Keys, error) {
-	salt := append(append([]byte(nil), clientPub...), serverPub...)
-	okm, err := hkdf.Key(sha256.New, shared, salt, "skein v1 link keys", 64)
+// HKDF-SHA256(secret = ee ‖ es, salt = transcript, "skein v4 link keys"),
+// client→server key first. ee is X25519(client ephemeral, server
+// ephemeral), es X25519(client ephemeral, server static).
+func DeriveClientKeys(ee, es, transcript []byte, cipherID byte) (Keys, error) {
+	secret := append(append([]byte(nil), ee...), es...)
+	okm, err := hkdf.Key(sha256.New, secret, transcript, "skein v4 link keys", 64)
 	if err != nil {
 		return Keys{}, fmt.Errorf("hostile: derive keys: %w", err)
 	}

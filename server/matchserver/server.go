@@ -70,7 +70,9 @@ type Config struct {
 	// Logger is the root logger; the server logs under "server", "lobby",
 	// "admin", "sync", "net" and "tcp". Nil: no logs.
 	Logger hclog.Logger
-	// Net tunes the transport (timeouts, queues); Accept, MaxLinks and
+	// Net tunes the transport (timeouts, queues). Net.Identity is the
+	// server's key (nil: a fresh one for this run; the command keeps it in
+	// a file). Accept, MaxLinks and
 	// RelayPolicy are set by the server.
 	Net net.Config
 	// TCP tunes the TCP fallback on the same port (connections per source,
@@ -196,6 +198,18 @@ func (s *Server) Sync() *sync.Server { return s.sync }
 // the server is shutting down and disconnected within ShutdownTimeout.
 func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("listening", "udp", s.UDPAddr().String(), "admin", s.AdminAddr())
+	if id := s.sync.Host().Identity(); id != nil {
+		// The public key only: clients pin it (the secret is never logged).
+		cur := id.Current()
+		args := []any{"key", cur.String(), "fingerprint", cur.Fingerprint()}
+		if c, ok := id.Cert(); ok {
+			args = append(args, "certificate_expires", c.Expires.UTC().Format(time.RFC3339))
+		}
+		if next, ok := id.Next(); ok {
+			args = append(args, "next_key", next.String(), "next_fingerprint", next.Fingerprint())
+		}
+		s.log.Info("server key", args...)
+	}
 	adminDone := make(chan struct{})
 	if s.admin != nil {
 		go func() {

@@ -33,13 +33,20 @@ type dialResult struct {
 	err error
 }
 
-func newConnect(g *Game, addr netip.AddrPort, action string, match uint32, bots int) *connectScene {
+// newConnect dials addr. keys pins the server's key (a join link, a LAN
+// beacon, the embedded server); none: trust on first use, the fingerprint
+// is shown.
+func newConnect(g *Game, addr netip.AddrPort, action string, match uint32, bots int, keys ...net.ServerKey) *connectScene {
 	c := &connectScene{addr: addr, action: action, match: net.HostID(match), bots: bots, started: time.Now(), dialed: make(chan dialResult, 1)}
 	c.status = fmt.Sprintf("Connecting to %v…", addr)
 	if g.conn != nil && g.conn.local != nil {
 		c.status = "Starting a local match…"
 	}
 	cfg := netplay.Config{Name: g.opt.Name, Logger: g.opt.Logger, Uplink: g.opt.Uplink}
+	cfg.Net.ServerKeys = keys
+	if g.conn != nil {
+		g.conn.pinned = len(keys) > 0
+	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 		defer cancel()
@@ -123,6 +130,9 @@ func (c *connectScene) draw(g *Game, dst *ebiten.Image) {
 	r := rect{w/2 - 220, h/2 - 60, 440, 120}
 	panel(dst, r)
 	drawText(dst, c.status, g.res.big, w/2, r.y+28, colText, center)
+	if g.conn != nil && g.conn.sess != nil {
+		drawText(dst, keyNote(g.conn), g.res.small, w/2, r.y+56, colDim, center)
+	}
 	// A spinner of dots.
 	for i := range 8 {
 		a := float64(i)/8*2*math.Pi + float64(g.frame)/12
@@ -136,4 +146,22 @@ func (c *connectScene) draw(g *Game, dst *ebiten.Image) {
 		dst.DrawImage(g.res.glow, op)
 	}
 	drawText(dst, "Esc: cancel", g.res.small, w/2, r.y+r.h+10, colDim, center)
+}
+
+// keyNote says which server key the connection proved and why it is
+// trusted: pinned (join link, LAN beacon, embedded server) or on first
+// use, for the player to compare with what the server's operator shows.
+func keyNote(c *conn) string {
+	how := "trusted on first use: compare it with the server's"
+	if c.pinned {
+		how = "pinned"
+	}
+	return fmt.Sprintf("server key %s (%s)", c.sess.ServerKey().Fingerprint(), how)
+}
+
+// shortFingerprint is the start of a key's fingerprint, for the network
+// panel (the connect screen shows it whole).
+func shortFingerprint(k net.ServerKey) string {
+	f := k.Fingerprint()
+	return f[:min(len(f), 7+12)] + "…"
 }

@@ -107,6 +107,9 @@ type conn struct {
 	bots  *netplay.Bots
 	addr  netip.AddrPort
 	ad    *lan.Advertiser // the match announced on the LAN, if it is
+	// pinned: the server's key was known before connecting (join link,
+	// LAN beacon, embedded server); otherwise it is trusted on first use.
+	pinned bool
 }
 
 // LANListen is where play now listens when open to the LAN (":0" when the
@@ -221,13 +224,17 @@ func (g *Game) playNow() {
 		return
 	}
 	g.conn = &conn{local: local, addr: local.Addr()}
-	g.scene = newConnect(g, local.Addr(), "host", 0, g.opt.Bots)
+	g.scene = newConnect(g, local.Addr(), "host", 0, g.opt.Bots, local.Key())
 }
 
 // connectTo connects to a match server for action (quick, host, browse,
 // join).
 func (g *Game) connectTo(server, action string, match uint32) {
-	addr, err := resolve(server)
+	server, key, pinned, err := netplay.ParseJoin(server)
+	var addr netip.AddrPort
+	if err == nil {
+		addr, err = resolve(server)
+	}
 	if err != nil {
 		g.menu.message = err.Error()
 		g.scene = g.menu
@@ -238,7 +245,11 @@ func (g *Game) connectTo(server, action string, match uint32) {
 	if action == "host" {
 		bots = g.opt.Bots
 	}
-	g.scene = newConnect(g, addr, action, match, bots)
+	var keys []net.ServerKey
+	if pinned {
+		keys = append(keys, key)
+	}
+	g.scene = newConnect(g, addr, action, match, bots, keys...)
 }
 
 // isLoopback reports whether a listen address is on this machine only.
@@ -259,7 +270,7 @@ func (g *Game) advertise(match net.HostID) {
 		scope = lan.ScopeLoopback
 	}
 	ad, err := netplay.AdvertiseMatch(context.Background(), scope, port, g.opt.Name+"'s arena",
-		netplay.LANMatch{Match: match, Map: g.matchOptions().Map}, 1, sim.MaxPlayers, g.opt.Logger)
+		netplay.LANMatch{Match: match, Map: g.matchOptions().Map, Key: c.local.Key()}, 1, sim.MaxPlayers, g.opt.Logger)
 	if err != nil {
 		g.log.Warn("cannot advertise on the LAN", "error", err)
 		return

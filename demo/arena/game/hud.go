@@ -306,7 +306,7 @@ func (p *playScene) drawNet(g *Game, dst *ebiten.Image, peers []netplay.PeerInfo
 	drawText(dst, fmt.Sprintf("me #%d · server %d ms · ↑ %.1f kB/s ↓ %.1f kB/s · %s", p.sess.ID(), p.rates.serverRTT.Milliseconds(), p.rates.upKBs, p.rates.downKBs, snaps), g.res.small, x, y, colText, left)
 	y += 20
 	c := p.sess.Counters()
-	drawText(dst, fmt.Sprintf("match %d · host %s · host changes %d · corrections %d", p.sess.InMatch(), p.hostLabel(), c.HostChanges, c.Corrections), g.res.small, x, y, colDim, left)
+	drawText(dst, fmt.Sprintf("match %d · host %s · host changes %d · corrections %d · server key %s", p.sess.InMatch(), p.hostLabel(), c.HostChanges, c.Corrections, shortFingerprint(p.sess.ServerKey())), g.res.small, x, y, colDim, left)
 	y += 20
 	cc := colDim
 	if c.ChatDropped+c.ChatRefused > 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/skein-dev/skein/demo/arena/netplay"
 	"github.com/skein-dev/skein/demo/arena/sim"
 	"github.com/skein-dev/skein/engine/lan"
+	"github.com/skein-dev/skein/engine/net"
 )
 
 // menuScene is the title screen: name, server address, and the ways to
@@ -33,7 +34,7 @@ type menuScene struct {
 func newMenu(g *Game) *menuScene {
 	m := &menuScene{
 		name:   field{label: "YOUR NAME", value: g.opt.Name, max: netplay.MaxName},
-		server: field{label: "SERVER (host:port)", value: g.opt.Server, max: 64},
+		server: field{label: "SERVER (host:port, or a skein:// join link)", value: g.opt.Server, max: 128},
 		in:     map[sim.PlayerID][]sim.Input{},
 	}
 	m.demo = sim.NewWorld(sim.DefaultMap(), sim.Rules{})
@@ -118,7 +119,11 @@ func (m *menuScene) update(g *Game) error {
 			if lm, ok := netplay.ParseLANBeacon(e.Beacon); ok {
 				m.message = ""
 				g.conn = &conn{addr: e.Addr}
-				g.scene = newConnect(g, e.Addr, "join", uint32(lm.Match), 0)
+				var keys []net.ServerKey
+				if !lm.Key.IsZero() {
+					keys = append(keys, lm.Key) // the key the beacon named
+				}
+				g.scene = newConnect(g, e.Addr, "join", uint32(lm.Match), 0, keys...)
 				return nil
 			}
 		}

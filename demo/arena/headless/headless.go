@@ -26,6 +26,9 @@ type Config struct {
 	// listening on Listen.
 	Server netip.AddrPort
 	Listen string
+	// ServerKeys pins Server's key (from a join link); none: trusted on
+	// first use. The embedded server's key is always pinned.
+	ServerKeys []net.ServerKey
 	// Bots is how many bot clients to run (zero: 15).
 	Bots int
 	// Match, if not zero, is the match every bot joins.
@@ -115,7 +118,8 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		defer local.Close()
 		addr = local.Addr()
-		fmt.Fprintf(cfg.Out, "embedded match server on %v\n", local.Server().UDPAddr())
+		cfg.ServerKeys = []net.ServerKey{local.Key()}
+		fmt.Fprintf(cfg.Out, "embedded match server on %v, key %s\n", local.Server().UDPAddr(), local.Key().Fingerprint())
 	}
 	var mu sync.Mutex
 	stats := map[net.HostID]botStat{}
@@ -139,6 +143,7 @@ func Run(ctx context.Context, cfg Config) error {
 	bots := netplay.NewBots(cfg.Logger)
 	defer bots.Stop()
 	base := netplay.BotConfig{Seed: uint64(time.Now().UnixNano()), OnTick: onTick}
+	base.Session.Net.ServerKeys = cfg.ServerKeys
 	if cfg.Match != 0 {
 		bots.Add(cfg.Bots, addr, net.HostID(cfg.Match), base)
 	} else {
@@ -221,7 +226,9 @@ func Run(ctx context.Context, cfg Config) error {
 func createMatch(ctx context.Context, addr netip.AddrPort, cfg Config, base netplay.BotConfig, bots *netplay.Bots) (net.HostID, error) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	s, err := netplay.Dial(dctx, addr, netplay.Config{Name: "Host bot", Logger: cfg.Logger})
+	hc := netplay.Config{Name: "Host bot", Logger: cfg.Logger}
+	hc.Net.ServerKeys = cfg.ServerKeys
+	s, err := netplay.Dial(dctx, addr, hc)
 	if err != nil {
 		return 0, err
 	}

@@ -3,6 +3,7 @@ package netplay
 import (
 	"context"
 	"encoding/binary"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -15,17 +16,28 @@ import (
 const LANKind = "skein-arena"
 
 // LANMatch is what an arena beacon says: a match on the match server at
-// the beacon's address.
+// the beacon's address, and that server's key.
 type LANMatch struct {
 	Match net.HostID
 	Map   string
+	// Key is the match server's public key (zero: the beacon names none).
+	// A player who joins from the LAN list pins it, so the connection
+	// goes to the server that announced the match or fails. A beacon is
+	// not authenticated: this binds the join to the announcement, it does
+	// not prove who sent the announcement.
+	Key net.ServerKey
 }
 
-// lanInfo encodes a beacon's Info: the match ID (4 bytes, big-endian) and
-// the map's name.
+// lanInfo encodes a beacon's Info: the match ID (4 bytes, big-endian), the
+// map's name (at most 32 bytes) and, if the key is set, a zero byte and
+// the server's key (32 bytes).
 func lanInfo(m LANMatch) []byte {
 	b := binary.BigEndian.AppendUint32(nil, uint32(m.Match))
-	return append(b, m.Map[:min(len(m.Map), 32)]...)
+	b = append(b, strings.ReplaceAll(m.Map[:min(len(m.Map), 32)], "\x00", "")...)
+	if !m.Key.IsZero() {
+		b = append(append(b, 0), m.Key[:]...)
+	}
+	return b
 }
 
 // ParseLANBeacon reads an arena beacon; ok is false for another kind,
@@ -35,7 +47,12 @@ func ParseLANBeacon(b lan.Beacon) (m LANMatch, ok bool) {
 		return m, false
 	}
 	m.Match = net.HostID(binary.BigEndian.Uint32(b.Info))
-	m.Map = CleanName(string(b.Info[4:]))
+	rest := b.Info[4:]
+	if n := len(rest); n >= 33 && rest[n-33] == 0 {
+		copy(m.Key[:], rest[n-32:])
+		rest = rest[:n-33]
+	}
+	m.Map = CleanName(string(rest))
 	return m, m.Match != net.NoHost
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/server/matchserver"
 )
 
@@ -40,6 +41,10 @@ func (l *Local) Addr() netip.AddrPort {
 	}
 	return a
 }
+
+// Key returns the server's public key: a local player pins it, and a LAN
+// beacon names it.
+func (l *Local) Key() net.ServerKey { return l.srv.Sync().Host().Identity().Current() }
 
 // Server returns the match server.
 func (l *Local) Server() *matchserver.Server { return l.srv }

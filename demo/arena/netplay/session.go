@@ -320,6 +320,13 @@ func (s *Session) Client() *sync.Client { return s.client }
 // what this session sends.
 func (s *Session) Impair() *impair.Conn { return s.imp }
 
+// ServerKey returns the key the match server proved at connect (show its
+// Fingerprint to a player who trusted it on first use).
+func (s *Session) ServerKey() net.ServerKey {
+	k, _ := s.client.Host().ServerKey()
+	return k
+}
+
 // Connected reports whether the session still has its server; Err says
 // why not.
 func (s *Session) Connected() bool { return s.connected }

@@ -32,8 +32,9 @@ var (
 // (issue 11: peak RSS with 300 clients pinning out-of-order data).
 const RSSBudget = 150 << 20
 
-// serverBin is the server binary, built once by TestMain.
-var serverBin string
+// serverBin is the server binary, built once by TestMain; keyDir holds
+// its key file (every server of the run shares one key).
+var serverBin, keyDir string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -46,6 +47,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	serverBin = filepath.Join(dir, "server")
+	keyDir = dir
 	build := exec.Command("go", "build", "-o", serverBin, "github.com/skein-dev/skein/server")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
@@ -69,7 +71,8 @@ type serverOpts struct {
 // serverArgs is the one place that builds the server's command line.
 // Flags for limits other branches add go here (or in -attack.server-args).
 func serverArgs(o serverOpts) []string {
-	a := []string{"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-log-json", "-log-level", "info", "-shutdown-timeout", "2s"}
+	a := []string{"-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-log-json", "-log-level", "info", "-shutdown-timeout", "2s",
+		"-key-file", filepath.Join(keyDir, "server.key")}
 	if o.maxClients > 0 {
 		a = append(a, "-max-clients", strconv.Itoa(o.maxClients))
 	}

@@ -55,6 +55,7 @@ func startServer(t *testing.T) *serverProc {
 		t.Fatalf("building the server: %v", err)
 	}
 	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-log-json", "-log-level", "info", "-max-clients", "10000",
+		"-key-file", filepath.Join(t.TempDir(), "server.key"),
 		// Every client comes from 127.0.0.1: no per-source admission limits.
 		"-source-handshake-rate", "-1", "-source-links", "-1", "-source-pending", "-1")
 	stderr, _ := cmd.StderrPipe()
