@@ -162,34 +162,38 @@ func measurePingPong(s session, count int) (time.Duration, error) {
 // returns handshakes per second (set-up of the client socket and the
 // handshake; closing is not timed) and the mean bytes one handshake moved
 // over the client's socket.
-func measureHandshakes(t transport, count int) (perSec, bytesEach float64, err error) {
+func measureHandshakes(t transport, count int) (perSec, bytesEach float64, closeP50 time.Duration, err error) {
 	dial, closeServer, err := t.server()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer closeServer()
 	var spent time.Duration
+	closes := make([]time.Duration, 0, count)
 	for i := range count {
 		t0 := time.Now()
 		_, closeClient, err := dial(false)
 		spent += time.Since(t0)
 		if err != nil {
-			return 0, 0, fmt.Errorf("handshake %d: %w", i, err)
+			return 0, 0, 0, fmt.Errorf("handshake %d: %w", i, err)
 		}
-		closeClient()
+		t0 = time.Now()
+		closeClient() // a graceful close with nothing pending
+		closes = append(closes, time.Since(t0))
 	}
+	slices.Sort(closes)
 	// Bytes from a few counted handshakes (not timed).
 	const counted = 5
 	total := 0
 	for i := range counted {
 		n, closeClient, err := dial(true)
 		if err != nil {
-			return 0, 0, fmt.Errorf("counted handshake %d: %w", i, err)
+			return 0, 0, 0, fmt.Errorf("counted handshake %d: %w", i, err)
 		}
 		total += n
 		closeClient()
 	}
-	return float64(count) / spent.Seconds(), float64(total) / counted, nil
+	return float64(count) / spent.Seconds(), float64(total) / counted, closes[len(closes)/2], nil
 }
 
 // runPasses measures every transport once per pass for b.N passes and
@@ -289,18 +293,21 @@ func BenchmarkCompare(b *testing.B) {
 		ts := []transport{skeinNet(), quicGo(64)}
 		rate := make(map[string][]figure)
 		size := make(map[string][]figure)
+		closing := make(map[string][]figure)
 		for pass := range b.N {
 			for i := range ts {
 				t := ts[(pass+i)%len(ts)]
-				r, n, err := measureHandshakes(t, handshakes)
+				r, n, c, err := measureHandshakes(t, handshakes)
 				if err != nil {
 					b.Fatalf("handshake %s, pass %d: %v", t.name, pass+1, err)
 				}
 				rate[t.name] = append(rate[t.name], figure{value: r})
 				size[t.name] = append(size[t.name], figure{value: n})
+				closing[t.name] = append(closing[t.name], figure{value: float64(c) / float64(time.Microsecond)})
 			}
 		}
 		report(b, figureKind{name: "handshake rate", unit: "hs/s"}, ts, rate)
 		report(b, figureKind{name: "handshake bytes", unit: "B", ratioSuffix: "-bytes"}, ts, size)
+		report(b, figureKind{name: "client close, nothing pending", unit: "close-µs", ratioSuffix: "-close"}, ts, closing)
 	})
 }
