@@ -51,6 +51,7 @@ func main() {
 		logLevel  = flag.String("log", "warn", "log level: trace, debug, info, warn, error, off")
 		uplink    = flag.Int("uplink", netplay.DefaultUplink/1000, "kB/s this player's group messages may send directly; above it the match server fans them out (0: no cap)")
 		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile to this file")
+		known     = flag.String("known-servers", "", "file of remembered server keys: a server joined by host:port without a key is trusted on first use and must prove the same key later (default: your config directory's skein/known_servers)")
 	)
 	flag.Parse()
 	if *cpuProf != "" {
@@ -111,7 +112,7 @@ func main() {
 		Width: width, Height: height,
 		Name: *name, Server: *server, Bots: *bots, Map: *mapName, Listen: *listen, LAN: *lanF, LANLocal: *lanLocal, Start: *start, Join: uint32(*match),
 		Autoplay: *autoplay, ExitAfter: *exitAfter, StatsFile: *stats, Mute: *mute, ShowNet: *showNet, Logger: log,
-		Uplink: uplinkBytes(*uplink),
+		Uplink: uplinkBytes(*uplink), KnownServers: *known,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "arena:", err)

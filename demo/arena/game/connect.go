@@ -46,6 +46,9 @@ func newConnect(g *Game, addr netip.AddrPort, action string, match uint32, bots 
 	cfg.Net.ServerKeys = keys
 	if g.conn != nil {
 		g.conn.pinned = len(keys) > 0
+		if g.conn.check != nil && !g.conn.pinned {
+			cfg.Net.VerifyServerKey = g.conn.check.Verify
+		}
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
@@ -70,7 +73,7 @@ func (c *connectScene) update(g *Game) error {
 		select {
 		case r := <-c.dialed:
 			if r.err != nil {
-				g.disconnect(fmt.Sprintf("Could not connect: %v", r.err))
+				g.disconnect(connectError(r.err))
 				return nil
 			}
 			g.conn.sess = r.s
@@ -152,6 +155,11 @@ func (c *connectScene) draw(g *Game, dst *ebiten.Image) {
 // trusted: pinned (join link, LAN beacon, embedded server) or on first
 // use, for the player to compare with what the server's operator shows.
 func keyNote(c *conn) string {
+	if c.check != nil && !c.pinned {
+		if note := trustNote(c.check); note != "" {
+			return note
+		}
+	}
 	how := "trusted on first use: compare it with the server's"
 	if c.pinned {
 		how = "pinned"

@@ -27,6 +27,7 @@ import (
 	"github.com/skein-dev/skein/demo/assets"
 	"github.com/skein-dev/skein/engine/lan"
 	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/trust"
 )
 
 // Options configure the game; main sets them from flags.
@@ -70,6 +71,10 @@ type Options struct {
 	// Width and Height are the window's first size (zero: 1280×720). The
 	// window is resizable.
 	Width, Height int
+	// KnownServers is the file of remembered server keys (trust on first
+	// use for servers joined by host:port without a key, see engine/trust;
+	// "": os.UserConfigDir()/skein/known_servers).
+	KnownServers string
 	// Logger receives the logs (nil: none).
 	Logger hclog.Logger
 }
@@ -87,6 +92,7 @@ type Game struct {
 
 	conn    *conn
 	menu    *menuScene
+	known   *trust.Store // remembered server keys, opened at the first join by host:port
 	browser *lan.Browser // LAN games, while the menu has been shown
 	stats   frameStats
 	err     error
@@ -110,6 +116,9 @@ type conn struct {
 	// pinned: the server's key was known before connecting (join link,
 	// LAN beacon, embedded server); otherwise it is trusted on first use.
 	pinned bool
+	// check remembers the key of a server joined by host:port without a
+	// key (trust on first use, Options.KnownServers).
+	check *trust.Check
 }
 
 // LANListen is where play now listens when open to the LAN (":0" when the
@@ -248,6 +257,17 @@ func (g *Game) connectTo(server, action string, match uint32) {
 	var keys []net.ServerKey
 	if pinned {
 		keys = append(keys, key)
+	} else {
+		// No key given: the one remembered for this name, or trust on
+		// first use and remember it.
+		chk, err := g.checkServer(serverName(server, addr))
+		if err != nil {
+			g.conn = nil
+			g.menu.message = err.Error()
+			g.scene = g.menu
+			return
+		}
+		g.conn.check = chk
 	}
 	g.scene = newConnect(g, addr, action, match, bots, keys...)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strings"
 
 	"github.com/hajimehoshi/ebiten/v2"
 	"github.com/hajimehoshi/ebiten/v2/inpututil"
@@ -233,7 +234,9 @@ func (m *menuScene) draw(g *Game, dst *ebiten.Image) {
 		drawText(dst, fmt.Sprintf("%s · %d/%d · %v", lm.Map, e.Players, e.Capacity, e.Addr.Addr()), g.res.small, r.x+r.w-8, r.y+5, colDim, right)
 	}
 	if m.message != "" {
-		drawText(dst, m.message, g.res.normal, w/2, box.y+box.h+14, colWarn, center)
+		for i, line := range strings.Split(m.message, "\n") { // a refusal has several lines
+			drawText(dst, line, g.res.normal, w/2, box.y+box.h+14+float64(i)*22, colWarn, center)
+		}
 	}
 	help := "WASD / arrows move · mouse aims · click or Space shoots · Tab scores · N network panel · Esc menu"
 	drawTextShadow(dst, help, g.res.small, w/2, float64(g.h)-30, colDim, center)
