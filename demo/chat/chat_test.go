@@ -9,6 +9,7 @@ import (
 	stdnet "net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,7 +29,17 @@ func TestMain(m *testing.M) {
 	if os.Getenv("CHAT_TEST_MAIN") == "1" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	// No chat a test starts may remember a server in the real user's
+	// config directory (os.UserConfigDir reads XDG_CONFIG_HOME).
+	dir, err := os.MkdirTemp("", "chat-config-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_CONFIG_HOME", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // proc is one chat process.
@@ -343,11 +354,12 @@ func TestChatMatchServer(t *testing.T) {
 		}
 	})
 	addr := srv.UDPAddr().String()
+	known := filepath.Join(t.TempDir(), "known_servers")
 
-	ana := start(t, "Ana", "-server", addr)
+	ana := start(t, "Ana", "-server", addr, "-known-servers", known)
 	ana.expect(`\* connected to the match server at ` + regexp.QuoteMeta(addr))
 	ana.expect(`\* you joined as Ana \(2 in chat\)`)
-	bob := start(t, "Bob", "-server", addr)
+	bob := start(t, "Bob", "-server", addr, "-known-servers", known)
 	bob.expect(`\* you joined as Bob \(3 in chat\)`)
 	ana.expect(`\* Bob joined \(3 in chat\)`)
 

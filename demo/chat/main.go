@@ -51,6 +51,7 @@ type options struct {
 	name     string
 	server   string        // -server: a match server's address
 	key      string        // -server-key: the key it must prove
+	known    string        // -known-servers: remembered keys of servers joined without -server-key
 	lanPort  uint16        // the UDP port of LAN beacons
 	loopback bool          // find and host chats on this machine only
 	wait     time.Duration // how long to look for a chat before hosting
@@ -69,6 +70,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&o.name, "name", os.Getenv("USER"), "your name in the chat")
 	fs.StringVar(&o.server, "server", "", "join the chat on the match server at `host:port` instead of the LAN")
 	fs.StringVar(&o.key, "server-key", "", "the match server's public `key` (as its -print-key shows): refuse any other server (default: trust on first use and show its fingerprint)")
+	fs.StringVar(&o.known, "known-servers", "", "`file` of remembered server keys: a -server without -server-key is trusted on first use and must prove the same key later (default: your config directory's skein/known_servers)")
 	port := fs.Uint("lan-port", lan.DefaultPort, "UDP `port` of LAN discovery")
 	fs.BoolVar(&o.loopback, "loopback", false, "find and host chats on this machine only (127.0.0.1)")
 	fs.DurationVar(&o.wait, "wait", 1500*time.Millisecond, "how long to look for a chat before hosting one")
@@ -153,7 +155,7 @@ func runLAN(ctx context.Context, o options, in <-chan string, out io.Writer, log
 			keys = []net.ServerKey{net.ServerKey(h.key())}
 			how = "our own"
 		}
-		cl, err := dial(ctx, addr, log, keys)
+		cl, err := dial(ctx, addr, log, keys, nil)
 		if err != nil {
 			h.close()
 			if ctx.Err() != nil {
@@ -204,15 +206,16 @@ func findChat(ctx context.Context, br *lan.Browser, wait time.Duration) *lan.Ent
 
 // dial connects a client to the chat server at addr, from a socket on the
 // loopback address when the server is on this machine. keys pins the
-// server's key (none: trust on first use).
-func dial(ctx context.Context, addr netip.AddrPort, log hclog.Logger, keys []net.ServerKey) (*sync.Client, error) {
+// server's key (none: trust on first use); verify, if set, checks it
+// (Config.VerifyServerKey: a remembered key).
+func dial(ctx context.Context, addr netip.AddrPort, log hclog.Logger, keys []net.ServerKey, verify func(net.ServerKey) error) (*sync.Client, error) {
 	local := "0.0.0.0:0"
 	if addr.Addr().IsLoopback() {
 		local = "127.0.0.1:0"
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return sync.DialClient(ctx, local, addr, sync.ClientConfig{Logger: log, Net: net.Config{ServerKeys: keys}})
+	return sync.DialClient(ctx, local, addr, sync.ClientConfig{Logger: log, Net: net.Config{ServerKeys: keys, VerifyServerKey: verify}})
 }
 
 // readLines reads the player's lines on a goroutine (the only one the

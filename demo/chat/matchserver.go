@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
+	"github.com/skein-dev/skein/engine/trust"
 	"github.com/skein-dev/skein/server/lobby"
 )
 
@@ -28,21 +30,45 @@ func runMatchServer(ctx context.Context, o options, in <-chan string, out io.Wri
 		return fmt.Errorf("-server: %v", err)
 	}
 	var keys []net.ServerKey
-	how := "trusted on first use: compare it with the server's -print-key"
+	var chk *trust.Check // no -server-key: the key remembered for addr
+	how := "pinned"
 	if o.key != "" {
 		k, err := net.ParseServerKey(o.key)
 		if err != nil {
 			return fmt.Errorf("-server-key: %w", err)
 		}
-		keys, how = []net.ServerKey{k}, "pinned"
+		keys = []net.ServerKey{k}
+	} else {
+		store, err := trust.Open(o.known)
+		if err == nil {
+			chk, err = store.Check(addr.String())
+		}
+		if err != nil {
+			return fmt.Errorf("cannot check the match server's key: %w", err)
+		}
 	}
-	cl, err := dial(ctx, addr, log, keys)
+	var verify func(net.ServerKey) error
+	if chk != nil {
+		verify = chk.Verify
+	}
+	cl, err := dial(ctx, addr, log, keys, verify)
+	var ce *trust.ChangedError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("REFUSED the match server at %v: its key changed: %s is remembered, it proved %s; a reinstalled server or someone in the middle: if its operator confirms the new key, delete the line for %s in %s", addr, ce.Remembered, ce.Seen.Fingerprint(), ce.Server, ce.Path)
+	}
 	if err != nil {
 		return fmt.Errorf("cannot reach the match server at %v: %w", addr, err)
 	}
 	defer cl.Close()
 	k, _ := cl.Host().ServerKey()
 	fmt.Fprintf(out, "* connected to the match server at %v\n", addr)
+	if chk != nil {
+		if st, _ := chk.Status(); st == trust.New {
+			how = "new server: remembered; compare it with the server's -print-key"
+		} else {
+			how = "the one remembered for it"
+		}
+	}
 	fmt.Fprintf(out, "* match server key %s (%s)\n", k.Fingerprint(), how)
 
 	s, err := newSession(o.name, cl, out, log)
