@@ -40,6 +40,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -141,9 +142,9 @@ func Open(path string) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 // NormalizeName returns the form a server's name is stored under:
-// "host:port" with the host in lower case (IPv6 in brackets). A name
-// without a port, with spaces or control characters, or too long is
-// ErrBadName.
+// "host:port" with the host in lower case (IPv6 in brackets) and the port
+// in decimal without leading zeros. A name without a port or with one over
+// 65535, with spaces or control characters, or too long is ErrBadName.
 func NormalizeName(server string) (string, error) {
 	if len(server) > maxNameLen || !utf8.ValidString(server) {
 		return "", fmt.Errorf("%w: %.40q", ErrBadName, server)
@@ -155,12 +156,16 @@ func NormalizeName(server string) (string, error) {
 	if host == "" || port == "" || strings.ContainsFunc(host+port, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '#' }) {
 		return "", fmt.Errorf("%w: %q", ErrBadName, server)
 	}
+	n := 0
 	for _, c := range port {
 		if c < '0' || c > '9' {
 			return "", fmt.Errorf("%w: %q: the port is not a number", ErrBadName, server)
 		}
+		if n = n*10 + int(c-'0'); n > 65535 {
+			return "", fmt.Errorf("%w: %q: the port is over 65535", ErrBadName, server)
+		}
 	}
-	return stdnet.JoinHostPort(strings.ToLower(host), port), nil
+	return stdnet.JoinHostPort(strings.ToLower(host), strconv.Itoa(n)), nil
 }
 
 // parseFingerprint reads "SHA256:" and 43 characters of unpadded standard

@@ -87,6 +87,10 @@ func TestRememberThenCompare(t *testing.T) {
 	if fp, ok, err := s.Lookup("arena.example:7777"); err != nil || !ok || fp != a.Fingerprint() {
 		t.Fatalf("lookup %q %v %v", fp, ok, err)
 	}
+	// The same port written with a leading zero is the same server.
+	if fp, ok, err := s.Lookup("arena.example:07777"); err != nil || !ok || fp != a.Fingerprint() {
+		t.Fatalf("lookup with a leading zero: %q %v %v", fp, ok, err)
+	}
 	// Another port is another server.
 	chk, _ = s.Check("arena.example:7778")
 	if err := chk.Verify(b); err != nil {
@@ -188,7 +192,7 @@ func TestCorruptFile(t *testing.T) {
 
 func TestBadNames(t *testing.T) {
 	s := tempStore(t)
-	for _, n := range []string{"", "host", ":7777", "host:", "a b:1", "a#b:1", "h:1:2", strings.Repeat("a", 300) + ":1", "host:-1"} {
+	for _, n := range []string{"", "host", ":7777", "host:", "a b:1", "a#b:1", "h:1:2", strings.Repeat("a", 300) + ":1", "host:-1", "host:65536", "host:99999999"} {
 		if _, err := s.Check(n); !errors.Is(err, ErrBadName) {
 			t.Errorf("Check(%q): %v, want ErrBadName", n, err)
 		}
