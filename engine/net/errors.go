@@ -12,7 +12,8 @@ var (
 	ErrTimeout = errors.New("skein/net: peer timed out")
 	// ErrClosedByPeer: the peer closed the link gracefully.
 	ErrClosedByPeer = errors.New("skein/net: closed by peer")
-	// ErrKicked: the server removed this client (see KickError).
+	// ErrKicked: the server removed this client (Host.Kick); the
+	// *CloseError in EventDisconnected.Err carries the server's message.
 	ErrKicked = errors.New("skein/net: kicked")
 	// ErrShutdown: the other end is shutting down, or this host is.
 	ErrShutdown = errors.New("skein/net: shutdown")

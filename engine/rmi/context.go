@@ -39,7 +39,7 @@ func (p Priority) String() string {
 // With* methods:
 //
 //	proxy.Player_Move(group, rmi.Unreliable.OnChannel(2), pos)
-//	proxy.Chat(rmi.ServerID, rmi.Reliable.WithPriority(rmi.PriorityLow), text)
+//	proxy.Chat(net.ServerID, rmi.Reliable.WithPriority(rmi.PriorityLow), text)
 //
 // Reliable and Channel map onto net.Delivery and are honoured by every
 // Sender. Priority, Compress and EncryptedOnly are hints carried to a Sender

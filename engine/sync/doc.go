@@ -20,6 +20,10 @@
 // so it can tear down what it kept per member. A client that disconnects
 // leaves all its groups.
 //
+// docs/SEMANTICS.md in the repository states these rules, the group host's
+// election and migration, the relay-state events and where Send delivers,
+// each with the test that checks it.
+//
 // # Group sends
 //
 // Send to a group reaches every other member. An unreliable group message

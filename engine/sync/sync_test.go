@@ -148,7 +148,7 @@ func (w *world) ids(cs []*sync.Client) []net.HostID {
 	return ids
 }
 
-// expectedJoins computes, from the rules in DESIGN.md, what each member sees
+// expectedJoins computes, from the rules in docs/SEMANTICS.md, what each member sees
 // when members join one after another.
 func expectedJoins(members []net.HostID, custom string, into map[net.HostID][]ev) {
 	for i, m := range members {
