@@ -69,11 +69,12 @@ func TestTCPFallbackOnLoopback(t *testing.T) {
 	}
 	const count = 50
 	for i := range count {
-		if err := a.Send(b.ID(), net.Reliable, []byte(fmt.Sprint(i))); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Send(a.ID(), net.Reliable, []byte(fmt.Sprint(i))); err != nil {
-			t.Fatal(err)
+		for _, p := range [][2]*sync.Client{{a, b}, {b, a}} {
+			if err := p[0].Send(p[1].ID(), net.Reliable, []byte(fmt.Sprint(i))); err != nil {
+				// Say enough to act on: who sent, and the links each end has.
+				t.Fatalf("message %d from %v (%s) to %v: %v; links: %v has %v, %v has %v",
+					i, p[0].ID(), p[0].Transport(), p[1].ID(), err, a.ID(), a.Host().Peers(), b.ID(), b.Host().Peers())
+			}
 		}
 	}
 	for _, c := range []*sync.Client{a, b} {
