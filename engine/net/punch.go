@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -106,7 +105,7 @@ func newToken() uint64 {
 func (h *Host) Punch(peer HostID, cands []netip.AddrPort) error {
 	l := h.link(peer)
 	if l == nil {
-		return fmt.Errorf("punch %v: %w", peer, ErrUnknownPeer)
+		return h.noLink("punch", peer)
 	}
 	now := time.Now()
 	l.mu.Lock()
@@ -139,7 +138,7 @@ func (h *Host) Punch(peer HostID, cands []netip.AddrPort) error {
 func (h *Host) ForceRelay(peer HostID, force bool) error {
 	l := h.link(peer)
 	if l == nil {
-		return fmt.Errorf("force relay %v: %w", peer, ErrUnknownPeer)
+		return h.noLink("force relay", peer)
 	}
 	now := time.Now()
 	l.mu.Lock()
