@@ -10,12 +10,14 @@ var (
 	// ErrTimeout: nothing authenticated arrived from the peer for
 	// Config.Timeout.
 	ErrTimeout = errors.New("skein/net: peer timed out")
-	// ErrClosedByPeer: the peer closed the link gracefully.
+	// ErrClosedByPeer: the peer closed the link gracefully (Disconnect),
+	// or it is a client that closed its host (Close, Shutdown).
 	ErrClosedByPeer = errors.New("skein/net: closed by peer")
 	// ErrKicked: the server removed this client (Host.Kick); the
 	// *CloseError in EventDisconnected.Err carries the server's message.
 	ErrKicked = errors.New("skein/net: kicked")
-	// ErrShutdown: the other end is shutting down, or this host is.
+	// ErrShutdown: the server is shutting down (a client's view), or this
+	// host is (its own view of its links).
 	ErrShutdown = errors.New("skein/net: shutdown")
 	// ErrClosedLocally: this host closed the link (Disconnect).
 	ErrClosedLocally = errors.New("skein/net: closed locally")

@@ -37,3 +37,27 @@ func TestSendAfterCloseSaysHostClosed(t *testing.T) {
 		}
 	})
 }
+
+// A client closing its own host is a graceful close to the server
+// (ErrClosedByPeer); only a server shutting down is ErrShutdown to the other
+// end (TestKickAndShutdownReasons).
+func TestClientCloseIsClosedByPeerOnServer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := vnet.New(32)
+		defer n.Close()
+		srv, cli, _ := vpair(t, n, net.Config{}, net.Config{})
+		id := cli.ID()
+		if err := cli.Close(); err != nil {
+			t.Fatal(err)
+		}
+		e := expect(t, srv, net.EventDisconnected, id)
+		if !errors.Is(e.Err, net.ErrClosedByPeer) || errors.Is(e.Err, net.ErrShutdown) {
+			t.Fatalf("server saw the client's Close as %v, want ErrClosedByPeer", e.Err)
+		}
+		// The client's own view: it shut down.
+		e = expect(t, cli, net.EventDisconnected, net.ServerID)
+		if !errors.Is(e.Err, net.ErrShutdown) {
+			t.Fatalf("client's own reason %v, want ErrShutdown", e.Err)
+		}
+	})
+}

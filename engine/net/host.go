@@ -600,9 +600,11 @@ func (h *Host) Close() error {
 	return h.Shutdown(ctx)
 }
 
-// Shutdown closes every link gracefully (peers see ErrShutdown), waits until
+// Shutdown closes every link gracefully, waits until
 // they are flushed or ctx ends, then stops the host's goroutines and closes
-// the socket. It is safe to call more than once.
+// the socket. It is safe to call more than once. A server's clients see
+// ErrShutdown; a client's server and peers see ErrClosedByPeer (the client
+// left). This host's own EventDisconnected for each link carries ErrShutdown.
 func (h *Host) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	already := h.closed

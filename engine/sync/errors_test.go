@@ -81,3 +81,27 @@ func TestSyncSendAfterCloseSaysClosed(t *testing.T) {
 		}
 	})
 }
+
+// A client that closes is ErrClosedByPeer to the server; a server that
+// shuts down is ErrShutdown to its clients.
+func TestCloseReasonsBothWays(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, 2, net.Config{DisableP2P: true})
+		a, b := w.clients[0], w.clients[1]
+		id := a.ID()
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		e := next(t, w.srv, sync.EventDisconnected)
+		if e.Peer != id || !errors.Is(e.Err, net.ErrClosedByPeer) {
+			t.Fatalf("server saw %v leave with %v, want ErrClosedByPeer", e.Peer, e.Err)
+		}
+		if err := w.srv.Close(); err != nil {
+			t.Fatal(err)
+		}
+		e = next(t, b, sync.EventDisconnected)
+		if e.Peer != net.ServerID || !errors.Is(e.Err, net.ErrShutdown) {
+			t.Fatalf("client saw %v go with %v, want ErrShutdown", e.Peer, e.Err)
+		}
+	})
+}
