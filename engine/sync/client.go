@@ -420,9 +420,11 @@ func (c *Client) PeerState(peer net.HostID) (PeerState, bool) {
 	return PeerState{Relayed: st.Relayed, Path: st.Path, RTT: st.RTT, Since: st.PathSince}, true
 }
 
-// ForceRelay sends traffic with peer through the server even when a direct
-// path works (force true), or lets hole punching resume (false). Useful as
-// a policy and to watch the fallback happen.
+// ForceRelay sends traffic with peer through the server, both ways, even
+// when a direct path works (force true), or lets hole punching resume
+// (false). Both this client and the peer get an EventRelayStateChange
+// (ErrForcedRelay); the pair stays relayed while either side forces it
+// (net.Host.ForceRelay). Useful as a policy and to watch the fallback happen.
 func (c *Client) ForceRelay(peer net.HostID, force bool) error { return c.h.ForceRelay(peer, force) }
 
 // Peers returns the peers this client shares a group with.
