@@ -10,12 +10,14 @@ var (
 	// ErrTimeout: nothing authenticated arrived from the peer for
 	// Config.Timeout.
 	ErrTimeout = errors.New("skein/net: peer timed out")
-	// ErrClosedByPeer: the peer closed the link gracefully.
+	// ErrClosedByPeer: the peer closed the link gracefully (Disconnect),
+	// or it is a client that closed its host (Close, Shutdown).
 	ErrClosedByPeer = errors.New("skein/net: closed by peer")
 	// ErrKicked: the server removed this client (Host.Kick); the
 	// *CloseError in EventDisconnected.Err carries the server's message.
 	ErrKicked = errors.New("skein/net: kicked")
-	// ErrShutdown: the other end is shutting down, or this host is.
+	// ErrShutdown: the server is shutting down (a client's view), or this
+	// host is (its own view of its links).
 	ErrShutdown = errors.New("skein/net: shutdown")
 	// ErrClosedLocally: this host closed the link (Disconnect).
 	ErrClosedLocally = errors.New("skein/net: closed locally")
@@ -38,7 +40,8 @@ var (
 
 // Send and configuration errors.
 var (
-	// ErrUnknownPeer: no link to that HostID.
+	// ErrUnknownPeer: no link to that HostID (and the host is open: after
+	// Close the error is ErrHostClosed).
 	ErrUnknownPeer = errors.New("skein/net: no link to that host")
 	// ErrTooLarge: the message exceeds MaxUnreliable (unreliable) or
 	// MaxReliable (reliable).
@@ -50,7 +53,9 @@ var (
 	ErrSendQueueFull = errors.New("skein/net: send queue full")
 	// ErrLinkClosing: the link is closing and takes no new messages.
 	ErrLinkClosing = errors.New("skein/net: link closing")
-	// ErrHostClosed: the host was closed.
+	// ErrHostClosed: the host was closed. Send, SendParts, SendMulti,
+	// SendGroup, Disconnect, Kick, Punch, ForceRelay and SetPath return it
+	// after Close or Shutdown, whatever the target.
 	ErrHostClosed = errors.New("skein/net: host closed")
 	// ErrAlreadyConnected: the host already has a server link.
 	ErrAlreadyConnected = errors.New("skein/net: already connected to a server")
@@ -132,4 +137,28 @@ func closeReason(code byte) error {
 		return ErrOverBudget
 	}
 	return ErrClosedByPeer
+}
+
+// noLink is the error for op on id when the host has no link to id:
+// ErrHostClosed once the host is closed (Close took every link down),
+// ErrUnknownPeer otherwise. Call it without h.mu.
+func (h *Host) noLink(op string, id HostID) error {
+	h.mu.RLock()
+	closed := h.closed
+	h.mu.RUnlock()
+	if closed {
+		return fmt.Errorf("%s %v: %w", op, id, ErrHostClosed)
+	}
+	return fmt.Errorf("%s %v: %w", op, id, ErrUnknownPeer)
+}
+
+// doneClosed reports whether Close or Shutdown has finished: a send on a
+// link still listed then says ErrHostClosed. It takes no lock.
+func (h *Host) doneClosed() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
 }

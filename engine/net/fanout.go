@@ -102,7 +102,7 @@ func (h *Host) planFanout(group HostID, ids []HostID, d Delivery, n int, over bo
 func (h *Host) sendFanout(group HostID, ids []HostID, fp fanoutPlan, ch uint8, head, body []byte) error {
 	srv := h.link(ServerID)
 	if srv == nil {
-		return fmt.Errorf("fan-out to %v: %w", group, ErrUnknownPeer)
+		return h.noLink("fan-out to", group)
 	}
 	srv.mu.Lock()
 	err := srv.sendableLocked()

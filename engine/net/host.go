@@ -420,7 +420,7 @@ func (h *Host) Stats() HostStats {
 func (h *Host) SetPath(id HostID, p Path) error {
 	l := h.link(id)
 	if l == nil {
-		return fmt.Errorf("set path to %v: %w", id, ErrUnknownPeer)
+		return h.noLink("set path to", id)
 	}
 	l.mu.Lock()
 	old := l.path
@@ -456,7 +456,7 @@ func (h *Host) Send(id HostID, d Delivery, data []byte) error {
 func (h *Host) SendParts(id HostID, d Delivery, head, body []byte) error {
 	l := h.link(id)
 	if l == nil {
-		return fmt.Errorf("send to %v: %w", id, ErrUnknownPeer)
+		return h.noLink("send to", id)
 	}
 	out, p, err := h.prepare(l, d, head, body)
 	l.writeOut(out, p)
@@ -534,6 +534,8 @@ func (h *Host) prepareUnreliable(l *link, ch uint8, n int, head, body []byte) (*
 
 func (l *link) sendableLocked() error {
 	switch {
+	case (l.removed || l.closing != nil) && l.h.doneClosed():
+		return fmt.Errorf("send to %v: %w", l.id, ErrHostClosed)
 	case l.removed:
 		return fmt.Errorf("send to %v: %w", l.id, ErrUnknownPeer)
 	case l.closing != nil, l.remoteClosed != nil:
@@ -558,7 +560,7 @@ func (h *Host) Kick(id HostID, message string) error {
 func (h *Host) closeLink(id HostID, reason error, message string) error {
 	l := h.link(id)
 	if l == nil {
-		return fmt.Errorf("disconnect %v: %w", id, ErrUnknownPeer)
+		return h.noLink("disconnect", id)
 	}
 	if len(message) > maxCloseMessage {
 		message = message[:maxCloseMessage]
@@ -598,9 +600,11 @@ func (h *Host) Close() error {
 	return h.Shutdown(ctx)
 }
 
-// Shutdown closes every link gracefully (peers see ErrShutdown), waits until
+// Shutdown closes every link gracefully, waits until
 // they are flushed or ctx ends, then stops the host's goroutines and closes
-// the socket. It is safe to call more than once.
+// the socket. It is safe to call more than once. A server's clients see
+// ErrShutdown; a client's server and peers see ErrClosedByPeer (the client
+// left). This host's own EventDisconnected for each link carries ErrShutdown.
 func (h *Host) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	already := h.closed

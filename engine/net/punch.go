@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -17,8 +16,8 @@ var (
 	// ErrPathLost: the direct path stopped answering (NAT mapping expired,
 	// route changed).
 	ErrPathLost = errors.New("skein/net: direct path lost")
-	// ErrForcedRelay: relaying was forced by policy (ForceRelay, or P2P
-	// disabled).
+	// ErrForcedRelay: relaying was forced by policy (ForceRelay on either
+	// side of the link, or P2P disabled).
 	ErrForcedRelay = errors.New("skein/net: relay forced by policy")
 	// ErrUDPBlocked: the host reaches the server over TCP, so peers can only
 	// be reached through the relay.
@@ -68,19 +67,22 @@ func (p PunchConfig) withDefaults() PunchConfig {
 
 // punchState is a peer link's hole-punching state, under link.mu.
 type punchState struct {
-	relay     Path             // the relay path to fall back to
-	cands     []netip.AddrPort // probed in order (LAN first)
-	token     uint64           // current attempt's probe token
-	probing   bool
-	deadline  time.Time
-	nextProbe time.Time
-	direct    netip.AddrPort // valid while the path is direct
-	lastAck   time.Time
-	nextKeep  time.Time
-	retryAt   time.Time
-	backoff   time.Duration
-	forced    bool
-	reported  bool // a failure to punch was reported once
+	relay      Path             // the relay path to fall back to
+	cands      []netip.AddrPort // probed in order (LAN first)
+	token      uint64           // current attempt's probe token
+	probing    bool
+	deadline   time.Time
+	nextProbe  time.Time
+	direct     netip.AddrPort // valid while the path is direct
+	lastAck    time.Time
+	nextKeep   time.Time
+	retryAt    time.Time
+	backoff    time.Duration
+	forced     bool   // this host forced the relay (ForceRelay)
+	peerForced bool   // the peer forced the relay (its frameForceRelay)
+	forceSeq   uint32 // the last force notice this host sent
+	peerSeq    uint32 // the newest force notice the peer sent
+	reported   bool   // a failure to punch was reported once
 }
 
 // directProbe is a sealed probe or ack to write to an address, not through
@@ -106,7 +108,7 @@ func newToken() uint64 {
 func (h *Host) Punch(peer HostID, cands []netip.AddrPort) error {
 	l := h.link(peer)
 	if l == nil {
-		return fmt.Errorf("punch %v: %w", peer, ErrUnknownPeer)
+		return h.noLink("punch", peer)
 	}
 	now := time.Now()
 	l.mu.Lock()
@@ -134,12 +136,17 @@ func (h *Host) Punch(peer HostID, cands []netip.AddrPort) error {
 	return nil
 }
 
-// ForceRelay makes traffic with peer go through the relay (force true), as a
-// policy or to test the fallback, or lets punching resume (force false).
+// ForceRelay makes traffic with peer go through the relay, both ways (force
+// true), as a policy or to test the fallback, or lets punching resume (force
+// false). This side switches at once, with an EventPathChange
+// (ErrForcedRelay); the peer is told in a force-relay frame and switches
+// its side too, with an EventPathChange of its own (ErrForcedRelay). While
+// either side forces it, the pair stays on the relay. See forcerelay.go and
+// docs/PROTOCOL.md ("Forced relay works both ways").
 func (h *Host) ForceRelay(peer HostID, force bool) error {
 	l := h.link(peer)
 	if l == nil {
-		return fmt.Errorf("force relay %v: %w", peer, ErrUnknownPeer)
+		return h.noLink("force relay", peer)
 	}
 	now := time.Now()
 	l.mu.Lock()
@@ -157,11 +164,14 @@ func (h *Host) ForceRelay(peer HostID, force bool) error {
 			} else {
 				h.pathEvent(l, true, ErrForcedRelay, now)
 			}
-		} else if !h.cfg.DisableP2P {
+		} else if !h.cfg.DisableP2P && !ps.peerForced {
 			probes = h.startAttemptLocked(l, now)
 		}
+		h.sendForceNoticeLocked(l, force)
 	}
+	out, p := l.takeLocked()
 	l.mu.Unlock()
+	l.writeOut(out, p)
 	h.writeProbes(l, probes)
 	return nil
 }
@@ -240,6 +250,15 @@ func (h *Host) punchFrameLocked(l *link, body []byte, from netip.AddrPort, now t
 	token := binary.LittleEndian.Uint64(body[1:])
 	switch body[0] {
 	case punchProbe:
+		if ps.forced {
+			// Forced onto the relay: no answer, so the peer cannot keep
+			// or find a direct path to this host even if it missed the
+			// force notice.
+			return out
+		}
+		// A peer probes only when it does not force the relay: a
+		// release notice that was lost changes nothing.
+		ps.peerForced = false
 		// Answer where it came from, and probe that address too: behind a
 		// NAT that maps per destination, it is the peer's only reachable
 		// address (a peer-reflexive candidate).
@@ -252,11 +271,11 @@ func (h *Host) punchFrameLocked(l *link, body []byte, from netip.AddrPort, now t
 			// towards us; probe it now rather than at the next round.
 			out = h.probesLocked(l, []netip.AddrPort{from}, punchProbe, ps.token, out)
 		}
-		if !ps.probing && !ps.direct.IsValid() && !ps.forced && !h.cfg.DisableP2P {
+		if !ps.probing && !ps.direct.IsValid() && !ps.held() && !h.cfg.DisableP2P {
 			out = append(out, h.startAttemptLocked(l, now)...)
 		}
 	case punchAck:
-		if token != ps.token || ps.forced || h.cfg.DisableP2P {
+		if token != ps.token || ps.held() || h.cfg.DisableP2P {
 			return out
 		}
 		if ps.direct.IsValid() {
@@ -288,7 +307,7 @@ func (h *Host) punchFrameLocked(l *link, body []byte, from netip.AddrPort, now t
 // deadlines, direct-path keepalives and loss, retries.
 func (h *Host) punchTickLocked(l *link, now time.Time) []directProbe {
 	ps := l.punch
-	if ps == nil || ps.forced || h.cfg.DisableP2P {
+	if ps == nil || ps.held() || h.cfg.DisableP2P {
 		return nil
 	}
 	cfg := h.punchCfg

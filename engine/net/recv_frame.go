@@ -59,6 +59,8 @@ func (h *Host) handleFrameLocked(d *rxData, f frame) {
 		h.handlePathChallengeFrameLocked(d, f.Body)
 	case framePathResponse:
 		h.handlePathResponseFrameLocked(d, f.Body)
+	case frameForceRelay:
+		h.handleForceRelayFrameLocked(d, f.Body)
 	}
 }
 
@@ -185,4 +187,11 @@ func (h *Host) handlePathResponseFrameLocked(d *rxData, body []byte) {
 	if old, p := h.pathResponseLocked(d.l, body, d.from, d.now); p != nil {
 		d.oldPath, d.migrated = old, p
 	}
+}
+
+// handleForceRelayFrameLocked handles a peer's notice that it forced or
+// released the relay for this link (forcerelay.go). It counts on either
+// path: it is how a peer on the direct path learns to leave it.
+func (h *Host) handleForceRelayFrameLocked(d *rxData, body []byte) {
+	d.probes = h.forceRelayFrameLocked(d.l, body, d.now, d.probes)
 }

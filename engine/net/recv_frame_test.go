@@ -22,6 +22,9 @@ func FuzzRelayedFrames(f *testing.F) {
 		f.Add(s, true)
 	}
 	f.Add(appendFrame(nil, frameRelay, []byte{0xe8, 3, 0, 0, 1, 0, 0x10}), false)
+	for _, s := range seedForceFrames() {
+		f.Add(s, false) // a force notice counts through the relay
+	}
 	const peer = FirstClientID + 7
 	keys := NewKeys()
 	var from *link // the peer's end, sealing what it sends
@@ -75,7 +78,7 @@ func FuzzRelayedFrames(f *testing.F) {
 					t.Fatalf("relayed frame %#x taken, not counted as unexpected", fr.Type)
 				}
 				return
-			case frameKCP, frameUnreliable, framePing, framePong, frameClose:
+			case frameKCP, frameUnreliable, framePing, framePong, frameClose, frameForceRelay:
 				// Allowed through the relay.
 			}
 		}

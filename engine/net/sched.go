@@ -169,7 +169,14 @@ func (l *link) finishCloseLocked(now time.Time) error {
 	}
 	l.closeQueued = true
 	ce := l.closing.(*CloseError)
-	body := append([]byte{closeCode(ce.Reason)}, ce.Message...)
+	code := closeCode(ce.Reason)
+	if code == closeShutdown && !l.h.cfg.Accept {
+		// A client closing its own host leaves: the server and its peers
+		// see ErrClosedByPeer. ErrShutdown to the other end means a
+		// server going away.
+		code = closeNormal
+	}
+	body := append([]byte{code}, ce.Message...)
 	for range 3 { // unacknowledged: send a few copies
 		l.queueFrameLocked(frameClose, body)
 	}

@@ -1,7 +1,6 @@
 package net
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -46,7 +45,7 @@ func (h *Host) SendGroup(group HostID, ids []HostID, d Delivery, head, body []by
 		l := h.link(id)
 		if l == nil {
 			if first == nil {
-				first = fmt.Errorf("send to %v: %w", id, ErrUnknownPeer)
+				first = h.noLink("send to", id)
 			}
 			continue
 		}

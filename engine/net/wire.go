@@ -74,6 +74,7 @@ const (
 
 	framePathChallenge frameType = 0x0a // token(8): is the peer at this address?
 	framePathResponse  frameType = 0x0b // token(8): the answer, from that address
+	frameForceRelay    frameType = 0x0c // on(1) seq(4): the peer forced (1) or released (0) the relay
 )
 
 // Fixed parts of the fan-out frames: what precedes the channel, sequence
@@ -142,7 +143,7 @@ func nextFrame(p []byte) (frame, []byte, error) {
 	if n > len(p)-frameHeader {
 		return frame{}, nil, errMalformed
 	}
-	if typ < frameKCP || typ > framePathResponse {
+	if typ < frameKCP || typ > frameForceRelay {
 		return frame{}, nil, errMalformed
 	}
 	return frame{Type: typ, Body: p[frameHeader : frameHeader+n]}, p[frameHeader+n:], nil
@@ -206,6 +207,10 @@ func checkFrame(f frame) error {
 		}
 	case framePunch:
 		if len(f.Body) != 9 || (f.Body[0] != punchProbe && f.Body[0] != punchAck) {
+			return errMalformed
+		}
+	case frameForceRelay:
+		if len(f.Body) != forceRelayBody || f.Body[0] > 1 {
 			return errMalformed
 		}
 	case frameRelay:

@@ -128,7 +128,7 @@ func (d *Dispatcher) Attach(s Stub) error {
 	}
 	for _, e := range old {
 		if e.r.Overlaps(r) {
-			return fmt.Errorf("rmi: attach %T (IDs %v): %w with %T (IDs %v)", s, r, ErrOverlap, e.stub, e.r)
+			return fmt.Errorf("attach %T (IDs %v) beside %T (IDs %v): %w", s, r, e.stub, e.r, ErrOverlap)
 		}
 	}
 	t := make([]entry, 0, len(old)+1)

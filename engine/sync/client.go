@@ -360,13 +360,19 @@ func (c *Client) control(ctl control, now time.Time) {
 // goes up to the server once for every member reached through the relay
 // (or every member, over Net.UplinkBudget or above Net.FanoutAbove), and
 // the server sends each a copy (net.Host.SendGroup); reliable group sends
-// to relayed members share datagrams up to the server.
+// to relayed members share datagrams up to the server. Any other ID is
+// ErrNoGroup (and net.ErrUnknownPeer): a group that does not exist or that
+// this client is not in, or a host it shares no group with. After Close the
+// error is ErrClosed (and net.ErrHostClosed).
 func (c *Client) Send(to net.HostID, d net.Delivery, data []byte) error {
 	if !d.Reliable && d.Channel == controlChannel {
 		return ErrReservedChannel
 	}
 	if len(data) == 0 {
 		return net.ErrEmpty
+	}
+	if c.closed() {
+		return &closedError{to: to}
 	}
 	c.mu.RLock()
 	g := c.groups[to]
@@ -390,7 +396,7 @@ func (c *Client) Send(to net.HostID, d net.Delivery, data []byte) error {
 	case to == net.ServerID || isPeer:
 		return c.h.SendParts(to, d, userHead, data)
 	}
-	return fmt.Errorf("send to %v: %w", to, net.ErrUnknownPeer)
+	return &noTargetError{to: to, client: true}
 }
 
 // PeerState is how this client reaches a peer.
@@ -414,9 +420,11 @@ func (c *Client) PeerState(peer net.HostID) (PeerState, bool) {
 	return PeerState{Relayed: st.Relayed, Path: st.Path, RTT: st.RTT, Since: st.PathSince}, true
 }
 
-// ForceRelay sends traffic with peer through the server even when a direct
-// path works (force true), or lets hole punching resume (false). Useful as
-// a policy and to watch the fallback happen.
+// ForceRelay sends traffic with peer through the server, both ways, even
+// when a direct path works (force true), or lets hole punching resume
+// (false). Both this client and the peer get an EventRelayStateChange
+// (ErrForcedRelay); the pair stays relayed while either side forces it
+// (net.Host.ForceRelay). Useful as a policy and to watch the fallback happen.
 func (c *Client) ForceRelay(peer net.HostID, force bool) error { return c.h.ForceRelay(peer, force) }
 
 // Peers returns the peers this client shares a group with.

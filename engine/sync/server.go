@@ -20,7 +20,10 @@ import (
 
 // Errors from group operations.
 var (
-	// ErrNoGroup: no group with that ID.
+	// ErrNoGroup: no group with that ID. A Send to an ID that is neither a
+	// group the sender knows (for a Client: one it is in) nor a host it can
+	// reach is both ErrNoGroup and net.ErrUnknownPeer to errors.Is, since
+	// group and host IDs share one space.
 	ErrNoGroup = errors.New("skein/sync: no such group")
 	// ErrNotClient: the member is neither a connected client nor the server.
 	ErrNotClient = errors.New("skein/sync: not a connected client")
@@ -32,7 +35,8 @@ var (
 	ErrCustomTooLarge = errors.New("skein/sync: custom field too large")
 	// ErrReservedChannel: unreliable channel 255 belongs to the engine.
 	ErrReservedChannel = errors.New("skein/sync: channel 255 is reserved")
-	// ErrClosed: the Server or Client was closed.
+	// ErrClosed: the Server or Client was closed. Send's error after Close
+	// is both ErrClosed and net.ErrHostClosed to errors.Is.
 	ErrClosed = errors.New("skein/sync: closed")
 )
 
@@ -643,7 +647,9 @@ func (s *Server) send(to net.HostID, d net.Delivery, head, body []byte) error {
 	return err
 }
 
-// Send sends data to a client, or to every client member of a group.
+// Send sends data to a client, or to every client member of a group. An ID
+// that is neither is ErrNoGroup (and net.ErrUnknownPeer); after Close the
+// error is ErrClosed (and net.ErrHostClosed).
 func (s *Server) Send(to net.HostID, d net.Delivery, data []byte) error {
 	if !d.Reliable && d.Channel == controlChannel {
 		return ErrReservedChannel
@@ -651,11 +657,18 @@ func (s *Server) Send(to net.HostID, d net.Delivery, data []byte) error {
 	if len(data) == 0 {
 		return net.ErrEmpty
 	}
+	if s.closed() {
+		return &closedError{to: to}
+	}
 	s.mu.RLock()
 	v, isGroup := s.views[to]
 	s.mu.RUnlock()
 	if !isGroup {
-		return s.send(to, d, userHead, data)
+		err := s.send(to, d, userHead, data)
+		if errors.Is(err, net.ErrUnknownPeer) {
+			return &noTargetError{to: to}
+		}
+		return err
 	}
 	head := groupHead(to)
 	var first error
