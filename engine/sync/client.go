@@ -307,6 +307,11 @@ func (c *Client) control(ctl control, now time.Time) {
 			c.log.Warn("add peer", "peer", ctl.Peer, "error", err)
 			return
 		}
+		// Known as a peer before any event about it is queued: the
+		// application may Send to it as soon as it sees one.
+		c.mu.Lock()
+		c.peers[ctl.Peer] = struct{}{}
+		c.mu.Unlock()
 		if c.cfg.tcp {
 			c.q.Push(Event{Kind: EventRelayStateChange, Peer: ctl.Peer, Relayed: true, Err: net.ErrUDPBlocked, Received: now})
 		} else if err := c.h.Punch(ctl.Peer, ctl.Addrs); err != nil {
@@ -314,9 +319,6 @@ func (c *Client) control(ctl control, now time.Time) {
 			// takes it away. Its traffic stays on the relay.
 			c.log.Warn("punch", "peer", ctl.Peer, "error", err)
 		}
-		c.mu.Lock()
-		c.peers[ctl.Peer] = struct{}{}
-		c.mu.Unlock()
 		return
 	case opPeerRemove:
 		c.h.RemovePeer(ctl.Peer)
