@@ -47,10 +47,7 @@ func (h *Host) forceRelayFrameLocked(l *link, body []byte, now time.Time, out []
 		l.drops.add(DropUnexpected)
 		return out
 	}
-	if l.punch == nil {
-		l.punch = &punchState{relay: l.path, backoff: h.punchCfg.RetryMin}
-	}
-	ps := l.punch
+	ps := h.punchStateLocked(l)
 	seq := binary.LittleEndian.Uint32(body[1:])
 	if int32(seq-ps.peerSeq) <= 0 {
 		return out // a copy, or older than one already applied

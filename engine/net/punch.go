@@ -112,10 +112,7 @@ func (h *Host) Punch(peer HostID, cands []netip.AddrPort) error {
 	}
 	now := time.Now()
 	l.mu.Lock()
-	if l.punch == nil {
-		l.punch = &punchState{relay: l.path, backoff: h.punchCfg.RetryMin}
-	}
-	ps := l.punch
+	ps := h.punchStateLocked(l)
 	ps.cands = ps.cands[:0]
 	for _, c := range cands {
 		if c.IsValid() && !slices.Contains(ps.cands, c) && len(ps.cands) < maxCandidates {
@@ -150,10 +147,7 @@ func (h *Host) ForceRelay(peer HostID, force bool) error {
 	}
 	now := time.Now()
 	l.mu.Lock()
-	if l.punch == nil {
-		l.punch = &punchState{relay: l.path, backoff: h.punchCfg.RetryMin}
-	}
-	ps := l.punch
+	ps := h.punchStateLocked(l)
 	var probes []directProbe
 	if force != ps.forced {
 		ps.forced = force
@@ -236,6 +230,15 @@ func (h *Host) toRelayLocked(l *link, reason error, now time.Time) {
 	h.pathEvent(l, true, reason, now)
 }
 
+// punchStateLocked returns l's hole-punching state, made on first use with
+// the link's current path as its relay path. Call with l.mu held.
+func (h *Host) punchStateLocked(l *link) *punchState {
+	if l.punch == nil {
+		l.punch = &punchState{relay: l.path, backoff: h.punchCfg.RetryMin}
+	}
+	return l.punch
+}
+
 // punchFrameLocked handles a probe or ack that arrived from addr, not
 // through the relay.
 func (h *Host) punchFrameLocked(l *link, body []byte, from netip.AddrPort, now time.Time, out []directProbe) []directProbe {
@@ -243,10 +246,7 @@ func (h *Host) punchFrameLocked(l *link, body []byte, from netip.AddrPort, now t
 		l.drops.add(DropUnexpected)
 		return out
 	}
-	if l.punch == nil {
-		l.punch = &punchState{relay: l.path, backoff: h.punchCfg.RetryMin}
-	}
-	ps := l.punch
+	ps := h.punchStateLocked(l)
 	token := binary.LittleEndian.Uint64(body[1:])
 	switch body[0] {
 	case punchProbe:
