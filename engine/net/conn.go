@@ -66,7 +66,8 @@ type BatchReader interface {
 
 // SocketBuffer is the receive and send buffer size requested for real UDP
 // sockets (4 MiB): with the OS default, bursts of KCP traffic overflow the
-// buffer and turn into retransmissions (see shared/BASELINES.md).
+// buffer and turn into retransmissions (kcp-go's 1 KiB throughput fell from
+// about 50k to 17k messages/s on this project's machine with the default).
 const SocketBuffer = 4 << 20
 
 // ListenUDP opens a UDP socket on addr (for example "127.0.0.1:0" or ":7777")

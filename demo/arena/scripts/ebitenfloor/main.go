@@ -4,7 +4,7 @@
 // with software GL that floor, not the game's drawing, bounds the arena's
 // frame rate (see BENCHMARKS.md, "The arena demo").
 //
-//	bash ../shared/scripts/xvfb-screenshot.sh -s 1280x720x24 -W "Skein Arena" -- go run ./demo/arena/scripts/ebitenfloor
+//	xvfb-run -s "-screen 0 1280x720x24" go run ./demo/arena/scripts/ebitenfloor
 package main
 
 import (
