@@ -147,7 +147,9 @@ func (h *Host) pathSeenLocked(l *link, conn PacketConn, from netip.AddrPort, n i
 	if pc == nil || pc.addr != from {
 		pc = &pathCheck{addr: from, conn: conn, token: newToken(), rx: n, started: now}
 		l.pathCheck = pc
-		h.log.Debug("path check", "peer", l.id, "from", cur, "to", from)
+		if h.log.IsDebug() { // a spoofing peer can start one per datagram
+			h.log.Debug("path check", "peer", l.id, "from", cur, "to", from)
+		}
 	}
 	if pc.sent.IsZero() || now.Sub(pc.sent) >= h.pathRetry(l) {
 		out = h.challengeLocked(l, pc, now, out)
