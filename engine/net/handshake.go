@@ -36,7 +36,7 @@ type pendingDial struct {
 	auth     []byte
 	sealedTo ServerKey
 	kick     chan struct{} // a cookie arrived: send the hello again now
-	done        chan error    // the outcome, once
+	done     chan error    // the outcome, once
 }
 
 func (d *pendingDial) finish(err error) {

@@ -63,8 +63,8 @@ type link struct {
 	clientPub [keySize]byte
 	// user is who a server link's client is (Config.Authenticate); set
 	// before the link is registered, never changed.
-	user *User
-	welcome   []byte
+	user    *User
+	welcome []byte
 
 	// held is the bytes of received KCP data the core holds, charged to
 	// the host's receive budget (budget.go): written under mu, read by
