@@ -23,6 +23,10 @@ type CallInfo struct {
 	Context Context
 	// Received is when the transport received the frame.
 	Received time.Time
+	// User is the caller's user ID, where the receiver knows it: on a
+	// server, as its Authenticate hook named the client (net.Host.User);
+	// empty otherwise.
+	User string
 }
 
 // CallRange is an inclusive range of call IDs.
