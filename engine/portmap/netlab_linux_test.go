@@ -265,3 +265,58 @@ func (w tlog) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
 }
+
+// TestNetlabRenewsAndDefaultOrder asks with the default protocol order: PCP
+// (first) maps the port. Then NAT-PMP and UPnP each keep a mapping with a
+// 4 s lifetime (miniupnpd grants PCP 120 s at least, too long to wait for
+// here; the PCP renewal is tested against a fake gateway): it is renewed at
+// the same address before it lapses, still works, and Close deletes it. A
+// router without a daemon (rb) makes the Mapper report why, protocol by
+// protocol.
+func TestNetlabRenewsAndDefaultOrder(t *testing.T) {
+	l := upLab(t, "--nat", "symmetric")
+	l.run("upnp", "a", "on")
+	p1 := l.udpIn("p1", netip.MustParseAddrPort("203.0.113.20:0"))
+	a1 := l.udpIn("a1", netip.MustParseAddrPort("10.1.0.11:0"))
+	port := a1.LocalAddr().(*stdnet.UDPAddr).AddrPort().Port()
+	m, ch := watch(t, "a1", port, portmap.Config{Gateway: gatewayA})
+	s := nextStatus(t, ch)
+	if s.State != portmap.Mapped || s.Mapping.Protocol != portmap.PCP {
+		t.Fatalf("status %+v: want mapped by PCP", s)
+	}
+	m.Close()
+
+	for _, proto := range []portmap.Protocol{portmap.NATPMP, portmap.UPnP} {
+		m, ch := watch(t, "a1", port, portmap.Config{Gateway: gatewayA, Protocols: []portmap.Protocol{proto}, Lifetime: 4 * time.Second})
+		s := nextStatus(t, ch)
+		if s.State != portmap.Mapped || s.Mapping.Protocol != proto {
+			t.Fatalf("status %+v: want mapped by %s", s, proto)
+		}
+		first := s.Mapping
+		t.Logf("%s: asked for 4 s, granted %v", proto, first.Lifetime)
+		for i := range 2 {
+			s = nextStatus(t, ch) // a renewal, at half the lifetime
+			if s.State != portmap.Mapped || s.Err != nil || s.Mapping.External != first.External || !s.Mapping.Expires.After(first.Expires) {
+				t.Fatalf("%s renewal %d: %+v; want the same mapping, later expiry than %v", proto, i, s, first.Expires)
+			}
+			roundTrip(t, p1, a1, s.Mapping.External)
+		}
+		m.Close()
+		if rules := l.nftRules(); strings.Contains(rules, fmt.Sprintf("dport %d", first.External.Port())) {
+			t.Fatalf("%s: the router still maps port %d after Close:\n%s", proto, first.External.Port(), rules)
+		}
+	}
+
+	b1 := l.udpIn("b1", netip.MustParseAddrPort("10.2.0.11:0"))
+	_, ch = watch(t, "b1", b1.LocalAddr().(*stdnet.UDPAddr).AddrPort().Port(), portmap.Config{Gateway: netip.MustParseAddr("10.2.0.1"), Timeout: 500 * time.Millisecond})
+	s = nextStatus(t, ch)
+	if s.State != portmap.Unavailable || !errors.Is(s.Err, portmap.ErrTimeout) {
+		t.Fatalf("without a daemon: %+v; want unavailable, timed out", s)
+	}
+	for _, p := range portmap.DefaultProtocols {
+		if !strings.Contains(s.Err.Error(), string(p)+":") {
+			t.Fatalf("error %q does not say what %s did", s.Err, p)
+		}
+	}
+	t.Logf("without a daemon: %v", s.Err)
+}

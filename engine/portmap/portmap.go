@@ -43,7 +43,8 @@ const (
 var (
 	// ErrNoGateway: no gateway was given and the default route has none.
 	ErrNoGateway = errors.New("skein/portmap: no default gateway")
-	// ErrTimeout: the gateway did not answer within Config.Timeout.
+	// ErrTimeout: the gateway did not answer within Config.Timeout, or
+	// said nothing listens there (an ICMP port unreachable).
 	ErrTimeout = errors.New("skein/portmap: no answer from the gateway")
 	// ErrRefused: the gateway answered with an error (a *ResultError says
 	// which).
