@@ -211,7 +211,7 @@ func TestCloseDuringAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	cfg := portmap.Config{Gateway: netip.MustParseAddr("127.0.0.1"), Timeout: time.Hour}
+	cfg := portmap.Config{Gateway: netip.MustParseAddr("127.0.0.1"), Protocols: []portmap.Protocol{portmap.PCP}, Timeout: time.Hour}
 	m := portmap.Start(context.Background(), 40000, portmap.WithPorts(cfg, c.LocalAddr().(*stdnet.UDPAddr).AddrPort().Port(), 9))
 	buf := make([]byte, 100)
 	c.ReadFromUDP(buf) // the first request is out

@@ -50,3 +50,15 @@ func parseRouteTable(b []byte) (netip.Addr, error) {
 	}
 	return netip.Addr{}, ErrNoGateway
 }
+
+// cgnat is RFC 6598's shared address space (carrier-grade NAT), where some
+// home routers sit.
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// homeRouter reports whether a default gateway found on its own may be a
+// home router worth asking: a private (RFC 1918) or shared (RFC 6598)
+// address. A host whose default gateway is public is not behind a home NAT,
+// and a Mapper then sends nothing (Config.Gateway overrides this).
+func homeRouter(gw netip.Addr) bool {
+	return gw.IsPrivate() || cgnat.Contains(gw)
+}

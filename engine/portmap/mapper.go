@@ -146,6 +146,9 @@ func (m *Mapper) attempt(ctx context.Context) (Mapping, protoClient, error) {
 		if gw, err = defaultGateway(); err != nil {
 			return Mapping{}, nil, err
 		}
+		if !homeRouter(gw) {
+			return Mapping{}, nil, fmt.Errorf("%w: the default gateway %v is no home router's (not a private address)", ErrNoGateway, gw)
+		}
 	}
 	var errs []error
 	for _, c := range m.clients() {

@@ -78,7 +78,8 @@ func (e *ResultError) Is(target error) bool { return target == ErrRefused }
 // protocol in DefaultProtocols order, the documented defaults.
 type Config struct {
 	// Gateway is the router to ask. Zero: the default route's gateway
-	// (Linux); other systems must set it.
+	// (Linux; other systems must set it), and only when that is a private
+	// or carrier-grade-NAT address (a public gateway is no home router).
 	Gateway netip.Addr
 	// Protocols lists the protocols to try, in order. Empty:
 	// DefaultProtocols.
@@ -178,6 +179,10 @@ const (
 	Unavailable
 	// Closed: Close was called; the mapping was deleted.
 	Closed
+	// Off: no Mapper runs (a user of this package, such as engine/sync's
+	// Client, reports it when port mapping is switched off or impossible;
+	// Status.Err says why).
+	Off
 )
 
 func (s State) String() string {
@@ -190,6 +195,8 @@ func (s State) String() string {
 		return "unavailable"
 	case Closed:
 		return "closed"
+	case Off:
+		return "off"
 	}
 	return fmt.Sprintf("State(%d)", int(s))
 }
