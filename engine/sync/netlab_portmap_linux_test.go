@@ -20,7 +20,10 @@ import (
 	"github.com/skein-dev/skein/engine/sync"
 )
 
-var portmapTrials = flag.Int("portmap.trials", 3, "trials per pair type in TestNetlabPortMapMeasure (BENCHMARKS.md uses 50)")
+var (
+	portmapTrials = flag.Int("portmap.trials", 3, "trials per pair type in TestNetlabPortMapMeasure (BENCHMARKS.md uses 50)")
+	portmapDelay  = flag.Duration("portmap.delay", 0, "egress delay on server, a1 and b1 in TestNetlabPortMapMeasure (BENCHMARKS.md uses 20ms)")
+)
 
 // clientConfig is the ClientConfig game gives the client on host: port
 // mapping off unless l.portMap, and then asked of the host's own router
@@ -182,14 +185,22 @@ func TestNetlabPortMapLateMappingGoesDirect(t *testing.T) {
 
 // TestNetlabPortMapMeasure measures, for each pair with port mapping on one
 // side (miniupnpd on a's router), the rate of pairs that go direct and the
-// time from the group's creation to a direct path on both sides. Each trial
-// connects two fresh clients and creates their group at once (the mapping
-// may come before or after it). Figures go to BENCHMARKS.md:
+// time from the group's creation to a direct path on both sides; and, as
+// the baseline in the same run, the same pairs with port mapping switched
+// off (ClientConfig.NoPortMap; 1 trial in 10, each given 4 s: longer than a
+// punch attempt). Each trial connects two fresh clients and creates their
+// group at once (the mapping may come before or after it). With
+// -portmap.delay, every host's egress (server, a1, b1) is delayed that much.
+// Figures go to BENCHMARKS.md:
 //
-//	go test -run TestNetlabPortMapMeasure -v ./engine/sync/ -args -portmap.trials=50
+//	go test -run TestNetlabPortMapMeasure -v ./engine/sync/ -args -portmap.trials=50 -portmap.delay=20ms
 func TestNetlabPortMapMeasure(t *testing.T) {
 	l := upLab(t, "--nat", "symmetric")
-	l.portMap = true
+	if *portmapDelay > 0 {
+		for _, h := range []string{"server", "a1", "b1"} {
+			l.run("impair", h, "--delay", portmapDelay.String())
+		}
+	}
 	srv, err := sync.NewServer(l.udpIn("server", labServer), sync.ServerConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -210,6 +221,24 @@ func TestNetlabPortMapMeasure(t *testing.T) {
 		waitFor(t, srv, sync.EventConnected) // past the last trial's disconnections
 		return c
 	}
+	// trial runs one pair and reports whether it went direct within
+	// limit, how long that took, and whether a1 had its mapping when the
+	// group was created.
+	trial := func(limit time.Duration) (time.Duration, bool, bool) {
+		a, b := connect("a1"), connect("b1")
+		defer b.Close()
+		defer a.Close()
+		early := a.PortMapping().Available()
+		if _, err := srv.CreateGroup([]net.HostID{a.ID(), b.ID()}, nil); err != nil {
+			t.Fatal(err)
+		}
+		took, ok := waitDirect(a, b, limit)
+		if !ok && l.portMap {
+			ab, ba := paths(a, b)
+			t.Logf("relayed after %v (a→b %+v, b→a %+v; a's mapping %+v)", limit, ab, ba, a.PortMapping())
+		}
+		return took, ok, early
+	}
 	cases := []struct{ name, natA, natB string }{
 		{"symmetric+map <-> symmetric", "symmetric", "symmetric"},
 		{"symmetric+map <-> cone", "symmetric", "cone"},
@@ -219,32 +248,36 @@ func TestNetlabPortMapMeasure(t *testing.T) {
 		l.run("nat", "a", tc.natA)
 		l.run("nat", "b", tc.natB)
 		l.run("upnp", "a", "on") // after `netlab nat`, which rewrites the router's rules
+		l.portMap = true
 		var times []time.Duration
-		direct := 0
+		direct, early := 0, 0
 		for range *portmapTrials {
-			a, b := connect("a1"), connect("b1")
-			if _, err := srv.CreateGroup([]net.HostID{a.ID(), b.ID()}, nil); err != nil {
-				t.Fatal(err)
-			}
-			if took, ok := waitDirect(a, b, 10*time.Second); ok {
+			took, ok, mappedFirst := trial(10 * time.Second)
+			if ok {
 				direct++
 				times = append(times, took)
-			} else {
-				ab, ba := paths(a, b)
-				t.Logf("%s: relayed after 10 s (a→b %+v, b→a %+v; a's mapping %+v)", tc.name, ab, ba, a.PortMapping())
 			}
-			a.Close()
-			b.Close()
+			if mappedFirst {
+				early++
+			}
+		}
+		l.portMap = false
+		base, baseDirect := max(1, *portmapTrials/10), 0
+		for range base {
+			if _, ok, _ := trial(4 * time.Second); ok {
+				baseDirect++
+			}
 		}
 		slices.Sort(times)
-		median := time.Duration(0)
+		median, p90 := time.Duration(0), time.Duration(0)
 		if len(times) > 0 {
-			median = times[len(times)/2]
+			median, p90 = times[len(times)/2], times[len(times)*9/10]
 		}
-		t.Logf("%-30s direct %d/%d (%.0f%%), median time to direct %v (group created right after both connected)",
-			tc.name, direct, *portmapTrials, 100*float64(direct)/float64(*portmapTrials), median.Round(time.Millisecond))
+		t.Logf("%-28s with port mapping: direct %d/%d (%.0f%%), time to direct median %v, p90 %v (mapping in place at the group's creation in %d); without (baseline): direct %d/%d",
+			tc.name, direct, *portmapTrials, 100*float64(direct)/float64(*portmapTrials),
+			median.Round(time.Millisecond), p90.Round(time.Millisecond), early, baseDirect, base)
 		if direct == 0 {
-			t.Errorf("%s: no trial went direct", tc.name)
+			t.Errorf("%s: no trial went direct with port mapping", tc.name)
 		}
 	}
 }
