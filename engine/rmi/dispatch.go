@@ -104,6 +104,7 @@ type Dispatcher struct {
 type entry struct {
 	r    CallRange
 	stub Stub
+	req  RequestStub // stub, if it is one: the type assertion is made once
 }
 
 // NewDispatcher returns an empty Dispatcher.
@@ -132,7 +133,8 @@ func (d *Dispatcher) Attach(s Stub) error {
 		}
 	}
 	t := make([]entry, 0, len(old)+1)
-	t = append(append(t, old...), entry{r, s})
+	rs, _ := s.(RequestStub)
+	t = append(append(t, old...), entry{r, s, rs})
 	sort.Slice(t, func(i, j int) bool { return t[i].r.First < t[j].r.First })
 	d.table.Store(&t)
 	return nil
@@ -159,8 +161,8 @@ func (d *Dispatcher) Detach(s Stub) bool {
 	return false
 }
 
-// lookup returns the stub whose range holds id.
-func (d *Dispatcher) lookup(id CallID) Stub {
+// lookup returns the entry whose range holds id, or nil.
+func (d *Dispatcher) lookup(id CallID) *entry {
 	t := d.table.Load()
 	if t == nil {
 		return nil
@@ -176,7 +178,7 @@ func (d *Dispatcher) lookup(id CallID) Stub {
 		}
 	}
 	if lo < len(es) && es[lo].r.First <= id {
-		return es[lo].stub
+		return &es[lo]
 	}
 	return nil
 }
@@ -203,13 +205,14 @@ func (d *Dispatcher) Dispatch(info CallInfo, frame []byte) error {
 	if id == ResponseID {
 		return d.response(info, args)
 	}
-	s := d.lookup(id)
-	if s == nil {
+	en := d.lookup(id)
+	if en == nil {
 		d.unknown.Add(1)
 		return &CallError{ID: id, Peer: info.From, Err: ErrUnknownCall}
 	}
-	if rs, ok := s.(RequestStub); ok && rs.RMIIsRequest(id) {
-		return d.serve(info, rs, id, args)
+	s := en.stub
+	if en.req != nil && en.req.RMIIsRequest(id) {
+		return d.serve(info, en.req, id, args)
 	}
 	if err := s.RMIDispatch(info, id, args); err != nil {
 		switch {
@@ -295,23 +298,25 @@ func (d *Dispatcher) response(info CallInfo, body []byte) error {
 // and sends the response back the way the request came. Every request that
 // carries a sequence number is answered: a failure is a status.
 func (d *Dispatcher) serve(info CallInfo, s RequestStub, id CallID, body []byte) error {
-	name := s.RMIName(id)
 	r := d.reqs.Load()
 	if r == nil {
 		d.unknown.Add(1)
-		return &CallError{ID: id, Name: name, Peer: info.From, Err: ErrNoRequests}
+		return &CallError{ID: id, Name: s.RMIName(id), Peer: info.From, Err: ErrNoRequests}
 	}
 	if len(body) < RequestHeaderSize-HeaderSize {
 		d.malformed.Add(1)
-		return &CallError{ID: id, Name: name, Peer: info.From, Err: fmt.Errorf("%w: request of %d bytes, shorter than its header", ErrDecode, len(body)+HeaderSize)}
+		return &CallError{ID: id, Name: s.RMIName(id), Peer: info.From, Err: fmt.Errorf("%w: request of %d bytes, shorter than its header", ErrDecode, len(body)+HeaderSize)}
 	}
 	seq := uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3])
-	e := GetEncoder()
-	defer PutEncoder(e)
-	if b := r.cached(info.From, seq, e.buf[:0]); b != nil {
-		e.buf = b
-		if err := r.send(info.From, info.Context, e.buf); err != nil {
-			return &CallError{ID: id, Name: name, Peer: info.From, Err: fmt.Errorf("%w: %w", ErrSend, err)}
+	e, act := r.serveBegin(info.From, seq)
+	switch act {
+	case serveBusy:
+		return nil
+	case serveReplay:
+		err := r.send(info.From, info.Context, e.buf)
+		r.putEncoder(e)
+		if err != nil {
+			return &CallError{ID: id, Name: s.RMIName(id), Peer: info.From, Err: fmt.Errorf("%w: %w", ErrSend, err)}
 		}
 		return nil
 	}
@@ -325,7 +330,6 @@ func (d *Dispatcher) serve(info CallInfo, s RequestStub, id CallID, body []byte)
 		e.buf[ResponseHeaderSize-1] = byte(statusOf(err))
 		e.err = nil
 	}
-	r.served.Add(1)
 	if serr := r.send(info.From, info.Context, e.buf); serr != nil && len(e.buf) > ResponseHeaderSize {
 		// Too large for the way the request came, typically: answer with a
 		// status rather than nothing, and cache that.
@@ -335,10 +339,10 @@ func (d *Dispatcher) serve(info CallInfo, s RequestStub, id CallID, body []byte)
 			err = fmt.Errorf("%w: response: %w", ErrSend, serr)
 		}
 	}
-	r.remember(info.From, seq, e.buf)
+	r.serveEnd(info.From, seq, e)
 	if err != nil {
 		d.count(err)
-		return &CallError{ID: id, Name: name, Peer: info.From, Err: err}
+		return &CallError{ID: id, Name: s.RMIName(id), Peer: info.From, Err: err}
 	}
 	return nil
 }
