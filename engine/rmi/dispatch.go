@@ -23,6 +23,12 @@ type CallInfo struct {
 	Context Context
 	// Received is when the transport received the frame.
 	Received time.Time
+
+	// The request being served (see Defer): its Requests, sequence number
+	// and call ID; reqs is nil for a one-way call.
+	reqs *Requests
+	seq  uint32
+	id   CallID
 }
 
 // CallRange is an inclusive range of call IDs.
@@ -308,6 +314,7 @@ func (d *Dispatcher) serve(info CallInfo, s RequestStub, id CallID, body []byte)
 		return &CallError{ID: id, Name: s.RMIName(id), Peer: info.From, Err: fmt.Errorf("%w: request of %d bytes, shorter than its header", ErrDecode, len(body)+HeaderSize)}
 	}
 	seq := uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3])
+	info.reqs, info.seq, info.id = r, seq, id
 	e, act := r.serveBegin(info.From, seq)
 	switch act {
 	case serveBusy:
@@ -322,6 +329,10 @@ func (d *Dispatcher) serve(info CallInfo, s RequestStub, id CallID, body []byte)
 	}
 	e.buf = append(e.buf, 0, 0, body[0], body[1], body[2], body[3], byte(StatusOK))
 	err := s.RMIServe(info, id, body[4:], e)
+	if errors.Is(err, ErrDeferred) && r.deferred(info.From, seq) {
+		r.putEncoder(e) // the Later answers
+		return nil
+	}
 	if err == nil && e.err != nil {
 		err = e.err // a result that could not be encoded
 	}

@@ -16,6 +16,7 @@ type replySlot struct {
 const (
 	slotEmpty    = iota // not seen
 	slotRunning         // its handler is running
+	slotDeferred        // its handler called CallInfo.Defer: a Later answers it
 	slotAnswered        // ran; frame is its response
 	slotDropped         // ran; its response was dropped for ReplyCacheBytes
 )
@@ -60,7 +61,7 @@ func (r *Requests) serveBegin(from net.HostID, seq uint32) (*Encoder, int) {
 	sl := &l.ring[seq%ReplyWindow]
 	if sl.seq == seq {
 		switch sl.state {
-		case slotRunning:
+		case slotRunning, slotDeferred:
 			r.stats.Busy++
 			return nil, serveBusy
 		case slotAnswered:
@@ -86,7 +87,7 @@ func (r *Requests) staleLocked(seq uint32) *Encoder {
 	return e
 }
 
-// serveEnd records frame, the response to request seq from peer (in e, from
+// serveEnd records the response to request seq from peer (in e, from
 // serveBegin), for retries, dropping the oldest responses beyond
 // ReplyCacheBytes, and takes e back. The buffer moves into the cache rather
 // than being copied when it is not much larger than the response. Nothing
@@ -96,16 +97,22 @@ func (r *Requests) serveEnd(from net.HostID, seq uint32, e *Encoder) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	defer r.putEncoderLocked(e)
+	r.recordLocked(from, seq, e, true)
+}
+
+// recordLocked records the response in e; with own, e's buffer may move
+// into the cache (and e gets a spare one).
+func (r *Requests) recordLocked(from net.HostID, seq uint32, e *Encoder, own bool) {
 	l := r.findLocked(from)
 	if l == nil || l.ring == nil {
 		return
 	}
 	sl := &l.ring[seq%ReplyWindow]
-	if sl.seq != seq || sl.state != slotRunning {
+	if sl.seq != seq || (sl.state != slotRunning && sl.state != slotDeferred) {
 		return
 	}
 	sl.state = slotAnswered
-	if cap(e.buf)-len(e.buf) <= maxSlack {
+	if own && cap(e.buf)-len(e.buf) <= maxSlack {
 		sl.frame = e.buf
 		e.buf = r.takeSpareLocked(nil)
 	} else {
