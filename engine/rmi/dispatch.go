@@ -23,6 +23,13 @@ type CallInfo struct {
 	Context Context
 	// Received is when the transport received the frame.
 	Received time.Time
+	// Group is the group the call was sent to (an engine/sync group ID), or
+	// net.NoHost for a call sent to this host alone or received through
+	// engine/net directly.
+	Group net.HostID
+	// User is the caller's user ID as the identity layer established it;
+	// empty when unknown (no identity layer, or an anonymous caller).
+	User string
 
 	// The request being served (see Defer): its Requests, sequence number
 	// and call ID; reqs is nil for a one-way call.
@@ -250,14 +257,12 @@ func (d *Dispatcher) Receive(from net.HostID, del net.Delivery, data []byte, rel
 // all RMI frames.
 func (d *Dispatcher) DispatchEvent(e net.Event) (isMessage bool, err error) {
 	if e.Kind == net.EventDisconnected {
-		if r := d.reqs.Load(); r != nil {
-			r.LinkDown(e.Peer)
-		}
+		d.linkDown(e.Peer)
 	}
 	if e.Kind != net.EventMessage {
 		return false, nil
 	}
-	return true, d.Receive(e.Peer, e.Delivery, e.Data, e.Relayed, e.Received)
+	return true, d.Dispatch(NetCallInfo(e), e.Data)
 }
 
 // Stats returns d's counters.
@@ -317,7 +322,7 @@ func (d *Dispatcher) serve(info CallInfo, s RequestStub, id CallID, body []byte)
 	info.reqs, info.seq, info.id = r, seq, id
 	e, act := r.serveBegin(info.From, seq)
 	switch act {
-	case serveBusy:
+	case serveNone:
 		return nil
 	case serveReplay:
 		err := r.send(info.From, info.Context, e.buf)

@@ -89,3 +89,57 @@ func TestRequestDeferred(t *testing.T) {
 		t.Errorf("Defer outside a request = %v, want nil", l)
 	}
 }
+
+// TestRequestRateLimitedNotCached answers a request StatusRateLimited, then
+// serves its retry (same sequence number): a refusal for the caller's rate
+// is not kept in the reply cache. A cached response is replayed at most
+// MaxReplays times.
+func TestRequestRateLimitedNotCached(t *testing.T) {
+	cli, srv := &endpoint{id: 1001, d: rmi.NewDispatcher()}, &endpoint{id: net.ServerID, d: rmi.NewDispatcher()}
+	cli.peer, srv.peer = srv, cli
+	cfg := rmi.RequestConfig{MaxReplays: 2}
+	cli.r, srv.r = rmi.NewRequests(cli, cfg), rmi.NewRequests(srv, cfg)
+	cli.d.SetRequests(cli.r)
+	srv.d.SetRequests(srv.r)
+	limited := true
+	runs := 0
+	if err := srv.d.Attach(&testidl.ServiceStub{Double: func(_ rmi.CallInfo, x int32, code testidl.Code) (int64, testidl.Code, error) {
+		runs++
+		if limited {
+			return 0, 0, rmi.Fail(rmi.StatusRateLimited)
+		}
+		return 2 * int64(x), code, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	frame := []byte{1, 144, 0, 0, 0, 1, 0x92, 5, 0} // Double(5, 0), seq 1
+	send := func() rmi.Status {
+		t.Helper()
+		cli.inbox = nil
+		if err := srv.d.Receive(cli.id, net.Delivery{Reliable: true}, frame, false, time.Time{}); err != nil && !errors.Is(err, rmi.ErrRateLimited) {
+			t.Fatal(err)
+		}
+		if len(cli.inbox) == 0 {
+			return 255 // no answer
+		}
+		return rmi.Status(cli.inbox[0].data[6])
+	}
+	if s := send(); s != rmi.StatusRateLimited {
+		t.Fatalf("first: %v", s)
+	}
+	limited = false
+	if s := send(); s != rmi.StatusOK || runs != 2 {
+		t.Fatalf("retry after the limit: %v, %d runs; want OK and the handler run again", s, runs)
+	}
+	for i := range 2 {
+		if s := send(); s != rmi.StatusOK || runs != 2 {
+			t.Fatalf("replay %d: %v, %d runs", i, s, runs)
+		}
+	}
+	if s := send(); s != 255 || runs != 2 {
+		t.Fatalf("replay over MaxReplays: %v, %d runs; want no answer", s, runs)
+	}
+	if s := srv.r.Stats(); s.Served != 2 || s.Replayed != 2 || s.ReplayDrops != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}

@@ -8,9 +8,10 @@ import "github.com/skein-dev/skein/engine/net"
 
 // replySlot is what a callee knows of request seq.
 type replySlot struct {
-	seq   uint32
-	state uint8 // slotEmpty, slotRunning, slotAnswered, slotDropped
-	frame []byte
+	seq     uint32
+	state   uint8 // slotEmpty, slotRunning, slotDeferred, slotAnswered, slotDropped
+	replays int   // times frame was sent again
+	frame   []byte
 }
 
 const (
@@ -25,7 +26,7 @@ const (
 const (
 	serveRun    = iota // run the handler, answer into the Encoder, then serveEnd
 	serveReplay        // send the Encoder's frame (a cached response or StatusStale)
-	serveBusy          // a retry of a request whose handler is running: send nothing
+	serveNone          // send nothing: its handler is running, or its response was replayed MaxReplays times
 )
 
 // maxSlack is how much more capacity than length a response buffer may have
@@ -36,7 +37,7 @@ const maxSlack = 256
 
 // serveBegin looks request seq from peer up in the peer's reply window and
 // returns what to do with it, and an Encoder for the response (nil for
-// serveBusy). For serveRun, the request is marked running, the window moves
+// serveNone). For serveRun, the request is marked running, the window moves
 // on if it is the newest, and the handler's response must be passed to
 // serveEnd; for serveReplay, the Encoder holds the response to send again
 // and goes back with putEncoder.
@@ -63,8 +64,13 @@ func (r *Requests) serveBegin(from net.HostID, seq uint32) (*Encoder, int) {
 		switch sl.state {
 		case slotRunning, slotDeferred:
 			r.stats.Busy++
-			return nil, serveBusy
+			return nil, serveNone
 		case slotAnswered:
+			if sl.replays >= r.cfg.MaxReplays {
+				r.stats.ReplayDrops++
+				return nil, serveNone
+			}
+			sl.replays++
 			r.stats.Replayed++
 			e := r.encoderLocked()
 			e.buf = append(e.buf, sl.frame...)
@@ -109,6 +115,12 @@ func (r *Requests) recordLocked(from net.HostID, seq uint32, e *Encoder, own boo
 	}
 	sl := &l.ring[seq%ReplyWindow]
 	if sl.seq != seq || (sl.state != slotRunning && sl.state != slotDeferred) {
+		return
+	}
+	if len(e.buf) == ResponseHeaderSize && Status(e.buf[ResponseHeaderSize-1]) == StatusRateLimited {
+		// A refusal for the caller's rate says nothing of the request:
+		// forget it, so that a retry after the limit is served.
+		*sl = replySlot{}
 		return
 	}
 	sl.state = slotAnswered

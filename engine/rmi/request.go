@@ -65,6 +65,12 @@ type RequestConfig struct {
 	// default 256 KiB). Over it the oldest are dropped, and a retry of one
 	// of those is answered StatusStale instead of running twice.
 	ReplyCacheBytes int
+	// MaxReplays bounds how many times one cached response is sent again
+	// to retries of its request (default 16, enough for a caller retrying
+	// through 20% loss until its timeout); further retries get nothing.
+	// A peer replaying old sequence numbers cannot make the callee send a
+	// large response without end.
+	MaxReplays int
 }
 
 func (c RequestConfig) withDefaults() RequestConfig {
@@ -79,6 +85,9 @@ func (c RequestConfig) withDefaults() RequestConfig {
 	}
 	if c.ReplyCacheBytes <= 0 {
 		c.ReplyCacheBytes = 256 << 10
+	}
+	if c.MaxReplays <= 0 {
+		c.MaxReplays = 16
 	}
 	return c
 }
@@ -105,6 +114,9 @@ type RequestStats struct {
 	// Replayed counts retried requests answered from the reply cache,
 	// without running the handler.
 	Replayed uint64
+	// ReplayDrops counts retried requests not answered because their
+	// cached response was sent MaxReplays times already.
+	ReplayDrops uint64
 	// Busy counts retried requests that came while their handler was still
 	// running (a Dispatcher used from several goroutines, or a handler that
 	// dispatches): they are not answered, the handler's response is.
