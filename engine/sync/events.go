@@ -61,7 +61,7 @@ type Event struct {
 	Received time.Time
 	Err      error
 	// User is a user ID (net.Config.Authenticate): on a Server's
-	// EventConnected and EventDisconnected, the client's; on
+	// EventConnected, EventDisconnected and EventMessage, the client's; on
 	// EventMemberJoin, the member's, when the server shares users with
 	// group members (ServerConfig.ShareUsers; empty otherwise, and for the
 	// server as a member).

@@ -77,6 +77,7 @@ type Server struct {
 	groups   map[net.HostID]*group
 	memberOf map[net.HostID]map[net.HostID]struct{}
 	lan      map[net.HostID][]netip.AddrPort // clients' LAN candidates
+	updates  map[net.HostID]int              // candidate updates re-announced, per client (server_candidates.go)
 	scratch  []byte
 
 	// Read by other goroutines (relay policy on the reader, Send, queries).
@@ -288,6 +289,7 @@ func (s *Server) handle(ev net.Event) {
 		}
 		delete(s.memberOf, ev.Peer)
 		delete(s.lan, ev.Peer)
+		delete(s.updates, ev.Peer)
 		s.log.Info("client disconnected", "client", ev.Peer, "reason", ev.Err)
 		var user string
 		if ev.User != nil {
@@ -320,12 +322,15 @@ func (s *Server) message(ev net.Event) {
 		}
 		switch c.Op {
 		case opCandidates:
+			old, known := s.lan[ev.Peer]
 			s.lan[ev.Peer] = c.Addrs
 			if _, ready := s.memberOf[ev.Peer]; !ready {
 				s.memberOf[ev.Peer] = make(map[net.HostID]struct{})
 				u, _ := s.h.User(ev.Peer)
 				s.log.Info("client connected", "client", ev.Peer, "user", u.ID, "lan", c.Addrs)
 				s.q.Push(Event{Kind: EventConnected, Peer: ev.Peer, Received: ev.Received, User: u.ID})
+			} else if known && !slices.Equal(old, c.Addrs) {
+				s.candidatesChanged(ev.Peer)
 			}
 		case opTimeReq:
 			resp := appendControl(s.scratch[:0], control{Op: opTimeResp, T1: c.T1, T2: int64(time.Since(s.epoch))})
@@ -351,6 +356,9 @@ func (s *Server) message(ev net.Event) {
 		s.drop(net.DropMalformed)
 		s.log.Debug("bad message", "client", ev.Peer)
 		return
+	}
+	if ev.User != nil {
+		m.User = ev.User.ID
 	}
 	s.q.Push(m)
 }
