@@ -149,8 +149,15 @@ func (c *upnpClient) describe(ctx context.Context, loc *url.URL) (*goupnp.RootDe
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: upnp description %s: %s", ErrMalformed, loc, resp.Status)
 	}
+	return decodeDescription(resp.Body, loc)
+}
+
+// decodeDescription decodes a root device description fetched from loc
+// (at most MaxBody bytes of it) and resolves its URLs against its URLBase or
+// loc. It never panics.
+func decodeDescription(r io.Reader, loc *url.URL) (*goupnp.RootDevice, error) {
 	root := new(goupnp.RootDevice)
-	dec := xml.NewDecoder(resp.Body)
+	dec := xml.NewDecoder(io.LimitReader(r, MaxBody))
 	dec.DefaultSpace = goupnp.DeviceXMLNamespace
 	if err := dec.Decode(root); err != nil {
 		return nil, fmt.Errorf("%w: upnp description %s: %w", ErrMalformed, loc, err)
