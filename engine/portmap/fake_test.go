@@ -6,6 +6,7 @@ import (
 	"errors"
 	stdnet "net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ type fakeGateway struct {
 	refuse   byte   // PCP result code to answer with (0: success)
 	lifetime uint32 // granted lifetime (0: as asked)
 	reqs     chan []byte
+	silent   atomic.Bool // answer nothing (the daemon went away)
 }
 
 func newFakeGateway(t *testing.T, set func(*fakeGateway)) *fakeGateway {
@@ -62,6 +64,9 @@ func (g *fakeGateway) serve(done chan struct{}) {
 }
 
 func (g *fakeGateway) answer(req []byte) []byte {
+	if g.silent.Load() {
+		return nil
+	}
 	switch {
 	case len(req) >= 2 && req[0] == 2 && !g.pcpOff: // PCP
 		if len(req) != 60 || req[1] != 1 {
@@ -218,5 +223,31 @@ func TestCloseDuringAttempt(t *testing.T) {
 	m.Close()
 	if s := m.Status(); s.State != portmap.Closed {
 		t.Fatalf("status %+v", s)
+	}
+}
+
+// A gateway that stops answering: the renewal fails and is retried while
+// the mapping holds (Mapped, with the error), then the mapping lapses
+// (Pending) and the Mapper asks every protocol again (Unavailable).
+func TestMappingLapses(t *testing.T) {
+	g := newFakeGateway(t, func(g *fakeGateway) { g.lifetime = 2 })
+	_, ch := startFake(t, g, portmap.Config{Protocols: []portmap.Protocol{portmap.PCP}, Timeout: 300 * time.Millisecond, Retry: time.Hour})
+	if s := nextOf(t, ch); s.State != portmap.Mapped {
+		t.Fatalf("status %+v", s)
+	}
+	g.silent.Store(true)
+	var states []string
+	for {
+		s := nextOf(t, ch)
+		states = append(states, s.State.String())
+		if s.State == portmap.Mapped && !errors.Is(s.Err, portmap.ErrTimeout) {
+			t.Fatalf("a failed renewal: %+v", s)
+		}
+		if s.State == portmap.Unavailable {
+			break
+		}
+	}
+	if len(states) < 3 || states[0] != "mapped" || states[len(states)-2] != "pending" {
+		t.Fatalf("states %v: want mapped (renewal failed)..., pending (lapsed), unavailable", states)
 	}
 }
