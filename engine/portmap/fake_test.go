@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	stdnet "net"
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -17,7 +17,7 @@ import (
 // and records the requests it saw.
 type fakeGateway struct {
 	t    *testing.T
-	conn *stdnet.UDPConn
+	conn *net.UDPConn
 	ext  netip.Addr
 
 	pcpOff   bool   // answer PCP as a NAT-PMP-only router does
@@ -28,7 +28,7 @@ type fakeGateway struct {
 }
 
 func newFakeGateway(t *testing.T, set func(*fakeGateway)) *fakeGateway {
-	c, err := stdnet.ListenUDP("udp4", &stdnet.UDPAddr{IP: stdnet.IPv4(127, 0, 0, 1)})
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func newFakeGateway(t *testing.T, set func(*fakeGateway)) *fakeGateway {
 	return g
 }
 
-func (g *fakeGateway) port() uint16 { return g.conn.LocalAddr().(*stdnet.UDPAddr).AddrPort().Port() }
+func (g *fakeGateway) port() uint16 { return g.conn.LocalAddr().(*net.UDPAddr).AddrPort().Port() }
 
 func (g *fakeGateway) serve(done chan struct{}) {
 	defer close(done)
@@ -194,14 +194,14 @@ func TestRefusalIsReported(t *testing.T) {
 
 // No answer at all: ErrTimeout, within the timeout.
 func TestSilentGatewayTimesOut(t *testing.T) {
-	c, err := stdnet.ListenUDP("udp4", &stdnet.UDPAddr{IP: stdnet.IPv4(127, 0, 0, 1)})
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	ch := make(chan portmap.Status, 4)
 	cfg := portmap.Config{Gateway: netip.MustParseAddr("127.0.0.1"), Protocols: []portmap.Protocol{portmap.PCP, portmap.NATPMP}, Timeout: 300 * time.Millisecond, Retry: time.Hour, OnChange: func(s portmap.Status) { ch <- s }}
-	m := portmap.Start(context.Background(), 40000, portmap.WithPorts(cfg, c.LocalAddr().(*stdnet.UDPAddr).AddrPort().Port(), 9))
+	m := portmap.Start(context.Background(), 40000, portmap.WithPorts(cfg, c.LocalAddr().(*net.UDPAddr).AddrPort().Port(), 9))
 	defer m.Close()
 	s := nextOf(t, ch)
 	if s.State != portmap.Unavailable || !errors.Is(s.Err, portmap.ErrTimeout) {
@@ -211,13 +211,13 @@ func TestSilentGatewayTimesOut(t *testing.T) {
 
 // Closing while the first attempt waits ends the Mapper promptly.
 func TestCloseDuringAttempt(t *testing.T) {
-	c, err := stdnet.ListenUDP("udp4", &stdnet.UDPAddr{IP: stdnet.IPv4(127, 0, 0, 1)})
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	cfg := portmap.Config{Gateway: netip.MustParseAddr("127.0.0.1"), Protocols: []portmap.Protocol{portmap.PCP}, Timeout: time.Hour}
-	m := portmap.Start(context.Background(), 40000, portmap.WithPorts(cfg, c.LocalAddr().(*stdnet.UDPAddr).AddrPort().Port(), 9))
+	m := portmap.Start(context.Background(), 40000, portmap.WithPorts(cfg, c.LocalAddr().(*net.UDPAddr).AddrPort().Port(), 9))
 	buf := make([]byte, 100)
 	c.ReadFromUDP(buf) // the first request is out
 	m.Close()

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	stdnet "net"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -35,7 +35,7 @@ const soapEnvelope = `<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.x
 // fakeIGD is a UPnP Internet Gateway Device on the loopback: an SSDP
 // responder and an HTTP server with one WANIPConnection:1 service.
 type fakeIGD struct {
-	ssdp     *stdnet.UDPConn
+	ssdp     *net.UDPConn
 	http     *httptest.Server
 	desc     string // the description to serve (CONTROL replaced)
 	control  string // the control URL to put in it ("" : /ctl/IPConn)
@@ -52,7 +52,7 @@ func newFakeIGD(t *testing.T, set func(*fakeIGD)) *fakeIGD {
 	}
 	g.http = httptest.NewServer(http.HandlerFunc(g.serveHTTP))
 	t.Cleanup(g.http.Close)
-	c, err := stdnet.ListenUDP("udp4", &stdnet.UDPAddr{IP: stdnet.IPv4(127, 0, 0, 1)})
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func (g *fakeIGD) start(t *testing.T) (*portmap.Mapper, chan portmap.Status) {
 		Retry:     time.Hour,
 		OnChange:  func(s portmap.Status) { ch <- s },
 	}
-	m := portmap.Start(context.Background(), 40000, portmap.WithPorts(cfg, 9, g.ssdp.LocalAddr().(*stdnet.UDPAddr).AddrPort().Port()))
+	m := portmap.Start(context.Background(), 40000, portmap.WithPorts(cfg, 9, g.ssdp.LocalAddr().(*net.UDPAddr).AddrPort().Port()))
 	t.Cleanup(func() { m.Close() })
 	return m, ch
 }
