@@ -15,7 +15,6 @@ type metrics struct {
 	reg         *prometheus.Registry
 	requests    *prometheus.CounterVec
 	results     *prometheus.CounterVec
-	duplicates  prometheus.Counter
 	overloaded  prometheus.Counter
 	lobbyErrors prometheus.Counter
 	chatDropped *prometheus.CounterVec
@@ -29,7 +28,10 @@ func newMetrics(s *Server) *metrics {
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_requests_total", Help: "Lobby calls by kind."}, []string{"call"})
 	m.results = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_results_total", Help: "Lobby answers by result."}, []string{"result"})
-	m.duplicates = prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_lobby_duplicate_requests_total", Help: "Requests repeated with the same ID."})
+	duplicates := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "skein_lobby_duplicate_requests_total", Help: "Requests repeated with the same sequence number (answered from the reply cache, or not at all while the first is worked on)."}, func() float64 {
+		st := s.reqs.Stats()
+		return float64(st.Replayed + st.Busy + st.ReplayDrops + st.Stale)
+	})
 	m.overloaded = prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_match_queue_full_total", Help: "Requests refused because a match's job queue was full."})
 	m.lobbyErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_lobby_bad_calls_total", Help: "Lobby frames that did not decode or named no call."})
 	m.rtt = prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -37,7 +39,7 @@ func newMetrics(s *Server) *metrics {
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 	})
 	m.chatDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_chat_dropped_total", Help: "Lobby chat lines not relayed, by reason."}, []string{"reason"})
-	m.reg.MustRegister(m.requests, m.results, m.duplicates, m.overloaded, m.lobbyErrors, m.rtt, m.chatDropped)
+	m.reg.MustRegister(m.requests, m.results, duplicates, m.overloaded, m.lobbyErrors, m.rtt, m.chatDropped)
 	m.lobbyLimits.register(m.reg)
 
 	host := func() net.HostStats { return s.sync.Host().Stats() }

@@ -112,14 +112,14 @@ type Session struct {
 	me     net.HostID
 	arena  *proto.ArenaP2PProxy
 	lob    *lobby.LobbyProxy
+	reqs   *rmi.Requests // carries the lobby's requests
 	disp   *rmi.Dispatcher
 	start  time.Time
 
 	// Lobby.
-	req       uint32
-	joinReq   uint32 // pending create/join/quick-join, 0 when none
-	leaveReq  uint32
-	listReq   uint32
+	joining   bool        // a create, join or quick join waits for its answer
+	leaving   bool        // a leave waits for its answer
+	listing   rmi.Pending // the last ListMatches: older answers are stale
 	matches   []lobby.MatchInfo
 	pages     matchPages
 	listedAt  time.Time
@@ -252,7 +252,6 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		imp:       imp,
 		me:        client.ID(),
 		arena:     proto.NewArenaP2PProxy(client),
-		lob:       lobby.NewLobbyProxy(client),
 		disp:      rmi.NewDispatcher(),
 		start:     time.Now(),
 		names:     map[net.HostID]string{},
@@ -263,6 +262,9 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		ownPace:   chat.NewLimiter[net.HostID](chat.LimiterConfig{Burst: ownBurst}),
 	}
 	s.names[s.me] = cfg.Name
+	s.reqs = rmi.NewRequests(client, rmi.RequestConfig{})
+	s.lob = lobby.NewLobbyProxy(s.reqs)
+	s.disp.SetRequests(s.reqs)
 	err = s.disp.Attach(&proto.ArenaP2PStub{
 		Player_Hello:  s.onHello,
 		Player_Input:  s.onInput,
@@ -272,12 +274,7 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		Player_Chat:   s.onChat,
 	})
 	if err == nil {
-		err = s.disp.Attach(&lobby.LobbyReplyStub{
-			MatchList: s.onMatchList,
-			Joined:    s.onJoined,
-			Left:      s.onLeft,
-			ChatLine:  s.onLobbyChat,
-		})
+		err = s.disp.Attach(&lobby.LobbyReplyStub{ChatLine: s.onLobbyChat})
 	}
 	if err != nil {
 		client.Close()
@@ -395,6 +392,7 @@ func (s *Session) Tick(in sim.Input) {
 		return
 	}
 	now := time.Now()
+	s.reqs.Tick(now) // the lobby requests' timeouts
 	if now.Sub(s.polled) >= 500*time.Millisecond {
 		s.polled = now
 		s.pollLinks()
@@ -444,6 +442,7 @@ func (s *Session) handle(e sync.Event) {
 	case sync.EventConnected:
 		// The session starts connected (Dial waits for the server).
 	case sync.EventDisconnected:
+		s.reqs.LinkDown(e.Peer) // ends the lobby requests waiting for it
 		if e.Peer == net.ServerID {
 			s.connErr = e.Err
 			s.connected = false
