@@ -73,6 +73,23 @@ func newMetrics(s *Server) *metrics {
 		}, func() float64 { return float64(tcp().Closed[r]) }))
 	}
 	gauge("skein_receive_held_bytes", "Received reliable data the server holds, not yet delivered (out of order or waiting), against -host-receive-budget.", func() float64 { return float64(s.sync.Host().HeldBytes()) })
+	// Logins (docs/PROTOCOL.md, "Credentials").
+	counter("skein_logins_total", "Clients the auth mode admitted (before the capacity checks).", func() float64 { return float64(host().Auth.Logins) })
+	counter("skein_sessions_replaced_total", "Sessions kicked by a new login of their user.", func() float64 { return float64(host().Auth.Replaced) })
+	counter("skein_auth_queue_full_total", "Logins refused as busy: every Authenticate worker and queue place taken.", func() float64 { return float64(host().Auth.QueueFull) })
+	gauge("skein_auth_in_flight", "Logins the Authenticate hook is deciding.", func() float64 { return float64(host().Auth.InFlight) })
+	for reason, f := range map[string]func(net.AuthStats) uint64{
+		"unauthorized":      func(a net.AuthStats) uint64 { return a.Unauthorized },
+		"banned":            func(a net.AuthStats) uint64 { return a.Banned },
+		"expired":           func(a net.AuthStats) uint64 { return a.Expired },
+		"already_logged_in": func(a net.AuthStats) uint64 { return a.AlreadyLoggedIn },
+		"unavailable":       func(a net.AuthStats) uint64 { return a.Unavailable },
+	} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "skein_login_refused_total", Help: "Logins refused, by the reason sent to the client.",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 { return float64(f(host().Auth)) }))
+	}
 	// Admission (docs/PROTOCOL.md, "Admission").
 	gauge("skein_pending_clients", "Clients admitted whose handshake is not confirmed yet (counted in skein_clients).", func() float64 { return float64(host().Admission.Pending) })
 	counter("skein_busy_rejects_total", "Busy rejects sent to hellos over a handshake rate.", func() float64 { return float64(host().Admission.Busy) })

@@ -86,6 +86,11 @@ type Config struct {
 	TCP net.TCPConfig
 	// Lobby bounds each client's lobby calls and the lobby chat's rooms.
 	Lobby LobbyConfig
+	// ShareUsers makes match members learn each other's user IDs (the
+	// member join events; sync.ServerConfig.ShareUsers). Who a user is
+	// comes from Net.Authenticate: OpenAuth, a token Verifier's
+	// Authenticate, or an embedder's hook (see the auth modes in auth.go).
+	ShareUsers bool
 }
 
 // Limits of lobby requests.
@@ -152,7 +157,7 @@ func New(cfg Config) (*Server, error) {
 	ncfg.MaxLinks = cfg.MaxClients
 	tcfg := cfg.TCP
 	tcfg.MaxConns = cfg.MaxClients
-	ss, err := sync.ListenServer(cfg.Listen, sync.ServerConfig{Net: ncfg, TCP: tcfg, Logger: cfg.Logger})
+	ss, err := sync.ListenServer(cfg.Listen, sync.ServerConfig{Net: ncfg, TCP: tcfg, Logger: cfg.Logger, ShareUsers: cfg.ShareUsers})
 	if err != nil {
 		return nil, err
 	}

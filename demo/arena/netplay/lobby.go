@@ -239,6 +239,7 @@ func (s *Session) memberLeft(m net.HostID) {
 		s.notice(Info, "%s left", s.PlayerName(m))
 	}
 	delete(s.names, m)
+	delete(s.users, m)
 	delete(s.relayed, m)
 	s.chatLimit.Forget(m)
 	if s.world != nil {

@@ -70,6 +70,10 @@ type Config struct {
 	Uplink int
 	// Net tunes the engine's transport.
 	Net net.Config
+	// Credentials are sent sealed in the handshake: the player's Profile
+	// (Profile.Credentials) for an open-mode match server, or a connect
+	// token. Empty: the player is anonymous.
+	Credentials []byte
 }
 
 // DefaultUplink is the default Config.Uplink: 96 kB/s (768 kbit/s, with
@@ -131,7 +135,8 @@ type Session struct {
 	host    net.HostID
 	members []net.HostID
 	names   map[net.HostID]string
-	joined  bool // my own join event was seen: later joins are newcomers
+	users   map[net.HostID]string // user IDs from member joins (ShareUsers)
+	joined  bool                  // my own join event was seen: later joins are newcomers
 
 	// Host role (world != nil).
 	world  *sim.World
@@ -231,7 +236,7 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		return nil, err
 	}
 	imp := impair.Wrap(raw)
-	client, err := sync.NewClient(imp, sync.ClientConfig{Net: cfg.Net, Logger: cfg.Logger})
+	client, err := sync.NewClient(imp, sync.ClientConfig{Net: cfg.Net, Logger: cfg.Logger, Credentials: cfg.Credentials})
 	if err != nil {
 		imp.Close()
 		return nil, err
@@ -250,6 +255,7 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		disp:      rmi.NewDispatcher(),
 		start:     time.Now(),
 		names:     map[net.HostID]string{},
+		users:     map[net.HostID]string{},
 		relayed:   map[net.HostID]bool{},
 		connected: true,
 		chatLimit: chat.NewLimiter[net.HostID](chat.LimiterConfig{}),
@@ -415,6 +421,11 @@ func (s *Session) handle(e sync.Event) {
 			s.log.Debug("bad call", "from", e.Peer, "error", err)
 		}
 	case sync.EventMemberJoin:
+		if e.User != "" {
+			// Kept whatever the group: the joins of a match's members
+			// may come before the lobby's answer names the match.
+			s.users[e.Member] = e.User
+		}
 		if e.Group == s.match {
 			s.memberJoined(e.Member)
 		}
