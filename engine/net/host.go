@@ -255,10 +255,17 @@ type Host struct {
 	ident    atomic.Pointer[Identity]  // a server's long-term key (identity.go)
 	srvKey   atomic.Pointer[ServerKey] // a client's server, as proven at Dial
 
-	mu       sync.RWMutex
-	byID     map[HostID]*link
-	byAddr   map[netip.AddrPort]*link // server: clients by address, for hellos
-	extra    []PacketConn             // more conns served (AddConn)
+	mu     sync.RWMutex
+	byID   map[HostID]*link
+	byAddr map[netip.AddrPort]*link // server: clients by address, for hellos
+	extra  []PacketConn             // more conns served (AddConn)
+	// probeConns are a server's alternate endpoints for NAT probes
+	// (AddProbeConn), read without mu on every datagram.
+	probeConns atomic.Pointer[[]PacketConn]
+	// natMu guards a client's running DetectNAT (natprobe.go).
+	natMu    sync.Mutex
+	natBusy  bool
+	natWait  *natWaiter
 	nextID   HostID
 	reserved map[HostID]struct{}
 	dials    map[netip.AddrPort]*pendingDial
@@ -645,6 +652,9 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		h.conn.Close()
 		h.mu.Lock()
 		for _, c := range h.extra {
+			c.Close()
+		}
+		for _, c := range h.probeConnList() {
 			c.Close()
 		}
 		h.mu.Unlock()

@@ -61,6 +61,8 @@ func (h *Host) handleFrameLocked(d *rxData, f frame) {
 		h.handlePathResponseFrameLocked(d, f.Body)
 	case frameForceRelay:
 		h.handleForceRelayFrameLocked(d, f.Body)
+	case frameNAT:
+		h.handleNATFrameLocked(d, f.Body)
 	}
 }
 
