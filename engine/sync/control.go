@@ -23,15 +23,17 @@ const controlChannel uint8 = 255
 
 // Control operations.
 const (
-	opPeerAdd     byte = 1 // peer(4) keys(64) cipher(1) addrs: count(1) × (ip16, port2)
-	opPeerRemove  byte = 2 // peer(4)
-	opMemberJoin  byte = 3 // group(4) member(4) count(2) customLen(2) custom
-	opMemberLeave byte = 4 // group(4) member(4) count(2)
-	opHostChange  byte = 5 // group(4) host(4)
-	opTimeReq     byte = 6 // client clock(8)
-	opTimeResp    byte = 7 // client clock(8) server clock(8)
-	opCandidates  byte = 8 // addrs: count(1) × (ip16, port2): the client's LAN addresses
-	opLast             = opCandidates
+	opPeerAdd     byte = 1  // peer(4) keys(64) cipher(1) addrs: count(1) × (ip16, port2)
+	opPeerRemove  byte = 2  // peer(4)
+	opMemberJoin  byte = 3  // group(4) member(4) count(2) customLen(2) custom
+	opMemberLeave byte = 4  // group(4) member(4) count(2)
+	opHostChange  byte = 5  // group(4) host(4)
+	opTimeReq     byte = 6  // client clock(8)
+	opTimeResp    byte = 7  // client clock(8) server clock(8)
+	opCandidates  byte = 8  // addrs: count(1) × (ip16, port2): the client's LAN addresses
+	opNATReport   byte = 9  // nat(4): the client's NAT type (client → server)
+	opPeerNAT     byte = 10 // peer(4) nat(4): a peer's NAT type (server → client)
+	opLast             = opPeerNAT
 )
 
 // MaxCustom bounds a group's custom field.
@@ -54,6 +56,29 @@ type control struct {
 	Count  uint16
 	Custom []byte
 	T1, T2 int64
+	NAT    net.NATReport // NATReport, PeerNAT: type, mapping, filtering, flags (natSize)
+}
+
+// natSize is the size of a NAT report in a control message: type(1)
+// mapping(1) filtering(1) flags(1): bit 0 hairpin, bits 1-2 port mapping.
+const natSize = 4
+
+func appendNAT(b []byte, r net.NATReport) []byte {
+	flags := byte(r.PortMapping) << 1
+	if r.Hairpin {
+		flags |= 1
+	}
+	return append(b, byte(r.Type), byte(r.Mapping), byte(r.Filtering), flags)
+}
+
+// nat reads a NAT report; out-of-range values mark the reader bad.
+func (r *reader) nat() net.NATReport {
+	b := r.take(natSize)
+	rep := net.NATReport{Type: net.NATType(b[0]), Mapping: net.NATBehavior(b[1]), Filtering: net.NATBehavior(b[2]), Hairpin: b[3]&1 != 0, PortMapping: net.PortMapping(b[3] >> 1)}
+	if rep.Type >= net.NumNATTypes || b[1] > byte(net.AddressPortDependent) || b[2] > byte(net.AddressPortDependent) || b[3] > 5 {
+		r.bad = true
+	}
+	return rep
 }
 
 func appendID(b []byte, id net.HostID) []byte { return binary.LittleEndian.AppendUint32(b, uint32(id)) }
@@ -86,6 +111,10 @@ func appendControl(b []byte, c control) []byte {
 	case opTimeResp:
 		b = binary.LittleEndian.AppendUint64(b, uint64(c.T1))
 		b = binary.LittleEndian.AppendUint64(b, uint64(c.T2))
+	case opNATReport:
+		b = appendNAT(b, c.NAT)
+	case opPeerNAT:
+		b = appendNAT(appendID(b, c.Peer), c.NAT)
 	}
 	return b
 }
@@ -177,6 +206,10 @@ func parseControl(b []byte) (control, error) {
 		c.T1 = r.i64()
 	case opTimeResp:
 		c.T1, c.T2 = r.i64(), r.i64()
+	case opNATReport:
+		c.NAT = r.nat()
+	case opPeerNAT:
+		c.Peer, c.NAT = r.id(), r.nat()
 	}
 	if r.bad || len(r.b) != 0 {
 		return control{}, errBadControl

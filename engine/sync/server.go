@@ -53,6 +53,12 @@ type ServerConfig struct {
 	EventQueue int
 	// NoTCP turns off the TCP fallback in ListenServer.
 	NoTCP bool
+	// NATProbe lists up to three alternate UDP addresses (a second port,
+	// and with a second IP address of the machine, that address on both
+	// ports) on which ListenServer also listens for its clients' NAT-type
+	// checks (RFC 5780 style; see Server.AddNATProbeConn). Empty: clients
+	// learn only their public address, and their NAT type stays unknown.
+	NATProbe []string
 	// TCP configures the TCP fallback (ServeTCP): connections in all and
 	// per source, deadlines. MaxConns zero means Net.MaxLinks
 	// (net.DefaultMaxLinks if that is zero too); a nil Logger means Logger.
@@ -72,6 +78,7 @@ type Server struct {
 	groups   map[net.HostID]*group
 	memberOf map[net.HostID]map[net.HostID]struct{}
 	lan      map[net.HostID][]netip.AddrPort // clients' LAN candidates
+	nat      map[net.HostID]net.NATReport    // clients' NAT types, as they reported them
 	scratch  []byte
 
 	// Read by other goroutines (relay policy on the reader, Send, queries).
@@ -116,6 +123,18 @@ func ListenServer(addr string, cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		c.Close()
 		return nil, err
+	}
+	for _, a := range cfg.NATProbe {
+		pc, err := net.ListenUDP(a)
+		if err == nil {
+			if err = s.AddNATProbeConn(pc); err != nil {
+				pc.Close()
+			}
+		}
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("NAT probe address %s: %w", a, err)
+		}
 	}
 	if !cfg.NoTCP {
 		ln, err := stdnet.Listen("tcp", c.LocalAddr().String())
@@ -182,6 +201,7 @@ func NewServer(conn net.PacketConn, cfg ServerConfig) (*Server, error) {
 		groups:   make(map[net.HostID]*group),
 		memberOf: make(map[net.HostID]map[net.HostID]struct{}),
 		lan:      make(map[net.HostID][]netip.AddrPort),
+		nat:      make(map[net.HostID]net.NATReport),
 		pairs:    make(map[pairKey]int),
 		views:    make(map[net.HostID]groupView),
 	}
@@ -281,6 +301,7 @@ func (s *Server) handle(ev net.Event) {
 		}
 		delete(s.memberOf, ev.Peer)
 		delete(s.lan, ev.Peer)
+		s.forgetNAT(ev.Peer)
 		s.log.Info("client disconnected", "client", ev.Peer, "reason", ev.Err)
 		s.q.Push(Event{Kind: EventDisconnected, Peer: ev.Peer, Err: ev.Err, Received: ev.Received})
 	case net.EventMessage:
@@ -315,6 +336,8 @@ func (s *Server) message(ev net.Event) {
 				s.log.Info("client connected", "client", ev.Peer, "lan", c.Addrs)
 				s.q.Push(Event{Kind: EventConnected, Peer: ev.Peer, Received: ev.Received})
 			}
+		case opNATReport:
+			s.natReport(ev.Peer, c.NAT)
 		case opTimeReq:
 			resp := appendControl(s.scratch[:0], control{Op: opTimeResp, T1: c.T1, T2: int64(time.Since(s.epoch))})
 			if err := s.h.Send(ev.Peer, net.Unreliable.OnChannel(controlChannel), resp); err != nil {
@@ -482,6 +505,8 @@ func (s *Server) join(g *group, m net.HostID, announceHost bool) {
 				keys := s.peerKeys(m, e)
 				s.control(m, control{Op: opPeerAdd, Peer: e, Keys: keys, Addrs: s.candidates(e, m)})
 				s.control(e, control{Op: opPeerAdd, Peer: m, Keys: keys.Swap(), Addrs: s.candidates(m, e)})
+				s.tellNAT(m, e)
+				s.tellNAT(e, m)
 			}
 		}
 		s.memberOf[m][g.id] = struct{}{}
