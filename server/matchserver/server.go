@@ -59,6 +59,11 @@ import (
 type Config struct {
 	// Listen is the UDP address clients connect to. Empty means ":7777".
 	Listen string
+	// NATProbe lists up to three alternate UDP addresses for the clients'
+	// NAT-type checks: a second port, and with a second IP address, that
+	// address on both ports (sync.ServerConfig.NATProbe). Empty: clients'
+	// NAT types stay unknown.
+	NATProbe []string
 	// Admin is the HTTP address of /healthz and /metrics. Empty: no admin
 	// endpoint.
 	Admin string
@@ -156,7 +161,7 @@ func New(cfg Config) (*Server, error) {
 	ncfg.MaxLinks = cfg.MaxClients
 	tcfg := cfg.TCP
 	tcfg.MaxConns = cfg.MaxClients
-	ss, err := sync.ListenServer(cfg.Listen, sync.ServerConfig{Net: ncfg, TCP: tcfg, Logger: cfg.Logger})
+	ss, err := sync.ListenServer(cfg.Listen, sync.ServerConfig{Net: ncfg, TCP: tcfg, Logger: cfg.Logger, NATProbe: cfg.NATProbe})
 	if err != nil {
 		return nil, err
 	}

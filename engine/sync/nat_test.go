@@ -1,0 +1,94 @@
+package sync_test
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net/vnet"
+	"github.com/skein-dev/skein/engine/sync"
+)
+
+// natProbeWorld is natWorld with a server that has the three alternate
+// NAT-probe endpoints (a second port, a second address on both ports).
+func natProbeWorld(t *testing.T, seed int64, kinds []natKind) *world {
+	t.Helper()
+	w := &world{t: t, nw: vnet.New(seed)}
+	t.Cleanup(func() { w.nw.Close() })
+	sc, _ := w.nw.Listen(natSrv)
+	srv, err := sync.NewServer(sc, sync.ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.srv = srv
+	t.Cleanup(func() { srv.Close() })
+	for _, a := range []string{"203.0.113.10:7001", "203.0.113.11:7000", "203.0.113.11:7001"} {
+		pc, err := w.nw.Listen(netip.MustParseAddrPort(a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.AddNATProbeConn(pc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, k := range kinds {
+		addr := fmt.Sprintf("203.0.113.%d:5000", 20+i)
+		if k.nat != nil {
+			pub := netip.MustParseAddr(fmt.Sprintf("203.0.113.%d", 101+i))
+			inside := netip.MustParsePrefix(fmt.Sprintf("10.%d.0.0/24", i+1))
+			if _, err := w.nw.AddNAT(*k.nat, pub, inside); err != nil {
+				t.Fatal(err)
+			}
+			addr = fmt.Sprintf("10.%d.0.11:5000", i+1)
+		}
+		w.dialFrom(addr, net.Config{})
+	}
+	return w
+}
+
+// Each client learns its NAT type (event and API), the server counts the
+// types, and each peer learns the other's.
+func TestClientNATTypeReachesServerAndPeers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		kinds := []natKind{public, portRestricted, symmetric}
+		want := []net.NATType{net.NATPublic, net.NATEndpointIndependent, net.NATSymmetric}
+		w := natProbeWorld(t, 3, kinds)
+		for i, c := range w.clients {
+			e := next(t, c, sync.EventNATType)
+			if e.Err != nil || e.NAT.Type != want[i] {
+				t.Fatalf("%s: NAT event %v (%v), want %v", kinds[i].name, e.NAT, e.Err, want[i])
+			}
+			if r, ok := c.NAT(); !ok || r != e.NAT {
+				t.Fatalf("%s: NAT() %v %v, want the event's report", kinds[i].name, r, ok)
+			}
+		}
+		time.Sleep(time.Second) // the reports reach the server
+		n := w.srv.NATCounts()
+		if n[net.NATPublic] != 1 || n[net.NATEndpointIndependent] != 1 || n[net.NATSymmetric] != 1 {
+			t.Fatalf("server counts %v", n)
+		}
+		ids := []net.HostID{w.clients[0].ID(), w.clients[1].ID(), w.clients[2].ID()}
+		if _, err := w.srv.CreateGroup(ids, nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		for i, c := range w.clients {
+			for j, p := range w.clients {
+				if i == j {
+					continue
+				}
+				if r, ok := c.PeerNAT(p.ID()); !ok || r.Type != want[j] {
+					t.Fatalf("%s sees %s's NAT as %v (%v), want %v", kinds[i].name, kinds[j].name, r, ok, want[j])
+				}
+			}
+		}
+		w.clients[2].Close()
+		time.Sleep(time.Second)
+		if n := w.srv.NATCounts(); n[net.NATSymmetric] != 0 {
+			t.Fatalf("counts after the symmetric client left: %v", n)
+		}
+	})
+}
