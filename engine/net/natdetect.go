@@ -21,6 +21,8 @@ var (
 	// ErrNoNATReply: the server did not answer the first NAT probe (it
 	// may be an older server, or the path lost every try).
 	ErrNoNATReply = errors.New("skein/net: no answer to the NAT probe")
+
+	errNoBirthdayListen = errors.New("skein/net: no way to open extra sockets (PunchConfig.BirthdayListen)")
 )
 
 // natTries is how many times a probe is sent before its answer is taken

@@ -164,7 +164,7 @@ func (h *Host) handlePunchFrameLocked(d *rxData, body []byte) {
 		d.l.drops.add(DropUnexpected)
 		return
 	}
-	d.probes = h.punchFrameLocked(d.l, body, d.from, d.now, d.probes)
+	d.probes = h.punchFrameLocked(d.l, body, d.conn, d.from, d.now, d.probes)
 }
 
 // handlePathChallengeFrameLocked keeps a path challenge to answer once

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -48,8 +49,13 @@ func (c *Client) checkNAT() {
 	}
 	c.mu.Lock()
 	c.nat = &r
+	peers := make(map[net.HostID]net.NATReport, len(c.peerNAT))
+	maps.Copy(peers, c.peerNAT)
 	c.mu.Unlock()
 	c.q.Push(Event{Kind: EventNATType, Peer: net.ServerID, NAT: r, Err: err, Received: time.Now()})
+	for p, pr := range peers {
+		c.setPeerNAT(p, r, pr)
+	}
 	if err != nil {
 		return
 	}
@@ -85,10 +91,23 @@ func (c *Client) peerNATReport(peer net.HostID, r net.NATReport) {
 	if isPeer {
 		c.peerNAT[peer] = r
 	}
+	mine := c.nat
 	c.mu.Unlock()
 	if !isPeer {
 		c.drop(net.DropUnexpected)
 		c.log.Debug("NAT type of a host that is no peer", "peer", peer)
+		return
+	}
+	if mine != nil {
+		c.setPeerNAT(peer, *mine, r)
+	}
+}
+
+// setPeerNAT gives the host both NAT types of a pair: a symmetric NAT
+// facing an endpoint-independent one starts birthday punching.
+func (c *Client) setPeerNAT(peer net.HostID, mine, theirs net.NATReport) {
+	if err := c.h.SetPeerNAT(peer, mine.Type, theirs.Type); err != nil {
+		c.log.Debug("peer NAT", "peer", peer, "error", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package sync_test
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -14,7 +15,8 @@ import (
 
 // natProbeWorld is natWorld with a server that has the three alternate
 // NAT-probe endpoints (a second port, a second address on both ports).
-func natProbeWorld(t *testing.T, seed int64, kinds []natKind) *world {
+// cfg, if not nil, configures the host of the client at ip.
+func natProbeWorld(t *testing.T, seed int64, kinds []natKind, cfg func(ip netip.Addr) net.Config) *world {
 	t.Helper()
 	w := &world{t: t, nw: vnet.New(seed)}
 	t.Cleanup(func() { w.nw.Close() })
@@ -44,7 +46,11 @@ func natProbeWorld(t *testing.T, seed int64, kinds []natKind) *world {
 			}
 			addr = fmt.Sprintf("10.%d.0.11:5000", i+1)
 		}
-		w.dialFrom(addr, net.Config{})
+		var ncfg net.Config
+		if cfg != nil {
+			ncfg = cfg(netip.MustParseAddrPort(addr).Addr())
+		}
+		w.dialFrom(addr, ncfg)
 	}
 	return w
 }
@@ -55,7 +61,7 @@ func TestClientNATTypeReachesServerAndPeers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		kinds := []natKind{public, portRestricted, symmetric}
 		want := []net.NATType{net.NATPublic, net.NATEndpointIndependent, net.NATSymmetric}
-		w := natProbeWorld(t, 3, kinds)
+		w := natProbeWorld(t, 3, kinds, nil)
 		for i, c := range w.clients {
 			e := next(t, c, sync.EventNATType)
 			if e.Err != nil || e.NAT.Type != want[i] {
@@ -90,5 +96,55 @@ func TestClientNATTypeReachesServerAndPeers(t *testing.T) {
 		if n := w.srv.NATCounts(); n[net.NATSymmetric] != 0 {
 			t.Fatalf("counts after the symmetric client left: %v", n)
 		}
+	})
+}
+
+// A symmetric NAT and a port-restricted cone (both address-and-port
+// filtering) cannot punch the plain way; birthday punching gets them
+// direct, in the background, while the relay carries the game.
+func TestBirthdayPunchConeSymmetric(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var w *world
+		w = natProbeWorld(t, 11, []natKind{portRestricted, symmetric}, func(ip netip.Addr) net.Config {
+			return net.Config{Punch: net.PunchConfig{BirthdayListen: func() (net.PacketConn, error) {
+				return w.nw.Listen(netip.AddrPortFrom(ip, 0))
+			}}}
+		})
+		a, b := w.clients[0], w.clients[1]
+		for _, c := range w.clients {
+			next(t, c, sync.EventNATType)
+		}
+		start := time.Now()
+		if _, err := w.srv.CreateGroup([]net.HostID{a.ID(), b.ID()}, nil); err != nil {
+			t.Fatal(err)
+		}
+		isDirect := func(c *sync.Client, peer net.HostID) bool {
+			st, ok := c.PeerState(peer)
+			return ok && !st.Relayed
+		}
+		for !isDirect(a, b.ID()) || !isDirect(b, a.ID()) {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("not direct after %v: a %+v, b %+v", time.Since(start), a.Host().BirthdayStats(), b.Host().BirthdayStats())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		took := time.Since(start)
+		sa, sb := a.Host().BirthdayStats(), b.Host().BirthdayStats()
+		t.Logf("direct after %v (virtual time); probes: easy side %d, hard side %d", took, sa.Probes, sb.Probes)
+		if sa.Attempts != 1 || sb.Attempts != 1 || sa.Won+sb.Won == 0 {
+			t.Fatalf("birthday stats: easy %+v, hard %+v", sa, sb)
+		}
+		if sa.Probes > 2048 || sb.Probes > 3*256+1 {
+			t.Fatalf("over the bounds: easy %d probes, hard %d", sa.Probes, sb.Probes)
+		}
+		st, _ := b.PeerState(a.ID())
+		if !strings.HasPrefix(st.Path, "direct 203.0.113.101:") {
+			t.Fatalf("hard side's path %q, want the cone's public address", st.Path)
+		}
+		exchange(t, a, b, 200, nil)
+		// The losing sockets are closed: only the winning one is left of
+		// the hard side's 256, and it goes with the link.
+		w.srv.DestroyGroup(w.srv.Groups()[0])
+		time.Sleep(time.Second)
 	})
 }
