@@ -4,6 +4,9 @@ import (
 	"context"
 	stdnet "net"
 	"net/netip"
+	"os"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -114,5 +117,144 @@ func TestNetlabNATTypeUDPBlocked(t *testing.T) {
 			t.Fatalf("server counts %v", srv.NATCounts())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// birthdayClient is natClient whose host opens its birthday-punching
+// sockets in the lab host's namespace.
+func (l *lab) birthdayClient(srv *sync.Server, h string) *sync.Client {
+	l.t.Helper()
+	ip := netip.MustParseAddr(l.run("addr", h))
+	listen := func() (net.PacketConn, error) {
+		var c *stdnet.UDPConn
+		err := inNetns(labPrefix+h, func() (err error) {
+			c, err = stdnet.ListenUDP("udp4", stdnet.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		return net.UDP(c), nil
+	}
+	c, err := sync.NewClient(l.udpIn(h, netip.AddrPortFrom(ip, 0)), sync.ClientConfig{Net: net.Config{Punch: net.PunchConfig{BirthdayListen: listen}}})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx, labServer); err != nil {
+		l.t.Fatalf("%s connects: %v", h, err)
+	}
+	waitFor(l.t, srv, sync.EventConnected)
+	return c
+}
+
+// birthdayTrial is one cone↔symmetric meeting on the real NAT.
+type birthdayTrial struct {
+	direct   bool
+	took     time.Duration // group created → both sides direct
+	probes   uint64        // birthday datagrams, both sides
+	peakRate uint64        // most datagrams the two clients sent in one second
+}
+
+func (l *lab) birthdayTrial(t *testing.T, srv *sync.Server, limit time.Duration) birthdayTrial {
+	a, b := l.birthdayClient(srv, "a1"), l.birthdayClient(srv, "b1")
+	defer a.Close()
+	defer b.Close()
+	for _, c := range []*sync.Client{a, b} {
+		if e := waitFor(t, c, sync.EventNATType); e.Err != nil {
+			t.Fatalf("NAT check: %v", e.Err)
+		}
+	}
+	if ra, _ := a.NAT(); ra.Type != net.NATEndpointIndependent {
+		t.Fatalf("a1's NAT %v, want endpoint-independent", ra)
+	}
+	if rb, _ := b.NAT(); rb.Type != net.NATSymmetric {
+		t.Fatalf("b1's NAT %v, want symmetric", rb)
+	}
+	g, err := srv.CreateGroup([]net.HostID{a.ID(), b.ID()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.DestroyGroup(g)
+	start := time.Now()
+	isDirect := func(c *sync.Client, peer net.HostID) bool {
+		st, ok := c.PeerState(peer)
+		return ok && !st.Relayed
+	}
+	var res birthdayTrial
+	var window []uint64 // datagrams sent per 100 ms
+	last := a.Host().Stats().DatagramsOut + b.Host().Stats().DatagramsOut
+	tick := time.Now()
+	for time.Since(start) < limit {
+		if isDirect(a, b.ID()) && isDirect(b, a.ID()) {
+			res.direct, res.took = true, time.Since(start)
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+		if time.Since(tick) >= 100*time.Millisecond {
+			tick = time.Now()
+			now := a.Host().Stats().DatagramsOut + b.Host().Stats().DatagramsOut
+			window = append(window, now-last)
+			last = now
+		}
+	}
+	window = append(window, a.Host().Stats().DatagramsOut+b.Host().Stats().DatagramsOut-last)
+	for i := range window {
+		var sum uint64
+		for _, n := range window[i:min(i+10, len(window))] {
+			sum += n
+		}
+		res.peakRate = max(res.peakRate, sum)
+	}
+	res.probes = a.Host().BirthdayStats().Probes + b.Host().BirthdayStats().Probes
+	if res.direct {
+		realExchange(t, a, b, 50)
+	}
+	return res
+}
+
+// TestNetlabBirthdayConeSymmetric: a cone NAT and a symmetric one, which
+// plain punching leaves relayed (TestNetlabSymmetricNATsStayRelayedAndWork
+// shows the symmetric pair), go direct by birthday punching on the real
+// Linux NAT. It runs SKEIN_BIRTHDAY_TRIALS meetings (3 by default; 50 for
+// BENCHMARKS.md) and reports the direct rate, the median time to direct,
+// the probes per success and the peak packet rate:
+//
+//	SKEIN_BIRTHDAY_TRIALS=50 go test -run TestNetlabBirthdayConeSymmetric -v ./engine/sync/
+//
+// It fails when fewer than 90% of the trials go direct (with 3 trials: any
+// failure), or on any error.
+func TestNetlabBirthdayConeSymmetric(t *testing.T) {
+	trials := 3
+	if v := os.Getenv("SKEIN_BIRTHDAY_TRIALS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			t.Fatalf("SKEIN_BIRTHDAY_TRIALS=%q: want 1 to 500", v)
+		}
+		trials = n
+	}
+	l := upLab(t, "--nat-a", "cone", "--nat-b", "symmetric")
+	srv := l.natProbeServer()
+	var took []time.Duration
+	var probes, peak uint64
+	for i := range trials {
+		r := l.birthdayTrial(t, srv, 10*time.Second)
+		t.Logf("trial %d: direct %v after %v, %d birthday datagrams, peak %d datagrams/s", i+1, r.direct, r.took.Round(time.Millisecond), r.probes, r.peakRate)
+		if r.direct {
+			took = append(took, r.took)
+			probes += r.probes
+		}
+		peak = max(peak, r.peakRate)
+	}
+	if len(took) == 0 {
+		t.Fatalf("no trial of %d went direct", trials)
+	}
+	slices.Sort(took)
+	t.Logf("cone<->symmetric: %d/%d direct (%.0f%%), time to direct p50 %v p90 %v, %d birthday datagrams per success, peak %d datagrams/s (both clients)",
+		len(took), trials, 100*float64(len(took))/float64(trials), took[len(took)/2].Round(time.Millisecond),
+		took[len(took)*9/10].Round(time.Millisecond), probes/uint64(len(took)), peak)
+	if len(took)*10 < trials*9 {
+		t.Fatalf("%d of %d trials went direct, under the 90%% target", len(took), trials)
 	}
 }
