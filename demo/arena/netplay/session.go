@@ -165,8 +165,10 @@ type Session struct {
 	effects []sim.Event
 	notices []Notice
 	relayed map[net.HostID]bool
-	polled  time.Time
-	counts  Counters
+	// relayWhy is the reason of each peer's last move onto the relay.
+	relayWhy map[net.HostID]error
+	polled   time.Time
+	counts   Counters
 
 	// Chat (chat.go).
 	chat      []ChatLine
@@ -252,6 +254,7 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		start:     time.Now(),
 		names:     map[net.HostID]string{},
 		relayed:   map[net.HostID]bool{},
+		relayWhy:  map[net.HostID]error{},
 		connected: true,
 		chatLimit: chat.NewLimiter[net.HostID](chat.LimiterConfig{}),
 		ownPace:   chat.NewLimiter[net.HostID](chat.LimiterConfig{Burst: ownBurst}),
