@@ -146,6 +146,8 @@ func (h *Host) DetectNAT(ctx context.Context) (NATReport, error) {
 		r.Type = NATEndpointIndependent
 	case AddressDependent, AddressPortDependent:
 		r.Type = NATSymmetric
+	case BehaviorUnknown, numBehaviors:
+		// No alternate endpoint answered: the type stays unknown.
 	}
 	hp, err := h.natHairpin(ctx, l, r.Mapped)
 	if err != nil {

@@ -172,7 +172,7 @@ func (c *Client) Connect(ctx context.Context, addr netip.AddrPort) error {
 	close(c.start)
 	if !c.cfg.NoNATCheck {
 		c.wg.Add(1)
-		go c.checkNAT()
+		go c.checkNAT() //nolint:gosec // G118: the check outlives Connect's ctx (a dial deadline); it ends with the client (c.done) or natCheckTimeout
 	}
 	return nil
 }

@@ -275,7 +275,7 @@ func (s *Server) handle(e sync.Event) {
 			s.metrics.lobbyErrors.Inc()
 			s.lobLog.Debug("bad lobby call", "client", e.Peer, "error", err)
 		}
-	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange:
+	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange, sync.EventNATType:
 		// The server's view of its matches' groups: the lobby keeps its
 		// own member lists (match.members), changed on its goroutines.
 	}

@@ -434,6 +434,9 @@ func (s *Session) handle(e sync.Event) {
 		}
 	case sync.EventRelayStateChange:
 		s.relayChanged(e.Peer, e.Relayed, e.Err)
+	case sync.EventNATType:
+		// The network panel reads it (Session.NAT) when it draws.
+		s.log.Debug("NAT type", "nat", e.NAT.String(), "error", e.Err)
 	case sync.EventConnected:
 		// The session starts connected (Dial waits for the server).
 	case sync.EventDisconnected:
