@@ -121,8 +121,8 @@ func TestNetlabNATTypeUDPBlocked(t *testing.T) {
 }
 
 // birthdayClient is natClient whose host opens its birthday-punching
-// sockets in the lab host's namespace.
-func (l *lab) birthdayClient(srv *sync.Server, h string) *sync.Client {
+// sockets in the lab host's namespace (plain: birthday punching off).
+func (l *lab) birthdayClient(srv *sync.Server, h string, plain bool) *sync.Client {
 	l.t.Helper()
 	ip := netip.MustParseAddr(l.run("addr", h))
 	listen := func() (net.PacketConn, error) {
@@ -136,7 +136,11 @@ func (l *lab) birthdayClient(srv *sync.Server, h string) *sync.Client {
 		}
 		return net.UDP(c), nil
 	}
-	c, err := sync.NewClient(l.udpIn(h, netip.AddrPortFrom(ip, 0)), sync.ClientConfig{Net: net.Config{Punch: net.PunchConfig{BirthdayListen: listen}}})
+	pc := net.PunchConfig{BirthdayListen: listen}
+	if plain {
+		pc.BirthdayPorts = -1
+	}
+	c, err := sync.NewClient(l.udpIn(h, netip.AddrPortFrom(ip, 0)), sync.ClientConfig{Net: net.Config{Punch: pc}})
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -157,8 +161,8 @@ type birthdayTrial struct {
 	peakRate uint64        // most datagrams the two clients sent in one second
 }
 
-func (l *lab) birthdayTrial(t *testing.T, srv *sync.Server, limit time.Duration) birthdayTrial {
-	a, b := l.birthdayClient(srv, "a1"), l.birthdayClient(srv, "b1")
+func (l *lab) birthdayTrial(t *testing.T, srv *sync.Server, limit time.Duration, plain bool) birthdayTrial {
+	a, b := l.birthdayClient(srv, "a1", plain), l.birthdayClient(srv, "b1", plain)
 	defer a.Close()
 	defer b.Close()
 	for _, c := range []*sync.Client{a, b} {
@@ -219,27 +223,45 @@ func (l *lab) birthdayTrial(t *testing.T, srv *sync.Server, limit time.Duration)
 // shows the symmetric pair), go direct by birthday punching on the real
 // Linux NAT. It runs SKEIN_BIRTHDAY_TRIALS meetings (3 by default; 50 for
 // BENCHMARKS.md) and reports the direct rate, the median time to direct,
-// the probes per success and the peak packet rate:
+// the probes per success and the peak packet rate. With
+// SKEIN_BIRTHDAY_BASELINE=n it first runs n meetings with birthday
+// punching off (the baseline: plain punching, which must stay relayed):
 //
-//	SKEIN_BIRTHDAY_TRIALS=50 go test -run TestNetlabBirthdayConeSymmetric -v ./engine/sync/
+//	SKEIN_BIRTHDAY_TRIALS=50 SKEIN_BIRTHDAY_BASELINE=5 go test -run TestNetlabBirthdayConeSymmetric -v ./engine/sync/
 //
 // It fails when fewer than 90% of the trials go direct (with 3 trials: any
 // failure), or on any error.
 func TestNetlabBirthdayConeSymmetric(t *testing.T) {
-	trials := 3
-	if v := os.Getenv("SKEIN_BIRTHDAY_TRIALS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			t.Fatalf("SKEIN_BIRTHDAY_TRIALS=%q: want 1 to 500", v)
+	count := func(name string, def, lo int) int {
+		v := os.Getenv(name)
+		if v == "" {
+			return def
 		}
-		trials = n
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > 500 {
+			t.Fatalf("%s=%q: want %d to 500", name, v, lo)
+		}
+		return n
 	}
+	trials, baseline := count("SKEIN_BIRTHDAY_TRIALS", 3, 1), count("SKEIN_BIRTHDAY_BASELINE", 0, 0)
 	l := upLab(t, "--nat-a", "cone", "--nat-b", "symmetric")
 	srv := l.natProbeServer()
+	plainDirect := 0
+	for i := range baseline {
+		// Longer than a plain punch attempt (3 s).
+		r := l.birthdayTrial(t, srv, 5*time.Second, true)
+		t.Logf("baseline %d (plain punching): direct %v, %d birthday datagrams", i+1, r.direct, r.probes)
+		if r.direct {
+			plainDirect++
+		}
+	}
+	if baseline > 0 {
+		t.Logf("baseline cone<->symmetric with plain punching: %d/%d direct", plainDirect, baseline)
+	}
 	var took []time.Duration
 	var probes, peak uint64
 	for i := range trials {
-		r := l.birthdayTrial(t, srv, 10*time.Second)
+		r := l.birthdayTrial(t, srv, 10*time.Second, false)
 		t.Logf("trial %d: direct %v after %v, %d birthday datagrams, peak %d datagrams/s", i+1, r.direct, r.took.Round(time.Millisecond), r.probes, r.peakRate)
 		if r.direct {
 			took = append(took, r.took)
