@@ -24,6 +24,8 @@ func controlSeeds() []control {
 		{Op: opNATReport, NAT: net.NATReport{Type: net.NATSymmetric, Mapping: net.AddressPortDependent, Filtering: net.AddressPortDependent, PortMapping: net.PortMappingRefused}},
 		{Op: opNATReport, NAT: net.NATReport{Type: net.NATEndpointIndependent, Mapping: net.EndpointIndependent, Filtering: net.AddressDependent, Hairpin: true}},
 		{Op: opPeerNAT, Peer: 1005, NAT: net.NATReport{Type: net.NATUDPBlocked}},
+		{Op: opPeerCandidates, Peer: 1005, Addrs: []netip.AddrPort{netip.MustParseAddrPort("10.1.0.11:5000"), netip.MustParseAddrPort("203.0.113.101:5000")}},
+		{Op: opPeerCandidates, Peer: 1006},
 	}
 }
 
@@ -64,7 +66,7 @@ func FuzzControl(f *testing.F) {
 			return
 		}
 		re := appendControl(nil, c)[1:]
-		if c.Op == opPeerAdd || c.Op == opCandidates {
+		if c.Op == opPeerAdd || c.Op == opCandidates || c.Op == opPeerCandidates {
 			// Addresses are normalised (IPv4-mapped unmapped): compare after a
 			// second round.
 			c2, err := parseControl(re)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/portmap"
 )
 
 // NAT types (docs/SEMANTICS.md, "NAT type"). Once connected, a Client
@@ -42,6 +43,7 @@ func (c *Client) checkNAT() {
 	if ctx.Err() != nil && c.closed() {
 		return
 	}
+	r.PortMapping = portMappingState(c.PortMapping())
 	if err != nil {
 		c.log.Debug("NAT check", "error", err)
 	} else {
@@ -61,6 +63,38 @@ func (c *Client) checkNAT() {
 	}
 	if serr := c.h.Send(net.ServerID, net.Reliable, appendControl(nil, control{Op: opNATReport, NAT: r})); serr != nil {
 		c.log.Debug("NAT report not sent", "error", serr)
+	}
+}
+
+// portMappingState is what a NAT report says of a port-mapping status.
+func portMappingState(s portmap.Status) net.PortMapping {
+	switch s.State {
+	case portmap.Mapped:
+		return net.PortMappingAvailable
+	case portmap.Unavailable:
+		return net.PortMappingRefused
+	case portmap.Pending, portmap.Off, portmap.Closed:
+	}
+	return net.PortMappingUnknown
+}
+
+// natPortMapChanged updates the NAT report when the port mapping's state
+// changes after the check: the client raises EventNATType again and tells
+// the server, which tells its peers.
+func (c *Client) natPortMapChanged(s portmap.Status) {
+	pm := portMappingState(s)
+	c.mu.Lock()
+	if c.nat == nil || c.nat.PortMapping == pm || s.State == portmap.Closed {
+		c.mu.Unlock()
+		return
+	}
+	r := *c.nat
+	r.PortMapping = pm
+	c.nat = &r
+	c.mu.Unlock()
+	c.q.Push(Event{Kind: EventNATType, Peer: net.ServerID, NAT: r, Received: time.Now()})
+	if err := c.h.Send(net.ServerID, net.Reliable, appendControl(nil, control{Op: opNATReport, NAT: r})); err != nil {
+		c.log.Debug("NAT report not sent", "error", err)
 	}
 }
 
