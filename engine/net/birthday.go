@@ -80,11 +80,17 @@ type BirthdayStats struct {
 	Attempts, Won uint64
 	// Probes is the datagrams the attempts sent (both roles).
 	Probes uint64
+	// Sockets is the extra sockets open now: an attempt's, and those
+	// carrying a direct path an attempt found.
+	Sockets int
 }
 
 // BirthdayStats returns the host's birthday-punching counters.
 func (h *Host) BirthdayStats() BirthdayStats {
-	return BirthdayStats{Attempts: h.bdayAttempts.Load(), Won: h.bdayWon.Load(), Probes: h.bdayProbes.Load()}
+	h.bdayMu.Lock()
+	n := len(h.bdayConns)
+	h.bdayMu.Unlock()
+	return BirthdayStats{Attempts: h.bdayAttempts.Load(), Won: h.bdayWon.Load(), Probes: h.bdayProbes.Load(), Sockets: n}
 }
 
 // directConn is the socket of the direct path: a birthday attempt's

@@ -144,7 +144,58 @@ func TestBirthdayPunchConeSymmetric(t *testing.T) {
 		exchange(t, a, b, 200, nil)
 		// The losing sockets are closed: only the winning one is left of
 		// the hard side's 256, and it goes with the link.
-		w.srv.DestroyGroup(w.srv.Groups()[0])
+		if n := b.Host().BirthdayStats().Sockets; n != 1 {
+			t.Fatalf("hard side has %d extra sockets open while direct, want 1", n)
+		}
+		if err := w.srv.DestroyGroup(w.srv.Groups()[0]); err != nil {
+			t.Fatal(err)
+		}
 		time.Sleep(time.Second)
+		if n := b.Host().BirthdayStats().Sockets; n != 0 {
+			t.Fatalf("hard side has %d extra sockets open after the peer left, want 0", n)
+		}
+	})
+}
+
+// A NAT report that arrives after the group formed still reaches the
+// peers (the server passes it on when it arrives).
+func TestPeerNATArrivesAfterTheGroup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := &world{t: t, nw: vnet.New(12)}
+		t.Cleanup(func() { w.nw.Close() })
+		// 30 ms each way: the NAT checks take seconds of virtual time, the
+		// group forms at once.
+		w.nw.SetConditions(vnet.Conditions{Delay: 30 * time.Millisecond})
+		sc, _ := w.nw.Listen(natSrv)
+		srv, err := sync.NewServer(sc, sync.ServerConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.srv = srv
+		t.Cleanup(func() { srv.Close() })
+		pc, _ := w.nw.Listen(netip.MustParseAddrPort("203.0.113.11:7000"))
+		if err := srv.AddNATProbeConn(pc); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			pub := netip.MustParseAddr(fmt.Sprintf("203.0.113.%d", 101+i))
+			if _, err := w.nw.AddNAT(*portRestricted.nat, pub, netip.MustParsePrefix(fmt.Sprintf("10.%d.0.0/24", i+1))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a := w.dialFrom("10.1.0.11:5000", net.Config{})
+		b := w.dialFrom("10.2.0.11:5000", net.Config{})
+		if _, err := srv.CreateGroup([]net.HostID{a.ID(), b.ID()}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := a.NAT(); ok {
+			t.Fatal("the NAT check finished before the group formed: the test shows nothing")
+		}
+		time.Sleep(5 * time.Second) // the checks end, the reports go round
+		for _, p := range [][2]*sync.Client{{a, b}, {b, a}} {
+			if r, ok := p[0].PeerNAT(p[1].ID()); !ok || r.Type != net.NATEndpointIndependent {
+				t.Fatalf("%v sees %v's NAT as %v (%v), want endpoint-independent", p[0].ID(), p[1].ID(), r, ok)
+			}
+		}
 	})
 }
