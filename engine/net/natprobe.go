@@ -17,8 +17,9 @@ import (
 // link in the probe packet-number space (like punch probes, they go to
 // addresses off the link's path). Only a client holding the link's keys
 // can ask. Request and reply have the same fixed body, so a reply is never
-// larger than the request it answers; a server answers each request once,
-// to the address it came from, within a per-client rate (natProbeRate).
+// larger than the request it answers; a server answers one request per
+// datagram, once, to the address it came from, within a per-client rate
+// (natProbeRate).
 
 // frameNAT body: kind(1) token(8) flags(1) seen(1) mapped(18)
 // count(1) count×endpoint(18), padded to natBodySize.
@@ -174,7 +175,10 @@ func (h *Host) answerNATLocked(d *rxData, m natMsg) {
 	} else if i := slices.Index(conns, d.conn); i >= 0 {
 		seen = i + 1
 	}
-	if seen < 0 { // the TCP fallback: there is no NAT mapping to report
+	if seen < 0 || d.natReply {
+		// The TCP fallback has no NAT mapping to report; a second request
+		// in one datagram would get a second reply datagram, more bytes
+		// than came in.
 		h.dropOn(l, DropUnexpected)
 		return
 	}
@@ -210,6 +214,7 @@ func (h *Host) answerNATLocked(d *rxData, m natMsg) {
 	b, pn := l.startProbeDatagram()
 	b = appendFrame(b, frameNAT, appendNATBody(body[:0], reply))
 	d.probes = append(d.probes, directProbe{conn: via, to: d.from, b: l.sealDatagram(b, pn)})
+	d.natReply = true
 }
 
 // natWaiter is a DetectNAT step waiting for its reply or hairpin.

@@ -22,6 +22,7 @@ type rxData struct {
 	relay     []relayRecord // relay records to forward (server)
 	fan       []fanoutMsg   // fan-out (server) or fanned (client) messages
 	challenge []byte        // the last path challenge: one answer per datagram
+	natReply  bool          // a NAT probe was answered: one answer per datagram
 
 	oldPath, migrated Path // a path response moved the link from oldPath to migrated
 	sawKCP            bool // KCP segments arrived: pump the stream

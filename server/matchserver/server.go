@@ -202,7 +202,7 @@ func (s *Server) Sync() *sync.Server { return s.sync }
 // Run serves until ctx ends, then shuts down gracefully: clients are told
 // the server is shutting down and disconnected within ShutdownTimeout.
 func (s *Server) Run(ctx context.Context) error {
-	s.log.Info("listening", "udp", s.UDPAddr().String(), "admin", s.AdminAddr())
+	s.log.Info("listening", "udp", s.UDPAddr().String(), "admin", s.AdminAddr(), "nat_probe", s.cfg.NATProbe)
 	if id := s.sync.Host().Identity(); id != nil {
 		// The public key only: clients pin it (the secret is never logged).
 		cur := id.Current()
