@@ -293,14 +293,30 @@ type Host struct {
 	ident    atomic.Pointer[Identity]  // a server's long-term key (identity.go)
 	srvKey   atomic.Pointer[ServerKey] // a client's server, as proven at Dial
 
-	mu       sync.RWMutex
-	byID     map[HostID]*link
-	byAddr   map[netip.AddrPort]*link // server: clients by address, for hellos
-	extra    []PacketConn             // more conns served (AddConn)
-	nextID   HostID
-	reserved map[HostID]struct{}
-	dials    map[netip.AddrPort]*pendingDial
-	closed   bool
+	mu     sync.RWMutex
+	byID   map[HostID]*link
+	byAddr map[netip.AddrPort]*link // server: clients by address, for hellos
+	extra  []PacketConn             // more conns served (AddConn)
+	// probeConns are a server's alternate endpoints for NAT probes
+	// (AddProbeConn), read without mu on every datagram.
+	probeConns atomic.Pointer[[]PacketConn]
+	// natMu guards a client's running DetectNAT (natprobe.go).
+	natMu   sync.Mutex
+	natBusy bool
+	natWait *natWaiter
+	// Birthday punching (birthday.go): the extra sockets open (guarded by
+	// bdayMu, a leaf lock), whether a hard-side attempt runs, and the
+	// counters.
+	bdayMu       sync.Mutex
+	bdayConns    map[PacketConn]struct{}
+	bdayHard     atomic.Bool
+	bdayAttempts atomic.Uint64
+	bdayWon      atomic.Uint64
+	bdayProbes   atomic.Uint64
+	nextID       HostID
+	reserved     map[HostID]struct{}
+	dials        map[netip.AddrPort]*pendingDial
+	closed       bool
 	// adm is a server's admission state (admit.go), admitChecks its
 	// checks on proven addresses (stage 4). Guarded by mu.
 	adm         admission
@@ -693,6 +709,15 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		for _, c := range h.extra {
 			c.Close()
 		}
+		for _, c := range h.probeConnList() {
+			c.Close()
+		}
+		h.bdayMu.Lock()
+		for c := range h.bdayConns {
+			c.Close()
+		}
+		clear(h.bdayConns)
+		h.bdayMu.Unlock()
 		h.mu.Unlock()
 	})
 	h.wg.Wait()
@@ -709,6 +734,7 @@ func (h *Host) removeLink(l *link, reason error) {
 	}
 	l.removed = true
 	l.releaseHeldLocked()
+	h.birthdayEndLocked(l, time.Now())
 	// A server link its client never confirmed was never reported
 	// connected: its end is not reported either.
 	if !h.cfg.Accept || l.confirmed {
