@@ -42,12 +42,20 @@ type PunchConfig struct {
 	Timeout time.Duration
 	// Keepalive is how often a direct path is probed. Zero means 500 ms.
 	Keepalive time.Duration
-	// Lost is how long a direct path may go without an answer before the
-	// peer falls back to the relay. Zero means 1.5 s.
+	// Lost bounds how long a direct path may go without an answer to what
+	// this host sends before the peer falls back to the relay. The
+	// threshold itself scales with the direct path's RTT (about 5 round
+	// trips, at least 150 ms; see failover.go and docs/SEMANTICS.md), so
+	// a path that stops delivering while traffic flows is left within a
+	// few round trips. Zero means 1.5 s.
 	Lost time.Duration
 	// RetryMin and RetryMax bound the back-off between attempts after a
 	// failure or a lost path. Zero means 5 s and 60 s.
 	RetryMin, RetryMax time.Duration
+	// Recheck is how often, while relayed after a lost direct path, one
+	// probe goes to the last direct address, so that the pair returns to
+	// it as soon as it works again. Zero means 1 s.
+	Recheck time.Duration
 }
 
 func (p PunchConfig) withDefaults() PunchConfig {
@@ -62,6 +70,7 @@ func (p PunchConfig) withDefaults() PunchConfig {
 	def(&p.Lost, 1500*time.Millisecond)
 	def(&p.RetryMin, 5*time.Second)
 	def(&p.RetryMax, 60*time.Second)
+	def(&p.Recheck, time.Second)
 	return p
 }
 
@@ -83,6 +92,7 @@ type punchState struct {
 	forceSeq   uint32 // the last force notice this host sent
 	peerSeq    uint32 // the newest force notice the peer sent
 	reported   bool   // a failure to punch was reported once
+	failover          // direct-path loss detection and return (failover.go)
 }
 
 // directProbe is a sealed probe or ack to write to an address, not through
@@ -227,6 +237,7 @@ func (h *Host) toRelayLocked(l *link, reason error, now time.Time) {
 	ps := l.punch
 	ps.direct = netip.AddrPort{}
 	l.path = ps.relay
+	l.leftDirectLocked()
 	h.pathEvent(l, true, reason, now)
 }
 
@@ -282,12 +293,14 @@ func (h *Host) punchFrameLocked(l *link, body []byte, from netip.AddrPort, now t
 			switch better, cur := slices.Index(ps.cands, from), slices.Index(ps.cands, ps.direct); {
 			case from == ps.direct:
 				ps.lastAck = now
+				ps.ackedDirectLocked(now)
 			case better >= 0 && (cur < 0 || better < cur):
 				// A candidate we prefer (the LAN before a hairpinning
 				// NAT's public address) answered too: move to it.
 				ps.direct, ps.lastAck = from, now
 				l.path = h.DirectPath(from)
 				l.pathSince = now
+				h.wentDirectLocked(l, now)
 			}
 			return out
 		}
@@ -298,6 +311,7 @@ func (h *Host) punchFrameLocked(l *link, body []byte, from netip.AddrPort, now t
 		ps.backoff = h.punchCfg.RetryMin
 		ps.reported = false
 		l.path = h.DirectPath(from)
+		h.wentDirectLocked(l, now)
 		h.pathEvent(l, false, nil, now)
 	}
 	return out
@@ -313,17 +327,15 @@ func (h *Host) punchTickLocked(l *link, now time.Time) []directProbe {
 	cfg := h.punchCfg
 	switch {
 	case ps.direct.IsValid():
-		if now.Sub(ps.lastAck) > cfg.Lost {
-			h.toRelayLocked(l, ErrPathLost, now)
-			// Reported: the retries that fail from here on change nothing.
-			ps.reported = true
-			ps.retryAt = now.Add(ps.backoff)
-			ps.backoff = min(2*ps.backoff, cfg.RetryMax)
+		// The timer's failover check (failover.go) sees a silent path
+		// first; this is the backstop, in case nothing was sent.
+		if now.Sub(ps.lastAck) > cfg.Lost && now.Sub(ps.lastRx) > cfg.Lost {
+			h.pathLostLocked(l, now)
 			return nil
 		}
 		if !now.Before(ps.nextKeep) {
 			ps.nextKeep = now.Add(cfg.Keepalive)
-			return h.probesLocked(l, []netip.AddrPort{ps.direct}, punchProbe, ps.token, nil)
+			return h.probeDirectLocked(l, now, nil)
 		}
 	case ps.probing:
 		if !now.Before(ps.deadline) {
@@ -342,6 +354,8 @@ func (h *Host) punchTickLocked(l *link, now time.Time) []directProbe {
 		}
 	case !ps.retryAt.IsZero() && !now.Before(ps.retryAt):
 		return h.startAttemptLocked(l, now)
+	case ps.lastDirect.IsValid() && !ps.nextCheck.IsZero() && !now.Before(ps.nextCheck):
+		return h.recheckLocked(l, now)
 	}
 	return nil
 }
