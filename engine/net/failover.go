@@ -85,20 +85,22 @@ func (h *Host) lossTimesLocked(l *link) lossTimes {
 	if est.samples == 0 {
 		est = l.rtt
 	}
-	r := noRTT
+	srtt, rto := noRTT, 2*noRTT
 	if est.samples > 0 {
-		r = max(est.srtt+4*est.jitter, time.Millisecond)
+		// As TCP's retransmission timeout: the longest an answer
+		// plausibly takes.
+		srtt, rto = est.srtt, max(est.srtt+4*est.jitter, time.Millisecond)
 	}
 	t := lossTimes{
-		probe: max(2*r, probeFloor),
-		gap:   max(r/2, gapFloor),
+		probe: max(srtt+rto, probeFloor),
+		gap:   max(rto/2, gapFloor),
 	}
-	t.lost = max(t.probe+3*r, lostFloor)
+	t.lost = max(t.probe+2*rto+t.gap, lostFloor)
 	t.probe <<= ps.flaps
 	t.lost <<= ps.flaps
 	t.lost = min(t.lost, h.punchCfg.Lost)
 	t.probe = min(t.probe, t.lost/2)
-	t.mirror = min(t.probe+r+mirrorSlack, t.lost)
+	t.mirror = min(t.probe+rto+mirrorSlack, t.lost)
 	if ps.rxGap > 0 && 2*ps.rxGap <= t.probe {
 		// The peer streams to us: a silence as long as probe is
 		// already unusual, so mirror without waiting for the probe's

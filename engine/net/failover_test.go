@@ -336,3 +336,21 @@ func TestFailoverMeasure(t *testing.T) {
 			lost[(len(lost)-1)/2], lost[(len(lost)-1)*9/10], lost[len(lost)-1], pct(reliable, 50), pct(reliable, 90), pct(backs, 50), pct(backs, 90))
 	})
 }
+
+// A working direct path with loss and jitter (5% each way, 20±5 ms) keeps
+// a streaming pair direct: the thresholds scale with the measured RTT and
+// jitter, and a few lost datagrams are answered by probes, not taken for
+// a dead path.
+func TestFailoverLossyPathDoesNotFlap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fp := newFailoverPair(t, 65)
+		fp.nw.SetConditions(vnet.Conditions{Delay: hop, Jitter: 5 * time.Millisecond, Loss: 0.05})
+		start := time.Now()
+		fp.run(60 * time.Second)
+		st := fp.nw.Stats()
+		t.Logf("%v: %d datagrams, %d lost; %d unreliable messages a to b of %d", time.Since(start), st.Sent, st.Dropped.Loss, len(fp.gotU[0]), len(fp.sentU[0]))
+		if !fp.switched[0].IsZero() || !fp.switched[1].IsZero() {
+			t.Fatalf("left a working path: relayed %v, at %v (%v, %v)", fp.relayed, fp.switched, fp.lostWhy[0], fp.lostWhy[1])
+		}
+	})
+}

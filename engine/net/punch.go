@@ -44,7 +44,7 @@ type PunchConfig struct {
 	Keepalive time.Duration
 	// Lost bounds how long a direct path may go without an answer to what
 	// this host sends before the peer falls back to the relay. The
-	// threshold itself scales with the direct path's RTT (about 5 round
+	// threshold itself scales with the direct path's RTT (about 4 round
 	// trips, at least 150 ms; see failover.go and docs/SEMANTICS.md), so
 	// a path that stops delivering while traffic flows is left within a
 	// few round trips. Zero means 1.5 s.
