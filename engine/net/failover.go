@@ -160,7 +160,11 @@ func (h *Host) heardLocked(l *link, from netip.AddrPort, relayed bool, now time.
 // loss probe), started on the silence clock and timed for an RTT sample.
 func (h *Host) probeDirectLocked(l *link, now time.Time, out []directProbe) []directProbe {
 	ps := l.punch
-	if ps.probeOut.IsZero() {
+	if ps.probeOut.IsZero() || now.Sub(ps.probeOut) > h.punchCfg.Keepalive/2 {
+		// Probes share the attempt's token, so an ack does not say which
+		// one it answers: time from the oldest unanswered one, and take
+		// one unanswered for this long as lost, so that a lost probe does
+		// not make the next sample (and the jitter) huge.
 		ps.probeOut = now
 	}
 	l.sentDirectLocked()

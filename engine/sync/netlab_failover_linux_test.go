@@ -227,6 +227,8 @@ func TestNetlabFailover(t *testing.T) {
 			clear(s.sentU[dir])
 			clear(s.gotU[dir])
 		}
+		sa, _ := a.Host().LinkStats(b.ID())
+		sb, _ := b.Host().LinkStats(a.ID())
 		before := time.Now()
 		took := iptables("-I")
 		s.run(3 * time.Second)
@@ -259,8 +261,9 @@ func TestNetlabFailover(t *testing.T) {
 			lost = append(lost, n)
 			resumed = append(resumed, first.Sub(cuts[dir]))
 		}
-		t.Logf("cut %d (%v after the command began, which took %v): relayed after %v (a), %v (b); unreliable resumed after %v, %v; lost %d, %d",
-			i, cut.Sub(before).Round(time.Millisecond), took.Round(time.Millisecond), switched[2*i].Round(time.Millisecond), switched[2*i+1].Round(time.Millisecond),
+		t.Logf("cut %d (direct RTT %v±%v, %v±%v; %v after the command began, which took %v): relayed after %v (a), %v (b); unreliable resumed after %v, %v; lost %d, %d",
+			i, sa.RTT.Round(time.Millisecond), sa.Jitter.Round(time.Millisecond), sb.RTT.Round(time.Millisecond), sb.Jitter.Round(time.Millisecond),
+			cut.Sub(before).Round(time.Millisecond), took.Round(time.Millisecond), switched[2*i].Round(time.Millisecond), switched[2*i+1].Round(time.Millisecond),
 			resumed[2*i].Round(time.Millisecond), resumed[2*i+1].Round(time.Millisecond), lost[2*i], lost[2*i+1])
 		iptables("-D")
 		healed := time.Now()
