@@ -166,6 +166,9 @@ type HostStats struct {
 	Handshakes, HandshakeFailures uint64
 	// Admission counts a server's admission decisions.
 	Admission AdmissionStats
+	// Auth counts a server's Authenticate decisions (logins, refusals by
+	// reason, replaced sessions).
+	Auth AuthStats
 }
 
 // rttEstimator keeps smoothed RTT and jitter. Not safe for concurrent use.
