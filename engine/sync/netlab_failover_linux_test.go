@@ -112,6 +112,8 @@ func (s *labStream) poll() {
 				} else {
 					s.back[side] = e.Received
 				}
+			default:
+				// Membership and connection events: not this test's.
 			}
 		}
 	}
