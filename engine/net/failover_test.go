@@ -53,10 +53,17 @@ type failoverPair struct {
 }
 
 func newFailoverPair(t *testing.T, seed int64) *failoverPair {
+	return newFailoverPairWith(t, seed, net.PunchConfig{})
+}
+
+func newFailoverPairWith(t *testing.T, seed int64, pc net.PunchConfig) *failoverPair {
 	nw := vnet.New(seed)
 	t.Cleanup(func() { nw.Close() })
 	nw.SetConditions(vnet.Conditions{Delay: hop})
-	_, c := relayNet(t, nw, 2, func(from, to net.HostID) bool { return true })
+	sconn, _ := nw.Listen(srvAddr)
+	srv, _ := net.NewHost(sconn, net.Config{Accept: true, RelayPolicy: func(from, to net.HostID) bool { return true }})
+	t.Cleanup(func() { srv.Close() })
+	c := dialAll(t, srv, 2, vnetClient(t, nw, func(int) net.Config { return net.Config{Punch: pc} }))
 	fp := &failoverPair{t: t, nw: nw, a: c[0], b: c[1], next: time.Now()}
 	for i := range 2 {
 		fp.sentU[i] = map[uint64]time.Time{}
@@ -254,7 +261,21 @@ func (fp *failoverPair) heal(settle time.Duration) time.Duration {
 func TestFailoverMidStream(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fp := newFailoverPair(t, 61)
+		cut := time.Now().Add(500 * time.Millisecond)
 		r := fp.cutAndMeasure(500*time.Millisecond, 2*time.Second)
+		// Unreliable messages sent after the cut, while the sender was
+		// still on the dead direct path, arrived: mirrored on the relay.
+		for dir := range 2 {
+			mirrored := 0
+			for i, sent := range fp.sentU[dir] {
+				if _, ok := fp.gotU[dir][i]; ok && sent.After(cut) && sent.Before(fp.switched[dir]) {
+					mirrored++
+				}
+			}
+			if mirrored == 0 {
+				t.Errorf("direction %d: no unreliable message sent between the cut and the switch arrived", dir)
+			}
+		}
 		t.Logf("cut at 20 ms per hop: relayed after %v (a), %v (b); unreliable resumed after %v (a to b), %v (b to a); %d, %d unreliable lost; reliable messages took at most %v, %v",
 			r.switched[0], r.switched[1], r.resumed[0], r.resumed[1], r.lost[0], r.lost[1], r.reliable[0], r.reliable[1])
 		back := fp.heal(time.Second)
@@ -351,6 +372,21 @@ func TestFailoverLossyPathDoesNotFlap(t *testing.T) {
 		t.Logf("%v: %d datagrams, %d lost; %d unreliable messages a to b of %d", time.Since(start), st.Sent, st.Dropped.Loss, len(fp.gotU[0]), len(fp.sentU[0]))
 		if !fp.switched[0].IsZero() || !fp.switched[1].IsZero() {
 			t.Fatalf("left a working path: relayed %v, at %v (%v, %v)", fp.relayed, fp.switched, fp.lostWhy[0], fp.lostWhy[1])
+		}
+	})
+}
+
+// With the full retries pushed out of reach (RetryMin an hour), a pair
+// that lost its direct path still returns to it once it heals: the probes
+// to the last direct address while relayed (PunchConfig.Recheck) find it.
+func TestFailoverReturnsByRecheck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fp := newFailoverPairWith(t, 66, net.PunchConfig{RetryMin: time.Hour, RetryMax: time.Hour})
+		fp.cutAndMeasure(300*time.Millisecond, 5*time.Second)
+		back := fp.heal(time.Second) // fails if still relayed after 2 minutes
+		t.Logf("direct again %v after the path healed", back)
+		if fp.relayed[0] || fp.relayed[1] {
+			t.Fatal("relayed again after the return")
 		}
 	})
 }
