@@ -390,3 +390,19 @@ func TestFailoverReturnsByRecheck(t *testing.T) {
 		}
 	})
 }
+
+// A path cut one way only (a's datagrams to b vanish, b's reach a) moves
+// both sides to the relay: b hears nothing from a directly, and a, whose
+// probes b never answers, follows; no reliable message is lost.
+func TestFailoverOneWayCut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fp := newFailoverPair(t, 67)
+		from := fp.a.LocalAddr()
+		fp.nw.SetFilter(func(src, dst netip.AddrPort, _ []byte) bool {
+			return fp.cut.Load() && src == from && dst != srvAddr
+		})
+		r := fp.cutAndMeasure(400*time.Millisecond, 3*time.Second)
+		t.Logf("one-way cut: relayed after %v (a), %v (b); %d, %d unreliable lost", r.switched[0], r.switched[1], r.lost[0], r.lost[1])
+		fp.heal(time.Second)
+	})
+}
