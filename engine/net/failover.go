@@ -130,7 +130,9 @@ func (l *link) mirrorLocked() Path {
 // heardLocked accounts an authenticated datagram from the peer of a
 // punched link: from its direct address, it stops the silence clock (the
 // path delivers); through the relay while this side is direct, it starts
-// the clock (the peer may have left the path), so that probes check it.
+// the clock (the peer may have left the path), so that probes check it,
+// and once the peer has had time to go direct too, it mirrors unreliable
+// messages on the relay meanwhile.
 func (h *Host) heardLocked(l *link, from netip.AddrPort, relayed bool, now time.Time) {
 	ps := l.punch
 	if ps == nil || !ps.direct.IsValid() {
@@ -139,6 +141,12 @@ func (h *Host) heardLocked(l *link, from netip.AddrPort, relayed bool, now time.
 	if relayed {
 		if ps.waitSince.IsZero() {
 			ps.waitSince = now
+		}
+		if !ps.mirror && now.Sub(ps.directSince) > h.lossTimesLocked(l).lost {
+			// The peer has had time to go direct since this side did, and
+			// sends through the relay: it left the path (it lost it, or
+			// it is cut one way). Mirror until the path answers.
+			ps.mirror = true
 		}
 		return
 	}
