@@ -35,8 +35,8 @@ import (
 // PunchConfig.Lost and RetryMax); one that lasts longer resets them.
 //
 // Return: while relayed after a loss, one probe goes to the last direct
-// address every PunchConfig.Recheck (scaled by the flaps), in the attempt's
-// token; an ack moves the link back at once. New candidates (Punch), a
+// address every PunchConfig.Recheck (scaled by the flaps, and doubled after
+// every 30 unanswered, up to 8 times), in the attempt's token; an ack moves the link back at once. New candidates (Punch), a
 // probe from the peer (a NAT or address change on its side, or its own
 // recheck) start a full attempt at once, as before; the full attempts'
 // back-off (RetryMin to RetryMax) applies only to the other candidates.
@@ -51,6 +51,7 @@ const (
 	noRTT       = 100 * time.Millisecond
 	flapWindow  = 10 * time.Second
 	maxFlaps    = 4
+	recheckRun  = 30 // rechecks at one interval before it doubles
 	mirrorSlack = 10 * time.Millisecond // a probe's answer may be this late
 )
 
@@ -68,6 +69,7 @@ type failover struct {
 	directSince time.Time      // when the current direct path was taken
 	lastDirect  netip.AddrPort // the last direct address, rechecked while relayed
 	nextCheck   time.Time      // the next recheck of lastDirect
+	rechecks    int            // rechecks since the path was lost
 	flaps       int            // direct paths lost soon after being taken, in a row
 }
 
@@ -199,6 +201,7 @@ func (h *Host) wentDirectLocked(l *link, now time.Time) {
 	ps.probeSent = time.Time{}
 	ps.directSince = now
 	ps.lastDirect = ps.direct
+	ps.rechecks = 0
 	if !ps.watched {
 		ps.watched = true
 		h.sched.addWatched(l)
@@ -249,9 +252,11 @@ func (h *Host) pathLostLocked(l *link, now time.Time) {
 }
 
 // recheckAfter is the time between probes to the last direct address while
-// relayed.
+// relayed: Recheck, doubled by the flaps and after every recheckRun
+// unanswered rechecks, up to 8 times (and never past RetryMax), so that a
+// long outage costs a probe every few seconds, not one a second.
 func (h *Host) recheckAfter(ps *punchState) time.Duration {
-	return min(h.punchCfg.Recheck<<ps.flaps, h.punchCfg.RetryMax)
+	return min(h.punchCfg.Recheck<<min(ps.flaps+ps.rechecks/recheckRun, 3), h.punchCfg.RetryMax)
 }
 
 // leftDirectLocked clears the failover state of a link that left the
@@ -273,6 +278,7 @@ func (l *link) leftDirectLocked() {
 // loss, every recheckAfter: an ack moves the link back (punchFrameLocked).
 func (h *Host) recheckLocked(l *link, now time.Time) []directProbe {
 	ps := l.punch
+	ps.rechecks++
 	ps.nextCheck = now.Add(h.recheckAfter(ps))
 	return h.probesLocked(l, []netip.AddrPort{ps.lastDirect}, punchProbe, ps.token, nil)
 }

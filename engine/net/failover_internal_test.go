@@ -44,6 +44,8 @@ func TestProtocolDocFailover(t *testing.T) {
 	check("flap window (s)", num(`lost within (\d+) s of being taken`), int(flapWindow/time.Second))
 	check("flap scaling", num(`\(up to (\d+) times, never past`), 1<<maxFlaps)
 	check("recheck (s)", int(def.Recheck/time.Second), 1)
+	check("rechecks before doubling", num(`doubled after every (\d+) unanswered ones`), recheckRun)
+	check("longest recheck (s)", num(`unanswered ones, up to (\d+) s\)`), int(def.Recheck<<3/time.Second))
 	check("retry min (s)", num(`retried after (\d+) s, doubling`), int(def.RetryMin/time.Second))
 	check("retry max (s)", num(`doubling up to (\d+) s`), int(def.RetryMax/time.Second))
 }
@@ -84,5 +86,27 @@ func TestLossTimes(t *testing.T) {
 	// No RTT measured yet: conservative.
 	if got := at(0, 0, 0); got.lost < 500*time.Millisecond || got.probe >= got.lost {
 		t.Errorf("no RTT: %+v", got)
+	}
+}
+
+// The rechecks while relayed slow down after a run of unanswered ones, up
+// to 8 times Recheck, and start over once the path is direct again.
+func TestRecheckBackoff(t *testing.T) {
+	h := &Host{punchCfg: PunchConfig{}.withDefaults()}
+	ps := &punchState{}
+	var got []time.Duration
+	for range 5 * recheckRun {
+		got = append(got, h.recheckAfter(ps))
+		ps.rechecks++
+	}
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second} {
+		if d := got[i*recheckRun]; d != want {
+			t.Errorf("after %d rechecks: %v, want %v", i*recheckRun, d, want)
+		}
+	}
+	ps.flaps = 2
+	ps.rechecks = 0
+	if d := h.recheckAfter(ps); d != 4*time.Second {
+		t.Errorf("two flaps: %v, want 4s", d)
 	}
 }
