@@ -51,7 +51,7 @@ const (
 	noRTT       = 100 * time.Millisecond
 	flapWindow  = 10 * time.Second
 	maxFlaps    = 4
-	recheckRun  = 30 // rechecks at one interval before it doubles
+	recheckRun  = 30                    // rechecks at one interval before it doubles
 	mirrorSlack = 10 * time.Millisecond // a probe's answer may be this late
 )
 
