@@ -6,7 +6,8 @@ import (
 )
 
 // Failover: how a punched peer's direct path is found dead while traffic
-// flows, and how the pair returns to it (docs/SEMANTICS.md, "Path changes").
+// flows, and how the pair returns to it (docs/SEMANTICS.md, "Relay
+// state"; docs/PROTOCOL.md, "Failover").
 //
 // Detection uses the traffic itself. Every datagram this host sends on the
 // direct path (reliable segments, unreliable messages, pings, keepalive
@@ -18,9 +19,10 @@ import (
 //
 //   - after probe, short probes go to the direct address every gap, so a
 //     one-way flow or a few lost datagrams do not look like a dead path;
-//   - after mirror (a probe unanswered for a round trip, or at once when
-//     the peer has been streaming to us, at most every probe/2),
-//     unreliable messages also go on the relay, each in its own datagram,
+//   - after mirror (a probe unanswered for a round trip; at once when the
+//     peer has been streaming to us, at most every probe/2, or when its
+//     traffic comes through the relay although it has had time to go
+//     direct), unreliable messages also go on the relay, each in its own datagram,
 //     so that fewer are lost in the window (the receiver keeps the first
 //     copy of each, DropStale counts the other);
 //   - after lost, the link moves to the relay (ErrPathLost) and every
@@ -36,8 +38,9 @@ import (
 //
 // Return: while relayed after a loss, one probe goes to the last direct
 // address every PunchConfig.Recheck (scaled by the flaps, and doubled after
-// every 30 unanswered, up to 8 times), in the attempt's token; an ack moves the link back at once. New candidates (Punch), a
-// probe from the peer (a NAT or address change on its side, or its own
+// every recheckRun unanswered, up to 8 times), in the attempt's token; an
+// ack moves the link back at once. New candidates (Punch), a probe from
+// the peer (a NAT or address change on its side, or its own
 // recheck) start a full attempt at once, as before; the full attempts'
 // back-off (RetryMin to RetryMax) applies only to the other candidates.
 
