@@ -410,6 +410,7 @@ func (h *Host) Stats() HostStats {
 		Handshakes:        h.hsOK.Load(),
 		HandshakeFailures: h.hsFail.Load(),
 		Admission:         h.admissionStats(),
+		Events:            h.eventQueueStats(),
 	}
 }
 
@@ -487,7 +488,12 @@ func (h *Host) prepareReliable(l *link, n int, head, body []byte) (*outBatch, Pa
 	}
 	waiting := l.kcp.WaitSnd()
 	if waiting+kcpFragments(n) > h.cfg.SendQueue {
+		l.flow.SendQueueFull++
 		return nil, nil, fmt.Errorf("send to %v: %w", l.id, ErrSendQueueFull)
+	}
+	l.flow.MessagesSent++
+	if waiting >= kcpRecvWindow {
+		l.flow.WindowFull++
 	}
 	idle := waiting == 0 && !l.flushPending
 	msg := body
@@ -499,7 +505,9 @@ func (h *Host) prepareReliable(l *link, n int, head, body []byte) (*outBatch, Pa
 	l.markActiveLocked()
 	if idle {
 		// Nothing in flight: send now, no added latency.
+		l.flow.startFlush(FlushSend)
 		kcpFlush(l.kcp, kcpFlushFull)
+		l.flow.endFlush()
 	} else if !l.flushPending {
 		// Data in flight: let the timer goroutine flush soon, so messages
 		// sent meanwhile share datagrams.

@@ -46,6 +46,7 @@ type link struct {
 	recvSeq        map[uint8]uint32
 	nextSN         uint32
 	retransmits    uint64
+	flow           flowCounters
 	rtt            rttEstimator
 	loss           lossEstimator
 	peerLoss       float64
@@ -76,6 +77,7 @@ func newLink(h *Host, id, localID HostID, keys Keys, path Path, now time.Time) (
 	}
 	l := &link{h: h, id: id, localID: localID, seal: s, cipher: keys.Cipher, path: path, since: now, pathSince: now, lastHeard: now, lastPing: now}
 	l.kcp = newKCP(l.output)
+	l.flow.cause = FlushOther
 	return l, nil
 }
 
@@ -184,7 +186,7 @@ func (l *link) output(buf []byte, size int) {
 		return
 	}
 	seg := buf[:size]
-	l.retransmits += countRetransmits(seg, &l.nextSN)
+	l.retransmits += l.flow.countOutput(seg, &l.nextSN)
 	b, pn := l.startDatagram()
 	b = appendFrame(b, frameKCP, seg)
 	l.queueLocked(l.sealDatagram(b, pn))
@@ -227,6 +229,7 @@ func (l *link) pumpLocked(now time.Time, relayed bool) {
 		}
 		if room <= 0 {
 			if !l.stalled {
+				l.flow.Stalls++
 				l.stalled = true
 				l.h.sched.addStalled(l)
 			}
@@ -237,6 +240,7 @@ func (l *link) pumpLocked(now time.Time, relayed bool) {
 			return
 		}
 		room--
+		l.flow.MessagesReceived++
 		l.h.events.Push(Event{Kind: EventMessage, Peer: l.id, Delivery: Reliable, Data: data, Relayed: relayed, Received: now})
 	}
 }
@@ -252,6 +256,7 @@ func (l *link) statsLocked() LinkStats {
 		LossOut:     l.peerLoss,
 		LossIn:      l.loss.loss,
 		Retransmits: l.retransmits,
+		Flow:        l.flow.FlowStats,
 		Traffic:     l.traffic.snapshot(),
 		Drops:       l.drops.snapshot(),
 		SendQueue:   l.kcp.WaitSnd(),

@@ -177,9 +177,11 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		d.probes = h.pathSeenLocked(l, conn, from, len(b), !probe && pn == l.loss.maxPN, now, d.probes)
 	}
 	d.confirmedNow = h.confirmLocked(l, from, now)
+	l.flow.startFlush(FlushInput)
 	for _, f := range frames {
 		h.handleFrameLocked(&d, f)
 	}
+	l.flow.endFlush()
 	if d.challenge != nil {
 		d.probes = h.answerChallengeLocked(l, d.challenge, conn, from, d.probes)
 	}

@@ -115,7 +115,9 @@ func (h *Host) flushDeferred() {
 		l.mu.Lock()
 		l.flushPending = false
 		if !l.removed {
+			l.flow.startFlush(FlushDeferred)
 			kcpFlush(l.kcp, kcpFlushFull)
+			l.flow.endFlush()
 		}
 		out, p := l.takeLocked()
 		l.mu.Unlock()
@@ -134,7 +136,9 @@ func (h *Host) updateActive() {
 			l.mu.Unlock()
 			continue
 		}
+		l.flow.startFlush(FlushTick)
 		l.kcp.Update()
+		l.flow.endFlush()
 		if l.kcp.WaitSnd() == 0 && l.closing == nil {
 			l.idleTicks++
 		} else {
