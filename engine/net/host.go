@@ -486,31 +486,31 @@ func (h *Host) prepareReliable(l *link, n int, head, body []byte) (*outBatch, Pa
 	if err := l.sendableLocked(); err != nil {
 		return nil, nil, err
 	}
-	waiting := l.kcp.WaitSnd()
-	if waiting+kcpFragments(n) > h.cfg.SendQueue {
+	waiting := l.waitingLocked()
+	if waiting+kcpFragments(streamFrameSize(n)) > h.cfg.SendQueue {
 		l.flow.SendQueueFull++
 		return nil, nil, fmt.Errorf("send to %v: %w", l.id, ErrSendQueueFull)
 	}
 	l.flow.MessagesSent++
-	if waiting >= kcpRecvWindow {
+	windowFull := waiting >= kcpRecvWindow
+	if windowFull {
 		l.flow.WindowFull++
 	}
 	idle := waiting == 0 && !l.flushPending
-	msg := body
-	if len(head) > 0 {
-		l.scratch = append(append(l.scratch[:0], head...), body...)
-		msg = l.scratch
-	}
-	l.kcp.Send(msg)
+	l.appendPendLocked(n, head, body)
 	l.markActiveLocked()
-	if idle {
+	switch {
+	case idle:
 		// Nothing in flight: send now, no added latency.
+		l.movePendLocked(true)
 		l.flow.startFlush(FlushSend)
 		kcpFlush(l.kcp, kcpFlushFull)
 		l.flow.endFlush()
-	} else if !l.flushPending {
-		// Data in flight: let the timer goroutine flush soon, so messages
-		// sent meanwhile share datagrams.
+	case !l.flushPending && !windowFull:
+		// Data in flight: let the timer goroutine flush soon, so that
+		// messages sent meanwhile share segments and datagrams. With the
+		// window full nothing would leave before an acknowledgement opens
+		// it, and that arrival flushes (handleKCPFrameLocked).
 		l.flushPending = true
 		h.sched.addFlush(l)
 	}

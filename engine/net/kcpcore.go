@@ -63,8 +63,8 @@ const (
 	kcpWindow   = 1024
 )
 
-// MaxReliable is the largest reliable message: KCP splits a message into at
-// most 255 fragments of one datagram each.
+// MaxReliable is the largest reliable message. The stream carries it in
+// segments of one datagram each (stream.go), about 240 of them.
 const MaxReliable = 256 << 10
 
 func newKCP(output func(buf []byte, size int)) *kcp.KCP {

@@ -41,7 +41,9 @@ type link struct {
 	closeDeadline  time.Time
 	closeQueued    bool // the close frames are out: the link is being removed
 	remoteClosed   error
-	scratch        []byte      // joins head and body of a reliable message
+	pend           []byte      // framed reliable messages not yet given to KCP (stream.go)
+	rx             []byte      // reliable stream bytes taken from KCP, not yet delivered
+	rxOff          int         // rx[:rxOff] is delivered
 	relayBudget    tokenBucket // server: what this client may have relayed
 	recvSeq        map[uint8]uint32
 	nextSN         uint32
@@ -209,45 +211,6 @@ func (l *link) markActiveLocked() {
 	}
 }
 
-// pumpLocked moves complete reliable messages from KCP to the event queue
-// while the queue has room; it leaves the rest in KCP (whose window then
-// closes, slowing the sender) and marks the link stalled. An empty message
-// (which Send refuses, so only a modified peer sends one) is taken out of
-// KCP, counted as DropMalformed and never delivered.
-func (l *link) pumpLocked(now time.Time, relayed bool) {
-	room := l.h.events.Room()
-	for {
-		n := l.kcp.PeekSize()
-		if n < 0 {
-			l.stalled = false
-			return
-		}
-		if n == 0 {
-			l.kcp.Recv(nil)
-			l.h.dropOn(l, DropMalformed)
-			continue
-		}
-		if room <= 0 {
-			if !l.stalled {
-				l.flow.Stalls++
-				l.stalled = true
-				l.h.sched.addStalled(l)
-			}
-			return
-		}
-		data := make([]byte, n)
-		if l.kcp.Recv(data) < 0 {
-			return
-		}
-		room--
-		l.flow.MessagesReceived++
-		l.h.events.Push(Event{Kind: EventMessage, Peer: l.id, Delivery: Reliable, Data: data, Relayed: relayed, Received: now})
-	}
-}
-
-// drainedLocked reports whether no reliable message is left in KCP.
-func (l *link) drainedLocked() bool { return l.kcp.PeekSize() < 0 }
-
 func (l *link) statsLocked() LinkStats {
 	return LinkStats{
 		Peer:        l.id,
@@ -259,7 +222,7 @@ func (l *link) statsLocked() LinkStats {
 		Flow:        l.flow.FlowStats,
 		Traffic:     l.traffic.snapshot(),
 		Drops:       l.drops.snapshot(),
-		SendQueue:   l.kcp.WaitSnd(),
+		SendQueue:   l.waitingLocked(),
 		Path:        pathString(l.path),
 		Cipher:      l.cipher,
 		Relayed:     l.path != nil && l.path.Relayed(),

@@ -94,6 +94,7 @@ func (h *Host) readFailed(err error) bool {
 // rxScratch is the receiving goroutine's reusable scratch space.
 type rxScratch struct {
 	frames []frame
+	events []Event // delivered reliable messages, pushed together
 	relay  []relayRecord
 	probes []directProbe
 	out    copyBatch // a server's relayed or fanned copies, written together
@@ -186,7 +187,9 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		d.probes = h.answerChallengeLocked(l, d.challenge, conn, from, d.probes)
 	}
 	if d.sawKCP || l.remoteClosed != nil {
-		l.pumpLocked(now, relayed)
+		if !l.pumpLocked(now, relayed, &rx.events) {
+			d.shed, d.shedWhy = true, "a reliable stream that cannot be read"
+		}
 		d.overHost = l.syncHeldLocked()
 	}
 	d.ended = l.remoteClosed != nil && l.drainedLocked()
@@ -294,7 +297,7 @@ func (h *Host) finishData(d *rxData, rx *rxScratch) {
 		h.updateAddrIndex(l, d.oldPath, d.migrated)
 	}
 	if d.shed {
-		h.shed(l, "reliable data past the receive window")
+		h.shed(l, d.shedWhy)
 	} else if d.ended {
 		h.removeLink(l, l.remoteClosedReason())
 	}
