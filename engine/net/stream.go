@@ -160,8 +160,9 @@ func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok boo
 				evs = evs[:0]
 			}
 			continue
+		case streamMore:
+			// No complete message: take the next KCP message, below.
 		}
-		// No complete message: take the next KCP message, if any.
 		n := l.kcp.PeekSize()
 		switch {
 		case n < 0:

@@ -94,7 +94,9 @@ func (r *streamRig) pump() (ok bool, got [][]byte) {
 }
 
 // streamFrame is one message as the stream carries it.
-func streamFrame(msg []byte) []byte { return append(binary.AppendUvarint(nil, uint64(len(msg))), msg...) }
+func streamFrame(msg []byte) []byte {
+	return append(binary.AppendUvarint(nil, uint64(len(msg))), msg...)
+}
 
 // TestStreamReassembly: messages arrive whole whatever KCP messages cut the
 // stream into (several per segment, one across segments, a header split),
@@ -134,7 +136,7 @@ func TestStreamReassembly(t *testing.T) {
 	if n := r.l.drops.snapshot()[DropMalformed]; n != 1 {
 		t.Fatalf("DropMalformed %d, want 1 (the empty message)", n)
 	}
-	if r.l.rx != nil && len(r.l.rx) != 0 {
+	if len(r.l.rx) != 0 {
 		t.Fatalf("reassembly buffer holds %d bytes after every message was taken", len(r.l.rx))
 	}
 }
