@@ -55,6 +55,7 @@ func (d *pendingDial) finish(err error) {
 // answer in time is ErrHandshakeTimeout (inside a *ServerKeyError with
 // Proven false if welcomes came that failed to open).
 func (h *Host) Dial(ctx context.Context, addr netip.AddrPort) error {
+	h.bt.giveBack() // the welcome must be read while it waits
 	if h.cfg.Accept {
 		return fmt.Errorf("dial %v: a server host does not dial", addr)
 	}

@@ -234,6 +234,7 @@ type Host struct {
 	epoch    time.Time
 	cookies  *cookieJar
 	events   *queue.Queue[Event]
+	bt       baton // the right to read conn (baton.go)
 	sched    scheduler
 	traffic  trafficCounters
 	relayed  trafficCounters
@@ -317,6 +318,9 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 	h.initAdmission(now)
 	h.log = cfg.Logger.Named("net").With("local", conn.LocalAddr().String())
 	h.events = queue.New(cfg.EventQueue, isMessage, h.sched.wakeResume)
+	if h.bt.init(conn); h.bt.conn != nil {
+		h.events.SetPushHook(h.bt.kick)
+	}
 	h.sched.init()
 	h.wg.Add(2)
 	go h.readLoop(conn)
@@ -411,6 +415,7 @@ func (h *Host) Stats() HostStats {
 		HandshakeFailures: h.hsFail.Load(),
 		Admission:         h.admissionStats(),
 		Events:            h.eventQueueStats(),
+		Baton:             h.bt.stats(),
 	}
 }
 
@@ -614,6 +619,7 @@ func (h *Host) Close() error {
 // ErrShutdown; a client's server and peers see ErrClosedByPeer (the client
 // left). This host's own EventDisconnected for each link carries ErrShutdown.
 func (h *Host) Shutdown(ctx context.Context) error {
+	h.bt.giveBack() // the acknowledgements must be read while it waits
 	h.mu.Lock()
 	already := h.closed
 	h.closed = true

@@ -16,6 +16,10 @@ func errorsIsShutdown(err error) bool { return errors.Is(err, ErrShutdown) }
 // HostID and keys.
 func (h *Host) readLoop(conn PacketConn) {
 	defer h.wg.Done()
+	if conn == h.conn && h.bt.conn != nil {
+		h.batonLoop()
+		return
+	}
 	if br, ok := conn.(BatchReader); ok {
 		h.readBatches(conn, br)
 		return
@@ -63,16 +67,7 @@ func (h *Host) readBatches(conn PacketConn, br BatchReader) {
 			}
 			continue
 		}
-		now := time.Now()
-		for i := range msgs[:n] {
-			m := &msgs[i]
-			h.traffic.in(m.N)
-			if m.Truncated {
-				h.drops.add(DropOversize)
-				continue
-			}
-			h.demux(m.Buf[:m.N], m.Addr, now, rx, conn)
-		}
+		h.handleBatch(msgs[:n], conn, rx)
 	}
 }
 

@@ -98,6 +98,7 @@ func (h *Host) timerLoop() {
 		case <-h.sched.resume:
 			h.resumeStalled()
 		case now := <-t.C:
+			h.bt.tick()
 			h.updateActive()
 			n++
 			if n%housekeepEvery == 0 {

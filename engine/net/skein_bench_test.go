@@ -79,6 +79,9 @@ func skeinPingPong(b *testing.B, d net.Delivery) {
 		b.Fatal(err)
 	}
 	runPingPong(b, 64, send, recv, stop)
+	cb, sb := cli.Stats().Baton, srv.Stats().Baton
+	b.ReportMetric(float64(cb.Takes+sb.Takes)/float64(b.N), "baton-takes/op")
+	b.Logf("reader baton: client %+v, server %+v", cb, sb)
 }
 
 func BenchmarkSkein(b *testing.B) {

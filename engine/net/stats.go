@@ -171,6 +171,9 @@ type HostStats struct {
 	Admission AdmissionStats
 	// Events counts the event queue's pushes and wake-ups.
 	Events EventQueueStats
+	// Baton counts the reader baton's passes between the reader goroutine
+	// and Next (Host.Next).
+	Baton BatonStats
 }
 
 // rttEstimator keeps smoothed RTT and jitter. Not safe for concurrent use.

@@ -24,6 +24,7 @@ type Queue[T any] struct {
 	isCount func(T) bool
 	ready   chan struct{}
 	drained func()
+	onPush  func()
 
 	stats   Stats         // guarded by mu, but Signals and Parks
 	signals atomic.Uint64 // Stats.Signals
@@ -67,6 +68,10 @@ func New[T any](limit int, counted func(T) bool, drained func()) *Queue[T] {
 	return &Queue[T]{limit: limit, isCount: counted, ready: make(chan struct{}, 1), drained: drained}
 }
 
+// SetPushHook has fn called (outside the lock) after every push that
+// added items. Call it before the queue is shared.
+func (q *Queue[T]) SetPushHook(fn func()) { q.onPush = fn }
+
 // Room reports how many more counted items fit.
 func (q *Queue[T]) Room() int {
 	q.mu.Lock()
@@ -95,7 +100,14 @@ func (q *Queue[T]) Push(items ...T) {
 	}
 	q.notePushLocked(len(items))
 	q.mu.Unlock()
+	q.pushed()
+}
+
+func (q *Queue[T]) pushed() {
 	q.signal()
+	if q.onPush != nil {
+		q.onPush()
+	}
 }
 
 func (q *Queue[T]) signal() {
@@ -117,7 +129,7 @@ func (q *Queue[T]) TryPush(it T) bool {
 	q.buf = append(q.buf, it)
 	q.notePushLocked(1)
 	q.mu.Unlock()
-	q.signal()
+	q.pushed()
 	return true
 }
 
