@@ -61,11 +61,11 @@ type baton struct {
 	gen    uint64 // counts Next's takings, for the timer's idle check
 	tickAt uint64 // gen at the timer's last check
 
-	toNext  chan struct{} // the reader goroutine gave the baton to the waiting Next
-	toLoop  chan struct{} // the baton is back with the reader goroutine
-	reading     atomic.Bool // a Next holding it is in (or about to enter) a read
-	loopReading atomic.Bool // the reader goroutine is in (or about to enter) one
-	held    atomic.Bool   // owner is not batonLoop (a cheap check)
+	toNext      chan struct{} // the reader goroutine gave the baton to the waiting Next
+	toLoop      chan struct{} // the baton is back with the reader goroutine
+	reading     atomic.Bool   // a Next holding it is in (or about to enter) a read
+	loopReading atomic.Bool   // the reader goroutine is in (or about to enter) one
+	held        atomic.Bool   // owner is not batonLoop (a cheap check)
 
 	// What goes with the baton: the read buffers and scratch space, and
 	// the context whose end kicks the holder's read (kept from one Next
