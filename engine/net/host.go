@@ -221,8 +221,9 @@ func (c Config) withDefaults() Config {
 
 // Host owns one datagram socket and every link over it: a server's links to
 // its clients, or a client's link to the server and (later) to its peers.
-// One goroutine reads the socket and one drives timers (KCP updates,
-// keepalives, timeouts) for all links; there is no goroutine per link.
+// One goroutine reads the socket (or a waiting Next: see Next) and one
+// drives timers (KCP updates, keepalives, timeouts) for all links; there is
+// no goroutine per link.
 // Events reach the application through FrameMove, Poll or Next.
 type Host struct {
 	cfg      Config
