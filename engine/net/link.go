@@ -64,7 +64,10 @@ type link struct {
 	// Server side: the hello's public key and the welcome, resent when a
 	// retransmitted hello shows the welcome was lost.
 	clientPub [keySize]byte
-	welcome   []byte
+	// user is who a server link's client is (Config.Authenticate); set
+	// before the link is registered, never changed.
+	user    *User
+	welcome []byte
 
 	// held is the bytes of received KCP data the core holds, charged to
 	// the host's receive budget (budget.go): written under mu, read by

@@ -283,4 +283,5 @@ func (h *Host) housekeep(now time.Time) {
 		h.removeLink(e.l, e.reason)
 	}
 	h.sweepSources(now)
+	h.sweepAuth(now)
 }

@@ -174,6 +174,9 @@ type HostStats struct {
 	// Baton counts the reader baton's passes between the reader goroutine
 	// and Next (Host.Next).
 	Baton BatonStats
+	// Auth counts a server's Authenticate decisions (logins, refusals by
+	// reason, replaced sessions).
+	Auth AuthStats
 }
 
 // rttEstimator keeps smoothed RTT and jitter. Not safe for concurrent use.

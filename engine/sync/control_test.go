@@ -21,6 +21,8 @@ func controlSeeds() []control {
 		{Op: opTimeReq, T1: 123456789},
 		{Op: opTimeResp, T1: -5, T2: 1 << 62},
 		{Op: opCandidates, Addrs: []netip.AddrPort{netip.MustParseAddrPort("192.168.1.5:7000")}},
+		{Op: opPeerCandidates, Peer: 1005, Addrs: []netip.AddrPort{netip.MustParseAddrPort("10.1.0.11:5000"), netip.MustParseAddrPort("203.0.113.101:5000")}},
+		{Op: opPeerCandidates, Peer: 1006},
 	}
 }
 
@@ -60,7 +62,7 @@ func FuzzControl(f *testing.F) {
 			return
 		}
 		re := appendControl(nil, c)[1:]
-		if c.Op == opPeerAdd || c.Op == opCandidates {
+		if c.Op == opPeerAdd || c.Op == opCandidates || c.Op == opPeerCandidates {
 			// Addresses are normalised (IPv4-mapped unmapped): compare after a
 			// second round.
 			c2, err := parseControl(re)
