@@ -1,6 +1,7 @@
 package net
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,7 @@ type link struct {
 	active         bool // in the scheduler's active set
 	idleTicks      int
 	flushPending   bool
+	acks           []byte // acknowledgements waiting for the next datagram out (output)
 	stalled        bool
 	confirmed      bool
 	removed        bool
@@ -191,10 +193,56 @@ func (l *link) output(buf []byte, size int) {
 		return
 	}
 	seg := buf[:size]
+	if l.flow.cause == FlushInput && len(l.acks)+size <= kcpMTU && delayableAcks(seg) {
+		// Acknowledgements KCP flushed because a datagram acknowledged
+		// something: they wait for the next datagram the link sends (the
+		// application's answer, usually) or the next update (10 ms), so
+		// a request and its answer cost one datagram each way.
+		l.acks = append(l.acks, seg...)
+		l.markActiveLocked()
+		return
+	}
+	if len(l.acks) > 0 {
+		if len(l.acks)+size <= kcpMTU {
+			l.acks = append(l.acks, seg...)
+			seg = l.acks
+		} else {
+			l.sealKCPLocked(l.acks)
+		}
+		l.acks = l.acks[:0]
+	}
 	l.retransmits += l.flow.countOutput(seg, &l.nextSN)
+	l.sealKCPLocked(seg)
+}
+
+// sealKCPLocked seals KCP segments into a datagram of their own.
+func (l *link) sealKCPLocked(seg []byte) {
 	b, pn := l.startDatagram()
 	b = appendFrame(b, frameKCP, seg)
 	l.queueLocked(l.sealDatagram(b, pn))
+}
+
+// flushAcksLocked sends the delayed acknowledgements, if any.
+func (l *link) flushAcksLocked() {
+	if len(l.acks) > 0 {
+		l.flow.Datagrams[FlushTick]++
+		l.sealKCPLocked(l.acks)
+		l.acks = l.acks[:0]
+	}
+}
+
+// delayableAcks reports whether seg is only acknowledgements, fewer than
+// KCP's ack clocking sends at once (a run that long goes at once: a bulk
+// sender waits for it).
+func delayableAcks(seg []byte) bool {
+	n := 0
+	for ; len(seg) >= kcp.IKCP_OVERHEAD; seg = seg[kcp.IKCP_OVERHEAD:] {
+		if seg[4] != kcp.IKCP_CMD_ACK || binary.LittleEndian.Uint32(seg[20:]) != 0 {
+			return false
+		}
+		n++
+	}
+	return len(seg) == 0 && n > 0 && n < kcpMTU/kcp.IKCP_OVERHEAD
 }
 
 // queueFrameLocked seals one small control frame into its own datagram.

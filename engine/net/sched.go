@@ -142,6 +142,7 @@ func (h *Host) updateActive() {
 		l.movePendLocked(true)
 		l.flow.startFlush(FlushTick)
 		l.kcp.Update()
+		l.flushAcksLocked()
 		l.flow.endFlush()
 		if l.kcp.WaitSnd() == 0 && l.closing == nil {
 			l.idleTicks++

@@ -82,6 +82,8 @@ func skeinPingPong(b *testing.B, d net.Delivery) {
 	cb, sb := cli.Stats().Baton, srv.Stats().Baton
 	b.ReportMetric(float64(cb.Takes+sb.Takes)/float64(b.N), "baton-takes/op")
 	b.Logf("reader baton: client %+v, server %+v", cb, sb)
+	b.ReportMetric(float64(srv.Stats().DatagramsOut)/float64(b.N), "srv-dgrams/op")
+	b.ReportMetric(float64(cli.Stats().DatagramsOut)/float64(b.N), "cli-dgrams/op")
 }
 
 func BenchmarkSkein(b *testing.B) {

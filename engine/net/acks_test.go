@@ -1,0 +1,52 @@
+package net_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/skein-dev/skein/engine/net"
+)
+
+// TestRequestAnswerOneDatagram: a reliable request answered at once costs
+// one datagram each way. The acknowledgement of the answer waits for the
+// next request instead of leaving in a datagram of its own (and the
+// request's rides with the answer).
+func TestRequestAnswerOneDatagram(t *testing.T) {
+	srv, cli := pair(t, net.Config{}, net.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() {
+		for {
+			e, err := srv.Next(ctx)
+			if err != nil {
+				return
+			}
+			if e.Kind == net.EventMessage {
+				if srv.Send(e.Peer, net.Reliable, e.Data) != nil {
+					return
+				}
+			}
+		}
+	}()
+	roundTrip := func() {
+		t.Helper()
+		if err := cli.Send(net.ServerID, net.Reliable, []byte("request")); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, cli, net.EventMessage, net.ServerID)
+	}
+	roundTrip() // warm-up
+	const n = 50
+	before := cli.Stats().DatagramsOut
+	start := time.Now()
+	for range n {
+		roundTrip()
+	}
+	sent := cli.Stats().DatagramsOut - before
+	// A keepalive ping a second may add one.
+	allowed := uint64(n + 1 + time.Since(start)/time.Second)
+	if sent > allowed {
+		t.Fatalf("%d round trips took %d datagrams from the client, want at most %d (one each)", n, sent, allowed)
+	}
+}
