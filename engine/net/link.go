@@ -194,10 +194,13 @@ func (l *link) output(buf []byte, size int) {
 	}
 	seg := buf[:size]
 	if l.flow.cause == FlushInput && len(l.acks)+size <= kcpMTU && delayableAcks(seg) {
-		// Acknowledgements KCP flushed because a datagram acknowledged
-		// something: they wait for the next datagram the link sends (the
-		// application's answer, usually) or the next update (10 ms), so
-		// a request and its answer cost one datagram each way.
+		// Acknowledgements flushed while a datagram is input: held until
+		// the input is done. If it acknowledged something of ours (an
+		// answer to our request), they wait for the next datagram the
+		// link sends (the application's answer, usually) or the next
+		// update (10 ms), so that a request and its answer cost one
+		// datagram each way; otherwise (KCP's ack clocking: a sender
+		// waits for them) they leave at once (handleKCPFrameLocked).
 		l.acks = append(l.acks, seg...)
 		l.markActiveLocked()
 		return
@@ -225,7 +228,7 @@ func (l *link) sealKCPLocked(seg []byte) {
 // flushAcksLocked sends the delayed acknowledgements, if any.
 func (l *link) flushAcksLocked() {
 	if len(l.acks) > 0 {
-		l.flow.Datagrams[FlushTick]++
+		l.flow.countOutput(l.acks, &l.nextSN)
 		l.sealKCPLocked(l.acks)
 		l.acks = l.acks[:0]
 	}

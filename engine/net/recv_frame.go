@@ -80,7 +80,14 @@ func (h *Host) handleKCPFrameLocked(d *rxData, body []byte) {
 		// them in the flush it makes.
 		l.movePendLocked(true)
 	}
-	switch l.inputKCPLocked(body) {
+	waiting := l.kcp.WaitSnd()
+	verdict := l.inputKCPLocked(body)
+	if l.kcp.WaitSnd() >= waiting {
+		// Nothing of ours was acknowledged: not an answer, so the
+		// acknowledgements KCP flushed (its ack clocking) go at once.
+		l.flushAcksLocked()
+	}
+	switch verdict {
 	case kcpInputOK:
 		// Taken by the KCP core: read out once every frame is handled
 		// (sawKCP).
