@@ -44,9 +44,12 @@ func TestRequestAnswerOneDatagram(t *testing.T) {
 		roundTrip()
 	}
 	sent := cli.Stats().DatagramsOut - before
-	// A keepalive ping a second may add one.
-	allowed := uint64(n + 1 + time.Since(start)/time.Second)
+	// A keepalive ping a second may add one, and so may a held
+	// acknowledgement whose next request came after the 10 ms update (a
+	// loaded machine or the race detector): a fifth more is allowed. A
+	// datagram of its own for every acknowledgement would be 2n.
+	allowed := uint64(n + n/5 + 1 + time.Since(start)/time.Second)
 	if sent > allowed {
-		t.Fatalf("%d round trips took %d datagrams from the client, want at most %d (one each)", n, sent, allowed)
+		t.Fatalf("%d round trips took %d datagrams from the client, want at most %d (about one each)", n, sent, allowed)
 	}
 }
