@@ -53,3 +53,30 @@ func TestRequestAnswerOneDatagram(t *testing.T) {
 		t.Fatalf("%d round trips took %d datagrams from the client, want at most %d (about one each)", n, sent, allowed)
 	}
 }
+
+// TestHeldAckLeaves: an answer's acknowledgement that no next request
+// carries still leaves, with the next update: the answering side's send
+// queue empties.
+func TestHeldAckLeaves(t *testing.T) {
+	srv, cli := pair(t, net.Config{}, net.Config{})
+	if err := cli.Send(net.ServerID, net.Reliable, []byte("request")); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, srv, net.EventMessage, cli.ID())
+	if err := srv.Send(cli.ID(), net.Reliable, []byte("answer")); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, cli, net.EventMessage, net.ServerID)
+	// The client sends nothing more.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, ok := srv.LinkStats(cli.ID())
+		if ok && st.SendQueue == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the answer is still unacknowledged: %+v", st.Flow)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
