@@ -153,7 +153,7 @@ func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok boo
 			l.rxOff += used
 			room--
 			l.flow.MessagesReceived++
-			evs = append(evs, Event{Kind: EventMessage, Peer: l.id, Delivery: Reliable, Data: data, Relayed: relayed, Received: now})
+			evs = append(evs, Event{Kind: EventMessage, Peer: l.id, Delivery: Reliable, Data: data, Relayed: relayed, Received: now, User: l.user})
 			if len(evs) == pumpBatch {
 				h.events.Push(evs...)
 				clear(evs)

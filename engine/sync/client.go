@@ -40,6 +40,12 @@ type ClientConfig struct {
 	UDPTimeout time.Duration
 	// NoTCPFallback makes DialClient fail rather than use TCP.
 	NoTCPFallback bool
+	// Credentials are sent sealed in the handshake for the server's
+	// Net.Authenticate (net.DialOptions; at most net.MaxCredentials
+	// bytes): a connect token (engine/token) or a profile. A one-time
+	// token that reached the server over UDP is spent: if DialClient then
+	// falls back to TCP, the server refuses it as replayed.
+	Credentials []byte
 	// NoPortMap switches port mapping off. By default, once connected
 	// over UDP on a real socket, the client asks its home router for a
 	// mapping of its port (PCP, NAT-PMP, then UPnP-IGD; engine/portmap),
@@ -168,7 +174,7 @@ func NewClient(conn net.PacketConn, cfg ClientConfig) (*Client, error) {
 
 // Connect runs the handshake with the server at addr.
 func (c *Client) Connect(ctx context.Context, addr netip.AddrPort) error {
-	if err := c.h.Dial(ctx, addr); err != nil {
+	if err := c.h.DialWith(ctx, addr, net.DialOptions{Credentials: c.cfg.Credentials}); err != nil {
 		return err
 	}
 	// Tell the server our LAN addresses, for peers behind the same NAT.

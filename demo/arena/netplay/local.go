@@ -22,7 +22,10 @@ type Local struct {
 // StartLocal starts a match server on listen ("127.0.0.1:0" for this
 // machine only, ":7777" to let the LAN join).
 func StartLocal(listen string, log hclog.Logger) (*Local, error) {
-	srv, err := matchserver.New(matchserver.Config{Listen: listen, Logger: log, ShutdownTimeout: 2 * time.Second})
+	// Open mode: players are named by the profile they send; members see
+	// each other's user names.
+	srv, err := matchserver.New(matchserver.Config{Listen: listen, Logger: log, ShutdownTimeout: 2 * time.Second, ShareUsers: true,
+		Net: net.Config{Authenticate: matchserver.OpenAuth, AuthInline: true, DuplicateLogin: net.SessionMany}})
 	if err != nil {
 		return nil, err
 	}
