@@ -74,6 +74,7 @@ func (h *Host) DialWith(ctx context.Context, addr netip.AddrPort, opts DialOptio
 	if len(opts.Credentials) > MaxCredentials {
 		return fmt.Errorf("dial %v: %d bytes of credentials (max %d): %w", addr, len(opts.Credentials), MaxCredentials, ErrTooLarge)
 	}
+	h.bt.giveBack() // the welcome must be read while it waits
 	if h.cfg.Accept {
 		return fmt.Errorf("dial %v: a server host does not dial", addr)
 	}

@@ -259,8 +259,9 @@ func (c Config) withDefaults() Config {
 
 // Host owns one datagram socket and every link over it: a server's links to
 // its clients, or a client's link to the server and (later) to its peers.
-// One goroutine reads the socket and one drives timers (KCP updates,
-// keepalives, timeouts) for all links; there is no goroutine per link.
+// One goroutine reads the socket (or a waiting Next: see Next) and one
+// drives timers (KCP updates, keepalives, timeouts) for all links; there is
+// no goroutine per link.
 // Events reach the application through FrameMove, Poll or Next.
 type Host struct {
 	cfg      Config
@@ -272,6 +273,7 @@ type Host struct {
 	epoch    time.Time
 	cookies  *cookieJar
 	events   *queue.Queue[Event]
+	bt       baton // the right to read conn (baton.go)
 	sched    scheduler
 	traffic  trafficCounters
 	relayed  trafficCounters
@@ -376,6 +378,9 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 	h.initAdmission(now)
 	h.log = cfg.Logger.Named("net").With("local", conn.LocalAddr().String())
 	h.events = queue.New(cfg.EventQueue, isMessage, h.sched.wakeResume)
+	if h.bt.init(conn); h.bt.conn != nil {
+		h.events.SetPushHook(h.bt.kick)
+	}
 	h.sched.init()
 	h.initAuth()
 	h.wg.Add(2)
@@ -470,6 +475,8 @@ func (h *Host) Stats() HostStats {
 		Handshakes:        h.hsOK.Load(),
 		HandshakeFailures: h.hsFail.Load(),
 		Admission:         h.admissionStats(),
+		Events:            h.eventQueueStats(),
+		Baton:             h.bt.stats(),
 		Auth:              h.authStats(),
 	}
 }
@@ -546,24 +553,31 @@ func (h *Host) prepareReliable(l *link, n int, head, body []byte) (*outBatch, Pa
 	if err := l.sendableLocked(); err != nil {
 		return nil, nil, err
 	}
-	waiting := l.kcp.WaitSnd()
-	if waiting+kcpFragments(n) > h.cfg.SendQueue {
+	waiting := l.waitingLocked()
+	if waiting+kcpFragments(streamFrameSize(n)) > h.cfg.SendQueue {
+		l.flow.SendQueueFull++
 		return nil, nil, fmt.Errorf("send to %v: %w", l.id, ErrSendQueueFull)
 	}
-	idle := waiting == 0 && !l.flushPending
-	msg := body
-	if len(head) > 0 {
-		l.scratch = append(append(l.scratch[:0], head...), body...)
-		msg = l.scratch
+	l.flow.MessagesSent++
+	windowFull := waiting >= kcpRecvWindow
+	if windowFull {
+		l.flow.WindowFull++
 	}
-	l.kcp.Send(msg)
+	idle := waiting == 0 && !l.flushPending
+	l.appendPendLocked(n, head, body)
 	l.markActiveLocked()
-	if idle {
+	switch {
+	case idle:
 		// Nothing in flight: send now, no added latency.
+		l.movePendLocked(true)
+		l.flow.startFlush(FlushSend)
 		kcpFlush(l.kcp, kcpFlushFull)
-	} else if !l.flushPending {
-		// Data in flight: let the timer goroutine flush soon, so messages
-		// sent meanwhile share datagrams.
+		l.flow.endFlush()
+	case !l.flushPending && !windowFull:
+		// Data in flight: let the timer goroutine flush soon, so that
+		// messages sent meanwhile share segments and datagrams. With the
+		// window full nothing would leave before an acknowledgement opens
+		// it, and that arrival flushes (handleKCPFrameLocked).
 		l.flushPending = true
 		h.sched.addFlush(l)
 	}
@@ -684,6 +698,7 @@ func (h *Host) Close() error {
 // ErrShutdown; a client's server and peers see ErrClosedByPeer (the client
 // left). This host's own EventDisconnected for each link carries ErrShutdown.
 func (h *Host) Shutdown(ctx context.Context) error {
+	h.bt.giveBack() // the acknowledgements must be read while it waits
 	h.mu.Lock()
 	already := h.closed
 	h.closed = true

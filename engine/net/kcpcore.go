@@ -49,7 +49,6 @@ package net
 // kcpGoVersion in kcpcore_test.go.
 
 import (
-	"encoding/binary"
 	_ "unsafe" // for go:linkname
 
 	kcp "github.com/xtaci/kcp-go/v5"
@@ -78,8 +77,8 @@ const (
 	kcpFastResend = 2
 )
 
-// MaxReliable is the largest reliable message: KCP splits a message into at
-// most 255 fragments of one datagram each.
+// MaxReliable is the largest reliable message. The stream carries it in
+// segments of one datagram each (stream.go), about 240 of them.
 const MaxReliable = 256 << 10
 
 func newKCP(output func(buf []byte, size int)) *kcp.KCP {
@@ -94,26 +93,4 @@ func newKCP(output func(buf []byte, size int)) *kcp.KCP {
 func kcpFragments(n int) int {
 	const mss = kcpMTU - kcp.IKCP_OVERHEAD
 	return (n + mss - 1) / mss
-}
-
-// countRetransmits walks the KCP segments of one output buffer and counts the
-// data segments sent before (sequence number below the highest sent so far).
-func countRetransmits(buf []byte, nextSN *uint32) (retrans uint64) {
-	for len(buf) >= kcp.IKCP_OVERHEAD {
-		cmd := buf[4]
-		sn := binary.LittleEndian.Uint32(buf[12:])
-		n := int(binary.LittleEndian.Uint32(buf[20:]))
-		if cmd == kcp.IKCP_CMD_PUSH {
-			if int32(sn-*nextSN) < 0 {
-				retrans++
-			} else {
-				*nextSN = sn + 1
-			}
-		}
-		if n > len(buf)-kcp.IKCP_OVERHEAD {
-			break
-		}
-		buf = buf[kcp.IKCP_OVERHEAD+n:]
-	}
-	return retrans
 }

@@ -16,6 +16,10 @@ func errorsIsShutdown(err error) bool { return errors.Is(err, ErrShutdown) }
 // HostID and keys.
 func (h *Host) readLoop(conn PacketConn) {
 	defer h.wg.Done()
+	if conn == h.conn && h.bt.conn != nil {
+		h.batonLoop()
+		return
+	}
 	if br, ok := conn.(BatchReader); ok {
 		h.readBatches(conn, br)
 		return
@@ -63,16 +67,7 @@ func (h *Host) readBatches(conn PacketConn, br BatchReader) {
 			}
 			continue
 		}
-		now := time.Now()
-		for i := range msgs[:n] {
-			m := &msgs[i]
-			h.traffic.in(m.N)
-			if m.Truncated {
-				h.drops.add(DropOversize)
-				continue
-			}
-			h.demux(m.Buf[:m.N], m.Addr, now, rx, conn)
-		}
+		h.handleBatch(msgs[:n], conn, rx)
 	}
 }
 
@@ -94,6 +89,7 @@ func (h *Host) readFailed(err error) bool {
 // rxScratch is the receiving goroutine's reusable scratch space.
 type rxScratch struct {
 	frames []frame
+	events []Event // delivered reliable messages, pushed together
 	relay  []relayRecord
 	probes []directProbe
 	out    copyBatch // a server's relayed or fanned copies, written together
@@ -185,14 +181,18 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	}
 	h.heardLocked(l, from, relayed, now)
 	d.confirmedNow = h.confirmLocked(l, from, now)
+	l.flow.startFlush(FlushInput)
 	for _, f := range frames {
 		h.handleFrameLocked(&d, f)
 	}
+	l.flow.endFlush()
 	if d.challenge != nil {
 		d.probes = h.answerChallengeLocked(l, d.challenge, conn, from, d.probes)
 	}
 	if d.sawKCP || l.remoteClosed != nil {
-		l.pumpLocked(now, relayed)
+		if !l.pumpLocked(now, relayed, &rx.events) {
+			d.shed, d.shedWhy = true, "a reliable stream that cannot be read"
+		}
 		d.overHost = l.syncHeldLocked()
 	}
 	d.ended = l.remoteClosed != nil && l.drainedLocked()
@@ -300,7 +300,7 @@ func (h *Host) finishData(d *rxData, rx *rxScratch) {
 		h.updateAddrIndex(l, d.oldPath, d.migrated)
 	}
 	if d.shed {
-		h.shed(l, "reliable data past the receive window")
+		h.shed(l, d.shedWhy)
 	} else if d.ended {
 		h.removeLink(l, l.remoteClosedReason())
 	}

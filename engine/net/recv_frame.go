@@ -26,7 +26,8 @@ type rxData struct {
 
 	oldPath, migrated Path // a path response moved the link from oldPath to migrated
 	sawKCP            bool // KCP segments arrived: pump the stream
-	shed              bool // the reliable stream overflowed: shed the link
+	shed              bool // the reliable stream overflowed or broke: shed the link
+	shedWhy           string
 	confirmedNow      bool // the datagram confirmed a client's link (server)
 	overHost          bool // the host is over its held-memory budget
 	ended             bool // the peer closed and its stream is drained
@@ -76,14 +77,27 @@ func (h *Host) handleKCPFrameLocked(d *rxData, body []byte) {
 	}
 	l := d.l
 	d.sawKCP = true
-	switch l.inputKCPLocked(body) {
+	if len(l.pend) > 0 {
+		// Messages sent while the window was full: in KCP before its
+		// input, so that an acknowledgement opening the window sends
+		// them in the flush it makes.
+		l.movePendLocked(true)
+	}
+	waiting := l.kcp.WaitSnd()
+	verdict := l.inputKCPLocked(body)
+	if l.kcp.WaitSnd() >= waiting {
+		// Nothing of ours was acknowledged: not an answer, so the
+		// acknowledgements KCP flushed (its ack clocking) go at once.
+		l.flushAcksLocked()
+	}
+	switch verdict {
 	case kcpInputOK:
 		// Taken by the KCP core: read out once every frame is handled
 		// (sawKCP).
 	case kcpInputMalformed:
 		l.drops.add(DropMalformed)
 	case kcpInputShed:
-		d.shed = true
+		d.shed, d.shedWhy = true, "reliable data past the receive window"
 	}
 	l.markActiveLocked()
 }

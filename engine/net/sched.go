@@ -29,6 +29,7 @@ type scheduler struct {
 	spare   []*link
 	flushCh chan struct{}
 	resume  chan struct{}
+	events  []Event // the timer goroutine's scratch for resumed deliveries
 }
 
 func (s *scheduler) init() {
@@ -104,6 +105,7 @@ func (h *Host) timerLoop() {
 		case <-h.sched.resume:
 			h.resumeStalled()
 		case now := <-t.C:
+			h.bt.tick()
 			h.updateActive()
 			h.failoverTick(now)
 			n++
@@ -123,7 +125,10 @@ func (h *Host) flushDeferred() {
 		l.mu.Lock()
 		l.flushPending = false
 		if !l.removed {
+			l.movePendLocked(true)
+			l.flow.startFlush(FlushDeferred)
 			kcpFlush(l.kcp, kcpFlushFull)
+			l.flow.endFlush()
 		}
 		out, p := l.takeLocked()
 		l.mu.Unlock()
@@ -142,7 +147,11 @@ func (h *Host) updateActive() {
 			l.mu.Unlock()
 			continue
 		}
+		l.movePendLocked(true)
+		l.flow.startFlush(FlushTick)
 		l.kcp.Update()
+		l.flushAcksLocked()
+		l.flow.endFlush()
 		if l.kcp.WaitSnd() == 0 && l.closing == nil {
 			l.idleTicks++
 		} else {
@@ -172,7 +181,7 @@ func (h *Host) updateActive() {
 // returns the reason to remove the link with (nil: not yet). It does so
 // once per link.
 func (l *link) finishCloseLocked(now time.Time) error {
-	if l.closing == nil || l.closeQueued || (l.kcp.WaitSnd() > 0 && now.Before(l.closeDeadline)) {
+	if l.closing == nil || l.closeQueued || (l.waitingLocked() > 0 && now.Before(l.closeDeadline)) {
 		return nil
 	}
 	l.closeQueued = true
@@ -198,12 +207,14 @@ func (l *link) finishCloseLocked(now time.Time) error {
 // that it has room.
 func (h *Host) resumeStalled() {
 	list := h.sched.take(&h.sched.stalled)
-	var ended []*link
+	var ended, broken []*link
 	for _, l := range list {
 		l.mu.Lock()
 		l.stalled = false
 		if !l.removed {
-			l.pumpLocked(time.Now(), l.path != nil && l.path.Relayed())
+			if !l.pumpLocked(time.Now(), l.path != nil && l.path.Relayed(), &h.sched.events) {
+				broken = append(broken, l)
+			}
 			l.syncHeldLocked() // only gives bytes back
 			if l.remoteClosed != nil && l.drainedLocked() {
 				ended = append(ended, l)
@@ -212,6 +223,9 @@ func (h *Host) resumeStalled() {
 		l.mu.Unlock()
 	}
 	h.sched.give(list)
+	for _, l := range broken {
+		h.shed(l, "a reliable stream that cannot be read")
+	}
 	for _, l := range ended {
 		h.removeLink(l, l.remoteClosed)
 	}
