@@ -293,14 +293,30 @@ type Host struct {
 	ident    atomic.Pointer[Identity]  // a server's long-term key (identity.go)
 	srvKey   atomic.Pointer[ServerKey] // a client's server, as proven at Dial
 
-	mu       sync.RWMutex
-	byID     map[HostID]*link
-	byAddr   map[netip.AddrPort]*link // server: clients by address, for hellos
-	extra    []PacketConn             // more conns served (AddConn)
-	nextID   HostID
-	reserved map[HostID]struct{}
-	dials    map[netip.AddrPort]*pendingDial
-	closed   bool
+	mu     sync.RWMutex
+	byID   map[HostID]*link
+	byAddr map[netip.AddrPort]*link // server: clients by address, for hellos
+	extra  []PacketConn             // more conns served (AddConn)
+	// probeConns are a server's alternate endpoints for NAT probes
+	// (AddProbeConn), read without mu on every datagram.
+	probeConns atomic.Pointer[[]PacketConn]
+	// natMu guards a client's running DetectNAT (natprobe.go).
+	natMu   sync.Mutex
+	natBusy bool
+	natWait *natWaiter
+	// Birthday punching (birthday.go): the extra sockets open (guarded by
+	// bdayMu, a leaf lock), whether a hard-side attempt runs, and the
+	// counters.
+	bdayMu       sync.Mutex
+	bdayConns    map[PacketConn]struct{}
+	bdayHard     atomic.Bool
+	bdayAttempts atomic.Uint64
+	bdayWon      atomic.Uint64
+	bdayProbes   atomic.Uint64
+	nextID       HostID
+	reserved     map[HostID]struct{}
+	dials        map[netip.AddrPort]*pendingDial
+	closed       bool
 	// adm is a server's admission state (admit.go), admitChecks its
 	// checks on proven addresses (stage 4). Guarded by mu.
 	adm         admission
@@ -566,15 +582,32 @@ func (h *Host) prepareUnreliable(l *link, ch uint8, n int, head, body []byte) (*
 	}
 	seq := h.unrelSeq[ch].Add(1)
 	p := l.path
+	l.sentDirectLocked()
+	mirror := l.mirrorLocked()
 	l.mu.Unlock()
 
+	out := batchPool.Get().(*outBatch)
+	out.bufs = append(out.bufs, l.sealUnreliable(ch, seq, n, head, body))
+	if mirror != nil {
+		// The direct path is silent (failover.go): a copy goes on the
+		// relay in a datagram of its own; the peer keeps the first.
+		m := l.sealUnreliable(ch, seq, n, head, body)
+		if mirror.WriteDatagram(m) == nil {
+			l.countOut(len(m), false)
+		}
+		putBuf(m)
+	}
+	return out, p, nil
+}
+
+// sealUnreliable seals an unreliable message of n bytes (head and body) in
+// a datagram of its own.
+func (l *link) sealUnreliable(ch uint8, seq uint32, n int, head, body []byte) []byte {
 	b, pn := l.startDatagram()
 	b = append(b, byte(frameUnreliable), byte(n+unrelHeader), byte((n+unrelHeader)>>8), ch,
 		byte(seq), byte(seq>>8), byte(seq>>16), byte(seq>>24))
 	b = append(append(b, head...), body...)
-	out := batchPool.Get().(*outBatch)
-	out.bufs = append(out.bufs, l.sealDatagram(b, pn))
-	return out, p, nil
+	return l.sealDatagram(b, pn)
 }
 
 func (l *link) sendableLocked() error {
@@ -693,6 +726,15 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		for _, c := range h.extra {
 			c.Close()
 		}
+		for _, c := range h.probeConnList() {
+			c.Close()
+		}
+		h.bdayMu.Lock()
+		for c := range h.bdayConns {
+			c.Close()
+		}
+		clear(h.bdayConns)
+		h.bdayMu.Unlock()
 		h.mu.Unlock()
 	})
 	h.wg.Wait()
@@ -709,6 +751,7 @@ func (h *Host) removeLink(l *link, reason error) {
 	}
 	l.removed = true
 	l.releaseHeldLocked()
+	h.birthdayEndLocked(l, time.Now())
 	// A server link its client never confirmed was never reported
 	// connected: its end is not reported either.
 	if !h.cfg.Accept || l.confirmed {

@@ -43,6 +43,7 @@ type link struct {
 	remoteClosed   error
 	scratch        []byte      // joins head and body of a reliable message
 	relayBudget    tokenBucket // server: what this client may have relayed
+	natBudget      tokenBucket // server: the client's NAT probes (natprobe.go)
 	recvSeq        map[uint8]uint32
 	nextSN         uint32
 	retransmits    uint64
@@ -110,6 +111,7 @@ func (l *link) queueLocked(b []byte) {
 		l.out = batchPool.Get().(*outBatch)
 	}
 	l.out.bufs = append(l.out.bufs, b)
+	l.sentDirectLocked()
 }
 
 // takeLocked removes the out batch and returns it with the path to write it

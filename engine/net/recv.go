@@ -118,6 +118,11 @@ func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, rx *rxScratch
 		h.drops.add(DropOversize)
 		return
 	}
+	if b[0] != kindData && h.cfg.Accept && h.isProbeConn(conn) {
+		// A NAT probe endpoint takes clients' sealed probes only.
+		h.drops.add(DropUnexpected)
+		return
+	}
 	switch b[0] {
 	case kindData:
 		// A client's peers reach it directly, or through the server, which
@@ -133,6 +138,8 @@ func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, rx *rxScratch
 		h.handleWelcome(b, from, now)
 	case kindReject:
 		h.handleReject(b, from)
+	case kindHairpin:
+		h.handleHairpin(b, from)
 	default:
 		h.drops.add(DropMalformed)
 	}
@@ -176,6 +183,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		// there once the address answers a challenge (pathval.go).
 		d.probes = h.pathSeenLocked(l, conn, from, len(b), !probe && pn == l.loss.maxPN, now, d.probes)
 	}
+	h.heardLocked(l, from, relayed, now)
 	d.confirmedNow = h.confirmLocked(l, from, now)
 	for _, f := range frames {
 		h.handleFrameLocked(&d, f)

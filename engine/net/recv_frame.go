@@ -22,6 +22,7 @@ type rxData struct {
 	relay     []relayRecord // relay records to forward (server)
 	fan       []fanoutMsg   // fan-out (server) or fanned (client) messages
 	challenge []byte        // the last path challenge: one answer per datagram
+	natReply  bool          // a NAT probe was answered: one answer per datagram
 
 	oldPath, migrated Path // a path response moved the link from oldPath to migrated
 	sawKCP            bool // KCP segments arrived: pump the stream
@@ -61,6 +62,8 @@ func (h *Host) handleFrameLocked(d *rxData, f frame) {
 		h.handlePathResponseFrameLocked(d, f.Body)
 	case frameForceRelay:
 		h.handleForceRelayFrameLocked(d, f.Body)
+	case frameNAT:
+		h.handleNATFrameLocked(d, f.Body)
 	}
 }
 
@@ -162,7 +165,7 @@ func (h *Host) handlePunchFrameLocked(d *rxData, body []byte) {
 		d.l.drops.add(DropUnexpected)
 		return
 	}
-	d.probes = h.punchFrameLocked(d.l, body, d.from, d.now, d.probes)
+	d.probes = h.punchFrameLocked(d.l, body, d.conn, d.from, d.now, d.probes)
 }
 
 // handlePathChallengeFrameLocked keeps a path challenge to answer once

@@ -34,9 +34,13 @@ const (
 	// EventRelayStateChange: traffic with Peer now goes through the server
 	// (Relayed) or directly; Err says why it is relayed (nil when direct).
 	EventRelayStateChange
+	// EventNATType: the client's NAT check finished (Client.NAT): NAT is
+	// the report, Err why the check failed (the report is then partial).
+	// Only a Client raises it, once per connection.
+	EventNATType
 )
 
-var kindNames = [...]string{"", "connected", "disconnected", "message", "member-join", "member-leave", "host-change", "relay-state-change"}
+var kindNames = [...]string{"", "connected", "disconnected", "message", "member-join", "member-leave", "host-change", "relay-state-change", "nat-type"}
 
 func (k EventKind) String() string {
 	if int(k) < len(kindNames) && k > 0 {
@@ -58,6 +62,7 @@ type Event struct {
 	Delivery net.Delivery
 	Data     []byte
 	Relayed  bool
+	NAT      net.NATReport // EventNATType
 	Received time.Time
 	Err      error
 	// User is a user ID (net.Config.Authenticate): on a Server's

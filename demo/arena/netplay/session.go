@@ -170,8 +170,10 @@ type Session struct {
 	effects []sim.Event
 	notices []Notice
 	relayed map[net.HostID]bool
-	polled  time.Time
-	counts  Counters
+	// relayWhy is the reason of each peer's last move onto the relay.
+	relayWhy map[net.HostID]error
+	polled   time.Time
+	counts   Counters
 
 	// Chat (chat.go).
 	chat      []ChatLine
@@ -257,6 +259,7 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		names:     map[net.HostID]string{},
 		users:     map[net.HostID]string{},
 		relayed:   map[net.HostID]bool{},
+		relayWhy:  map[net.HostID]error{},
 		connected: true,
 		chatLimit: chat.NewLimiter[net.HostID](chat.LimiterConfig{}),
 		ownPace:   chat.NewLimiter[net.HostID](chat.LimiterConfig{Burst: ownBurst}),
@@ -439,6 +442,9 @@ func (s *Session) handle(e sync.Event) {
 		}
 	case sync.EventRelayStateChange:
 		s.relayChanged(e.Peer, e.Relayed, e.Err)
+	case sync.EventNATType:
+		// The network panel reads it (Session.NAT) when it draws.
+		s.log.Debug("NAT type", "nat", e.NAT.String(), "error", e.Err)
 	case sync.EventConnected:
 		// The session starts connected (Dial waits for the server).
 	case sync.EventDisconnected:
