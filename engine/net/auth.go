@@ -327,9 +327,6 @@ func (h *Host) runAuth(j *authJob) {
 		h.rememberRefusalLocked(j, reject, now)
 	}
 	a.mu.Unlock()
-	if reject == rejectAlreadyLoggedIn {
-		a.refused[refusalAlreadyLoggedIn].Add(1)
-	}
 }
 
 // refuse sends the reject for a refusal err and remembers it for the
@@ -411,6 +408,11 @@ func (h *Host) admit(hl hello, from netip.AddrPort, src netip.Addr, conn PacketC
 	}
 	sl, reason, ok := h.reserveSlot(src, now, user)
 	if !ok {
+		if reason == rejectAlreadyLoggedIn {
+			// Counted before the reject goes: the client may look at
+			// once.
+			h.auth.refused[refusalAlreadyLoggedIn].Add(1)
+		}
 		if reason != 0 {
 			h.hsFail.Add(1)
 			h.replyOn(conn, appendReject(nil, reason), from)
