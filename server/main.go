@@ -95,7 +95,7 @@ func run(args []string) error {
 	hostBudget := fs.Int("host-receive-budget", 0, "bytes of received reliable data all clients hold together before the largest holder is disconnected; 0: 32 MiB ($SKEIN_HOST_RECEIVE_BUDGET)")
 	// Environment defaults for the typed flags; a bad value is an error,
 	// not silently ignored.
-	for name, variable := range map[string]string{
+	for name, variable := range map[string]string{ //nolint:gosec // G101: the names of environment variables, no credential in them
 		"max-clients": "SKEIN_MAX_CLIENTS", "log-json": "SKEIN_LOG_JSON", "shutdown-timeout": "SKEIN_SHUTDOWN_TIMEOUT",
 		"handshake-rate": "SKEIN_HANDSHAKE_RATE", "source-handshake-rate": "SKEIN_SOURCE_HANDSHAKE_RATE", "source-links": "SKEIN_SOURCE_LINKS",
 		"source-pending": "SKEIN_SOURCE_PENDING", "max-pending": "SKEIN_MAX_PENDING", "pending-timeout": "SKEIN_PENDING_TIMEOUT",

@@ -25,6 +25,19 @@
 // sent nothing after the hello. With neither, the client trusts on first
 // use and Host.ServerKey reports the key to show.
 //
+// # Credentials and users
+//
+// DialWith sends credentials (a connect token of engine/token, a profile)
+// sealed to the server's static key, only after checking that key against
+// the client's trust. A server's Config.Authenticate decides on them before
+// the client gets a slot, a HostID, a link or an event, on bounded workers
+// (or inline, for a cheap check such as a token): it names the user
+// (Host.User, Event.User) or refuses with ErrUnauthorized, ErrBanned,
+// ErrExpired, ErrAlreadyLoggedIn or ErrAuthUnavailable, which Dial returns
+// in a *RejectError. Config.DuplicateLogin keeps one session per user
+// (a second login replaces the first, ErrSessionReplaced, or is refused).
+// docs/PROTOCOL.md, "Credentials".
+//
 // # Admission
 //
 // Before a server takes a link slot or runs X25519 for a hello, admission

@@ -128,9 +128,9 @@ func (h *Host) DialWith(ctx context.Context, addr netip.AddrPort, opts DialOptio
 		hl := hello{Version: helloVersion, Flags: d.flags, Pub: d.pub, KeyID: d.keyID, Cookie: d.cookie}
 		if d.flags&helloAuth != 0 {
 			// The cookie goes with the sealed credentials, or not at all.
-			hl.Cookie, hl.Auth = nil, d.auth
-			if d.auth != nil {
-				hl.Cookie = d.cookie
+			hl.Cookie, hl.Auth = nil, nil
+			if d.auth != nil && len(d.cookie) > 0 {
+				hl.Cookie, hl.Auth = d.cookie, d.auth
 			}
 		}
 		pkt := appendHello(make([]byte, 0, helloSize), hl)

@@ -582,15 +582,32 @@ func (h *Host) prepareUnreliable(l *link, ch uint8, n int, head, body []byte) (*
 	}
 	seq := h.unrelSeq[ch].Add(1)
 	p := l.path
+	l.sentDirectLocked()
+	mirror := l.mirrorLocked()
 	l.mu.Unlock()
 
+	out := batchPool.Get().(*outBatch)
+	out.bufs = append(out.bufs, l.sealUnreliable(ch, seq, n, head, body))
+	if mirror != nil {
+		// The direct path is silent (failover.go): a copy goes on the
+		// relay in a datagram of its own; the peer keeps the first.
+		m := l.sealUnreliable(ch, seq, n, head, body)
+		if mirror.WriteDatagram(m) == nil {
+			l.countOut(len(m), false)
+		}
+		putBuf(m)
+	}
+	return out, p, nil
+}
+
+// sealUnreliable seals an unreliable message of n bytes (head and body) in
+// a datagram of its own.
+func (l *link) sealUnreliable(ch uint8, seq uint32, n int, head, body []byte) []byte {
 	b, pn := l.startDatagram()
 	b = append(b, byte(frameUnreliable), byte(n+unrelHeader), byte((n+unrelHeader)>>8), ch,
 		byte(seq), byte(seq>>8), byte(seq>>16), byte(seq>>24))
 	b = append(append(b, head...), body...)
-	out := batchPool.Get().(*outBatch)
-	out.bufs = append(out.bufs, l.sealDatagram(b, pn))
-	return out, p, nil
+	return l.sealDatagram(b, pn)
 }
 
 func (l *link) sendableLocked() error {

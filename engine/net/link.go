@@ -111,6 +111,7 @@ func (l *link) queueLocked(b []byte) {
 		l.out = batchPool.Get().(*outBatch)
 	}
 	l.out.bufs = append(l.out.bufs, b)
+	l.sentDirectLocked()
 }
 
 // takeLocked removes the out batch and returns it with the path to write it

@@ -42,8 +42,12 @@ type PunchConfig struct {
 	Timeout time.Duration
 	// Keepalive is how often a direct path is probed. Zero means 500 ms.
 	Keepalive time.Duration
-	// Lost is how long a direct path may go without an answer before the
-	// peer falls back to the relay. Zero means 1.5 s.
+	// Lost bounds how long a direct path may go without an answer to what
+	// this host sends before the peer falls back to the relay. The
+	// threshold itself scales with the direct path's RTT (about 4 round
+	// trips, at least 150 ms; see failover.go and docs/SEMANTICS.md), so
+	// a path that stops delivering while traffic flows is left within a
+	// few round trips. Zero means 1.5 s.
 	Lost time.Duration
 	// RetryMin and RetryMax bound the back-off between attempts after a
 	// failure or a lost path. Zero means 5 s and 60 s.
@@ -70,6 +74,10 @@ type PunchConfig struct {
 	// otherwise this host cannot be the symmetric side). The host reads
 	// and closes what it returns; Close must not block.
 	BirthdayListen func() (PacketConn, error)
+	// Recheck is how often, while relayed after a lost direct path, one
+	// probe goes to the last direct address, so that the pair returns to
+	// it as soon as it works again. Zero means 1 s.
+	Recheck time.Duration
 }
 
 func (p PunchConfig) withDefaults() PunchConfig {
@@ -94,6 +102,7 @@ func (p PunchConfig) withDefaults() PunchConfig {
 	if p.BirthdayRate <= 0 {
 		p.BirthdayRate = 500
 	}
+	def(&p.Recheck, time.Second)
 	return p
 }
 
@@ -119,6 +128,7 @@ type punchState struct {
 	// the attempt under way or the socket of the direct path it found.
 	mine, theirs NATType
 	bday         *birthday
+	failover          // direct-path loss detection and return (failover.go)
 }
 
 // directProbe is a sealed probe or ack to write to an address, not through
@@ -266,6 +276,7 @@ func (h *Host) toRelayLocked(l *link, reason error, now time.Time) {
 	ps.direct = netip.AddrPort{}
 	h.birthdayEndLocked(l, now)
 	l.path = ps.relay
+	l.leftDirectLocked()
 	h.pathEvent(l, true, reason, now)
 }
 
@@ -325,12 +336,14 @@ func (h *Host) punchFrameLocked(l *link, body []byte, conn PacketConn, from neti
 			switch better, cur := slices.Index(ps.cands, from), slices.Index(ps.cands, ps.direct); {
 			case from == ps.direct && (conn == ps.directConn() || ps.directConn() == nil && conn == h.conn):
 				ps.lastAck = now
+				ps.ackedDirectLocked(now)
 			case better >= 0 && (cur < 0 || better < cur) && ps.bday == nil:
 				// A candidate we prefer (the LAN before a hairpinning
 				// NAT's public address) answered too: move to it.
 				ps.direct, ps.lastAck = from, now
 				l.path = directPath{conn, from}
 				l.pathSince = now
+				h.wentDirectLocked(l, now)
 			}
 			return out
 		}
@@ -342,6 +355,7 @@ func (h *Host) punchFrameLocked(l *link, body []byte, conn PacketConn, from neti
 		ps.reported = false
 		l.path = directPath{conn, from}
 		h.birthdayWonLocked(l, conn, now)
+		h.wentDirectLocked(l, now)
 		h.pathEvent(l, false, nil, now)
 	}
 	return out
@@ -357,17 +371,15 @@ func (h *Host) punchTickLocked(l *link, now time.Time) []directProbe {
 	cfg := h.punchCfg
 	switch {
 	case ps.direct.IsValid():
-		if now.Sub(ps.lastAck) > cfg.Lost {
-			h.toRelayLocked(l, ErrPathLost, now)
-			// Reported: the retries that fail from here on change nothing.
-			ps.reported = true
-			ps.retryAt = now.Add(ps.backoff)
-			ps.backoff = min(2*ps.backoff, cfg.RetryMax)
+		// The timer's failover check (failover.go) sees a silent path
+		// first; this is the backstop, in case nothing was sent.
+		if now.Sub(ps.lastAck) > cfg.Lost && now.Sub(ps.lastRx) > cfg.Lost {
+			h.pathLostLocked(l, now)
 			return nil
 		}
 		if !now.Before(ps.nextKeep) {
 			ps.nextKeep = now.Add(cfg.Keepalive)
-			return h.probesLocked(l, ps.directConn(), []netip.AddrPort{ps.direct}, punchProbe, ps.token, nil)
+			return h.probeDirectLocked(l, now, nil)
 		}
 	case ps.probing:
 		if !now.Before(ps.deadline) {
@@ -392,6 +404,8 @@ func (h *Host) punchTickLocked(l *link, now time.Time) []directProbe {
 		return out
 	case !ps.retryAt.IsZero() && !now.Before(ps.retryAt):
 		return h.startAttemptLocked(l, now)
+	case ps.lastDirect.IsValid() && !ps.nextCheck.IsZero() && !now.Before(ps.nextCheck):
+		return h.recheckLocked(l, now)
 	}
 	return nil
 }

@@ -183,6 +183,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		// there once the address answers a challenge (pathval.go).
 		d.probes = h.pathSeenLocked(l, conn, from, len(b), !probe && pn == l.loss.maxPN, now, d.probes)
 	}
+	h.heardLocked(l, from, relayed, now)
 	d.confirmedNow = h.confirmLocked(l, from, now)
 	for _, f := range frames {
 		h.handleFrameLocked(&d, f)

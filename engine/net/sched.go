@@ -25,6 +25,7 @@ type scheduler struct {
 	active  []*link
 	flush   []*link
 	stalled []*link
+	watched []*link // links on a direct path, checked every tick (failover.go)
 	spare   []*link
 	flushCh chan struct{}
 	resume  chan struct{}
@@ -49,6 +50,12 @@ func (s *scheduler) addFlush(l *link) {
 	case s.flushCh <- struct{}{}:
 	default:
 	}
+}
+
+func (s *scheduler) addWatched(l *link) {
+	s.mu.Lock()
+	s.watched = append(s.watched, l)
+	s.mu.Unlock()
 }
 
 func (s *scheduler) addStalled(l *link) {
@@ -98,6 +105,7 @@ func (h *Host) timerLoop() {
 			h.resumeStalled()
 		case now := <-t.C:
 			h.updateActive()
+			h.failoverTick(now)
 			n++
 			if n%housekeepEvery == 0 {
 				h.housekeep(now)

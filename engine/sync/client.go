@@ -199,23 +199,39 @@ func (c *Client) Connect(ctx context.Context, addr netip.AddrPort) error {
 
 // localCandidates lists the addresses peers on our LAN may reach this
 // socket at: its own address if bound to one, else every non-loopback
-// IPv4 address of the machine's interfaces (at most maxAddrs).
+// IPv4 address of the machine's interfaces, and, when the socket is
+// dual-stack (bound to "::"), its global IPv6 addresses, which peers with
+// IPv6 of their own reach without any NAT (at most maxAddrs, IPv4 first).
 func localCandidates(local netip.AddrPort) []netip.AddrPort {
 	if !local.Addr().IsUnspecified() {
 		return []netip.AddrPort{local}
 	}
-	var out []netip.AddrPort
+	var ifaddrs []netip.Addr
 	addrs, _ := stdnet.InterfaceAddrs()
 	for _, a := range addrs {
-		p, err := netip.ParsePrefix(a.String())
-		if err != nil || !p.Addr().Is4() || p.Addr().IsLoopback() || p.Addr().IsLinkLocalUnicast() {
-			continue
-		}
-		if len(out) < maxAddrs {
-			out = append(out, netip.AddrPortFrom(p.Addr(), local.Port()))
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			ifaddrs = append(ifaddrs, p.Addr())
 		}
 	}
-	return out
+	return interfaceCandidates(local, ifaddrs)
+}
+
+// interfaceCandidates is localCandidates for a socket bound to an
+// unspecified address, given the machine's interface addresses.
+func interfaceCandidates(local netip.AddrPort, ifaddrs []netip.Addr) []netip.AddrPort {
+	dual := local.Addr().Is6()
+	var out, v6 []netip.AddrPort
+	for _, a := range ifaddrs {
+		switch {
+		case a.IsLoopback() || a.IsLinkLocalUnicast():
+		case a.Is4() || a.Is4In6():
+			out = append(out, netip.AddrPortFrom(a.Unmap(), local.Port()))
+		case dual && a.IsGlobalUnicast():
+			v6 = append(v6, netip.AddrPortFrom(a, local.Port()))
+		}
+	}
+	out = append(out, v6...)
+	return out[:min(len(out), maxAddrs)]
 }
 
 // Host returns the underlying net host (for statistics and addresses).

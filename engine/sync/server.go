@@ -630,7 +630,7 @@ func (s *Server) candidates(peer, to net.HostID) []netip.AddrPort {
 		out = append(out, pub)
 	}
 	for _, a := range lan {
-		if a != pub && len(out) < maxAddrs-1 {
+		if a != pub && len(out) < maxAddrs-1 && reachable(a, toPub, s.lan[to]) {
 			out = append(out, a)
 		}
 	}
@@ -638,6 +638,17 @@ func (s *Server) candidates(peer, to net.HostID) []netip.AddrPort {
 		out = append(out, pub)
 	}
 	return out
+}
+
+// reachable reports whether a candidate address of a peer is worth
+// offering to a client whose public address is toPub and whose own
+// candidates are toCands: any IPv4 address, and an IPv6 one only when the
+// client has IPv6 itself (it reached the server over IPv6 or announced an
+// IPv6 address). IPv6 has no NAT, so a peer's global IPv6 address is
+// offered whatever the public IPv4 addresses are.
+func reachable(a, toPub netip.AddrPort, toCands []netip.AddrPort) bool {
+	return a.Addr().Is4() || toPub.Addr().Is6() ||
+		slices.ContainsFunc(toCands, func(c netip.AddrPort) bool { return c.Addr().Is6() })
 }
 
 // elect names the best-connected client member host of g (lowest RTT to the
