@@ -138,8 +138,13 @@ func (c *Client) peerNATReport(peer net.HostID, r net.NATReport) {
 }
 
 // setPeerNAT gives the host both NAT types of a pair: a symmetric NAT
-// facing an endpoint-independent one starts birthday punching.
+// facing an endpoint-independent one starts birthday punching, unless one
+// side has a port mapping (its mapped address is a candidate that plain
+// punching reaches: the thousands of birthday probes would be wasted).
 func (c *Client) setPeerNAT(peer net.HostID, mine, theirs net.NATReport) {
+	if mine.PortMapping == net.PortMappingAvailable || theirs.PortMapping == net.PortMappingAvailable {
+		return
+	}
 	if err := c.h.SetPeerNAT(peer, mine.Type, theirs.Type); err != nil {
 		c.log.Debug("peer NAT", "peer", peer, "error", err)
 	}
