@@ -171,6 +171,17 @@ type Config struct {
 	// segments refused and retransmitted whole windows at a time:
 	// BENCHMARKS.md ("Hardening: memory budgets") measures the cost.
 	LinkReceiveBudget int
+	// ResumeGrace, when positive, suspends a link that times out instead
+	// of removing it: it keeps its HostID and both reliable streams for
+	// this long, and resumes as soon as its peer is heard again (the
+	// same keys; a new address is validated first). EventAway and
+	// EventBack report it; past the window the link ends with the usual
+	// EventDisconnected (ErrTimeout). A client probes its suspended links
+	// every 50 ms, so a restored path resumes within one trip and that.
+	// Both ends should use the same window (DefaultResumeGrace, 25 s, in
+	// the match server). Zero: off, a link that times out is removed.
+	// docs/SEMANTICS.md, "Reconnect and resume".
+	ResumeGrace time.Duration
 	// HostReceiveBudget bounds, in bytes, the received reliable data all
 	// links hold together: out of order, and complete messages waiting
 	// for room in the event queue (at most a receive window of 256
@@ -243,6 +254,7 @@ type Host struct {
 	fanouts  atomic.Uint64
 	fanned   trafficCounters
 	held     atomic.Int64 // bytes the links' KCP cores hold (HostReceiveBudget)
+	resume   resumeState  // suspended links (resume.go)
 	shedding sync.Mutex   // one reader at a time sheds over HostReceiveBudget
 	// unrelSeq numbers each unreliable channel's messages across every
 	// link, so that a message fanned out by the server and one sent
@@ -410,6 +422,7 @@ func (h *Host) Stats() HostStats {
 		Handshakes:        h.hsOK.Load(),
 		HandshakeFailures: h.hsFail.Load(),
 		Admission:         h.admissionStats(),
+		Resume:            h.resume.stats(),
 	}
 }
 
@@ -496,6 +509,10 @@ func (h *Host) prepareReliable(l *link, n int, head, body []byte) (*outBatch, Pa
 		msg = l.scratch
 	}
 	l.kcp.Send(msg)
+	if l.suspended {
+		// Queued in the stream; sent when the link resumes.
+		return nil, nil, nil
+	}
 	l.markActiveLocked()
 	if idle {
 		// Nothing in flight: send now, no added latency.
@@ -518,6 +535,11 @@ func (h *Host) prepareUnreliable(l *link, ch uint8, n int, head, body []byte) (*
 	if err := l.sendableLocked(); err != nil {
 		l.mu.Unlock()
 		return nil, nil, err
+	}
+	if l.suspended {
+		// Unreliable: not kept for a link that may not come back.
+		l.mu.Unlock()
+		return nil, nil, nil
 	}
 	seq := h.unrelSeq[ch].Add(1)
 	p := l.path
@@ -663,6 +685,10 @@ func (h *Host) removeLink(l *link, reason error) {
 	}
 	l.removed = true
 	l.releaseHeldLocked()
+	if l.suspended {
+		l.suspended = false
+		h.resume.remove(l)
+	}
 	// A server link its client never confirmed was never reported
 	// connected: its end is not reported either.
 	if !h.cfg.Accept || l.confirmed {

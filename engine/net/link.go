@@ -62,6 +62,10 @@ type link struct {
 	// retransmitted hello shows the welcome was lost.
 	clientPub [keySize]byte
 	welcome   []byte
+	// Resume (resume.go): the link timed out and waits, since
+	// suspendedAt, for its peer within Config.ResumeGrace.
+	suspended   bool
+	suspendedAt time.Time
 
 	// held is the bytes of received KCP data the core holds, charged to
 	// the host's receive budget (budget.go): written under mu, read by

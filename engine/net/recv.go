@@ -176,6 +176,9 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		// there once the address answers a challenge (pathval.go).
 		d.probes = h.pathSeenLocked(l, conn, from, len(b), !probe && pn == l.loss.maxPN, now, d.probes)
 	}
+	if l.suspended && h.onPathLocked(l, from, relayed) {
+		h.resumeLocked(l, now)
+	}
 	d.confirmedNow = h.confirmLocked(l, from, now)
 	for _, f := range frames {
 		h.handleFrameLocked(&d, f)
@@ -290,6 +293,7 @@ func (h *Host) finishData(d *rxData, rx *rxScratch) {
 	}
 	if d.migrated != nil {
 		h.updateAddrIndex(l, d.oldPath, d.migrated)
+		h.resumeMoved(l, d.now)
 	}
 	if d.shed {
 		h.shed(l, "reliable data past the receive window")

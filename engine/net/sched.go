@@ -88,6 +88,7 @@ func (h *Host) timerLoop() {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	n := 0
+	var probing []*link
 	for {
 		select {
 		case <-h.done:
@@ -99,6 +100,9 @@ func (h *Host) timerLoop() {
 		case now := <-t.C:
 			h.updateActive()
 			n++
+			if n%resumeProbeTicks == 0 {
+				probing = h.probeSuspended(now, probing)
+			}
 			if n%housekeepEvery == 0 {
 				h.housekeep(now)
 				h.resumeStalled()
@@ -129,7 +133,8 @@ func (h *Host) updateActive() {
 	list := h.sched.take(&h.sched.active)
 	for _, l := range list {
 		l.mu.Lock()
-		if l.removed {
+		if l.removed || l.suspended {
+			// A suspended link is flushed when it resumes (resume.go).
 			l.active = false
 			l.mu.Unlock()
 			continue
@@ -248,8 +253,12 @@ func (h *Host) housekeep(now time.Time) {
 			}
 		case h.pendingExpiredLocked(l, now):
 			ended = append(ended, ending{l, ErrTimeout})
-		case now.Sub(l.lastHeard) >= h.cfg.Timeout:
+		case h.suspendExpiredLocked(l, now):
 			ended = append(ended, ending{l, ErrTimeout})
+		case !l.suspended && now.Sub(l.lastHeard) >= h.cfg.Timeout:
+			if !h.suspendLocked(l, now) {
+				ended = append(ended, ending{l, ErrTimeout})
+			}
 		case h.pingDue(l, now):
 			l.lastPing = now
 			var body [8]byte

@@ -166,6 +166,8 @@ type HostStats struct {
 	Handshakes, HandshakeFailures uint64
 	// Admission counts a server's admission decisions.
 	Admission AdmissionStats
+	// Resume counts suspended links (Config.ResumeGrace).
+	Resume ResumeStats
 }
 
 // rttEstimator keeps smoothed RTT and jitter. Not safe for concurrent use.
