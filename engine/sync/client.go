@@ -245,6 +245,10 @@ func (c *Client) handle(ev net.Event) {
 		}
 	case net.EventPathChange:
 		c.q.Push(Event{Kind: EventRelayStateChange, Peer: ev.Peer, Relayed: ev.Relayed, Err: ev.Err, Received: ev.Received})
+	case net.EventAway:
+		c.q.Push(Event{Kind: EventAway, Peer: ev.Peer, Err: ev.Err, Received: ev.Received})
+	case net.EventBack:
+		c.q.Push(Event{Kind: EventBack, Peer: ev.Peer, Received: ev.Received})
 	case net.EventDisconnected:
 		if ev.Peer == net.ServerID {
 			c.mu.Lock()

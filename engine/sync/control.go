@@ -31,7 +31,9 @@ const (
 	opTimeReq     byte = 6 // client clock(8)
 	opTimeResp    byte = 7 // client clock(8) server clock(8)
 	opCandidates  byte = 8 // addrs: count(1) × (ip16, port2): the client's LAN addresses
-	opLast             = opCandidates
+	opMemberAway  byte = 9  // group(4) member(4): the member's link to the server is suspended
+	opMemberBack  byte = 10 // group(4) member(4): it resumed
+	opLast             = opMemberBack
 )
 
 // MaxCustom bounds a group's custom field.
@@ -48,8 +50,8 @@ type control struct {
 	Peer   net.HostID // PeerAdd, PeerRemove
 	Keys   net.Keys   // PeerAdd: the keys as the receiver uses them
 	Addrs  []netip.AddrPort
-	Group  net.HostID // MemberJoin, MemberLeave, HostChange
-	Member net.HostID // MemberJoin, MemberLeave
+	Group  net.HostID // MemberJoin, MemberLeave, HostChange, MemberAway, MemberBack
+	Member net.HostID // MemberJoin, MemberLeave, MemberAway, MemberBack
 	Host   net.HostID // HostChange
 	Count  uint16
 	Custom []byte
@@ -81,6 +83,8 @@ func appendControl(b []byte, c control) []byte {
 		b = binary.LittleEndian.AppendUint16(b, c.Count)
 	case opHostChange:
 		b = appendID(appendID(b, c.Group), c.Host)
+	case opMemberAway, opMemberBack:
+		b = appendID(appendID(b, c.Group), c.Member)
 	case opTimeReq:
 		b = binary.LittleEndian.AppendUint64(b, uint64(c.T1))
 	case opTimeResp:
@@ -173,6 +177,8 @@ func parseControl(b []byte) (control, error) {
 		c.Group, c.Member, c.Count = r.id(), r.id(), r.u16()
 	case opHostChange:
 		c.Group, c.Host = r.id(), r.id()
+	case opMemberAway, opMemberBack:
+		c.Group, c.Member = r.id(), r.id()
 	case opTimeReq:
 		c.T1 = r.i64()
 	case opTimeResp:
@@ -195,6 +201,10 @@ func controlEvent(c control, now time.Time) (Event, bool) {
 		return Event{Kind: EventMemberLeave, Group: c.Group, Member: c.Member, Count: int(c.Count), Received: now}, true
 	case opHostChange:
 		return Event{Kind: EventHostChange, Group: c.Group, Host: c.Host, Received: now}, true
+	case opMemberAway:
+		return Event{Kind: EventMemberAway, Group: c.Group, Member: c.Member, Received: now}, true
+	case opMemberBack:
+		return Event{Kind: EventMemberBack, Group: c.Group, Member: c.Member, Received: now}, true
 	}
 	return Event{}, false
 }

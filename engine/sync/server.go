@@ -288,7 +288,33 @@ func (s *Server) handle(ev net.Event) {
 	case net.EventPathChange:
 		// The link follows its client to the new address; groups know
 		// clients by HostID, and peers keep punching or relaying as before.
+	case net.EventAway, net.EventBack:
+		s.awayOrBack(ev)
 	}
+}
+
+// awayOrBack tells the other members of every group of a client whose
+// link was suspended (net.EventAway) or resumed (net.EventBack), and the
+// application. The client stays in its groups meanwhile, host role
+// included: the game decides what an away host means (pause, or a
+// LeaveGroup that elects another).
+func (s *Server) awayOrBack(ev net.Event) {
+	if _, ready := s.memberOf[ev.Peer]; !ready {
+		return
+	}
+	op, kind := opMemberAway, EventAway
+	if ev.Kind == net.EventBack {
+		op, kind = opMemberBack, EventBack
+	}
+	for _, g := range s.groupsOf(ev.Peer) {
+		for _, m := range s.groups[g].members {
+			if m != ev.Peer {
+				s.control(m, control{Op: op, Group: g, Member: ev.Peer})
+			}
+		}
+	}
+	s.log.Info("client "+kind.String(), "client", ev.Peer)
+	s.q.Push(Event{Kind: kind, Peer: ev.Peer, Err: ev.Err, Received: ev.Received})
 }
 
 // message handles a message from a client: its addresses and clock
