@@ -23,14 +23,14 @@ const controlChannel uint8 = 255
 
 // Control operations.
 const (
-	opPeerAdd     byte = 1 // peer(4) keys(64) cipher(1) addrs: count(1) × (ip16, port2)
-	opPeerRemove  byte = 2 // peer(4)
-	opMemberJoin  byte = 3 // group(4) member(4) count(2) customLen(2) custom
-	opMemberLeave byte = 4 // group(4) member(4) count(2)
-	opHostChange  byte = 5 // group(4) host(4)
-	opTimeReq     byte = 6 // client clock(8)
-	opTimeResp    byte = 7 // client clock(8) server clock(8)
-	opCandidates  byte = 8 // addrs: count(1) × (ip16, port2): the client's LAN addresses
+	opPeerAdd     byte = 1  // peer(4) keys(64) cipher(1) addrs: count(1) × (ip16, port2)
+	opPeerRemove  byte = 2  // peer(4)
+	opMemberJoin  byte = 3  // group(4) member(4) count(2) customLen(2) custom
+	opMemberLeave byte = 4  // group(4) member(4) count(2)
+	opHostChange  byte = 5  // group(4) host(4)
+	opTimeReq     byte = 6  // client clock(8)
+	opTimeResp    byte = 7  // client clock(8) server clock(8)
+	opCandidates  byte = 8  // addrs: count(1) × (ip16, port2): the client's LAN addresses
 	opMemberAway  byte = 9  // group(4) member(4): the member's link to the server is suspended
 	opMemberBack  byte = 10 // group(4) member(4): it resumed
 	opLast             = opMemberBack
