@@ -71,6 +71,10 @@ func newMetrics(s *Server) *metrics {
 		}, func() float64 { return float64(tcp().Closed[r]) }))
 	}
 	gauge("skein_receive_held_bytes", "Received reliable data the server holds, not yet delivered (out of order or waiting), against -host-receive-budget.", func() float64 { return float64(s.sync.Host().HeldBytes()) })
+	// Reconnect and resume (docs/SEMANTICS.md, "Reconnect and resume").
+	gauge("skein_suspended_clients", "Clients whose link timed out, kept for -resume-grace (counted in skein_clients).", func() float64 { return float64(host().Resume.Suspended) })
+	counter("skein_resumed_sessions_total", "Suspended clients that came back within -resume-grace.", func() float64 { return float64(host().Resume.Resumed) })
+	counter("skein_suspensions_expired_total", "Suspended clients removed at the end of -resume-grace.", func() float64 { return float64(host().Resume.Expired) })
 	// Admission (docs/PROTOCOL.md, "Admission").
 	gauge("skein_pending_clients", "Clients admitted whose handshake is not confirmed yet (counted in skein_clients).", func() float64 { return float64(host().Admission.Pending) })
 	counter("skein_busy_rejects_total", "Busy rejects sent to hellos over a handshake rate.", func() float64 { return float64(host().Admission.Busy) })

@@ -270,7 +270,13 @@ func (s *Server) handle(e sync.Event) {
 			s.metrics.lobbyErrors.Inc()
 			s.lobLog.Debug("bad lobby call", "client", e.Peer, "error", err)
 		}
-	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange:
+	case sync.EventAway, sync.EventBack:
+		// A client whose link timed out keeps its place (lobby, match)
+		// until it comes back or -resume-grace ends (then
+		// EventDisconnected); its peers are told by the sync layer.
+		s.log.Debug("client "+e.Kind.String(), "client", e.Peer)
+	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange,
+		sync.EventMemberAway, sync.EventMemberBack:
 		// The server's view of its matches' groups: the lobby keeps its
 		// own member lists (match.members), changed on its goroutines.
 	}
