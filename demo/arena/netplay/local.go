@@ -22,7 +22,8 @@ type Local struct {
 // StartLocal starts a match server on listen ("127.0.0.1:0" for this
 // machine only, ":7777" to let the LAN join).
 func StartLocal(listen string, log hclog.Logger) (*Local, error) {
-	srv, err := matchserver.New(matchserver.Config{Listen: listen, Logger: log, ShutdownTimeout: 2 * time.Second})
+	srv, err := matchserver.New(matchserver.Config{Listen: listen, Logger: log, ShutdownTimeout: 2 * time.Second,
+		Net: net.Config{ResumeGrace: net.DefaultResumeGrace}})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/sync"
 )
 
 // PeerInfo is one member of the match as the network panel shows it.
@@ -117,3 +118,33 @@ func pathName(relayed bool) string {
 	}
 	return "direct"
 }
+
+// awayOrBack tells the player when the connection drops and comes back
+// (the engine suspends the session for its grace window and resumes it:
+// the match goes on where it was), and when another player's does.
+func (s *Session) awayOrBack(e sync.Event) {
+	switch e.Kind {
+	case sync.EventAway:
+		if e.Peer == net.ServerID {
+			s.away = true
+			s.notice(Warn, "Connection lost… reconnecting")
+		}
+	case sync.EventBack:
+		if e.Peer == net.ServerID {
+			s.away = false
+			s.notice(Good, "Back online")
+		}
+	case sync.EventMemberAway:
+		if e.Group == s.match && e.Member != s.me {
+			s.notice(Network, "%s lost the connection… waiting for them", s.PlayerName(e.Member))
+		}
+	case sync.EventMemberBack:
+		if e.Group == s.match && e.Member != s.me {
+			s.notice(Network, "%s is back", s.PlayerName(e.Member))
+		}
+	}
+}
+
+// Away reports whether the connection to the server is lost and the
+// session is waiting to resume.
+func (s *Session) Away() bool { return s.away }

@@ -68,7 +68,9 @@ type Config struct {
 	// DefaultUplink; negative means no cap. Net.UplinkBudget, when set,
 	// wins.
 	Uplink int
-	// Net tunes the engine's transport.
+	// Net tunes the engine's transport. Net.ResumeGrace zero means
+	// net.DefaultResumeGrace: a player whose network drops for a few
+	// seconds keeps its place in the match (negative: off).
 	Net net.Config
 }
 
@@ -122,6 +124,7 @@ type Session struct {
 	lobbyErr  string
 	connErr   error
 	connected bool
+	away      bool // the server link is suspended: reconnecting
 
 	// Match.
 	match   net.HostID
@@ -218,6 +221,9 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 	}
 	if cfg.Net.UplinkBudget == 0 && cfg.Uplink > 0 {
 		cfg.Net.UplinkBudget = cfg.Uplink
+	}
+	if cfg.Net.ResumeGrace == 0 {
+		cfg.Net.ResumeGrace = net.DefaultResumeGrace
 	}
 	cfg.Name = CleanName(cfg.Name)
 	if cfg.Local == "" {
@@ -431,6 +437,8 @@ func (s *Session) handle(e sync.Event) {
 		}
 	case sync.EventRelayStateChange:
 		s.relayChanged(e.Peer, e.Relayed, e.Err)
+	case sync.EventAway, sync.EventBack, sync.EventMemberAway, sync.EventMemberBack:
+		s.awayOrBack(e)
 	case sync.EventConnected:
 		// The session starts connected (Dial waits for the server).
 	case sync.EventDisconnected:
