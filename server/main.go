@@ -90,7 +90,7 @@ func run(args []string) error {
 		"max-clients": "SKEIN_MAX_CLIENTS", "log-json": "SKEIN_LOG_JSON", "shutdown-timeout": "SKEIN_SHUTDOWN_TIMEOUT",
 		"handshake-rate": "SKEIN_HANDSHAKE_RATE", "source-handshake-rate": "SKEIN_SOURCE_HANDSHAKE_RATE", "source-links": "SKEIN_SOURCE_LINKS",
 		"source-pending": "SKEIN_SOURCE_PENDING", "max-pending": "SKEIN_MAX_PENDING", "pending-timeout": "SKEIN_PENDING_TIMEOUT",
-		"resume-grace": "SKEIN_RESUME_GRACE",
+		"resume-grace":        "SKEIN_RESUME_GRACE",
 		"link-receive-budget": "SKEIN_LINK_RECEIVE_BUDGET", "host-receive-budget": "SKEIN_HOST_RECEIVE_BUDGET",
 		"tcp-per-ip": "SKEIN_TCP_PER_IP", "lobby-call-rate": "SKEIN_LOBBY_CALL_RATE", "lobby-call-burst": "SKEIN_LOBBY_CALL_BURST", "lobby-chat-room": "SKEIN_LOBBY_CHAT_ROOM",
 	} {

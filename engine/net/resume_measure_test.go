@@ -143,7 +143,6 @@ func TestResumeMemoryMeasure(t *testing.T) {
 			for _, h := range cls {
 				h.Close()
 			}
-			cls = nil
 			if suspend {
 				for srv.Stats().Resume.Suspended < clients {
 					time.Sleep(100 * time.Millisecond)

@@ -142,6 +142,8 @@ func (s *Session) awayOrBack(e sync.Event) {
 		if e.Group == s.match && e.Member != s.me {
 			s.notice(Network, "%s is back", s.PlayerName(e.Member))
 		}
+	default:
+		// handle sends only these four kinds here.
 	}
 }
 
