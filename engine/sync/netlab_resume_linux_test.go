@@ -143,7 +143,7 @@ func TestNetlabResumeAcrossNATChange(t *testing.T) {
 		cb.wait(t, "every message at b1", func(evs []sync.Event) bool { return inOrder(t, evs, []net.HostID{aid}, all) })
 		cs.wait(t, "every message at the server", func(evs []sync.Event) bool { return inOrder(t, evs, []net.HostID{aid}, all) })
 		peerBack = append(peerBack, since(ca, kindIs(sync.EventBack, b.ID(), 0)))
-		st, _ := a.Host().LinkStats(net.ServerID)
+		st, _ := srv.LinkStats(aid) // the server's view: it pings every interval
 		rtts = append(rtts, st.RTT)
 		after, _ := srv.RemoteAddr(aid)
 		if after == before {
