@@ -1,6 +1,10 @@
 package net
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -189,4 +193,56 @@ func (h *Host) probeSuspended(now time.Time, scratch []*link) []*link {
 	}
 	clear(links)
 	return links[:0]
+}
+
+// Back-off of DialRetry between attempts: from dialRetryMin, doubling, at
+// most dialRetryMax, each wait drawn at random between half and all of it
+// (so that clients a server dropped at once do not come back in step).
+const (
+	dialRetryMin = 250 * time.Millisecond
+	dialRetryMax = 5 * time.Second
+)
+
+// DialRetry is Dial, attempted again and again with back-off while the
+// failure is one that may pass: no answer in time (each attempt is
+// bounded by Config.HandshakeTimeout), the server busy or full, the
+// cookie refused. It returns when an attempt succeeds, on any other
+// error (a version mismatch, a server key refused), or when ctx ends,
+// with the last attempt's error.
+func (h *Host) DialRetry(ctx context.Context, addr netip.AddrPort) error {
+	wait := dialRetryMin
+	for {
+		actx, cancel := context.WithTimeout(ctx, h.cfg.HandshakeTimeout)
+		err := h.Dial(actx, addr)
+		cancel()
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				return fmt.Errorf("dial %v: %w", addr, ctx.Err())
+			}
+			return err
+		}
+		d := wait/2 + rand.N(wait/2+1)
+		h.log.Debug("dial again", "server", addr, "in", d, "error", err)
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-h.done:
+			t.Stop()
+			return ErrHostClosed
+		}
+		wait = min(2*wait, dialRetryMax)
+	}
+}
+
+// retryable reports whether a Dial error may pass by itself.
+func retryable(err error) bool {
+	var ske *ServerKeyError
+	if errors.As(err, &ske) {
+		return false
+	}
+	return errors.Is(err, ErrHandshakeTimeout) || errors.Is(err, ErrServerBusy) ||
+		errors.Is(err, ErrServerFull) || errors.Is(err, ErrBadCookie) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -338,3 +338,63 @@ func TestResumeRefusesReplayAndForgery(t *testing.T) {
 		expect(t, srv, net.EventBack, id)
 	})
 }
+
+// DialRetry dials again with back-off while the server does not answer,
+// and connects once it does; a plain Dial gives up at its deadline.
+func TestDialRetryWaitsForTheServer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := vnet.New(16)
+		defer n.Close()
+		sconn, err := n.Listen(srvAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := net.NewHost(sconn, net.Config{Accept: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		cconn, err := n.Listen(cliAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := net.NewHost(cconn, net.Config{HandshakeTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		var down atomic.Bool
+		down.Store(true)
+		n.SetFilter(func(from, to netip.AddrPort, b []byte) bool { return down.Load() && to == srvAddr })
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		err = cli.Dial(ctx, srvAddr)
+		cancel()
+		if !errors.Is(err, net.ErrHandshakeTimeout) {
+			t.Fatalf("Dial to a silent server: %v", err)
+		}
+		go func() {
+			time.Sleep(10 * time.Second)
+			down.Store(false)
+		}()
+		start := time.Now()
+		ctx, cancel = context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		if err := cli.DialRetry(ctx, srvAddr); err != nil {
+			t.Fatalf("DialRetry: %v", err)
+		}
+		if took := time.Since(start); took < 10*time.Second {
+			t.Fatalf("connected after %v, before the server answered", took)
+		}
+		expect(t, cli, net.EventConnected, net.ServerID)
+		// A context that ends first: the last attempt's error.
+		cli2conn, _ := n.Listen(netip.MustParseAddrPort("10.0.0.3:5000"))
+		cli2, _ := net.NewHost(cli2conn, net.Config{HandshakeTimeout: time.Second})
+		defer cli2.Close()
+		down.Store(true)
+		ctx2, cancel2 := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel2()
+		if err := cli2.DialRetry(ctx2, srvAddr); !errors.Is(err, net.ErrHandshakeTimeout) {
+			t.Fatalf("DialRetry until the context ends: %v", err)
+		}
+	})
+}

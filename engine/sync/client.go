@@ -39,6 +39,10 @@ type ClientConfig struct {
 	UDPTimeout time.Duration
 	// NoTCPFallback makes DialClient fail rather than use TCP.
 	NoTCPFallback bool
+	// Retry makes Connect dial again with back-off while the server does
+	// not answer or refuses for a reason that may pass (busy, full), until
+	// its context ends (net.Host.DialRetry). Off: one attempt.
+	Retry bool
 
 	tcp bool // connected over TCP (set by DialClient)
 }
@@ -153,9 +157,14 @@ func NewClient(conn net.PacketConn, cfg ClientConfig) (*Client, error) {
 	return c, nil
 }
 
-// Connect runs the handshake with the server at addr.
+// Connect runs the handshake with the server at addr (again and again with
+// back-off until ctx ends, if ClientConfig.Retry is set).
 func (c *Client) Connect(ctx context.Context, addr netip.AddrPort) error {
-	if err := c.h.Dial(ctx, addr); err != nil {
+	dial := c.h.Dial
+	if c.cfg.Retry {
+		dial = c.h.DialRetry
+	}
+	if err := dial(ctx, addr); err != nil {
 		return err
 	}
 	// Tell the server our LAN addresses, for peers behind the same NAT.
