@@ -5,6 +5,7 @@ go 1.25.0
 require (
 	github.com/hajimehoshi/ebiten/v2 v2.10.4
 	github.com/hashicorp/go-hclog v1.6.3
+	github.com/huin/goupnp v1.3.0
 	github.com/prometheus/client_golang v1.20.5
 	github.com/vmihailenco/msgpack/v5 v5.4.1
 	github.com/xtaci/kcp-go/v5 v5.6.72

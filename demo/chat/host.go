@@ -86,8 +86,7 @@ func (h *host) handle(e sync.Event) {
 	case sync.EventDisconnected:
 		h.update() // the server took the client out of the group
 	case sync.EventMessage:
-		info := rmi.CallInfo{From: e.Peer, Relayed: e.Relayed, Context: rmi.ContextOf(e.Delivery), Received: e.Received}
-		if err := h.calls.Dispatch(info, e.Data); err != nil {
+		if _, err := h.calls.DispatchSyncEvent(e); err != nil {
 			h.log.Debug("call dropped", "from", e.Peer, "error", err)
 		}
 	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange:

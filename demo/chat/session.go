@@ -176,8 +176,7 @@ func (s *session) handle(e sync.Event) {
 			delete(s.names, e.Member)
 		}
 	case sync.EventMessage:
-		info := rmi.CallInfo{From: e.Peer, Relayed: e.Relayed, Context: rmi.ContextOf(e.Delivery), Received: e.Received}
-		if err := s.calls.Dispatch(info, e.Data); err != nil {
+		if _, err := s.calls.DispatchSyncEvent(e); err != nil {
 			// A peer's bad call costs it nothing but this log line.
 			s.log.Debug("call dropped", "from", e.Peer, "error", err)
 		}

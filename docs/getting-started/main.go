@@ -117,8 +117,7 @@ func (p *player) event(e sync.Event) {
 	case sync.EventMemberJoin:
 		p.group, p.count, p.custom = e.Group, e.Count, string(e.Custom)
 	case sync.EventMessage:
-		info := rmi.CallInfo{From: e.Peer, Relayed: e.Relayed, Context: rmi.ContextOf(e.Delivery), Received: e.Received}
-		if err := p.calls.Dispatch(info, e.Data); err != nil {
+		if _, err := p.calls.DispatchSyncEvent(e); err != nil {
 			fmt.Fprintln(os.Stderr, p.name, err) // counted in p.calls.Stats too
 		}
 	default:

@@ -24,10 +24,13 @@ import (
 //     hello gets a cookie; a wrong one a "bad cookie" reject. From here on
 //     the source address is proven.
 //  4. admitChecks, the hook for checks on a proven address before any slot
-//     is taken. A connect token proving the client's identity will be
-//     checked here (the identity work); today the list is empty outside
-//     tests.
-//  5. capacity, reserved atomically under Host.mu: the server's links
+//     is taken (empty outside tests); then, on a server with
+//     Config.Authenticate, the credentials: the sealed auth block is opened
+//     and the hook runs (auth.go), inline or on its workers, and refuses
+//     with a login reject or goes on to stage 5 with the user.
+//  5. the user's session (Config.DuplicateLogin: a refused duplicate gets
+//     "already logged in", a replaced one is kicked) and capacity,
+//     reserved atomically under Host.mu: the server's links
 //     (MaxLinks, "full"), its unconfirmed links (MaxPending, "busy"), the
 //     source's links (SourceLinks, "full") and unconfirmed links
 //     (SourcePending, "busy").
@@ -289,18 +292,29 @@ func (h *Host) busyAllowedLocked(s *sourceState, now time.Time) bool {
 // counted against the server's and the source's limits until the link is
 // registered (registerPending) or the slot released (releaseSlot).
 type slot struct {
-	id  HostID
-	src *sourceState
+	id   HostID
+	src  *sourceState
+	user string // the user whose session the slot holds ("": anonymous)
+	// replaces is the user's earlier session, to kick (SessionReplace).
+	replaces HostID
 }
 
 // reserveSlot is admission stage 5: it checks every capacity limit and
 // reserves a slot, or returns the reject reason to send.
-func (h *Host) reserveSlot(src netip.Addr, now time.Time) (slot, byte, bool) {
+//
+// The user's session is decided here, atomically with the reservation
+// (sessionLocked): a refused duplicate login gets its reject before any
+// capacity is counted, and the slot becomes the user's session at once.
+func (h *Host) reserveSlot(src netip.Addr, now time.Time, user string) (slot, byte, bool) {
 	a := &h.adm
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return slot{}, 0, false
+	}
+	reject, replaces := h.sessionLocked(user)
+	if reject != 0 {
+		return slot{}, reject, false
 	}
 	if len(h.byID)+a.reserving >= h.cfg.MaxLinks {
 		a.full.Add(1)
@@ -325,7 +339,10 @@ func (h *Host) reserveSlot(src netip.Addr, now time.Time) (slot, byte, bool) {
 	a.reserving++
 	id := h.allocIDLocked()
 	h.reserved[id] = struct{}{}
-	return slot{id: id, src: s}, 0, true
+	if user != "" && h.cfg.DuplicateLogin != SessionMany {
+		h.users[user] = id
+	}
+	return slot{id: id, src: s, user: user, replaces: replaces}, 0, true
 }
 
 // releaseSlot gives back a slot whose link was never registered.
@@ -337,6 +354,9 @@ func (h *Host) releaseSlot(sl slot) {
 	a.npending--
 	sl.src.links--
 	sl.src.pending--
+	if sl.user != "" && h.users[sl.user] == sl.id {
+		delete(h.users, sl.user)
+	}
 	h.mu.Unlock()
 }
 

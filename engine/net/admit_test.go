@@ -133,7 +133,7 @@ func (p *rawPeer) echoCookie(to netip.AddrPort) byte {
 	if b == nil {
 		return 0
 	}
-	c, err := parseCookie(b)
+	c, _, _, err := parseCookie(b)
 	if err != nil {
 		return b[0]
 	}

@@ -93,6 +93,11 @@ const handshakeLabel = "skein v4 handshake"
 // fields up to its key ID (kind, version, flags, client ephemeral key, key
 // ID; the cookie is left out, it changes between the two hellos) and the
 // welcome's header (kind, cipher, server ephemeral key, server static key).
+//
+// A hello with an auth block (flags bit 2) also has its sealed bytes, after
+// their length (2), between the two: the link keys then depend on the
+// credentials the server opened, so a block swapped in flight makes the
+// welcome fail to open.
 func transcriptHash(hl *hello, welcomeHdr []byte) [sha256.Size]byte {
 	var b [len(handshakeLabel) + helloCookieLen + welcomeHeader]byte
 	n := copy(b[:], handshakeLabel)
@@ -102,7 +107,19 @@ func transcriptHash(hl *hello, welcomeHdr []byte) [sha256.Size]byte {
 	copy(b[n+4:], hl.Pub[:])
 	copy(b[n+4+keySize:], hl.KeyID[:])
 	copy(b[n+helloCookieLen:], welcomeHdr[:welcomeHeader])
-	return sha256.Sum256(b[:])
+	if hl.Flags&helloAuth == 0 {
+		return sha256.Sum256(b[:])
+	}
+	d := sha256.New()
+	d.Write(b[:n+helloCookieLen])
+	var l [2]byte
+	binary.LittleEndian.PutUint16(l[:], uint16(len(hl.Auth)))
+	d.Write(l[:])
+	d.Write(hl.Auth)
+	d.Write(b[n+helloCookieLen:])
+	var out [sha256.Size]byte
+	d.Sum(out[:0])
+	return out
 }
 
 // deriveKeys runs HKDF-SHA256 over the two X25519 results of the

@@ -38,6 +38,28 @@ var (
 	ErrHandshakeTimeout = errors.New("skein/net: handshake timed out")
 )
 
+// Login refusals: an Authenticate hook returns one (wrapped) to refuse a
+// client, and Dial's *RejectError wraps the same one.
+var (
+	// ErrUnauthorized: the credentials were refused (wrong, missing,
+	// forged, replayed, or for another server).
+	ErrUnauthorized = errors.New("skein/net: unauthorized")
+	// ErrBanned: the user is banned.
+	ErrBanned = errors.New("skein/net: banned")
+	// ErrExpired: the credentials (a connect token) expired.
+	ErrExpired = errors.New("skein/net: credentials expired")
+	// ErrAlreadyLoggedIn: the user already has a session and the server
+	// refuses a second (Config.DuplicateLogin = SessionRefuse).
+	ErrAlreadyLoggedIn = errors.New("skein/net: already logged in")
+	// ErrAuthUnavailable: the server could not decide in time (its auth
+	// backend is slow or down); retry later.
+	ErrAuthUnavailable = errors.New("skein/net: authentication unavailable")
+	// ErrSessionReplaced (a disconnect reason): the same user logged in
+	// again elsewhere and the server kept the new session
+	// (SessionReplace).
+	ErrSessionReplaced = errors.New("skein/net: session replaced by a new login")
+)
+
 // Send and configuration errors.
 var (
 	// ErrUnknownPeer: no link to that HostID (and the host is open: after
@@ -63,7 +85,7 @@ var (
 
 // RejectError is what Dial returns when the server refuses the handshake.
 type RejectError struct {
-	Reason        error  // ErrVersionMismatch, ErrServerFull, ErrBadCookie or ErrServerBusy
+	Reason        error  // ErrVersionMismatch, ErrServerFull, ErrBadCookie, ErrServerBusy, or a login refusal (ErrUnauthorized, ...)
 	ServerVersion uint16 // the server's protocol version
 }
 
@@ -85,6 +107,16 @@ func rejectReason(code byte) error {
 		return ErrServerFull
 	case rejectBadCookie:
 		return ErrBadCookie
+	case rejectUnauthorized:
+		return ErrUnauthorized
+	case rejectBanned:
+		return ErrBanned
+	case rejectExpired:
+		return ErrExpired
+	case rejectAlreadyLoggedIn:
+		return ErrAlreadyLoggedIn
+	case rejectAuthUnavailable:
+		return ErrAuthUnavailable
 	default:
 		return ErrServerBusy
 	}
@@ -113,6 +145,8 @@ const (
 	closeShutdown byte = 3
 	// closeOverBudget: the sender shed the link (ErrOverBudget).
 	closeOverBudget byte = 4
+	// closeReplaced: the user logged in again (ErrSessionReplaced).
+	closeReplaced byte = 5
 )
 
 func closeCode(reason error) byte {
@@ -123,6 +157,8 @@ func closeCode(reason error) byte {
 		return closeShutdown
 	case errors.Is(reason, ErrOverBudget):
 		return closeOverBudget
+	case errors.Is(reason, ErrSessionReplaced):
+		return closeReplaced
 	}
 	return closeNormal
 }
@@ -135,6 +171,8 @@ func closeReason(code byte) error {
 		return ErrShutdown
 	case closeOverBudget:
 		return ErrOverBudget
+	case closeReplaced:
+		return ErrSessionReplaced
 	}
 	return ErrClosedByPeer
 }

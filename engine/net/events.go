@@ -62,6 +62,10 @@ type Event struct {
 	Relayed  bool      // the message came through the relay; EventPathChange: the new path is the relay
 	Received time.Time // when the networking goroutine received it
 	Err      error     // why the link went down (EventDisconnected)
+	// User is who the peer is, on a server whose Authenticate hook named
+	// it: set on EventConnected and EventDisconnected (Host.User gives it
+	// for any event). Shared: do not modify it.
+	User *User
 }
 
 func isMessage(e Event) bool { return e.Kind == EventMessage }

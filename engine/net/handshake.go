@@ -21,7 +21,8 @@ type pendingDial struct {
 	priv  *ecdh.PrivateKey
 	pub   [keySize]byte
 	flags byte
-	keyID KeyID // the server key the hello names
+	keyID KeyID  // the server key the hello names
+	creds []byte // credentials to seal (helloAuth)
 
 	mu     sync.Mutex
 	cookie []byte
@@ -30,8 +31,12 @@ type pendingDial struct {
 	// proved it.
 	badWelcomes int
 	claimed     ServerKey
-	kick        chan struct{} // a cookie arrived: send the hello again now
-	done        chan error    // the outcome, once
+	// auth is the sealed auth block once the cookie reply named a key the
+	// client trusts (sealedTo); guarded by mu.
+	auth     []byte
+	sealedTo ServerKey
+	kick     chan struct{} // a cookie arrived: send the hello again now
+	done     chan error    // the outcome, once
 }
 
 func (d *pendingDial) finish(err error) {
@@ -55,6 +60,20 @@ func (d *pendingDial) finish(err error) {
 // answer in time is ErrHandshakeTimeout (inside a *ServerKeyError with
 // Proven false if welcomes came that failed to open).
 func (h *Host) Dial(ctx context.Context, addr netip.AddrPort) error {
+	return h.DialWith(ctx, addr, DialOptions{})
+}
+
+// DialWith is Dial with options: opts.Credentials are sent sealed to the
+// server's static key, after the client checked that key against its trust
+// (as Dial checks the welcome's; a key it does not trust gets no
+// credentials and Dial returns a *ServerKeyError), for the server's
+// Config.Authenticate. A refusal is a *RejectError wrapping
+// ErrUnauthorized, ErrBanned, ErrExpired, ErrAlreadyLoggedIn or
+// ErrAuthUnavailable.
+func (h *Host) DialWith(ctx context.Context, addr netip.AddrPort, opts DialOptions) error {
+	if len(opts.Credentials) > MaxCredentials {
+		return fmt.Errorf("dial %v: %d bytes of credentials (max %d): %w", addr, len(opts.Credentials), MaxCredentials, ErrTooLarge)
+	}
 	if h.cfg.Accept {
 		return fmt.Errorf("dial %v: a server host does not dial", addr)
 	}
@@ -77,6 +96,10 @@ func (h *Host) Dial(ctx context.Context, addr netip.AddrPort) error {
 	}
 	if len(h.cfg.ServerCAs) > 0 {
 		d.flags |= helloCert
+	}
+	if len(opts.Credentials) > 0 {
+		d.flags |= helloAuth
+		d.creds = append([]byte(nil), opts.Credentials...)
 	}
 
 	h.mu.Lock()
@@ -102,7 +125,15 @@ func (h *Host) Dial(ctx context.Context, addr netip.AddrPort) error {
 	wait := 200 * time.Millisecond
 	for {
 		d.mu.Lock()
-		pkt := appendHello(make([]byte, 0, helloSize), hello{Version: helloVersion, Flags: d.flags, Pub: d.pub, KeyID: d.keyID, Cookie: d.cookie})
+		hl := hello{Version: helloVersion, Flags: d.flags, Pub: d.pub, KeyID: d.keyID, Cookie: d.cookie}
+		if d.flags&helloAuth != 0 {
+			// The cookie goes with the sealed credentials, or not at all.
+			hl.Cookie, hl.Auth = nil, d.auth
+			if d.auth != nil {
+				hl.Cookie = d.cookie
+			}
+		}
+		pkt := appendHello(make([]byte, 0, helloSize), hl)
 		d.mu.Unlock()
 		if _, err := h.conn.WriteTo(pkt, addr); err == nil {
 			h.traffic.out(len(pkt))
@@ -128,6 +159,7 @@ func (h *Host) Dial(ctx context.Context, addr netip.AddrPort) error {
 				d.mu.Lock()
 				bad, claimed := d.badWelcomes, d.claimed
 				d.mu.Unlock()
+				clear(d.creds)
 				if bad > 0 {
 					return fmt.Errorf("dial %v: %w", addr, &ServerKeyError{Seen: claimed, Reason: ErrHandshakeTimeout})
 				}
@@ -148,15 +180,20 @@ func (h *Host) pendingDial(from netip.AddrPort) *pendingDial {
 }
 
 // handleCookie stores the server's cookie and makes Dial resend its hello.
-func (h *Host) handleCookie(b []byte, from netip.AddrPort) {
+// A Dial with credentials also gets the server's static key: it checks it
+// against its trust and seals the credentials to it (sealFor).
+func (h *Host) handleCookie(b []byte, from netip.AddrPort, now time.Time) {
 	d := h.pendingDial(from)
 	if d == nil {
 		h.drops.add(DropUnexpected)
 		return
 	}
-	c, err := parseCookie(b)
-	if err != nil {
+	c, key, cert, err := parseCookie(b)
+	if err != nil || (d.flags&helloAuth != 0) != (key != nil) || (cert != nil && d.flags&helloCert == 0) {
 		h.drops.add(DropMalformed)
+		return
+	}
+	if key != nil && !h.sealFor(d, key, cert, now) {
 		return
 	}
 	d.mu.Lock()
@@ -196,6 +233,15 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 		h.drops.add(DropMalformed)
 		return
 	}
+	d.mu.Lock()
+	auth, sealedTo := d.auth, d.sealedTo
+	d.mu.Unlock()
+	if d.flags&helloAuth != 0 && (auth == nil || [keySize]byte(b[2+keySize:welcomeHeader]) != sealedTo) {
+		// Not the server the credentials were sealed to (or no hello
+		// with them was sent): it cannot have opened them.
+		h.drops.add(DropUnexpected)
+		return
+	}
 	suite := Cipher(b[1])
 	if suite != ChaCha20Poly1305 && suite != AES256GCM {
 		h.drops.add(DropMalformed)
@@ -214,7 +260,7 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 		h.drops.add(DropMalformed)
 		return
 	}
-	hl := hello{Version: helloVersion, Flags: d.flags, Pub: d.pub, KeyID: d.keyID}
+	hl := hello{Version: helloVersion, Flags: d.flags, Pub: d.pub, KeyID: d.keyID, Auth: auth}
 	keys, err := deriveKeys(ee, es, transcriptHash(&hl, b))
 	if err != nil {
 		h.drops.add(DropMalformed)
@@ -270,6 +316,7 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 	out, p := l.takeLocked()
 	l.mu.Unlock()
 	l.writeOut(out, p)
+	clear(d.creds)
 	d.finish(nil)
 }
 
@@ -326,14 +373,14 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 	// (pub is a copy: hl must not escape, so that the stages above stay
 	// free of allocations.)
 	if pub := hl.Pub; len(hl.Cookie) == 0 {
-		h.replyOn(conn, appendCookie(nil, h.cookies.make(now, from, pub[:])), from)
+		h.replyOn(conn, h.cookieReply(hl.Flags, hl.KeyID, hl.Long, h.cookies.make(now, from, pub[:])), from)
 		return
 	} else if !h.cookies.check(now, from, pub[:], hl.Cookie) {
 		h.hsFail.Add(1)
 		h.replyOn(conn, appendReject(nil, rejectBadCookie), from)
 		return
 	}
-	// Stage 4: checks on a proven address (the connect token goes here).
+	// Stage 4: checks on a proven address, then the credentials.
 	h.mu.RLock()
 	checks := h.admitChecks
 	h.mu.RUnlock()
@@ -345,18 +392,68 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 			return
 		}
 	}
-	// Stage 5: capacity; a slot is reserved before the key agreement.
-	sl, reason, ok := h.reserveSlot(src, now)
-	if !ok {
-		if reason != 0 {
-			h.hsFail.Add(1)
-			h.replyOn(conn, appendReject(nil, reason), from)
-		}
+	if h.cfg.Authenticate != nil {
+		h.authenticate(hl, from, src, conn, now)
 		return
 	}
-	if !h.accept(hl, sl, from, now, conn) {
-		h.releaseSlot(sl)
+	// Stage 5: capacity; a slot is reserved before the key agreement.
+	h.admit(hl, from, src, conn, now, nil)
+}
+
+// cookieReply is the answer to a hello without a cookie: the cookie, and
+// for a hello that set helloAuth the static key its key ID selects (the
+// key the welcome will prove), with its certificate if the hello asked for
+// one and came padded for it. Never larger than the hello.
+func (h *Host) cookieReply(flags byte, keyID KeyID, long bool, cookie []byte) []byte {
+	if flags&helloAuth == 0 {
+		return appendCookie(nil, cookie)
 	}
+	_, spub, cert := h.ident.Load().key(keyID)
+	var cb []byte
+	if cert != nil && flags&helloCert != 0 && long {
+		cb = cert.appendTo(make([]byte, 0, certSize))
+	}
+	return appendCookieKey(make([]byte, 0, cookieReplySize+keySize+len(cb)), cookie, spub, cb)
+}
+
+// sealFor checks the static key a cookie reply named against the client's
+// trust and seals the Dial's credentials to it (once: a later reply must
+// name the same key). It reports whether the hello may now go with them.
+// The key is not proven yet (the reply is cleartext): the welcome must
+// prove the same key, or handleWelcome drops it.
+func (h *Host) sealFor(d *pendingDial, key, cert []byte, now time.Time) bool {
+	s := ServerKey(key)
+	d.mu.Lock()
+	if d.auth != nil {
+		same := d.sealedTo == s
+		d.mu.Unlock()
+		if !same {
+			h.drops.add(DropUnexpected)
+		}
+		return same
+	}
+	d.mu.Unlock()
+	if err := h.trustServerKey(s, cert, now); err != nil {
+		h.log.Warn("server key refused: credentials not sent", "fingerprint", s.Fingerprint(), "error", err)
+		d.finish(&ServerKeyError{Seen: s, Reason: err, BeforeCredentials: true})
+		return false
+	}
+	es, err := agree(d.priv, s[:])
+	if err != nil {
+		h.drops.add(DropMalformed)
+		return false
+	}
+	hl := hello{Version: helloVersion, Flags: d.flags, Pub: d.pub, KeyID: d.keyID}
+	auth, err := sealCredentials(es, &hl, &s, d.creds)
+	if err != nil {
+		return false
+	}
+	d.mu.Lock()
+	if d.auth == nil {
+		d.auth, d.sealedTo = auth, s
+	}
+	d.mu.Unlock()
+	return true
 }
 
 // trustServerKey decides whether a client trusts the key its server
@@ -407,7 +504,10 @@ func (h *Host) sendBusy(conn PacketConn, to netip.AddrPort) {
 // accept runs the key agreement for a client admitted into slot sl,
 // registers its link (unconfirmed) and sends the welcome. It reports false
 // if no link was registered: the caller releases the slot.
-func (h *Host) accept(hl hello, sl slot, from netip.AddrPort, now time.Time, conn PacketConn) bool {
+//
+// au is what the Authenticate hook accepted (nil without a hook): its
+// X25519 with the static key is reused, and the link gets its user.
+func (h *Host) accept(hl hello, sl slot, from netip.AddrPort, now time.Time, conn PacketConn, au *authOK) bool {
 	priv, err := newKeyPair()
 	if err != nil {
 		return false
@@ -418,8 +518,10 @@ func (h *Host) accept(hl hello, sl slot, from netip.AddrPort, now time.Time, con
 		return false
 	}
 	static, spub, cert := h.ident.Load().key(hl.KeyID)
-	es, err := agree(static, hl.Pub[:])
-	if err != nil {
+	var es []byte
+	if au != nil && au.es != nil && au.key == *spub {
+		es = au.es
+	} else if es, err = agree(static, hl.Pub[:]); err != nil {
 		return false
 	}
 	cipher := ChaCha20Poly1305
@@ -442,6 +544,9 @@ func (h *Host) accept(hl hello, sl slot, from netip.AddrPort, now time.Time, con
 		return false
 	}
 	l.clientPub = hl.Pub
+	if au != nil {
+		l.user = au.user
+	}
 	wb := welcomeBody{
 		ClientID: id,
 		Ping:     uint32(h.cfg.PingInterval / time.Millisecond),

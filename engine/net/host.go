@@ -189,6 +189,41 @@ type Config struct {
 	// disconnected with ErrOverBudget (and told so), then the next, until
 	// the host is within it. Zero means 32 MiB.
 	HostReceiveBudget int
+
+	// Authenticate, on a server, decides who a client is before it gets
+	// anything (docs/PROTOCOL.md, "Credentials"): it runs after the
+	// cookie proved the client's address and before a slot, a HostID, a
+	// link or an event exist, with the credentials the client gave
+	// DialWith (opened from the sealed auth block; empty if none). It
+	// returns the user, or an error wrapping ErrUnauthorized, ErrBanned,
+	// ErrExpired, ErrAlreadyLoggedIn or ErrAuthUnavailable, which Dial
+	// returns inside a *RejectError (any other error refuses as
+	// ErrUnauthorized; running past AuthTimeout as ErrAuthUnavailable).
+	// It runs on AuthWorkers goroutines, never on the socket's reader,
+	// and should honour ctx (Shutdown cancels it). Nil: every client is
+	// admitted, anonymous, as before (credentials are ignored).
+	Authenticate func(ctx context.Context, req *AuthRequest) (AuthResult, error)
+	// AuthInline runs Authenticate on the reading goroutine instead of the
+	// workers: for a hook that is fast and never blocks, such as a
+	// connect token check (engine/token: one Ed25519 verification, no
+	// I/O), which then costs no goroutine hand-off. Admission's handshake
+	// rates bound how often it runs.
+	AuthInline bool
+	// AuthWorkers is the number of goroutines running Authenticate. Zero
+	// means 4.
+	AuthWorkers int
+	// AuthQueue bounds the handshakes waiting for a worker; past it (and
+	// the ones running), a client gets "busy" (ErrServerBusy) and
+	// AuthStats.QueueFull counts it. Zero means 256.
+	AuthQueue int
+	// AuthTimeout bounds one Authenticate call (its context's deadline).
+	// Zero means 3 s.
+	AuthTimeout time.Duration
+	// DuplicateLogin says what a login of a user ID that already has a
+	// session does: SessionReplace (the default) kicks the old session
+	// with ErrSessionReplaced, SessionRefuse refuses the new one with
+	// ErrAlreadyLoggedIn, SessionMany allows both.
+	DuplicateLogin SessionPolicy
 }
 
 func (c Config) withDefaults() Config {
@@ -224,6 +259,9 @@ func (c Config) withDefaults() Config {
 	limit(&c.SourcePending, 32)
 	limit(&c.MaxPending, min(max(c.MaxLinks/8, 64), c.MaxLinks))
 	def(&c.PendingTimeout, 3*time.Second)
+	defInt(&c.AuthWorkers, 4)
+	defInt(&c.AuthQueue, 256)
+	def(&c.AuthTimeout, 3*time.Second)
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()
 	}
@@ -279,6 +317,10 @@ type Host struct {
 	// checks on proven addresses (stage 4). Guarded by mu.
 	adm         admission
 	admitChecks []admitCheck
+	// users maps a user ID to its session's link (or reserved slot), for
+	// Config.DuplicateLogin. Guarded by mu.
+	users map[string]HostID
+	auth  authState // the Authenticate pipeline (auth.go)
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -303,6 +345,7 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 		nextID:   FirstClientID,
 		reserved: make(map[HostID]struct{}),
 		dials:    make(map[netip.AddrPort]*pendingDial),
+		users:    make(map[string]HostID),
 		done:     make(chan struct{}),
 	}
 	if bw, ok := conn.(BatchWriter); ok && reflect.TypeOf(conn).Comparable() {
@@ -330,6 +373,7 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 	h.log = cfg.Logger.Named("net").With("local", conn.LocalAddr().String())
 	h.events = queue.New(cfg.EventQueue, isMessage, h.sched.wakeResume)
 	h.sched.init()
+	h.initAuth()
 	h.wg.Add(2)
 	go h.readLoop(conn)
 	go h.timerLoop()
@@ -423,6 +467,7 @@ func (h *Host) Stats() HostStats {
 		HandshakeFailures: h.hsFail.Load(),
 		Admission:         h.admissionStats(),
 		Resume:            h.resume.stats(),
+		Auth:              h.authStats(),
 	}
 }
 
@@ -663,6 +708,7 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		t.Stop()
 	}
 	h.closeOnce.Do(func() {
+		h.stopAuth()
 		close(h.done)
 		h.conn.Close()
 		h.mu.Lock()
@@ -692,7 +738,7 @@ func (h *Host) removeLink(l *link, reason error) {
 	// A server link its client never confirmed was never reported
 	// connected: its end is not reported either.
 	if !h.cfg.Accept || l.confirmed {
-		l.h.events.Push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: time.Now()})
+		l.h.events.Push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: time.Now(), User: l.user})
 	}
 	p := l.path
 	l.mu.Unlock()
@@ -704,6 +750,9 @@ func (h *Host) removeLink(l *link, reason error) {
 		delete(h.byAddr, a)
 	}
 	h.forgetAdmittedLocked(l)
+	if u := l.user; u != nil && u.ID != "" && h.users[u.ID] == l.id {
+		delete(h.users, u.ID)
+	}
 	d, direct := p.(directPath)
 	f, forget := d.conn.(Forgetter) // a TCPMux closes the link's connection
 	forget = forget && direct && h.byAddr[d.addr] == nil

@@ -338,9 +338,16 @@ type ServerKeyError struct {
 	// Reason is why the key was refused: ErrServerKeyMismatch, or the
 	// error Config.VerifyServerKey returned (which should wrap it).
 	Reason error
+	// BeforeCredentials: the key was named in the cookie reply to a
+	// DialWith with credentials, and refused before any were sent (it is
+	// not proven then: Proven is false).
+	BeforeCredentials bool
 }
 
 func (e *ServerKeyError) Error() string {
+	if e.BeforeCredentials {
+		return fmt.Sprintf("%v: the server named key %s, which is not trusted (%v); no credentials were sent", ErrServerKeyMismatch, e.Seen.Fingerprint(), e.Reason)
+	}
 	if !e.Proven {
 		return fmt.Sprintf("%v: the server did not prove it holds key %s (welcomes failed to open)", ErrServerKeyMismatch, e.Seen.Fingerprint())
 	}

@@ -61,7 +61,10 @@ type link struct {
 	// Server side: the hello's public key and the welcome, resent when a
 	// retransmitted hello shows the welcome was lost.
 	clientPub [keySize]byte
-	welcome   []byte
+	// user is who a server link's client is (Config.Authenticate); set
+	// before the link is registered, never changed.
+	user    *User
+	welcome []byte
 	// Resume (resume.go): the link timed out and waits, since
 	// suspendedAt, for its peer within Config.ResumeGrace.
 	suspended   bool

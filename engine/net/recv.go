@@ -128,7 +128,7 @@ func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, rx *rxScratch
 	case kindHello:
 		h.handleHello(b, from, now, conn)
 	case kindCookie:
-		h.handleCookie(b, from)
+		h.handleCookie(b, from, now)
 	case kindWelcome:
 		h.handleWelcome(b, from, now)
 	case kindReject:
@@ -258,7 +258,7 @@ func (h *Host) confirmLocked(l *link, from netip.AddrPort, now time.Time) bool {
 		return false
 	}
 	h.hsOK.Add(1)
-	h.events.Push(Event{Kind: EventConnected, Peer: l.id, Received: now})
+	h.events.Push(Event{Kind: EventConnected, Peer: l.id, Received: now, User: l.user})
 	h.log.Debug("link up", "peer", l.id, "addr", from)
 	return true
 }

@@ -279,4 +279,5 @@ func (h *Host) housekeep(now time.Time) {
 		h.removeLink(e.l, e.reason)
 	}
 	h.sweepSources(now)
+	h.sweepAuth(now)
 }

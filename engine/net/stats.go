@@ -168,6 +168,9 @@ type HostStats struct {
 	Admission AdmissionStats
 	// Resume counts suspended links (Config.ResumeGrace).
 	Resume ResumeStats
+	// Auth counts a server's Authenticate decisions (logins, refusals by
+	// reason, replaced sessions).
+	Auth AuthStats
 }
 
 // rttEstimator keeps smoothed RTT and jitter. Not safe for concurrent use.

@@ -90,6 +90,13 @@ const (
 	rejectFull      byte = 2
 	rejectBadCookie byte = 3
 	rejectBusy      byte = 4
+	// Refusals of the server's Authenticate hook (auth.go), after the
+	// cookie and before any slot.
+	rejectUnauthorized    byte = 5
+	rejectBanned          byte = 6
+	rejectExpired         byte = 7
+	rejectAlreadyLoggedIn byte = 8
+	rejectAuthUnavailable byte = 9
 )
 
 var errMalformed = errors.New("malformed datagram")
@@ -280,6 +287,13 @@ type hello struct {
 	// Long: the hello came padded to helloCertSize, so the server may
 	// answer with a certificate (never more bytes than it received).
 	Long bool
+	// Ticket is the resume ticket ID (flags bit 3), carried as is; zeros
+	// unless helloResume.
+	Ticket [ticketSize]byte
+	// Auth is the sealed auth block (flags bit 2, in a hello with a
+	// cookie): the client's credentials sealed to the server's static key
+	// (auth.go). It aliases the datagram.
+	Auth []byte
 }
 
 // Hello flags.
@@ -288,6 +302,28 @@ const (
 	// helloCert asks for the server key's operator certificate in the
 	// welcome; such a hello is padded to helloCertSize.
 	helloCert byte = 1 << 1
+	// helloAuth: the client sends credentials. Without a cookie it asks
+	// for the server's static key in the cookie reply; with one, the hello
+	// carries the sealed auth block at helloAuthOff.
+	helloAuth byte = 1 << 2
+	// helloResume: the hello carries a resume ticket ID at helloTicketOff.
+	helloResume byte = 1 << 3
+)
+
+// Offsets of the hello's optional parts (flags bits 2 and 3): the cookie
+// area is fixed at cookieSize bytes (zeros without a cookie), then the
+// resume ticket ID, then the auth block: length (2) ‖ sealed bytes.
+const (
+	helloTicketOff = helloCookieLen + 1 + cookieSize // 69
+	ticketSize     = 16
+	helloAuthOff   = helloTicketOff + ticketSize // 85
+	// MaxCredentials bounds the credentials a client sends in one hello
+	// (Dial refuses more; a server drops a larger auth block as
+	// malformed). 512 bytes hold the largest connect token (engine/token,
+	// 461 bytes) and keep the hello (at most 615 bytes) well inside
+	// MaxDatagram.
+	MaxCredentials = 512
+	maxAuthBlock   = MaxCredentials + sealOverhead
 )
 
 // helloCertSize is the size a hello asking for a certificate is padded to:
@@ -304,6 +340,16 @@ func appendHello(b []byte, h hello) []byte {
 	b = append(b, h.KeyID[:]...)
 	b = append(b, byte(len(h.Cookie)))
 	b = append(b, h.Cookie...)
+	if h.Flags&(helloAuth|helloResume) != 0 {
+		for len(b)-start < helloTicketOff {
+			b = append(b, 0)
+		}
+		b = append(b, h.Ticket[:]...)
+		if h.Flags&helloAuth != 0 {
+			b = binary.LittleEndian.AppendUint16(b, uint16(len(h.Auth)))
+			b = append(b, h.Auth...)
+		}
+	}
 	size := helloSize
 	if h.Flags&helloCert != 0 {
 		size = helloCertSize
@@ -334,6 +380,25 @@ func parseHello(b []byte) (hello, error) {
 	}
 	h.Cookie = b[helloCookieLen+1 : helloCookieLen+1+n]
 	h.Long = len(b) >= helloCertSize
+	if h.Flags&(helloAuth|helloResume) == 0 {
+		return h, nil
+	}
+	copy(h.Ticket[:], b[helloTicketOff:helloAuthOff])
+	if h.Flags&helloAuth == 0 {
+		return h, nil
+	}
+	m := int(binary.LittleEndian.Uint16(b[helloAuthOff:]))
+	switch {
+	case m > maxAuthBlock || helloAuthOff+2+m > len(b):
+		return h, errMalformed
+	case (m == 0) != (n == 0):
+		// The first hello asks for the key and carries no block; the
+		// second carries one (at least a tag's worth).
+		return h, errMalformed
+	case m != 0 && m < sealOverhead:
+		return h, errMalformed
+	}
+	h.Auth = b[helloAuthOff+2 : helloAuthOff+2+m]
 	return h, nil
 }
 
@@ -343,11 +408,35 @@ func appendCookie(b []byte, cookie []byte) []byte {
 	return append(b, cookie...)
 }
 
-func parseCookie(b []byte) ([]byte, error) {
-	if len(b) != 3+cookieSize || b[0] != kindCookie {
-		return nil, errMalformed
+// cookieReplySize is a cookie reply without the server's key.
+const cookieReplySize = 3 + cookieSize
+
+// appendCookieKey appends the cookie reply to a hello that set helloAuth:
+// the cookie, then the server's static key S the credentials are to be
+// sealed to, and its operator certificate if cert is not empty (only for a
+// hello padded to helloCertSize: 163 bytes, still smaller).
+func appendCookieKey(b []byte, cookie []byte, key *ServerKey, cert []byte) []byte {
+	b = appendCookie(b, cookie)
+	b = append(b, key[:]...)
+	return append(b, cert...)
+}
+
+// parseCookie splits a cookie reply into the cookie and, for the longer
+// replies to a hello that set helloAuth, the server's static key and its
+// certificate (both empty otherwise).
+func parseCookie(b []byte) (cookie, key, cert []byte, err error) {
+	if len(b) < 1 || b[0] != kindCookie {
+		return nil, nil, nil, errMalformed
 	}
-	return b[3:], nil
+	switch len(b) {
+	case cookieReplySize:
+		return b[3:], nil, nil, nil
+	case cookieReplySize + keySize:
+		return b[3:cookieReplySize], b[cookieReplySize:], nil, nil
+	case cookieReplySize + keySize + certSize:
+		return b[3:cookieReplySize], b[cookieReplySize : cookieReplySize+keySize], b[cookieReplySize+keySize:], nil
+	}
+	return nil, nil, nil, errMalformed
 }
 
 // welcomeBody is sealed with the server→client key at packet number 0.

@@ -106,18 +106,36 @@ func FuzzHandshakePackets(f *testing.F) {
 	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Pub: pub}))
 	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Pub: pub, Cookie: make([]byte, cookieSize)}))
 	f.Add(appendCookie(nil, make([]byte, cookieSize)))
+	var sk ServerKey
+	sk[3] = 7
+	f.Add(appendCookieKey(nil, make([]byte, cookieSize), &sk, nil))
+	f.Add(appendCookieKey(nil, make([]byte, cookieSize), &sk, make([]byte, certSize)))
+	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Flags: helloAuth, Pub: pub}))
+	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Flags: helloAuth | helloResume, Pub: pub, Cookie: make([]byte, cookieSize), Ticket: [ticketSize]byte{1, 2}, Auth: make([]byte, 40)}))
+	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Flags: helloAuth | helloCert, Pub: pub, Cookie: make([]byte, cookieSize), Auth: make([]byte, maxAuthBlock)}))
 	f.Add(appendReject(nil, rejectFull))
+	f.Add(appendReject(nil, rejectUnauthorized))
 	f.Add(appendWelcomeBody(nil, welcomeBody{ClientID: 1000, Ping: 1000, Timeout: 10000}))
 	f.Add(appendDataHeader(make([]byte, 0, 64), dataHeader{From: 1000, PN: maxPN})[:11])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if h, err := parseHello(b); err == nil {
 			re := appendHello(nil, h)
-			if h2, err := parseHello(re); err != nil || h2.Version != h.Version || h2.Pub != h.Pub || !bytes.Equal(h2.Cookie, h.Cookie) {
+			if h2, err := parseHello(re); err != nil || h2.Version != h.Version || h2.Pub != h.Pub || !bytes.Equal(h2.Cookie, h.Cookie) ||
+				h2.Flags != h.Flags || h2.Ticket != h.Ticket || !bytes.Equal(h2.Auth, h.Auth) {
 				t.Fatalf("hello round trip: %v", err)
 			}
+			if len(h.Auth) > maxAuthBlock || (len(h.Auth) > 0 && len(h.Cookie) == 0) {
+				t.Fatalf("hello accepted with a %d-byte auth block, cookie %d", len(h.Auth), len(h.Cookie))
+			}
 		}
-		if c, err := parseCookie(b); err == nil && !bytes.Equal(appendCookie(nil, c)[3:], c) {
-			t.Fatal("cookie round trip")
+		if c, k, cert, err := parseCookie(b); err == nil {
+			re := appendCookie(nil, c)
+			if k != nil {
+				re = appendCookieKey(nil, c, (*ServerKey)(k), cert)
+			}
+			if !bytes.Equal(re[3:], b[3:]) || len(c) != cookieSize || (k != nil && len(k) != keySize) || (cert != nil && len(cert) != certSize) {
+				t.Fatal("cookie round trip")
+			}
 		}
 		if r, v, err := parseReject(b); err == nil && v == ProtocolVersion && !bytes.Equal(appendReject(nil, r), b) {
 			t.Fatal("reject round trip")

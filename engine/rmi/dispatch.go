@@ -23,6 +23,19 @@ type CallInfo struct {
 	Context Context
 	// Received is when the transport received the frame.
 	Received time.Time
+	// Group is the group the call was sent to (an engine/sync group ID), or
+	// net.NoHost for a call sent to this host alone or received through
+	// engine/net directly.
+	Group net.HostID
+	// User is the caller's user ID as the identity layer established it;
+	// empty when unknown (no identity layer, or an anonymous caller).
+	User string
+
+	// The request being served (see Defer): its Requests, sequence number
+	// and call ID; reqs is nil for a one-way call.
+	reqs *Requests
+	seq  uint32
+	id   CallID
 }
 
 // CallRange is an inclusive range of call IDs.
@@ -104,6 +117,7 @@ type Dispatcher struct {
 type entry struct {
 	r    CallRange
 	stub Stub
+	req  RequestStub // stub, if it is one: the type assertion is made once
 }
 
 // NewDispatcher returns an empty Dispatcher.
@@ -132,7 +146,8 @@ func (d *Dispatcher) Attach(s Stub) error {
 		}
 	}
 	t := make([]entry, 0, len(old)+1)
-	t = append(append(t, old...), entry{r, s})
+	rs, _ := s.(RequestStub)
+	t = append(append(t, old...), entry{r, s, rs})
 	sort.Slice(t, func(i, j int) bool { return t[i].r.First < t[j].r.First })
 	d.table.Store(&t)
 	return nil
@@ -159,8 +174,8 @@ func (d *Dispatcher) Detach(s Stub) bool {
 	return false
 }
 
-// lookup returns the stub whose range holds id.
-func (d *Dispatcher) lookup(id CallID) Stub {
+// lookup returns the entry whose range holds id, or nil.
+func (d *Dispatcher) lookup(id CallID) *entry {
 	t := d.table.Load()
 	if t == nil {
 		return nil
@@ -176,7 +191,7 @@ func (d *Dispatcher) lookup(id CallID) Stub {
 		}
 	}
 	if lo < len(es) && es[lo].r.First <= id {
-		return es[lo].stub
+		return &es[lo]
 	}
 	return nil
 }
@@ -203,13 +218,14 @@ func (d *Dispatcher) Dispatch(info CallInfo, frame []byte) error {
 	if id == ResponseID {
 		return d.response(info, args)
 	}
-	s := d.lookup(id)
-	if s == nil {
+	en := d.lookup(id)
+	if en == nil {
 		d.unknown.Add(1)
 		return &CallError{ID: id, Peer: info.From, Err: ErrUnknownCall}
 	}
-	if rs, ok := s.(RequestStub); ok && rs.RMIIsRequest(id) {
-		return d.serve(info, rs, id, args)
+	s := en.stub
+	if en.req != nil && en.req.RMIIsRequest(id) {
+		return d.serve(info, en.req, id, args)
 	}
 	if err := s.RMIDispatch(info, id, args); err != nil {
 		switch {
@@ -241,14 +257,12 @@ func (d *Dispatcher) Receive(from net.HostID, del net.Delivery, data []byte, rel
 // all RMI frames.
 func (d *Dispatcher) DispatchEvent(e net.Event) (isMessage bool, err error) {
 	if e.Kind == net.EventDisconnected {
-		if r := d.reqs.Load(); r != nil {
-			r.LinkDown(e.Peer)
-		}
+		d.linkDown(e.Peer)
 	}
 	if e.Kind != net.EventMessage {
 		return false, nil
 	}
-	return true, d.Receive(e.Peer, e.Delivery, e.Data, e.Relayed, e.Received)
+	return true, d.Dispatch(NetCallInfo(e), e.Data)
 }
 
 // Stats returns d's counters.
@@ -295,28 +309,35 @@ func (d *Dispatcher) response(info CallInfo, body []byte) error {
 // and sends the response back the way the request came. Every request that
 // carries a sequence number is answered: a failure is a status.
 func (d *Dispatcher) serve(info CallInfo, s RequestStub, id CallID, body []byte) error {
-	name := s.RMIName(id)
 	r := d.reqs.Load()
 	if r == nil {
 		d.unknown.Add(1)
-		return &CallError{ID: id, Name: name, Peer: info.From, Err: ErrNoRequests}
+		return &CallError{ID: id, Name: s.RMIName(id), Peer: info.From, Err: ErrNoRequests}
 	}
 	if len(body) < RequestHeaderSize-HeaderSize {
 		d.malformed.Add(1)
-		return &CallError{ID: id, Name: name, Peer: info.From, Err: fmt.Errorf("%w: request of %d bytes, shorter than its header", ErrDecode, len(body)+HeaderSize)}
+		return &CallError{ID: id, Name: s.RMIName(id), Peer: info.From, Err: fmt.Errorf("%w: request of %d bytes, shorter than its header", ErrDecode, len(body)+HeaderSize)}
 	}
 	seq := uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3])
-	e := GetEncoder()
-	defer PutEncoder(e)
-	if b := r.cached(info.From, seq, e.buf[:0]); b != nil {
-		e.buf = b
-		if err := r.send(info.From, info.Context, e.buf); err != nil {
-			return &CallError{ID: id, Name: name, Peer: info.From, Err: fmt.Errorf("%w: %w", ErrSend, err)}
+	info.reqs, info.seq, info.id = r, seq, id
+	e, act := r.serveBegin(info.From, seq)
+	switch act {
+	case serveNone:
+		return nil
+	case serveReplay:
+		err := r.send(info.From, info.Context, e.buf)
+		r.putEncoder(e)
+		if err != nil {
+			return &CallError{ID: id, Name: s.RMIName(id), Peer: info.From, Err: fmt.Errorf("%w: %w", ErrSend, err)}
 		}
 		return nil
 	}
 	e.buf = append(e.buf, 0, 0, body[0], body[1], body[2], body[3], byte(StatusOK))
 	err := s.RMIServe(info, id, body[4:], e)
+	if errors.Is(err, ErrDeferred) && r.deferred(info.From, seq) {
+		r.putEncoder(e) // the Later answers
+		return nil
+	}
 	if err == nil && e.err != nil {
 		err = e.err // a result that could not be encoded
 	}
@@ -325,7 +346,6 @@ func (d *Dispatcher) serve(info CallInfo, s RequestStub, id CallID, body []byte)
 		e.buf[ResponseHeaderSize-1] = byte(statusOf(err))
 		e.err = nil
 	}
-	r.served.Add(1)
 	if serr := r.send(info.From, info.Context, e.buf); serr != nil && len(e.buf) > ResponseHeaderSize {
 		// Too large for the way the request came, typically: answer with a
 		// status rather than nothing, and cache that.
@@ -335,10 +355,10 @@ func (d *Dispatcher) serve(info CallInfo, s RequestStub, id CallID, body []byte)
 			err = fmt.Errorf("%w: response: %w", ErrSend, serr)
 		}
 	}
-	r.remember(info.From, seq, e.buf)
+	r.serveEnd(info.From, seq, e)
 	if err != nil {
 		d.count(err)
-		return &CallError{ID: id, Name: name, Peer: info.From, Err: err}
+		return &CallError{ID: id, Name: s.RMIName(id), Peer: info.From, Err: err}
 	}
 	return nil
 }

@@ -65,6 +65,12 @@ type RequestConfig struct {
 	// default 256 KiB). Over it the oldest are dropped, and a retry of one
 	// of those is answered StatusStale instead of running twice.
 	ReplyCacheBytes int
+	// MaxReplays bounds how many times one cached response is sent again
+	// to retries of its request (default 16, enough for a caller retrying
+	// through 20% loss until its timeout); further retries get nothing.
+	// A peer replaying old sequence numbers cannot make the callee send a
+	// large response without end.
+	MaxReplays int
 }
 
 func (c RequestConfig) withDefaults() RequestConfig {
@@ -79,6 +85,9 @@ func (c RequestConfig) withDefaults() RequestConfig {
 	}
 	if c.ReplyCacheBytes <= 0 {
 		c.ReplyCacheBytes = 256 << 10
+	}
+	if c.MaxReplays <= 0 {
+		c.MaxReplays = 16
 	}
 	return c
 }
@@ -105,6 +114,13 @@ type RequestStats struct {
 	// Replayed counts retried requests answered from the reply cache,
 	// without running the handler.
 	Replayed uint64
+	// ReplayDrops counts retried requests not answered because their
+	// cached response was sent MaxReplays times already.
+	ReplayDrops uint64
+	// Busy counts retried requests that came while their handler was still
+	// running (a Dispatcher used from several goroutines, or a handler that
+	// dispatches): they are not answered, the handler's response is.
+	Busy uint64
 	// Stale counts requests answered StatusStale: older than the reply
 	// window, or whose cached response was dropped for ReplyCacheBytes.
 	Stale uint64
@@ -129,21 +145,26 @@ type Requests struct {
 	csender ContextSender
 	cfg     RequestConfig
 
-	mu    sync.Mutex
-	links map[net.HostID]*reqLink
-	free  []*pending // recycled pending calls
-	spare [][]byte   // recycled reply buffers
-
 	// clock is the time of the last Tick (UnixNano), from which new
 	// requests count their timeout and retry: reading the clock for every
 	// request cost a fifth of a round trip.
 	clock atomic.Int64
 
+	// mu guards everything below except due and resends. Both halves of a
+	// link (the pending calls and the reply window) and the counters share
+	// it: each step of a round trip takes it once, and counting under it
+	// costs nothing where an atomic add per counter cost more than the lock.
+	mu    sync.Mutex
+	links map[net.HostID]*reqLink
+	last  *reqLink   // the link used last: a client talks to one server
+	free  []*pending // recycled pending calls
+	spare [][]byte   // recycled reply buffers
+	encs  []*Encoder // recycled response encoders
+	stats RequestStats
+
 	// Used by Tick only (the dispatching goroutine).
 	due     []*pending
 	resends []resend
-
-	sent, retried, completed, timedOut, linkLost, refused, unmatched, served, replayed, stale atomic.Uint64
 }
 
 type resend struct {
@@ -164,27 +185,20 @@ const ReplyWindow = 256
 // reqLink is the request state of one peer: its pending calls (as a caller)
 // and the requests it made recently (as a callee).
 type reqLink struct {
-	nextSeq uint32
-	oldest  uint32 // a lower bound of the oldest pending seq (caller)
-	pending map[uint32]*pending
+	id net.HostID
+
+	nextSeq  uint32
+	oldest   uint32 // a lower bound of the oldest pending seq (caller)
+	npending int
+	// pending holds the pending calls by seq % ReplyWindow: the seqs of the
+	// pending calls span less than ReplyWindow, so no two share a slot. nil
+	// before the first request.
+	pending *[ReplyWindow]*pending
 
 	high  uint32                  // highest request seq seen (callee)
 	ring  *[ReplyWindow]replySlot // by seq % ReplyWindow; nil before the first request
 	bytes int                     // bytes of the responses in ring
 }
-
-// replySlot is what a callee knows of request seq.
-type replySlot struct {
-	seq   uint32
-	state uint8 // slotEmpty, slotAnswered, slotDropped
-	frame []byte
-}
-
-const (
-	slotEmpty    = iota // not seen
-	slotAnswered        // ran; frame is its response
-	slotDropped         // ran; its response was dropped for ReplyCacheBytes
-)
 
 type pending struct {
 	to       net.HostID
@@ -221,29 +235,41 @@ func (r *Requests) send(to net.HostID, how Context, frame []byte) error {
 
 // Stats returns r's counters.
 func (r *Requests) Stats() RequestStats {
-	return RequestStats{
-		Sent: r.sent.Load(), Retried: r.retried.Load(), Completed: r.completed.Load(),
-		TimedOut: r.timedOut.Load(), LinkLost: r.linkLost.Load(), Refused: r.refused.Load(),
-		Unmatched: r.unmatched.Load(), Served: r.served.Load(), Replayed: r.replayed.Load(), Stale: r.stale.Load(),
-	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
 }
 
 // Outstanding returns the number of requests to to that wait for a response.
 func (r *Requests) Outstanding(to net.HostID) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if l := r.links[to]; l != nil {
-		return len(l.pending)
+	if l := r.findLocked(to); l != nil {
+		return l.npending
 	}
 	return 0
 }
 
-func (r *Requests) linkLocked(id net.HostID) *reqLink {
-	l := r.links[id]
-	if l == nil {
-		l = &reqLink{nextSeq: 1, pending: map[uint32]*pending{}}
-		r.links[id] = l
+// findLocked returns the link of id, or nil.
+func (r *Requests) findLocked(id net.HostID) *reqLink {
+	if l := r.last; l != nil && l.id == id {
+		return l
 	}
+	l := r.links[id]
+	if l != nil {
+		r.last = l
+	}
+	return l
+}
+
+// linkLocked returns the link of id, making it if needed.
+func (r *Requests) linkLocked(id net.HostID) *reqLink {
+	if l := r.findLocked(id); l != nil {
+		return l
+	}
+	l := &reqLink{id: id, nextSeq: 1}
+	r.links[id] = l
+	r.last = l
 	return l
 }
 
@@ -268,23 +294,76 @@ func (p Pending) Cancel() bool {
 	}
 	p.r.mu.Lock()
 	defer p.r.mu.Unlock()
-	l := p.r.links[p.to]
-	if l == nil {
+	pc := p.r.takePendingLocked(p.to, p.seq)
+	if pc == nil {
 		return false
 	}
-	pc, ok := l.pending[p.seq]
-	if !ok {
-		return false
-	}
-	delete(l.pending, p.seq)
 	p.r.recycleLocked(pc)
 	return true
+}
+
+// takePendingLocked removes and returns the pending call seq to to, or nil.
+func (r *Requests) takePendingLocked(to net.HostID, seq uint32) *pending {
+	l := r.findLocked(to)
+	if l == nil || l.pending == nil {
+		return nil
+	}
+	slot := &l.pending[seq%ReplyWindow]
+	pc := *slot
+	if pc == nil || pc.seq != seq {
+		return nil
+	}
+	*slot = nil
+	l.npending--
+	return pc
 }
 
 func (r *Requests) recycleLocked(p *pending) {
 	frame := p.frame[:0]
 	*p = pending{frame: frame}
 	r.free = append(r.free, p)
+}
+
+// nextSeqLocked returns the sequence number of a new request on l, or false
+// if l has MaxOutstanding requests pending or a new one would make the
+// pending ones span ReplyWindow or more.
+func (r *Requests) nextSeqLocked(l *reqLink) (uint32, bool) {
+	if l.npending >= r.cfg.MaxOutstanding {
+		return 0, false
+	}
+	seq := l.nextSeq
+	if l.npending == 0 {
+		l.oldest = seq
+	} else if seq-l.oldest >= ReplyWindow {
+		l.oldest = l.oldestPending(seq)
+		if seq-l.oldest >= ReplyWindow {
+			return 0, false
+		}
+	}
+	l.nextSeq++
+	if l.nextSeq == 0 {
+		l.nextSeq = 1
+	}
+	return seq, true
+}
+
+// oldestPending returns the oldest pending seq of l (serial order), or seq.
+func (l *reqLink) oldestPending(seq uint32) uint32 {
+	for s := l.oldest; s != seq; s++ {
+		if pc := l.pending[s%ReplyWindow]; pc != nil && pc.seq == s {
+			return s
+		}
+	}
+	return seq
+}
+
+// requestFailed releases e and returns the *CallError of a request that
+// was not sent.
+func (p *Proxy) requestFailed(to net.HostID, e *Encoder, name string, err error) (Pending, error) {
+	id, _, _ := ParseHeader(e.buf)
+	PutEncoder(e)
+	p.errors.Add(1)
+	return Pending{}, &CallError{ID: id, Name: name, Peer: to, Sending: true, Err: err}
 }
 
 // Request sends the request frame in e (from StartRequest) to host to the
@@ -294,40 +373,20 @@ func (r *Requests) recycleLocked(p *pending) {
 // not called.
 func (p *Proxy) Request(to net.HostID, how Context, e *Encoder, name string, reply ReplyFunc, done any) (Pending, error) {
 	r, _ := p.sender.(*Requests)
-	id, _, _ := ParseHeader(e.buf)
-	fail := func(err error) (Pending, error) {
-		PutEncoder(e)
-		p.errors.Add(1)
-		return Pending{}, &CallError{ID: id, Name: name, Peer: to, Sending: true, Err: err}
-	}
 	switch {
 	case r == nil:
-		return fail(ErrNoRequests)
-	case e.Err() != nil:
-		return fail(e.Err())
+		return p.requestFailed(to, e, name, ErrNoRequests)
+	case e.err != nil:
+		return p.requestFailed(to, e, name, e.err)
 	}
 	now := r.clock.Load()
 	r.mu.Lock()
 	l := r.linkLocked(to)
-	if len(l.pending) >= r.cfg.MaxOutstanding {
+	seq, ok := r.nextSeqLocked(l)
+	if !ok {
+		r.stats.Refused++
 		r.mu.Unlock()
-		r.refused.Add(1)
-		return fail(ErrTooManyRequests)
-	}
-	seq := l.nextSeq
-	if len(l.pending) == 0 {
-		l.oldest = seq
-	} else if seq-l.oldest >= ReplyWindow {
-		l.oldest = oldestPending(l, seq)
-		if seq-l.oldest >= ReplyWindow {
-			r.mu.Unlock()
-			r.refused.Add(1)
-			return fail(ErrTooManyRequests)
-		}
-	}
-	l.nextSeq++
-	if l.nextSeq == 0 {
-		l.nextSeq = 1
+		return p.requestFailed(to, e, name, ErrTooManyRequests)
 	}
 	e.buf[2], e.buf[3], e.buf[4], e.buf[5] = byte(seq>>24), byte(seq>>16), byte(seq>>8), byte(seq)
 	var pc *pending
@@ -342,15 +401,24 @@ func (p *Proxy) Request(to net.HostID, how Context, e *Encoder, name string, rep
 		pc.frame = append(pc.frame[:0], e.buf...)
 		pc.retryAt = now + int64(r.cfg.Retry)
 	}
-	l.pending[seq] = pc
+	if l.pending == nil {
+		l.pending = new([ReplyWindow]*pending)
+	}
+	l.pending[seq%ReplyWindow] = pc
+	l.npending++
+	r.stats.Sent++ // taken back below if the send fails
 	r.mu.Unlock()
 
 	if err := r.send(to, how, e.buf); err != nil {
-		(Pending{r, to, seq}).Cancel()
-		return fail(fmt.Errorf("%w: %w", ErrSend, err))
+		r.mu.Lock()
+		r.stats.Sent--
+		if pc := r.takePendingLocked(to, seq); pc != nil {
+			r.recycleLocked(pc)
+		}
+		r.mu.Unlock()
+		return p.requestFailed(to, e, name, fmt.Errorf("%w: %w", ErrSend, err))
 	}
 	PutEncoder(e)
-	r.sent.Add(1)
 	return Pending{r, to, seq}, nil
 }
 
@@ -367,10 +435,15 @@ func (r *Requests) Tick(t time.Time) {
 	r.due, r.resends = r.due[:0], r.resends[:0]
 	r.mu.Lock()
 	for _, l := range r.links {
-		for seq, pc := range l.pending {
+		if l.npending == 0 {
+			continue
+		}
+		for i, pc := range l.pending {
 			switch {
+			case pc == nil:
 			case now >= pc.deadline:
-				delete(l.pending, seq)
+				l.pending[i] = nil
+				l.npending--
 				r.due = append(r.due, pc)
 			case !pc.how.Reliable && now >= pc.retryAt:
 				pc.retryAt = now + int64(r.cfg.Retry)
@@ -379,25 +452,27 @@ func (r *Requests) Tick(t time.Time) {
 			}
 		}
 	}
+	r.stats.TimedOut += uint64(len(r.due))
 	r.mu.Unlock()
+	retried := 0
 	for _, rs := range r.resends {
 		if r.send(rs.to, rs.how, rs.frame) == nil {
-			r.retried.Add(1)
+			retried++
 		}
 	}
 	r.mu.Lock()
+	r.stats.Retried += uint64(retried)
 	for _, rs := range r.resends {
 		r.putSpareLocked(rs.frame)
 	}
 	r.mu.Unlock()
-	r.finish(r.due, StatusTimeout, &r.timedOut)
+	r.finish(r.due, StatusTimeout)
 }
 
-// finish ends pending calls (already removed from their link) with status s
-// and recycles them.
-func (r *Requests) finish(ps []*pending, s Status, count *atomic.Uint64) {
+// finish ends pending calls (already removed from their link and counted)
+// with status s and recycles them.
+func (r *Requests) finish(ps []*pending, s Status) {
 	for _, pc := range ps {
-		count.Add(1)
 		_ = pc.reply(pc.done, nil, &StatusError{Status: s})
 	}
 	if len(ps) == 0 {
@@ -410,14 +485,6 @@ func (r *Requests) finish(ps []*pending, s Status, count *atomic.Uint64) {
 	r.mu.Unlock()
 }
 
-func (r *Requests) takeSpareLocked(b []byte) []byte {
-	var s []byte
-	if n := len(r.spare); n > 0 {
-		s, r.spare = r.spare[n-1], r.spare[:n-1]
-	}
-	return append(s[:0], b...)
-}
-
 // LinkDown ends every request pending on peer with ErrLinkLost and forgets
 // the peer's reply cache. Dispatcher.DispatchEvent calls it for an
 // EventDisconnected.
@@ -425,10 +492,17 @@ func (r *Requests) LinkDown(peer net.HostID) {
 	r.mu.Lock()
 	l := r.links[peer]
 	delete(r.links, peer)
+	if r.last == l {
+		r.last = nil
+	}
 	var ps []*pending
 	if l != nil {
-		for _, pc := range l.pending {
-			ps = append(ps, pc)
+		if l.pending != nil {
+			for _, pc := range l.pending {
+				if pc != nil {
+					ps = append(ps, pc)
+				}
+			}
 		}
 		if l.ring != nil {
 			for i := range l.ring {
@@ -436,8 +510,9 @@ func (r *Requests) LinkDown(peer net.HostID) {
 			}
 		}
 	}
+	r.stats.LinkLost += uint64(len(ps))
 	r.mu.Unlock()
-	r.finish(ps, StatusLinkLost, &r.linkLost)
+	r.finish(ps, StatusLinkLost)
 }
 
 // complete ends the pending call answered by a response frame's body (after
@@ -451,23 +526,18 @@ func (r *Requests) complete(from net.HostID, body []byte) (matched bool, err err
 	status := Status(body[4])
 	results := body[5:]
 	r.mu.Lock()
-	l := r.links[from]
-	var pc *pending
-	if l != nil {
-		pc = l.pending[seq]
-	}
+	pc := r.takePendingLocked(from, seq)
 	if pc == nil {
+		r.stats.Unmatched++
 		r.mu.Unlock()
-		r.unmatched.Add(1)
 		return false, nil
 	}
 	// Recycle first, so that the response takes one lock: the callback
 	// only needs reply and done.
-	delete(l.pending, seq)
 	reply, done := pc.reply, pc.done
 	r.recycleLocked(pc)
+	r.stats.Completed++
 	r.mu.Unlock()
-	r.completed.Add(1)
 	switch {
 	case !status.onWire():
 		err = fmt.Errorf("%w: response status %d is not a wire status", ErrDecode, status)
@@ -483,85 +553,12 @@ func (r *Requests) complete(from net.HostID, body []byte) (matched bool, err err
 	return true, err
 }
 
-// oldestPending returns the oldest pending seq of l (serial order), or seq.
-func oldestPending(l *reqLink, seq uint32) uint32 {
-	oldest := seq
-	for s := range l.pending {
-		if int32(s-oldest) < 0 {
-			oldest = s
-		}
+func (r *Requests) takeSpareLocked(b []byte) []byte {
+	var s []byte
+	if n := len(r.spare); n > 0 {
+		s, r.spare = r.spare[n-1], r.spare[:n-1]
 	}
-	return oldest
-}
-
-// cached returns the response to a retried request from peer appended to
-// buf: its cached frame, or a StatusStale response if the request is older
-// than the window or its response was dropped. It returns nil for a request
-// that has not run, which the caller then runs and remembers.
-func (r *Requests) cached(from net.HostID, seq uint32, buf []byte) []byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	l := r.links[from]
-	if l == nil || l.ring == nil || int32(seq-l.high) > 0 {
-		return nil
-	}
-	if l.high-seq >= ReplyWindow {
-		r.stale.Add(1)
-		return append(buf, 0, 0, byte(seq>>24), byte(seq>>16), byte(seq>>8), byte(seq), byte(StatusStale))
-	}
-	sl := &l.ring[seq%ReplyWindow]
-	switch {
-	case sl.seq != seq || sl.state == slotEmpty:
-		return nil
-	case sl.state == slotAnswered:
-		r.replayed.Add(1)
-		return append(buf, sl.frame...)
-	}
-	r.stale.Add(1)
-	return append(buf, 0, 0, byte(seq>>24), byte(seq>>16), byte(seq>>8), byte(seq), byte(StatusStale))
-}
-
-// remember records that request seq from peer ran and answered frame,
-// moving the window forward if seq is the newest, and dropping the oldest
-// responses beyond ReplyCacheBytes.
-func (r *Requests) remember(from net.HostID, seq uint32, frame []byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	l := r.linkLocked(from)
-	if l.ring == nil {
-		l.ring = new([ReplyWindow]replySlot)
-		l.high = seq - 1
-	}
-	if d := seq - l.high; int32(d) > 0 {
-		// Forget the requests that leave the window.
-		for i := uint32(1); i <= min(d, ReplyWindow); i++ {
-			r.clearSlotLocked(l, &l.ring[(l.high+i)%ReplyWindow])
-		}
-		l.high = seq
-	} else if l.high-seq >= ReplyWindow {
-		return // cannot happen: cached answered it StatusStale
-	}
-	sl := &l.ring[seq%ReplyWindow]
-	r.clearSlotLocked(l, sl)
-	sl.seq, sl.state = seq, slotAnswered
-	sl.frame = r.takeSpareLocked(frame)
-	l.bytes += len(frame)
-	for i := uint32(ReplyWindow - 1); l.bytes > r.cfg.ReplyCacheBytes && i > 0; i-- {
-		old := &l.ring[(l.high-i)%ReplyWindow]
-		if old.state == slotAnswered && old.seq == l.high-i {
-			l.bytes -= len(old.frame)
-			r.putSpareLocked(old.frame)
-			old.frame, old.state = nil, slotDropped
-		}
-	}
-}
-
-func (r *Requests) clearSlotLocked(l *reqLink, sl *replySlot) {
-	if sl.state == slotAnswered {
-		l.bytes -= len(sl.frame)
-		r.putSpareLocked(sl.frame)
-	}
-	*sl = replySlot{}
+	return append(s[:0], b...)
 }
 
 // putSpareLocked keeps b for reuse if it is small and few are kept.

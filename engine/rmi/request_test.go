@@ -633,3 +633,42 @@ func dialPair(t *testing.T, vn *vnet.Network) (srv, cli *net.Host) {
 	}
 	return srv, cli
 }
+
+// TestRequestRetryWhileRunning sends a retry of a request while its handler
+// is still running (the handler dispatches it, as a second goroutine
+// dispatching the same peer's frames could): the retry is not run and not
+// answered (Busy), the handler's own response is, and a later retry is
+// answered from the reply cache.
+func TestRequestRetryWhileRunning(t *testing.T) {
+	cli, srv := &endpoint{id: 1001, d: rmi.NewDispatcher()}, &endpoint{id: net.ServerID, d: rmi.NewDispatcher()}
+	cli.peer, srv.peer = srv, cli
+	cli.r, srv.r = rmi.NewRequests(cli, rmi.RequestConfig{}), rmi.NewRequests(srv, rmi.RequestConfig{})
+	cli.d.SetRequests(cli.r)
+	srv.d.SetRequests(srv.r)
+	frame := []byte{1, 144, 0, 0, 0, 1, 0x92, 7, 0} // Service.Double(7, 0), seq 1
+	runs, inner := 0, error(nil)
+	if err := srv.d.Attach(&testidl.ServiceStub{Double: func(_ rmi.CallInfo, x int32, code testidl.Code) (int64, testidl.Code, error) {
+		runs++
+		if runs == 1 {
+			inner = srv.d.Receive(cli.id, net.Delivery{Reliable: true}, frame, false, time.Time{})
+		}
+		return 2 * int64(x), code, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.d.Receive(cli.id, net.Delivery{Reliable: true}, frame, false, time.Time{}); err != nil || inner != nil {
+		t.Fatalf("dispatch: %v, retry inside the handler: %v", err, inner)
+	}
+	if runs != 1 || len(cli.inbox) != 1 {
+		t.Fatalf("%d runs, %d responses; want 1 and 1", runs, len(cli.inbox))
+	}
+	if err := srv.d.Receive(cli.id, net.Delivery{Reliable: true}, frame, false, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if runs != 1 || len(cli.inbox) != 2 || string(cli.inbox[0].data) != string(cli.inbox[1].data) {
+		t.Fatalf("%d runs, responses %v; want 1 run and the same response twice", runs, cli.inbox)
+	}
+	if s := srv.r.Stats(); s.Served != 1 || s.Busy != 1 || s.Replayed != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/portmap"
 )
 
 // ClientConfig configures a Client.
@@ -43,6 +44,16 @@ type ClientConfig struct {
 	// not answer or refuses for a reason that may pass (busy, full), until
 	// its context ends (net.Host.DialRetry). Off: one attempt.
 	Retry bool
+	// NoPortMap switches port mapping off. By default, once connected
+	// over UDP on a real socket, the client asks its home router for a
+	// mapping of its port (PCP, NAT-PMP, then UPnP-IGD; engine/portmap),
+	// offers the mapped public address to its peers as a candidate, keeps
+	// the mapping renewed and deletes it on Close. See PortMapping.
+	NoPortMap bool
+	// PortMap configures the port mapping (gateway, protocols, timeouts);
+	// the zero value asks the default route's gateway with every protocol.
+	// A nil PortMap.Logger means Logger.
+	PortMap portmap.Config
 
 	tcp bool // connected over TCP (set by DialClient)
 }
@@ -62,6 +73,8 @@ type Client struct {
 	mu     stdsync.RWMutex
 	groups map[net.HostID]*groupView
 	peers  map[net.HostID]struct{}
+
+	pm clientPortMap // client_portmap.go
 }
 
 // DialClient opens a UDP socket on local (for example ":0", or
@@ -173,6 +186,7 @@ func (c *Client) Connect(ctx context.Context, addr netip.AddrPort) error {
 		return err
 	}
 	close(c.start)
+	c.startPortMap()
 	return nil
 }
 
@@ -332,6 +346,9 @@ func (c *Client) control(ctl control, now time.Time) {
 			// takes it away. Its traffic stays on the relay.
 			c.log.Warn("punch", "peer", ctl.Peer, "error", err)
 		}
+		return
+	case opPeerCandidates:
+		c.peerCandidates(ctl)
 		return
 	case opPeerRemove:
 		c.h.RemovePeer(ctl.Peer)
@@ -511,9 +528,18 @@ func (c *Client) ServerClock() (offset, rtt time.Duration, err error) {
 	return s.offset, s.rtt, nil
 }
 
-// Close disconnects gracefully; see Shutdown.
-func (c *Client) Close() error { return c.close() }
+// Close disconnects gracefully and deletes the port mapping; see Shutdown.
+func (c *Client) Close() error {
+	err := c.close()
+	c.stopPortMap()
+	return err
+}
 
 // Shutdown closes the server and peer links gracefully, waits until they
-// are flushed or ctx ends, and stops.
-func (c *Client) Shutdown(ctx context.Context) error { return c.shutdown(ctx) }
+// are flushed or ctx ends, and stops. It then deletes the port mapping
+// (waiting at most PortMap.Timeout for the router).
+func (c *Client) Shutdown(ctx context.Context) error {
+	err := c.shutdown(ctx)
+	c.stopPortMap()
+	return err
+}

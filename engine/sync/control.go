@@ -23,17 +23,21 @@ const controlChannel uint8 = 255
 
 // Control operations.
 const (
-	opPeerAdd     byte = 1  // peer(4) keys(64) cipher(1) addrs: count(1) × (ip16, port2)
-	opPeerRemove  byte = 2  // peer(4)
-	opMemberJoin  byte = 3  // group(4) member(4) count(2) customLen(2) custom
-	opMemberLeave byte = 4  // group(4) member(4) count(2)
-	opHostChange  byte = 5  // group(4) host(4)
-	opTimeReq     byte = 6  // client clock(8)
-	opTimeResp    byte = 7  // client clock(8) server clock(8)
-	opCandidates  byte = 8  // addrs: count(1) × (ip16, port2): the client's LAN addresses
-	opMemberAway  byte = 9  // group(4) member(4): the member's link to the server is suspended
-	opMemberBack  byte = 10 // group(4) member(4): it resumed
-	opLast             = opMemberBack
+	opPeerAdd     byte = 1 // peer(4) keys(64) cipher(1) addrs: count(1) × (ip16, port2)
+	opPeerRemove  byte = 2 // peer(4)
+	opMemberJoin  byte = 3 // group(4) member(4) count(2) customLen(2) custom
+	opMemberLeave byte = 4 // group(4) member(4) count(2)
+	opHostChange  byte = 5 // group(4) host(4)
+	opTimeReq     byte = 6 // client clock(8)
+	opTimeResp    byte = 7 // client clock(8) server clock(8)
+	opCandidates  byte = 8 // addrs: count(1) × (ip16, port2): the client's LAN addresses and its port-mapped public address
+	// opPeerCandidates: peer(4) addrs: a peer's candidates changed (it
+	// got a port mapping, or lost it); sent by the server to the
+	// client's peers.
+	opPeerCandidates byte = 9
+	opMemberAway     byte = 10 // group(4) member(4): the member's link to the server is suspended
+	opMemberBack     byte = 11 // group(4) member(4): it resumed
+	opLast                = opMemberBack
 )
 
 // MaxCustom bounds a group's custom field.
@@ -47,7 +51,7 @@ var errBadControl = errors.New("skein/sync: malformed control message")
 // control is one decoded control message. Fields unused by Op are zero.
 type control struct {
 	Op     byte
-	Peer   net.HostID // PeerAdd, PeerRemove
+	Peer   net.HostID // PeerAdd, PeerRemove, PeerCandidates
 	Keys   net.Keys   // PeerAdd: the keys as the receiver uses them
 	Addrs  []netip.AddrPort
 	Group  net.HostID // MemberJoin, MemberLeave, HostChange, MemberAway, MemberBack
@@ -71,6 +75,8 @@ func appendControl(b []byte, c control) []byte {
 		b = appendAddrs(b, c.Addrs)
 	case opCandidates:
 		b = appendAddrs(b, c.Addrs)
+	case opPeerCandidates:
+		b = appendAddrs(appendID(b, c.Peer), c.Addrs)
 	case opPeerRemove:
 		b = appendID(b, c.Peer)
 	case opMemberJoin:
@@ -161,6 +167,11 @@ func parseControl(b []byte) (control, error) {
 			return control{}, errBadControl
 		}
 	case opCandidates:
+		if c.Addrs = r.addrs(); c.Addrs == nil && r.bad {
+			return control{}, errBadControl
+		}
+	case opPeerCandidates:
+		c.Peer = r.id()
 		if c.Addrs = r.addrs(); c.Addrs == nil && r.bad {
 			return control{}, errBadControl
 		}

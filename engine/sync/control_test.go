@@ -23,6 +23,8 @@ func controlSeeds() []control {
 		{Op: opCandidates, Addrs: []netip.AddrPort{netip.MustParseAddrPort("192.168.1.5:7000")}},
 		{Op: opMemberAway, Group: 5000, Member: 1002},
 		{Op: opMemberBack, Group: 5000, Member: 1002},
+		{Op: opPeerCandidates, Peer: 1005, Addrs: []netip.AddrPort{netip.MustParseAddrPort("10.1.0.11:5000"), netip.MustParseAddrPort("203.0.113.101:5000")}},
+		{Op: opPeerCandidates, Peer: 1006},
 	}
 }
 
@@ -62,7 +64,7 @@ func FuzzControl(f *testing.F) {
 			return
 		}
 		re := appendControl(nil, c)[1:]
-		if c.Op == opPeerAdd || c.Op == opCandidates {
+		if c.Op == opPeerAdd || c.Op == opCandidates || c.Op == opPeerCandidates {
 			// Addresses are normalised (IPv4-mapped unmapped): compare after a
 			// second round.
 			c2, err := parseControl(re)

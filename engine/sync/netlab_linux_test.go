@@ -38,6 +38,11 @@ var labPrefix = fmt.Sprintf("sk%d-", os.Getpid())
 type lab struct {
 	t      *testing.T
 	netlab string
+	// portMap makes game's clients map their ports (on a router where
+	// `netlab upnp` runs a daemon): see netlab_portmap_linux_test.go.
+	// Off by default: a mapper in this process would otherwise read the
+	// test process's own default route, outside the lab.
+	portMap bool
 }
 
 func netlabPath() (string, error) {
@@ -155,7 +160,9 @@ func (l *lab) gameWith(ncfg net.Config, wrap func(host string, c net.PacketConn)
 		if wrap != nil {
 			conn = wrap(h, conn)
 		}
-		c, err := sync.NewClient(conn, sync.ClientConfig{Net: ncfg})
+		ccfg := l.clientConfig(h)
+		ccfg.Net = ncfg
+		c, err := sync.NewClient(conn, ccfg)
 		if err != nil {
 			l.t.Fatal(err)
 		}
@@ -434,7 +441,7 @@ func TestNetlabUDPBlockedFallsBackToTCP(t *testing.T) {
 		err := inNetns(labPrefix+host, func() (err error) {
 			// DialClient opens its UDP socket and, when that fails, its TCP
 			// connection on this goroutine, so both live in host's namespace.
-			c, err = sync.DialClient(context.Background(), ip+":0", labServer, sync.ClientConfig{UDPTimeout: time.Second})
+			c, err = sync.DialClient(context.Background(), ip+":0", labServer, sync.ClientConfig{UDPTimeout: time.Second, NoPortMap: true})
 			return err
 		})
 		if err != nil {

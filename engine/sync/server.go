@@ -72,6 +72,7 @@ type Server struct {
 	groups   map[net.HostID]*group
 	memberOf map[net.HostID]map[net.HostID]struct{}
 	lan      map[net.HostID][]netip.AddrPort // clients' LAN candidates
+	updates  map[net.HostID]int              // candidate updates re-announced, per client (server_candidates.go)
 	scratch  []byte
 
 	// Read by other goroutines (relay policy on the reader, Send, queries).
@@ -281,6 +282,7 @@ func (s *Server) handle(ev net.Event) {
 		}
 		delete(s.memberOf, ev.Peer)
 		delete(s.lan, ev.Peer)
+		delete(s.updates, ev.Peer)
 		s.log.Info("client disconnected", "client", ev.Peer, "reason", ev.Err)
 		s.q.Push(Event{Kind: EventDisconnected, Peer: ev.Peer, Err: ev.Err, Received: ev.Received})
 	case net.EventMessage:
@@ -335,11 +337,14 @@ func (s *Server) message(ev net.Event) {
 		}
 		switch c.Op {
 		case opCandidates:
+			old, known := s.lan[ev.Peer]
 			s.lan[ev.Peer] = c.Addrs
 			if _, ready := s.memberOf[ev.Peer]; !ready {
 				s.memberOf[ev.Peer] = make(map[net.HostID]struct{})
 				s.log.Info("client connected", "client", ev.Peer, "lan", c.Addrs)
 				s.q.Push(Event{Kind: EventConnected, Peer: ev.Peer, Received: ev.Received})
+			} else if known && !slices.Equal(old, c.Addrs) {
+				s.candidatesChanged(ev.Peer)
 			}
 		case opTimeReq:
 			resp := appendControl(s.scratch[:0], control{Op: opTimeResp, T1: c.T1, T2: int64(time.Since(s.epoch))})

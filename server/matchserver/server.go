@@ -265,8 +265,7 @@ func (s *Server) handle(e sync.Event) {
 		if e.Group != net.NoHost {
 			return // game traffic to a match the server is in: not the lobby's
 		}
-		info := rmi.CallInfo{From: e.Peer, Relayed: e.Relayed, Context: rmi.Context{Reliable: e.Delivery.Reliable, Channel: e.Delivery.Channel}, Received: e.Received}
-		if err := s.disp.Dispatch(info, e.Data); err != nil {
+		if _, err := s.disp.DispatchSyncEvent(e); err != nil {
 			s.metrics.lobbyErrors.Inc()
 			s.lobLog.Debug("bad lobby call", "client", e.Peer, "error", err)
 		}

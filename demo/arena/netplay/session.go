@@ -418,8 +418,7 @@ func (s *Session) handle(e sync.Event) {
 		if e.Group != net.NoHost && e.Group != s.match {
 			return // another group's traffic
 		}
-		info := rmi.CallInfo{From: e.Peer, Relayed: e.Relayed, Context: rmi.ContextOf(e.Delivery), Received: e.Received}
-		if err := s.disp.Dispatch(info, e.Data); err != nil {
+		if _, err := s.disp.DispatchSyncEvent(e); err != nil {
 			s.counts.BadMessages++
 			s.log.Debug("bad call", "from", e.Peer, "error", err)
 		}

@@ -1486,6 +1486,49 @@ func (s *ServiceStub) RMIServe(info rmi.CallInfo, id rmi.CallID, args []byte, rm
 
 var _ rmi.RequestStub = (*ServiceStub)(nil)
 
+// AnswerServiceDouble answers a request Service.Double whose handler called
+// rmi.CallInfo.Defer (and returned rmi.ErrDeferred) with its results, from
+// any goroutine. It returns rmi.ErrAnswered if the request was answered
+// already; rmiL.Fail answers with a failure status instead.
+func AnswerServiceDouble(rmiL *rmi.Later, twice int64, result Code) error {
+	rmiE, rmiErr := rmiL.Start()
+	if rmiErr != nil {
+		return rmiErr
+	}
+	rmiE.EncodeArrayLen(2)
+	rmiE.EncodeInt64(twice)
+	result.EncodeRMI(rmiE)
+	return rmiL.Finish(rmiE)
+}
+
+// AnswerServiceUpper answers a request Service.Upper whose handler called
+// rmi.CallInfo.Defer (and returned rmi.ErrDeferred) with its results, from
+// any goroutine. It returns rmi.ErrAnswered if the request was answered
+// already; rmiL.Fail answers with a failure status instead.
+func AnswerServiceUpper(rmiL *rmi.Later, upper string, path []Dir) error {
+	rmiE, rmiErr := rmiL.Start()
+	if rmiErr != nil {
+		return rmiErr
+	}
+	rmiE.EncodeArrayLen(2)
+	rmiE.EncodeString(upper)
+	rmiEnc_everything_slice_Dir(rmiE, path)
+	return rmiL.Finish(rmiE)
+}
+
+// AnswerServiceNop answers a request Service.Nop whose handler called
+// rmi.CallInfo.Defer (and returned rmi.ErrDeferred) with its results, from
+// any goroutine. It returns rmi.ErrAnswered if the request was answered
+// already; rmiL.Fail answers with a failure status instead.
+func AnswerServiceNop(rmiL *rmi.Later) error {
+	rmiE, rmiErr := rmiL.Start()
+	if rmiErr != nil {
+		return rmiErr
+	}
+	rmiE.EncodeArrayLen(0)
+	return rmiL.Finish(rmiE)
+}
+
 // ServiceHandler is the interface form of ServiceStub: implement it (embed
 // UnimplementedServiceHandler to handle only some calls) and attach
 // NewServiceStub(h).

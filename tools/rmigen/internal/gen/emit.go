@@ -646,6 +646,34 @@ func (e *emitter) globalStub(g *Global) {
 	e.p("")
 	e.p("var _ rmi.RequestStub = (*%sStub)(nil)", gn)
 	e.p("")
+	for _, m := range g.Methods {
+		if m.Request {
+			e.answerFunc(g, m)
+		}
+	}
+}
+
+// answerFunc writes AnswerGlobalMethod, which sends the results of a
+// request m whose handler deferred its response (rmi.CallInfo.Defer).
+func (e *emitter) answerFunc(g *Global, m *Method) {
+	gn, mn := g.Name.Name, m.Name.Name
+	e.para(fmt.Sprintf("Answer%s%s answers a request %s.%s whose handler called rmi.CallInfo.Defer (and returned rmi.ErrDeferred) with its results, from any goroutine. It returns rmi.ErrAnswered if the request was answered already; rmiL.Fail answers with a failure status instead.", gn, mn, gn, mn))
+	var params []string
+	for _, r := range m.Results {
+		params = append(params, fmt.Sprintf("%s %s", r.Name.Name, r.Type))
+	}
+	e.p("func Answer%s%s(rmiL *rmi.Later%s) error {", gn, mn, prefixComma(params))
+	e.p("rmiE, rmiErr := rmiL.Start()")
+	e.p("if rmiErr != nil {")
+	e.p("return rmiErr")
+	e.p("}")
+	e.p("rmiE.EncodeArrayLen(%d)", len(m.Results))
+	for _, r := range m.Results {
+		e.p("%s", e.encode(r.Type, r.Name.Name, "rmiE"))
+	}
+	e.p("return rmiL.Finish(rmiE)")
+	e.p("}")
+	e.p("")
 }
 
 // decodeArgs writes the start of a stub's case for m: the function, then

@@ -1,0 +1,137 @@
+package rmi
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/skein-dev/skein/engine/net"
+)
+
+// ErrDeferred is what a request handler returns after CallInfo.Defer: its
+// response is sent later, through the Later. Returned without a Defer, it
+// is an internal error (StatusInternalError).
+var ErrDeferred = errors.New("rmi: response deferred")
+
+// ErrAnswered is returned by a Later whose request was answered already.
+var ErrAnswered = errors.New("rmi: request already answered")
+
+// Later is a request whose handler answers after it returns: work that
+// finishes on another goroutine (a match's, a database's). Until the Later
+// answers, retries of the request are neither run nor answered (counted in
+// RequestStats.Busy); once it has, they get its response from the reply
+// cache like any other. rmigen generates a typed Answer function per
+// request (AnswerGlobalMethod(later, results...)) that calls Start and
+// Finish; Fail answers with a failure status. A Later answers once; it is
+// safe to use from any goroutine.
+type Later struct {
+	r        *Requests
+	to       net.HostID
+	how      Context
+	seq      uint32
+	id       CallID
+	answered atomic.Bool
+}
+
+// Defer makes the request being served answer later: the handler returns
+// ErrDeferred (and zero results), and the work it started answers through
+// the returned Later. Defer returns nil when info is not that of a request
+// being served (a one-way call): check before handing the Later on.
+func (info CallInfo) Defer() *Later {
+	if info.reqs == nil {
+		return nil
+	}
+	info.reqs.deferSlot(info.From, info.seq)
+	return &Later{r: info.reqs, to: info.From, how: info.Context, seq: info.seq, id: info.id}
+}
+
+// ID returns the call ID of the deferred request.
+func (l *Later) ID() CallID { return l.id }
+
+// Start returns an Encoder holding the header of l's response (StatusOK),
+// ready for the msgpack array of its results, or ErrAnswered if l answered
+// already. Pass it to Finish.
+func (l *Later) Start() (*Encoder, error) {
+	if l == nil {
+		return nil, fmt.Errorf("%w: a nil Later (Defer outside a request)", ErrNoRequests)
+	}
+	if !l.answered.CompareAndSwap(false, true) {
+		return nil, ErrAnswered
+	}
+	e := GetEncoder()
+	s := l.seq
+	e.buf = append(e.buf, 0, 0, byte(s>>24), byte(s>>16), byte(s>>8), byte(s), byte(StatusOK))
+	return e, nil
+}
+
+// Finish sends the response in e (from Start, with the results appended),
+// records it for retries and releases e. A result that could not be encoded
+// is answered StatusInternalError and returned as an error wrapping
+// ErrEncode; a failed send is an error wrapping ErrSend.
+func (l *Later) Finish(e *Encoder) error {
+	defer PutEncoder(e)
+	err := e.err
+	if err != nil {
+		e.buf = append(e.buf[:ResponseHeaderSize-1], byte(StatusInternalError))
+	}
+	if serr := l.r.send(l.to, l.how, e.buf); serr != nil {
+		if len(e.buf) > ResponseHeaderSize {
+			e.buf = append(e.buf[:ResponseHeaderSize-1], byte(StatusInternalError))
+			_ = l.r.send(l.to, l.how, e.buf)
+		}
+		if err == nil {
+			err = fmt.Errorf("%w: response: %w", ErrSend, serr)
+		}
+	}
+	l.r.recordDeferred(l.to, l.seq, e)
+	return err
+}
+
+// Fail answers l with the failure status err maps to (Fail(StatusRateLimited)
+// for StatusRateLimited, an error wrapping ErrDecode for BadArguments, any
+// other error for InternalError), or returns ErrAnswered.
+func (l *Later) Fail(err error) error {
+	e, serr := l.Start()
+	if serr != nil {
+		return serr
+	}
+	st := statusOf(err)
+	if st == StatusOK {
+		st = StatusInternalError
+	}
+	e.buf[ResponseHeaderSize-1] = byte(st)
+	return l.Finish(e)
+}
+
+// deferSlot marks request seq from peer, being served, as deferred.
+func (r *Requests) deferSlot(from net.HostID, seq uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l := r.findLocked(from); l != nil && l.ring != nil {
+		if sl := &l.ring[seq%ReplyWindow]; sl.seq == seq && sl.state == slotRunning {
+			sl.state = slotDeferred
+		}
+	}
+}
+
+// deferred reports whether request seq from peer is deferred (its handler
+// called Defer and returned ErrDeferred), or has been answered by its Later
+// already.
+func (r *Requests) deferred(from net.HostID, seq uint32) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.findLocked(from)
+	if l == nil || l.ring == nil {
+		return true // the link went down: nothing to answer
+	}
+	sl := &l.ring[seq%ReplyWindow]
+	return sl.seq != seq || sl.state != slotRunning
+}
+
+// recordDeferred records a Later's response to request seq (in e), for
+// retries: a copy, e goes back to the pool.
+func (r *Requests) recordDeferred(from net.HostID, seq uint32, e *Encoder) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recordLocked(from, seq, e, false)
+}

@@ -1,0 +1,49 @@
+package rmi
+
+import (
+	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/sync"
+)
+
+// DispatchSyncEvent is DispatchEvent for the events of an engine/sync Client
+// or Server: it dispatches e if it is a message (e.Kind ==
+// sync.EventMessage), with CallInfo.Group set to the group it was sent to,
+// and reports whether it was one. An EventDisconnected ends the requests
+// pending on its peer (see SetRequests). Call it from the loop that drains
+// the Client's or Server's events for every event whose messages are RMI
+// frames:
+//
+//	client.FrameMove(func(e sync.Event) {
+//		if isMsg, err := disp.DispatchSyncEvent(e); isMsg && err != nil {
+//			log.Debug("bad call", "from", e.Peer, "error", err)
+//		}
+//	})
+func (d *Dispatcher) DispatchSyncEvent(e sync.Event) (isMessage bool, err error) {
+	if e.Kind == sync.EventDisconnected {
+		d.linkDown(e.Peer)
+	}
+	if e.Kind != sync.EventMessage {
+		return false, nil
+	}
+	return true, d.Dispatch(SyncCallInfo(e), e.Data)
+}
+
+// SyncCallInfo returns the CallInfo of a call that came in message event e
+// of engine/sync, for a loop that looks at a message before dispatching it
+// (to skip another group's traffic, say) and then calls Dispatch.
+func SyncCallInfo(e sync.Event) CallInfo {
+	return CallInfo{From: e.Peer, Relayed: e.Relayed, Context: ContextOf(e.Delivery), Received: e.Received, Group: e.Group}
+}
+
+// NetCallInfo returns the CallInfo of a call that came in message event e
+// of engine/net (Group is net.NoHost).
+func NetCallInfo(e net.Event) CallInfo {
+	return CallInfo{From: e.Peer, Relayed: e.Relayed, Context: ContextOf(e.Delivery), Received: e.Received, Group: net.NoHost}
+}
+
+// linkDown ends the requests pending on peer, if d has a Requests.
+func (d *Dispatcher) linkDown(peer net.HostID) {
+	if r := d.reqs.Load(); r != nil {
+		r.LinkDown(peer)
+	}
+}

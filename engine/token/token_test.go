@@ -1,0 +1,205 @@
+package token
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/skein-dev/skein/engine/net"
+)
+
+func testKey(t testing.TB) (ed25519.PublicKey, ed25519.PrivateKey) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, priv
+}
+
+func serverKey(b byte) net.ServerKey {
+	var k net.ServerKey
+	k[0], k[31] = b, b
+	return k
+}
+
+func TestMintParseRoundTrip(t *testing.T) {
+	_, priv := testKey(t)
+	c := Claims{
+		User:      "alice",
+		Expires:   time.Unix(1_900_000_000, 0),
+		ServerKey: serverKey(1),
+		Addrs:     []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:7777"), netip.MustParseAddrPort("[2001:db8::1]:7777")},
+		Data:      []byte("display=Alice"),
+	}
+	b, err := Mint(priv, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.User != c.User || !tk.Expires.Equal(c.Expires) || tk.ServerKey != c.ServerKey || len(tk.Addrs) != 2 ||
+		tk.Addrs[0] != c.Addrs[0] || tk.Addrs[1] != c.Addrs[1] || !bytes.Equal(tk.Data, c.Data) || tk.Nonce == ([NonceSize]byte{}) {
+		t.Fatalf("parsed %+v", tk.Claims)
+	}
+	// The largest token fits the handshake's credentials.
+	big := c
+	big.User = string(bytes.Repeat([]byte{'u'}, MaxUserID))
+	big.Data = make([]byte, MaxData)
+	big.Addrs = append(big.Addrs, c.Addrs...)
+	b, err = Mint(priv, big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != MaxSize || MaxSize > net.MaxCredentials {
+		t.Fatalf("largest token %d bytes (MaxSize %d, MaxCredentials %d)", len(b), MaxSize, net.MaxCredentials)
+	}
+	for _, bad := range []Claims{
+		{Expires: c.Expires, ServerKey: c.ServerKey}, // no user
+		{User: "a", Expires: c.Expires},              // no server
+		{User: "a", Expires: c.Expires, ServerKey: c.ServerKey, Data: make([]byte, MaxData+1)},
+		{User: string(make([]byte, MaxUserID+1)), Expires: c.Expires, ServerKey: c.ServerKey},
+	} {
+		if _, err := Mint(priv, bad); err == nil {
+			t.Fatalf("minted %+v", bad)
+		}
+	}
+}
+
+func TestVerify(t *testing.T) {
+	pub, priv := testKey(t)
+	_, other := testKey(t)
+	now := time.Unix(1_800_000_000, 0)
+	addr := netip.MustParseAddrPort("192.0.2.1:7777")
+	v, err := NewVerifier(VerifierConfig{Keys: []ed25519.PublicKey{pub}, Addrs: []netip.AddrPort{addr}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serverKey(1)
+	mint := func(key ed25519.PrivateKey, c Claims) []byte {
+		t.Helper()
+		if c.Expires.IsZero() {
+			c.Expires = now.Add(time.Minute)
+		}
+		if c.User == "" {
+			c.User = "alice"
+		}
+		b, err := Mint(key, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	good := mint(priv, Claims{ServerKey: srv, Data: []byte("x")})
+	c, err := v.Verify(good, srv)
+	if err != nil || c.User != "alice" || string(c.Data) != "x" {
+		t.Fatalf("Verify = %+v, %v", c, err)
+	}
+	if _, err := v.Verify(good, srv); !errors.Is(err, ErrReplayed) || !errors.Is(err, net.ErrUnauthorized) {
+		t.Fatalf("replay: %v", err)
+	}
+	flipped := mint(priv, Claims{ServerKey: srv})
+	flipped[20] ^= 1
+	cases := []struct {
+		name string
+		b    []byte
+		want error
+		net  error
+	}{
+		{"bad signature", flipped, ErrBadSignature, net.ErrUnauthorized},
+		{"unknown key", mint(other, Claims{ServerKey: srv}), ErrUnknownKey, net.ErrUnauthorized},
+		{"expired", mint(priv, Claims{ServerKey: srv, Expires: now}), ErrExpired, net.ErrExpired},
+		{"too long", mint(priv, Claims{ServerKey: srv, Expires: now.Add(time.Hour)}), ErrTooLong, net.ErrUnauthorized},
+		{"other server key", mint(priv, Claims{ServerKey: serverKey(2)}), ErrForeign, net.ErrUnauthorized},
+		{"other address", mint(priv, Claims{Addrs: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:7778")}}), ErrForeign, net.ErrUnauthorized},
+		{"truncated", good[:len(good)-1], ErrMalformed, net.ErrUnauthorized},
+		{"trailing", append(bytes.Clone(good), 0), ErrMalformed, net.ErrUnauthorized},
+		{"empty", nil, ErrMalformed, net.ErrUnauthorized},
+	}
+	for _, tc := range cases {
+		if _, err := v.Verify(tc.b, srv); !errors.Is(err, tc.want) || !errors.Is(err, tc.net) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if n := v.Cached(); n != 1 {
+		t.Fatalf("%d nonces cached: refused tokens must take no place", n)
+	}
+	// By address, with the key left open.
+	if _, err := v.Verify(mint(priv, Claims{Addrs: []netip.AddrPort{addr}}), srv); err != nil {
+		t.Fatal(err)
+	}
+	// A verifier that does not know its addresses cannot accept a token
+	// named by address only.
+	v2, _ := NewVerifier(VerifierConfig{Keys: []ed25519.PublicKey{pub}, Now: func() time.Time { return now }})
+	if _, err := v2.Verify(mint(priv, Claims{Addrs: []netip.AddrPort{addr}}), srv); !errors.Is(err, ErrForeign) {
+		t.Fatalf("address-only token: %v", err)
+	}
+}
+
+// TestReplayCacheBounded: the cache holds at most ReplayCache nonces, frees
+// expired ones, and refuses (retry later) rather than grow.
+func TestReplayCacheBounded(t *testing.T) {
+	pub, priv := testKey(t)
+	now := time.Unix(1_800_000_000, 0)
+	v, err := NewVerifier(VerifierConfig{Keys: []ed25519.PublicKey{pub}, ReplayCache: 4, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serverKey(1)
+	for i := range 4 {
+		b, _ := Mint(priv, Claims{User: "u", ServerKey: srv, Expires: now.Add(time.Duration(i+1) * time.Second)})
+		if _, err := v.Verify(b, srv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := Mint(priv, Claims{User: "u", ServerKey: srv, Expires: now.Add(time.Minute)})
+	if _, err := v.Verify(b, srv); !errors.Is(err, ErrCacheFull) || !errors.Is(err, net.ErrAuthUnavailable) {
+		t.Fatalf("full cache: %v", err)
+	}
+	now = now.Add(2 * time.Second) // two nonces expire
+	b, _ = Mint(priv, Claims{User: "u", ServerKey: srv, Expires: now.Add(time.Minute)})
+	if _, err := v.Verify(b, srv); err != nil {
+		t.Fatal(err)
+	}
+	if n := v.Cached(); n != 3 {
+		t.Fatalf("%d cached", n)
+	}
+}
+
+// FuzzParse: any bytes decode or are refused without a panic; a decoded
+// token re-encodes to the same body.
+func FuzzParse(f *testing.F) {
+	_, priv := testKey(f)
+	for _, c := range []Claims{
+		{User: "alice", Expires: time.Unix(1_900_000_000, 0), ServerKey: serverKey(1)},
+		{User: "b", Expires: time.Unix(1, 0), Addrs: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.1:1")}, Data: []byte("data")},
+		{User: string(bytes.Repeat([]byte{'u'}, MaxUserID)), Expires: time.Unix(1, 0), ServerKey: serverKey(9), Data: make([]byte, MaxData),
+			Addrs: []netip.AddrPort{netip.MustParseAddrPort("[::1]:1"), netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.0.0.2:1"), netip.MustParseAddrPort("10.0.0.3:1")}},
+	} {
+		b, err := Mint(priv, c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{Version})
+	f.Add(make([]byte, minSize))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tk, err := Parse(b)
+		if err != nil {
+			return
+		}
+		if len(tk.User) == 0 || len(tk.User) > MaxUserID || len(tk.Data) > MaxData || len(tk.Addrs) > MaxAddrs || len(b) > MaxSize {
+			t.Fatalf("accepted %+v", tk.Claims)
+		}
+		if len(tk.body)+len(tk.sig) != len(b) || len(tk.sig) != ed25519.SignatureSize {
+			t.Fatalf("body %d + sig %d != %d", len(tk.body), len(tk.sig), len(b))
+		}
+	})
+}

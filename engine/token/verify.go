@@ -1,0 +1,205 @@
+package token
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/skein-dev/skein/engine/net"
+)
+
+// Error is a token refusal. errors.Is matches both the refusal (ErrReplayed,
+// ...) and the net login refusal it is sent to the client as
+// (net.ErrUnauthorized, net.ErrExpired, net.ErrAuthUnavailable).
+type Error struct {
+	msg  string
+	kind error
+}
+
+func (e *Error) Error() string { return e.msg }
+
+// Unwrap returns the net login refusal.
+func (e *Error) Unwrap() error { return e.kind }
+
+// Token refusals.
+var (
+	// ErrMalformed: not a token of this version (a length out of bounds,
+	// trailing bytes).
+	ErrMalformed error = &Error{"skein/token: malformed token", net.ErrUnauthorized}
+	// ErrUnknownKey: signed with a key the server does not trust.
+	ErrUnknownKey error = &Error{"skein/token: signed by an unknown key", net.ErrUnauthorized}
+	// ErrBadSignature: the signature does not verify (forged or altered).
+	ErrBadSignature error = &Error{"skein/token: bad signature", net.ErrUnauthorized}
+	// ErrExpired: past its expiry.
+	ErrExpired error = &Error{"skein/token: token expired", net.ErrExpired}
+	// ErrTooLong: it expires further ahead than VerifierConfig.MaxLifetime
+	// (the replay cache could not hold it that long).
+	ErrTooLong error = &Error{"skein/token: token lifetime too long", net.ErrUnauthorized}
+	// ErrForeign: minted for another server (its key or addresses).
+	ErrForeign error = &Error{"skein/token: token for another server", net.ErrUnauthorized}
+	// ErrReplayed: already used (each token admits one connection).
+	ErrReplayed error = &Error{"skein/token: token already used", net.ErrUnauthorized}
+	// ErrCacheFull: the replay cache is full of unexpired tokens; retry
+	// later.
+	ErrCacheFull error = &Error{"skein/token: replay cache full", net.ErrAuthUnavailable}
+)
+
+// VerifierConfig configures a Verifier.
+type VerifierConfig struct {
+	// Keys are the operator public keys whose tokens are accepted (more
+	// than one during a rotation).
+	Keys []ed25519.PublicKey
+	// Addrs are the server's own public addresses: a token that names
+	// addresses must name one of these. A token that names only addresses
+	// is refused (ErrForeign) by a verifier with none, since it cannot
+	// tell it is meant for this server.
+	Addrs []netip.AddrPort
+	// MaxLifetime refuses tokens that expire further ahead (ErrTooLong),
+	// which bounds how long the replay cache keeps a nonce. Zero means
+	// 5 minutes.
+	MaxLifetime time.Duration
+	// ReplayCache bounds the nonces kept (about 50 bytes each). Past it,
+	// with none expired, tokens are refused with ErrCacheFull. Zero means
+	// 262144 (about 13 MiB: 5,000 connections a second for 50 s).
+	ReplayCache int
+	// Now is the clock (tests). Nil: time.Now.
+	Now func() time.Time
+}
+
+// Verifier checks tokens and remembers the nonces of those it accepted
+// until they expire. Safe for concurrent use.
+type Verifier struct {
+	cfg  VerifierConfig
+	keys map[[KeyIDSize]byte]ed25519.PublicKey
+
+	mu        sync.Mutex
+	seen      map[[NonceSize]byte]int64 // nonce → expiry (Unix s)
+	lastSweep time.Time
+}
+
+// NewVerifier returns a Verifier for cfg.
+func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
+	if len(cfg.Keys) == 0 {
+		return nil, fmt.Errorf("skein/token: verifier: no key")
+	}
+	if cfg.MaxLifetime <= 0 {
+		cfg.MaxLifetime = 5 * time.Minute
+	}
+	if cfg.ReplayCache <= 0 {
+		cfg.ReplayCache = 1 << 18
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	v := &Verifier{cfg: cfg, keys: make(map[[KeyIDSize]byte]ed25519.PublicKey), seen: make(map[[NonceSize]byte]int64)}
+	for _, k := range cfg.Keys {
+		if len(k) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("skein/token: verifier: not an Ed25519 public key")
+		}
+		v.keys[KeyID(k)] = k
+	}
+	return v, nil
+}
+
+// Verify checks token b for the server whose static key is server: layout,
+// signing key, signature, expiry, server, then replay (only a token that
+// passed every other check takes a place in the replay cache). It returns
+// the claims of an accepted token.
+func (v *Verifier) Verify(b []byte, server net.ServerKey) (Claims, error) {
+	t, err := Parse(b)
+	if err != nil {
+		return Claims{}, err
+	}
+	pub := v.keys[t.KeyID]
+	if pub == nil {
+		return Claims{}, ErrUnknownKey
+	}
+	if !ed25519.Verify(pub, signedBytes(t.body), t.sig) {
+		return Claims{}, ErrBadSignature
+	}
+	now := v.cfg.Now()
+	switch {
+	case !now.Before(t.Expires):
+		return Claims{}, ErrExpired
+	case t.Expires.Sub(now) > v.cfg.MaxLifetime+time.Second:
+		return Claims{}, ErrTooLong
+	}
+	if !v.forUs(&t.Claims, server) {
+		return Claims{}, ErrForeign
+	}
+	if err := v.remember(t.Nonce, t.Expires.Unix(), now); err != nil {
+		return Claims{}, err
+	}
+	return t.Claims, nil
+}
+
+// forUs reports whether c names this server: its key if it names one, and
+// one of its addresses if it names any.
+func (v *Verifier) forUs(c *Claims, server net.ServerKey) bool {
+	if c.ServerKey != (net.ServerKey{}) && c.ServerKey != server {
+		return false
+	}
+	if len(c.Addrs) == 0 {
+		return true
+	}
+	if len(v.cfg.Addrs) == 0 {
+		// Named by address only: this server cannot tell.
+		return c.ServerKey != (net.ServerKey{})
+	}
+	for _, a := range c.Addrs {
+		if slices.ContainsFunc(v.cfg.Addrs, func(o netip.AddrPort) bool { return o.Addr().Unmap() == a.Addr() && o.Port() == a.Port() }) {
+			return true
+		}
+	}
+	return false
+}
+
+// remember records a nonce until its token expires; a nonce already there
+// is a replay. A full cache is swept of expired nonces (at most once a
+// second) before it refuses.
+func (v *Verifier) remember(nonce [NonceSize]byte, expires int64, now time.Time) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.seen[nonce]; ok {
+		return ErrReplayed
+	}
+	if len(v.seen) >= v.cfg.ReplayCache {
+		if now.Sub(v.lastSweep) >= time.Second {
+			v.lastSweep = now
+			unix := now.Unix()
+			for k, e := range v.seen {
+				if e <= unix {
+					delete(v.seen, k)
+				}
+			}
+		}
+		if len(v.seen) >= v.cfg.ReplayCache {
+			return ErrCacheFull
+		}
+	}
+	v.seen[nonce] = expires
+	return nil
+}
+
+// Cached returns the number of nonces in the replay cache.
+func (v *Verifier) Cached() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.seen)
+}
+
+// Authenticate is a net.Config.Authenticate that accepts a connect token
+// as the credentials: the user is the token's user ID and the user data
+// its data. It does no I/O (one Ed25519 verification, a map lookup): run
+// it with net.Config.AuthInline.
+func (v *Verifier) Authenticate(_ context.Context, req *net.AuthRequest) (net.AuthResult, error) {
+	c, err := v.Verify(req.Credentials, req.ServerKey)
+	if err != nil {
+		return net.AuthResult{}, err
+	}
+	return net.AuthResult{User: c.User, Data: c.Data}, nil
+}
