@@ -733,11 +733,14 @@ func (h *Host) removeLink(l *link, reason error) {
 	l.releaseHeldLocked()
 	if l.suspended {
 		l.suspended = false
+		l.away.Store(false)
 		h.resume.remove(l)
 	}
 	// A server link its client never confirmed was never reported
 	// connected: its end is not reported either.
-	if !h.cfg.Accept || l.confirmed {
+	if !h.cfg.Accept || l.confirmed || l.restarted {
+		// (A link that took over a session ends that session even
+		// unconfirmed: the session was reported.)
 		l.h.events.Push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: time.Now(), User: l.user})
 	}
 	p := l.path

@@ -258,7 +258,13 @@ func (h *Host) confirmLocked(l *link, from netip.AddrPort, now time.Time) bool {
 		return false
 	}
 	h.hsOK.Add(1)
-	h.events.Push(Event{Kind: EventConnected, Peer: l.id, Received: now, User: l.user})
+	if l.restarted {
+		// It took over its user's suspended session (resume.go).
+		h.resume.resumed.Add(1)
+		h.events.Push(Event{Kind: EventBack, Peer: l.id, Err: ErrSessionRestarted, Received: now, User: l.user})
+	} else {
+		h.events.Push(Event{Kind: EventConnected, Peer: l.id, Received: now, User: l.user})
+	}
 	h.log.Debug("link up", "peer", l.id, "addr", from)
 	return true
 }

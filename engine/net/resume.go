@@ -114,6 +114,7 @@ func (h *Host) suspendLocked(l *link, now time.Time) bool {
 		return false
 	}
 	l.suspended = true
+	l.away.Store(true)
 	l.suspendedAt = now
 	l.pathCheck = nil
 	h.resume.add(l)
@@ -149,6 +150,7 @@ func (h *Host) onPathLocked(l *link, from netip.AddrPort, relayed bool) bool {
 // everything queued meanwhile, and acks. Call with l.mu held.
 func (h *Host) resumeLocked(l *link, now time.Time) {
 	l.suspended = false
+	l.away.Store(false)
 	h.resume.remove(l)
 	h.resume.resumed.Add(1)
 	l.lastPing = now
@@ -245,4 +247,49 @@ func retryable(err error) bool {
 	}
 	return errors.Is(err, ErrHandshakeTimeout) || errors.Is(err, ErrServerBusy) ||
 		errors.Is(err, ErrServerFull) || errors.Is(err, ErrBadCookie) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// ErrSessionRestarted is the Err of an EventBack on a server for a client
+// that came back with a new handshake rather than on its link: a login of
+// the user of a suspended session (Config.Authenticate) takes the session
+// over, with its HostID, when its client process restarted or lost its
+// keys. The reliable streams start again: what was in flight both ways
+// when the session was suspended is lost (what the server sent is not
+// sent again). docs/SEMANTICS.md, "Reconnect and resume".
+var ErrSessionRestarted = errors.New("skein/net: session resumed by a new login")
+
+// takeOver ends the suspended session id of user, which a new login of
+// the same user takes over: the link goes without an event (the new link
+// reports EventBack with ErrSessionRestarted once confirmed), and the
+// HostID passes to the new link. If the session came back on its own
+// meanwhile, it is kicked as a replaced session would be.
+func (h *Host) takeOver(id HostID, user string) {
+	l := h.link(id)
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	if !l.suspended || l.removed {
+		l.mu.Unlock()
+		h.log.Info("session came back during a new login: replaced", "user", user, "id", id)
+		_ = h.closeLink(id, ErrSessionReplaced, "signed in elsewhere")
+		return
+	}
+	l.removed = true
+	l.suspended = false
+	l.away.Store(false)
+	h.resume.remove(l)
+	l.releaseHeldLocked()
+	p := l.path
+	l.mu.Unlock()
+	h.mu.Lock()
+	if h.byID[id] == l {
+		delete(h.byID, id)
+	}
+	if a, ok := directAddr(p); ok && h.byAddr[a] == l {
+		delete(h.byAddr, a)
+	}
+	h.forgetAdmittedLocked(l)
+	h.mu.Unlock()
+	h.log.Info("suspended session taken over by a new login", "user", user, "id", id)
 }

@@ -398,3 +398,77 @@ func TestDialRetryWaitsForTheServer(t *testing.T) {
 		}
 	})
 }
+
+// A client whose process restarts (its keys and streams gone) logs in
+// again as the same user while its old session is suspended: the login
+// takes the session over, with its HostID, under either duplicate-login
+// policy. The server sees EventBack (ErrSessionRestarted), never a
+// disconnect and a connect; the new streams work both ways.
+func TestRestartedClientTakesOverItsSession(t *testing.T) {
+	for _, policy := range []net.SessionPolicy{net.SessionReplace, net.SessionRefuse} {
+		synctest.Test(t, func(t *testing.T) {
+			n := vnet.New(17)
+			defer n.Close()
+			scfg := resumeCfg
+			scfg.DuplicateLogin = policy
+			scfg.Authenticate = func(_ context.Context, r *net.AuthRequest) (net.AuthResult, error) {
+				return net.AuthResult{User: string(r.Credentials)}, nil
+			}
+			sconn, err := n.Listen(srvAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			scfg.Accept = true
+			srv, err := net.NewHost(sconn, scfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			dial := func(addr string) *net.Host {
+				t.Helper()
+				c, err := n.Listen(netip.MustParseAddrPort(addr))
+				if err != nil {
+					t.Fatal(err)
+				}
+				h, err := net.NewHost(c, resumeCfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { h.Close() })
+				if err := h.DialWith(t.Context(), srvAddr, net.DialOptions{Credentials: []byte("alice")}); err != nil {
+					t.Fatalf("dial from %s: %v", addr, err)
+				}
+				return h
+			}
+			first := dial("10.0.0.2:5000")
+			id := first.ID()
+			expect(t, srv, net.EventConnected, id)
+			sendRange(t, first, net.ServerID, 0, 5)
+			receiveAll(t, srv, id, 5)
+			// The first process dies: nothing of it gets through again.
+			n.SetFilter(func(from, to netip.AddrPort, b []byte) bool { return from == cliAddr || to == cliAddr })
+			expect(t, srv, net.EventAway, id)
+
+			second := dial("10.0.0.3:5000") // the restarted process
+			if second.ID() != id {
+				t.Fatalf("policy %v: the restarted client is %v, its session was %v", policy, second.ID(), id)
+			}
+			e := expect(t, srv, net.EventBack, id)
+			if !errors.Is(e.Err, net.ErrSessionRestarted) || e.User == nil || e.User.ID != "alice" {
+				t.Fatalf("back: err %v user %+v", e.Err, e.User)
+			}
+			sendRange(t, second, net.ServerID, 0, 5)
+			receiveAll(t, srv, id, 5)
+			sendRange(t, srv, id, 0, 5)
+			expect(t, second, net.EventConnected, net.ServerID)
+			receiveAll(t, second, net.ServerID, 5)
+			st := srv.Stats()
+			if st.Links != 1 || st.Resume.Suspended != 0 || st.Resume.Resumed != 1 || st.Auth.Replaced != 0 {
+				t.Fatalf("policy %v: links %d, resume %+v, auth %+v", policy, st.Links, st.Resume, st.Auth)
+			}
+			if e, ok := srv.Poll(); ok {
+				t.Fatalf("policy %v: extra event %v from %v (err %v)", policy, e.Kind, e.Peer, e.Err)
+			}
+		})
+	}
+}
