@@ -212,10 +212,15 @@ const (
 // error (a version mismatch, a server key refused), or when ctx ends,
 // with the last attempt's error.
 func (h *Host) DialRetry(ctx context.Context, addr netip.AddrPort) error {
+	return h.DialRetryWith(ctx, addr, DialOptions{})
+}
+
+// DialRetryWith is DialRetry with the options of DialWith (credentials).
+func (h *Host) DialRetryWith(ctx context.Context, addr netip.AddrPort, opts DialOptions) error {
 	wait := dialRetryMin
 	for {
 		actx, cancel := context.WithTimeout(ctx, h.cfg.HandshakeTimeout)
-		err := h.Dial(actx, addr)
+		err := h.DialWith(actx, addr, opts)
 		cancel()
 		if err == nil || !retryable(err) || ctx.Err() != nil {
 			if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {

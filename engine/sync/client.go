@@ -44,6 +44,12 @@ type ClientConfig struct {
 	// not answer or refuses for a reason that may pass (busy, full), until
 	// its context ends (net.Host.DialRetry). Off: one attempt.
 	Retry bool
+	// Credentials are given to the server's Authenticate hook, sealed in
+	// the handshake (net.DialOptions). A client that restarts with the
+	// same credentials while its old session is suspended takes that
+	// session over: the same HostID and groups (docs/SEMANTICS.md,
+	// "Reconnect and resume").
+	Credentials []byte
 	// NoPortMap switches port mapping off. By default, once connected
 	// over UDP on a real socket, the client asks its home router for a
 	// mapping of its port (PCP, NAT-PMP, then UPnP-IGD; engine/portmap),
@@ -173,11 +179,11 @@ func NewClient(conn net.PacketConn, cfg ClientConfig) (*Client, error) {
 // Connect runs the handshake with the server at addr (again and again with
 // back-off until ctx ends, if ClientConfig.Retry is set).
 func (c *Client) Connect(ctx context.Context, addr netip.AddrPort) error {
-	dial := c.h.Dial
+	dial := c.h.DialWith
 	if c.cfg.Retry {
-		dial = c.h.DialRetry
+		dial = c.h.DialRetryWith
 	}
-	if err := dial(ctx, addr); err != nil {
+	if err := dial(ctx, addr, net.DialOptions{Credentials: c.cfg.Credentials}); err != nil {
 		return err
 	}
 	// Tell the server our LAN addresses, for peers behind the same NAT.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/net/vnet"
 	"github.com/skein-dev/skein/engine/sync"
 )
 
@@ -293,4 +294,115 @@ func slicesContain(s []net.HostID, id net.HostID) bool {
 		}
 	}
 	return false
+}
+
+// A member whose process restarts while it is away (its old session
+// suspended) connects again with the same credentials: it takes its
+// session over, with its HostID, its groups and its host role; it is told
+// its groups again (member joins, host) and gets new peer links; the other
+// members see it back, never a leave or a join; and messages flow again
+// both ways, with the server and between peers.
+func TestRestartedMemberTakesOverItsSession(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := vnet.New(21)
+		defer nw.Close()
+		scfg := resumeNet
+		scfg.Authenticate = func(_ context.Context, r *net.AuthRequest) (net.AuthResult, error) {
+			return net.AuthResult{User: string(r.Credentials)}, nil
+		}
+		sc, _ := nw.Listen(srvAddr)
+		srv, err := sync.NewServer(sc, sync.ServerConfig{Net: scfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		dial := func(addr, user string) *sync.Client {
+			t.Helper()
+			conn, err := nw.Listen(netip.MustParseAddrPort(addr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := sync.NewClient(conn, sync.ClientConfig{Net: resumeNet, Credentials: []byte(user)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			if err := c.Connect(t.Context(), srvAddr); err != nil {
+				t.Fatalf("%s connects: %v", user, err)
+			}
+			return c
+		}
+		a := dial("10.0.1.1:5000", "a")
+		next(t, a, sync.EventConnected)
+		next(t, srv, sync.EventConnected)
+		c := dial("10.0.1.2:5000", "c")
+		next(t, c, sync.EventConnected)
+		next(t, srv, sync.EventConnected)
+		cid := c.ID()
+		g, err := srv.CreateGroup([]net.HostID{net.ServerID, cid, a.ID()}, []byte("ctf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		settle(srv)
+		settle(a)
+		settle(c)
+		host := srv.GroupHost(g)
+		if host != cid {
+			t.Logf("host %v (c is %v)", host, cid)
+		}
+		cs, ca := collect(t, srv), collect(t, a)
+		cAddr := netip.MustParseAddrPort("10.0.1.2:5000")
+		nw.SetFilter(func(from, to netip.AddrPort, _ []byte) bool { return from == cAddr || to == cAddr })
+		cs.wait(t, "the server sees c away", func(evs []sync.Event) bool { return count(evs, kindIs(sync.EventAway, cid, 0)) == 1 })
+
+		c2 := dial("10.0.1.3:5000", "c") // the restarted process
+		if c2.ID() != cid {
+			t.Fatalf("the restarted client is %v, its session was %v", c2.ID(), cid)
+		}
+		cc := collect(t, c2)
+		cs.wait(t, "the server sees c back", func(evs []sync.Event) bool {
+			for _, e := range evs {
+				if e.Kind == sync.EventBack && e.Peer == cid && errors.Is(e.Err, net.ErrSessionRestarted) {
+					return true
+				}
+			}
+			return false
+		})
+		ca.wait(t, "a sees c back", func(evs []sync.Event) bool {
+			return count(evs, func(e sync.Event) bool { return e.Kind == sync.EventMemberBack && e.Member == cid && e.Group == g }) == 1
+		})
+		cc.wait(t, "c is told its group again", func(evs []sync.Event) bool {
+			joins := count(evs, func(e sync.Event) bool { return e.Kind == sync.EventMemberJoin && e.Group == g && e.Count == 3 })
+			return joins == 3 && count(evs, func(e sync.Event) bool { return e.Kind == sync.EventHostChange && e.Host == host }) == 1
+		})
+		if got := c2.Members(g); len(got) != 3 || string(c2.Custom(g)) != "ctf" || c2.GroupHost(g) != host {
+			t.Fatalf("c's view: members %v custom %q host %v", got, c2.Custom(g), c2.GroupHost(g))
+		}
+		// Messages again, both ways, with the server and between peers.
+		for i := range 20 {
+			if err := c2.Send(g, net.Reliable, resumeMsg(cid, i)); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Send(g, net.Reliable, resumeMsg(a.ID(), i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cc.wait(t, "a's messages at c", func(evs []sync.Event) bool { return inOrder(t, evs, []net.HostID{a.ID()}, 20) })
+		ca.wait(t, "c's messages at a", func(evs []sync.Event) bool { return inOrder(t, evs, []net.HostID{cid}, 20) })
+		cs.wait(t, "both at the server", func(evs []sync.Event) bool { return inOrder(t, evs, []net.HostID{a.ID(), cid}, 20) })
+		if !slicesContain(srv.Members(g), cid) || srv.GroupHost(g) != host {
+			t.Fatalf("after: members %v host %v (was %v)", srv.Members(g), srv.GroupHost(g), host)
+		}
+		for name, col := range map[string]*collector{"server": cs, "a": ca} {
+			col.mu.Lock()
+			for _, e := range col.events {
+				switch e.Kind {
+				case sync.EventMemberLeave, sync.EventMemberJoin, sync.EventDisconnected, sync.EventConnected:
+					t.Errorf("%s: %v (peer %v member %v) across a restart", name, e.Kind, e.Peer, e.Member)
+				default: // messages, and the away, back and path events
+				}
+			}
+			col.mu.Unlock()
+		}
+	})
 }

@@ -308,6 +308,9 @@ func (s *Server) awayOrBack(ev net.Event) {
 	if ev.Kind == net.EventBack {
 		op, kind = opMemberBack, EventBack
 	}
+	if errors.Is(ev.Err, net.ErrSessionRestarted) {
+		s.reintroduce(ev.Peer)
+	}
 	for _, g := range s.groupsOf(ev.Peer) {
 		for _, m := range s.groups[g].members {
 			if m != ev.Peer {
@@ -317,6 +320,40 @@ func (s *Server) awayOrBack(ev net.Event) {
 	}
 	s.log.Info("client "+kind.String(), "client", ev.Peer)
 	s.q.Push(Event{Kind: kind, Peer: ev.Peer, Err: ev.Err, Received: ev.Received})
+}
+
+// reintroduce tells a client that took over its suspended session with a
+// new process (net.ErrSessionRestarted) everything it knew and lost: its
+// peers, with new keys (each peer replaces its link to it: PeerRemove,
+// then PeerAdd), and for each of its groups every member (MemberJoin, in
+// join order, itself included) and the host (HostChange). The other
+// members then get MemberBack (awayOrBack).
+func (s *Server) reintroduce(id net.HostID) {
+	groups := s.groupsOf(id)
+	seen := map[net.HostID]bool{}
+	for _, g := range groups {
+		for _, e := range s.groups[g].members {
+			if e == net.ServerID || e == id || seen[e] {
+				continue
+			}
+			seen[e] = true
+			keys := s.peerKeys(id, e)
+			s.control(e, control{Op: opPeerRemove, Peer: id})
+			s.control(id, control{Op: opPeerAdd, Peer: e, Keys: keys, Addrs: s.candidates(e, id)})
+			s.control(e, control{Op: opPeerAdd, Peer: id, Keys: keys.Swap(), Addrs: s.candidates(id, e)})
+		}
+	}
+	for _, g := range groups {
+		gr := s.groups[g]
+		count := uint16(len(gr.members))
+		for _, e := range gr.members {
+			s.control(id, control{Op: opMemberJoin, Group: g, Member: e, Count: count, Custom: gr.custom})
+		}
+		if gr.host != net.NoHost {
+			s.control(id, control{Op: opHostChange, Group: g, Host: gr.host})
+		}
+	}
+	s.log.Info("client restarted: session taken over", "client", id, "groups", len(groups))
 }
 
 // message handles a message from a client: its addresses and clock
