@@ -23,7 +23,7 @@ type Local struct {
 // machine only, ":7777" to let the LAN join).
 func StartLocal(listen string, log hclog.Logger) (*Local, error) {
 	srv, err := matchserver.New(matchserver.Config{Listen: listen, Logger: log, ShutdownTimeout: 2 * time.Second,
-		Net: net.Config{ResumeGrace: net.DefaultResumeGrace}})
+		Net: net.Config{ResumeGrace: net.DefaultResumeGrace, Timeout: AwayAfter}})
 	if err != nil {
 		return nil, err
 	}

@@ -70,7 +70,9 @@ type Config struct {
 	Uplink int
 	// Net tunes the engine's transport. Net.ResumeGrace zero means
 	// net.DefaultResumeGrace: a player whose network drops for a few
-	// seconds keeps its place in the match (negative: off).
+	// seconds keeps its place in the match (negative: off); Net.Timeout
+	// zero then means AwayAfter, so that the player is told within a few
+	// seconds (a timeout only suspends the session).
 	Net net.Config
 }
 
@@ -79,6 +81,11 @@ type Config struct {
 // sends every snapshot directly; a fuller match's snapshots go mostly
 // through the server's fan-out.
 const DefaultUplink = 96_000
+
+// AwayAfter is the arena's link timeout: with resume on, a link silent
+// this long is suspended (the "connection lost… reconnecting" toast), not
+// closed, so it can be much shorter than the engine's default 10 s.
+const AwayAfter = 4 * time.Second
 
 // MaxName bounds a player's name, in characters.
 const MaxName = 16
@@ -224,6 +231,9 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 	}
 	if cfg.Net.ResumeGrace == 0 {
 		cfg.Net.ResumeGrace = net.DefaultResumeGrace
+	}
+	if cfg.Net.ResumeGrace > 0 && cfg.Net.Timeout == 0 {
+		cfg.Net.Timeout = AwayAfter
 	}
 	cfg.Name = CleanName(cfg.Name)
 	if cfg.Local == "" {
