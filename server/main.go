@@ -81,6 +81,14 @@ func run(args []string) error {
 	keyRotate := fs.Bool("key-rotate", false, "make the next key the current one (the old key is dropped), print it and exit")
 	pendingTimeout := fs.Duration("pending-timeout", 3*time.Second, "how long a client may take to confirm its handshake ($SKEIN_PENDING_TIMEOUT)")
 	resumeGrace := fs.Duration("resume-grace", net.DefaultResumeGrace, "how long a client whose link timed out keeps its session (ID, groups, reliable messages) to resume it; 0 turns resume off ($SKEIN_RESUME_GRACE)")
+	// Who may connect (docs/PROTOCOL.md, "Credentials"; README, "Auth").
+	var af authFlags
+	fs.StringVar(&af.mode, "auth", env("SKEIN_AUTH", "open"), "who may connect: open (everyone; a client's profile names it) or token (a connect token signed with -token-key) ($SKEIN_AUTH)")
+	fs.StringVar(&af.tokenKey, "token-key", env("SKEIN_TOKEN_KEY", ""), "with -auth token: the token signing public `key` (skein-token -print-public), several comma-separated during a rotation, or a file of them one a line ($SKEIN_TOKEN_KEY)")
+	fs.DurationVar(&af.maxLifetime, "token-max-lifetime", 5*time.Minute, "with -auth token: refuse tokens that expire further ahead than this ($SKEIN_TOKEN_MAX_LIFETIME)")
+	fs.StringVar(&af.publicAddr, "public-addr", env("SKEIN_PUBLIC_ADDR", ""), "the server's public `addresses` (ip:port, comma-separated): a token naming addresses must name one ($SKEIN_PUBLIC_ADDR)")
+	fs.StringVar(&af.duplicate, "duplicate-login", env("SKEIN_DUPLICATE_LOGIN", "replace"), "with -auth token, a second login of a user: replace (kick the first session) or refuse ($SKEIN_DUPLICATE_LOGIN)")
+	shareUsers := fs.Bool("share-users", true, "match members learn each other's user IDs ($SKEIN_SHARE_USERS)")
 	// Receive memory budgets (docs/PROTOCOL.md, "Receive memory budgets").
 	linkBudget := fs.Int("link-receive-budget", 0, "bytes of out-of-order reliable data one client may hold; 0: 400 KiB, its receive window ($SKEIN_LINK_RECEIVE_BUDGET)")
 	hostBudget := fs.Int("host-receive-budget", 0, "bytes of received reliable data all clients hold together before the largest holder is disconnected; 0: 32 MiB ($SKEIN_HOST_RECEIVE_BUDGET)")
@@ -92,7 +100,7 @@ func run(args []string) error {
 		"source-pending": "SKEIN_SOURCE_PENDING", "max-pending": "SKEIN_MAX_PENDING", "pending-timeout": "SKEIN_PENDING_TIMEOUT",
 		"resume-grace":        "SKEIN_RESUME_GRACE",
 		"link-receive-budget": "SKEIN_LINK_RECEIVE_BUDGET", "host-receive-budget": "SKEIN_HOST_RECEIVE_BUDGET",
-		"tcp-per-ip": "SKEIN_TCP_PER_IP", "lobby-call-rate": "SKEIN_LOBBY_CALL_RATE", "lobby-call-burst": "SKEIN_LOBBY_CALL_BURST", "lobby-chat-room": "SKEIN_LOBBY_CHAT_ROOM",
+		"tcp-per-ip": "SKEIN_TCP_PER_IP", "token-max-lifetime": "SKEIN_TOKEN_MAX_LIFETIME", "share-users": "SKEIN_SHARE_USERS", "lobby-call-rate": "SKEIN_LOBBY_CALL_RATE", "lobby-call-burst": "SKEIN_LOBBY_CALL_BURST", "lobby-chat-room": "SKEIN_LOBBY_CHAT_ROOM",
 	} {
 		if v, ok := os.LookupEnv(variable); ok {
 			if err := fs.Set(name, v); err != nil {
@@ -141,6 +149,10 @@ func run(args []string) error {
 	}
 	if *linkBudget < 0 || *hostBudget < 0 {
 		return fmt.Errorf("-link-receive-budget %d, -host-receive-budget %d: must be positive, or 0 for the default", *linkBudget, *hostBudget)
+	}
+	var auth net.Config // checked before any file is touched
+	if err := configureAuth(&auth, af); err != nil {
+		return err
 	}
 	ident, created, err := net.LoadIdentity(*keyFile)
 	if err != nil {
@@ -200,6 +212,19 @@ func run(args []string) error {
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "skein", Level: level, JSONFormat: *logJSON, Output: os.Stderr})
 
+	ncfg := net.Config{
+		Identity:            ident,
+		HandshakeRate:       *hsRate,
+		SourceHandshakeRate: *srcRate,
+		SourceLinks:         *srcLinks,
+		SourcePending:       *srcPending,
+		MaxPending:          *maxPending,
+		PendingTimeout:      *pendingTimeout,
+		ResumeGrace:         *resumeGrace,
+		LinkReceiveBudget:   *linkBudget,
+		HostReceiveBudget:   *hostBudget,
+	}
+	ncfg.Authenticate, ncfg.AuthInline, ncfg.DuplicateLogin = auth.Authenticate, auth.AuthInline, auth.DuplicateLogin
 	srv, err := matchserver.New(matchserver.Config{
 		Listen:          *listen,
 		Admin:           *admin,
@@ -208,18 +233,8 @@ func run(args []string) error {
 		Logger:          logger,
 		TCP:             net.TCPConfig{MaxConnsPerIP: *tcpPerIP},
 		Lobby:           matchserver.LobbyConfig{CallRate: *callRate, CallBurst: *callBurst, ChatRoom: *chatRoom},
-		Net: net.Config{
-			Identity:            ident,
-			HandshakeRate:       *hsRate,
-			SourceHandshakeRate: *srcRate,
-			SourceLinks:         *srcLinks,
-			SourcePending:       *srcPending,
-			MaxPending:          *maxPending,
-			PendingTimeout:      *pendingTimeout,
-			ResumeGrace:         *resumeGrace,
-			LinkReceiveBudget:   *linkBudget,
-			HostReceiveBudget:   *hostBudget,
-		},
+		Net:             ncfg,
+		ShareUsers:      *shareUsers,
 	})
 	if err != nil {
 		return err

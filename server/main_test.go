@@ -116,7 +116,7 @@ func TestServerBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if r, _, err := c.Create(ctx, "binary test", 4, nil); err != nil || r != lobby.OK {
+	if r, _, err := c.Create(ctx, "binary test", 4, nil); err != nil || r != lobby.ResultOK {
 		t.Fatalf("create: %v %v", r, err)
 	}
 

@@ -51,6 +51,7 @@ func main() {
 		logLevel  = flag.String("log", "warn", "log level: trace, debug, info, warn, error, off")
 		uplink    = flag.Int("uplink", netplay.DefaultUplink/1000, "kB/s this player's group messages may send directly; above it the match server fans them out (0: no cap)")
 		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile to this file")
+		profDir   = flag.String("profile-dir", "", "directory of your player profile (a generated ID and your name, sent to match servers; default: your config directory's skein/), for tests and several players on one computer")
 		known     = flag.String("known-servers", "", "file of remembered server keys: a server joined by host:port without a key is trusted on first use and must prove the same key later (default: your config directory's skein/known_servers)")
 	)
 	flag.Parse()
@@ -108,11 +109,15 @@ func main() {
 	if _, err := fmt.Sscanf(*size, "%dx%d", &width, &height); err != nil {
 		fail(fmt.Errorf("-size %q: want WIDTHxHEIGHT", *size))
 	}
-	err := game.Run(game.Options{
+	prof, err := netplay.LoadProfile(*profDir, *name)
+	if err != nil {
+		fail(err)
+	}
+	err = game.Run(game.Options{
 		Width: width, Height: height,
 		Name: *name, Server: *server, Bots: *bots, Map: *mapName, Listen: *listen, LAN: *lanF, LANLocal: *lanLocal, Start: *start, Join: uint32(*match),
 		Autoplay: *autoplay, ExitAfter: *exitAfter, StatsFile: *stats, Mute: *mute, ShowNet: *showNet, Logger: log,
-		Uplink: uplinkBytes(*uplink), KnownServers: *known,
+		Uplink: uplinkBytes(*uplink), KnownServers: *known, Credentials: prof.Credentials(),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "arena:", err)

@@ -75,48 +75,53 @@ func runMatchServer(ctx context.Context, o options, in <-chan string, out io.Wri
 	if err != nil {
 		return err
 	}
-	lob := lobby.NewLobbyProxy(cl)
-	var request uint32 // each lobby request has a new ID
-	next := func() uint32 { request++; return request }
+	// The lobby's calls are requests: their answers come back through the
+	// same dispatcher as the chat's calls, which hands them to reqs.
+	reqs := rmi.NewRequests(cl, rmi.RequestConfig{})
+	s.calls.SetRequests(reqs)
+	lob := lobby.NewLobbyProxy(reqs)
 	tries := 0
-	// The lobby's answers arrive as calls from the server, through the
-	// same dispatcher as the chat's calls.
-	err = s.calls.Attach(&lobby.LobbyReplyStub{
-		MatchList: func(info rmi.CallInfo, _ uint32, result uint8, matches []lobby.MatchInfo, after, _ uint32) error {
-			if info.From != net.ServerID {
-				return nil
-			}
-			if lobby.Result(result) != lobby.OK {
-				s.finish(sessionEnd{why: endLost, err: fmt.Errorf("the match server refused the list: %v", lobby.Result(result))})
-				return nil
-			}
-			for _, m := range matches {
-				if m.Name == chatMatch && m.Players < m.MaxPlayers {
-					return lob.JoinMatch(net.ServerID, rmi.Reliable, next(), m.ID)
+	var listed func(result lobby.Result, matches []lobby.MatchInfo, after, _ uint32, err error)
+	joined := func(result lobby.Result, _ uint32, err error) {
+		switch {
+		case err == nil && result == lobby.ResultOK:
+			return // the member events follow
+		case err == nil && (result == lobby.ResultFull || result == lobby.ResultNotFound):
+			if tries++; tries < 3 { // the list changed: try again
+				if _, err = lob.ListMatches(net.ServerID, rmi.Reliable, 0, 0, listed); err == nil {
+					return
 				}
 			}
-			if after != 0 { // the list goes on: its next page
-				return lob.ListMatches(net.ServerID, rmi.Reliable, next(), after, 0)
-			}
-			return lob.CreateMatch(net.ServerID, rmi.Reliable, next(), chatMatch, 16, []byte(chatKind))
-		},
-		Joined: func(info rmi.CallInfo, _ uint32, result uint8, _ uint32) error {
-			if info.From != net.ServerID || lobby.Result(result) == lobby.OK {
-				return nil // the member events follow
-			}
-			if tries++; tries < 3 && (lobby.Result(result) == lobby.Full || lobby.Result(result) == lobby.NotFound) {
-				return lob.ListMatches(net.ServerID, rmi.Reliable, next(), 0, 0) // the list changed: try again
-			}
-			s.finish(sessionEnd{why: endLost, err: fmt.Errorf("the match server refused: %v", lobby.Result(result))})
-			return nil
-		},
-		Left: func(rmi.CallInfo, uint32, uint8) error { return nil }, // our leave event ends the session
-	})
-	if err != nil {
-		return err
+		}
+		if err == nil {
+			err = fmt.Errorf("the match server refused: %v", result)
+		}
+		s.finish(sessionEnd{why: endLost, err: err})
 	}
-	s.leave = func() error { return lob.LeaveMatch(net.ServerID, rmi.Reliable, next()) }
-	if err := lob.ListMatches(net.ServerID, rmi.Reliable, next(), 0, 0); err != nil {
+	listed = func(result lobby.Result, matches []lobby.MatchInfo, after, _ uint32, err error) {
+		if err == nil && result != lobby.ResultOK {
+			err = fmt.Errorf("the match server refused the list: %v", result)
+		}
+		if err == nil {
+			_, err = func() (rmi.Pending, error) {
+				for _, m := range matches {
+					if m.Name == chatMatch && m.Players < m.MaxPlayers {
+						return lob.JoinMatch(net.ServerID, rmi.Reliable, m.ID, joined)
+					}
+				}
+				if after != 0 { // the list goes on: its next page
+					return lob.ListMatches(net.ServerID, rmi.Reliable, after, 0, listed)
+				}
+				return lob.CreateMatch(net.ServerID, rmi.Reliable, chatMatch, 16, []byte(chatKind), joined)
+			}()
+		}
+		if err != nil {
+			s.finish(sessionEnd{why: endLost, err: err})
+		}
+	}
+	// Our leave event ends the session: the answer is not needed.
+	s.leave = func() error { _, err := lob.LeaveMatch(net.ServerID, rmi.Reliable, nil); return err }
+	if _, err := lob.ListMatches(net.ServerID, rmi.Reliable, 0, 0, listed); err != nil {
 		return err
 	}
 	if end := s.run(ctx, in, nil, nil); end.why != endQuit {

@@ -63,8 +63,8 @@ type Event struct {
 	Received time.Time // when the networking goroutine received it
 	Err      error     // why the link went down (EventDisconnected)
 	// User is who the peer is, on a server whose Authenticate hook named
-	// it: set on EventConnected and EventDisconnected (Host.User gives it
-	// for any event). Shared: do not modify it.
+	// it: set on EventConnected, EventDisconnected and EventMessage from a
+	// client (Host.User gives it for any peer). Shared: do not modify it.
 	User *User
 }
 

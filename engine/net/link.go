@@ -250,7 +250,7 @@ func (l *link) pumpLocked(now time.Time, relayed bool) {
 			return
 		}
 		room--
-		l.h.events.Push(Event{Kind: EventMessage, Peer: l.id, Delivery: Reliable, Data: data, Relayed: relayed, Received: now})
+		l.h.events.Push(Event{Kind: EventMessage, Peer: l.id, Delivery: Reliable, Data: data, Relayed: relayed, Received: now, User: l.user})
 	}
 }
 

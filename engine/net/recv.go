@@ -337,7 +337,7 @@ func (h *Host) unreliableLocked(l *link, body []byte, now time.Time, relayed boo
 	}
 	data := make([]byte, len(payload))
 	copy(data, payload)
-	if !h.events.TryPush(Event{Kind: EventMessage, Peer: l.id, Delivery: Delivery{Channel: ch}, Data: data, Relayed: relayed, Received: now}) {
+	if !h.events.TryPush(Event{Kind: EventMessage, Peer: l.id, Delivery: Delivery{Channel: ch}, Data: data, Relayed: relayed, Received: now, User: l.user}) {
 		l.drops.add(DropQueueFull)
 		h.drops.add(DropQueueFull)
 		return

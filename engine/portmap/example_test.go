@@ -27,6 +27,7 @@ func Example() {
 				fmt.Printf("reachable at %v (%s, %v)\n", s.Mapping.External, s.Mapping.Protocol, s.Mapping.Lifetime)
 			case portmap.Unavailable:
 				fmt.Println("no port mapping:", s.Err)
+			case portmap.Pending, portmap.Closed, portmap.Off:
 			}
 		},
 	})

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	stdnet "net"
+	"net"
 	"net/netip"
 	"os"
 	"time"
@@ -20,7 +20,7 @@ var errNotMine = errors.New("skein/portmap: answer to another request")
 
 // udpSession is a connected UDP socket to the gateway's port 5351.
 type udpSession struct {
-	conn  stdnet.Conn
+	conn  net.Conn
 	local netip.Addr // this host's address toward the gateway
 }
 
@@ -29,7 +29,7 @@ func dialGateway(ctx context.Context, cfg Config, gw netip.Addr, port uint16) (*
 	if err != nil {
 		return nil, fmt.Errorf("skein/portmap: socket to gateway %v: %w", gw, err)
 	}
-	la, ok := c.LocalAddr().(*stdnet.UDPAddr)
+	la, ok := c.LocalAddr().(*net.UDPAddr)
 	if !ok {
 		c.Close()
 		return nil, fmt.Errorf("skein/portmap: socket to gateway: local address %v is not UDP", c.LocalAddr())

@@ -13,4 +13,5 @@ var (
 	ParseNATPMPResponse = parseNATPMPResponse
 	ParseSSDPResponse   = parseSSDPResponse
 	ParseRouteTable     = parseRouteTable
+	DecodeDescription   = decodeDescription
 )

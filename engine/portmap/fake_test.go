@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	stdnet "net"
+	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,17 +17,18 @@ import (
 // and records the requests it saw.
 type fakeGateway struct {
 	t    *testing.T
-	conn *stdnet.UDPConn
+	conn *net.UDPConn
 	ext  netip.Addr
 
 	pcpOff   bool   // answer PCP as a NAT-PMP-only router does
 	refuse   byte   // PCP result code to answer with (0: success)
 	lifetime uint32 // granted lifetime (0: as asked)
 	reqs     chan []byte
+	silent   atomic.Bool // answer nothing (the daemon went away)
 }
 
 func newFakeGateway(t *testing.T, set func(*fakeGateway)) *fakeGateway {
-	c, err := stdnet.ListenUDP("udp4", &stdnet.UDPAddr{IP: stdnet.IPv4(127, 0, 0, 1)})
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +42,7 @@ func newFakeGateway(t *testing.T, set func(*fakeGateway)) *fakeGateway {
 	return g
 }
 
-func (g *fakeGateway) port() uint16 { return g.conn.LocalAddr().(*stdnet.UDPAddr).AddrPort().Port() }
+func (g *fakeGateway) port() uint16 { return g.conn.LocalAddr().(*net.UDPAddr).AddrPort().Port() }
 
 func (g *fakeGateway) serve(done chan struct{}) {
 	defer close(done)
@@ -62,6 +64,9 @@ func (g *fakeGateway) serve(done chan struct{}) {
 }
 
 func (g *fakeGateway) answer(req []byte) []byte {
+	if g.silent.Load() {
+		return nil
+	}
 	switch {
 	case len(req) >= 2 && req[0] == 2 && !g.pcpOff: // PCP
 		if len(req) != 60 || req[1] != 1 {
@@ -189,14 +194,14 @@ func TestRefusalIsReported(t *testing.T) {
 
 // No answer at all: ErrTimeout, within the timeout.
 func TestSilentGatewayTimesOut(t *testing.T) {
-	c, err := stdnet.ListenUDP("udp4", &stdnet.UDPAddr{IP: stdnet.IPv4(127, 0, 0, 1)})
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	ch := make(chan portmap.Status, 4)
 	cfg := portmap.Config{Gateway: netip.MustParseAddr("127.0.0.1"), Protocols: []portmap.Protocol{portmap.PCP, portmap.NATPMP}, Timeout: 300 * time.Millisecond, Retry: time.Hour, OnChange: func(s portmap.Status) { ch <- s }}
-	m := portmap.Start(context.Background(), 40000, portmap.WithPorts(cfg, c.LocalAddr().(*stdnet.UDPAddr).AddrPort().Port(), 9))
+	m := portmap.Start(context.Background(), 40000, portmap.WithPorts(cfg, c.LocalAddr().(*net.UDPAddr).AddrPort().Port(), 9))
 	defer m.Close()
 	s := nextOf(t, ch)
 	if s.State != portmap.Unavailable || !errors.Is(s.Err, portmap.ErrTimeout) {
@@ -206,17 +211,43 @@ func TestSilentGatewayTimesOut(t *testing.T) {
 
 // Closing while the first attempt waits ends the Mapper promptly.
 func TestCloseDuringAttempt(t *testing.T) {
-	c, err := stdnet.ListenUDP("udp4", &stdnet.UDPAddr{IP: stdnet.IPv4(127, 0, 0, 1)})
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	cfg := portmap.Config{Gateway: netip.MustParseAddr("127.0.0.1"), Protocols: []portmap.Protocol{portmap.PCP}, Timeout: time.Hour}
-	m := portmap.Start(context.Background(), 40000, portmap.WithPorts(cfg, c.LocalAddr().(*stdnet.UDPAddr).AddrPort().Port(), 9))
+	m := portmap.Start(context.Background(), 40000, portmap.WithPorts(cfg, c.LocalAddr().(*net.UDPAddr).AddrPort().Port(), 9))
 	buf := make([]byte, 100)
 	c.ReadFromUDP(buf) // the first request is out
 	m.Close()
 	if s := m.Status(); s.State != portmap.Closed {
 		t.Fatalf("status %+v", s)
+	}
+}
+
+// A gateway that stops answering: the renewal fails and is retried while
+// the mapping holds (Mapped, with the error), then the mapping lapses
+// (Pending) and the Mapper asks every protocol again (Unavailable).
+func TestMappingLapses(t *testing.T) {
+	g := newFakeGateway(t, func(g *fakeGateway) { g.lifetime = 2 })
+	_, ch := startFake(t, g, portmap.Config{Protocols: []portmap.Protocol{portmap.PCP}, Timeout: 300 * time.Millisecond, Retry: time.Hour})
+	if s := nextOf(t, ch); s.State != portmap.Mapped {
+		t.Fatalf("status %+v", s)
+	}
+	g.silent.Store(true)
+	var states []string
+	for {
+		s := nextOf(t, ch)
+		states = append(states, s.State.String())
+		if s.State == portmap.Mapped && !errors.Is(s.Err, portmap.ErrTimeout) {
+			t.Fatalf("a failed renewal: %+v", s)
+		}
+		if s.State == portmap.Unavailable {
+			break
+		}
+	}
+	if len(states) < 3 || states[0] != "mapped" || states[len(states)-2] != "pending" {
+		t.Fatalf("states %v: want mapped (renewal failed)..., pending (lapsed), unavailable", states)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	stdsync "sync"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -30,7 +30,7 @@ type Mapper struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu     stdsync.Mutex
+	mu     sync.Mutex
 	status Status
 }
 

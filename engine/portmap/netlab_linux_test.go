@@ -11,7 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	stdnet "net"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -107,11 +107,11 @@ func inNetns(name string, f func() error) error {
 }
 
 // udpIn opens a UDP socket in lab host (for example "a1") on addr.
-func (l *lab) udpIn(host string, addr netip.AddrPort) *stdnet.UDPConn {
+func (l *lab) udpIn(host string, addr netip.AddrPort) *net.UDPConn {
 	l.t.Helper()
-	var c *stdnet.UDPConn
+	var c *net.UDPConn
 	err := inNetns(labPrefix+host, func() (err error) {
-		c, err = stdnet.ListenUDP("udp4", stdnet.UDPAddrFromAddrPort(addr))
+		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
 		return err
 	})
 	if err != nil {
@@ -124,16 +124,16 @@ func (l *lab) udpIn(host string, addr netip.AddrPort) *stdnet.UDPConn {
 // inHost makes cfg open its sockets in lab host's namespace.
 func inHost(host string, cfg portmap.Config) portmap.Config {
 	ns := labPrefix + host
-	cfg.DialContext = func(ctx context.Context, network, address string) (c stdnet.Conn, err error) {
+	cfg.DialContext = func(ctx context.Context, network, address string) (c net.Conn, err error) {
 		err = inNetns(ns, func() (err error) {
-			c, err = (&stdnet.Dialer{}).DialContext(ctx, network, address)
+			c, err = (&net.Dialer{}).DialContext(ctx, network, address)
 			return err
 		})
 		return c, err
 	}
-	cfg.ListenPacket = func(network, address string) (c stdnet.PacketConn, err error) {
+	cfg.ListenPacket = func(network, address string) (c net.PacketConn, err error) {
 		err = inNetns(ns, func() (err error) {
-			c, err = stdnet.ListenPacket(network, address)
+			c, err = net.ListenPacket(network, address)
 			return err
 		})
 		return c, err
@@ -175,7 +175,7 @@ func nextStatus(t *testing.T, ch <-chan portmap.Status) portmap.Status {
 
 // roundTrip sends from p1 to the mapped address ext, checks a1's socket gets
 // it and that a1's answer comes back from ext.
-func roundTrip(t *testing.T, p1, a1 *stdnet.UDPConn, ext netip.AddrPort) {
+func roundTrip(t *testing.T, p1, a1 *net.UDPConn, ext netip.AddrPort) {
 	t.Helper()
 	msg := []byte(fmt.Sprintf("hello %d", time.Now().UnixNano()))
 	buf := make([]byte, 1500)
@@ -229,7 +229,7 @@ func TestNetlabEachProtocolMaps(t *testing.T) {
 	for _, proto := range portmap.DefaultProtocols {
 		t.Run(string(proto), func(t *testing.T) {
 			a1 := l.udpIn("a1", netip.MustParseAddrPort("10.1.0.11:0"))
-			port := a1.LocalAddr().(*stdnet.UDPAddr).AddrPort().Port()
+			port := a1.LocalAddr().(*net.UDPAddr).AddrPort().Port()
 			m, ch := watch(t, "a1", port, portmap.Config{Gateway: gatewayA, Protocols: []portmap.Protocol{proto}, Lifetime: time.Hour})
 			s := nextStatus(t, ch)
 			if s.State != portmap.Mapped || s.Mapping.Protocol != proto {
@@ -278,7 +278,7 @@ func TestNetlabRenewsAndDefaultOrder(t *testing.T) {
 	l.run("upnp", "a", "on")
 	p1 := l.udpIn("p1", netip.MustParseAddrPort("203.0.113.20:0"))
 	a1 := l.udpIn("a1", netip.MustParseAddrPort("10.1.0.11:0"))
-	port := a1.LocalAddr().(*stdnet.UDPAddr).AddrPort().Port()
+	port := a1.LocalAddr().(*net.UDPAddr).AddrPort().Port()
 	m, ch := watch(t, "a1", port, portmap.Config{Gateway: gatewayA})
 	s := nextStatus(t, ch)
 	if s.State != portmap.Mapped || s.Mapping.Protocol != portmap.PCP {
@@ -308,7 +308,7 @@ func TestNetlabRenewsAndDefaultOrder(t *testing.T) {
 	}
 
 	b1 := l.udpIn("b1", netip.MustParseAddrPort("10.2.0.11:0"))
-	_, ch = watch(t, "b1", b1.LocalAddr().(*stdnet.UDPAddr).AddrPort().Port(), portmap.Config{Gateway: netip.MustParseAddr("10.2.0.1"), Timeout: 500 * time.Millisecond})
+	_, ch = watch(t, "b1", b1.LocalAddr().(*net.UDPAddr).AddrPort().Port(), portmap.Config{Gateway: netip.MustParseAddr("10.2.0.1"), Timeout: 500 * time.Millisecond})
 	s = nextStatus(t, ch)
 	if s.State != portmap.Unavailable || !errors.Is(s.Err, portmap.ErrTimeout) {
 		t.Fatalf("without a daemon: %+v; want unavailable, timed out", s)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	stdnet "net"
+	"net"
 	"net/netip"
 	"time"
 
@@ -104,10 +104,10 @@ type Config struct {
 	// ListenPacket opens the UDP socket for SSDP discovery. Nil:
 	// net.ListenPacket. Tests use it to open sockets in another network
 	// namespace.
-	ListenPacket func(network, address string) (stdnet.PacketConn, error)
+	ListenPacket func(network, address string) (net.PacketConn, error)
 	// DialContext opens the UDP socket to the gateway's port 5351 and the
 	// TCP connections to a UPnP router. Nil: a net.Dialer's.
-	DialContext func(ctx context.Context, network, address string) (stdnet.Conn, error)
+	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
 
 	pcpPort  uint16 // tests: the gateway's PCP/NAT-PMP port (0: 5351)
 	ssdpPort uint16 // tests: the gateway's SSDP port (0: 1900)
@@ -130,10 +130,10 @@ func (c Config) withDefaults() Config {
 		c.Logger = hclog.NewNullLogger()
 	}
 	if c.ListenPacket == nil {
-		c.ListenPacket = stdnet.ListenPacket
+		c.ListenPacket = net.ListenPacket
 	}
 	if c.DialContext == nil {
-		d := &stdnet.Dialer{}
+		d := &net.Dialer{}
 		c.DialContext = d.DialContext
 	}
 	if c.pcpPort == 0 {

@@ -6,7 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	stdnet "net"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -73,8 +73,12 @@ func discover(ctx context.Context, cfg Config, gw netip.Addr) (*url.URL, error) 
 	send := func() error {
 		for _, st := range ssdpTargets {
 			msg := ssdpSearch(st)
-			for _, to := range []netip.AddrPort{netip.AddrPortFrom(gw, cfg.ssdpPort), netip.AddrPortFrom(ssdpGroup, 1900)} {
-				if _, err := pc.WriteTo(msg, stdnet.UDPAddrFromAddrPort(to)); err != nil && to.Addr() == gw {
+			to := []netip.AddrPort{netip.AddrPortFrom(gw, cfg.ssdpPort), netip.AddrPortFrom(ssdpGroup, 1900)}
+			if gw.IsLoopback() {
+				to = to[:1] // a gateway on the loopback (tests): no multicast onto the real LAN
+			}
+			for _, to := range to {
+				if _, err := pc.WriteTo(msg, net.UDPAddrFromAddrPort(to)); err != nil && to.Addr() == gw {
 					return fmt.Errorf("skein/portmap: ssdp search: %w", err)
 				}
 			}
@@ -106,7 +110,7 @@ func discover(ctx context.Context, cfg Config, gw netip.Addr) (*url.URL, error) 
 		if err != nil {
 			return nil, fmt.Errorf("skein/portmap: ssdp: %w", err)
 		}
-		ua, ok := from.(*stdnet.UDPAddr)
+		ua, ok := from.(*net.UDPAddr)
 		if !ok || ua.AddrPort().Addr().Unmap() != gw || n == len(buf) {
 			continue // not the gateway, or too long to be an SSDP answer
 		}

@@ -50,7 +50,12 @@ func newUPnPClient(cfg Config) *upnpClient {
 		ResponseHeaderTimeout:  cfg.Timeout,
 		MaxResponseHeaderBytes: 16 << 10,
 	}
-	return &upnpClient{cfg: cfg, http: &http.Client{Transport: limitBody{tr}, Timeout: 2 * cfg.Timeout}}
+	return &upnpClient{cfg: cfg, http: &http.Client{
+		Transport: limitBody{tr},
+		Timeout:   2 * cfg.Timeout,
+		// The router's own URLs only: no redirect elsewhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
 }
 
 // limitBody cuts every answer body at MaxBody bytes: the XML decoders
@@ -82,17 +87,38 @@ func (c *upnpClient) find(ctx context.Context, gw netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	if cs, _ := internetgateway2.NewWANIPConnection2ClientsFromRootDevice(root, loc); len(cs) > 0 {
-		cs[0].SOAPClient.HTTPClient = *c.http
-		c.conn = cs[0]
-	} else if cs, _ := internetgateway2.NewWANIPConnection1ClientsFromRootDevice(root, loc); len(cs) > 0 {
-		cs[0].SOAPClient.HTTPClient = *c.http
-		c.conn = cs[0]
-	} else if cs, _ := internetgateway2.NewWANPPPConnection1ClientsFromRootDevice(root, loc); len(cs) > 0 {
-		cs[0].SOAPClient.HTTPClient = *c.http
-		c.conn = cs[0]
-	} else {
-		return fmt.Errorf("%w: %s has no WAN connection service", ErrNoIGD, loc)
+	c.conn = nil
+	// The first WAN connection service whose control URL is on the
+	// gateway itself: a description cannot send the mapper's requests
+	// anywhere else.
+	onGateway := func(sc *soap.SOAPClient) bool {
+		a, err := netip.ParseAddr(sc.EndpointURL.Hostname())
+		if err != nil || a.Unmap() != gw || sc.EndpointURL.Scheme != "http" {
+			return false
+		}
+		sc.HTTPClient = *c.http
+		return true
+	}
+	ip2, _ := internetgateway2.NewWANIPConnection2ClientsFromRootDevice(root, loc)
+	ip1, _ := internetgateway2.NewWANIPConnection1ClientsFromRootDevice(root, loc)
+	ppp, _ := internetgateway2.NewWANPPPConnection1ClientsFromRootDevice(root, loc)
+	for _, s := range ip2 {
+		if c.conn == nil && onGateway(s.SOAPClient) {
+			c.conn = s
+		}
+	}
+	for _, s := range ip1 {
+		if c.conn == nil && onGateway(s.SOAPClient) {
+			c.conn = s
+		}
+	}
+	for _, s := range ppp {
+		if c.conn == nil && onGateway(s.SOAPClient) {
+			c.conn = s
+		}
+	}
+	if c.conn == nil {
+		return fmt.Errorf("%w: %s has no WAN connection service on the gateway", ErrNoIGD, loc)
 	}
 	// The address this host reaches the router's HTTP server from is the
 	// internal client to name (miniupnpd's secure mode insists).
@@ -123,8 +149,15 @@ func (c *upnpClient) describe(ctx context.Context, loc *url.URL) (*goupnp.RootDe
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: upnp description %s: %s", ErrMalformed, loc, resp.Status)
 	}
+	return decodeDescription(resp.Body, loc)
+}
+
+// decodeDescription decodes a root device description fetched from loc
+// (at most MaxBody bytes of it) and resolves its URLs against its URLBase or
+// loc. It never panics.
+func decodeDescription(r io.Reader, loc *url.URL) (*goupnp.RootDevice, error) {
 	root := new(goupnp.RootDevice)
-	dec := xml.NewDecoder(resp.Body)
+	dec := xml.NewDecoder(io.LimitReader(r, MaxBody))
 	dec.DefaultSpace = goupnp.DeviceXMLNamespace
 	if err := dec.Decode(root); err != nil {
 		return nil, fmt.Errorf("%w: upnp description %s: %w", ErrMalformed, loc, err)

@@ -44,10 +44,15 @@
 //	})
 //	host.FrameMove(func(e net.Event) { d.DispatchEvent(e) })
 //
-// DispatchEvent is Dispatch (or Receive) with the fields of a net.Event. Stub
-// functions run on the goroutine that dispatches (the game's), with a
-// CallInfo naming the sender, whether the call was relayed, how it travelled
-// and when it arrived. Any number of stubs may be attached; two whose ID
+// DispatchEvent is Dispatch (or Receive) with the fields of a net.Event;
+// DispatchSyncEvent does the same for the events of an engine/sync Client or
+// Server (client.FrameMove(func(e sync.Event) { d.DispatchSyncEvent(e) })),
+// and SyncCallInfo gives the CallInfo of such an event for a loop that looks
+// at it first. Stub functions run on the goroutine that dispatches (the
+// game's), with a CallInfo naming the sender, whether the call was relayed,
+// how it travelled, when it arrived, the group it was sent to (Group;
+// net.NoHost for a call to this host alone) and the caller's user ID once an
+// identity layer has established it (User; empty otherwise). Any number of stubs may be attached; two whose ID
 // ranges overlap are refused by Attach. An unknown ID, a frame that does not
 // decode or a nil stub function make Dispatch return a *CallError and count
 // it in Stats: never a panic, and nothing else is affected.
@@ -83,6 +88,17 @@
 // request. A caller keeps at most MaxOutstanding requests per destination,
 // within a span of ReplyWindow sequence numbers (ErrTooManyRequests
 // otherwise). Responses that match no pending call are counted and dropped.
+// A retry that comes while its handler still runs is not answered (the
+// handler's response is on its way), a cached response is replayed at most
+// MaxReplays times, and a StatusRateLimited answer is not cached: a refusal
+// for the caller's rate says nothing of the request, so the same request
+// asked again after the limit is served.
+//
+// A handler whose work ends elsewhere (on a match's goroutine, after a
+// database call) answers later: it calls info.Defer(), returns ErrDeferred,
+// and the work answers with the generated AnswerGlobalMethod(later,
+// results...) or later.Fail(err), from any goroutine. Until then retries of
+// the request are neither run nor answered.
 //
 // # Enums
 //

@@ -12,6 +12,7 @@ import (
 	"github.com/skein-dev/skein/engine/net/vnet"
 	"github.com/skein-dev/skein/engine/rmi"
 	"github.com/skein-dev/skein/engine/rmi/internal/gamerpc"
+	"github.com/skein-dev/skein/engine/rmi/internal/testidl"
 )
 
 // A client calls Player_Move on the server through a generated proxy; the
@@ -156,4 +157,43 @@ func ExampleEncoder() {
 	// Output:
 	// 07 d1 91 a2 68 69
 	// hi <nil>
+}
+
+// ExampleCallInfo_Defer answers a request after its handler returned, from
+// another goroutine, as a server does when the work runs on a match's
+// goroutine.
+func ExampleCallInfo_Defer() {
+	// Two ends of an in-memory link, each with a Dispatcher and Requests.
+	cli, srv := &endpoint{id: 1001, d: rmi.NewDispatcher()}, &endpoint{id: net.ServerID, d: rmi.NewDispatcher()}
+	cli.peer, srv.peer = srv, cli
+	cli.r, srv.r = rmi.NewRequests(cli, rmi.RequestConfig{}), rmi.NewRequests(srv, rmi.RequestConfig{})
+	cli.d.SetRequests(cli.r)
+	srv.d.SetRequests(srv.r)
+
+	work := make(chan *rmi.Later, 1)
+	if err := srv.d.Attach(&testidl.ServiceStub{
+		Double: func(info rmi.CallInfo, x int32, code testidl.Code) (int64, testidl.Code, error) {
+			work <- info.Defer()
+			return 0, 0, rmi.ErrDeferred
+		},
+	}); err != nil {
+		panic(err)
+	}
+	done := make(chan struct{})
+	go func() { // the work, elsewhere
+		later := <-work
+		if err := testidl.AnswerServiceDouble(later, 42, testidl.CodeOk); err != nil {
+			panic(err)
+		}
+		close(done)
+	}()
+	if _, err := testidl.NewServiceProxy(cli.r).Double(net.ServerID, rmi.Reliable, 21, testidl.CodeOk, func(twice int64, _ testidl.Code, err error) {
+		fmt.Println(twice, err)
+	}); err != nil {
+		panic(err)
+	}
+	srv.pump() // the handler runs, and defers
+	<-done
+	cli.pump() // the response
+	// Output: 42 <nil>
 }

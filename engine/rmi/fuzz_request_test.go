@@ -48,7 +48,7 @@ func requestFrames(tb testing.TB) [][]byte {
 // Service stub and Requests) and to a caller with a request pending. Neither
 // may panic or fail other than with a *CallError; the callee answers every
 // request of the Service with exactly one response carrying its sequence
-// number and a wire status; the caller's callback runs at most once, and
+// number and a wire status (none to a retry past MaxReplays); the caller's callback runs at most once, and
 // exactly once for a response to its request.
 func FuzzRequests(f *testing.F) {
 	for _, fr := range requestFrames(f) {
@@ -65,7 +65,8 @@ func FuzzRequests(f *testing.F) {
 		return nil
 	})
 	srv := rmi.NewDispatcher()
-	srv.SetRequests(rmi.NewRequests(srvSend, rmi.RequestConfig{}))
+	srvReq := rmi.NewRequests(srvSend, rmi.RequestConfig{})
+	srv.SetRequests(srvReq)
 	if err := srv.Attach((&service{runs: map[int32]int{}}).stub()); err != nil {
 		f.Fatal(err)
 	}
@@ -76,13 +77,19 @@ func FuzzRequests(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		sent = sent[:0]
+		drops := srvReq.Stats().ReplayDrops
 		err := srv.Dispatch(rmi.CallInfo{From: 1001}, frame)
 		var ce *rmi.CallError
 		if err != nil && !errors.As(err, &ce) {
 			t.Fatalf("callee: not a *CallError: %v", err)
 		}
 		isRequest := len(frame) >= rmi.RequestHeaderSize && frame[0] == 1 && frame[1] >= 144 && frame[1] <= 146
-		if isRequest {
+		replayedOut := srvReq.Stats().ReplayDrops != drops // a retry past MaxReplays: not answered
+		if isRequest && replayedOut {
+			if len(sent) != 0 {
+				t.Fatalf("request % x past MaxReplays: %d responses, want none", frame, len(sent))
+			}
+		} else if isRequest {
 			if len(sent) != 1 {
 				t.Fatalf("request % x: %d responses, want 1 (dispatch: %v)", frame, len(sent), err)
 			}

@@ -30,9 +30,9 @@ const (
 )
 
 // maxSlack is how much more capacity than length a response buffer may have
-// and still be kept as it is in the reply cache (rather than copied to a
-// buffer of its size): the cache holds at most ReplyCacheBytes of responses
-// and ReplyWindow*maxSlack bytes of slack per peer.
+// and still move as it is into the reply cache rather than be copied (the
+// cache counts capacity against ReplyCacheBytes, so slack costs room, not
+// unbounded memory).
 const maxSlack = 256
 
 // serveBegin looks request seq from peer up in the peer's reply window and
@@ -130,11 +130,11 @@ func (r *Requests) recordLocked(from net.HostID, seq uint32, e *Encoder, own boo
 	} else {
 		sl.frame = r.takeSpareLocked(e.buf)
 	}
-	l.bytes += len(sl.frame)
+	l.bytes += cap(sl.frame)
 	for i := uint32(ReplyWindow - 1); l.bytes > r.cfg.ReplyCacheBytes && i > 0; i-- {
 		old := &l.ring[(l.high-i)%ReplyWindow]
 		if old.state == slotAnswered && old.seq == l.high-i {
-			l.bytes -= len(old.frame)
+			l.bytes -= cap(old.frame)
 			r.putSpareLocked(old.frame)
 			old.frame, old.state = nil, slotDropped
 		}
@@ -143,7 +143,7 @@ func (r *Requests) recordLocked(from net.HostID, seq uint32, e *Encoder, own boo
 
 func (r *Requests) clearSlotLocked(l *reqLink, sl *replySlot) {
 	if sl.state == slotAnswered {
-		l.bytes -= len(sl.frame)
+		l.bytes -= cap(sl.frame)
 		r.putSpareLocked(sl.frame)
 	}
 	*sl = replySlot{}

@@ -60,10 +60,11 @@ type RequestConfig struct {
 	// destination (default 64); a request over it fails with
 	// ErrTooManyRequests and is not sent.
 	MaxOutstanding int
-	// ReplyCacheBytes bounds the bytes of the responses kept per peer to
-	// answer retried requests (the last ReplyWindow sequence numbers;
-	// default 256 KiB). Over it the oldest are dropped, and a retry of one
-	// of those is answered StatusStale instead of running twice.
+	// ReplyCacheBytes bounds the memory (buffer capacity) of the responses
+	// kept per peer to answer retried requests (the last ReplyWindow
+	// sequence numbers; default 256 KiB). Over it the oldest are dropped,
+	// and a retry of one of those is answered StatusStale instead of
+	// running twice.
 	ReplyCacheBytes int
 	// MaxReplays bounds how many times one cached response is sent again
 	// to retries of its request (default 16, enough for a caller retrying

@@ -29,16 +29,20 @@ func (d *Dispatcher) DispatchSyncEvent(e sync.Event) (isMessage bool, err error)
 }
 
 // SyncCallInfo returns the CallInfo of a call that came in message event e
-// of engine/sync, for a loop that looks at a message before dispatching it
+// of engine/sync (User: the caller's user ID, on a server that knows it), for a loop that looks at a message before dispatching it
 // (to skip another group's traffic, say) and then calls Dispatch.
 func SyncCallInfo(e sync.Event) CallInfo {
-	return CallInfo{From: e.Peer, Relayed: e.Relayed, Context: ContextOf(e.Delivery), Received: e.Received, Group: e.Group}
+	return CallInfo{From: e.Peer, Relayed: e.Relayed, Context: ContextOf(e.Delivery), Received: e.Received, Group: e.Group, User: e.User}
 }
 
 // NetCallInfo returns the CallInfo of a call that came in message event e
 // of engine/net (Group is net.NoHost).
 func NetCallInfo(e net.Event) CallInfo {
-	return CallInfo{From: e.Peer, Relayed: e.Relayed, Context: ContextOf(e.Delivery), Received: e.Received, Group: net.NoHost}
+	ci := CallInfo{From: e.Peer, Relayed: e.Relayed, Context: ContextOf(e.Delivery), Received: e.Received, Group: net.NoHost}
+	if e.User != nil {
+		ci.User = e.User.ID
+	}
+	return ci
 }
 
 // linkDown ends the requests pending on peer, if d has a Requests.

@@ -44,11 +44,14 @@ type ClientConfig struct {
 	// not answer or refuses for a reason that may pass (busy, full), until
 	// its context ends (net.Host.DialRetry). Off: one attempt.
 	Retry bool
-	// Credentials are given to the server's Authenticate hook, sealed in
-	// the handshake (net.DialOptions). A client that restarts with the
-	// same credentials while its old session is suspended takes that
-	// session over: the same HostID and groups (docs/SEMANTICS.md,
-	// "Reconnect and resume").
+	// Credentials are sent sealed in the handshake for the server's
+	// Net.Authenticate (net.DialOptions; at most net.MaxCredentials
+	// bytes): a connect token (engine/token) or a profile. A one-time
+	// token that reached the server over UDP is spent: if DialClient then
+	// falls back to TCP, the server refuses it as replayed. A client that
+	// restarts with the same credentials while its old session is
+	// suspended takes that session over: the same HostID and groups
+	// (docs/SEMANTICS.md, "Reconnect and resume").
 	Credentials []byte
 	// NoPortMap switches port mapping off. By default, once connected
 	// over UDP on a real socket, the client asks its home router for a

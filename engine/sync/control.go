@@ -25,7 +25,7 @@ const controlChannel uint8 = 255
 const (
 	opPeerAdd     byte = 1 // peer(4) keys(64) cipher(1) addrs: count(1) × (ip16, port2)
 	opPeerRemove  byte = 2 // peer(4)
-	opMemberJoin  byte = 3 // group(4) member(4) count(2) customLen(2) custom
+	opMemberJoin  byte = 3 // group(4) member(4) count(2) customLen(2) custom userLen(1) user
 	opMemberLeave byte = 4 // group(4) member(4) count(2)
 	opHostChange  byte = 5 // group(4) host(4)
 	opTimeReq     byte = 6 // client clock(8)
@@ -59,6 +59,7 @@ type control struct {
 	Host   net.HostID // HostChange
 	Count  uint16
 	Custom []byte
+	User   string // MemberJoin: the member's user ID, if the server shares it
 	T1, T2 int64
 }
 
@@ -84,6 +85,8 @@ func appendControl(b []byte, c control) []byte {
 		b = binary.LittleEndian.AppendUint16(b, c.Count)
 		b = binary.LittleEndian.AppendUint16(b, uint16(len(c.Custom)))
 		b = append(b, c.Custom...)
+		b = append(b, byte(len(c.User)))
+		b = append(b, c.User...)
 	case opMemberLeave:
 		b = appendID(appendID(b, c.Group), c.Member)
 		b = binary.LittleEndian.AppendUint16(b, c.Count)
@@ -184,6 +187,13 @@ func parseControl(b []byte) (control, error) {
 			return control{}, errBadControl
 		}
 		c.Custom = append([]byte(nil), r.take(n)...)
+		// The member's user ID: at most net.MaxUserID bytes (a
+		// length byte holds up to 255).
+		u := int(r.take(1)[0])
+		if u > net.MaxUserID {
+			return control{}, errBadControl
+		}
+		c.User = string(r.take(u))
 	case opMemberLeave:
 		c.Group, c.Member, c.Count = r.id(), r.id(), r.u16()
 	case opHostChange:
@@ -207,7 +217,7 @@ func parseControl(b []byte) (control, error) {
 func controlEvent(c control, now time.Time) (Event, bool) {
 	switch c.Op {
 	case opMemberJoin:
-		return Event{Kind: EventMemberJoin, Group: c.Group, Member: c.Member, Count: int(c.Count), Custom: c.Custom, Received: now}, true
+		return Event{Kind: EventMemberJoin, Group: c.Group, Member: c.Member, Count: int(c.Count), Custom: c.Custom, User: c.User, Received: now}, true
 	case opMemberLeave:
 		return Event{Kind: EventMemberLeave, Group: c.Group, Member: c.Member, Count: int(c.Count), Received: now}, true
 	case opHostChange:

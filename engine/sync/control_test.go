@@ -16,6 +16,7 @@ func controlSeeds() []control {
 		{Op: opPeerRemove, Peer: 1003},
 		{Op: opMemberJoin, Group: 5000, Member: 1001, Count: 3, Custom: []byte("mode=ctf")},
 		{Op: opMemberJoin, Group: 5000, Member: 1001, Count: 1},
+		{Op: opMemberJoin, Group: 5000, Member: 1002, Count: 2, Custom: []byte("x"), User: "alice"},
 		{Op: opMemberLeave, Group: 5000, Member: 1002, Count: 2},
 		{Op: opHostChange, Group: 5000, Host: 1004},
 		{Op: opTimeReq, T1: 123456789},

@@ -33,6 +33,18 @@
 // sends each a copy, which arrives as a relayed message from the sender.
 // Reliable group messages ride each peer's own stream, direct or relayed.
 //
+// # Port mapping
+//
+// Once connected over UDP, a Client asks its home router for a mapping of
+// its socket's port (engine/portmap: PCP, NAT-PMP, then UPnP-IGD), offers
+// the mapped public address to its peers as one more candidate (the server
+// passes a change on to the peers it already has), renews the mapping and
+// deletes it on Close. A peer behind a symmetric NAT, where punching alone
+// fails, then reaches the client at that address and the pair goes direct.
+// Client.PortMapping reports whether a mapping is in place, which protocol
+// made it and its address, or why there is none; ClientConfig.NoPortMap
+// turns it off and ClientConfig.PortMap configures it.
+//
 // # Hostile input
 //
 // Every message is checked before it is read: a modified client or peer

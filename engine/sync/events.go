@@ -77,6 +77,12 @@ type Event struct {
 	Relayed  bool
 	Received time.Time
 	Err      error
+	// User is a user ID (net.Config.Authenticate): on a Server's
+	// EventConnected, EventDisconnected and EventMessage, the client's; on
+	// EventMemberJoin, the member's, when the server shares users with
+	// group members (ServerConfig.ShareUsers; empty otherwise, and for the
+	// server as a member).
+	User string
 }
 
 func isMessage(e Event) bool { return e.Kind == EventMessage }

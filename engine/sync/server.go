@@ -53,6 +53,11 @@ type ServerConfig struct {
 	EventQueue int
 	// NoTCP turns off the TCP fallback in ListenServer.
 	NoTCP bool
+	// ShareUsers makes each member join carry the member's user ID (as
+	// Net.Authenticate named it) to the group's members: a member learns
+	// who its peers are (Event.User on EventMemberJoin). Off: peers see
+	// HostIDs only; the server always knows (Server.User).
+	ShareUsers bool
 	// TCP configures the TCP fallback (ServeTCP): connections in all and
 	// per source, deadlines. MaxConns zero means Net.MaxLinks
 	// (net.DefaultMaxLinks if that is zero too); a nil Logger means Logger.
@@ -80,8 +85,9 @@ type Server struct {
 	pairs map[pairKey]int
 	views map[net.HostID]groupView
 
-	slowKicks atomic.Uint64
-	maxLinks  int
+	slowKicks  atomic.Uint64
+	maxLinks   int
+	shareUsers bool
 
 	tcpCfg net.TCPConfig
 	tcpMu  stdsync.Mutex
@@ -193,6 +199,7 @@ func NewServer(conn net.PacketConn, cfg ServerConfig) (*Server, error) {
 	ncfg := cfg.Net
 	ncfg.Accept = true
 	s.maxLinks = ncfg.MaxLinks
+	s.shareUsers = cfg.ShareUsers
 	if s.maxLinks <= 0 {
 		s.maxLinks = net.DefaultMaxLinks
 	}
@@ -284,7 +291,11 @@ func (s *Server) handle(ev net.Event) {
 		delete(s.lan, ev.Peer)
 		delete(s.updates, ev.Peer)
 		s.log.Info("client disconnected", "client", ev.Peer, "reason", ev.Err)
-		s.q.Push(Event{Kind: EventDisconnected, Peer: ev.Peer, Err: ev.Err, Received: ev.Received})
+		var user string
+		if ev.User != nil {
+			user = ev.User.ID
+		}
+		s.q.Push(Event{Kind: EventDisconnected, Peer: ev.Peer, Err: ev.Err, Received: ev.Received, User: user})
 	case net.EventMessage:
 		s.message(ev)
 	case net.EventPathChange:
@@ -347,7 +358,7 @@ func (s *Server) reintroduce(id net.HostID) {
 		gr := s.groups[g]
 		count := uint16(len(gr.members))
 		for _, e := range gr.members {
-			s.control(id, control{Op: opMemberJoin, Group: g, Member: e, Count: count, Custom: gr.custom})
+			s.control(id, control{Op: opMemberJoin, Group: g, Member: e, Count: count, Custom: gr.custom, User: s.sharedUser(e)})
 		}
 		if gr.host != net.NoHost {
 			s.control(id, control{Op: opHostChange, Group: g, Host: gr.host})
@@ -378,8 +389,9 @@ func (s *Server) message(ev net.Event) {
 			s.lan[ev.Peer] = c.Addrs
 			if _, ready := s.memberOf[ev.Peer]; !ready {
 				s.memberOf[ev.Peer] = make(map[net.HostID]struct{})
-				s.log.Info("client connected", "client", ev.Peer, "lan", c.Addrs)
-				s.q.Push(Event{Kind: EventConnected, Peer: ev.Peer, Received: ev.Received})
+				u, _ := s.h.User(ev.Peer)
+				s.log.Info("client connected", "client", ev.Peer, "user", u.ID, "lan", c.Addrs)
+				s.q.Push(Event{Kind: EventConnected, Peer: ev.Peer, Received: ev.Received, User: u.ID})
 			} else if known && !slices.Equal(old, c.Addrs) {
 				s.candidatesChanged(ev.Peer)
 			}
@@ -407,6 +419,9 @@ func (s *Server) message(ev net.Event) {
 		s.drop(net.DropMalformed)
 		s.log.Debug("bad message", "client", ev.Peer)
 		return
+	}
+	if ev.User != nil {
+		m.User = ev.User.ID
 	}
 	s.q.Push(m)
 }
@@ -557,18 +572,33 @@ func (s *Server) join(g *group, m net.HostID, announceHost bool) {
 	existing := g.members
 	g.members = append(g.members, m)
 	count := uint16(len(g.members))
+	mu := s.sharedUser(m)
 	for _, e := range existing {
-		s.control(e, control{Op: opMemberJoin, Group: g.id, Member: m, Count: count, Custom: g.custom})
+		s.control(e, control{Op: opMemberJoin, Group: g.id, Member: m, Count: count, Custom: g.custom, User: mu})
 	}
 	for _, e := range existing {
-		s.control(m, control{Op: opMemberJoin, Group: g.id, Member: e, Count: count, Custom: g.custom})
+		s.control(m, control{Op: opMemberJoin, Group: g.id, Member: e, Count: count, Custom: g.custom, User: s.sharedUser(e)})
 	}
-	s.control(m, control{Op: opMemberJoin, Group: g.id, Member: m, Count: count, Custom: g.custom})
+	s.control(m, control{Op: opMemberJoin, Group: g.id, Member: m, Count: count, Custom: g.custom, User: mu})
 	if announceHost && g.host != net.NoHost {
 		s.control(m, control{Op: opHostChange, Group: g.id, Host: g.host})
 	}
 	s.publish(g)
 }
+
+// sharedUser is the user ID a member join names m with: its user, if the
+// server shares users (ShareUsers), else empty.
+func (s *Server) sharedUser(m net.HostID) string {
+	if !s.shareUsers || m == net.ServerID {
+		return ""
+	}
+	u, _ := s.h.User(m)
+	return u.ID
+}
+
+// User returns who client id is, as Net.Authenticate said (false for an
+// unknown client or a server without the hook).
+func (s *Server) User(id net.HostID) (net.User, bool) { return s.h.User(id) }
 
 // leave removes m from g with the member events of the package doc, and
 // names a new host if m was the host.

@@ -233,10 +233,9 @@ type Client struct {
 	out   [][]byte // KCP output waiting to be sealed and sent
 	peers map[uint32]*Peer
 
-	proxy   *lobby.LobbyProxy
-	disp    *rmi.Dispatcher
-	req     atomic.Uint32
-	answers stdsync.Map // request ID → chan Answer
+	proxy *lobby.LobbyProxy
+	disp  *rmi.Dispatcher
+	reqs  *rmi.Requests
 
 	// Counters of what crossed this client's socket.
 	BytesOut, DatagramsOut, BytesIn, DatagramsIn atomic.Uint64
@@ -304,23 +303,13 @@ func DialOn(ctx context.Context, conn *stdnet.UDPConn, server netip.AddrPort) (*
 	c.kcp.NoDelay(1, 10, 2, 1)
 	c.kcp.WndSize(1024, 1024)
 	c.kcp.SetMtu(KCPMTU)
-	c.proxy = lobby.NewLobbyProxy(rmi.SenderFunc(func(_ net.HostID, _ net.Delivery, data []byte) error {
+	c.reqs = rmi.NewRequests(rmi.SenderFunc(func(_ net.HostID, _ net.Delivery, data []byte) error {
 		return c.SendReliable(append([]byte{TagUser}, data...))
-	}))
+	}), rmi.RequestConfig{MaxOutstanding: 1024})
+	c.proxy = lobby.NewLobbyProxy(c.reqs)
 	c.disp = rmi.NewDispatcher()
+	c.disp.SetRequests(c.reqs)
 	if err := c.disp.Attach(&lobby.LobbyReplyStub{
-		MatchList: func(_ rmi.CallInfo, req uint32, r uint8, ms []lobby.MatchInfo, next, total uint32) error {
-			c.answer(req, Answer{Result: lobby.Result(r), Matches: ms, Next: next, Total: total})
-			return nil
-		},
-		Joined: func(_ rmi.CallInfo, req uint32, r uint8, m uint32) error {
-			c.answer(req, Answer{Result: lobby.Result(r), Match: m})
-			return nil
-		},
-		Left: func(_ rmi.CallInfo, req uint32, r uint8) error {
-			c.answer(req, Answer{Result: lobby.Result(r)})
-			return nil
-		},
 		ChatLine: func(rmi.CallInfo, uint32, string, string) error { return nil },
 	}); err != nil {
 		return nil, err
@@ -455,32 +444,44 @@ func (c *Client) SendRelayed(to uint32, inner ...[]byte) error {
 	return c.SendFrames(AppendFrame(nil, FrameRelay, body))
 }
 
-func (c *Client) answer(req uint32, a Answer) {
-	if ch, ok := c.answers.Load(req); ok {
-		select {
-		case ch.(chan Answer) <- a:
-		default:
-		}
+// answerOf returns the Answer of a request's results: a call over the rate
+// limit (rmi.ErrRateLimited) is an Answer with lobby.ResultRateLimited.
+func answerOf(a Answer, err error) (Answer, error) {
+	if errors.Is(err, rmi.ErrRateLimited) {
+		return Answer{Result: lobby.ResultRateLimited}, nil
 	}
+	return a, err
 }
 
-// call sends a lobby request and waits for its answer.
-func (c *Client) call(ctx context.Context, send func(req uint32) error) (Answer, error) {
-	req := c.req.Add(1)
-	ch := make(chan Answer, 1)
-	c.answers.Store(req, ch)
-	defer c.answers.Delete(req)
-	if err := send(req); err != nil {
+// wait waits for the answer of a request sent (pend, err), delivered on ch.
+func (c *Client) wait(ctx context.Context, ch chan Answer, errc chan error, pend rmi.Pending, err error) (Answer, error) {
+	if err != nil {
 		return Answer{}, err
 	}
 	select {
 	case a := <-ch:
 		return a, nil
+	case err := <-errc:
+		return Answer{}, err
 	case <-ctx.Done():
+		pend.Cancel()
 		return Answer{}, fmt.Errorf("hostile: lobby answer: %w", ctx.Err())
 	case <-c.done:
 		return Answer{}, ErrClosed
 	}
+}
+
+// joinCall sends a request answered by a Result and a match, and waits.
+func (c *Client) joinCall(ctx context.Context, send func(done func(lobby.Result, uint32, error)) (rmi.Pending, error)) (Answer, error) {
+	ch, errc := make(chan Answer, 1), make(chan error, 1)
+	pend, err := send(func(r lobby.Result, m uint32, err error) {
+		if a, err := answerOf(Answer{Result: r, Match: m}, err); err != nil {
+			errc <- err
+		} else {
+			ch <- a
+		}
+	})
+	return c.wait(ctx, ch, errc, pend, err)
 }
 
 // Lobby is the client's lobby proxy, for calls sent without waiting.
@@ -490,33 +491,64 @@ func (c *Client) Lobby() *lobby.LobbyProxy { return c.proxy }
 // the server's page size) and waits for the answer.
 func (c *Client) List(ctx context.Context) (Answer, error) { return c.ListPage(ctx, 0, 0) }
 
+// ListRaw sends a ListMatches request with sequence number seq as it is,
+// past the client's rmi.Requests (which would hold a flood to its
+// outstanding limit); its answer is not waited for.
+func (c *Client) ListRaw(seq, after uint32, limit uint8) error {
+	e := rmi.StartRequest(lobby.Lobby_ListMatches, 2)
+	defer rmi.PutEncoder(e)
+	e.EncodeUint32(after)
+	e.EncodeUint8(limit)
+	frame := append([]byte{TagUser}, e.Bytes()...)
+	binary.BigEndian.PutUint32(frame[1+rmi.HeaderSize:], seq)
+	return c.SendReliable(frame)
+}
+
 // ListPage calls ListMatches and waits for the answer.
 func (c *Client) ListPage(ctx context.Context, after uint32, limit uint8) (Answer, error) {
-	return c.call(ctx, func(req uint32) error {
-		return c.proxy.ListMatches(net.ServerID, rmi.Reliable, req, after, limit)
+	ch, errc := make(chan Answer, 1), make(chan error, 1)
+	pend, err := c.proxy.ListMatches(net.ServerID, rmi.Reliable, after, limit, func(r lobby.Result, ms []lobby.MatchInfo, next, total uint32, err error) {
+		if a, err := answerOf(Answer{Result: r, Matches: ms, Next: next, Total: total}, err); err != nil {
+			errc <- err
+		} else {
+			ch <- a
+		}
 	})
+	return c.wait(ctx, ch, errc, pend, err)
 }
 
 // Create calls CreateMatch and waits for the answer.
 func (c *Client) Create(ctx context.Context, name string, max uint8, options []byte) (Answer, error) {
-	return c.call(ctx, func(req uint32) error {
-		return c.proxy.CreateMatch(net.ServerID, rmi.Reliable, req, name, max, options)
+	return c.joinCall(ctx, func(done func(lobby.Result, uint32, error)) (rmi.Pending, error) {
+		return c.proxy.CreateMatch(net.ServerID, rmi.Reliable, name, max, options, done)
 	})
 }
 
 // Join calls JoinMatch and waits for the answer.
 func (c *Client) Join(ctx context.Context, match uint32) (Answer, error) {
-	return c.call(ctx, func(req uint32) error { return c.proxy.JoinMatch(net.ServerID, rmi.Reliable, req, match) })
+	return c.joinCall(ctx, func(done func(lobby.Result, uint32, error)) (rmi.Pending, error) {
+		return c.proxy.JoinMatch(net.ServerID, rmi.Reliable, match, done)
+	})
 }
 
 // QuickJoin calls QuickJoin and waits for the answer.
 func (c *Client) QuickJoin(ctx context.Context) (Answer, error) {
-	return c.call(ctx, func(req uint32) error { return c.proxy.QuickJoin(net.ServerID, rmi.Reliable, req) })
+	return c.joinCall(ctx, func(done func(lobby.Result, uint32, error)) (rmi.Pending, error) {
+		return c.proxy.QuickJoin(net.ServerID, rmi.Reliable, done)
+	})
 }
 
 // Leave calls LeaveMatch and waits for the answer.
 func (c *Client) Leave(ctx context.Context) (Answer, error) {
-	return c.call(ctx, func(req uint32) error { return c.proxy.LeaveMatch(net.ServerID, rmi.Reliable, req) })
+	ch, errc := make(chan Answer, 1), make(chan error, 1)
+	pend, err := c.proxy.LeaveMatch(net.ServerID, rmi.Reliable, func(r lobby.Result, err error) {
+		if a, err := answerOf(Answer{Result: r}, err); err != nil {
+			errc <- err
+		} else {
+			ch <- a
+		}
+	})
+	return c.wait(ctx, ch, errc, pend, err)
 }
 
 // WaitPeer waits until the server announced a peer link to id.

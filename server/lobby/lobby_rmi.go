@@ -7,6 +7,9 @@
 package lobby
 
 import (
+	"context"
+	"errors"
+
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
 )
@@ -63,6 +66,86 @@ var (
 	_ rmi.Unmarshaler = (*MatchInfo)(nil)
 )
 
+// Result is the outcome of a lobby request.
+type Result uint8
+
+// Values of Result.
+const (
+	// OK: done.
+	ResultOK Result = 0
+	// Full: the match has MaxPlayers players.
+	ResultFull Result = 1
+	// NotFound: no such match.
+	ResultNotFound Result = 2
+	// AlreadyInMatch: leave the current match first.
+	ResultAlreadyInMatch Result = 3
+	// NotInMatch: nothing to leave.
+	ResultNotInMatch Result = 4
+	// BadRequest: an argument is out of range.
+	ResultBadRequest Result = 5
+	// Unavailable: the server is shutting down or overloaded.
+	ResultUnavailable Result = 6
+	// RateLimited is never in an answer: a call over the client's rate
+	// fails with the runtime's status (rmi.ErrRateLimited), which the
+	// reply cache does not keep, so that the call asked again is served.
+	// Clients may use it to report that failure as a Result.
+	ResultRateLimited Result = 7
+	// TooLarge: the match options are over MaxOptions bytes.
+	ResultTooLarge Result = 8
+)
+
+// String returns the name of v as lobby.rmi declares it, or "Result(N)" for a
+// value it does not declare.
+func (v Result) String() string {
+	switch v {
+	case ResultOK:
+		return "OK"
+	case ResultFull:
+		return "Full"
+	case ResultNotFound:
+		return "NotFound"
+	case ResultAlreadyInMatch:
+		return "AlreadyInMatch"
+	case ResultNotInMatch:
+		return "NotInMatch"
+	case ResultBadRequest:
+		return "BadRequest"
+	case ResultUnavailable:
+		return "Unavailable"
+	case ResultRateLimited:
+		return "RateLimited"
+	case ResultTooLarge:
+		return "TooLarge"
+	}
+	return rmi.EnumString("Result", int64(v), true)
+}
+
+// Valid reports whether lobby.rmi declares v.
+func (v Result) Valid() bool {
+	return v <= 8
+}
+
+// EncodeRMI writes v as a msgpack integer (rmi.Marshaler). It does not check
+// v: the receiving side refuses a value it does not declare.
+func (v Result) EncodeRMI(e *rmi.Encoder) { e.EncodeUint8(uint8(v)) }
+
+// DecodeRMI reads v from a msgpack integer (rmi.Unmarshaler). A value Result
+// does not declare is a decode error (an *rmi.EnumError, which wraps
+// rmi.ErrEnumValue) and leaves v as it was.
+func (v *Result) DecodeRMI(d *rmi.Decoder) {
+	x := Result(d.DecodeUint8())
+	if !x.Valid() {
+		d.SetError(&rmi.EnumError{Type: "Result", Value: int64(x), Unsigned: true})
+		return
+	}
+	*v = x
+}
+
+var (
+	_ rmi.Marshaler   = Result(0)
+	_ rmi.Unmarshaler = (*Result)(nil)
+)
+
 // Call IDs of global Lobby (100..106).
 const (
 	// Lobby_ListMatches is the call ID of Lobby.ListMatches.
@@ -99,18 +182,19 @@ func _() {
 // peer, a group or the server. It is safe for concurrent use if its Sender
 // is.
 //
-// Lobby holds the calls a client makes to the server. Every call carries a
-// request ID chosen by the client; the answer carries the same ID, and a
-// request repeated with the same ID gets the same answer again. Each
-// client's calls are rate-limited (a token bucket per client): a call over
-// the limit is answered RateLimited, or dropped when it has no answer (Chat,
-// SetName).
+// Lobby holds the calls a client makes to the server. The requests are
+// answered (returns); the runtime numbers them, and answers a retried
+// request from its reply cache instead of running it twice. Each client's
+// calls are rate-limited (a token bucket per client): a request over the
+// limit fails with rmi.ErrRateLimited, a one-way call over it (Chat,
+// SetName) is dropped.
 type LobbyProxy struct {
 	rmiProxy *rmi.Proxy
 }
 
-// NewLobbyProxy returns a LobbyProxy that sends through s (a *net.Host, or
-// any rmi.Sender).
+// NewLobbyProxy returns a LobbyProxy that sends through s: a *rmi.Requests
+// for the request/response calls (made with rmi.NewRequests(host, cfg)), or
+// any rmi.Sender (a *net.Host) if only one-way calls are made.
 func NewLobbyProxy(s rmi.Sender) *LobbyProxy {
 	return &LobbyProxy{rmiProxy: rmi.NewProxy(s)}
 }
@@ -118,73 +202,364 @@ func NewLobbyProxy(s rmi.Sender) *LobbyProxy {
 // RMIProxy returns the runtime proxy, for its Stats.
 func (rmiP *LobbyProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 
-// ListMatches sends call Lobby.ListMatches (ID 100) to the peer, group or
-// server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
-// travels.
+// ListMatches sends request Lobby.ListMatches (ID 100) to the peer or server
+// named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+// done is called once, on the goroutine that dispatches the host's events,
+// with the results or with an error: an *rmi.StatusError for a failure status
+// from the peer (errors.Is rmi.ErrRateLimited, rmi.ErrInternal...), its
+// timeout (rmi.ErrTimeout) or the loss of the link (rmi.ErrLinkLost). done
+// may be nil. If ListMatches returns an error, nothing was sent and done is
+// not called.
 //
 // ListMatches asks for one page of the open matches, in match ID order:
 // those whose ID is above after (0: from the first), at most limit of
 // them (0 or over MaxPageMatches: MaxPageMatches), and never more than
-// fit in MaxPageBytes. The answer is LobbyReply.MatchList; its next is
-// the after of the following page.
-func (rmiP *LobbyProxy) ListMatches(to net.HostID, how rmi.Context, request uint32, after uint32, limit uint8) error {
-	rmiE := rmi.StartCall(100, 3)
-	rmiE.EncodeUint32(request)
+// fit in MaxPageBytes. next is the after of the following page (0: this
+// page is the last); total counts the open matches.
+func (rmiP *LobbyProxy) ListMatches(to net.HostID, how rmi.Context, after uint32, limit uint8, done func(result Result, matches []MatchInfo, next uint32, total uint32, err error)) (rmi.Pending, error) {
+	rmiE := rmi.StartRequest(100, 2)
 	rmiE.EncodeUint32(after)
 	rmiE.EncodeUint8(limit)
-	return rmiP.rmiProxy.Send(to, how, rmiE, "Lobby.ListMatches")
+	return rmiP.rmiProxy.Request(to, how, rmiE, "Lobby.ListMatches", rmiReply_lobby_Lobby_ListMatches, done)
 }
 
-// CreateMatch sends call Lobby.CreateMatch (ID 101) to the peer, group or
-// server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
-// travels.
+// ListMatchesWait sends request Lobby.ListMatches like ListMatches and waits
+// for its results. Another goroutine must be dispatching the host's events
+// and calling Tick on the rmi.Requests. If ctx ends first, the request is
+// cancelled and ListMatchesWait returns ctx.Err().
+func (rmiP *LobbyProxy) ListMatchesWait(ctx context.Context, to net.HostID, how rmi.Context, after uint32, limit uint8) (result Result, matches []MatchInfo, next uint32, total uint32, err error) {
+	rmiC := make(chan struct{})
+	rmiPend, rmiSendErr := rmiP.ListMatches(to, how, after, limit, func(rmiR0 Result, rmiR1 []MatchInfo, rmiR2 uint32, rmiR3 uint32, rmiErr error) {
+		result, matches, next, total, err = rmiR0, rmiR1, rmiR2, rmiR3, rmiErr
+		close(rmiC)
+	})
+	if rmiSendErr != nil {
+		err = rmiSendErr
+		return
+	}
+	select {
+	case <-rmiC:
+	case <-ctx.Done():
+		if rmiPend.Cancel() {
+			err = ctx.Err()
+			return
+		}
+		<-rmiC // the callback has run or is running
+	}
+	return
+}
+
+// rmiReply_lobby_Lobby_ListMatches decodes a response to Lobby.ListMatches and calls its callback.
+func rmiReply_lobby_Lobby_ListMatches(rmiDone any, rmiRes []byte, rmiErr error) error {
+	var rmiR0 Result
+	var rmiR1 []MatchInfo
+	var rmiR2 uint32
+	var rmiR3 uint32
+	if rmiErr == nil {
+		rmiD := rmi.NewDecoder(rmiRes)
+		if rmiD.DecodeArrayHeader(4) {
+			rmiR0.DecodeRMI(&rmiD)
+			rmiR1 = rmiDec_lobby_slice_MatchInfo(&rmiD)
+			rmiR2 = rmiD.DecodeUint32()
+			rmiR3 = rmiD.DecodeUint32()
+		}
+		rmiErr = rmiD.Finish()
+		if rmiErr != nil { // no partial results
+			var rmiZ0 Result
+			rmiR0 = rmiZ0
+			var rmiZ1 []MatchInfo
+			rmiR1 = rmiZ1
+			var rmiZ2 uint32
+			rmiR2 = rmiZ2
+			var rmiZ3 uint32
+			rmiR3 = rmiZ3
+		}
+	}
+	if rmiF, _ := rmiDone.(func(Result, []MatchInfo, uint32, uint32, error)); rmiF != nil {
+		rmiF(rmiR0, rmiR1, rmiR2, rmiR3, rmiErr)
+	}
+	if errors.Is(rmiErr, rmi.ErrDecode) {
+		return rmiErr
+	}
+	return nil
+}
+
+// CreateMatch sends request Lobby.CreateMatch (ID 101) to the peer or server
+// named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+// done is called once, on the goroutine that dispatches the host's events,
+// with the results or with an error: an *rmi.StatusError for a failure status
+// from the peer (errors.Is rmi.ErrRateLimited, rmi.ErrInternal...), its
+// timeout (rmi.ErrTimeout) or the loss of the link (rmi.ErrLinkLost). done
+// may be nil. If CreateMatch returns an error, nothing was sent and done is
+// not called.
 //
 // CreateMatch creates a match (maxPlayers 2 to 16, options at most
-// MaxOptions bytes, else TooLarge) and joins it; the answer is
-// LobbyReply.Joined. The server cleans name with engine/chat's name
-// rules; a name with nothing left is a BadRequest.
-func (rmiP *LobbyProxy) CreateMatch(to net.HostID, how rmi.Context, request uint32, name string, maxPlayers uint8, options []byte) error {
-	rmiE := rmi.StartCall(101, 4)
-	rmiE.EncodeUint32(request)
+// MaxOptions bytes, else TooLarge) and joins it: match is the group
+// joined. The server cleans name with engine/chat's name rules; a name
+// with nothing left is a BadRequest.
+func (rmiP *LobbyProxy) CreateMatch(to net.HostID, how rmi.Context, name string, maxPlayers uint8, options []byte, done func(result Result, match uint32, err error)) (rmi.Pending, error) {
+	rmiE := rmi.StartRequest(101, 3)
 	rmiE.EncodeString(name)
 	rmiE.EncodeUint8(maxPlayers)
 	rmiE.EncodeBytes(options)
-	return rmiP.rmiProxy.Send(to, how, rmiE, "Lobby.CreateMatch")
+	return rmiP.rmiProxy.Request(to, how, rmiE, "Lobby.CreateMatch", rmiReply_lobby_Lobby_CreateMatch, done)
 }
 
-// JoinMatch sends call Lobby.JoinMatch (ID 102) to the peer, group or server
+// CreateMatchWait sends request Lobby.CreateMatch like CreateMatch and waits
+// for its results. Another goroutine must be dispatching the host's events
+// and calling Tick on the rmi.Requests. If ctx ends first, the request is
+// cancelled and CreateMatchWait returns ctx.Err().
+func (rmiP *LobbyProxy) CreateMatchWait(ctx context.Context, to net.HostID, how rmi.Context, name string, maxPlayers uint8, options []byte) (result Result, match uint32, err error) {
+	rmiC := make(chan struct{})
+	rmiPend, rmiSendErr := rmiP.CreateMatch(to, how, name, maxPlayers, options, func(rmiR0 Result, rmiR1 uint32, rmiErr error) {
+		result, match, err = rmiR0, rmiR1, rmiErr
+		close(rmiC)
+	})
+	if rmiSendErr != nil {
+		err = rmiSendErr
+		return
+	}
+	select {
+	case <-rmiC:
+	case <-ctx.Done():
+		if rmiPend.Cancel() {
+			err = ctx.Err()
+			return
+		}
+		<-rmiC // the callback has run or is running
+	}
+	return
+}
+
+// rmiReply_lobby_Lobby_CreateMatch decodes a response to Lobby.CreateMatch and calls its callback.
+func rmiReply_lobby_Lobby_CreateMatch(rmiDone any, rmiRes []byte, rmiErr error) error {
+	var rmiR0 Result
+	var rmiR1 uint32
+	if rmiErr == nil {
+		rmiD := rmi.NewDecoder(rmiRes)
+		if rmiD.DecodeArrayHeader(2) {
+			rmiR0.DecodeRMI(&rmiD)
+			rmiR1 = rmiD.DecodeUint32()
+		}
+		rmiErr = rmiD.Finish()
+		if rmiErr != nil { // no partial results
+			var rmiZ0 Result
+			rmiR0 = rmiZ0
+			var rmiZ1 uint32
+			rmiR1 = rmiZ1
+		}
+	}
+	if rmiF, _ := rmiDone.(func(Result, uint32, error)); rmiF != nil {
+		rmiF(rmiR0, rmiR1, rmiErr)
+	}
+	if errors.Is(rmiErr, rmi.ErrDecode) {
+		return rmiErr
+	}
+	return nil
+}
+
+// JoinMatch sends request Lobby.JoinMatch (ID 102) to the peer or server
 // named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+// done is called once, on the goroutine that dispatches the host's events,
+// with the results or with an error: an *rmi.StatusError for a failure status
+// from the peer (errors.Is rmi.ErrRateLimited, rmi.ErrInternal...), its
+// timeout (rmi.ErrTimeout) or the loss of the link (rmi.ErrLinkLost). done
+// may be nil. If JoinMatch returns an error, nothing was sent and done is not
+// called.
 //
-// JoinMatch joins an existing match; the answer is LobbyReply.Joined.
-func (rmiP *LobbyProxy) JoinMatch(to net.HostID, how rmi.Context, request uint32, match uint32) error {
-	rmiE := rmi.StartCall(102, 2)
-	rmiE.EncodeUint32(request)
+// JoinMatch joins an existing match; joined is the group joined.
+func (rmiP *LobbyProxy) JoinMatch(to net.HostID, how rmi.Context, match uint32, done func(result Result, joined uint32, err error)) (rmi.Pending, error) {
+	rmiE := rmi.StartRequest(102, 1)
 	rmiE.EncodeUint32(match)
-	return rmiP.rmiProxy.Send(to, how, rmiE, "Lobby.JoinMatch")
+	return rmiP.rmiProxy.Request(to, how, rmiE, "Lobby.JoinMatch", rmiReply_lobby_Lobby_JoinMatch, done)
 }
 
-// QuickJoin sends call Lobby.QuickJoin (ID 103) to the peer, group or server
+// JoinMatchWait sends request Lobby.JoinMatch like JoinMatch and waits for
+// its results. Another goroutine must be dispatching the host's events and
+// calling Tick on the rmi.Requests. If ctx ends first, the request is
+// cancelled and JoinMatchWait returns ctx.Err().
+func (rmiP *LobbyProxy) JoinMatchWait(ctx context.Context, to net.HostID, how rmi.Context, match uint32) (result Result, joined uint32, err error) {
+	rmiC := make(chan struct{})
+	rmiPend, rmiSendErr := rmiP.JoinMatch(to, how, match, func(rmiR0 Result, rmiR1 uint32, rmiErr error) {
+		result, joined, err = rmiR0, rmiR1, rmiErr
+		close(rmiC)
+	})
+	if rmiSendErr != nil {
+		err = rmiSendErr
+		return
+	}
+	select {
+	case <-rmiC:
+	case <-ctx.Done():
+		if rmiPend.Cancel() {
+			err = ctx.Err()
+			return
+		}
+		<-rmiC // the callback has run or is running
+	}
+	return
+}
+
+// rmiReply_lobby_Lobby_JoinMatch decodes a response to Lobby.JoinMatch and calls its callback.
+func rmiReply_lobby_Lobby_JoinMatch(rmiDone any, rmiRes []byte, rmiErr error) error {
+	var rmiR0 Result
+	var rmiR1 uint32
+	if rmiErr == nil {
+		rmiD := rmi.NewDecoder(rmiRes)
+		if rmiD.DecodeArrayHeader(2) {
+			rmiR0.DecodeRMI(&rmiD)
+			rmiR1 = rmiD.DecodeUint32()
+		}
+		rmiErr = rmiD.Finish()
+		if rmiErr != nil { // no partial results
+			var rmiZ0 Result
+			rmiR0 = rmiZ0
+			var rmiZ1 uint32
+			rmiR1 = rmiZ1
+		}
+	}
+	if rmiF, _ := rmiDone.(func(Result, uint32, error)); rmiF != nil {
+		rmiF(rmiR0, rmiR1, rmiErr)
+	}
+	if errors.Is(rmiErr, rmi.ErrDecode) {
+		return rmiErr
+	}
+	return nil
+}
+
+// QuickJoin sends request Lobby.QuickJoin (ID 103) to the peer or server
 // named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+// done is called once, on the goroutine that dispatches the host's events,
+// with the results or with an error: an *rmi.StatusError for a failure status
+// from the peer (errors.Is rmi.ErrRateLimited, rmi.ErrInternal...), its
+// timeout (rmi.ErrTimeout) or the loss of the link (rmi.ErrLinkLost). done
+// may be nil. If QuickJoin returns an error, nothing was sent and done is not
+// called.
 //
 // QuickJoin joins the fullest open match that has a free seat, or
-// creates one; the answer is LobbyReply.Joined. Seats are counted as
-// the joins are decided, so simultaneous quick joins never find a
-// match full that had room for them.
-func (rmiP *LobbyProxy) QuickJoin(to net.HostID, how rmi.Context, request uint32) error {
-	rmiE := rmi.StartCall(103, 1)
-	rmiE.EncodeUint32(request)
-	return rmiP.rmiProxy.Send(to, how, rmiE, "Lobby.QuickJoin")
+// creates one: match is the group joined. Seats are counted as the
+// joins are decided, so simultaneous quick joins never find a match
+// full that had room for them.
+func (rmiP *LobbyProxy) QuickJoin(to net.HostID, how rmi.Context, done func(result Result, match uint32, err error)) (rmi.Pending, error) {
+	rmiE := rmi.StartRequest(103, 0)
+	return rmiP.rmiProxy.Request(to, how, rmiE, "Lobby.QuickJoin", rmiReply_lobby_Lobby_QuickJoin, done)
 }
 
-// LeaveMatch sends call Lobby.LeaveMatch (ID 104) to the peer, group or
-// server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
-// travels.
+// QuickJoinWait sends request Lobby.QuickJoin like QuickJoin and waits for
+// its results. Another goroutine must be dispatching the host's events and
+// calling Tick on the rmi.Requests. If ctx ends first, the request is
+// cancelled and QuickJoinWait returns ctx.Err().
+func (rmiP *LobbyProxy) QuickJoinWait(ctx context.Context, to net.HostID, how rmi.Context) (result Result, match uint32, err error) {
+	rmiC := make(chan struct{})
+	rmiPend, rmiSendErr := rmiP.QuickJoin(to, how, func(rmiR0 Result, rmiR1 uint32, rmiErr error) {
+		result, match, err = rmiR0, rmiR1, rmiErr
+		close(rmiC)
+	})
+	if rmiSendErr != nil {
+		err = rmiSendErr
+		return
+	}
+	select {
+	case <-rmiC:
+	case <-ctx.Done():
+		if rmiPend.Cancel() {
+			err = ctx.Err()
+			return
+		}
+		<-rmiC // the callback has run or is running
+	}
+	return
+}
+
+// rmiReply_lobby_Lobby_QuickJoin decodes a response to Lobby.QuickJoin and calls its callback.
+func rmiReply_lobby_Lobby_QuickJoin(rmiDone any, rmiRes []byte, rmiErr error) error {
+	var rmiR0 Result
+	var rmiR1 uint32
+	if rmiErr == nil {
+		rmiD := rmi.NewDecoder(rmiRes)
+		if rmiD.DecodeArrayHeader(2) {
+			rmiR0.DecodeRMI(&rmiD)
+			rmiR1 = rmiD.DecodeUint32()
+		}
+		rmiErr = rmiD.Finish()
+		if rmiErr != nil { // no partial results
+			var rmiZ0 Result
+			rmiR0 = rmiZ0
+			var rmiZ1 uint32
+			rmiR1 = rmiZ1
+		}
+	}
+	if rmiF, _ := rmiDone.(func(Result, uint32, error)); rmiF != nil {
+		rmiF(rmiR0, rmiR1, rmiErr)
+	}
+	if errors.Is(rmiErr, rmi.ErrDecode) {
+		return rmiErr
+	}
+	return nil
+}
+
+// LeaveMatch sends request Lobby.LeaveMatch (ID 104) to the peer or server
+// named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
+// done is called once, on the goroutine that dispatches the host's events,
+// with the results or with an error: an *rmi.StatusError for a failure status
+// from the peer (errors.Is rmi.ErrRateLimited, rmi.ErrInternal...), its
+// timeout (rmi.ErrTimeout) or the loss of the link (rmi.ErrLinkLost). done
+// may be nil. If LeaveMatch returns an error, nothing was sent and done is
+// not called.
 //
-// LeaveMatch leaves the current match; the answer is LobbyReply.Left.
-func (rmiP *LobbyProxy) LeaveMatch(to net.HostID, how rmi.Context, request uint32) error {
-	rmiE := rmi.StartCall(104, 1)
-	rmiE.EncodeUint32(request)
-	return rmiP.rmiProxy.Send(to, how, rmiE, "Lobby.LeaveMatch")
+// LeaveMatch leaves the current match.
+func (rmiP *LobbyProxy) LeaveMatch(to net.HostID, how rmi.Context, done func(result Result, err error)) (rmi.Pending, error) {
+	rmiE := rmi.StartRequest(104, 0)
+	return rmiP.rmiProxy.Request(to, how, rmiE, "Lobby.LeaveMatch", rmiReply_lobby_Lobby_LeaveMatch, done)
+}
+
+// LeaveMatchWait sends request Lobby.LeaveMatch like LeaveMatch and waits for
+// its results. Another goroutine must be dispatching the host's events and
+// calling Tick on the rmi.Requests. If ctx ends first, the request is
+// cancelled and LeaveMatchWait returns ctx.Err().
+func (rmiP *LobbyProxy) LeaveMatchWait(ctx context.Context, to net.HostID, how rmi.Context) (result Result, err error) {
+	rmiC := make(chan struct{})
+	rmiPend, rmiSendErr := rmiP.LeaveMatch(to, how, func(rmiR0 Result, rmiErr error) {
+		result, err = rmiR0, rmiErr
+		close(rmiC)
+	})
+	if rmiSendErr != nil {
+		err = rmiSendErr
+		return
+	}
+	select {
+	case <-rmiC:
+	case <-ctx.Done():
+		if rmiPend.Cancel() {
+			err = ctx.Err()
+			return
+		}
+		<-rmiC // the callback has run or is running
+	}
+	return
+}
+
+// rmiReply_lobby_Lobby_LeaveMatch decodes a response to Lobby.LeaveMatch and calls its callback.
+func rmiReply_lobby_Lobby_LeaveMatch(rmiDone any, rmiRes []byte, rmiErr error) error {
+	var rmiR0 Result
+	if rmiErr == nil {
+		rmiD := rmi.NewDecoder(rmiRes)
+		if rmiD.DecodeArrayHeader(1) {
+			rmiR0.DecodeRMI(&rmiD)
+		}
+		rmiErr = rmiD.Finish()
+		if rmiErr != nil { // no partial results
+			var rmiZ0 Result
+			rmiR0 = rmiZ0
+		}
+	}
+	if rmiF, _ := rmiDone.(func(Result, error)); rmiF != nil {
+		rmiF(rmiR0, rmiErr)
+	}
+	if errors.Is(rmiErr, rmi.ErrDecode) {
+		return rmiErr
+	}
+	return nil
 }
 
 // Chat sends call Lobby.Chat (ID 105) to the peer, group or server named by
@@ -218,43 +593,43 @@ func (rmiP *LobbyProxy) SetName(to net.HostID, how rmi.Context, name string) err
 // function is nil fails with rmi.ErrNoHandler. NewLobbyStub fills every
 // function from a LobbyHandler.
 //
-// Lobby holds the calls a client makes to the server. Every call carries a
-// request ID chosen by the client; the answer carries the same ID, and a
-// request repeated with the same ID gets the same answer again. Each
-// client's calls are rate-limited (a token bucket per client): a call over
-// the limit is answered RateLimited, or dropped when it has no answer (Chat,
-// SetName).
+// Lobby holds the calls a client makes to the server. The requests are
+// answered (returns); the runtime numbers them, and answers a retried
+// request from its reply cache instead of running it twice. Each client's
+// calls are rate-limited (a token bucket per client): a request over the
+// limit fails with rmi.ErrRateLimited, a one-way call over it (Chat,
+// SetName) is dropped.
 type LobbyStub struct {
 	// ListMatches handles call Lobby.ListMatches (ID 100).
 	//
 	// ListMatches asks for one page of the open matches, in match ID order:
 	// those whose ID is above after (0: from the first), at most limit of
 	// them (0 or over MaxPageMatches: MaxPageMatches), and never more than
-	// fit in MaxPageBytes. The answer is LobbyReply.MatchList; its next is
-	// the after of the following page.
-	ListMatches func(info rmi.CallInfo, request uint32, after uint32, limit uint8) error
+	// fit in MaxPageBytes. next is the after of the following page (0: this
+	// page is the last); total counts the open matches.
+	ListMatches func(info rmi.CallInfo, after uint32, limit uint8) (result Result, matches []MatchInfo, next uint32, total uint32, err error)
 	// CreateMatch handles call Lobby.CreateMatch (ID 101).
 	//
 	// CreateMatch creates a match (maxPlayers 2 to 16, options at most
-	// MaxOptions bytes, else TooLarge) and joins it; the answer is
-	// LobbyReply.Joined. The server cleans name with engine/chat's name
-	// rules; a name with nothing left is a BadRequest.
-	CreateMatch func(info rmi.CallInfo, request uint32, name string, maxPlayers uint8, options []byte) error
+	// MaxOptions bytes, else TooLarge) and joins it: match is the group
+	// joined. The server cleans name with engine/chat's name rules; a name
+	// with nothing left is a BadRequest.
+	CreateMatch func(info rmi.CallInfo, name string, maxPlayers uint8, options []byte) (result Result, match uint32, err error)
 	// JoinMatch handles call Lobby.JoinMatch (ID 102).
 	//
-	// JoinMatch joins an existing match; the answer is LobbyReply.Joined.
-	JoinMatch func(info rmi.CallInfo, request uint32, match uint32) error
+	// JoinMatch joins an existing match; joined is the group joined.
+	JoinMatch func(info rmi.CallInfo, match uint32) (result Result, joined uint32, err error)
 	// QuickJoin handles call Lobby.QuickJoin (ID 103).
 	//
 	// QuickJoin joins the fullest open match that has a free seat, or
-	// creates one; the answer is LobbyReply.Joined. Seats are counted as
-	// the joins are decided, so simultaneous quick joins never find a
-	// match full that had room for them.
-	QuickJoin func(info rmi.CallInfo, request uint32) error
+	// creates one: match is the group joined. Seats are counted as the
+	// joins are decided, so simultaneous quick joins never find a match
+	// full that had room for them.
+	QuickJoin func(info rmi.CallInfo) (result Result, match uint32, err error)
 	// LeaveMatch handles call Lobby.LeaveMatch (ID 104).
 	//
-	// LeaveMatch leaves the current match; the answer is LobbyReply.Left.
-	LeaveMatch func(info rmi.CallInfo, request uint32) error
+	// LeaveMatch leaves the current match.
+	LeaveMatch func(info rmi.CallInfo) (result Result, err error)
 	// Chat handles call Lobby.Chat (ID 105).
 	//
 	// Chat says a line in the lobby: the clients of the sender's chat room
@@ -298,82 +673,6 @@ func (s *LobbyStub) RMIName(id rmi.CallID) string {
 // RMIDispatch decodes the arguments of call id and calls its function (rmi.Stub).
 func (s *LobbyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
-	case Lobby_ListMatches:
-		rmiF := s.ListMatches
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
-		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(3) {
-			return rmiD.Err()
-		}
-		rmiA0 := rmiD.DecodeUint32()
-		rmiA1 := rmiD.DecodeUint32()
-		rmiA2 := rmiD.DecodeUint8()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2)
-	case Lobby_CreateMatch:
-		rmiF := s.CreateMatch
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
-		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(4) {
-			return rmiD.Err()
-		}
-		rmiA0 := rmiD.DecodeUint32()
-		rmiA1 := rmiD.DecodeString()
-		rmiA2 := rmiD.DecodeUint8()
-		rmiA3 := rmiD.DecodeBytes()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2, rmiA3)
-	case Lobby_JoinMatch:
-		rmiF := s.JoinMatch
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
-		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(2) {
-			return rmiD.Err()
-		}
-		rmiA0 := rmiD.DecodeUint32()
-		rmiA1 := rmiD.DecodeUint32()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1)
-	case Lobby_QuickJoin:
-		rmiF := s.QuickJoin
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
-		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
-			return rmiD.Err()
-		}
-		rmiA0 := rmiD.DecodeUint32()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0)
-	case Lobby_LeaveMatch:
-		rmiF := s.LeaveMatch
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
-		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
-			return rmiD.Err()
-		}
-		rmiA0 := rmiD.DecodeUint32()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0)
 	case Lobby_Chat:
 		rmiF := s.Chat
 		if rmiF == nil {
@@ -406,47 +705,249 @@ func (s *LobbyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) e
 	return rmi.ErrUnknownCall
 }
 
+// RMIIsRequest reports whether id is a request of global Lobby (rmi.RequestStub).
+func (s *LobbyStub) RMIIsRequest(id rmi.CallID) bool {
+	switch id {
+	case Lobby_ListMatches, Lobby_CreateMatch, Lobby_JoinMatch, Lobby_QuickJoin, Lobby_LeaveMatch:
+		return true
+	}
+	return false
+}
+
+// RMIServe decodes the arguments of request id, calls its function and writes
+// its results into rmiE (rmi.RequestStub).
+func (s *LobbyStub) RMIServe(info rmi.CallInfo, id rmi.CallID, args []byte, rmiE *rmi.Encoder) error {
+	switch id {
+	case Lobby_ListMatches:
+		rmiF := s.ListMatches
+		if rmiF == nil {
+			return rmi.ErrNoHandler
+		}
+		rmiD := rmi.NewDecoder(args)
+		if !rmiD.DecodeArrayHeader(2) {
+			return rmiD.Err()
+		}
+		rmiA0 := rmiD.DecodeUint32()
+		rmiA1 := rmiD.DecodeUint8()
+		if err := rmiD.Finish(); err != nil {
+			return err
+		}
+		rmiR0, rmiR1, rmiR2, rmiR3, err := rmiF(info, rmiA0, rmiA1)
+		if err != nil {
+			return err
+		}
+		rmiE.EncodeArrayLen(4)
+		rmiR0.EncodeRMI(rmiE)
+		rmiEnc_lobby_slice_MatchInfo(rmiE, rmiR1)
+		rmiE.EncodeUint32(rmiR2)
+		rmiE.EncodeUint32(rmiR3)
+		return nil
+	case Lobby_CreateMatch:
+		rmiF := s.CreateMatch
+		if rmiF == nil {
+			return rmi.ErrNoHandler
+		}
+		rmiD := rmi.NewDecoder(args)
+		if !rmiD.DecodeArrayHeader(3) {
+			return rmiD.Err()
+		}
+		rmiA0 := rmiD.DecodeString()
+		rmiA1 := rmiD.DecodeUint8()
+		rmiA2 := rmiD.DecodeBytes()
+		if err := rmiD.Finish(); err != nil {
+			return err
+		}
+		rmiR0, rmiR1, err := rmiF(info, rmiA0, rmiA1, rmiA2)
+		if err != nil {
+			return err
+		}
+		rmiE.EncodeArrayLen(2)
+		rmiR0.EncodeRMI(rmiE)
+		rmiE.EncodeUint32(rmiR1)
+		return nil
+	case Lobby_JoinMatch:
+		rmiF := s.JoinMatch
+		if rmiF == nil {
+			return rmi.ErrNoHandler
+		}
+		rmiD := rmi.NewDecoder(args)
+		if !rmiD.DecodeArrayHeader(1) {
+			return rmiD.Err()
+		}
+		rmiA0 := rmiD.DecodeUint32()
+		if err := rmiD.Finish(); err != nil {
+			return err
+		}
+		rmiR0, rmiR1, err := rmiF(info, rmiA0)
+		if err != nil {
+			return err
+		}
+		rmiE.EncodeArrayLen(2)
+		rmiR0.EncodeRMI(rmiE)
+		rmiE.EncodeUint32(rmiR1)
+		return nil
+	case Lobby_QuickJoin:
+		rmiF := s.QuickJoin
+		if rmiF == nil {
+			return rmi.ErrNoHandler
+		}
+		rmiD := rmi.NewDecoder(args)
+		if !rmiD.DecodeArrayHeader(0) {
+			return rmiD.Err()
+		}
+		if err := rmiD.Finish(); err != nil {
+			return err
+		}
+		rmiR0, rmiR1, err := rmiF(info)
+		if err != nil {
+			return err
+		}
+		rmiE.EncodeArrayLen(2)
+		rmiR0.EncodeRMI(rmiE)
+		rmiE.EncodeUint32(rmiR1)
+		return nil
+	case Lobby_LeaveMatch:
+		rmiF := s.LeaveMatch
+		if rmiF == nil {
+			return rmi.ErrNoHandler
+		}
+		rmiD := rmi.NewDecoder(args)
+		if !rmiD.DecodeArrayHeader(0) {
+			return rmiD.Err()
+		}
+		if err := rmiD.Finish(); err != nil {
+			return err
+		}
+		rmiR0, err := rmiF(info)
+		if err != nil {
+			return err
+		}
+		rmiE.EncodeArrayLen(1)
+		rmiR0.EncodeRMI(rmiE)
+		return nil
+	}
+	return rmi.ErrUnknownCall
+}
+
+var _ rmi.RequestStub = (*LobbyStub)(nil)
+
+// AnswerLobbyListMatches answers a request Lobby.ListMatches whose handler
+// called rmi.CallInfo.Defer (and returned rmi.ErrDeferred) with its results,
+// from any goroutine. It returns rmi.ErrAnswered if the request was answered
+// already; rmiL.Fail answers with a failure status instead.
+func AnswerLobbyListMatches(rmiL *rmi.Later, result Result, matches []MatchInfo, next uint32, total uint32) error {
+	rmiE, rmiErr := rmiL.Start()
+	if rmiErr != nil {
+		return rmiErr
+	}
+	rmiE.EncodeArrayLen(4)
+	result.EncodeRMI(rmiE)
+	rmiEnc_lobby_slice_MatchInfo(rmiE, matches)
+	rmiE.EncodeUint32(next)
+	rmiE.EncodeUint32(total)
+	return rmiL.Finish(rmiE)
+}
+
+// AnswerLobbyCreateMatch answers a request Lobby.CreateMatch whose handler
+// called rmi.CallInfo.Defer (and returned rmi.ErrDeferred) with its results,
+// from any goroutine. It returns rmi.ErrAnswered if the request was answered
+// already; rmiL.Fail answers with a failure status instead.
+func AnswerLobbyCreateMatch(rmiL *rmi.Later, result Result, match uint32) error {
+	rmiE, rmiErr := rmiL.Start()
+	if rmiErr != nil {
+		return rmiErr
+	}
+	rmiE.EncodeArrayLen(2)
+	result.EncodeRMI(rmiE)
+	rmiE.EncodeUint32(match)
+	return rmiL.Finish(rmiE)
+}
+
+// AnswerLobbyJoinMatch answers a request Lobby.JoinMatch whose handler called
+// rmi.CallInfo.Defer (and returned rmi.ErrDeferred) with its results, from
+// any goroutine. It returns rmi.ErrAnswered if the request was answered
+// already; rmiL.Fail answers with a failure status instead.
+func AnswerLobbyJoinMatch(rmiL *rmi.Later, result Result, joined uint32) error {
+	rmiE, rmiErr := rmiL.Start()
+	if rmiErr != nil {
+		return rmiErr
+	}
+	rmiE.EncodeArrayLen(2)
+	result.EncodeRMI(rmiE)
+	rmiE.EncodeUint32(joined)
+	return rmiL.Finish(rmiE)
+}
+
+// AnswerLobbyQuickJoin answers a request Lobby.QuickJoin whose handler called
+// rmi.CallInfo.Defer (and returned rmi.ErrDeferred) with its results, from
+// any goroutine. It returns rmi.ErrAnswered if the request was answered
+// already; rmiL.Fail answers with a failure status instead.
+func AnswerLobbyQuickJoin(rmiL *rmi.Later, result Result, match uint32) error {
+	rmiE, rmiErr := rmiL.Start()
+	if rmiErr != nil {
+		return rmiErr
+	}
+	rmiE.EncodeArrayLen(2)
+	result.EncodeRMI(rmiE)
+	rmiE.EncodeUint32(match)
+	return rmiL.Finish(rmiE)
+}
+
+// AnswerLobbyLeaveMatch answers a request Lobby.LeaveMatch whose handler
+// called rmi.CallInfo.Defer (and returned rmi.ErrDeferred) with its results,
+// from any goroutine. It returns rmi.ErrAnswered if the request was answered
+// already; rmiL.Fail answers with a failure status instead.
+func AnswerLobbyLeaveMatch(rmiL *rmi.Later, result Result) error {
+	rmiE, rmiErr := rmiL.Start()
+	if rmiErr != nil {
+		return rmiErr
+	}
+	rmiE.EncodeArrayLen(1)
+	result.EncodeRMI(rmiE)
+	return rmiL.Finish(rmiE)
+}
+
 // LobbyHandler is the interface form of LobbyStub: implement it (embed
 // UnimplementedLobbyHandler to handle only some calls) and attach
 // NewLobbyStub(h).
 //
-// Lobby holds the calls a client makes to the server. Every call carries a
-// request ID chosen by the client; the answer carries the same ID, and a
-// request repeated with the same ID gets the same answer again. Each
-// client's calls are rate-limited (a token bucket per client): a call over
-// the limit is answered RateLimited, or dropped when it has no answer (Chat,
-// SetName).
+// Lobby holds the calls a client makes to the server. The requests are
+// answered (returns); the runtime numbers them, and answers a retried
+// request from its reply cache instead of running it twice. Each client's
+// calls are rate-limited (a token bucket per client): a request over the
+// limit fails with rmi.ErrRateLimited, a one-way call over it (Chat,
+// SetName) is dropped.
 type LobbyHandler interface {
 	// ListMatches handles call Lobby.ListMatches (ID 100).
 	//
 	// ListMatches asks for one page of the open matches, in match ID order:
 	// those whose ID is above after (0: from the first), at most limit of
 	// them (0 or over MaxPageMatches: MaxPageMatches), and never more than
-	// fit in MaxPageBytes. The answer is LobbyReply.MatchList; its next is
-	// the after of the following page.
-	ListMatches(info rmi.CallInfo, request uint32, after uint32, limit uint8) error
+	// fit in MaxPageBytes. next is the after of the following page (0: this
+	// page is the last); total counts the open matches.
+	ListMatches(info rmi.CallInfo, after uint32, limit uint8) (result Result, matches []MatchInfo, next uint32, total uint32, err error)
 	// CreateMatch handles call Lobby.CreateMatch (ID 101).
 	//
 	// CreateMatch creates a match (maxPlayers 2 to 16, options at most
-	// MaxOptions bytes, else TooLarge) and joins it; the answer is
-	// LobbyReply.Joined. The server cleans name with engine/chat's name
-	// rules; a name with nothing left is a BadRequest.
-	CreateMatch(info rmi.CallInfo, request uint32, name string, maxPlayers uint8, options []byte) error
+	// MaxOptions bytes, else TooLarge) and joins it: match is the group
+	// joined. The server cleans name with engine/chat's name rules; a name
+	// with nothing left is a BadRequest.
+	CreateMatch(info rmi.CallInfo, name string, maxPlayers uint8, options []byte) (result Result, match uint32, err error)
 	// JoinMatch handles call Lobby.JoinMatch (ID 102).
 	//
-	// JoinMatch joins an existing match; the answer is LobbyReply.Joined.
-	JoinMatch(info rmi.CallInfo, request uint32, match uint32) error
+	// JoinMatch joins an existing match; joined is the group joined.
+	JoinMatch(info rmi.CallInfo, match uint32) (result Result, joined uint32, err error)
 	// QuickJoin handles call Lobby.QuickJoin (ID 103).
 	//
 	// QuickJoin joins the fullest open match that has a free seat, or
-	// creates one; the answer is LobbyReply.Joined. Seats are counted as
-	// the joins are decided, so simultaneous quick joins never find a
-	// match full that had room for them.
-	QuickJoin(info rmi.CallInfo, request uint32) error
+	// creates one: match is the group joined. Seats are counted as the
+	// joins are decided, so simultaneous quick joins never find a match
+	// full that had room for them.
+	QuickJoin(info rmi.CallInfo) (result Result, match uint32, err error)
 	// LeaveMatch handles call Lobby.LeaveMatch (ID 104).
 	//
-	// LeaveMatch leaves the current match; the answer is LobbyReply.Left.
-	LeaveMatch(info rmi.CallInfo, request uint32) error
+	// LeaveMatch leaves the current match.
+	LeaveMatch(info rmi.CallInfo) (result Result, err error)
 	// Chat handles call Lobby.Chat (ID 105).
 	//
 	// Chat says a line in the lobby: the clients of the sender's chat room
@@ -481,28 +982,33 @@ func NewLobbyStub(h LobbyHandler) *LobbyStub {
 type UnimplementedLobbyHandler struct{}
 
 // ListMatches returns rmi.ErrNotImplemented.
-func (UnimplementedLobbyHandler) ListMatches(rmi.CallInfo, uint32, uint32, uint8) error {
-	return rmi.ErrNotImplemented
+func (UnimplementedLobbyHandler) ListMatches(rmi.CallInfo, uint32, uint8) (result Result, matches []MatchInfo, next uint32, total uint32, err error) {
+	err = rmi.ErrNotImplemented
+	return
 }
 
 // CreateMatch returns rmi.ErrNotImplemented.
-func (UnimplementedLobbyHandler) CreateMatch(rmi.CallInfo, uint32, string, uint8, []byte) error {
-	return rmi.ErrNotImplemented
+func (UnimplementedLobbyHandler) CreateMatch(rmi.CallInfo, string, uint8, []byte) (result Result, match uint32, err error) {
+	err = rmi.ErrNotImplemented
+	return
 }
 
 // JoinMatch returns rmi.ErrNotImplemented.
-func (UnimplementedLobbyHandler) JoinMatch(rmi.CallInfo, uint32, uint32) error {
-	return rmi.ErrNotImplemented
+func (UnimplementedLobbyHandler) JoinMatch(rmi.CallInfo, uint32) (result Result, joined uint32, err error) {
+	err = rmi.ErrNotImplemented
+	return
 }
 
 // QuickJoin returns rmi.ErrNotImplemented.
-func (UnimplementedLobbyHandler) QuickJoin(rmi.CallInfo, uint32) error {
-	return rmi.ErrNotImplemented
+func (UnimplementedLobbyHandler) QuickJoin(rmi.CallInfo) (result Result, match uint32, err error) {
+	err = rmi.ErrNotImplemented
+	return
 }
 
 // LeaveMatch returns rmi.ErrNotImplemented.
-func (UnimplementedLobbyHandler) LeaveMatch(rmi.CallInfo, uint32) error {
-	return rmi.ErrNotImplemented
+func (UnimplementedLobbyHandler) LeaveMatch(rmi.CallInfo) (result Result, err error) {
+	err = rmi.ErrNotImplemented
+	return
 }
 
 // Chat returns rmi.ErrNotImplemented.
@@ -517,16 +1023,10 @@ func (UnimplementedLobbyHandler) SetName(rmi.CallInfo, string) error {
 
 var _ LobbyHandler = UnimplementedLobbyHandler{}
 
-// Call IDs of global LobbyReply (150..153).
+// Call IDs of global LobbyReply (150..150).
 const (
-	// LobbyReply_MatchList is the call ID of LobbyReply.MatchList.
-	LobbyReply_MatchList rmi.CallID = 150
-	// LobbyReply_Joined is the call ID of LobbyReply.Joined.
-	LobbyReply_Joined rmi.CallID = 151
-	// LobbyReply_Left is the call ID of LobbyReply.Left.
-	LobbyReply_Left rmi.CallID = 152
 	// LobbyReply_ChatLine is the call ID of LobbyReply.ChatLine.
-	LobbyReply_ChatLine rmi.CallID = 153
+	LobbyReply_ChatLine rmi.CallID = 150
 )
 
 func _() {
@@ -534,17 +1034,14 @@ func _() {
 	// means a call ID constant of LobbyReply no longer has its value in lobby.rmi:
 	// run rmigen again.
 	var x [1]struct{}
-	_ = x[LobbyReply_MatchList-150]
-	_ = x[LobbyReply_Joined-151]
-	_ = x[LobbyReply_Left-152]
-	_ = x[LobbyReply_ChatLine-153]
+	_ = x[LobbyReply_ChatLine-150]
 }
 
 // LobbyReplyProxy sends the calls of global LobbyReply (declared in
 // lobby.rmi) to a peer, a group or the server. It is safe for concurrent use
 // if its Sender is.
 //
-// LobbyReply holds the server's answers.
+// LobbyReply holds the calls the server makes to clients.
 type LobbyReplyProxy struct {
 	rmiProxy *rmi.Proxy
 }
@@ -558,55 +1055,14 @@ func NewLobbyReplyProxy(s rmi.Sender) *LobbyReplyProxy {
 // RMIProxy returns the runtime proxy, for its Stats.
 func (rmiP *LobbyReplyProxy) RMIProxy() *rmi.Proxy { return rmiP.rmiProxy }
 
-// MatchList sends call LobbyReply.MatchList (ID 150) to the peer, group or
-// server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
-// travels.
-//
-// MatchList answers ListMatches: result is OK or RateLimited; matches
-// is the page; next is the after of the following page (0: this page
-// is the last); total counts the open matches.
-func (rmiP *LobbyReplyProxy) MatchList(to net.HostID, how rmi.Context, request uint32, result uint8, matches []MatchInfo, next uint32, total uint32) error {
-	rmiE := rmi.StartCall(150, 5)
-	rmiE.EncodeUint32(request)
-	rmiE.EncodeUint8(result)
-	rmiEnc_lobby_slice_MatchInfo(rmiE, matches)
-	rmiE.EncodeUint32(next)
-	rmiE.EncodeUint32(total)
-	return rmiP.rmiProxy.Send(to, how, rmiE, "LobbyReply.MatchList")
-}
-
-// Joined sends call LobbyReply.Joined (ID 151) to the peer, group or server
-// named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
-//
-// Joined answers CreateMatch, JoinMatch and QuickJoin: result is a Result
-// code (0 is OK) and match the group joined.
-func (rmiP *LobbyReplyProxy) Joined(to net.HostID, how rmi.Context, request uint32, result uint8, match uint32) error {
-	rmiE := rmi.StartCall(151, 3)
-	rmiE.EncodeUint32(request)
-	rmiE.EncodeUint8(result)
-	rmiE.EncodeUint32(match)
-	return rmiP.rmiProxy.Send(to, how, rmiE, "LobbyReply.Joined")
-}
-
-// Left sends call LobbyReply.Left (ID 152) to the peer, group or server named
-// by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels.
-//
-// Left answers LeaveMatch.
-func (rmiP *LobbyReplyProxy) Left(to net.HostID, how rmi.Context, request uint32, result uint8) error {
-	rmiE := rmi.StartCall(152, 2)
-	rmiE.EncodeUint32(request)
-	rmiE.EncodeUint8(result)
-	return rmiP.rmiProxy.Send(to, how, rmiE, "LobbyReply.Left")
-}
-
-// ChatLine sends call LobbyReply.ChatLine (ID 153) to the peer, group or
+// ChatLine sends call LobbyReply.ChatLine (ID 150) to the peer, group or
 // server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it
 // travels.
 //
 // ChatLine is a lobby chat line from client from, already cleaned; name
 // is the name it set, or empty.
 func (rmiP *LobbyReplyProxy) ChatLine(to net.HostID, how rmi.Context, from uint32, name string, text string) error {
-	rmiE := rmi.StartCall(153, 3)
+	rmiE := rmi.StartCall(150, 3)
 	rmiE.EncodeUint32(from)
 	rmiE.EncodeString(name)
 	rmiE.EncodeString(text)
@@ -618,24 +1074,9 @@ func (rmiP *LobbyReplyProxy) ChatLine(to net.HostID, how rmi.Context, from uint3
 // whose function is nil fails with rmi.ErrNoHandler. NewLobbyReplyStub fills
 // every function from a LobbyReplyHandler.
 //
-// LobbyReply holds the server's answers.
+// LobbyReply holds the calls the server makes to clients.
 type LobbyReplyStub struct {
-	// MatchList handles call LobbyReply.MatchList (ID 150).
-	//
-	// MatchList answers ListMatches: result is OK or RateLimited; matches
-	// is the page; next is the after of the following page (0: this page
-	// is the last); total counts the open matches.
-	MatchList func(info rmi.CallInfo, request uint32, result uint8, matches []MatchInfo, next uint32, total uint32) error
-	// Joined handles call LobbyReply.Joined (ID 151).
-	//
-	// Joined answers CreateMatch, JoinMatch and QuickJoin: result is a Result
-	// code (0 is OK) and match the group joined.
-	Joined func(info rmi.CallInfo, request uint32, result uint8, match uint32) error
-	// Left handles call LobbyReply.Left (ID 152).
-	//
-	// Left answers LeaveMatch.
-	Left func(info rmi.CallInfo, request uint32, result uint8) error
-	// ChatLine handles call LobbyReply.ChatLine (ID 153).
+	// ChatLine handles call LobbyReply.ChatLine (ID 150).
 	//
 	// ChatLine is a lobby chat line from client from, already cleaned; name
 	// is the name it set, or empty.
@@ -643,17 +1084,11 @@ type LobbyReplyStub struct {
 }
 
 // RMIRange returns the call IDs of global LobbyReply.
-func (s *LobbyReplyStub) RMIRange() rmi.CallRange { return rmi.CallRange{First: 150, Last: 153} }
+func (s *LobbyReplyStub) RMIRange() rmi.CallRange { return rmi.CallRange{First: 150, Last: 150} }
 
 // RMIName returns "LobbyReply.Method" for a call ID of global LobbyReply, or "".
 func (s *LobbyReplyStub) RMIName(id rmi.CallID) string {
 	switch id {
-	case LobbyReply_MatchList:
-		return "LobbyReply.MatchList"
-	case LobbyReply_Joined:
-		return "LobbyReply.Joined"
-	case LobbyReply_Left:
-		return "LobbyReply.Left"
 	case LobbyReply_ChatLine:
 		return "LobbyReply.ChatLine"
 	}
@@ -663,55 +1098,6 @@ func (s *LobbyReplyStub) RMIName(id rmi.CallID) string {
 // RMIDispatch decodes the arguments of call id and calls its function (rmi.Stub).
 func (s *LobbyReplyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
-	case LobbyReply_MatchList:
-		rmiF := s.MatchList
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
-		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(5) {
-			return rmiD.Err()
-		}
-		rmiA0 := rmiD.DecodeUint32()
-		rmiA1 := rmiD.DecodeUint8()
-		rmiA2 := rmiDec_lobby_slice_MatchInfo(&rmiD)
-		rmiA3 := rmiD.DecodeUint32()
-		rmiA4 := rmiD.DecodeUint32()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
-	case LobbyReply_Joined:
-		rmiF := s.Joined
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
-		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(3) {
-			return rmiD.Err()
-		}
-		rmiA0 := rmiD.DecodeUint32()
-		rmiA1 := rmiD.DecodeUint8()
-		rmiA2 := rmiD.DecodeUint32()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2)
-	case LobbyReply_Left:
-		rmiF := s.Left
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
-		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(2) {
-			return rmiD.Err()
-		}
-		rmiA0 := rmiD.DecodeUint32()
-		rmiA1 := rmiD.DecodeUint8()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1)
 	case LobbyReply_ChatLine:
 		rmiF := s.ChatLine
 		if rmiF == nil {
@@ -736,24 +1122,9 @@ func (s *LobbyReplyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []by
 // (embed UnimplementedLobbyReplyHandler to handle only some calls) and attach
 // NewLobbyReplyStub(h).
 //
-// LobbyReply holds the server's answers.
+// LobbyReply holds the calls the server makes to clients.
 type LobbyReplyHandler interface {
-	// MatchList handles call LobbyReply.MatchList (ID 150).
-	//
-	// MatchList answers ListMatches: result is OK or RateLimited; matches
-	// is the page; next is the after of the following page (0: this page
-	// is the last); total counts the open matches.
-	MatchList(info rmi.CallInfo, request uint32, result uint8, matches []MatchInfo, next uint32, total uint32) error
-	// Joined handles call LobbyReply.Joined (ID 151).
-	//
-	// Joined answers CreateMatch, JoinMatch and QuickJoin: result is a Result
-	// code (0 is OK) and match the group joined.
-	Joined(info rmi.CallInfo, request uint32, result uint8, match uint32) error
-	// Left handles call LobbyReply.Left (ID 152).
-	//
-	// Left answers LeaveMatch.
-	Left(info rmi.CallInfo, request uint32, result uint8) error
-	// ChatLine handles call LobbyReply.ChatLine (ID 153).
+	// ChatLine handles call LobbyReply.ChatLine (ID 150).
 	//
 	// ChatLine is a lobby chat line from client from, already cleaned; name
 	// is the name it set, or empty.
@@ -763,31 +1134,13 @@ type LobbyReplyHandler interface {
 // NewLobbyReplyStub returns a LobbyReplyStub whose functions call the methods of h.
 func NewLobbyReplyStub(h LobbyReplyHandler) *LobbyReplyStub {
 	return &LobbyReplyStub{
-		MatchList: h.MatchList,
-		Joined:    h.Joined,
-		Left:      h.Left,
-		ChatLine:  h.ChatLine,
+		ChatLine: h.ChatLine,
 	}
 }
 
 // UnimplementedLobbyReplyHandler implements LobbyReplyHandler with methods that return
 // rmi.ErrNotImplemented. Embed it to implement only some calls.
 type UnimplementedLobbyReplyHandler struct{}
-
-// MatchList returns rmi.ErrNotImplemented.
-func (UnimplementedLobbyReplyHandler) MatchList(rmi.CallInfo, uint32, uint8, []MatchInfo, uint32, uint32) error {
-	return rmi.ErrNotImplemented
-}
-
-// Joined returns rmi.ErrNotImplemented.
-func (UnimplementedLobbyReplyHandler) Joined(rmi.CallInfo, uint32, uint8, uint32) error {
-	return rmi.ErrNotImplemented
-}
-
-// Left returns rmi.ErrNotImplemented.
-func (UnimplementedLobbyReplyHandler) Left(rmi.CallInfo, uint32, uint8) error {
-	return rmi.ErrNotImplemented
-}
 
 // ChatLine returns rmi.ErrNotImplemented.
 func (UnimplementedLobbyReplyHandler) ChatLine(rmi.CallInfo, uint32, string, string) error {

@@ -23,114 +23,95 @@ type handler struct {
 	scratch []net.HostID
 }
 
-func (h *handler) ListMatches(info rmi.CallInfo, request uint32, after uint32, limit uint8) error {
+func (h *handler) ListMatches(info rmi.CallInfo, after uint32, limit uint8) (lobby.Result, []lobby.MatchInfo, uint32, uint32, error) {
 	s := h.s
 	s.metrics.requests.WithLabelValues("list").Inc()
-	if !h.allow(info, "list") {
-		s.metrics.results.WithLabelValues(lobby.RateLimited.String()).Inc()
-		s.sendAnswer(info.From, func() error {
-			return s.reply.MatchList(info.From, rmi.Reliable, request, uint8(lobby.RateLimited), nil, 0, 0)
-		})
-		return nil
+	if err := h.allowRequest(info, "list"); err != nil {
+		return 0, nil, 0, 0, err
 	}
 	list, next, total := s.reg.page(net.HostID(after), int(limit), s.sync.GroupHost)
-	s.answer(info.From, request, func() error {
-		return s.reply.MatchList(info.From, rmi.Reliable, request, uint8(lobby.OK), list, uint32(next), uint32(total))
-	})
-	return nil
+	s.metrics.results.WithLabelValues(lobby.ResultOK.Text()).Inc()
+	return lobby.ResultOK, list, uint32(next), uint32(total), nil
 }
 
-func (h *handler) CreateMatch(info rmi.CallInfo, request uint32, name string, maxPlayers uint8, options []byte) error {
+func (h *handler) CreateMatch(info rmi.CallInfo, name string, maxPlayers uint8, options []byte) (lobby.Result, uint32, error) {
 	s := h.s
 	s.metrics.requests.WithLabelValues("create").Inc()
-	if !h.allowJoin(info, request, "create") || s.repeated(info.From, request) {
-		return nil
+	if err := h.allowRequest(info, "create"); err != nil {
+		return 0, 0, err
 	}
-	if len(options) > lobby.MaxOptions {
-		s.joined(info.From, request, lobby.TooLarge, net.NoHost)
-		return nil
-	}
-	if len(name) > MaxNameLen {
-		s.joined(info.From, request, lobby.BadRequest, net.NoHost)
-		return nil
+	switch {
+	case len(options) > lobby.MaxOptions:
+		return s.result(lobby.ResultTooLarge), 0, nil
+	case len(name) > MaxNameLen:
+		return s.result(lobby.ResultBadRequest), 0, nil
 	}
 	name = chat.CleanName(name)
 	if int(maxPlayers) < MinPlayers || int(maxPlayers) > MaxPlayers || name == "" {
-		s.joined(info.From, request, lobby.BadRequest, net.NoHost)
-		return nil
+		return s.result(lobby.ResultBadRequest), 0, nil
 	}
-	s.createAndJoin(info.From, request, name, int(maxPlayers), options)
-	return nil
+	s.createAndJoin(info.From, info.Defer(), name, int(maxPlayers), options)
+	return 0, 0, rmi.ErrDeferred
 }
 
-func (h *handler) JoinMatch(info rmi.CallInfo, request uint32, id uint32) error {
+func (h *handler) JoinMatch(info rmi.CallInfo, id uint32) (lobby.Result, uint32, error) {
 	s := h.s
 	s.metrics.requests.WithLabelValues("join").Inc()
-	if !h.allowJoin(info, request, "join") || s.repeated(info.From, request) {
-		return nil
+	if err := h.allowRequest(info, "join"); err != nil {
+		return 0, 0, err
 	}
 	if net.HostID(id) == net.NoHost {
-		s.joined(info.From, request, lobby.NotFound, net.NoHost)
-		return nil
+		return s.result(lobby.ResultNotFound), 0, nil
 	}
-	if r := s.reg.claim(info.From, net.HostID(id)); r != lobby.OK {
-		s.joined(info.From, request, r, net.NoHost)
-		return nil
+	if r := s.reg.claim(info.From, net.HostID(id)); r != lobby.ResultOK {
+		return s.result(r), 0, nil
 	}
 	m := s.reg.get(net.HostID(id))
 	if m == nil { // ended between the claim and now: its seat went with it
 		s.reg.release(info.From)
-		s.joined(info.From, request, lobby.NotFound, net.NoHost)
-		return nil
+		return s.result(lobby.ResultNotFound), 0, nil
 	}
-	s.joinMatch(m, info.From, request)
-	return nil
+	s.joinMatch(m, info.From, info.Defer())
+	return 0, 0, rmi.ErrDeferred
 }
 
-func (h *handler) QuickJoin(info rmi.CallInfo, request uint32) error {
+func (h *handler) QuickJoin(info rmi.CallInfo) (lobby.Result, uint32, error) {
 	s := h.s
 	s.metrics.requests.WithLabelValues("quick_join").Inc()
-	if !h.allowJoin(info, request, "quick_join") || s.repeated(info.From, request) {
-		return nil
+	if err := h.allowRequest(info, "quick_join"); err != nil {
+		return 0, 0, err
 	}
 	m, r := s.reg.claimQuick(info.From)
 	switch {
-	case r != lobby.OK:
-		s.joined(info.From, request, r, net.NoHost)
+	case r != lobby.ResultOK:
+		return s.result(r), 0, nil
 	case m != nil:
-		s.joinMatch(m, info.From, request)
+		s.joinMatch(m, info.From, info.Defer())
 	default:
-		s.createAndJoin(info.From, request, "Quick match", quickMatchSz, nil)
+		s.createAndJoin(info.From, info.Defer(), "Quick match", quickMatchSz, nil)
 	}
-	return nil
+	return 0, 0, rmi.ErrDeferred
 }
 
-func (h *handler) LeaveMatch(info rmi.CallInfo, request uint32) error {
+func (h *handler) LeaveMatch(info rmi.CallInfo) (lobby.Result, error) {
 	s := h.s
 	s.metrics.requests.WithLabelValues("leave").Inc()
-	if !h.allow(info, "leave") {
-		s.metrics.results.WithLabelValues(lobby.RateLimited.String()).Inc()
-		s.sendAnswer(info.From, func() error {
-			return s.reply.Left(info.From, rmi.Reliable, request, uint8(lobby.RateLimited))
-		})
-		return nil
-	}
-	if s.repeated(info.From, request) {
-		return nil
+	if err := h.allowRequest(info, "leave"); err != nil {
+		return 0, err
 	}
 	id, ok := s.reg.release(info.From)
 	m := s.reg.get(id)
 	if !ok || m == nil {
-		s.left(info.From, request, lobby.NotInMatch)
-		return nil
+		return s.result(lobby.ResultNotInMatch), nil
 	}
+	later := info.Defer()
 	if !s.post(m, func() {
 		s.dropPlayer(m, info.From)
-		s.left(info.From, request, lobby.OK)
+		s.left(later, lobby.ResultOK)
 	}) {
-		s.left(info.From, request, lobby.Unavailable)
+		return s.result(lobby.ResultUnavailable), nil
 	}
-	return nil
+	return 0, rmi.ErrDeferred
 }
 
 func (h *handler) Chat(info rmi.CallInfo, text string) error {
@@ -165,33 +146,49 @@ func (h *handler) SetName(info rmi.CallInfo, name string) error {
 	return nil
 }
 
-func (s *Server) joined(client net.HostID, request uint32, r lobby.Result, match net.HostID) {
-	s.metrics.results.WithLabelValues(r.String()).Inc()
-	s.answer(client, request, func() error {
-		return s.reply.Joined(client, rmi.Reliable, request, uint8(r), uint32(match))
-	})
+// result counts an answer's result (skein_lobby_results_total) and returns
+// it.
+func (s *Server) result(r lobby.Result) lobby.Result {
+	s.metrics.results.WithLabelValues(r.Text()).Inc()
+	return r
 }
 
-func (s *Server) left(client net.HostID, request uint32, r lobby.Result) {
-	s.metrics.results.WithLabelValues(r.String()).Inc()
-	s.answer(client, request, func() error { return s.reply.Left(client, rmi.Reliable, request, uint8(r)) })
+// joined answers a deferred CreateMatch, JoinMatch or QuickJoin (their
+// results are the same), from any goroutine.
+func (s *Server) joined(later *rmi.Later, r lobby.Result, match net.HostID) {
+	answer := lobby.AnswerLobbyJoinMatch
+	if id := later.ID(); id == lobby.Lobby_CreateMatch {
+		answer = lobby.AnswerLobbyCreateMatch
+	} else if id == lobby.Lobby_QuickJoin {
+		answer = lobby.AnswerLobbyQuickJoin
+	}
+	if err := answer(later, s.result(r), uint32(match)); err != nil {
+		s.lobLog.Debug("answer not sent", "call", later.ID(), "error", err)
+	}
+}
+
+// left answers a deferred LeaveMatch.
+func (s *Server) left(later *rmi.Later, r lobby.Result) {
+	if err := lobby.AnswerLobbyLeaveMatch(later, s.result(r)); err != nil {
+		s.lobLog.Debug("answer not sent", "call", later.ID(), "error", err)
+	}
 }
 
 // createAndJoin creates a match (a group with the server as member) and
 // joins client to it.
-func (s *Server) createAndJoin(client net.HostID, request uint32, name string, max int, options []byte) {
+func (s *Server) createAndJoin(client net.HostID, later *rmi.Later, name string, max int, options []byte) {
 	if s.closing.Load() {
-		s.joined(client, request, lobby.Unavailable, net.NoHost)
+		s.joined(later, lobby.ResultUnavailable, net.NoHost)
 		return
 	}
-	if r := s.reg.claim(client, net.NoHost); r != lobby.OK {
-		s.joined(client, request, r, net.NoHost)
+	if r := s.reg.claim(client, net.NoHost); r != lobby.ResultOK {
+		s.joined(later, r, net.NoHost)
 		return
 	}
 	id, err := s.sync.CreateGroup([]net.HostID{net.ServerID}, options)
 	if err != nil {
 		s.reg.release(client)
-		s.joined(client, request, lobby.Unavailable, net.NoHost)
+		s.joined(later, lobby.ResultUnavailable, net.NoHost)
 		return
 	}
 	m := newMatch(id, name, max, append([]byte(nil), options...))
@@ -199,35 +196,35 @@ func (s *Server) createAndJoin(client net.HostID, request uint32, name string, m
 	s.matchWG.Add(1)
 	go m.run(&s.matchWG)
 	s.lobLog.Info("match created", "match", id, "name", name, "max", max, "by", client)
-	s.joinMatch(m, client, request)
+	s.joinMatch(m, client, later)
 }
 
 // joinMatch adds a client that claimed a seat in m, on m's goroutine. The
 // seat was counted when claimed, so the match has room; the check of the
 // members here only guards against a leave whose job was never queued.
-func (s *Server) joinMatch(m *match, client net.HostID, request uint32) {
+func (s *Server) joinMatch(m *match, client net.HostID, later *rmi.Later) {
 	ok := s.post(m, func() {
 		switch {
 		case m.closed:
 			s.reg.releaseIf(client, m.id)
-			s.joined(client, request, lobby.NotFound, net.NoHost)
+			s.joined(later, lobby.ResultNotFound, net.NoHost)
 		case len(m.members) >= m.max:
 			s.reg.releaseIf(client, m.id)
-			s.joined(client, request, lobby.Full, net.NoHost)
+			s.joined(later, lobby.ResultFull, net.NoHost)
 		default:
 			if err := s.sync.JoinGroup(m.id, client); err != nil {
 				s.reg.releaseIf(client, m.id)
 				s.endIfEmpty(m)
-				s.joined(client, request, lobby.Unavailable, net.NoHost)
+				s.joined(later, lobby.ResultUnavailable, net.NoHost)
 				return
 			}
 			m.members = append(m.members, client)
-			s.joined(client, request, lobby.OK, m.id)
+			s.joined(later, lobby.ResultOK, m.id)
 		}
 	})
 	if !ok {
 		s.reg.releaseIf(client, m.id)
-		s.joined(client, request, lobby.Unavailable, net.NoHost)
+		s.joined(later, lobby.ResultUnavailable, net.NoHost)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net/http"
 	"slices"
@@ -107,7 +108,7 @@ func page(t *testing.T, c *lobbytest.Client, after uint32, limit uint8) lobbytes
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Result != lobby.RateLimited {
+		if p.Result != lobby.ResultRateLimited {
 			return p
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -128,7 +129,7 @@ func TestLobbyListOversize(t *testing.T) {
 	for i, c := range cs[:64] {
 		wg.Go(func() {
 			opts := bytes.Repeat([]byte{byte('a' + i%26)}, lobby.MaxOptions)
-			if r, _, err := c.Create(ctx(t), fmt.Sprintf("big %d", i), 16, opts); err != nil || r != lobby.OK {
+			if r, _, err := c.Create(ctx(t), fmt.Sprintf("big %d", i), 16, opts); err != nil || r != lobby.ResultOK {
 				t.Errorf("create %d: %v %v", i, r, err)
 			}
 		})
@@ -138,7 +139,7 @@ func TestLobbyListOversize(t *testing.T) {
 		return
 	}
 	// Over MaxOptions: refused, with its own result.
-	if r, _, err := reader.Create(ctx(t), "bigger", 4, make([]byte, lobby.MaxOptions+1)); err != nil || r != lobby.TooLarge {
+	if r, _, err := reader.Create(ctx(t), "bigger", 4, make([]byte, lobby.MaxOptions+1)); err != nil || r != lobby.ResultTooLarge {
 		t.Fatalf("oversize options: %v %v", r, err)
 	}
 
@@ -147,7 +148,7 @@ func TestLobbyListOversize(t *testing.T) {
 	pages := 0
 	for after := uint32(0); ; pages++ {
 		p := page(t, reader, after, 0)
-		if p.Result != lobby.OK || len(p.Matches) == 0 || p.Total != 64 || p.Bytes > lobby.MaxPageBytes {
+		if p.Result != lobby.ResultOK || len(p.Matches) == 0 || p.Total != 64 || p.Bytes > lobby.MaxPageBytes {
 			t.Fatalf("page after %d: %v, %d matches, total %d, %d bytes", after, p.Result, len(p.Matches), p.Total, p.Bytes)
 		}
 		for _, m := range p.Matches {
@@ -169,7 +170,7 @@ func TestLobbyListOversize(t *testing.T) {
 	}
 	// A limit is honoured; a page of small matches is not cut by bytes.
 	p := page(t, reader, 0, 2)
-	if p.Result != lobby.OK || len(p.Matches) != 2 || p.Next != p.Matches[1].ID {
+	if p.Result != lobby.ResultOK || len(p.Matches) != 2 || p.Next != p.Matches[1].ID {
 		t.Fatalf("limit 2: %+v", p)
 	}
 	// The helper that pages through everything agrees.
@@ -187,16 +188,30 @@ func TestLobbyCallFlood(t *testing.T) {
 	srv, dial := startWith(t, matchserver.Config{})
 	cs := dial(2)
 	flooder, legit := cs[0], cs[1]
-	must(t, lobby.OK)(legit.Create(ctx(t), "legit", 4, []byte("x")))
+	must(t, lobby.ResultOK)(legit.Create(ctx(t), "legit", 4, []byte("x")))
 
 	const flood = 2000
-	proxy := lobby.NewLobbyProxy(flooder.Client)
+	// The flood's requests are sent as they are, each with its own
+	// sequence number, not through an rmi.Requests (which would hold
+	// the flooder to its outstanding limit).
+	list := func(seq uint32) []byte {
+		e := rmi.StartRequest(lobby.Lobby_ListMatches, 2)
+		defer rmi.PutEncoder(e)
+		e.EncodeUint32(0)
+		e.EncodeUint8(0)
+		frame := append([]byte(nil), e.Bytes()...)
+		binary.BigEndian.PutUint32(frame[2:], seq)
+		return frame
+	}
 	start := time.Now()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := range flood {
-			if err := proxy.ListMatches(net.ServerID, rmi.Reliable, uint32(1_000_000+i), 0, 0); err != nil {
+			// Sequence numbers up to 2^32-1: the flooder's own Requests
+			// numbers from 1 after them (serial order), so its later
+			// requests are new to the server, not stale.
+			if err := flooder.Send(net.ServerID, net.Reliable, list(uint32(i)-flood)); err != nil {
 				t.Errorf("flood %d: %v", i, err)
 				return
 			}
@@ -210,7 +225,7 @@ func TestLobbyCallFlood(t *testing.T) {
 	served := 0
 	for {
 		p, err := legit.ListPage(ctx(t), 0, 0)
-		if err != nil || p.Result != lobby.OK || len(p.Matches) != 1 {
+		if err != nil || p.Result != lobby.ResultOK || len(p.Matches) != 1 {
 			t.Fatalf("legit client during the flood: %+v %v", p, err)
 		}
 		served++
@@ -221,8 +236,8 @@ func TestLobbyCallFlood(t *testing.T) {
 		}
 		break
 	}
-	list := `skein_lobby_requests_total{call="list"}`
-	waitMetric(t, srv, list, float64(flood+served))
+	lists := `skein_lobby_requests_total{call="list"}`
+	waitMetric(t, srv, lists, float64(flood+served))
 	elapsed := time.Since(start)
 	limited := metric(t, srv, `skein_lobby_rate_limited_total{call="list"}`)
 	// At most a burst and the rate over the time taken got through.
@@ -239,7 +254,7 @@ func TestLobbyCallFlood(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sawLimited = p.Result == lobby.RateLimited
+		sawLimited = p.Result == lobby.ResultRateLimited
 		select {
 		case <-deadline:
 			t.Fatal("the flooder never got RateLimited")
@@ -251,7 +266,7 @@ func TestLobbyCallFlood(t *testing.T) {
 		flooder.Say("spam")
 	}
 	waitMetric(t, srv, `skein_lobby_rate_limited_total{call="chat"}`, 1)
-	if p, err := legit.ListPage(ctx(t), 0, 0); err != nil || p.Result != lobby.OK {
+	if p, err := legit.ListPage(ctx(t), 0, 0); err != nil || p.Result != lobby.ResultOK {
 		t.Fatalf("legit client after the flood: %+v %v", p, err)
 	}
 }
@@ -264,7 +279,7 @@ func TestLobbyQuickJoinRace(t *testing.T) {
 	srv, dial := startWith(t, matchserver.Config{})
 	cs := dial(66)
 	owner, watcher, racers := cs[0], cs[1], cs[2:]
-	big := must(t, lobby.OK)(owner.Create(ctx(t), "sixteen", 16, nil))
+	big := must(t, lobby.ResultOK)(owner.Create(ctx(t), "sixteen", 16, nil))
 
 	race := func(call func(c *lobbytest.Client) (lobby.Result, net.HostID, error)) (map[lobby.Result]int, map[net.HostID]int) {
 		results := make([]lobby.Result, len(racers))
@@ -287,7 +302,7 @@ func TestLobbyQuickJoinRace(t *testing.T) {
 		byResult, byMatch := map[lobby.Result]int{}, map[net.HostID]int{}
 		for i, r := range results {
 			byResult[r]++
-			if r == lobby.OK {
+			if r == lobby.ResultOK {
 				byMatch[matches[i]]++
 			}
 		}
@@ -296,7 +311,7 @@ func TestLobbyQuickJoinRace(t *testing.T) {
 
 	// Over capacity: 64 joins for 15 free seats.
 	byResult, byMatch := race(func(c *lobbytest.Client) (lobby.Result, net.HostID, error) { return c.Join(ctx(t), big) })
-	if byResult[lobby.OK] != 15 || byResult[lobby.Full] != 49 || byMatch[big] != 15 {
+	if byResult[lobby.ResultOK] != 15 || byResult[lobby.ResultFull] != 49 || byMatch[big] != 15 {
 		t.Fatalf("64 joins into 15 seats: %v", byResult)
 	}
 	if n := len(srv.Sync().Members(big)); n != 17 { // the server, the owner and 15
@@ -311,7 +326,7 @@ func TestLobbyQuickJoinRace(t *testing.T) {
 	// With room for all: 15 fill the open match (the fullest with room),
 	// the other 49 fill quick matches of 8 one after another.
 	byResult, byMatch = race(func(c *lobbytest.Client) (lobby.Result, net.HostID, error) { return c.QuickJoin(ctx(t)) })
-	if byResult[lobby.OK] != 64 {
+	if byResult[lobby.ResultOK] != 64 {
 		t.Fatalf("64 quick joins with room for all: %v", byResult)
 	}
 	sizes := []int{}
@@ -342,13 +357,13 @@ func TestLobbyHostileNames(t *testing.T) {
 	_, dial := startWith(t, matchserver.Config{})
 	cs := dial(3)
 	evil := "\x1b]0;owned\x07Evil\u202egnam\x00\x1b[2J room\u200b"
-	m := must(t, lobby.OK)(cs[0].Create(ctx(t), evil, 4, nil))
-	must(t, lobby.BadRequest)(cs[1].Create(ctx(t), "\x1b\x00\u202e\u200b\t ", 4, nil))
-	must(t, lobby.BadRequest)(cs[1].Create(ctx(t), strings.Repeat("n", matchserver.MaxNameLen+1), 4, nil))
+	m := must(t, lobby.ResultOK)(cs[0].Create(ctx(t), evil, 4, nil))
+	must(t, lobby.ResultBadRequest)(cs[1].Create(ctx(t), "\x1b\x00\u202e\u200b\t ", 4, nil))
+	must(t, lobby.ResultBadRequest)(cs[1].Create(ctx(t), strings.Repeat("n", matchserver.MaxNameLen+1), 4, nil))
 	// A long name of many-byte characters is accepted, cut to the rules'
 	// length.
 	long := strings.Repeat("한", chat.MaxNameRunes+4)
-	m2 := must(t, lobby.OK)(cs[1].Create(ctx(t), long, 4, nil))
+	m2 := must(t, lobby.ResultOK)(cs[1].Create(ctx(t), long, 4, nil))
 	ms, err := cs[2].List(ctx(t))
 	if err != nil || len(ms) != 2 {
 		t.Fatalf("list: %v %v", ms, err)

@@ -2,6 +2,8 @@ package matchserver
 
 import (
 	"context"
+	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,24 +17,28 @@ import (
 // (captured), and a few broken ones.
 func lobbyEventSeeds() [][]byte {
 	return [][]byte{
-		captured(func(p *lobby.LobbyProxy) error { return p.ListMatches(net.ServerID, rmi.Reliable, 1, 0, 0) }),
-		captured(func(p *lobby.LobbyProxy) error {
-			return p.CreateMatch(net.ServerID, rmi.Reliable, 2, "duel", 2, []byte("map=arena"))
+		request(1, func(p *lobby.LobbyProxy) (rmi.Pending, error) {
+			return p.ListMatches(net.ServerID, rmi.Reliable, 0, 0, nil)
 		}),
-		captured(func(p *lobby.LobbyProxy) error {
-			return p.CreateMatch(net.ServerID, rmi.Reliable, 3, "too many", 200, nil)
+		request(2, func(p *lobby.LobbyProxy) (rmi.Pending, error) {
+			return p.CreateMatch(net.ServerID, rmi.Reliable, "duel", 2, []byte("map=arena"), nil)
 		}),
-		captured(func(p *lobby.LobbyProxy) error { return p.JoinMatch(net.ServerID, rmi.Reliable, 4, 5000) }),
-		captured(func(p *lobby.LobbyProxy) error { return p.QuickJoin(net.ServerID, rmi.Reliable, 5) }),
+		request(3, func(p *lobby.LobbyProxy) (rmi.Pending, error) {
+			return p.CreateMatch(net.ServerID, rmi.Reliable, "too many", 200, nil, nil)
+		}),
+		request(4, func(p *lobby.LobbyProxy) (rmi.Pending, error) {
+			return p.JoinMatch(net.ServerID, rmi.Reliable, 5000, nil)
+		}),
+		request(5, func(p *lobby.LobbyProxy) (rmi.Pending, error) { return p.QuickJoin(net.ServerID, rmi.Reliable, nil) }),
 		captured(func(p *lobby.LobbyProxy) error { return p.Chat(net.ServerID, rmi.Reliable, "hello lobby") }),
 		captured(func(p *lobby.LobbyProxy) error { return p.SetName(net.ServerID, rmi.Reliable, "bob") }),
 		nil, {0}, {0, 100}, {0, 101, 0x91},
 	}
 }
 
-// leaveCall is a LeaveMatch call with the given request ID.
-func leaveCall(request uint32) []byte {
-	return captured(func(p *lobby.LobbyProxy) error { return p.LeaveMatch(net.ServerID, rmi.Reliable, request) })
+// leaveCall is a LeaveMatch request with sequence number seq.
+func leaveCall(seq uint32) []byte {
+	return request(seq, func(p *lobby.LobbyProxy) (rmi.Pending, error) { return p.LeaveMatch(net.ServerID, rmi.Reliable, nil) })
 }
 
 // lobbyRig is a match server that is not running (the test's goroutine is
@@ -118,12 +124,15 @@ func FuzzLobbyEvent(f *testing.F) {
 	}
 	r := newLobbyRig(f)
 	s, c := r.s, r.c
-	leave, leave2 := leaveCall(6), leaveCall(7) // one of the two is a new request
+	leave := leaveCall(1)
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		r.call(c.ID(), append([]byte(nil), frame...))
 		r.settle()
+		// Each input starts from a fresh reply window (as after a
+		// reconnection): the leave, always sequence number 1, is new to
+		// the server whatever numbers the input used.
+		s.reqs.LinkDown(c.ID())
 		r.call(c.ID(), leave)
-		r.call(c.ID(), leave2)
 		r.settle()
 		if n := s.reg.count(); n != 0 {
 			t.Fatalf("%x: %d matches open after the only client left", frame, n)
@@ -157,5 +166,50 @@ func TestJoinFailureEndsMatch(t *testing.T) {
 	r.s.reg.mu.Unlock()
 	if claimed {
 		t.Fatal("the creator still claims the match")
+	}
+}
+
+// TestLobbyRateLimitedRetry: a request over the client's call rate is
+// answered RateLimited, and that answer is not kept in the reply cache: the
+// same request asked again (same sequence number) while the bucket is
+// empty is refused again, and once it has refilled is served; a retry of
+// the served request then gets the cached answer without running it.
+func TestLobbyRateLimitedRetry(t *testing.T) {
+	r := newLobbyRig(t)
+	at := r.now.Add(time.Hour)
+	send := func(seq uint32, when time.Time) {
+		frame := request(seq, func(p *lobby.LobbyProxy) (rmi.Pending, error) {
+			return p.ListMatches(net.ServerID, rmi.Reliable, 0, 0, nil)
+		})
+		r.s.handle(sync.Event{Kind: sync.EventMessage, Peer: r.c.ID(), Delivery: net.Reliable, Data: frame, Received: when})
+	}
+	for seq := uint32(1); seq <= DefaultCallBurst; seq++ {
+		send(seq, at) // the burst: served
+	}
+	const limited = DefaultCallBurst + 1
+	send(limited, at)
+	send(limited, at)
+	send(limited, at.Add(time.Second)) // a token back
+	send(limited, at.Add(time.Second))
+	// The client gets every answer; those to the limited one, in order.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []rmi.Status
+	for len(got) < 4 {
+		e, err := r.c.Next(ctx)
+		if err != nil {
+			t.Fatalf("answers to request %d: %v, then %v", limited, got, err)
+		}
+		if e.Kind == sync.EventMessage && len(e.Data) >= rmi.ResponseHeaderSize && e.Data[0] == 0 && e.Data[1] == 0 &&
+			binary.BigEndian.Uint32(e.Data[2:]) == limited {
+			got = append(got, rmi.Status(e.Data[6]))
+		}
+	}
+	want := []rmi.Status{rmi.StatusRateLimited, rmi.StatusRateLimited, rmi.StatusOK, rmi.StatusOK}
+	if !slices.Equal(got, want) {
+		t.Fatalf("answers to request %d: %v, want %v", limited, got, want)
+	}
+	if st := r.s.reqs.Stats(); st.Served != DefaultCallBurst+3 || st.Replayed != 1 {
+		t.Errorf("reply cache %+v: want %d served (the refused ones too) and 1 replayed", st, DefaultCallBurst+3)
 	}
 }

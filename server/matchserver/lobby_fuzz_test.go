@@ -2,6 +2,7 @@ package matchserver
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"testing"
@@ -22,6 +23,20 @@ func captured(call func(p *lobby.LobbyProxy) error) []byte {
 	if err := call(p); err != nil {
 		panic(err)
 	}
+	return frame
+}
+
+// request returns the frame of a lobby request with sequence number seq.
+func request(seq uint32, call func(p *lobby.LobbyProxy) (rmi.Pending, error)) []byte {
+	var frame []byte
+	p := lobby.NewLobbyProxy(rmi.NewRequests(rmi.SenderFunc(func(_ net.HostID, _ net.Delivery, data []byte) error {
+		frame = append([]byte(nil), data...)
+		return nil
+	}), rmi.RequestConfig{}))
+	if _, err := call(p); err != nil {
+		panic(err)
+	}
+	binary.BigEndian.PutUint32(frame[2:], seq)
 	return frame
 }
 
@@ -57,18 +72,24 @@ func (r *registry) check() error {
 // nowhere): no panic, and the registry stays consistent.
 func FuzzLobbyCall(f *testing.F) {
 	for _, frame := range [][]byte{
-		captured(func(p *lobby.LobbyProxy) error { return p.ListMatches(net.ServerID, rmi.Reliable, 1, 0, 0) }),
-		captured(func(p *lobby.LobbyProxy) error { return p.ListMatches(net.ServerID, rmi.Reliable, 2, 5000, 3) }),
-		captured(func(p *lobby.LobbyProxy) error {
-			return p.CreateMatch(net.ServerID, rmi.Reliable, 3, "duel\x1b]0;x\x07", 4, []byte("map=arena"))
+		request(1, func(p *lobby.LobbyProxy) (rmi.Pending, error) {
+			return p.ListMatches(net.ServerID, rmi.Reliable, 0, 0, nil)
 		}),
-		captured(func(p *lobby.LobbyProxy) error {
-			return p.CreateMatch(net.ServerID, rmi.Reliable, 4, "big", 16, make([]byte, lobby.MaxOptions+1))
+		request(2, func(p *lobby.LobbyProxy) (rmi.Pending, error) {
+			return p.ListMatches(net.ServerID, rmi.Reliable, 5000, 3, nil)
 		}),
-		captured(func(p *lobby.LobbyProxy) error { return p.JoinMatch(net.ServerID, rmi.Reliable, 5, 1000) }),
-		captured(func(p *lobby.LobbyProxy) error { return p.JoinMatch(net.ServerID, rmi.Reliable, 6, 0) }),
-		captured(func(p *lobby.LobbyProxy) error { return p.QuickJoin(net.ServerID, rmi.Reliable, 7) }),
-		captured(func(p *lobby.LobbyProxy) error { return p.LeaveMatch(net.ServerID, rmi.Reliable, 8) }),
+		request(3, func(p *lobby.LobbyProxy) (rmi.Pending, error) {
+			return p.CreateMatch(net.ServerID, rmi.Reliable, "duel\x1b]0;x\x07", 4, []byte("map=arena"), nil)
+		}),
+		request(4, func(p *lobby.LobbyProxy) (rmi.Pending, error) {
+			return p.CreateMatch(net.ServerID, rmi.Reliable, "big", 16, make([]byte, lobby.MaxOptions+1), nil)
+		}),
+		request(5, func(p *lobby.LobbyProxy) (rmi.Pending, error) {
+			return p.JoinMatch(net.ServerID, rmi.Reliable, 1000, nil)
+		}),
+		request(6, func(p *lobby.LobbyProxy) (rmi.Pending, error) { return p.JoinMatch(net.ServerID, rmi.Reliable, 0, nil) }),
+		request(7, func(p *lobby.LobbyProxy) (rmi.Pending, error) { return p.QuickJoin(net.ServerID, rmi.Reliable, nil) }),
+		request(8, func(p *lobby.LobbyProxy) (rmi.Pending, error) { return p.LeaveMatch(net.ServerID, rmi.Reliable, nil) }),
 		captured(func(p *lobby.LobbyProxy) error { return p.Chat(net.ServerID, rmi.Reliable, "hi \u202eall") }),
 		captured(func(p *lobby.LobbyProxy) error { return p.SetName(net.ServerID, rmi.Reliable, "\x00Ana") }),
 	} {
@@ -113,12 +134,26 @@ func FuzzLobbyPage(f *testing.F) {
 			m := newMatch(net.HostID(10+7*k), name, MaxPlayers, opts)
 			r.addClaimed(m, net.HostID(100000+k))
 		}
-		reply := lobby.NewLobbyReplyProxy(rmi.SenderFunc(func(_ net.HostID, _ net.Delivery, data []byte) error {
+		// The pages are answered by a real stub, whose response frames
+		// are measured.
+		var answer struct {
+			page        []lobby.MatchInfo
+			next, total uint32
+		}
+		reqs := rmi.NewRequests(rmi.SenderFunc(func(_ net.HostID, _ net.Delivery, data []byte) error {
 			if len(data) > lobby.MaxPageBytes {
 				return fmt.Errorf("a page of %d bytes", len(data))
 			}
 			return nil
-		}))
+		}), rmi.RequestConfig{})
+		d := rmi.NewDispatcher()
+		d.SetRequests(reqs)
+		if err := d.Attach(&lobby.LobbyStub{ListMatches: func(rmi.CallInfo, uint32, uint8) (lobby.Result, []lobby.MatchInfo, uint32, uint32, error) {
+			return lobby.ResultOK, answer.page, answer.next, answer.total, nil
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		seq := uint32(0)
 		hostOf := func(id net.HostID) net.HostID { return id + 1<<31 }
 		want := limit
 		if want == 0 || want > lobby.MaxPageMatches {
@@ -130,7 +165,12 @@ func FuzzLobbyPage(f *testing.F) {
 			if total != len(r.byID) || len(page) > int(want) {
 				t.Fatalf("page after %v: %d matches (limit %d), total %d of %d", after, len(page), limit, total, len(r.byID))
 			}
-			if err := reply.MatchList(1, rmi.Reliable, 1<<31, uint8(lobby.OK), page, uint32(next), uint32(total)); err != nil {
+			answer.page, answer.next, answer.total = page, uint32(next), uint32(total)
+			seq++
+			list := request(seq, func(p *lobby.LobbyProxy) (rmi.Pending, error) {
+				return p.ListMatches(net.ServerID, rmi.Reliable, 0, 0, nil)
+			})
+			if err := d.Dispatch(rmi.CallInfo{From: 1, Context: rmi.Reliable}, list); err != nil {
 				t.Fatalf("page after %v, %d matches: %v", after, len(page), err)
 			}
 			for _, m := range page {

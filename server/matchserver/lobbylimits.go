@@ -23,6 +23,13 @@ type LobbyConfig struct {
 	ChatRoom int
 }
 
+// lobbyReplyCache bounds the memory of the answers kept per client for
+// retried requests: two pages of the match list. The lobby's requests are
+// reliable, so the runtime never retries them; the cache serves a client
+// that asks again with the same sequence number, and an older answer
+// dropped from it is answered rmi.StatusStale.
+const lobbyReplyCache = 2 * lobby.MaxPageBytes
+
 // Defaults of LobbyConfig.
 const (
 	DefaultCallRate  = 5
@@ -67,27 +74,15 @@ func (h *handler) allow(info rmi.CallInfo, call string) bool {
 	return false
 }
 
-// allowJoin is allow for the calls answered by Joined: a call over the
-// limit is answered RateLimited.
-func (h *handler) allowJoin(info rmi.CallInfo, request uint32, call string) bool {
+// allowRequest is allow for the requests: a call over the limit fails
+// with rmi.StatusRateLimited, which the reply cache does not keep (asked
+// again once the bucket has refilled, it is served).
+func (h *handler) allowRequest(info rmi.CallInfo, call string) error {
 	if h.allow(info, call) {
-		return true
+		return nil
 	}
-	s := h.s
-	s.metrics.results.WithLabelValues(lobby.RateLimited.String()).Inc()
-	s.sendAnswer(info.From, func() error {
-		return s.reply.Joined(info.From, rmi.Reliable, request, uint8(lobby.RateLimited), uint32(net.NoHost))
-	})
-	return false
-}
-
-// sendAnswer sends an answer that is not recorded for repeats (a refusal
-// that says nothing of the request itself: asked again later, it is
-// worked on).
-func (s *Server) sendAnswer(client net.HostID, send func() error) {
-	if err := send(); err != nil {
-		s.lobLog.Debug("answer not sent", "client", client, "error", err)
-	}
+	h.s.result(lobby.ResultRateLimited)
+	return rmi.Fail(rmi.StatusRateLimited)
 }
 
 // connected puts a new client in a lobby chat room.

@@ -149,20 +149,20 @@ func (r *registry) claim(client, id net.HostID) lobby.Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, busy := r.inMatch[client]; busy {
-		return lobby.AlreadyInMatch
+		return lobby.ResultAlreadyInMatch
 	}
 	if id != net.NoHost {
 		m := r.matches[id]
 		switch {
 		case m == nil:
-			return lobby.NotFound
+			return lobby.ResultNotFound
 		case m.seats >= m.max:
-			return lobby.Full
+			return lobby.ResultFull
 		}
 		m.seats++
 	}
 	r.inMatch[client] = id
-	return lobby.OK
+	return lobby.ResultOK
 }
 
 // claimQuick claims a seat for client in the fullest match with a free
@@ -174,7 +174,7 @@ func (r *registry) claimQuick(client net.HostID) (*match, lobby.Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, busy := r.inMatch[client]; busy {
-		return nil, lobby.AlreadyInMatch
+		return nil, lobby.ResultAlreadyInMatch
 	}
 	var best *match
 	for _, m := range r.byID {
@@ -184,11 +184,11 @@ func (r *registry) claimQuick(client net.HostID) (*match, lobby.Result) {
 		}
 	}
 	if best == nil {
-		return nil, lobby.OK
+		return nil, lobby.ResultOK
 	}
 	best.seats++
 	r.inMatch[client] = best.id
-	return best, lobby.OK
+	return best, lobby.ResultOK
 }
 
 // release forgets client's match, frees its seat there, and returns it.

@@ -77,23 +77,23 @@ func TestLobby(t *testing.T) {
 	if ms, err := a.List(ctx(t)); err != nil || len(ms) != 0 {
 		t.Fatalf("list: %v %v", ms, err)
 	}
-	m := must(t, lobby.OK)(a.Create(ctx(t), "duel", 2, []byte("map=arena")))
-	must(t, lobby.AlreadyInMatch)(a.Create(ctx(t), "again", 2, nil))
-	must(t, lobby.BadRequest)(b.Create(ctx(t), "huge", 200, nil))
-	must(t, lobby.NotFound)(b.Join(ctx(t), m+1000))
+	m := must(t, lobby.ResultOK)(a.Create(ctx(t), "duel", 2, []byte("map=arena")))
+	must(t, lobby.ResultAlreadyInMatch)(a.Create(ctx(t), "again", 2, nil))
+	must(t, lobby.ResultBadRequest)(b.Create(ctx(t), "huge", 200, nil))
+	must(t, lobby.ResultNotFound)(b.Join(ctx(t), m+1000))
 
 	ms, err := b.List(ctx(t))
 	if err != nil || len(ms) != 1 || ms[0].ID != uint32(m) || ms[0].Players != 1 || string(ms[0].Options) != "map=arena" || ms[0].Host != uint32(a.ID()) {
 		t.Fatalf("list: %+v %v", ms, err)
 	}
-	if got := must(t, lobby.OK)(b.Join(ctx(t), m)); got != m {
+	if got := must(t, lobby.ResultOK)(b.Join(ctx(t), m)); got != m {
 		t.Fatalf("joined %v, want %v", got, m)
 	}
 	// A repeated request gets the same answer, and is not joined twice.
-	if got := must(t, lobby.OK)(b.RepeatJoin(ctx(t), m)); got != m {
+	if got := must(t, lobby.ResultOK)(b.RepeatJoin(ctx(t))); got != m {
 		t.Fatalf("repeat joined %v", got)
 	}
-	must(t, lobby.Full)(c.Join(ctx(t), m))
+	must(t, lobby.ResultFull)(c.Join(ctx(t), m))
 
 	// The match is a P2P group with the server as member: a and b meet.
 	members := srv.Sync().Members(m)
@@ -127,14 +127,14 @@ wait:
 	}
 
 	// Quick-join picks an open match, or makes one.
-	q := must(t, lobby.OK)(c.QuickJoin(ctx(t)))
+	q := must(t, lobby.ResultOK)(c.QuickJoin(ctx(t)))
 	if q == m {
 		t.Fatal("quick-joined a full match")
 	}
-	if r, err := c.Leave(ctx(t)); err != nil || r != lobby.OK {
+	if r, err := c.Leave(ctx(t)); err != nil || r != lobby.ResultOK {
 		t.Fatalf("leave: %v %v", r, err)
 	}
-	if r, _ := c.Leave(ctx(t)); r != lobby.NotInMatch {
+	if r, _ := c.Leave(ctx(t)); r != lobby.ResultNotInMatch {
 		t.Fatalf("second leave: %v", r)
 	}
 	// c's quick match is empty now, and gone.
@@ -163,7 +163,7 @@ wait:
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	must(t, lobby.OK)(c.Join(ctx(t), m))
+	must(t, lobby.ResultOK)(c.Join(ctx(t), m))
 }
 
 func TestAdminEndpoint(t *testing.T) {
@@ -238,7 +238,7 @@ func TestLobbyChat(t *testing.T) {
 	// A player in a match is not in the lobby: it neither hears lobby lines
 	// nor stops hearing its own.
 	c := dial()[2]
-	must(t, lobby.OK)(c.Create(ctx(t), "duel", 2, nil))
+	must(t, lobby.ResultOK)(c.Create(ctx(t), "duel", 2, nil))
 	if err := c.Say("from a match"); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ type metrics struct {
 	reg         *prometheus.Registry
 	requests    *prometheus.CounterVec
 	results     *prometheus.CounterVec
-	duplicates  prometheus.Counter
 	overloaded  prometheus.Counter
 	lobbyErrors prometheus.Counter
 	chatDropped *prometheus.CounterVec
@@ -29,7 +28,10 @@ func newMetrics(s *Server) *metrics {
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_requests_total", Help: "Lobby calls by kind."}, []string{"call"})
 	m.results = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_results_total", Help: "Lobby answers by result."}, []string{"result"})
-	m.duplicates = prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_lobby_duplicate_requests_total", Help: "Requests repeated with the same ID."})
+	duplicates := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "skein_lobby_duplicate_requests_total", Help: "Requests repeated with the same sequence number (answered from the reply cache, or not at all while the first is worked on)."}, func() float64 {
+		st := s.reqs.Stats()
+		return float64(st.Replayed + st.Busy + st.ReplayDrops + st.Stale)
+	})
 	m.overloaded = prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_match_queue_full_total", Help: "Requests refused because a match's job queue was full."})
 	m.lobbyErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_lobby_bad_calls_total", Help: "Lobby frames that did not decode or named no call."})
 	m.rtt = prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -37,7 +39,7 @@ func newMetrics(s *Server) *metrics {
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 	})
 	m.chatDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_chat_dropped_total", Help: "Lobby chat lines not relayed, by reason."}, []string{"reason"})
-	m.reg.MustRegister(m.requests, m.results, m.duplicates, m.overloaded, m.lobbyErrors, m.rtt, m.chatDropped)
+	m.reg.MustRegister(m.requests, m.results, duplicates, m.overloaded, m.lobbyErrors, m.rtt, m.chatDropped)
 	m.lobbyLimits.register(m.reg)
 
 	host := func() net.HostStats { return s.sync.Host().Stats() }
@@ -75,6 +77,23 @@ func newMetrics(s *Server) *metrics {
 	gauge("skein_suspended_clients", "Clients whose link timed out, kept for -resume-grace (counted in skein_clients).", func() float64 { return float64(host().Resume.Suspended) })
 	counter("skein_resumed_sessions_total", "Suspended clients that came back within -resume-grace.", func() float64 { return float64(host().Resume.Resumed) })
 	counter("skein_suspensions_expired_total", "Suspended clients removed at the end of -resume-grace.", func() float64 { return float64(host().Resume.Expired) })
+	// Logins (docs/PROTOCOL.md, "Credentials").
+	counter("skein_logins_total", "Clients the auth mode admitted (before the capacity checks).", func() float64 { return float64(host().Auth.Logins) })
+	counter("skein_sessions_replaced_total", "Sessions kicked by a new login of their user.", func() float64 { return float64(host().Auth.Replaced) })
+	counter("skein_auth_queue_full_total", "Logins refused as busy: every Authenticate worker and queue place taken.", func() float64 { return float64(host().Auth.QueueFull) })
+	gauge("skein_auth_in_flight", "Logins the Authenticate hook is deciding.", func() float64 { return float64(host().Auth.InFlight) })
+	for reason, f := range map[string]func(net.AuthStats) uint64{
+		"unauthorized":      func(a net.AuthStats) uint64 { return a.Unauthorized },
+		"banned":            func(a net.AuthStats) uint64 { return a.Banned },
+		"expired":           func(a net.AuthStats) uint64 { return a.Expired },
+		"already_logged_in": func(a net.AuthStats) uint64 { return a.AlreadyLoggedIn },
+		"unavailable":       func(a net.AuthStats) uint64 { return a.Unavailable },
+	} {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "skein_login_refused_total", Help: "Logins refused, by the reason sent to the client.",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 { return float64(f(host().Auth)) }))
+	}
 	// Admission (docs/PROTOCOL.md, "Admission").
 	gauge("skein_pending_clients", "Clients admitted whose handshake is not confirmed yet (counted in skein_clients).", func() float64 { return float64(host().Admission.Pending) })
 	counter("skein_busy_rejects_total", "Busy rejects sent to hellos over a handshake rate.", func() float64 { return float64(host().Admission.Busy) })

@@ -10,23 +10,29 @@
 // one client can make it do (LobbyConfig; the server's -lobby-* flags):
 //
 //   - Calls: a token bucket per client, CallRate a second after a burst of
-//     CallBurst (5 and 20 by default). A call over it is answered
-//     lobby.RateLimited (Chat and SetName, which have no answer, are
-//     dropped) and counted in skein_lobby_rate_limited_total{call}; that
-//     answer is a few bytes, the size of the call, so a flood gains nothing.
+//     CallBurst (5 and 20 by default). A request over it fails with
+//     rmi.StatusRateLimited (Chat and SetName, which have no answer, are
+//     dropped) and is counted in skein_lobby_rate_limited_total{call}; that
+//     answer is a few bytes, the size of the call, so a flood gains nothing,
+//     and it is not kept in the reply cache: the request asked again after
+//     the limit is served.
+//   - Repeats: the rmi runtime answers a retried request (same sequence
+//     number) from its reply cache (ReplyCacheBytes per client, each
+//     response sent again at most MaxReplays times) without running it
+//     twice; skein_lobby_duplicate_requests_total counts them.
 //   - The match list: ListMatches answers one page, in match ID order, of at
 //     most lobby.MaxPageMatches matches and lobby.MaxPageBytes (16 KiB)
 //     encoded, with the cursor of the next page; the cost of a page is its
 //     length, whatever the number of matches. Options are at most
-//     lobby.MaxOptions bytes (4 KiB; more is lobby.TooLarge).
+//     lobby.MaxOptions bytes (4 KiB; more is lobby.ResultTooLarge).
 //   - Names: cleaned with engine/chat's name rules (control, bidirectional
 //     and invisible characters removed, cut to chat.MaxNameRunes
 //     characters); at most MaxNameLen bytes before; empty after is
-//     lobby.BadRequest.
+//     lobby.ResultBadRequest.
 //   - Joins: the seats of each match are counted when a join is decided,
 //     under the registry's lock, so simultaneous joins and quick joins into
 //     free seats all succeed and exactly those over capacity are told
-//     lobby.Full, at once, without queueing on the match.
+//     lobby.ResultFull, at once, without queueing on the match.
 //   - Lobby chat: each client is put in a room of at most ChatRoom clients
 //     (64 by default) when it connects; a line reaches its room only, after
 //     engine/chat's Clean and per-sender Limiter (5 lines, then 1 a
@@ -80,6 +86,11 @@ type Config struct {
 	TCP net.TCPConfig
 	// Lobby bounds each client's lobby calls and the lobby chat's rooms.
 	Lobby LobbyConfig
+	// ShareUsers makes match members learn each other's user IDs (the
+	// member join events; sync.ServerConfig.ShareUsers). Who a user is
+	// comes from Net.Authenticate: OpenAuth, a token Verifier's
+	// Authenticate, or an embedder's hook (see the auth modes in auth.go).
+	ShareUsers bool
 }
 
 // Limits of lobby requests.
@@ -109,21 +120,12 @@ type Server struct {
 	closing atomic.Bool
 	matchWG stdsync.WaitGroup
 
-	// The last request of each client and its answer, to answer a repeated
-	// request again. A leaf lock: never held while sending.
-	answerMu stdsync.Mutex
-	answers  map[net.HostID]answer
+	// reqs answers the lobby's requests and keeps each client's recent
+	// answers for retries (the rmi reply cache).
+	reqs *rmi.Requests
 
 	chatLimit *chat.Limiter[net.HostID]
 	lobby     *handler // the lobby calls' handler (event goroutine only)
-}
-
-// answer is the last answer sent to a client, resent if the same request
-// ID comes again.
-type answer struct {
-	request uint32
-	resend  func()
-	pending bool
 }
 
 // New binds the UDP socket and the admin listener; Run serves.
@@ -147,7 +149,6 @@ func New(cfg Config) (*Server, error) {
 		disp:    rmi.NewDispatcher(),
 		reg:     newRegistry(),
 		started: time.Now(),
-		answers: make(map[net.HostID]answer),
 		// A burst of 5 lines, then 1 a second, per sender; every client
 		// may be one.
 		chatLimit: chat.NewLimiter[net.HostID](chat.LimiterConfig{MaxSenders: cfg.MaxClients}),
@@ -156,12 +157,14 @@ func New(cfg Config) (*Server, error) {
 	ncfg.MaxLinks = cfg.MaxClients
 	tcfg := cfg.TCP
 	tcfg.MaxConns = cfg.MaxClients
-	ss, err := sync.ListenServer(cfg.Listen, sync.ServerConfig{Net: ncfg, TCP: tcfg, Logger: cfg.Logger})
+	ss, err := sync.ListenServer(cfg.Listen, sync.ServerConfig{Net: ncfg, TCP: tcfg, Logger: cfg.Logger, ShareUsers: cfg.ShareUsers})
 	if err != nil {
 		return nil, err
 	}
 	s.sync = ss
 	s.reply = lobby.NewLobbyReplyProxy(ss)
+	s.reqs = rmi.NewRequests(ss, rmi.RequestConfig{ReplyCacheBytes: lobbyReplyCache})
+	s.disp.SetRequests(s.reqs)
 	s.lobby = newHandler(s, cfg.Lobby, cfg.MaxClients)
 	if err := s.disp.Attach(lobby.NewLobbyStub(s.lobby)); err != nil {
 		ss.Close()
@@ -253,7 +256,7 @@ func (s *Server) handle(e sync.Event) {
 	case sync.EventConnected:
 		s.lobby.connected(e.Peer)
 	case sync.EventDisconnected:
-		s.forget(e.Peer)
+		s.reqs.LinkDown(e.Peer) // its reply cache
 		s.chatLimit.Forget(e.Peer)
 		s.lobby.disconnected(e.Peer)
 		if id, ok := s.reg.release(e.Peer); ok {
@@ -279,45 +282,4 @@ func (s *Server) handle(e sync.Event) {
 		// The server's view of its matches' groups: the lobby keeps its
 		// own member lists (match.members), changed on its goroutines.
 	}
-}
-
-// repeated reports whether this request ID is the client's last one: if
-// it was answered, the answer is sent again; if it is still being worked on,
-// nothing more is done. A new request ID is recorded as pending.
-func (s *Server) repeated(client net.HostID, request uint32) bool {
-	s.answerMu.Lock()
-	a, ok := s.answers[client]
-	if !ok || a.request != request {
-		s.answers[client] = answer{request: request, pending: true}
-		s.answerMu.Unlock()
-		return false
-	}
-	s.answerMu.Unlock()
-	s.metrics.duplicates.Inc()
-	if !a.pending && a.resend != nil {
-		a.resend()
-	}
-	return true
-}
-
-// answer sends an answer and records it for repeats.
-func (s *Server) answer(client net.HostID, request uint32, send func() error) {
-	s.answerMu.Lock()
-	if a, ok := s.answers[client]; ok && a.request == request {
-		s.answers[client] = answer{request: request, resend: func() {
-			if err := send(); err != nil {
-				s.lobLog.Debug("repeated answer not sent", "client", client, "error", err)
-			}
-		}}
-	}
-	s.answerMu.Unlock()
-	if err := send(); err != nil {
-		s.lobLog.Debug("answer not sent", "client", client, "error", err)
-	}
-}
-
-func (s *Server) forget(client net.HostID) {
-	s.answerMu.Lock()
-	delete(s.answers, client)
-	s.answerMu.Unlock()
 }

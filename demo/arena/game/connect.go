@@ -42,7 +42,7 @@ func newConnect(g *Game, addr netip.AddrPort, action string, match uint32, bots 
 	if g.conn != nil && g.conn.local != nil {
 		c.status = "Starting a local match…"
 	}
-	cfg := netplay.Config{Name: g.opt.Name, Logger: g.opt.Logger, Uplink: g.opt.Uplink}
+	cfg := netplay.Config{Name: g.opt.Name, Logger: g.opt.Logger, Uplink: g.opt.Uplink, Credentials: g.opt.Credentials}
 	cfg.Net.ServerKeys = keys
 	if g.conn != nil {
 		g.conn.pinned = len(keys) > 0

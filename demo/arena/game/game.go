@@ -34,6 +34,10 @@ import (
 type Options struct {
 	// Name is the player's name.
 	Name string
+	// Credentials are sent to every match server joined: the player's
+	// local profile (netplay.Profile), which names them to an open-mode
+	// server. Empty: anonymous.
+	Credentials []byte
 	// Server is the match server the menu offers ("host:port").
 	Server string
 	// Bots is how many bots join a match this player creates.

@@ -324,6 +324,11 @@ func (p *playScene) drawNet(g *Game, dst *ebiten.Image, peers []netplay.PeerInfo
 			fillRect(dst, rect{box.x + 6, y - 2, box.w - 12, rowH}, color.RGBA{50, 62, 92, 160})
 		}
 		name := pe.Name
+		if pe.User != "" && pe.User != pe.Name {
+			// The user name the server knows (the profile's), when it
+			// differs from the in-game name.
+			name += " @" + pe.User
+		}
 		if pe.Me {
 			name += " (you)"
 		}

@@ -46,15 +46,33 @@ func arenaSeeds(tb testing.TB) [][]byte {
 		p.Host_Bullets(to, proto.BulletsCtx, w.Tick, 1234, snap.Bullets),
 		p.Host_Events(to, proto.EventCtx, w.Tick, wireEv),
 		p.Player_Chat(to, proto.ChatCtx, "gg"),
-		lp.Joined(to, ctx, 1, 0, 5001),
-		lp.Left(to, ctx, 2, 0),
-		lp.MatchList(to, ctx, 3, uint8(lobby.OK), []lobby.MatchInfo{{ID: 5002, Name: "x", Players: 1, MaxPlayers: 2}}, 0, 1),
 		lp.ChatLine(to, ctx, 1001, "Bo", "hi"),
 	} {
 		if err != nil {
 			tb.Fatal(err)
 		}
 	}
+	// Responses to lobby requests (sequence numbers 1 to 3), which only
+	// the server's may answer.
+	response := func(seq uint32, results func(e *rmi.Encoder)) []byte {
+		var e rmi.Encoder
+		e.Write([]byte{0, 0, byte(seq >> 24), byte(seq >> 16), byte(seq >> 8), byte(seq), byte(rmi.StatusOK)})
+		results(&e)
+		return append([]byte(nil), e.Bytes()...)
+	}
+	out = append(out,
+		response(1, func(e *rmi.Encoder) { e.EncodeArrayLen(2); lobby.ResultOK.EncodeRMI(e); e.EncodeUint32(5001) }),
+		response(2, func(e *rmi.Encoder) { e.EncodeArrayLen(1); lobby.ResultOK.EncodeRMI(e) }),
+		response(3, func(e *rmi.Encoder) {
+			e.EncodeArrayLen(4)
+			lobby.ResultOK.EncodeRMI(e)
+			e.EncodeArrayLen(1)
+			m := lobby.MatchInfo{ID: 5002, Name: "x", Players: 1, MaxPlayers: 2}
+			m.EncodeRMI(e)
+			e.EncodeUint32(0)
+			e.EncodeUint32(1)
+		}),
+		[]byte{0, 0, 0, 0, 0, 1, byte(rmi.StatusRateLimited)})
 	return append(out, nil, []byte{0x07}, []byte{0x07, 0xd0}, []byte{0x07, 0xd2, 0x94, 0xce})
 }
 

@@ -27,11 +27,6 @@ func DefaultOptions() proto.MatchOptions {
 	return proto.MatchOptions{Game: proto.GameName, Version: proto.Version, Map: "Foundry", RoundSeconds: sim.DefaultRoundTicks / sim.TickRate}
 }
 
-func (s *Session) nextReq() uint32 {
-	s.req++
-	return s.req
-}
-
 // Matches returns the last page of the match list and when it arrived
 // (zero before the first).
 func (s *Session) Matches() ([]MatchEntry, time.Time) {
@@ -57,7 +52,7 @@ func (s *Session) Matches() ([]MatchEntry, time.Time) {
 
 // Busy reports whether a create, join or leave request is waiting for its
 // answer.
-func (s *Session) Busy() bool { return s.joinReq != 0 || s.leaveReq != 0 }
+func (s *Session) Busy() bool { return s.joining || s.leaving }
 
 // LobbyError returns the last lobby failure ("" when none) and forgets it.
 func (s *Session) LobbyError() string {
@@ -72,11 +67,9 @@ func (s *Session) CreateMatch(name string, maxPlayers int, opts proto.MatchOptio
 	if s.Busy() || s.match != net.NoHost {
 		return
 	}
-	s.joinReq = s.nextReq()
 	maxPlayers = min(max(maxPlayers, 2), sim.MaxPlayers)
-	if err := s.lob.CreateMatch(net.ServerID, rmi.Reliable, s.joinReq, name, uint8(maxPlayers), proto.EncodeOptions(opts)); err != nil {
-		s.joinReq, s.lobbyErr = 0, err.Error()
-	}
+	_, err := s.lob.CreateMatch(net.ServerID, rmi.Reliable, name, uint8(maxPlayers), proto.EncodeOptions(opts), s.onJoined)
+	s.requested(&s.joining, err)
 }
 
 // JoinMatch asks to join match id.
@@ -84,10 +77,8 @@ func (s *Session) JoinMatch(id net.HostID) {
 	if s.Busy() || s.match != net.NoHost {
 		return
 	}
-	s.joinReq = s.nextReq()
-	if err := s.lob.JoinMatch(net.ServerID, rmi.Reliable, s.joinReq, uint32(id)); err != nil {
-		s.joinReq, s.lobbyErr = 0, err.Error()
-	}
+	_, err := s.lob.JoinMatch(net.ServerID, rmi.Reliable, uint32(id), s.onJoined)
+	s.requested(&s.joining, err)
 }
 
 // QuickJoin asks to join the fullest open match, or a new one.
@@ -95,21 +86,17 @@ func (s *Session) QuickJoin() {
 	if s.Busy() || s.match != net.NoHost {
 		return
 	}
-	s.joinReq = s.nextReq()
-	if err := s.lob.QuickJoin(net.ServerID, rmi.Reliable, s.joinReq); err != nil {
-		s.joinReq, s.lobbyErr = 0, err.Error()
-	}
+	_, err := s.lob.QuickJoin(net.ServerID, rmi.Reliable, s.onJoined)
+	s.requested(&s.joining, err)
 }
 
 // LeaveMatch asks to leave the current match.
 func (s *Session) LeaveMatch() {
-	if s.match == net.NoHost || s.leaveReq != 0 {
+	if s.match == net.NoHost || s.leaving {
 		return
 	}
-	s.leaveReq = s.nextReq()
-	if err := s.lob.LeaveMatch(net.ServerID, rmi.Reliable, s.leaveReq); err != nil {
-		s.leaveReq, s.lobbyErr = 0, err.Error()
-	}
+	_, err := s.lob.LeaveMatch(net.ServerID, rmi.Reliable, s.onLeft)
+	s.requested(&s.leaving, err)
 }
 
 // Map returns the current match's map (nil outside a match).
@@ -121,38 +108,48 @@ func (s *Session) InMatch() net.HostID { return s.match }
 // MatchOptions returns the current match's options.
 func (s *Session) MatchOptions() proto.MatchOptions { return s.opts }
 
-var errNotServer = errors.New("lobby answer from a peer")
+var errNotServer = errors.New("lobby call from a peer")
 
-func (s *Session) onJoined(info rmi.CallInfo, req uint32, result uint8, match uint32) error {
-	if info.From != net.ServerID {
-		return errNotServer
+// requested records a request sent (busy) or why it could not be.
+func (s *Session) requested(busy *bool, err error) {
+	*busy = err == nil
+	if err != nil {
+		s.lobbyErr = err.Error()
 	}
-	if req != s.joinReq {
-		return nil // a stale answer
-	}
-	s.joinReq = 0
-	if r := lobby.Result(result); r != lobby.OK {
-		s.lobbyErr = "Could not join: " + r.String()
-		return nil
-	}
-	s.enterMatch(net.HostID(match))
-	return nil
 }
 
-func (s *Session) onLeft(info rmi.CallInfo, req uint32, result uint8) error {
-	if info.From != net.ServerID {
-		return errNotServer
+// onJoined is the answer to a create, join or quick join (from the server:
+// the runtime matches responses to the host asked).
+func (s *Session) onJoined(result lobby.Result, match uint32, err error) {
+	s.joining = false
+	switch {
+	case err != nil:
+		s.lobbyErr = "Could not join: " + lobbyFailure(err)
+	case result != lobby.ResultOK:
+		s.lobbyErr = "Could not join: " + result.Text()
+	default:
+		s.enterMatch(net.HostID(match))
 	}
-	if req != s.leaveReq {
-		return nil
-	}
-	s.leaveReq = 0
-	if r := lobby.Result(result); r == lobby.RateLimited {
-		s.lobbyErr = "Could not leave: " + r.String() // still in the match: try again
-		return nil
+}
+
+func (s *Session) onLeft(result lobby.Result, err error) {
+	s.leaving = false
+	if errors.Is(err, rmi.ErrRateLimited) {
+		s.lobbyErr = "Could not leave: " + lobbyFailure(err) // still in the match: try again
+		return
 	}
 	s.leftMatch()
-	return nil
+}
+
+// lobbyFailure says why a lobby request failed, for a player.
+func lobbyFailure(err error) string {
+	switch {
+	case errors.Is(err, rmi.ErrRateLimited):
+		return lobby.ResultRateLimited.Text()
+	case errors.Is(err, rmi.ErrTimeout), errors.Is(err, rmi.ErrLinkLost):
+		return "no answer from the server"
+	}
+	return err.Error()
 }
 
 // enterMatch starts playing in match id. The engine has already processed
@@ -164,8 +161,8 @@ func (s *Session) enterMatch(id net.HostID) {
 		o, err := proto.DecodeOptions(c)
 		if err != nil {
 			s.lobbyErr = "That match is not an arena match of this version"
-			s.leaveReq = s.nextReq()
-			if err := s.lob.LeaveMatch(net.ServerID, rmi.Reliable, s.leaveReq); err != nil {
+			_, err := s.lob.LeaveMatch(net.ServerID, rmi.Reliable, s.onLeft)
+			if s.requested(&s.leaving, err); err != nil {
 				s.log.Debug("leave request not sent", "error", err)
 			}
 			return
@@ -242,6 +239,7 @@ func (s *Session) memberLeft(m net.HostID) {
 		s.notice(Info, "%s left", s.PlayerName(m))
 	}
 	delete(s.names, m)
+	delete(s.users, m)
 	delete(s.relayed, m)
 	s.chatLimit.Forget(m)
 	if s.world != nil {

@@ -22,8 +22,12 @@ type Local struct {
 // StartLocal starts a match server on listen ("127.0.0.1:0" for this
 // machine only, ":7777" to let the LAN join).
 func StartLocal(listen string, log hclog.Logger) (*Local, error) {
-	srv, err := matchserver.New(matchserver.Config{Listen: listen, Logger: log, ShutdownTimeout: 2 * time.Second,
-		Net: net.Config{ResumeGrace: net.DefaultResumeGrace, Timeout: AwayAfter}})
+	// Open mode: players are named by the profile they send; members see
+	// each other's user names. A player whose network drops keeps its
+	// place for net.DefaultResumeGrace, told within AwayAfter.
+	srv, err := matchserver.New(matchserver.Config{Listen: listen, Logger: log, ShutdownTimeout: 2 * time.Second, ShareUsers: true,
+		Net: net.Config{Authenticate: matchserver.OpenAuth, AuthInline: true, DuplicateLogin: net.SessionMany,
+			ResumeGrace: net.DefaultResumeGrace, Timeout: AwayAfter}})
 	if err != nil {
 		return nil, err
 	}

@@ -70,30 +70,26 @@ func (s *Session) PrevPage() bool {
 // RefreshMatches asks the server for the page of its match list shown
 // (see Matches, MatchPage).
 func (s *Session) RefreshMatches() {
-	s.listReq = s.nextReq()
-	if err := s.lob.ListMatches(net.ServerID, rmi.Reliable, s.listReq, s.pages.after, uint8(s.pages.size)); err != nil {
+	s.listing.Cancel() // an older page's answer is stale
+	pend, err := s.lob.ListMatches(net.ServerID, rmi.Reliable, s.pages.after, uint8(s.pages.size), s.onMatchList)
+	if err != nil {
 		s.lobbyErr = err.Error()
 	}
+	s.listing = pend
 }
 
-func (s *Session) onMatchList(info rmi.CallInfo, req uint32, result uint8, ms []lobby.MatchInfo, next, total uint32) error {
-	if info.From != net.ServerID {
-		return errNotServer
-	}
-	if req != s.listReq {
-		return nil // a stale answer
-	}
-	if lobby.Result(result) != lobby.OK {
-		return nil // asked too often: the next refresh asks again
+func (s *Session) onMatchList(result lobby.Result, ms []lobby.MatchInfo, next, total uint32, err error) {
+	s.listing = rmi.Pending{}
+	if err != nil || result != lobby.ResultOK {
+		return // asked too often, or no answer: the next refresh asks again
 	}
 	p := &s.pages
 	if len(ms) == 0 && len(p.back) > 0 {
 		// The matches of this page ended: back to the first page.
 		p.after, p.back, p.next = 0, p.back[:0], 0
 		s.RefreshMatches()
-		return nil
+		return
 	}
 	s.matches, s.listedAt = ms, time.Now()
 	p.next, p.total = next, int(total)
-	return nil
 }

@@ -5,12 +5,16 @@ import (
 
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/server/matchserver"
 )
 
 // PeerInfo is one member of the match as the network panel shows it.
 type PeerInfo struct {
 	ID   net.HostID
 	Name string
+	// User is the player's user name as the match server knows it (its
+	// profile or token; empty when the server does not share users).
+	User string
 	// Me is this session's own row; Host marks the match's authority.
 	Me, Host bool
 	// From the link to the peer (zero for Me).
@@ -30,7 +34,7 @@ func (s *Session) Peers() []PeerInfo {
 		if m == net.ServerID {
 			continue
 		}
-		p := PeerInfo{ID: m, Name: s.PlayerName(m), Me: m == s.me, Host: m == s.host}
+		p := PeerInfo{ID: m, Name: s.PlayerName(m), User: matchserver.DisplayName(s.users[m]), Me: m == s.me, Host: m == s.host}
 		if !p.Me {
 			if st, ok := s.client.Host().LinkStats(m); ok {
 				p.RTT, p.Jitter, p.LossIn, p.LossOut = st.RTT, st.Jitter, st.LossIn, st.LossOut

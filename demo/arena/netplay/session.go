@@ -74,6 +74,10 @@ type Config struct {
 	// zero then means AwayAfter, so that the player is told within a few
 	// seconds (a timeout only suspends the session).
 	Net net.Config
+	// Credentials are sent sealed in the handshake: the player's Profile
+	// (Profile.Credentials) for an open-mode match server, or a connect
+	// token. Empty: the player is anonymous.
+	Credentials []byte
 }
 
 // DefaultUplink is the default Config.Uplink: 96 kB/s (768 kbit/s, with
@@ -117,14 +121,14 @@ type Session struct {
 	me     net.HostID
 	arena  *proto.ArenaP2PProxy
 	lob    *lobby.LobbyProxy
+	reqs   *rmi.Requests // carries the lobby's requests
 	disp   *rmi.Dispatcher
 	start  time.Time
 
 	// Lobby.
-	req       uint32
-	joinReq   uint32 // pending create/join/quick-join, 0 when none
-	leaveReq  uint32
-	listReq   uint32
+	joining   bool        // a create, join or quick join waits for its answer
+	leaving   bool        // a leave waits for its answer
+	listing   rmi.Pending // the last ListMatches: older answers are stale
 	matches   []lobby.MatchInfo
 	pages     matchPages
 	listedAt  time.Time
@@ -141,7 +145,8 @@ type Session struct {
 	host    net.HostID
 	members []net.HostID
 	names   map[net.HostID]string
-	joined  bool // my own join event was seen: later joins are newcomers
+	users   map[net.HostID]string // user IDs from member joins (ShareUsers)
+	joined  bool                  // my own join event was seen: later joins are newcomers
 
 	// Host role (world != nil).
 	world  *sim.World
@@ -247,7 +252,7 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		return nil, err
 	}
 	imp := impair.Wrap(raw)
-	client, err := sync.NewClient(imp, sync.ClientConfig{Net: cfg.Net, Logger: cfg.Logger})
+	client, err := sync.NewClient(imp, sync.ClientConfig{Net: cfg.Net, Logger: cfg.Logger, Credentials: cfg.Credentials})
 	if err != nil {
 		imp.Close()
 		return nil, err
@@ -263,16 +268,19 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		imp:       imp,
 		me:        client.ID(),
 		arena:     proto.NewArenaP2PProxy(client),
-		lob:       lobby.NewLobbyProxy(client),
 		disp:      rmi.NewDispatcher(),
 		start:     time.Now(),
 		names:     map[net.HostID]string{},
+		users:     map[net.HostID]string{},
 		relayed:   map[net.HostID]bool{},
 		connected: true,
 		chatLimit: chat.NewLimiter[net.HostID](chat.LimiterConfig{}),
 		ownPace:   chat.NewLimiter[net.HostID](chat.LimiterConfig{Burst: ownBurst}),
 	}
 	s.names[s.me] = cfg.Name
+	s.reqs = rmi.NewRequests(client, rmi.RequestConfig{})
+	s.lob = lobby.NewLobbyProxy(s.reqs)
+	s.disp.SetRequests(s.reqs)
 	err = s.disp.Attach(&proto.ArenaP2PStub{
 		Player_Hello:  s.onHello,
 		Player_Input:  s.onInput,
@@ -282,12 +290,7 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		Player_Chat:   s.onChat,
 	})
 	if err == nil {
-		err = s.disp.Attach(&lobby.LobbyReplyStub{
-			MatchList: s.onMatchList,
-			Joined:    s.onJoined,
-			Left:      s.onLeft,
-			ChatLine:  s.onLobbyChat,
-		})
+		err = s.disp.Attach(&lobby.LobbyReplyStub{ChatLine: s.onLobbyChat})
 	}
 	if err != nil {
 		client.Close()
@@ -405,6 +408,7 @@ func (s *Session) Tick(in sim.Input) {
 		return
 	}
 	now := time.Now()
+	s.reqs.Tick(now) // the lobby requests' timeouts
 	if now.Sub(s.polled) >= 500*time.Millisecond {
 		s.polled = now
 		s.pollLinks()
@@ -433,6 +437,11 @@ func (s *Session) handle(e sync.Event) {
 			s.log.Debug("bad call", "from", e.Peer, "error", err)
 		}
 	case sync.EventMemberJoin:
+		if e.User != "" {
+			// Kept whatever the group: the joins of a match's members
+			// may come before the lobby's answer names the match.
+			s.users[e.Member] = e.User
+		}
 		if e.Group == s.match {
 			s.memberJoined(e.Member)
 		}
@@ -451,6 +460,7 @@ func (s *Session) handle(e sync.Event) {
 	case sync.EventConnected:
 		// The session starts connected (Dial waits for the server).
 	case sync.EventDisconnected:
+		s.reqs.LinkDown(e.Peer) // ends the lobby requests waiting for it
 		if e.Peer == net.ServerID {
 			s.connErr = e.Err
 			s.connected = false

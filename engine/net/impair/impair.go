@@ -155,6 +155,9 @@ func (c *Conn) ReadFrom(b []byte) (int, netip.AddrPort, error) { return c.inner.
 // LocalAddr returns the wrapped conn's address.
 func (c *Conn) LocalAddr() netip.AddrPort { return c.inner.LocalAddr() }
 
+// Unwrap returns the conn c wraps (net.IsUDPSocket looks through it).
+func (c *Conn) Unwrap() net.PacketConn { return c.inner }
+
 // WriteTo sends b to addr, or drops it, or queues a copy to send later, as
 // the conditions say. It never blocks on the queue: a datagram that finds
 // the queue full is dropped (counted in Stats.Overflow) and WriteTo still

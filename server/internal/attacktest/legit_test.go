@@ -171,7 +171,7 @@ func peerMain() int {
 		return 2
 	}
 	r, _, err := c.Join(ctx, net.HostID(match))
-	if err != nil || r != lobby.OK {
+	if err != nil || r != lobby.ResultOK {
 		enc.Encode(peerLine{Err: fmt.Sprintf("join %d: %v %v", match, r, err)})
 		return 2
 	}

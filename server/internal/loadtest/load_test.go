@@ -190,12 +190,12 @@ func TestLoad(t *testing.T) {
 		100*(cpuIdle1-cpuIdle0).Seconds()/2)
 	for i := 0; i < len(players); i += *groupSize {
 		r, m, err := players[i].c.Create(ctx, fmt.Sprintf("load %d", i / *groupSize), min(*groupSize, lobbyMax), nil)
-		if err != nil || r != lobby.OK {
+		if err != nil || r != lobby.ResultOK {
 			t.Fatalf("create: %v %v", r, err)
 		}
 		players[i].match = m
 		for _, p := range players[i+1 : min(i+*groupSize, len(players))] {
-			if r, _, err := p.c.Join(ctx, m); err != nil || r != lobby.OK {
+			if r, _, err := p.c.Join(ctx, m); err != nil || r != lobby.ResultOK {
 				t.Fatalf("join: %v %v", r, err)
 			}
 			p.match = m

@@ -5,9 +5,11 @@ package lobbytest
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
+	stdsync "sync"
 	"sync/atomic"
 	"time"
 
@@ -23,21 +25,18 @@ import (
 type Client struct {
 	*sync.Client
 	proxy *lobby.LobbyProxy
+	reqs  *rmi.Requests
 	disp  *rmi.Dispatcher
-	req   atomic.Uint32
-	lists chan listAnswer
-	joins chan joinAnswer
-	lefts chan leftAnswer
 	// Chat receives the lobby's chat lines (dropped when full).
 	Chat   chan ChatLine
 	Events chan sync.Event
 	done   chan struct{}
 	frame  int // the size of the frame being dispatched (pump only)
-}
 
-type listAnswer struct {
-	req  uint32
-	page Page
+	mu      stdsync.Mutex
+	last    []byte // the last request frame sent, for RepeatJoin
+	repeat  atomic.Uint32
+	repeats chan joinAnswer
 }
 
 // Page is one answer to ListMatches.
@@ -53,9 +52,9 @@ type Page struct {
 }
 
 type joinAnswer struct {
-	req    uint32
 	result lobby.Result
 	match  net.HostID
+	err    error
 }
 
 // ChatLine is a lobby chat line.
@@ -63,11 +62,6 @@ type ChatLine struct {
 	From net.HostID
 	Name string // the name the sender set, or empty
 	Text string
-}
-
-type leftAnswer struct {
-	req    uint32
-	result lobby.Result
 }
 
 // Dial connects a new client, on a loopback socket, to the server at addr.
@@ -83,29 +77,17 @@ func DialFrom(ctx context.Context, local string, addr netip.AddrPort, cfg sync.C
 		return nil, err
 	}
 	c := &Client{
-		Client: sc,
-		proxy:  lobby.NewLobbyProxy(sc),
-		disp:   rmi.NewDispatcher(),
-		lists:  make(chan listAnswer, 16),
-		joins:  make(chan joinAnswer, 16),
-		lefts:  make(chan leftAnswer, 16),
-		Chat:   make(chan ChatLine, 64),
-		Events: make(chan sync.Event, 4096),
-		done:   make(chan struct{}),
+		Client:  sc,
+		disp:    rmi.NewDispatcher(),
+		Chat:    make(chan ChatLine, 64),
+		Events:  make(chan sync.Event, 4096),
+		done:    make(chan struct{}),
+		repeats: make(chan joinAnswer, 1),
 	}
+	c.reqs = rmi.NewRequests(recorder{c}, rmi.RequestConfig{})
+	c.proxy = lobby.NewLobbyProxy(c.reqs)
+	c.disp.SetRequests(c.reqs)
 	if err := c.disp.Attach(&lobby.LobbyReplyStub{
-		MatchList: func(_ rmi.CallInfo, req uint32, r uint8, ms []lobby.MatchInfo, next, total uint32) error {
-			offer(c.lists, listAnswer{req, Page{lobby.Result(r), ms, next, int(total), c.frame}})
-			return nil
-		},
-		Joined: func(_ rmi.CallInfo, req uint32, r uint8, m uint32) error {
-			offer(c.joins, joinAnswer{req, lobby.Result(r), net.HostID(m)})
-			return nil
-		},
-		Left: func(_ rmi.CallInfo, req uint32, r uint8) error {
-			offer(c.lefts, leftAnswer{req, lobby.Result(r)})
-			return nil
-		},
 		ChatLine: func(_ rmi.CallInfo, from uint32, name, text string) error {
 			offer(c.Chat, ChatLine{net.HostID(from), name, text})
 			return nil
@@ -118,6 +100,18 @@ func DialFrom(ctx context.Context, local string, addr netip.AddrPort, cfg sync.C
 	// the dial's ctx.
 	go c.pump() //nolint:gosec // G118: see above
 	return c, nil
+}
+
+// recorder sends through the client and keeps the last request frame.
+type recorder struct{ c *Client }
+
+func (r recorder) Send(to net.HostID, d net.Delivery, data []byte) error {
+	if id, _, err := rmi.ParseHeader(data); err == nil && id >= lobby.Lobby_ListMatches && id <= lobby.Lobby_LeaveMatch {
+		r.c.mu.Lock()
+		r.c.last = append(r.c.last[:0], data...)
+		r.c.mu.Unlock()
+	}
+	return r.c.Client.Send(to, d, data)
 }
 
 // offer hands an answer over without ever blocking the pump: when the
@@ -147,17 +141,43 @@ func (c *Client) pump() {
 			return
 		}
 		if e.Kind == sync.EventMessage && e.Peer == net.ServerID && e.Group == net.NoHost {
-			info := rmi.CallInfo{From: e.Peer, Context: rmi.Reliable, Received: e.Received}
-			c.frame = len(e.Data)
-			if err := c.disp.Dispatch(info, e.Data); err == nil {
+			if c.repeated(e.Data) {
 				continue
 			}
+			c.frame = len(e.Data)
+			if _, err := c.disp.DispatchSyncEvent(e); err == nil {
+				continue
+			}
+		}
+		if e.Kind == sync.EventDisconnected {
+			_, _ = c.disp.DispatchSyncEvent(e) // ends the pending requests
 		}
 		select {
 		case c.Events <- e:
 		default:
 		}
 	}
+}
+
+// repeated takes the answer to a request RepeatJoin sent again: the
+// Requests has no pending call for it any more.
+func (c *Client) repeated(frame []byte) bool {
+	seq := c.repeat.Load()
+	if seq == 0 || len(frame) < rmi.ResponseHeaderSize || frame[0] != 0 || frame[1] != 0 || binary.BigEndian.Uint32(frame[2:]) != seq {
+		return false
+	}
+	c.repeat.Store(0)
+	a := joinAnswer{err: &rmi.StatusError{Status: rmi.Status(frame[6])}}
+	if a.err.(*rmi.StatusError).Status == rmi.StatusOK {
+		d := rmi.NewDecoder(frame[rmi.ResponseHeaderSize:])
+		if d.DecodeArrayHeader(2) {
+			a.result.DecodeRMI(&d)
+			a.match = net.HostID(d.DecodeUint32())
+		}
+		a.err = d.Finish()
+	}
+	offer(c.repeats, a)
+	return true
 }
 
 // Close disconnects and waits for the pump to end.
@@ -167,22 +187,18 @@ func (c *Client) Close() error {
 	return err
 }
 
-func wait[T any](ctx context.Context, ch chan T, match func(T) bool) (T, error) {
-	for {
-		select {
-		case a := <-ch:
-			if match(a) {
-				return a, nil
-			}
-		case <-ctx.Done():
-			var zero T
-			return zero, fmt.Errorf("waiting for the lobby's answer: %w", ctx.Err())
-		}
-	}
-}
-
 // ErrRateLimited: the server answered RateLimited.
 var ErrRateLimited = errors.New("lobby: rate limited")
+
+// result turns a request's failure into a Result where the lobby has one:
+// a call over the rate limit (rmi.ErrRateLimited) is ResultRateLimited,
+// with no error, as the lobby's tests expect of it.
+func result(r lobby.Result, err error) (lobby.Result, error) {
+	if errors.Is(err, rmi.ErrRateLimited) {
+		return lobby.ResultRateLimited, nil
+	}
+	return r, err
+}
 
 // List returns every open match, asking for one page after another (and
 // again, a little later, for a page refused as RateLimited).
@@ -194,7 +210,7 @@ func (c *Client) List(ctx context.Context) ([]lobby.MatchInfo, error) {
 		if err != nil {
 			return all, err
 		}
-		if p.Result == lobby.RateLimited {
+		if p.Result == lobby.ResultRateLimited {
 			// Over the call rate: ask again a little later.
 			select {
 			case <-time.After(250 * time.Millisecond):
@@ -203,7 +219,7 @@ func (c *Client) List(ctx context.Context) ([]lobby.MatchInfo, error) {
 				return all, fmt.Errorf("list after %d: %w (%w)", after, ErrRateLimited, ctx.Err())
 			}
 		}
-		if p.Result != lobby.OK {
+		if p.Result != lobby.ResultOK {
 			return all, fmt.Errorf("list after %d: %v", after, p.Result)
 		}
 		all = append(all, p.Matches...)
@@ -217,45 +233,72 @@ func (c *Client) List(ctx context.Context) ([]lobby.MatchInfo, error) {
 // ListPage asks for one page of the open matches: those above after, at
 // most limit (0: as many as the server sends).
 func (c *Client) ListPage(ctx context.Context, after uint32, limit uint8) (Page, error) {
-	req := c.req.Add(1)
-	if err := c.proxy.ListMatches(net.ServerID, rmi.Reliable, req, after, limit); err != nil {
+	ch := make(chan Page, 1)
+	errc := make(chan error, 1)
+	pend, err := c.proxy.ListMatches(net.ServerID, rmi.Reliable, after, limit, func(r lobby.Result, ms []lobby.MatchInfo, next, total uint32, err error) {
+		r, err = result(r, err)
+		if err != nil {
+			errc <- err
+			return
+		}
+		ch <- Page{r, ms, next, int(total), c.frame}
+	})
+	if err != nil {
 		return Page{}, err
 	}
-	a, err := wait(ctx, c.lists, func(a listAnswer) bool { return a.req == req })
-	return a.page, err
-}
-
-func (c *Client) awaitJoin(ctx context.Context, req uint32, err error) (lobby.Result, net.HostID, error) {
-	if err != nil {
-		return 0, 0, err
+	select {
+	case p := <-ch:
+		return p, nil
+	case err := <-errc:
+		return Page{}, err
+	case <-ctx.Done():
+		pend.Cancel()
+		return Page{}, fmt.Errorf("waiting for the lobby's answer: %w", ctx.Err())
 	}
-	a, err := wait(ctx, c.joins, func(a joinAnswer) bool { return a.req == req })
-	return a.result, a.match, err
 }
 
 // Create creates a match and joins it.
 func (c *Client) Create(ctx context.Context, name string, max int, options []byte) (lobby.Result, net.HostID, error) {
-	req := c.req.Add(1)
-	return c.awaitJoin(ctx, req, c.proxy.CreateMatch(net.ServerID, rmi.Reliable, req, name, uint8(max), options))
+	r, m, err := c.proxy.CreateMatchWait(ctx, net.ServerID, rmi.Reliable, name, uint8(max), options)
+	r, err = result(r, err)
+	return r, net.HostID(m), err
 }
 
 // Join joins match id.
 func (c *Client) Join(ctx context.Context, id net.HostID) (lobby.Result, net.HostID, error) {
-	req := c.req.Add(1)
-	return c.awaitJoin(ctx, req, c.proxy.JoinMatch(net.ServerID, rmi.Reliable, req, uint32(id)))
+	r, m, err := c.proxy.JoinMatchWait(ctx, net.ServerID, rmi.Reliable, uint32(id))
+	r, err = result(r, err)
+	return r, net.HostID(m), err
 }
 
-// RepeatJoin sends JoinMatch again with the previous request's ID, as a
-// client that retried would.
-func (c *Client) RepeatJoin(ctx context.Context, id net.HostID) (lobby.Result, net.HostID, error) {
-	req := c.req.Load()
-	return c.awaitJoin(ctx, req, c.proxy.JoinMatch(net.ServerID, rmi.Reliable, req, uint32(id)))
+// RepeatJoin sends the last request again, as it was (the same sequence
+// number), as a client that retried would, and returns the server's
+// answer to it (a join's results).
+func (c *Client) RepeatJoin(ctx context.Context) (lobby.Result, net.HostID, error) {
+	c.mu.Lock()
+	frame := append([]byte(nil), c.last...)
+	c.mu.Unlock()
+	if len(frame) < rmi.RequestHeaderSize {
+		return 0, 0, errors.New("lobbytest: no request to repeat")
+	}
+	c.repeat.Store(binary.BigEndian.Uint32(frame[2:]))
+	if err := c.Client.Send(net.ServerID, net.Delivery{Reliable: true}, frame); err != nil {
+		return 0, 0, err
+	}
+	select {
+	case a := <-c.repeats:
+		r, err := result(a.result, a.err)
+		return r, a.match, err
+	case <-ctx.Done():
+		return 0, 0, fmt.Errorf("waiting for the lobby's answer: %w", ctx.Err())
+	}
 }
 
 // QuickJoin joins the fullest open match or creates one.
 func (c *Client) QuickJoin(ctx context.Context) (lobby.Result, net.HostID, error) {
-	req := c.req.Add(1)
-	return c.awaitJoin(ctx, req, c.proxy.QuickJoin(net.ServerID, rmi.Reliable, req))
+	r, m, err := c.proxy.QuickJoinWait(ctx, net.ServerID, rmi.Reliable)
+	r, err = result(r, err)
+	return r, net.HostID(m), err
 }
 
 // Say sends a lobby chat line.
@@ -268,10 +311,5 @@ func (c *Client) SetName(name string) error {
 
 // Leave leaves the current match.
 func (c *Client) Leave(ctx context.Context) (lobby.Result, error) {
-	req := c.req.Add(1)
-	if err := c.proxy.LeaveMatch(net.ServerID, rmi.Reliable, req); err != nil {
-		return 0, err
-	}
-	a, err := wait(ctx, c.lefts, func(a leftAnswer) bool { return a.req == req })
-	return a.result, err
+	return result(c.proxy.LeaveMatchWait(ctx, net.ServerID, rmi.Reliable))
 }

@@ -1,0 +1,88 @@
+package netplay
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/skein-dev/skein/demo/arena/sim"
+	"github.com/skein-dev/skein/engine/net"
+)
+
+func TestProfile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cfg")
+	p, err := LoadProfile(dir, "Alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.ID) != 16 || p.Name != "Alice" {
+		t.Fatalf("new profile %+v", p)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, profileFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("profile file: %v %v", fi, err)
+	}
+	// The ID stays; no name keeps the stored one; a new name replaces it.
+	again, err := LoadProfile(dir, "")
+	if err != nil || again != p {
+		t.Fatalf("reloaded %+v, %v", again, err)
+	}
+	renamed, err := LoadProfile(dir, "  Alicia\x07 ")
+	if err != nil || renamed.ID != p.ID || renamed.Name != "Alicia" {
+		t.Fatalf("renamed %+v, %v", renamed, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, profileFile), []byte("id nothex\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadProfile(dir, "x"); err == nil {
+		t.Fatal("bad profile file accepted")
+	}
+}
+
+// TestPanelShowsUsers: the embedded server names each player by the
+// profile it sent, and the other player's network panel row shows it.
+func TestPanelShowsUsers(t *testing.T) {
+	log := testLogger(t)
+	local, err := StartLocal("127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	hp, _ := LoadProfile(t.TempDir(), "Hosty")
+	gp, _ := LoadProfile(t.TempDir(), "Guesty")
+	host, err := Dial(ctx, local.Addr(), Config{Name: "Host", Logger: log, Credentials: hp.Credentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	host.CreateMatch("users", 2, DefaultOptions())
+	for host.InMatch() == net.NoHost && ctx.Err() == nil {
+		host.Tick(sim.Input{})
+		time.Sleep(5 * time.Millisecond)
+	}
+	guest, err := Dial(ctx, local.Addr(), Config{Name: "Guest", Logger: log, Credentials: gp.Credentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer guest.Close()
+	guest.JoinMatch(host.InMatch())
+	users := func(s *Session) map[net.HostID]string {
+		m := map[net.HostID]string{}
+		for _, p := range s.Peers() {
+			m[p.ID] = p.User
+		}
+		return m
+	}
+	for ctx.Err() == nil {
+		host.Tick(sim.Input{})
+		guest.Tick(sim.Input{})
+		if users(host)[guest.ID()] == "Guesty" && users(guest)[host.ID()] == "Hosty" {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("panel users: host sees %v, guest sees %v", users(host), users(guest))
+}
