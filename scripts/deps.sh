@@ -105,9 +105,11 @@ deps_netlab() {
     say "note: $shared/netlab/netlab not found; SKEIN_NETLAB=1 ignored"
     return 0
   fi
-  # The tools 'netlab up' needs (it would apt-get them itself, as root).
-  is_debian || die "netlab needs: iproute2 nftables iptables conntrack iputils-ping"
-  apt_install iproute2 nftables iptables conntrack iputils-ping
+  # The tools 'netlab up' needs (it would apt-get them itself, as root), and
+  # the port-mapping daemon 'netlab upnp' runs on a router (engine/portmap's
+  # and engine/sync's port-mapping tests).
+  is_debian || die "netlab needs: iproute2 nftables iptables conntrack iputils-ping miniupnpd-nftables"
+  apt_install iproute2 nftables iptables conntrack iputils-ping miniupnpd-nftables
 }
 
 # The libraries Ebitengine v2.10 dlopens on Linux (X11, GL, ALSA): playing

@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -57,6 +58,7 @@ func env(name, def string) string {
 func run(args []string) error {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	listen := fs.String("listen", env("SKEIN_LISTEN", ":7777"), "UDP `address` clients connect to ($SKEIN_LISTEN)")
+	natProbe := fs.String("nat-probe", env("SKEIN_NAT_PROBE", ""), "comma-separated UDP `addresses` (up to 3: a second port, a second IP on both ports) for clients' NAT-type checks, e.g. :7779,203.0.113.11:7777,203.0.113.11:7779 ($SKEIN_NAT_PROBE)")
 	admin := fs.String("admin", env("SKEIN_ADMIN", "127.0.0.1:7778"), "HTTP `address` of /healthz and /metrics, empty for none ($SKEIN_ADMIN)")
 	maxClients := fs.Int("max-clients", net.DefaultMaxLinks, "most clients connected at once ($SKEIN_MAX_CLIENTS)")
 	logLevel := fs.String("log-level", env("SKEIN_LOG_LEVEL", "info"), "trace, debug, info, warn or error ($SKEIN_LOG_LEVEL)")
@@ -94,7 +96,7 @@ func run(args []string) error {
 	hostBudget := fs.Int("host-receive-budget", 0, "bytes of received reliable data all clients hold together before the largest holder is disconnected; 0: 32 MiB ($SKEIN_HOST_RECEIVE_BUDGET)")
 	// Environment defaults for the typed flags; a bad value is an error,
 	// not silently ignored.
-	for name, variable := range map[string]string{
+	for name, variable := range map[string]string{ //nolint:gosec // G101: the names of environment variables, no credential in them
 		"max-clients": "SKEIN_MAX_CLIENTS", "log-json": "SKEIN_LOG_JSON", "shutdown-timeout": "SKEIN_SHUTDOWN_TIMEOUT",
 		"handshake-rate": "SKEIN_HANDSHAKE_RATE", "source-handshake-rate": "SKEIN_SOURCE_HANDSHAKE_RATE", "source-links": "SKEIN_SOURCE_LINKS",
 		"source-pending": "SKEIN_SOURCE_PENDING", "max-pending": "SKEIN_MAX_PENDING", "pending-timeout": "SKEIN_PENDING_TIMEOUT",
@@ -227,6 +229,7 @@ func run(args []string) error {
 	ncfg.Authenticate, ncfg.AuthInline, ncfg.DuplicateLogin = auth.Authenticate, auth.AuthInline, auth.DuplicateLogin
 	srv, err := matchserver.New(matchserver.Config{
 		Listen:          *listen,
+		NATProbe:        splitList(*natProbe),
 		Admin:           *admin,
 		MaxClients:      *maxClients,
 		ShutdownTimeout: *shutdown,
@@ -269,4 +272,15 @@ func printIdentity(w io.Writer, file string, id *net.Identity) {
 		fmt.Fprintf(w, "next key:    %s\n", next)
 		fmt.Fprintf(w, "next fingerprint: %s\n", next.Fingerprint())
 	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,6 +52,7 @@ func main() {
 		logLevel  = flag.String("log", "warn", "log level: trace, debug, info, warn, error, off")
 		uplink    = flag.Int("uplink", netplay.DefaultUplink/1000, "kB/s this player's group messages may send directly; above it the match server fans them out (0: no cap)")
 		cpuProf   = flag.String("cpuprofile", "", "write a CPU profile to this file")
+		tokenF    = flag.String("token", "", "a connect token (tools/skein-token's output) for a match server in token mode, sent instead of your profile; it admits one connection")
 		profDir   = flag.String("profile-dir", "", "directory of your player profile (a generated ID and your name, sent to match servers; default: your config directory's skein/), for tests and several players on one computer")
 		known     = flag.String("known-servers", "", "file of remembered server keys: a server joined by host:port without a key is trusted on first use and must prove the same key later (default: your config directory's skein/known_servers)")
 	)
@@ -113,11 +115,17 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	creds := prof.Credentials()
+	if *tokenF != "" {
+		if creds, err = base64.RawURLEncoding.DecodeString(strings.TrimSpace(*tokenF)); err != nil {
+			fail(fmt.Errorf("-token: %w", err))
+		}
+	}
 	err = game.Run(game.Options{
 		Width: width, Height: height,
 		Name: *name, Server: *server, Bots: *bots, Map: *mapName, Listen: *listen, LAN: *lanF, LANLocal: *lanLocal, Start: *start, Join: uint32(*match),
 		Autoplay: *autoplay, ExitAfter: *exitAfter, StatsFile: *stats, Mute: *mute, ShowNet: *showNet, Logger: log,
-		Uplink: uplinkBytes(*uplink), KnownServers: *known, Credentials: prof.Credentials(),
+		Uplink: uplinkBytes(*uplink), KnownServers: *known, Credentials: creds,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "arena:", err)

@@ -472,7 +472,7 @@ func (h *Host) User(id HostID) (User, bool) {
 
 // Sealing the credentials.
 
-const credentialsLabel = "skein v4 credentials"
+const authBlockLabel = "skein v4 credentials"
 
 // credentialsKey derives the key of an auth block from es = X25519(e_c, S),
 // salted with the hello's fixed fields (kind, version, flags, e_c, key ID),
@@ -485,11 +485,11 @@ func credentialsKey(es []byte, hl *hello, s *ServerKey) ([]byte, error) {
 	b[3] = hl.Flags
 	copy(b[4:], hl.Pub[:])
 	copy(b[4+keySize:], hl.KeyID[:])
-	d.Write([]byte(credentialsLabel))
+	d.Write([]byte(authBlockLabel))
 	d.Write(b[:])
 	d.Write(hl.Ticket[:])
 	d.Write(s[:])
-	key, err := hkdf.Key(sha256.New, es, d.Sum(nil), credentialsLabel+" key", chacha20poly1305.KeySize)
+	key, err := hkdf.Key(sha256.New, es, d.Sum(nil), authBlockLabel+" key", chacha20poly1305.KeySize)
 	if err != nil {
 		return nil, fmt.Errorf("skein/net: credentials key: %w", err)
 	}

@@ -491,3 +491,78 @@ func TestAuthBlockTampered(t *testing.T) {
 		t.Fatalf("stats %+v, %d calls", st, calls.Load())
 	}
 }
+
+// FuzzAuthBlock feeds hellos with a valid cookie and an arbitrary auth
+// block (or one sealed to the server's key around fuzzed credentials) to a
+// server with an inline hook: nothing panics, a block that does not open
+// is refused without the hook, and the hook only ever sees credentials
+// within MaxCredentials.
+func FuzzAuthBlock(f *testing.F) {
+	var maxSeen atomic.Int64
+	srv, err := NewHost(mustListenUDP(f), Config{Accept: true, AuthInline: true, SourceHandshakeRate: -1, SourceLinks: -1, SourcePending: -1,
+		Authenticate: func(_ context.Context, r *AuthRequest) (AuthResult, error) {
+			if n := int64(len(r.Credentials)); n > maxSeen.Load() {
+				maxSeen.Store(n)
+			}
+			if len(r.Credentials) > 0 && r.Credentials[0] == 'u' {
+				return AuthResult{User: string(r.Credentials)}, nil
+			}
+			return AuthResult{}, ErrUnauthorized
+		}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer srv.Close()
+	from := netip.MustParseAddrPort("127.0.0.2:4000")
+	f.Add(false, []byte("user:alice"))
+	f.Add(true, make([]byte, sealOverhead))
+	f.Add(true, make([]byte, maxAuthBlock))
+	f.Add(false, []byte{})
+	f.Add(false, []byte("x"))
+	f.Fuzz(func(t *testing.T, raw bool, b []byte) {
+		priv, err := newKeyPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hl := hello{Version: ProtocolVersion, Flags: helloAuth}
+		copy(hl.Pub[:], priv.PublicKey().Bytes())
+		if raw {
+			hl.Auth = b
+		} else {
+			if len(b) > MaxCredentials {
+				b = b[:MaxCredentials]
+			}
+			s := srv.Identity().Current()
+			es, err := agree(priv, s[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hl.Auth, err = sealCredentials(es, &hl, &s, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(hl.Auth) > maxAuthBlock {
+			hl.Auth = hl.Auth[:maxAuthBlock]
+		}
+		hl.Cookie = srv.cookies.make(time.Now(), from, hl.Pub[:])
+		before := srv.Stats().Auth
+		srv.demux(appendHello(nil, hl), from, time.Now(), new(rxScratch), srv.conn)
+		after := srv.Stats().Auth
+		if raw && len(hl.Auth) >= sealOverhead && after.BadSeal == before.BadSeal && after.Logins == before.Logins && after.Unauthorized == before.Unauthorized {
+			t.Fatalf("a raw block was neither refused nor admitted: %+v", after)
+		}
+		if maxSeen.Load() > MaxCredentials {
+			t.Fatalf("hook saw %d bytes", maxSeen.Load())
+		}
+		srv.DropLinks()
+	})
+}
+
+func mustListenUDP(tb testing.TB) PacketConn {
+	tb.Helper()
+	c, err := ListenUDP("127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	stdnet "net"
 	"net/netip"
+	"time"
 )
 
 // PacketConn is the datagram socket a Host owns. The real implementation wraps
@@ -120,6 +121,11 @@ func (u *udpConn) LocalAddr() netip.AddrPort {
 }
 
 func (u *udpConn) Close() error { return u.c.Close() }
+
+// SetReadDeadline makes a blocked read (ReadFrom, ReadBatch) return
+// os.ErrDeadlineExceeded at t: the host's reader baton (baton.go)
+// interrupts a read this way.
+func (u *udpConn) SetReadDeadline(t time.Time) error { return u.c.SetReadDeadline(t) }
 
 // isClosed reports whether err means the conn was closed.
 func isClosed(err error) bool { return errors.Is(err, stdnet.ErrClosed) }

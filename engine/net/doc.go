@@ -25,6 +25,19 @@
 // sent nothing after the hello. With neither, the client trusts on first
 // use and Host.ServerKey reports the key to show.
 //
+// # Credentials and users
+//
+// DialWith sends credentials (a connect token of engine/token, a profile)
+// sealed to the server's static key, only after checking that key against
+// the client's trust. A server's Config.Authenticate decides on them before
+// the client gets a slot, a HostID, a link or an event, on bounded workers
+// (or inline, for a cheap check such as a token): it names the user
+// (Host.User, Event.User) or refuses with ErrUnauthorized, ErrBanned,
+// ErrExpired, ErrAlreadyLoggedIn or ErrAuthUnavailable, which Dial returns
+// in a *RejectError. Config.DuplicateLogin keeps one session per user
+// (a second login replaces the first, ErrSessionReplaced, or is refused).
+// docs/PROTOCOL.md, "Credentials".
+//
 // # Admission
 //
 // Before a server takes a link slot or runs X25519 for a hello, admission
@@ -50,8 +63,9 @@
 // Send(to, Reliable, data) rides a KCP stream (kcp-go's core, message mode,
 // driven by the host's own timer goroutine: no goroutine per link). Messages
 // up to MaxReliable bytes arrive exactly once and in order. A message sent on
-// an idle link leaves at once; messages sent while data is in flight are
-// coalesced into full datagrams.
+// an idle link leaves at once; messages sent while data is in flight share
+// segments and datagrams (the stream is length-prefixed messages cut into
+// one-segment KCP messages; LinkStats.Flow counts how it moved).
 //
 // kcp-go is pinned to v5.6.72: leaving at once takes its private flush
 // (go:linkname), and the memory budgets read its private receive state
@@ -107,7 +121,10 @@
 // events wait in a bounded queue until the application takes them with
 // FrameMove, Poll or Next, on its own goroutine. When the queue is full,
 // reliable messages stay in their stream (whose window then slows the
-// sender) and unreliable ones are dropped and counted.
+// sender) and unreliable ones are dropped and counted. A Next with no event
+// waiting reads the host's socket itself (the reader baton, baton.go): no
+// hand-off between goroutines for an application that calls Next in a
+// loop.
 //
 // # Memory budgets
 //

@@ -124,6 +124,11 @@ func FuzzKCPSegments(f *testing.F) {
 	f.Add(append(seg(1, 0, ""), seg(0, 1, "")...)) // two empty fragments
 	f.Add(append(seg(0, 0, "a"), seg(0, 1, "")...))
 	f.Add(append(seg(1, 0, "a"), seg(0, 1, "")...)) // fragments adding up to 1 byte
+	// The stream's framing: a message, an empty one, a length cut across
+	// two segments, a length over MaxReliable.
+	f.Add(append(seg(0, 0, "\x01x"), seg(0, 1, "\x00")...))
+	f.Add(append(seg(0, 0, "\x80"), seg(0, 1, "\x01\x02")...))
+	f.Add(seg(0, 0, "\x81\x80\x10"))
 	nw := vnet.New(1)
 	f.Cleanup(func() { nw.Close() })
 	srvAddr, cliAddr := netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.0.0.2:1")

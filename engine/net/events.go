@@ -71,18 +71,37 @@ type Event struct {
 func isMessage(e Event) bool { return e.Kind == EventMessage }
 
 // Poll returns the oldest waiting event, if any, without blocking.
-func (h *Host) Poll() (Event, bool) { return h.events.Pop() }
+func (h *Host) Poll() (Event, bool) {
+	h.bt.giveBack()
+	return h.events.Pop()
+}
 
 // Ready returns a channel that has a value when events may be waiting: select
 // on it in a loop that also does other work, then drain with Poll.
-func (h *Host) Ready() <-chan struct{} { return h.events.Ready() }
+func (h *Host) Ready() <-chan struct{} {
+	h.bt.giveBack()
+	return h.events.Ready()
+}
 
 // FrameMove hands every waiting event to fn, on the caller's goroutine, and
 // returns how many it handled. Call it once per game frame. fn may call any
 // Host method.
-func (h *Host) FrameMove(fn func(Event)) int { return h.events.Drain(fn) }
+func (h *Host) FrameMove(fn func(Event)) int {
+	h.bt.giveBack()
+	return h.events.Drain(fn)
+}
 
 // Next blocks until an event arrives, the context ends or the host closes.
+//
+// On a host whose socket is ListenUDP's, a Next that finds no event waiting
+// reads the socket itself (the reader baton, baton.go), so an application
+// calling Next in a loop gets each message without a hand-off between
+// goroutines: the datagrams are then handled on the caller's goroutine,
+// and Config's callbacks (RelayPolicy, GroupMembers, VerifyServerKey) may
+// run on it. Next never calls them with a lock of its own held.
 func (h *Host) Next(ctx context.Context) (Event, error) {
-	return h.events.Wait(ctx, h.done, ErrHostClosed)
+	if h.bt.conn == nil {
+		return h.events.Wait(ctx, h.done, ErrHostClosed)
+	}
+	return h.next(ctx)
 }

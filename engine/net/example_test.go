@@ -2,6 +2,7 @@ package net_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"time"
@@ -75,4 +76,41 @@ func ExampleHost_FrameMove() {
 	// Output:
 	// connected
 	// message
+}
+
+// A server that knows who its clients are: its Authenticate hook turns the
+// credentials a client sealed into its handshake into a user, or refuses
+// it before it gets anything; the refusal is a typed error at Dial.
+func ExampleHost_DialWith() {
+	srv, err := net.Listen("127.0.0.1:0", net.Config{
+		Accept: true,
+		Authenticate: func(_ context.Context, r *net.AuthRequest) (net.AuthResult, error) {
+			if string(r.Credentials) != "open sesame" {
+				return net.AuthResult{}, net.ErrUnauthorized
+			}
+			return net.AuthResult{User: "alice", Data: []byte("Alice")}, nil
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	bad, _ := net.Listen("127.0.0.1:0", net.Config{})
+	defer bad.Close()
+	err = bad.DialWith(ctx, srv.LocalAddr(), net.DialOptions{Credentials: []byte("guess")})
+	fmt.Println(errors.Is(err, net.ErrUnauthorized))
+
+	cli, _ := net.Listen("127.0.0.1:0", net.Config{})
+	defer cli.Close()
+	if err := cli.DialWith(ctx, srv.LocalAddr(), net.DialOptions{Credentials: []byte("open sesame")}); err != nil {
+		log.Fatal(err)
+	}
+	e, _ := srv.Next(ctx)
+	fmt.Println(e.Kind, e.User.ID, string(e.User.Data))
+	// Output:
+	// true
+	// connected alice Alice
 }

@@ -63,6 +63,7 @@ func (h *Host) forceRelayFrameLocked(l *link, body []byte, now time.Time, out []
 		// Already relayed by this host's own choice.
 	case on:
 		ps.probing = false
+		h.birthdayEndLocked(l, now)
 		if ps.direct.IsValid() {
 			h.toRelayLocked(l, ErrForcedRelay, now)
 		} else {

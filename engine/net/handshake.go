@@ -74,6 +74,7 @@ func (h *Host) DialWith(ctx context.Context, addr netip.AddrPort, opts DialOptio
 	if len(opts.Credentials) > MaxCredentials {
 		return fmt.Errorf("dial %v: %d bytes of credentials (max %d): %w", addr, len(opts.Credentials), MaxCredentials, ErrTooLarge)
 	}
+	h.bt.giveBack() // the welcome must be read while it waits
 	if h.cfg.Accept {
 		return fmt.Errorf("dial %v: a server host does not dial", addr)
 	}
@@ -128,9 +129,9 @@ func (h *Host) DialWith(ctx context.Context, addr netip.AddrPort, opts DialOptio
 		hl := hello{Version: helloVersion, Flags: d.flags, Pub: d.pub, KeyID: d.keyID, Cookie: d.cookie}
 		if d.flags&helloAuth != 0 {
 			// The cookie goes with the sealed credentials, or not at all.
-			hl.Cookie, hl.Auth = nil, d.auth
-			if d.auth != nil {
-				hl.Cookie = d.cookie
+			hl.Cookie, hl.Auth = nil, nil
+			if d.auth != nil && len(d.cookie) > 0 {
+				hl.Cookie, hl.Auth = d.cookie, d.auth
 			}
 		}
 		pkt := appendHello(make([]byte, 0, helloSize), hl)

@@ -270,8 +270,9 @@ func (c Config) withDefaults() Config {
 
 // Host owns one datagram socket and every link over it: a server's links to
 // its clients, or a client's link to the server and (later) to its peers.
-// One goroutine reads the socket and one drives timers (KCP updates,
-// keepalives, timeouts) for all links; there is no goroutine per link.
+// One goroutine reads the socket (or a waiting Next: see Next) and one
+// drives timers (KCP updates, keepalives, timeouts) for all links; there is
+// no goroutine per link.
 // Events reach the application through FrameMove, Poll or Next.
 type Host struct {
 	cfg      Config
@@ -283,6 +284,7 @@ type Host struct {
 	epoch    time.Time
 	cookies  *cookieJar
 	events   *queue.Queue[Event]
+	bt       baton // the right to read conn (baton.go)
 	sched    scheduler
 	traffic  trafficCounters
 	relayed  trafficCounters
@@ -305,14 +307,30 @@ type Host struct {
 	ident    atomic.Pointer[Identity]  // a server's long-term key (identity.go)
 	srvKey   atomic.Pointer[ServerKey] // a client's server, as proven at Dial
 
-	mu       sync.RWMutex
-	byID     map[HostID]*link
-	byAddr   map[netip.AddrPort]*link // server: clients by address, for hellos
-	extra    []PacketConn             // more conns served (AddConn)
-	nextID   HostID
-	reserved map[HostID]struct{}
-	dials    map[netip.AddrPort]*pendingDial
-	closed   bool
+	mu     sync.RWMutex
+	byID   map[HostID]*link
+	byAddr map[netip.AddrPort]*link // server: clients by address, for hellos
+	extra  []PacketConn             // more conns served (AddConn)
+	// probeConns are a server's alternate endpoints for NAT probes
+	// (AddProbeConn), read without mu on every datagram.
+	probeConns atomic.Pointer[[]PacketConn]
+	// natMu guards a client's running DetectNAT (natprobe.go).
+	natMu   sync.Mutex
+	natBusy bool
+	natWait *natWaiter
+	// Birthday punching (birthday.go): the extra sockets open (guarded by
+	// bdayMu, a leaf lock), whether a hard-side attempt runs, and the
+	// counters.
+	bdayMu       sync.Mutex
+	bdayConns    map[PacketConn]struct{}
+	bdayHard     atomic.Bool
+	bdayAttempts atomic.Uint64
+	bdayWon      atomic.Uint64
+	bdayProbes   atomic.Uint64
+	nextID       HostID
+	reserved     map[HostID]struct{}
+	dials        map[netip.AddrPort]*pendingDial
+	closed       bool
 	// adm is a server's admission state (admit.go), admitChecks its
 	// checks on proven addresses (stage 4). Guarded by mu.
 	adm         admission
@@ -372,6 +390,9 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 	h.initAdmission(now)
 	h.log = cfg.Logger.Named("net").With("local", conn.LocalAddr().String())
 	h.events = queue.New(cfg.EventQueue, isMessage, h.sched.wakeResume)
+	if h.bt.init(conn); h.bt.conn != nil {
+		h.events.SetPushHook(h.bt.kick)
+	}
 	h.sched.init()
 	h.initAuth()
 	h.wg.Add(2)
@@ -467,6 +488,8 @@ func (h *Host) Stats() HostStats {
 		HandshakeFailures: h.hsFail.Load(),
 		Admission:         h.admissionStats(),
 		Resume:            h.resume.stats(),
+		Events:            h.eventQueueStats(),
+		Baton:             h.bt.stats(),
 		Auth:              h.authStats(),
 	}
 }
@@ -543,28 +566,35 @@ func (h *Host) prepareReliable(l *link, n int, head, body []byte) (*outBatch, Pa
 	if err := l.sendableLocked(); err != nil {
 		return nil, nil, err
 	}
-	waiting := l.kcp.WaitSnd()
-	if waiting+kcpFragments(n) > h.cfg.SendQueue {
+	waiting := l.waitingLocked()
+	if waiting+kcpFragments(streamFrameSize(n)) > h.cfg.SendQueue {
+		l.flow.SendQueueFull++
 		return nil, nil, fmt.Errorf("send to %v: %w", l.id, ErrSendQueueFull)
 	}
-	idle := waiting == 0 && !l.flushPending
-	msg := body
-	if len(head) > 0 {
-		l.scratch = append(append(l.scratch[:0], head...), body...)
-		msg = l.scratch
+	l.flow.MessagesSent++
+	windowFull := waiting >= kcpRecvWindow
+	if windowFull {
+		l.flow.WindowFull++
 	}
-	l.kcp.Send(msg)
+	idle := waiting == 0 && !l.flushPending
+	l.appendPendLocked(n, head, body)
 	if l.suspended {
-		// Queued in the stream; sent when the link resumes.
+		// Queued in the stream; sent when the link resumes (resume.go).
 		return nil, nil, nil
 	}
 	l.markActiveLocked()
-	if idle {
+	switch {
+	case idle:
 		// Nothing in flight: send now, no added latency.
+		l.movePendLocked(true)
+		l.flow.startFlush(FlushSend)
 		kcpFlush(l.kcp, kcpFlushFull)
-	} else if !l.flushPending {
-		// Data in flight: let the timer goroutine flush soon, so messages
-		// sent meanwhile share datagrams.
+		l.flow.endFlush()
+	case !l.flushPending && !windowFull:
+		// Data in flight: let the timer goroutine flush soon, so that
+		// messages sent meanwhile share segments and datagrams. With the
+		// window full nothing would leave before an acknowledgement opens
+		// it, and that arrival flushes (handleKCPFrameLocked).
 		l.flushPending = true
 		h.sched.addFlush(l)
 	}
@@ -588,15 +618,32 @@ func (h *Host) prepareUnreliable(l *link, ch uint8, n int, head, body []byte) (*
 	}
 	seq := h.unrelSeq[ch].Add(1)
 	p := l.path
+	l.sentDirectLocked()
+	mirror := l.mirrorLocked()
 	l.mu.Unlock()
 
+	out := batchPool.Get().(*outBatch)
+	out.bufs = append(out.bufs, l.sealUnreliable(ch, seq, n, head, body))
+	if mirror != nil {
+		// The direct path is silent (failover.go): a copy goes on the
+		// relay in a datagram of its own; the peer keeps the first.
+		m := l.sealUnreliable(ch, seq, n, head, body)
+		if mirror.WriteDatagram(m) == nil {
+			l.countOut(len(m), false)
+		}
+		putBuf(m)
+	}
+	return out, p, nil
+}
+
+// sealUnreliable seals an unreliable message of n bytes (head and body) in
+// a datagram of its own.
+func (l *link) sealUnreliable(ch uint8, seq uint32, n int, head, body []byte) []byte {
 	b, pn := l.startDatagram()
 	b = append(b, byte(frameUnreliable), byte(n+unrelHeader), byte((n+unrelHeader)>>8), ch,
 		byte(seq), byte(seq>>8), byte(seq>>16), byte(seq>>24))
 	b = append(append(b, head...), body...)
-	out := batchPool.Get().(*outBatch)
-	out.bufs = append(out.bufs, l.sealDatagram(b, pn))
-	return out, p, nil
+	return l.sealDatagram(b, pn)
 }
 
 func (l *link) sendableLocked() error {
@@ -673,6 +720,7 @@ func (h *Host) Close() error {
 // ErrShutdown; a client's server and peers see ErrClosedByPeer (the client
 // left). This host's own EventDisconnected for each link carries ErrShutdown.
 func (h *Host) Shutdown(ctx context.Context) error {
+	h.bt.giveBack() // the acknowledgements must be read while it waits
 	h.mu.Lock()
 	already := h.closed
 	h.closed = true
@@ -715,6 +763,15 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		for _, c := range h.extra {
 			c.Close()
 		}
+		for _, c := range h.probeConnList() {
+			c.Close()
+		}
+		h.bdayMu.Lock()
+		for c := range h.bdayConns {
+			c.Close()
+		}
+		clear(h.bdayConns)
+		h.bdayMu.Unlock()
 		h.mu.Unlock()
 	})
 	h.wg.Wait()
@@ -731,6 +788,7 @@ func (h *Host) removeLink(l *link, reason error) {
 	}
 	l.removed = true
 	l.releaseHeldLocked()
+	h.birthdayEndLocked(l, time.Now())
 	if l.suspended {
 		l.suspended = false
 		l.away.Store(false)

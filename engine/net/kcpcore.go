@@ -4,7 +4,7 @@ package net
 //
 // Skein drives kcp-go's KCP core (not its UDPSession, which owns its own
 // socket, goroutines and framing) from the host's goroutines, and reaches
-// two private parts of kcp-go v5.6.72 that the public API does not offer:
+// three private parts of kcp-go v5.6.72 that the public API does not offer:
 //
 //   - (*KCP).flush, through go:linkname (kcpFlush below), so that a message
 //     leaves the moment it is written. The public Update flushes only once
@@ -20,6 +20,12 @@ package net
 //     rcv_buf), read through offsets found by reflection (kcpRecv,
 //     budget.go) for the receive memory budgets: the public API says
 //     nothing about what a core holds.
+//   - The send buffer (snd_buf, and each segment's xmit, fastack and
+//     acked), found the same way (kcpSend, kcpsend.go): when a peer's
+//     direct path fails, kcpResendNow marks every unacknowledged segment
+//     for a fast retransmission, so that the relay carries at once what
+//     the dead path swallowed instead of after each segment's backed-off
+//     timeout.
 //
 // The guards, all in go test ./engine/net/:
 //
@@ -31,14 +37,18 @@ package net
 //   - TestKCPRecvLayout fails if the receive fields are gone, renamed or
 //     retyped, or read wrong. The host then still runs with its budgets off
 //     except the receive window (kcpRecv.ok false).
+//   - TestKCPSendLayout fails if the send buffer's fields are gone or
+//     retyped, or if marking them no longer makes the next flush resend.
+//     The host then still runs; a failover waits for the timeouts
+//     (kcpSend.ok false).
 //
 // To upgrade: read the new release's (*KCP).flush and the KCP struct's
-// receive fields (rcv_queue's ring, rcv_buf's heap), adjust kcpFlush and
-// findKCPRecvLayout, run the three tests and BenchmarkKCPFlush, then set
+// receive fields (rcv_queue's ring, rcv_buf's heap), its send buffer and
+// its fast retransmission, adjust kcpFlush, findKCPRecvLayout and
+// findKCPSendLayout, run the four tests and BenchmarkKCPFlush, then set
 // kcpGoVersion in kcpcore_test.go.
 
 import (
-	"encoding/binary"
 	_ "unsafe" // for go:linkname
 
 	kcp "github.com/xtaci/kcp-go/v5"
@@ -62,15 +72,18 @@ const (
 	kcpConv     = 0x534b4e31 // "SKN1"; links are told apart by keys, not conv
 	kcpInterval = 10
 	kcpWindow   = 1024
+	// kcpFastResend duplicate acks trigger a fast retransmission (and
+	// kcpResendNow sets a segment's count to it).
+	kcpFastResend = 2
 )
 
-// MaxReliable is the largest reliable message: KCP splits a message into at
-// most 255 fragments of one datagram each.
+// MaxReliable is the largest reliable message. The stream carries it in
+// segments of one datagram each (stream.go), about 240 of them.
 const MaxReliable = 256 << 10
 
 func newKCP(output func(buf []byte, size int)) *kcp.KCP {
 	k := kcp.NewKCP(kcpConv, output)
-	k.NoDelay(1, kcpInterval, 2, 1)
+	k.NoDelay(1, kcpInterval, kcpFastResend, 1)
 	k.WndSize(kcpWindow, kcpRecvWindow)
 	k.SetMtu(kcpMTU)
 	return k
@@ -80,26 +93,4 @@ func newKCP(output func(buf []byte, size int)) *kcp.KCP {
 func kcpFragments(n int) int {
 	const mss = kcpMTU - kcp.IKCP_OVERHEAD
 	return (n + mss - 1) / mss
-}
-
-// countRetransmits walks the KCP segments of one output buffer and counts the
-// data segments sent before (sequence number below the highest sent so far).
-func countRetransmits(buf []byte, nextSN *uint32) (retrans uint64) {
-	for len(buf) >= kcp.IKCP_OVERHEAD {
-		cmd := buf[4]
-		sn := binary.LittleEndian.Uint32(buf[12:])
-		n := int(binary.LittleEndian.Uint32(buf[20:]))
-		if cmd == kcp.IKCP_CMD_PUSH {
-			if int32(sn-*nextSN) < 0 {
-				retrans++
-			} else {
-				*nextSN = sn + 1
-			}
-		}
-		if n > len(buf)-kcp.IKCP_OVERHEAD {
-			break
-		}
-		buf = buf[kcp.IKCP_OVERHEAD+n:]
-	}
-	return retrans
 }

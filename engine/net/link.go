@@ -1,6 +1,7 @@
 package net
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,7 @@ type link struct {
 	active         bool // in the scheduler's active set
 	idleTicks      int
 	flushPending   bool
+	acks           []byte // acknowledgements waiting for the next datagram out (output)
 	stalled        bool
 	confirmed      bool
 	removed        bool
@@ -41,11 +43,15 @@ type link struct {
 	closeDeadline  time.Time
 	closeQueued    bool // the close frames are out: the link is being removed
 	remoteClosed   error
-	scratch        []byte      // joins head and body of a reliable message
+	pend           []byte      // framed reliable messages not yet given to KCP (stream.go)
+	rx             []byte      // reliable stream bytes taken from KCP, not yet delivered
+	rxOff          int         // rx[:rxOff] is delivered
 	relayBudget    tokenBucket // server: what this client may have relayed
+	natBudget      tokenBucket // server: the client's NAT probes (natprobe.go)
 	recvSeq        map[uint8]uint32
 	nextSN         uint32
 	retransmits    uint64
+	flow           flowCounters
 	rtt            rttEstimator
 	loss           lossEstimator
 	peerLoss       float64
@@ -89,6 +95,7 @@ func newLink(h *Host, id, localID HostID, keys Keys, path Path, now time.Time) (
 	}
 	l := &link{h: h, id: id, localID: localID, seal: s, cipher: keys.Cipher, path: path, since: now, pathSince: now, lastHeard: now, lastPing: now}
 	l.kcp = newKCP(l.output)
+	l.flow.cause = FlushOther
 	return l, nil
 }
 
@@ -120,6 +127,7 @@ func (l *link) queueLocked(b []byte) {
 		l.out = batchPool.Get().(*outBatch)
 	}
 	l.out.bufs = append(l.out.bufs, b)
+	l.sentDirectLocked()
 }
 
 // takeLocked removes the out batch and returns it with the path to write it
@@ -197,10 +205,59 @@ func (l *link) output(buf []byte, size int) {
 		return
 	}
 	seg := buf[:size]
-	l.retransmits += countRetransmits(seg, &l.nextSN)
+	if l.flow.cause == FlushInput && len(l.acks)+size <= kcpMTU && delayableAcks(seg) {
+		// Acknowledgements flushed while a datagram is input: held until
+		// the input is done. If it acknowledged something of ours (an
+		// answer to our request), they wait for the next datagram the
+		// link sends (the application's answer, usually) or the next
+		// update (10 ms), so that a request and its answer cost one
+		// datagram each way; otherwise (KCP's ack clocking: a sender
+		// waits for them) they leave at once (handleKCPFrameLocked).
+		l.acks = append(l.acks, seg...)
+		l.markActiveLocked()
+		return
+	}
+	if len(l.acks) > 0 {
+		if len(l.acks)+size <= kcpMTU {
+			l.acks = append(l.acks, seg...)
+			seg = l.acks
+		} else {
+			l.sealKCPLocked(l.acks)
+		}
+		l.acks = l.acks[:0]
+	}
+	l.retransmits += l.flow.countOutput(seg, &l.nextSN)
+	l.sealKCPLocked(seg)
+}
+
+// sealKCPLocked seals KCP segments into a datagram of their own.
+func (l *link) sealKCPLocked(seg []byte) {
 	b, pn := l.startDatagram()
 	b = appendFrame(b, frameKCP, seg)
 	l.queueLocked(l.sealDatagram(b, pn))
+}
+
+// flushAcksLocked sends the delayed acknowledgements, if any.
+func (l *link) flushAcksLocked() {
+	if len(l.acks) > 0 {
+		l.flow.countOutput(l.acks, &l.nextSN)
+		l.sealKCPLocked(l.acks)
+		l.acks = l.acks[:0]
+	}
+}
+
+// delayableAcks reports whether seg is only acknowledgements, fewer than
+// KCP's ack clocking sends at once (a run that long goes at once: a bulk
+// sender waits for it).
+func delayableAcks(seg []byte) bool {
+	n := 0
+	for ; len(seg) >= kcp.IKCP_OVERHEAD; seg = seg[kcp.IKCP_OVERHEAD:] {
+		if seg[4] != kcp.IKCP_CMD_ACK || binary.LittleEndian.Uint32(seg[20:]) != 0 {
+			return false
+		}
+		n++
+	}
+	return len(seg) == 0 && n > 0 && n < kcpMTU/kcp.IKCP_OVERHEAD
 }
 
 // queueFrameLocked seals one small control frame into its own datagram.
@@ -220,43 +277,6 @@ func (l *link) markActiveLocked() {
 	}
 }
 
-// pumpLocked moves complete reliable messages from KCP to the event queue
-// while the queue has room; it leaves the rest in KCP (whose window then
-// closes, slowing the sender) and marks the link stalled. An empty message
-// (which Send refuses, so only a modified peer sends one) is taken out of
-// KCP, counted as DropMalformed and never delivered.
-func (l *link) pumpLocked(now time.Time, relayed bool) {
-	room := l.h.events.Room()
-	for {
-		n := l.kcp.PeekSize()
-		if n < 0 {
-			l.stalled = false
-			return
-		}
-		if n == 0 {
-			l.kcp.Recv(nil)
-			l.h.dropOn(l, DropMalformed)
-			continue
-		}
-		if room <= 0 {
-			if !l.stalled {
-				l.stalled = true
-				l.h.sched.addStalled(l)
-			}
-			return
-		}
-		data := make([]byte, n)
-		if l.kcp.Recv(data) < 0 {
-			return
-		}
-		room--
-		l.h.events.Push(Event{Kind: EventMessage, Peer: l.id, Delivery: Reliable, Data: data, Relayed: relayed, Received: now, User: l.user})
-	}
-}
-
-// drainedLocked reports whether no reliable message is left in KCP.
-func (l *link) drainedLocked() bool { return l.kcp.PeekSize() < 0 }
-
 func (l *link) statsLocked() LinkStats {
 	return LinkStats{
 		Peer:        l.id,
@@ -265,9 +285,10 @@ func (l *link) statsLocked() LinkStats {
 		LossOut:     l.peerLoss,
 		LossIn:      l.loss.loss,
 		Retransmits: l.retransmits,
+		Flow:        l.flow.FlowStats,
 		Traffic:     l.traffic.snapshot(),
 		Drops:       l.drops.snapshot(),
-		SendQueue:   l.kcp.WaitSnd(),
+		SendQueue:   l.waitingLocked(),
 		Path:        pathString(l.path),
 		Cipher:      l.cipher,
 		Relayed:     l.path != nil && l.path.Relayed(),

@@ -107,7 +107,7 @@ func (l *link) startProbeDatagram() ([]byte, uint64) {
 
 // isPathFrame reports whether a frame type belongs in the probe space.
 func isPathFrame(typ frameType) bool {
-	return typ == framePunch || typ == framePathChallenge || typ == framePathResponse
+	return typ == framePunch || typ == framePathChallenge || typ == framePathResponse || typ == frameNAT
 }
 
 // framesFitSpace reports whether frames may travel in a datagram of the

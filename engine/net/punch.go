@@ -42,12 +42,42 @@ type PunchConfig struct {
 	Timeout time.Duration
 	// Keepalive is how often a direct path is probed. Zero means 500 ms.
 	Keepalive time.Duration
-	// Lost is how long a direct path may go without an answer before the
-	// peer falls back to the relay. Zero means 1.5 s.
+	// Lost bounds how long a direct path may go without an answer to what
+	// this host sends before the peer falls back to the relay. The
+	// threshold itself scales with the direct path's RTT (about 4 round
+	// trips, at least 150 ms; see failover.go and docs/SEMANTICS.md), so
+	// a path that stops delivering while traffic flows is left within a
+	// few round trips. Zero means 1.5 s.
 	Lost time.Duration
 	// RetryMin and RetryMax bound the back-off between attempts after a
 	// failure or a lost path. Zero means 5 s and 60 s.
 	RetryMin, RetryMax time.Duration
+
+	// Birthday punching (birthday.go), between a symmetric NAT and an
+	// endpoint-independent one once SetPeerNAT names them.
+	//
+	// BirthdayPorts is how many extra sockets the symmetric side opens
+	// (each one a new public port of its NAT). Zero means 256; negative
+	// turns birthday punching off on this host.
+	BirthdayPorts int
+	// BirthdayProbes is how many random ports of the symmetric side's
+	// address the endpoint-independent side probes, at most. Zero means
+	// 2048.
+	BirthdayProbes int
+	// BirthdayRate paces those probes, per second. Zero means 500.
+	BirthdayRate int
+	// BirthdayTimeout ends an attempt that found no path. Zero means 6 s.
+	BirthdayTimeout time.Duration
+	// BirthdayListen opens one of the symmetric side's extra sockets. Nil:
+	// a UDP socket on the host socket's address with a free port (only
+	// when the host's own conn is a UDP socket made by ListenUDP or UDP;
+	// otherwise this host cannot be the symmetric side). The host reads
+	// and closes what it returns; Close must not block.
+	BirthdayListen func() (PacketConn, error)
+	// Recheck is how often, while relayed after a lost direct path, one
+	// probe goes to the last direct address, so that the pair returns to
+	// it as soon as it works again. Zero means 1 s.
+	Recheck time.Duration
 }
 
 func (p PunchConfig) withDefaults() PunchConfig {
@@ -62,6 +92,17 @@ func (p PunchConfig) withDefaults() PunchConfig {
 	def(&p.Lost, 1500*time.Millisecond)
 	def(&p.RetryMin, 5*time.Second)
 	def(&p.RetryMax, 60*time.Second)
+	def(&p.BirthdayTimeout, 6*time.Second)
+	if p.BirthdayPorts == 0 {
+		p.BirthdayPorts = 256
+	}
+	if p.BirthdayProbes <= 0 {
+		p.BirthdayProbes = 2048
+	}
+	if p.BirthdayRate <= 0 {
+		p.BirthdayRate = 500
+	}
+	def(&p.Recheck, time.Second)
 	return p
 }
 
@@ -83,6 +124,11 @@ type punchState struct {
 	forceSeq   uint32 // the last force notice this host sent
 	peerSeq    uint32 // the newest force notice the peer sent
 	reported   bool   // a failure to punch was reported once
+	// Birthday punching (birthday.go): the NAT types of both ends, and
+	// the attempt under way or the socket of the direct path it found.
+	mine, theirs NATType
+	bday         *birthday
+	failover          // direct-path loss detection and return (failover.go)
 }
 
 // directProbe is a sealed probe or ack to write to an address, not through
@@ -153,6 +199,7 @@ func (h *Host) ForceRelay(peer HostID, force bool) error {
 		ps.forced = force
 		if force {
 			ps.probing = false
+			h.birthdayEndLocked(l, now)
 			if ps.direct.IsValid() {
 				h.toRelayLocked(l, ErrForcedRelay, now)
 			} else {
@@ -181,20 +228,21 @@ func (h *Host) startAttemptLocked(l *link, now time.Time) []directProbe {
 	ps.deadline = now.Add(h.punchCfg.Timeout)
 	ps.nextProbe = now.Add(h.punchCfg.ProbeInterval)
 	ps.retryAt = time.Time{}
-	return h.probesLocked(l, ps.cands, punchProbe, ps.token, nil)
+	return h.probesLocked(l, nil, ps.cands, punchProbe, ps.token, nil)
 }
 
 // probesLocked seals one probe (or ack) per address, numbered in the probe
 // space: a probe to a candidate that does not answer is not a lost data
 // datagram in the peer's loss estimate.
-func (h *Host) probesLocked(l *link, to []netip.AddrPort, kind byte, token uint64, out []directProbe) []directProbe {
+// conn is the socket to send them from (nil: the host's).
+func (h *Host) probesLocked(l *link, conn PacketConn, to []netip.AddrPort, kind byte, token uint64, out []directProbe) []directProbe {
 	var body [9]byte
 	body[0] = kind
 	binary.LittleEndian.PutUint64(body[1:], token)
 	for _, a := range to {
 		b, pn := l.startProbeDatagram()
 		b = appendFrame(b, framePunch, body[:])
-		out = append(out, directProbe{to: a, b: l.sealDatagram(b, pn)})
+		out = append(out, directProbe{conn: conn, to: a, b: l.sealDatagram(b, pn)})
 	}
 	return out
 }
@@ -226,7 +274,9 @@ func (h *Host) pathEvent(l *link, relayed bool, reason error, now time.Time) {
 func (h *Host) toRelayLocked(l *link, reason error, now time.Time) {
 	ps := l.punch
 	ps.direct = netip.AddrPort{}
+	h.birthdayEndLocked(l, now)
 	l.path = ps.relay
+	l.leftDirectLocked()
 	h.pathEvent(l, true, reason, now)
 }
 
@@ -241,7 +291,11 @@ func (h *Host) punchStateLocked(l *link) *punchState {
 
 // punchFrameLocked handles a probe or ack that arrived from addr, not
 // through the relay.
-func (h *Host) punchFrameLocked(l *link, body []byte, from netip.AddrPort, now time.Time, out []directProbe) []directProbe {
+//
+// conn is the socket it came on: the host's, or one a birthday attempt
+// opened (birthday.go), through which the answers go back and the direct
+// path then runs.
+func (h *Host) punchFrameLocked(l *link, body []byte, conn PacketConn, from netip.AddrPort, now time.Time, out []directProbe) []directProbe {
 	if h.cfg.Accept || l.id == ServerID {
 		l.drops.add(DropUnexpected)
 		return out
@@ -262,14 +316,14 @@ func (h *Host) punchFrameLocked(l *link, body []byte, from netip.AddrPort, now t
 		// Answer where it came from, and probe that address too: behind a
 		// NAT that maps per destination, it is the peer's only reachable
 		// address (a peer-reflexive candidate).
-		out = h.probesLocked(l, []netip.AddrPort{from}, punchAck, token, out)
+		out = h.probesLocked(l, conn, []netip.AddrPort{from}, punchAck, token, out)
 		if !slices.Contains(ps.cands, from) && len(ps.cands) < maxCandidates {
 			ps.cands = append(ps.cands, from)
 		}
 		if ps.probing {
 			// A triggered check: the peer just showed this address works
 			// towards us; probe it now rather than at the next round.
-			out = h.probesLocked(l, []netip.AddrPort{from}, punchProbe, ps.token, out)
+			out = h.probesLocked(l, conn, []netip.AddrPort{from}, punchProbe, ps.token, out)
 		}
 		if !ps.probing && !ps.direct.IsValid() && !ps.held() && !h.cfg.DisableP2P {
 			out = append(out, h.startAttemptLocked(l, now)...)
@@ -280,14 +334,16 @@ func (h *Host) punchFrameLocked(l *link, body []byte, from netip.AddrPort, now t
 		}
 		if ps.direct.IsValid() {
 			switch better, cur := slices.Index(ps.cands, from), slices.Index(ps.cands, ps.direct); {
-			case from == ps.direct:
+			case from == ps.direct && (conn == ps.directConn() || ps.directConn() == nil && conn == h.conn):
 				ps.lastAck = now
-			case better >= 0 && (cur < 0 || better < cur):
+				ps.ackedDirectLocked(now)
+			case better >= 0 && (cur < 0 || better < cur) && ps.bday == nil:
 				// A candidate we prefer (the LAN before a hairpinning
 				// NAT's public address) answered too: move to it.
 				ps.direct, ps.lastAck = from, now
-				l.path = h.DirectPath(from)
+				l.path = directPath{conn, from}
 				l.pathSince = now
+				h.wentDirectLocked(l, now)
 			}
 			return out
 		}
@@ -297,7 +353,9 @@ func (h *Host) punchFrameLocked(l *link, body []byte, from netip.AddrPort, now t
 		ps.probing = false
 		ps.backoff = h.punchCfg.RetryMin
 		ps.reported = false
-		l.path = h.DirectPath(from)
+		l.path = directPath{conn, from}
+		h.birthdayWonLocked(l, conn, now)
+		h.wentDirectLocked(l, now)
 		h.pathEvent(l, false, nil, now)
 	}
 	return out
@@ -313,21 +371,20 @@ func (h *Host) punchTickLocked(l *link, now time.Time) []directProbe {
 	cfg := h.punchCfg
 	switch {
 	case ps.direct.IsValid():
-		if now.Sub(ps.lastAck) > cfg.Lost {
-			h.toRelayLocked(l, ErrPathLost, now)
-			// Reported: the retries that fail from here on change nothing.
-			ps.reported = true
-			ps.retryAt = now.Add(ps.backoff)
-			ps.backoff = min(2*ps.backoff, cfg.RetryMax)
+		// The timer's failover check (failover.go) sees a silent path
+		// first; this is the backstop, in case nothing was sent.
+		if now.Sub(ps.lastAck) > cfg.Lost && now.Sub(ps.lastRx) > cfg.Lost {
+			h.pathLostLocked(l, now)
 			return nil
 		}
 		if !now.Before(ps.nextKeep) {
 			ps.nextKeep = now.Add(cfg.Keepalive)
-			return h.probesLocked(l, []netip.AddrPort{ps.direct}, punchProbe, ps.token, nil)
+			return h.probeDirectLocked(l, now, nil)
 		}
 	case ps.probing:
 		if !now.Before(ps.deadline) {
 			ps.probing = false
+			h.birthdayEndLocked(l, now)
 			ps.retryAt = now.Add(ps.backoff)
 			ps.backoff = min(2*ps.backoff, cfg.RetryMax)
 			if !ps.reported {
@@ -336,12 +393,19 @@ func (h *Host) punchTickLocked(l *link, now time.Time) []directProbe {
 			}
 			return nil
 		}
+		var out []directProbe
+		if ps.bday != nil {
+			out = h.birthdayTickLocked(l, now, out)
+		}
 		if !now.Before(ps.nextProbe) {
 			ps.nextProbe = now.Add(cfg.ProbeInterval)
-			return h.probesLocked(l, ps.cands, punchProbe, ps.token, nil)
+			out = h.probesLocked(l, nil, ps.cands, punchProbe, ps.token, out)
 		}
+		return out
 	case !ps.retryAt.IsZero() && !now.Before(ps.retryAt):
 		return h.startAttemptLocked(l, now)
+	case ps.lastDirect.IsValid() && !ps.nextCheck.IsZero() && !now.Before(ps.nextCheck):
+		return h.recheckLocked(l, now)
 	}
 	return nil
 }

@@ -16,6 +16,10 @@ func errorsIsShutdown(err error) bool { return errors.Is(err, ErrShutdown) }
 // HostID and keys.
 func (h *Host) readLoop(conn PacketConn) {
 	defer h.wg.Done()
+	if conn == h.conn && h.bt.conn != nil {
+		h.batonLoop()
+		return
+	}
 	if br, ok := conn.(BatchReader); ok {
 		h.readBatches(conn, br)
 		return
@@ -63,16 +67,7 @@ func (h *Host) readBatches(conn PacketConn, br BatchReader) {
 			}
 			continue
 		}
-		now := time.Now()
-		for i := range msgs[:n] {
-			m := &msgs[i]
-			h.traffic.in(m.N)
-			if m.Truncated {
-				h.drops.add(DropOversize)
-				continue
-			}
-			h.demux(m.Buf[:m.N], m.Addr, now, rx, conn)
-		}
+		h.handleBatch(msgs[:n], conn, rx)
 	}
 }
 
@@ -94,6 +89,7 @@ func (h *Host) readFailed(err error) bool {
 // rxScratch is the receiving goroutine's reusable scratch space.
 type rxScratch struct {
 	frames []frame
+	events []Event // delivered reliable messages, pushed together
 	relay  []relayRecord
 	probes []directProbe
 	out    copyBatch // a server's relayed or fanned copies, written together
@@ -118,6 +114,11 @@ func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, rx *rxScratch
 		h.drops.add(DropOversize)
 		return
 	}
+	if b[0] != kindData && h.cfg.Accept && h.isProbeConn(conn) {
+		// A NAT probe endpoint takes clients' sealed probes only.
+		h.drops.add(DropUnexpected)
+		return
+	}
 	switch b[0] {
 	case kindData:
 		// A client's peers reach it directly, or through the server, which
@@ -133,6 +134,8 @@ func (h *Host) demux(b []byte, from netip.AddrPort, now time.Time, rx *rxScratch
 		h.handleWelcome(b, from, now)
 	case kindReject:
 		h.handleReject(b, from)
+	case kindHairpin:
+		h.handleHairpin(b, from)
 	default:
 		h.drops.add(DropMalformed)
 	}
@@ -179,15 +182,20 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	if l.suspended && h.onPathLocked(l, from, relayed) {
 		h.resumeLocked(l, now)
 	}
+	h.heardLocked(l, from, relayed, now)
 	d.confirmedNow = h.confirmLocked(l, from, now)
+	l.flow.startFlush(FlushInput)
 	for _, f := range frames {
 		h.handleFrameLocked(&d, f)
 	}
+	l.flow.endFlush()
 	if d.challenge != nil {
 		d.probes = h.answerChallengeLocked(l, d.challenge, conn, from, d.probes)
 	}
 	if d.sawKCP || l.remoteClosed != nil {
-		l.pumpLocked(now, relayed)
+		if !l.pumpLocked(now, relayed, &rx.events) {
+			d.shed, d.shedWhy = true, "a reliable stream that cannot be read"
+		}
 		d.overHost = l.syncHeldLocked()
 	}
 	d.ended = l.remoteClosed != nil && l.drainedLocked()
@@ -302,7 +310,7 @@ func (h *Host) finishData(d *rxData, rx *rxScratch) {
 		h.resumeMoved(l, d.now)
 	}
 	if d.shed {
-		h.shed(l, "reliable data past the receive window")
+		h.shed(l, d.shedWhy)
 	} else if d.ended {
 		h.removeLink(l, l.remoteClosedReason())
 	}

@@ -22,10 +22,12 @@ type rxData struct {
 	relay     []relayRecord // relay records to forward (server)
 	fan       []fanoutMsg   // fan-out (server) or fanned (client) messages
 	challenge []byte        // the last path challenge: one answer per datagram
+	natReply  bool          // a NAT probe was answered: one answer per datagram
 
 	oldPath, migrated Path // a path response moved the link from oldPath to migrated
 	sawKCP            bool // KCP segments arrived: pump the stream
-	shed              bool // the reliable stream overflowed: shed the link
+	shed              bool // the reliable stream overflowed or broke: shed the link
+	shedWhy           string
 	confirmedNow      bool // the datagram confirmed a client's link (server)
 	overHost          bool // the host is over its held-memory budget
 	ended             bool // the peer closed and its stream is drained
@@ -61,6 +63,8 @@ func (h *Host) handleFrameLocked(d *rxData, f frame) {
 		h.handlePathResponseFrameLocked(d, f.Body)
 	case frameForceRelay:
 		h.handleForceRelayFrameLocked(d, f.Body)
+	case frameNAT:
+		h.handleNATFrameLocked(d, f.Body)
 	}
 }
 
@@ -73,14 +77,27 @@ func (h *Host) handleKCPFrameLocked(d *rxData, body []byte) {
 	}
 	l := d.l
 	d.sawKCP = true
-	switch l.inputKCPLocked(body) {
+	if len(l.pend) > 0 {
+		// Messages sent while the window was full: in KCP before its
+		// input, so that an acknowledgement opening the window sends
+		// them in the flush it makes.
+		l.movePendLocked(true)
+	}
+	waiting := l.kcp.WaitSnd()
+	verdict := l.inputKCPLocked(body)
+	if l.kcp.WaitSnd() >= waiting {
+		// Nothing of ours was acknowledged: not an answer, so the
+		// acknowledgements KCP flushed (its ack clocking) go at once.
+		l.flushAcksLocked()
+	}
+	switch verdict {
 	case kcpInputOK:
 		// Taken by the KCP core: read out once every frame is handled
 		// (sawKCP).
 	case kcpInputMalformed:
 		l.drops.add(DropMalformed)
 	case kcpInputShed:
-		d.shed = true
+		d.shed, d.shedWhy = true, "reliable data past the receive window"
 	}
 	l.markActiveLocked()
 }
@@ -162,7 +179,7 @@ func (h *Host) handlePunchFrameLocked(d *rxData, body []byte) {
 		d.l.drops.add(DropUnexpected)
 		return
 	}
-	d.probes = h.punchFrameLocked(d.l, body, d.from, d.now, d.probes)
+	d.probes = h.punchFrameLocked(d.l, body, d.conn, d.from, d.now, d.probes)
 }
 
 // handlePathChallengeFrameLocked keeps a path challenge to answer once

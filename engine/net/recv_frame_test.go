@@ -73,7 +73,7 @@ func FuzzRelayedFrames(f *testing.F) {
 		}
 		for _, fr := range frames {
 			switch fr.Type {
-			case framePunch, framePathChallenge, framePathResponse, frameRelay, frameFanout, frameFanned:
+			case framePunch, framePathChallenge, framePathResponse, frameRelay, frameFanout, frameFanned, frameNAT:
 				if l.drops[DropUnexpected].Load() == unexpected {
 					t.Fatalf("relayed frame %#x taken, not counted as unexpected", fr.Type)
 				}

@@ -157,6 +157,7 @@ func (h *Host) resumeLocked(l *link, now time.Time) {
 	h.events.Push(Event{Kind: EventBack, Peer: l.id, Received: now})
 	h.log.Debug("link resumed", "peer", l.id, "away", now.Sub(l.suspendedAt), "path", pathString(l.path))
 	l.markActiveLocked()
+	l.movePendLocked(true) // what was sent while suspended
 	kcpFlush(l.kcp, kcpFlushFull)
 }
 

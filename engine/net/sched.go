@@ -25,9 +25,11 @@ type scheduler struct {
 	active  []*link
 	flush   []*link
 	stalled []*link
+	watched []*link // links on a direct path, checked every tick (failover.go)
 	spare   []*link
 	flushCh chan struct{}
 	resume  chan struct{}
+	events  []Event // the timer goroutine's scratch for resumed deliveries
 }
 
 func (s *scheduler) init() {
@@ -49,6 +51,12 @@ func (s *scheduler) addFlush(l *link) {
 	case s.flushCh <- struct{}{}:
 	default:
 	}
+}
+
+func (s *scheduler) addWatched(l *link) {
+	s.mu.Lock()
+	s.watched = append(s.watched, l)
+	s.mu.Unlock()
 }
 
 func (s *scheduler) addStalled(l *link) {
@@ -98,7 +106,9 @@ func (h *Host) timerLoop() {
 		case <-h.sched.resume:
 			h.resumeStalled()
 		case now := <-t.C:
+			h.bt.tick()
 			h.updateActive()
+			h.failoverTick(now)
 			n++
 			if n%resumeProbeTicks == 0 {
 				probing = h.probeSuspended(now, probing)
@@ -119,7 +129,10 @@ func (h *Host) flushDeferred() {
 		l.mu.Lock()
 		l.flushPending = false
 		if !l.removed {
+			l.movePendLocked(true)
+			l.flow.startFlush(FlushDeferred)
 			kcpFlush(l.kcp, kcpFlushFull)
+			l.flow.endFlush()
 		}
 		out, p := l.takeLocked()
 		l.mu.Unlock()
@@ -139,7 +152,11 @@ func (h *Host) updateActive() {
 			l.mu.Unlock()
 			continue
 		}
+		l.movePendLocked(true)
+		l.flow.startFlush(FlushTick)
 		l.kcp.Update()
+		l.flushAcksLocked()
+		l.flow.endFlush()
 		if l.kcp.WaitSnd() == 0 && l.closing == nil {
 			l.idleTicks++
 		} else {
@@ -169,7 +186,7 @@ func (h *Host) updateActive() {
 // returns the reason to remove the link with (nil: not yet). It does so
 // once per link.
 func (l *link) finishCloseLocked(now time.Time) error {
-	if l.closing == nil || l.closeQueued || (l.kcp.WaitSnd() > 0 && now.Before(l.closeDeadline)) {
+	if l.closing == nil || l.closeQueued || (l.waitingLocked() > 0 && now.Before(l.closeDeadline)) {
 		return nil
 	}
 	l.closeQueued = true
@@ -195,12 +212,14 @@ func (l *link) finishCloseLocked(now time.Time) error {
 // that it has room.
 func (h *Host) resumeStalled() {
 	list := h.sched.take(&h.sched.stalled)
-	var ended []*link
+	var ended, broken []*link
 	for _, l := range list {
 		l.mu.Lock()
 		l.stalled = false
 		if !l.removed {
-			l.pumpLocked(time.Now(), l.path != nil && l.path.Relayed())
+			if !l.pumpLocked(time.Now(), l.path != nil && l.path.Relayed(), &h.sched.events) {
+				broken = append(broken, l)
+			}
 			l.syncHeldLocked() // only gives bytes back
 			if l.remoteClosed != nil && l.drainedLocked() {
 				ended = append(ended, l)
@@ -209,6 +228,9 @@ func (h *Host) resumeStalled() {
 		l.mu.Unlock()
 	}
 	h.sched.give(list)
+	for _, l := range broken {
+		h.shed(l, "a reliable stream that cannot be read")
+	}
 	for _, l := range ended {
 		h.removeLink(l, l.remoteClosed)
 	}

@@ -3,6 +3,8 @@ package net_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,6 +79,11 @@ func skeinPingPong(b *testing.B, d net.Delivery) {
 		b.Fatal(err)
 	}
 	runPingPong(b, 64, send, recv, stop)
+	cb, sb := cli.Stats().Baton, srv.Stats().Baton
+	b.ReportMetric(float64(cb.Takes+sb.Takes)/float64(b.N), "baton-takes/op")
+	b.Logf("reader baton: client %+v, server %+v", cb, sb)
+	b.ReportMetric(float64(srv.Stats().DatagramsOut)/float64(b.N), "srv-dgrams/op")
+	b.ReportMetric(float64(cli.Stats().DatagramsOut)/float64(b.N), "cli-dgrams/op")
 }
 
 func BenchmarkSkein(b *testing.B) {
@@ -94,6 +101,41 @@ func BenchmarkSkein(b *testing.B) {
 			b.ReportMetric(float64(cs.DatagramsOut)/float64(b.N), "dgrams-out/msg")
 			b.ReportMetric(float64(ss.DatagramsOut)/float64(b.N), "acks/msg")
 			b.ReportMetric(float64(cs.Retransmits)/float64(b.N), "retrans/msg")
+			reportFlow(b, cs.Flow, srv.Stats().Events)
+			b.Logf("receiver flow %+v", ss.Flow)
 		})
 	}
+}
+
+// reportFlow reports the sender's flow counters and the receiver's event
+// queue as per-message metrics (the findings table of BENCHMARKS.md, issue
+// 18), and logs them whole.
+func reportFlow(b *testing.B, f net.FlowStats, ev net.EventQueueStats) {
+	b.Helper()
+	var dgrams uint64
+	for _, n := range f.Datagrams {
+		dgrams += n
+	}
+	per := func(n uint64) float64 { return float64(n) / float64(max(f.MessagesSent, 1)) }
+	if f.Segments > 0 {
+		b.ReportMetric(float64(f.MessagesSent)/float64(f.Segments), "msgs/seg")
+	}
+	if dgrams > 0 {
+		b.ReportMetric(float64(f.MessagesSent)/float64(dgrams), "msgs/dgram")
+	}
+	b.ReportMetric(per(f.WindowFull), "window-full/msg")
+	b.ReportMetric(per(f.SendQueueFull), "queue-full/msg")
+	if ev.Pushes > 0 {
+		b.ReportMetric(float64(ev.Events)/float64(ev.Pushes), "events/push")
+	}
+	b.ReportMetric(float64(ev.Parks)/float64(max(ev.Events, 1)), "parks/event")
+	b.Logf("sender flow %+v; flushes by cause %v; receiver event queue %+v", f, flushLine(f), ev)
+}
+
+func flushLine(f net.FlowStats) string {
+	var sb strings.Builder
+	for c := range net.NumFlushCauses {
+		fmt.Fprintf(&sb, "%v %d (%d dgrams) ", c, f.Flushes[c], f.Datagrams[c])
+	}
+	return sb.String()
 }

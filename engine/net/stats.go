@@ -122,6 +122,9 @@ type LinkStats struct {
 	LossOut, LossIn float64
 	// Retransmits counts reliable segments sent again.
 	Retransmits uint64
+	// Flow counts how the reliable stream moved (messages per segment and
+	// datagram, flushes by cause, waits).
+	Flow FlowStats
 	Traffic
 	// Drops counts datagrams from this peer dropped after its HostID was
 	// recognised (bad seal, replay, malformed).
@@ -168,6 +171,11 @@ type HostStats struct {
 	Admission AdmissionStats
 	// Resume counts suspended links (Config.ResumeGrace).
 	Resume ResumeStats
+	// Events counts the event queue's pushes and wake-ups.
+	Events EventQueueStats
+	// Baton counts the reader baton's passes between the reader goroutine
+	// and Next (Host.Next).
+	Baton BatonStats
 	// Auth counts a server's Authenticate decisions (logins, refusals by
 	// reason, replaced sessions).
 	Auth AuthStats

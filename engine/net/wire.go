@@ -16,6 +16,7 @@ const (
 	kindCookie  byte = 0x02 // server → client, cleartext, stateless cookie
 	kindWelcome byte = 0x03 // server → client: server keys + sealed welcome
 	kindReject  byte = 0x04 // server → client, cleartext refusal with a reason
+	kindHairpin byte = 0x05 // a client to its own public address: token(16), never answered
 	kindData    byte = 0x10 // sealed frames between two hosts that share keys
 )
 
@@ -75,6 +76,7 @@ const (
 	framePathChallenge frameType = 0x0a // token(8): is the peer at this address?
 	framePathResponse  frameType = 0x0b // token(8): the answer, from that address
 	frameForceRelay    frameType = 0x0c // on(1) seq(4): the peer forced (1) or released (0) the relay
+	frameNAT           frameType = 0x0d // NAT-type probe or reply, natBodySize bytes (natprobe.go)
 )
 
 // Fixed parts of the fan-out frames: what precedes the channel, sequence
@@ -150,7 +152,7 @@ func nextFrame(p []byte) (frame, []byte, error) {
 	if n > len(p)-frameHeader {
 		return frame{}, nil, errMalformed
 	}
-	if typ < frameKCP || typ > frameForceRelay {
+	if typ < frameKCP || typ > frameNAT {
 		return frame{}, nil, errMalformed
 	}
 	return frame{Type: typ, Body: p[frameHeader : frameHeader+n]}, p[frameHeader+n:], nil
@@ -220,6 +222,8 @@ func checkFrame(f frame) error {
 		if len(f.Body) != forceRelayBody || f.Body[0] > 1 {
 			return errMalformed
 		}
+	case frameNAT:
+		return checkNATBody(f.Body)
 	case frameRelay:
 		b := f.Body
 		if len(b) == 0 {

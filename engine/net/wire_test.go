@@ -200,6 +200,8 @@ func FuzzDemux(f *testing.F) {
 	f.Add(append(appendDataHeader(nil, dataHeader{From: ServerID, PN: 5}), make([]byte, 40)...))
 	f.Add([]byte{})
 	f.Add([]byte{0x77})
+	f.Add(append([]byte{kindHairpin}, make([]byte, 16)...))
+	f.Add([]byte{kindHairpin, 1})
 	f.Add(append(appendDataHeader(nil, dataHeader{From: p.cli.ID(), PN: 9}), make([]byte, MaxDatagram)...)) // oversize
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p.srv.demux(bytes.Clone(b), p.cliAddr, time.Now(), new(rxScratch), p.srv.conn)

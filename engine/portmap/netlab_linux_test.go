@@ -218,52 +218,48 @@ var (
 	wanA     = netip.MustParseAddr("203.0.113.101")
 )
 
-// TestNetlabEachProtocolMaps forces each protocol in turn on a symmetric
-// router with miniupnpd: the mapping is made, reported with the router's
-// WAN address, works end to end from the internet host p1 (and a1's answer
-// leaves from the mapped port), and is gone from the router after Close.
+// TestNetlabEachProtocolMaps forces each protocol in turn, behind a cone and
+// then a symmetric router running miniupnpd: the mapping is made, reported
+// with the router's WAN address, works end to end from the internet host p1
+// (and a1's answer leaves from the mapped port), and is gone from the router
+// after Close.
 func TestNetlabEachProtocolMaps(t *testing.T) {
-	l := upLab(t, "--nat", "symmetric")
-	l.run("upnp", "a", "on")
+	l := upLab(t, "--nat", "cone")
 	p1 := l.udpIn("p1", netip.MustParseAddrPort("203.0.113.20:0"))
-	for _, proto := range portmap.DefaultProtocols {
-		t.Run(string(proto), func(t *testing.T) {
-			a1 := l.udpIn("a1", netip.MustParseAddrPort("10.1.0.11:0"))
-			port := a1.LocalAddr().(*net.UDPAddr).AddrPort().Port()
-			m, ch := watch(t, "a1", port, portmap.Config{Gateway: gatewayA, Protocols: []portmap.Protocol{proto}, Lifetime: time.Hour})
-			s := nextStatus(t, ch)
-			if s.State != portmap.Mapped || s.Mapping.Protocol != proto {
-				t.Fatalf("status %+v: want mapped by %s", s, proto)
-			}
-			mp := s.Mapping
-			if mp.External.Addr() != wanA || mp.Internal != netip.AddrPortFrom(netip.MustParseAddr("10.1.0.11"), port) || mp.Gateway != gatewayA {
-				t.Fatalf("mapping %+v: want external on %v, internal 10.1.0.11:%d", mp, wanA, port)
-			}
-			if mp.Lifetime <= 0 || mp.Expires.IsZero() {
-				t.Fatalf("mapping %+v: want a lifetime", mp)
-			}
-			t.Logf("%s: %v -> %v for %v", proto, mp.External, mp.Internal, mp.Lifetime)
-			if rules := l.nftRules(); !strings.Contains(rules, fmt.Sprintf("dport %d", mp.External.Port())) {
-				t.Fatalf("router has no rule for port %d:\n%s", mp.External.Port(), rules)
-			}
-			roundTrip(t, p1, a1, mp.External)
-			m.Close()
-			if s := m.Status(); s.State != portmap.Closed {
-				t.Fatalf("after Close: %+v", s)
-			}
-			if rules := l.nftRules(); strings.Contains(rules, fmt.Sprintf("dport %d", mp.External.Port())) {
-				t.Fatalf("the router still maps port %d after Close:\n%s", mp.External.Port(), rules)
-			}
-		})
+	for _, nat := range []string{"cone", "symmetric"} {
+		l.run("nat", "a", nat)
+		l.run("upnp", "a", "on") // after `netlab nat`, which rewrites the router's rules
+		for _, proto := range portmap.DefaultProtocols {
+			t.Run(nat+"/"+string(proto), func(t *testing.T) {
+				a1 := l.udpIn("a1", netip.MustParseAddrPort("10.1.0.11:0"))
+				port := a1.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+				m, ch := watch(t, "a1", port, portmap.Config{Gateway: gatewayA, Protocols: []portmap.Protocol{proto}, Lifetime: time.Hour})
+				s := nextStatus(t, ch)
+				if s.State != portmap.Mapped || s.Mapping.Protocol != proto {
+					t.Fatalf("status %+v: want mapped by %s", s, proto)
+				}
+				mp := s.Mapping
+				if mp.External.Addr() != wanA || mp.Internal != netip.AddrPortFrom(netip.MustParseAddr("10.1.0.11"), port) || mp.Gateway != gatewayA {
+					t.Fatalf("mapping %+v: want external on %v, internal 10.1.0.11:%d", mp, wanA, port)
+				}
+				if mp.Lifetime <= 0 || mp.Expires.IsZero() {
+					t.Fatalf("mapping %+v: want a lifetime", mp)
+				}
+				t.Logf("%s: %v -> %v for %v", proto, mp.External, mp.Internal, mp.Lifetime)
+				if rules := l.nftRules(); !strings.Contains(rules, fmt.Sprintf("dport %d ", mp.External.Port())) {
+					t.Fatalf("router has no rule for port %d:\n%s", mp.External.Port(), rules)
+				}
+				roundTrip(t, p1, a1, mp.External)
+				m.Close()
+				if s := m.Status(); s.State != portmap.Closed {
+					t.Fatalf("after Close: %+v", s)
+				}
+				if rules := l.nftRules(); strings.Contains(rules, fmt.Sprintf("dport %d ", mp.External.Port())) {
+					t.Fatalf("the router still maps port %d after Close:\n%s", mp.External.Port(), rules)
+				}
+			})
+		}
 	}
-}
-
-// tlog sends a logger's lines to the test log.
-type tlog struct{ t *testing.T }
-
-func (w tlog) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(b)))
-	return len(b), nil
 }
 
 // TestNetlabRenewsAndDefaultOrder asks with the default protocol order: PCP
@@ -302,7 +298,7 @@ func TestNetlabRenewsAndDefaultOrder(t *testing.T) {
 			roundTrip(t, p1, a1, s.Mapping.External)
 		}
 		m.Close()
-		if rules := l.nftRules(); strings.Contains(rules, fmt.Sprintf("dport %d", first.External.Port())) {
+		if rules := l.nftRules(); strings.Contains(rules, fmt.Sprintf("dport %d ", first.External.Port())) {
 			t.Fatalf("%s: the router still maps port %d after Close:\n%s", proto, first.External.Port(), rules)
 		}
 	}
@@ -319,4 +315,12 @@ func TestNetlabRenewsAndDefaultOrder(t *testing.T) {
 		}
 	}
 	t.Logf("without a daemon: %v", s.Err)
+}
+
+// tlog sends a logger's lines to the test log.
+type tlog struct{ t *testing.T }
+
+func (w tlog) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
 }

@@ -120,7 +120,8 @@ type RequestStats struct {
 	ReplayDrops uint64
 	// Busy counts retried requests that came while their handler was still
 	// running (a Dispatcher used from several goroutines, or a handler that
-	// dispatches): they are not answered, the handler's response is.
+	// dispatches) or its deferred answer was pending (CallInfo.Defer): they
+	// are not answered, the first answer is on its way.
 	Busy uint64
 	// Stale counts requests answered StatusStale: older than the reply
 	// window, or whose cached response was dropped for ReplyCacheBytes.

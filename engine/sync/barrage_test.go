@@ -123,7 +123,7 @@ func barrage(t *testing.T, relayed bool) {
 		}
 		kinds = append(kinds, barrageKind{
 			name: fmt.Sprintf("control op %d", c.Op), msg: appendControl(nil, c),
-			serverTakes: c.Op == opCandidates || c.Op == opTimeReq,
+			serverTakes: c.Op == opCandidates || c.Op == opTimeReq || c.Op == opNATReport,
 		})
 	}
 

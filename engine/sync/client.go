@@ -44,6 +44,9 @@ type ClientConfig struct {
 	// not answer or refuses for a reason that may pass (busy, full), until
 	// its context ends (net.Host.DialRetry). Off: one attempt.
 	Retry bool
+	// NoNATCheck skips the NAT-type check that otherwise runs in the
+	// background once connected (Client.NAT, EventNATType).
+	NoNATCheck bool
 	// Credentials are sent sealed in the handshake for the server's
 	// Net.Authenticate (net.DialOptions; at most net.MaxCredentials
 	// bytes): a connect token (engine/token) or a profile. A one-time
@@ -79,9 +82,11 @@ type Client struct {
 	clock clock
 	start chan struct{} // closed once connected: clock sync begins
 
-	mu     stdsync.RWMutex
-	groups map[net.HostID]*groupView
-	peers  map[net.HostID]struct{}
+	mu      stdsync.RWMutex
+	groups  map[net.HostID]*groupView
+	peers   map[net.HostID]struct{}
+	nat     *net.NATReport               // this client's, once checked
+	peerNAT map[net.HostID]net.NATReport // as the server passed them on
 
 	pm clientPortMap // client_portmap.go
 }
@@ -165,13 +170,14 @@ func NewClient(conn net.PacketConn, cfg ClientConfig) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		events: newEvents(cfg.EventQueue),
-		log:    cfg.Logger.Named("sync"),
-		epoch:  time.Now(),
-		cfg:    cfg,
-		start:  make(chan struct{}),
-		groups: make(map[net.HostID]*groupView),
-		peers:  make(map[net.HostID]struct{}),
+		events:  newEvents(cfg.EventQueue),
+		log:     cfg.Logger.Named("sync"),
+		epoch:   time.Now(),
+		cfg:     cfg,
+		start:   make(chan struct{}),
+		groups:  make(map[net.HostID]*groupView),
+		peers:   make(map[net.HostID]struct{}),
+		peerNAT: make(map[net.HostID]net.NATReport),
 	}
 	c.h = h
 	c.wg.Add(1)
@@ -195,29 +201,49 @@ func (c *Client) Connect(ctx context.Context, addr netip.AddrPort) error {
 		return err
 	}
 	close(c.start)
+	if !c.cfg.NoNATCheck {
+		c.wg.Add(1)
+		go c.checkNAT() //nolint:gosec // G118: the check outlives Connect's ctx (a dial deadline); it ends with the client (c.done) or natCheckTimeout
+	}
 	c.startPortMap()
 	return nil
 }
 
 // localCandidates lists the addresses peers on our LAN may reach this
 // socket at: its own address if bound to one, else every non-loopback
-// IPv4 address of the machine's interfaces (at most maxAddrs).
+// IPv4 address of the machine's interfaces, and, when the socket is
+// dual-stack (bound to "::"), its global IPv6 addresses, which peers with
+// IPv6 of their own reach without any NAT (at most maxAddrs, IPv4 first).
 func localCandidates(local netip.AddrPort) []netip.AddrPort {
 	if !local.Addr().IsUnspecified() {
 		return []netip.AddrPort{local}
 	}
-	var out []netip.AddrPort
+	var ifaddrs []netip.Addr
 	addrs, _ := stdnet.InterfaceAddrs()
 	for _, a := range addrs {
-		p, err := netip.ParsePrefix(a.String())
-		if err != nil || !p.Addr().Is4() || p.Addr().IsLoopback() || p.Addr().IsLinkLocalUnicast() {
-			continue
-		}
-		if len(out) < maxAddrs {
-			out = append(out, netip.AddrPortFrom(p.Addr(), local.Port()))
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			ifaddrs = append(ifaddrs, p.Addr())
 		}
 	}
-	return out
+	return interfaceCandidates(local, ifaddrs)
+}
+
+// interfaceCandidates is localCandidates for a socket bound to an
+// unspecified address, given the machine's interface addresses.
+func interfaceCandidates(local netip.AddrPort, ifaddrs []netip.Addr) []netip.AddrPort {
+	dual := local.Addr().Is6()
+	var out, v6 []netip.AddrPort
+	for _, a := range ifaddrs {
+		switch {
+		case a.IsLoopback() || a.IsLinkLocalUnicast():
+		case a.Is4() || a.Is4In6():
+			out = append(out, netip.AddrPortFrom(a.Unmap(), local.Port()))
+		case dual && a.IsGlobalUnicast():
+			v6 = append(v6, netip.AddrPortFrom(a, local.Port()))
+		}
+	}
+	out = append(out, v6...)
+	return out[:min(len(out), maxAddrs)]
 }
 
 // Host returns the underlying net host (for statistics and addresses).
@@ -318,7 +344,7 @@ func (c *Client) message(ev net.Event) {
 			return
 		}
 		switch ctl.Op {
-		case opTimeReq, opCandidates:
+		case opTimeReq, opCandidates, opNATReport:
 			c.drop(net.DropUnexpected)
 			c.log.Debug("control message a server does not send", "op", ctl.Op)
 			return
@@ -363,7 +389,11 @@ func (c *Client) control(ctl control, now time.Time) {
 		c.h.RemovePeer(ctl.Peer)
 		c.mu.Lock()
 		delete(c.peers, ctl.Peer)
+		delete(c.peerNAT, ctl.Peer)
 		c.mu.Unlock()
+		return
+	case opPeerNAT:
+		c.peerNATReport(ctl.Peer, ctl.NAT)
 		return
 	case opTimeResp:
 		c.clock.add(time.Duration(ctl.T1), time.Duration(ctl.T2), c.now())

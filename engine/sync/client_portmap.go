@@ -58,6 +58,7 @@ func (c *Client) startPortMap() {
 	user := cfg.OnChange
 	cfg.OnChange = func(s portmap.Status) {
 		c.portMapChanged(s)
+		c.natPortMapChanged(s)
 		if user != nil {
 			user(s)
 		}

@@ -35,8 +35,10 @@ const (
 	// got a port mapping, or lost it); sent by the server to the
 	// client's peers.
 	opPeerCandidates byte = 9
-	opMemberAway     byte = 10 // group(4) member(4): the member's link to the server is suspended
-	opMemberBack     byte = 11 // group(4) member(4): it resumed
+	opNATReport      byte = 10 // nat(4): the client's NAT type (client → server)
+	opPeerNAT        byte = 11 // peer(4) nat(4): a peer's NAT type (server → client)
+	opMemberAway     byte = 12 // group(4) member(4): the member's link to the server is suspended
+	opMemberBack     byte = 13 // group(4) member(4): it resumed
 	opLast                = opMemberBack
 )
 
@@ -61,6 +63,29 @@ type control struct {
 	Custom []byte
 	User   string // MemberJoin: the member's user ID, if the server shares it
 	T1, T2 int64
+	NAT    net.NATReport // NATReport, PeerNAT: type, mapping, filtering, flags (natSize)
+}
+
+// natSize is the size of a NAT report in a control message: type(1)
+// mapping(1) filtering(1) flags(1): bit 0 hairpin, bits 1-2 port mapping.
+const natSize = 4
+
+func appendNAT(b []byte, r net.NATReport) []byte {
+	flags := byte(r.PortMapping) << 1
+	if r.Hairpin {
+		flags |= 1
+	}
+	return append(b, byte(r.Type), byte(r.Mapping), byte(r.Filtering), flags)
+}
+
+// nat reads a NAT report; out-of-range values mark the reader bad.
+func (r *reader) nat() net.NATReport {
+	b := r.take(natSize)
+	rep := net.NATReport{Type: net.NATType(b[0]), Mapping: net.NATBehavior(b[1]), Filtering: net.NATBehavior(b[2]), Hairpin: b[3]&1 != 0, PortMapping: net.PortMapping(b[3] >> 1)}
+	if rep.Type >= net.NumNATTypes || b[1] > byte(net.AddressPortDependent) || b[2] > byte(net.AddressPortDependent) || b[3] > 5 {
+		r.bad = true
+	}
+	return rep
 }
 
 func appendID(b []byte, id net.HostID) []byte { return binary.LittleEndian.AppendUint32(b, uint32(id)) }
@@ -99,6 +124,10 @@ func appendControl(b []byte, c control) []byte {
 	case opTimeResp:
 		b = binary.LittleEndian.AppendUint64(b, uint64(c.T1))
 		b = binary.LittleEndian.AppendUint64(b, uint64(c.T2))
+	case opNATReport:
+		b = appendNAT(b, c.NAT)
+	case opPeerNAT:
+		b = appendNAT(appendID(b, c.Peer), c.NAT)
 	}
 	return b
 }
@@ -204,6 +233,10 @@ func parseControl(b []byte) (control, error) {
 		c.T1 = r.i64()
 	case opTimeResp:
 		c.T1, c.T2 = r.i64(), r.i64()
+	case opNATReport:
+		c.NAT = r.nat()
+	case opPeerNAT:
+		c.Peer, c.NAT = r.id(), r.nat()
 	}
 	if r.bad || len(r.b) != 0 {
 		return control{}, errBadControl

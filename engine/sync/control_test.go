@@ -24,6 +24,9 @@ func controlSeeds() []control {
 		{Op: opCandidates, Addrs: []netip.AddrPort{netip.MustParseAddrPort("192.168.1.5:7000")}},
 		{Op: opMemberAway, Group: 5000, Member: 1002},
 		{Op: opMemberBack, Group: 5000, Member: 1002},
+		{Op: opNATReport, NAT: net.NATReport{Type: net.NATSymmetric, Mapping: net.AddressPortDependent, Filtering: net.AddressPortDependent, PortMapping: net.PortMappingRefused}},
+		{Op: opNATReport, NAT: net.NATReport{Type: net.NATEndpointIndependent, Mapping: net.EndpointIndependent, Filtering: net.AddressDependent, Hairpin: true}},
+		{Op: opPeerNAT, Peer: 1005, NAT: net.NATReport{Type: net.NATUDPBlocked}},
 		{Op: opPeerCandidates, Peer: 1005, Addrs: []netip.AddrPort{netip.MustParseAddrPort("10.1.0.11:5000"), netip.MustParseAddrPort("203.0.113.101:5000")}},
 		{Op: opPeerCandidates, Peer: 1006},
 	}
@@ -46,7 +49,8 @@ func TestControlRoundTrip(t *testing.T) {
 			t.Fatalf("round trip: got %+v, want %+v", got, c)
 		}
 	}
-	for _, bad := range [][]byte{nil, {0}, {99}, {opPeerRemove, 1, 2}, {opPeerRemove, 1, 2, 3, 4, 5}, {opPeerAdd}} {
+	for _, bad := range [][]byte{nil, {0}, {99}, {opPeerRemove, 1, 2}, {opPeerRemove, 1, 2, 3, 4, 5}, {opPeerAdd},
+		{opNATReport, 1, 1, 1}, {opNATReport, 9, 0, 0, 0}, {opNATReport, 1, 4, 0, 0}, {opNATReport, 1, 1, 1, 6}, {opPeerNAT, 1, 0, 0, 0, 1, 1, 1}} {
 		if _, err := parseControl(bad); err == nil {
 			t.Fatalf("%x accepted", bad)
 		}

@@ -34,6 +34,10 @@ const (
 	// EventRelayStateChange: traffic with Peer now goes through the server
 	// (Relayed) or directly; Err says why it is relayed (nil when direct).
 	EventRelayStateChange
+	// EventNATType: the client's NAT check finished (Client.NAT): NAT is
+	// the report, Err why the check failed (the report is then partial).
+	// Only a Client raises it, once per connection.
+	EventNATType
 	// EventAway: the link to Peer timed out and is suspended for
 	// Net.ResumeGrace (net.EventAway): for a Client, Peer is the server
 	// (its groups and peers are kept) or a peer; for a Server, a client
@@ -53,7 +57,7 @@ const (
 	EventMemberBack
 )
 
-var kindNames = [...]string{"", "connected", "disconnected", "message", "member-join", "member-leave", "host-change", "relay-state-change", "away", "back", "member-away", "member-back"}
+var kindNames = [...]string{"", "connected", "disconnected", "message", "member-join", "member-leave", "host-change", "relay-state-change", "nat-type", "away", "back", "member-away", "member-back"}
 
 func (k EventKind) String() string {
 	if int(k) < len(kindNames) && k > 0 {
@@ -75,6 +79,7 @@ type Event struct {
 	Delivery net.Delivery
 	Data     []byte
 	Relayed  bool
+	NAT      net.NATReport // EventNATType
 	Received time.Time
 	Err      error
 	// User is a user ID (net.Config.Authenticate): on a Server's

@@ -248,6 +248,8 @@ func (m *member) handleNext(ctx context.Context) error {
 		if err := m.calls.Dispatch(info, e.Data); err != nil {
 			m.lines = append(m.lines, err.Error())
 		}
+	case sync.EventNATType:
+		// This client's NAT type (e.NAT), once checked: a game shows it.
 	case sync.EventDisconnected:
 		return fmt.Errorf("disconnected: %w", e.Err)
 	case sync.EventConnected: // DialClient returned once connected

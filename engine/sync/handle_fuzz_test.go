@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -153,9 +154,9 @@ func FuzzServerMessage(f *testing.F) {
 			}
 		}
 		if drops.Total() == 0 && len(evs) == 0 {
-			// Only a clock request, or the addresses of a client already
-			// announced, have no event and no drop.
-			quiet := c.Op == opTimeReq || c.Op == opCandidates && ready
+			// Only a clock request, or the addresses or NAT type of a
+			// client already announced, have no event and no drop.
+			quiet := c.Op == opTimeReq || (c.Op == opCandidates || c.Op == opNATReport) && ready
 			if ctlErr != nil || !quiet {
 				t.Fatalf("%x from %v: neither dropped nor taken", data, from)
 			}
@@ -240,9 +241,18 @@ func FuzzClientMessage(f *testing.F) {
 			if drops[net.DropMalformed] != 1 || len(evs) != 0 {
 				t.Fatalf("bad control message %x: drops %v, events %+v", data, drops, evs)
 			}
-		case ctl.Op == opTimeReq || ctl.Op == opCandidates:
+		case ctl.Op == opTimeReq || ctl.Op == opCandidates || ctl.Op == opNATReport:
 			if drops[net.DropUnexpected] != 1 {
 				t.Fatalf("client-side control %x from the server: drops %v", data, drops)
+			}
+		case ctl.Op == opPeerNAT:
+			// Taken for a peer, dropped as unexpected for anyone else.
+			want := uint64(1)
+			if slices.Contains(c.Peers(), ctl.Peer) {
+				want = 0
+			}
+			if drops[net.DropUnexpected] != want || drops.Total() != want || len(evs) != 0 {
+				t.Fatalf("peer NAT %x: drops %v, events %+v", data, drops, evs)
 			}
 		default:
 			if drops.Total() != 0 {

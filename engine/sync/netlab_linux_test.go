@@ -336,7 +336,7 @@ func TestNetlabBrokenPathFallsBackAndHeals(t *testing.T) {
 	if back == 0 {
 		t.Fatal("not direct again 20 s after the path healed")
 	}
-	t.Logf("fell back to the relay %v after the cut; direct again %v after it healed (retry back-off)", fellBack.Round(time.Millisecond), back.Round(time.Millisecond))
+	t.Logf("fell back to the relay %v after the cut; direct again %v after it healed (a recheck of the last direct address)", fellBack.Round(time.Millisecond), back.Round(time.Millisecond))
 	realExchange(t, a, b, 100)
 }
 

@@ -53,6 +53,12 @@ type ServerConfig struct {
 	EventQueue int
 	// NoTCP turns off the TCP fallback in ListenServer.
 	NoTCP bool
+	// NATProbe lists up to three alternate UDP addresses (a second port,
+	// and with a second IP address of the machine, that address on both
+	// ports) on which ListenServer also listens for its clients' NAT-type
+	// checks (RFC 5780 style; see Server.AddNATProbeConn). Empty: clients
+	// learn only their public address, and their NAT type stays unknown.
+	NATProbe []string
 	// ShareUsers makes each member join carry the member's user ID (as
 	// Net.Authenticate named it) to the group's members: a member learns
 	// who its peers are (Event.User on EventMemberJoin). Off: peers see
@@ -77,6 +83,7 @@ type Server struct {
 	groups   map[net.HostID]*group
 	memberOf map[net.HostID]map[net.HostID]struct{}
 	lan      map[net.HostID][]netip.AddrPort // clients' LAN candidates
+	nat      map[net.HostID]net.NATReport    // clients' NAT types, as they reported them
 	updates  map[net.HostID]int              // candidate updates re-announced, per client (server_candidates.go)
 	scratch  []byte
 
@@ -123,6 +130,18 @@ func ListenServer(addr string, cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		c.Close()
 		return nil, err
+	}
+	for _, a := range cfg.NATProbe {
+		pc, err := net.ListenUDP(a)
+		if err == nil {
+			if err = s.AddNATProbeConn(pc); err != nil {
+				pc.Close()
+			}
+		}
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("NAT probe address %s: %w", a, err)
+		}
 	}
 	if !cfg.NoTCP {
 		ln, err := stdnet.Listen("tcp", c.LocalAddr().String())
@@ -189,6 +208,7 @@ func NewServer(conn net.PacketConn, cfg ServerConfig) (*Server, error) {
 		groups:   make(map[net.HostID]*group),
 		memberOf: make(map[net.HostID]map[net.HostID]struct{}),
 		lan:      make(map[net.HostID][]netip.AddrPort),
+		nat:      make(map[net.HostID]net.NATReport),
 		pairs:    make(map[pairKey]int),
 		views:    make(map[net.HostID]groupView),
 	}
@@ -289,6 +309,7 @@ func (s *Server) handle(ev net.Event) {
 		}
 		delete(s.memberOf, ev.Peer)
 		delete(s.lan, ev.Peer)
+		s.forgetNAT(ev.Peer)
 		delete(s.updates, ev.Peer)
 		s.log.Info("client disconnected", "client", ev.Peer, "reason", ev.Err)
 		var user string
@@ -395,6 +416,8 @@ func (s *Server) message(ev net.Event) {
 			} else if known && !slices.Equal(old, c.Addrs) {
 				s.candidatesChanged(ev.Peer)
 			}
+		case opNATReport:
+			s.natReport(ev.Peer, c.NAT)
 		case opTimeReq:
 			resp := appendControl(s.scratch[:0], control{Op: opTimeResp, T1: c.T1, T2: int64(time.Since(s.epoch))})
 			if err := s.h.Send(ev.Peer, net.Unreliable.OnChannel(controlChannel), resp); err != nil {
@@ -565,6 +588,8 @@ func (s *Server) join(g *group, m net.HostID, announceHost bool) {
 				keys := s.peerKeys(m, e)
 				s.control(m, control{Op: opPeerAdd, Peer: e, Keys: keys, Addrs: s.candidates(e, m)})
 				s.control(e, control{Op: opPeerAdd, Peer: m, Keys: keys.Swap(), Addrs: s.candidates(m, e)})
+				s.tellNAT(m, e)
+				s.tellNAT(e, m)
 			}
 		}
 		s.memberOf[m][g.id] = struct{}{}
@@ -668,7 +693,7 @@ func (s *Server) candidates(peer, to net.HostID) []netip.AddrPort {
 		out = append(out, pub)
 	}
 	for _, a := range lan {
-		if a != pub && len(out) < maxAddrs-1 {
+		if a != pub && len(out) < maxAddrs-1 && reachable(a, toPub, s.lan[to]) {
 			out = append(out, a)
 		}
 	}
@@ -676,6 +701,17 @@ func (s *Server) candidates(peer, to net.HostID) []netip.AddrPort {
 		out = append(out, pub)
 	}
 	return out
+}
+
+// reachable reports whether a candidate address of a peer is worth
+// offering to a client whose public address is toPub and whose own
+// candidates are toCands: any IPv4 address, and an IPv6 one only when the
+// client has IPv6 itself (it reached the server over IPv6 or announced an
+// IPv6 address). IPv6 has no NAT, so a peer's global IPv6 address is
+// offered whatever the public IPv4 addresses are.
+func reachable(a, toPub netip.AddrPort, toCands []netip.AddrPort) bool {
+	return a.Addr().Is4() || toPub.Addr().Is6() ||
+		slices.ContainsFunc(toCands, func(c netip.AddrPort) bool { return c.Addr().Is6() })
 }
 
 // elect names the best-connected client member host of g (lowest RTT to the

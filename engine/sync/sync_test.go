@@ -81,8 +81,10 @@ func next(t *testing.T, s eventSource, kind sync.EventKind) sync.Event {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	e, err := s.Next(ctx)
-	for err == nil && e.Kind == sync.EventRelayStateChange && kind != sync.EventRelayStateChange {
-		skipped.add(s, e) // path changes come and go; relayEvents finds them
+	for err == nil && (e.Kind == sync.EventRelayStateChange || e.Kind == sync.EventNATType) && kind != e.Kind {
+		if e.Kind == sync.EventRelayStateChange {
+			skipped.add(s, e) // path changes come and go; relayEvents finds them
+		}
 		e, err = s.Next(ctx)
 	}
 	if err != nil {

@@ -229,6 +229,7 @@ type Client struct {
 
 	mu    stdsync.Mutex
 	kcp   *kcp.KCP
+	rx    []byte   // the server-link stream's bytes not yet read as messages
 	sn    uint32   // the next sequence number of the server-link stream
 	out   [][]byte // KCP output waiting to be sealed and sent
 	peers map[uint32]*Peer
@@ -362,12 +363,20 @@ func (c *Client) SendSegments(segs ...Segment) error {
 	return c.SendFrames(AppendFrame(nil, FrameKCP, body))
 }
 
-// SendReliable sends a message on the client's real KCP stream.
+// SendReliable sends a message on the client's real KCP stream, framed as
+// Skein frames it (docs/PROTOCOL.md, "Reliable stream framing"): its
+// length as a uvarint, then its bytes, cut into KCP messages of one
+// segment each.
 func (c *Client) SendReliable(m []byte) error {
 	c.mu.Lock()
-	r := c.kcp.Send(m)
-	if r >= 0 {
-		c.sn += uint32(max(1, (len(m)+KCPMTU-KCPOverhead-1)/(KCPMTU-KCPOverhead)))
+	framed := append(binary.AppendUvarint(nil, uint64(len(m))), m...)
+	r := 0
+	for len(framed) > 0 && r >= 0 {
+		k := min(len(framed), KCPMTU-KCPOverhead)
+		if r = c.kcp.Send(framed[:k]); r >= 0 {
+			c.sn++
+		}
+		framed = framed[k:]
 	}
 	c.kcp.Update()
 	out := c.takeOut()
@@ -631,8 +640,18 @@ func (c *Client) handle(b []byte, from netip.AddrPort) {
 				}
 				m := make([]byte, n)
 				c.kcp.Recv(m)
-				msgs = append(msgs, m)
+				c.rx = append(c.rx, m...)
 			}
+			// The stream's messages: a uvarint length, then the bytes.
+			for {
+				n, h := binary.Uvarint(c.rx)
+				if h <= 0 || uint64(len(c.rx)-h) < n {
+					break
+				}
+				msgs = append(msgs, c.rx[h:h+int(n)])
+				c.rx = c.rx[h+int(n):]
+			}
+			c.rx = append([]byte(nil), c.rx...)
 			out := c.takeOut()
 			c.mu.Unlock()
 			c.sendOut(out)

@@ -81,7 +81,8 @@ func TestSpeaksTheProtocol(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := AppendSegment(nil, Segment{Cmd: KCPPush, Wnd: 1024, Data: []byte{TagUser, 'y', 'o'}})
+	// One message of the stream: its length (3), then its bytes.
+	msg := AppendSegment(nil, Segment{Cmd: KCPPush, Wnd: 1024, Data: []byte{3, TagUser, 'y', 'o'}})
 	if err := c.SendRelayed(p.ID, c.SealPeer(p, AppendFrame(nil, FrameKCP, msg))); err != nil {
 		t.Fatal(err)
 	}

@@ -268,3 +268,26 @@ func TestLobbyChat(t *testing.T) {
 		t.Fatalf("a player in a match heard the lobby: %+v", <-c.Chat)
 	}
 }
+
+// The clients' NAT types are counted in /metrics: a client on loopback
+// sees its own address, so it is public.
+func TestNATTypeMetrics(t *testing.T) {
+	srv, dial := start(t)
+	dial()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := http.Get("http://" + srv.AdminAddr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if strings.Contains(string(body), `skein_clients_nat{type="public"} 1`) && strings.Contains(string(body), `skein_clients_nat{type="symmetric"} 0`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics has no public client:\n%s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

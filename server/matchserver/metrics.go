@@ -52,6 +52,12 @@ func newMetrics(s *Server) *metrics {
 	gauge("skein_clients", "Connected clients.", func() float64 { return float64(host().Links) })
 	gauge("skein_matches", "Open matches.", func() float64 { return float64(s.reg.count()) })
 	gauge("skein_groups", "P2P groups.", func() float64 { return float64(len(s.sync.Groups())) })
+	for t := range net.NumNATTypes {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "skein_clients_nat", Help: "Connected clients by the NAT type they reported (unknown: the server has no -nat-probe address).",
+			ConstLabels: prometheus.Labels{"type": t.String()},
+		}, func() float64 { return float64(s.sync.NATCounts()[t]) }))
+	}
 	counter("skein_relayed_datagrams_total", "Datagrams relayed between peers.", func() float64 { return float64(host().Relayed.DatagramsOut) })
 	counter("skein_relayed_bytes_total", "Bytes relayed between peers.", func() float64 { return float64(host().Relayed.BytesOut) })
 	counter("skein_fanout_messages_total", "Unreliable group messages clients sent up for the server to fan out.", func() float64 { return float64(host().Fanned.DatagramsIn) })

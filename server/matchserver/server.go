@@ -65,6 +65,11 @@ import (
 type Config struct {
 	// Listen is the UDP address clients connect to. Empty means ":7777".
 	Listen string
+	// NATProbe lists up to three alternate UDP addresses for the clients'
+	// NAT-type checks: a second port, and with a second IP address, that
+	// address on both ports (sync.ServerConfig.NATProbe). Empty: clients'
+	// NAT types stay unknown.
+	NATProbe []string
 	// Admin is the HTTP address of /healthz and /metrics. Empty: no admin
 	// endpoint.
 	Admin string
@@ -157,7 +162,7 @@ func New(cfg Config) (*Server, error) {
 	ncfg.MaxLinks = cfg.MaxClients
 	tcfg := cfg.TCP
 	tcfg.MaxConns = cfg.MaxClients
-	ss, err := sync.ListenServer(cfg.Listen, sync.ServerConfig{Net: ncfg, TCP: tcfg, Logger: cfg.Logger, ShareUsers: cfg.ShareUsers})
+	ss, err := sync.ListenServer(cfg.Listen, sync.ServerConfig{Net: ncfg, TCP: tcfg, Logger: cfg.Logger, ShareUsers: cfg.ShareUsers, NATProbe: cfg.NATProbe})
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +205,7 @@ func (s *Server) Sync() *sync.Server { return s.sync }
 // Run serves until ctx ends, then shuts down gracefully: clients are told
 // the server is shutting down and disconnected within ShutdownTimeout.
 func (s *Server) Run(ctx context.Context) error {
-	s.log.Info("listening", "udp", s.UDPAddr().String(), "admin", s.AdminAddr())
+	s.log.Info("listening", "udp", s.UDPAddr().String(), "admin", s.AdminAddr(), "nat_probe", s.cfg.NATProbe)
 	if id := s.sync.Host().Identity(); id != nil {
 		// The public key only: clients pin it (the secret is never logged).
 		cur := id.Current()
@@ -272,12 +277,7 @@ func (s *Server) handle(e sync.Event) {
 			s.metrics.lobbyErrors.Inc()
 			s.lobLog.Debug("bad lobby call", "client", e.Peer, "error", err)
 		}
-	case sync.EventAway, sync.EventBack:
-		// A client whose link timed out keeps its place (lobby, match)
-		// until it comes back or -resume-grace ends (then
-		// EventDisconnected); its peers are told by the sync layer.
-		s.log.Debug("client "+e.Kind.String(), "client", e.Peer)
-	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange,
+	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange, sync.EventNATType,
 		sync.EventMemberAway, sync.EventMemberBack:
 		// The server's view of its matches' groups: the lobby keeps its
 		// own member lists (match.members), changed on its goroutines.

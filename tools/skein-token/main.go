@@ -9,7 +9,7 @@
 // -print-public prints the public key the match server checks tokens with
 // (server -auth token -token-key KEY). A token is printed as unpadded
 // URL-safe base64 on one line; the client passes its bytes as its
-// credentials (the arena and the chat take it with -token). A real backend
+// credentials (the arena takes it with -token). A real backend
 // calls token.Mint itself, after logging the player in its own way.
 package main
 

@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hajimehoshi/ebiten/v2"
@@ -289,7 +290,7 @@ func (p *playScene) drawScores(g *Game, dst *ebiten.Image) {
 // knobs to make the network worse. peers is p.sess.Peers().
 func (p *playScene) drawNet(g *Game, dst *ebiten.Image, peers []netplay.PeerInfo) {
 	rowH := 20.0
-	box := netBox(g, len(peers))
+	box := netBox(g, netRows(peers))
 	panel(dst, box)
 	x := box.x + 16
 	y := box.y + 10
@@ -313,6 +314,9 @@ func (p *playScene) drawNet(g *Game, dst *ebiten.Image, peers []netplay.PeerInfo
 		cc = colAccent
 	}
 	drawText(dst, fmt.Sprintf("chat: %d sent · %d shown · %d hidden (too fast) · %d refused", c.ChatSent, c.ChatReceived, c.ChatDropped, c.ChatRefused), g.res.small, x, y, cc, left)
+	y += 20
+	nat, natOK := p.sess.NAT()
+	drawText(dst, "your NAT: "+netplay.NATLabel(nat, natOK), g.res.small, x, y, colDim, left)
 	y += 26
 	cols := []float64{x, x + 160, x + 215, x + 275, x + 375}
 	for i, hd := range []string{"PLAYER", "RTT", "JITTER", "LOSS in/out", "PATH"} {
@@ -354,6 +358,21 @@ func (p *playScene) drawNet(g *Game, dst *ebiten.Image, peers []netplay.PeerInfo
 		}
 		y += rowH
 	}
+	for _, pe := range peers {
+		if !pe.Relayed || pe.Why == "" {
+			continue
+		}
+		// One line per clause, so that the panel stays narrow.
+		for i, part := range strings.Split(pe.Why, "; ") {
+			if i == 0 {
+				part = pe.Name + " is relayed: " + part
+			} else {
+				part = "    " + part
+			}
+			drawText(dst, part, g.res.small, x, y, colAccent, left)
+			y += rowH
+		}
+	}
 	y += 10
 	cond := p.sess.Impair().Conditions()
 	st := p.sess.Impair().Stats()
@@ -383,9 +402,21 @@ func (p *playScene) drawPause(g *Game, dst *ebiten.Image) {
 	g.button(dst, quit, "Quit", false, true)
 }
 
-// netBox is where the network panel of peers rows goes.
-func netBox(g *Game, peers int) rect {
-	box := rect{16, 108, 470, 216 + 20*float64(peers)}
+// netRows is how many rows of 20 px the network panel needs beyond its
+// fixed lines: one per peer, one per relayed peer's reason.
+func netRows(peers []netplay.PeerInfo) int {
+	n := len(peers)
+	for _, pe := range peers {
+		if pe.Relayed && pe.Why != "" {
+			n += strings.Count(pe.Why, "; ") + 1
+		}
+	}
+	return n
+}
+
+// netBox is where the network panel of rows (netRows) goes.
+func netBox(g *Game, rows int) rect {
+	box := rect{16, 108, 470, 236 + 20*float64(rows)}
 	if w := float64(g.w); box.x+box.w > w-16 {
 		box.w = w - 32
 	}

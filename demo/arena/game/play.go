@@ -420,7 +420,7 @@ func (p *playScene) draw(g *Game, dst *ebiten.Image) {
 	if p.showNet {
 		peers = p.sess.Peers()
 	}
-	p.drawChat(g, dst, len(peers))
+	p.drawChat(g, dst, netRows(peers))
 	if p.showNet {
 		p.drawNet(g, dst, peers)
 	}

@@ -24,6 +24,9 @@ type PeerInfo struct {
 	Path            string
 	BytesIn         uint64
 	BytesOut        uint64
+	// Why says why a relayed peer is relayed ("their NAT is symmetric;
+	// your router refused port mapping"); empty when direct.
+	Why string
 }
 
 // Peers returns the match's players with their link statistics, in join
@@ -40,6 +43,17 @@ func (s *Session) Peers() []PeerInfo {
 				p.RTT, p.Jitter, p.LossIn, p.LossOut = st.RTT, st.Jitter, st.LossIn, st.LossOut
 				p.Relayed, p.Path = st.Relayed, st.Path
 				p.BytesIn, p.BytesOut = st.BytesIn, st.BytesOut
+			}
+			if p.Relayed {
+				mine, mineOK := s.client.NAT()
+				theirs, theirsOK := s.client.PeerNAT(m)
+				if !mineOK {
+					mine = net.NATReport{}
+				}
+				if !theirsOK {
+					theirs = net.NATReport{}
+				}
+				p.Why = RelayReason(mine, theirs, s.relayWhy[m])
 			}
 		}
 		out = append(out, p)
@@ -106,6 +120,7 @@ func (s *Session) pollLinks() {
 func (s *Session) relayChanged(peer net.HostID, relayed bool, err error) {
 	prev, known := s.relayed[peer]
 	s.relayed[peer] = relayed
+	s.relayWhy[peer] = err
 	if !known || prev == relayed {
 		return // a new link's first path is no news: the panel shows it
 	}

@@ -180,8 +180,10 @@ type Session struct {
 	effects []sim.Event
 	notices []Notice
 	relayed map[net.HostID]bool
-	polled  time.Time
-	counts  Counters
+	// relayWhy is the reason of each peer's last move onto the relay.
+	relayWhy map[net.HostID]error
+	polled   time.Time
+	counts   Counters
 
 	// Chat (chat.go).
 	chat      []ChatLine
@@ -273,6 +275,7 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 		names:     map[net.HostID]string{},
 		users:     map[net.HostID]string{},
 		relayed:   map[net.HostID]bool{},
+		relayWhy:  map[net.HostID]error{},
 		connected: true,
 		chatLimit: chat.NewLimiter[net.HostID](chat.LimiterConfig{}),
 		ownPace:   chat.NewLimiter[net.HostID](chat.LimiterConfig{Burst: ownBurst}),
@@ -457,6 +460,9 @@ func (s *Session) handle(e sync.Event) {
 		s.relayChanged(e.Peer, e.Relayed, e.Err)
 	case sync.EventAway, sync.EventBack, sync.EventMemberAway, sync.EventMemberBack:
 		s.awayOrBack(e)
+	case sync.EventNATType:
+		// The network panel reads it (Session.NAT) when it draws.
+		s.log.Debug("NAT type", "nat", e.NAT.String(), "error", e.Err)
 	case sync.EventConnected:
 		// The session starts connected (Dial waits for the server).
 	case sync.EventDisconnected:

@@ -7,6 +7,7 @@ package queue
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Queue is a FIFO of T. Items for which Counted returns true count against
@@ -23,6 +24,41 @@ type Queue[T any] struct {
 	isCount func(T) bool
 	ready   chan struct{}
 	drained func()
+	onPush  func()
+
+	stats   Stats         // guarded by mu, but Signals and Parks
+	signals atomic.Uint64 // Stats.Signals
+	parks   atomic.Uint64 // Stats.Parks
+}
+
+// Stats counts what a queue did: how producers pushed and how often the
+// consumer had to be woken.
+type Stats struct {
+	// Pushes counts producer calls that added items (Push, TryPush),
+	// Items the items they added.
+	Pushes, Items uint64
+	// Signals counts the times the Ready channel was given a value (a
+	// consumer parked in Wait or selecting on Ready wakes once per
+	// signal); Parks the times Wait found the queue empty and blocked.
+	Signals, Parks uint64
+	// MaxDepth is the most items that ever waited at once.
+	MaxDepth int
+}
+
+// Stats returns a snapshot of the queue's counters.
+func (q *Queue[T]) Stats() Stats {
+	q.mu.Lock()
+	s := q.stats
+	q.mu.Unlock()
+	s.Signals, s.Parks = q.signals.Load(), q.parks.Load()
+	return s
+}
+
+// notePushLocked counts a push of n items.
+func (q *Queue[T]) notePushLocked(n int) {
+	q.stats.Pushes++
+	q.stats.Items += uint64(n)
+	q.stats.MaxDepth = max(q.stats.MaxDepth, len(q.buf)-q.head)
 }
 
 // New returns a queue with the given limit on counted items. drained, if not
@@ -31,6 +67,10 @@ type Queue[T any] struct {
 func New[T any](limit int, counted func(T) bool, drained func()) *Queue[T] {
 	return &Queue[T]{limit: limit, isCount: counted, ready: make(chan struct{}, 1), drained: drained}
 }
+
+// SetPushHook has fn called (outside the lock) after every push that
+// added items. Call it before the queue is shared.
+func (q *Queue[T]) SetPushHook(fn func()) { q.onPush = fn }
 
 // Room reports how many more counted items fit.
 func (q *Queue[T]) Room() int {
@@ -58,13 +98,22 @@ func (q *Queue[T]) Push(items ...T) {
 		}
 		q.buf = append(q.buf, it)
 	}
+	q.notePushLocked(len(items))
 	q.mu.Unlock()
+	q.pushed()
+}
+
+func (q *Queue[T]) pushed() {
 	q.signal()
+	if q.onPush != nil {
+		q.onPush()
+	}
 }
 
 func (q *Queue[T]) signal() {
 	select {
 	case q.ready <- struct{}{}:
+		q.signals.Add(1)
 	default:
 	}
 }
@@ -78,8 +127,9 @@ func (q *Queue[T]) TryPush(it T) bool {
 	}
 	q.counted++
 	q.buf = append(q.buf, it)
+	q.notePushLocked(1)
 	q.mu.Unlock()
-	q.signal()
+	q.pushed()
 	return true
 }
 
@@ -144,6 +194,7 @@ func (q *Queue[T]) Wait(ctx context.Context, done <-chan struct{}, closed error)
 		if it, ok := q.Pop(); ok {
 			return it, nil
 		}
+		q.parks.Add(1)
 		select {
 		case <-q.ready:
 		case <-ctx.Done():

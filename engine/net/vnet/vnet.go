@@ -1,7 +1,8 @@
 // Package vnet is an in-memory virtual network for tests.
 //
-// A Network holds conns (one per address) that exchange datagrams through
-// memory, with seeded, configurable impairment: loss, duplication, reordering,
+// A Network holds conns (one per address, or more with Conn.AddAddr, as a
+// dual-stack socket has an IPv4 and an IPv6 address) that exchange
+// datagrams through memory, with seeded, configurable impairment: loss, duplication, reordering,
 // delay and jitter, an MTU and a bandwidth limit, set for the whole network or
 // per directed pair of hosts, and changeable at run time. Each *Conn satisfies
 // the PacketConn interface of package engine/net (ReadFrom, WriteTo, LocalAddr,
@@ -395,9 +396,10 @@ func (n *Network) route(sender netip.AddrPort, data []byte, to netip.AddrPort) (
 // send is the path of one datagram written by src (see the package doc).
 // data is already the network's own copy.
 func (n *Network) send(src *Conn, data []byte, to netip.AddrPort) {
-	from, why := src.local, keep
+	sender := src.source(to)
+	from, why := sender, keep
 	if n.nats.active.Load() || n.router.Load() != nil || n.filter.Load() != nil {
-		from, to, why = n.route(src.local, data, to)
+		from, to, why = n.route(sender, data, to)
 	}
 
 	n.mu.Lock()
@@ -420,7 +422,7 @@ func (n *Network) send(src *Conn, data []byte, to netip.AddrPort) {
 		return
 	}
 
-	k := linkKey{src.local.Addr(), to.Addr()}
+	k := linkKey{sender.Addr(), to.Addr()}
 	c := &n.defaults
 	l := n.links[k]
 	if l != nil && l.override {
@@ -584,6 +586,7 @@ type datagram struct {
 type Conn struct {
 	n      *Network
 	local  netip.AddrPort
+	extra  atomic.Pointer[[]netip.AddrPort] // more addresses (AddAddr)
 	rx     chan datagram
 	done   chan struct{} // closed by Close
 	closed atomic.Bool
@@ -626,6 +629,53 @@ func (c *Conn) WriteTo(b []byte, to netip.AddrPort) (int, error) {
 // LocalAddr returns the conn's address.
 func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
 
+// AddAddr gives the conn another address, as a dual-stack socket has an
+// IPv4 and an IPv6 one: datagrams sent to addr reach c too, and a datagram
+// c writes to an address of addr's family (IPv4 or IPv6) other than its
+// LocalAddr's leaves from addr (the first one added of that family). The
+// address must be specific and free, like Listen's; it is freed when c
+// closes.
+func (c *Conn) AddAddr(addr netip.AddrPort) error {
+	ip := addr.Addr().Unmap()
+	if !ip.IsValid() || ip.IsUnspecified() || addr.Port() == 0 {
+		return fmt.Errorf("vnet: add address %v: need a specific IP address and port", addr)
+	}
+	addr = netip.AddrPortFrom(ip, addr.Port())
+	n := c.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed || c.closed.Load() {
+		return c.opErr("add address")
+	}
+	if _, taken := n.conns[addr]; taken {
+		return fmt.Errorf("vnet: add address %v: %w", addr, ErrAddrInUse)
+	}
+	n.conns[addr] = c
+	var list []netip.AddrPort
+	if old := c.extra.Load(); old != nil {
+		list = append(list, *old...)
+	}
+	list = append(list, addr)
+	c.extra.Store(&list)
+	return nil
+}
+
+// source is the address a datagram to "to" leaves from: LocalAddr, or an
+// address of to's family added with AddAddr when LocalAddr's differs.
+func (c *Conn) source(to netip.AddrPort) netip.AddrPort {
+	if c.local.Addr().Is4() == to.Addr().Is4() {
+		return c.local
+	}
+	if extra := c.extra.Load(); extra != nil {
+		for _, a := range *extra {
+			if a.Addr().Is4() == to.Addr().Is4() {
+				return a
+			}
+		}
+	}
+	return c.local
+}
+
 // Close closes the conn: blocked and later ReadFrom and WriteTo calls fail
 // with net.ErrClosed, and the address becomes free. Closing twice returns an
 // error that satisfies errors.Is(err, net.ErrClosed).
@@ -638,6 +688,13 @@ func (c *Conn) Close() error {
 	c.closeLocked()
 	if c.n.conns[c.local] == c {
 		delete(c.n.conns, c.local)
+	}
+	if extra := c.extra.Load(); extra != nil {
+		for _, a := range *extra {
+			if c.n.conns[a] == c {
+				delete(c.n.conns, a)
+			}
+		}
 	}
 	return nil
 }

@@ -1,0 +1,161 @@
+package net_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/skein-dev/skein/engine/net"
+)
+
+// waitFor polls cond until it holds, failing after 10 s (a bound for a
+// broken host, not a timing assertion).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestBatonNextReads: a Next that finds no event takes the reader baton and
+// reads the socket itself; the messages arrive whole and in order, reliable
+// and unreliable, whoever reads.
+func TestBatonNextReads(t *testing.T) {
+	checkGoroutines(t)
+	srv, cli := pair(t, net.Config{}, net.Config{})
+	for _, d := range []net.Delivery{net.Reliable, net.Unreliable} {
+		for i := range 200 {
+			msg := fmt.Appendf(nil, "%v %d", d.Reliable, i)
+			if err := cli.Send(net.ServerID, d, msg); err != nil {
+				t.Fatal(err)
+			}
+			e := expect(t, srv, net.EventMessage, cli.ID())
+			if string(e.Data) != string(msg) {
+				t.Fatalf("got %q, want %q", e.Data, msg)
+			}
+		}
+	}
+	if st := srv.Stats().Baton; st.Takes == 0 {
+		t.Fatalf("Next never took the baton: %+v", st)
+	}
+}
+
+// TestBatonContextEnds: a Next blocked in the socket read returns when its
+// context ends, and the reader goroutine reads again afterwards (a Poll
+// loop gets what arrives).
+func TestBatonContextEnds(t *testing.T) {
+	checkGoroutines(t)
+	srv, cli := pair(t, net.Config{}, net.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := srv.Next(ctx)
+		done <- err
+	}()
+	waitFor(t, "the baton to be taken", func() bool { return srv.Stats().Baton.Takes > 0 })
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Next returned %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Next did not return after its context ended")
+	}
+	if err := cli.Send(net.ServerID, net.Reliable, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	var got net.Event
+	waitFor(t, "the message through Poll", func() bool {
+		e, ok := srv.Poll()
+		if ok && e.Kind == net.EventMessage {
+			got = e
+			return true
+		}
+		return false
+	})
+	if string(got.Data) != "after" {
+		t.Fatalf("got %q", got.Data)
+	}
+}
+
+// TestBatonEventFromElsewhere: an event another goroutine pushes (here a
+// Kick's disconnect) reaches a Next blocked in the socket read.
+func TestBatonEventFromElsewhere(t *testing.T) {
+	checkGoroutines(t)
+	srv, cli := pair(t, net.Config{}, net.Config{})
+	got := make(chan net.Event, 1)
+	go func() {
+		e, err := srv.Next(context.Background())
+		if err == nil {
+			got <- e
+		}
+		close(got)
+	}()
+	waitFor(t, "the baton to be taken", func() bool { return srv.Stats().Baton.Takes > 0 })
+	if err := srv.Kick(cli.ID(), "bye"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-got:
+		if e.Kind != net.EventDisconnected || e.Peer != cli.ID() {
+			t.Fatalf("got %v from %v, want the kicked client's disconnect", e.Kind, e.Peer)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the blocked Next did not get the disconnect")
+	}
+}
+
+// TestBatonGoesBack: once the application stops calling Next (and calls
+// nothing else), the timer goroutine gives the baton back to the reader
+// goroutine, which reads and acknowledges what arrives meanwhile.
+func TestBatonGoesBack(t *testing.T) {
+	checkGoroutines(t)
+	srv, cli := pair(t, net.Config{}, net.Config{})
+	if err := cli.Send(net.ServerID, net.Reliable, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, srv, net.EventMessage, cli.ID()) // the server's Next takes the baton
+	waitFor(t, "the baton to go back", func() bool { return srv.Stats().Baton.Returns > 0 })
+	for i := range 50 {
+		if err := cli.Send(net.ServerID, net.Reliable, fmt.Appendf(nil, "m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the server to acknowledge everything", func() bool {
+		st, ok := cli.LinkStats(net.ServerID)
+		return ok && st.SendQueue == 0
+	})
+}
+
+// TestBatonClose: a Next blocked in the socket read returns once the host
+// closes, after the events still waiting.
+func TestBatonClose(t *testing.T) {
+	checkGoroutines(t)
+	srv, _ := pair(t, net.Config{}, net.Config{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := srv.Next(context.Background()); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	waitFor(t, "the baton to be taken", func() bool { return srv.Stats().Baton.Takes > 0 })
+	srv.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrHostClosed) {
+			t.Fatalf("Next returned %v, want ErrHostClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Next did not return after Close")
+	}
+}
