@@ -66,7 +66,8 @@ func TestKCPSendLayout(t *testing.T) {
 	}
 	kcpFlush(sender, kcpFlushFull)
 	var next uint32 = 1 << 31
-	if n := countRetransmits(joinSegs(out), &next); n != 3 {
+	var fc flowCounters
+	if n := fc.countOutput(joinSegs(out), &next); n != 3 {
 		t.Fatalf("the flush after kcpResendNow resent %d segments, want 3 (%d bytes out)", n, len(joinSegs(out)))
 	}
 	out = out[:0]
