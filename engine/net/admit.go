@@ -297,6 +297,9 @@ type slot struct {
 	user string // the user whose session the slot holds ("": anonymous)
 	// replaces is the user's earlier session, to kick (SessionReplace).
 	replaces HostID
+	// takes is the user's suspended session, whose HostID the slot
+	// reuses: the new link takes it over (resume.go, takeOver).
+	takes HostID
 }
 
 // reserveSlot is admission stage 5: it checks every capacity limit and
@@ -312,7 +315,7 @@ func (h *Host) reserveSlot(src netip.Addr, now time.Time, user string) (slot, by
 	if h.closed {
 		return slot{}, 0, false
 	}
-	reject, replaces := h.sessionLocked(user)
+	reject, replaces, takes := h.sessionLocked(user)
 	if reject != 0 {
 		return slot{}, reject, false
 	}
@@ -337,12 +340,15 @@ func (h *Host) reserveSlot(src netip.Addr, now time.Time, user string) (slot, by
 	s.pending++
 	a.npending++
 	a.reserving++
-	id := h.allocIDLocked()
-	h.reserved[id] = struct{}{}
+	id := takes
+	if id == NoHost {
+		id = h.allocIDLocked()
+		h.reserved[id] = struct{}{}
+	}
 	if user != "" && h.cfg.DuplicateLogin != SessionMany {
 		h.users[user] = id
 	}
-	return slot{id: id, src: s, user: user, replaces: replaces}, 0, true
+	return slot{id: id, src: s, user: user, replaces: replaces, takes: takes}, 0, true
 }
 
 // releaseSlot gives back a slot whose link was never registered.
@@ -354,7 +360,7 @@ func (h *Host) releaseSlot(sl slot) {
 	a.npending--
 	sl.src.links--
 	sl.src.pending--
-	if sl.user != "" && h.users[sl.user] == sl.id {
+	if sl.user != "" && h.users[sl.user] == sl.id && h.byID[sl.id] == nil {
 		delete(h.users, sl.user)
 	}
 	h.mu.Unlock()

@@ -424,8 +424,15 @@ func (h *Host) admit(hl hello, from netip.AddrPort, src netip.Addr, conn PacketC
 		h.log.Info("session replaced by a new login", "user", user, "old", sl.replaces, "new", sl.id)
 		_ = h.closeLink(sl.replaces, ErrSessionReplaced, "signed in elsewhere")
 	}
+	if sl.takes != NoHost {
+		h.takeOver(sl.takes, user)
+	}
 	if !h.accept(hl, sl, from, now, conn, au) {
 		h.releaseSlot(sl)
+		if sl.takes != NoHost {
+			// The session taken over ends here.
+			h.events.Push(Event{Kind: EventDisconnected, Peer: sl.takes, Err: ErrTimeout, Received: now})
+		}
 	}
 	return 0
 }
@@ -435,18 +442,24 @@ func (h *Host) admit(hl hello, from netip.AddrPort, src netip.Addr, conn PacketC
 // decided (a resumed session will be decided here too). It returns the
 // reject to send (0: go on) and the session to kick (NoHost: none). Call
 // with h.mu held.
-func (h *Host) sessionLocked(user string) (reject byte, replaces HostID) {
+func (h *Host) sessionLocked(user string) (reject byte, replaces HostID, takes HostID) {
 	if user == "" || h.cfg.DuplicateLogin == SessionMany {
-		return 0, NoHost
+		return 0, NoHost, NoHost
 	}
 	old, ok := h.users[user]
 	if !ok {
-		return 0, NoHost
+		return 0, NoHost, NoHost
+	}
+	if l := h.byID[old]; l != nil && l.away.Load() {
+		// The user's session is suspended (its client vanished, a
+		// process restart among the likely causes): the login takes it
+		// over, whatever the policy (resume.go, takeOver).
+		return 0, NoHost, old
 	}
 	if h.cfg.DuplicateLogin == SessionRefuse {
-		return rejectAlreadyLoggedIn, NoHost
+		return rejectAlreadyLoggedIn, NoHost, NoHost
 	}
-	return 0, old
+	return 0, old, NoHost
 }
 
 // User returns who the peer id is, as the server's Authenticate hook said

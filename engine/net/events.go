@@ -21,6 +21,17 @@ const (
 	// Err nil) or through the relay (Relayed true; Err says why:
 	// ErrPunchTimeout, ErrPathLost, ErrForcedRelay, ErrUDPBlocked).
 	EventPathChange
+	// EventAway: the link to Peer timed out and is suspended for
+	// Config.ResumeGrace (Err: ErrTimeout): it keeps its HostID and its
+	// reliable streams both ways, and messages sent to Peer meanwhile wait
+	// for it (unreliable ones are not sent). EventBack follows if the
+	// peer is heard again in time, EventDisconnected (ErrTimeout)
+	// otherwise. docs/SEMANTICS.md, "Reconnect and resume".
+	EventAway
+	// EventBack: the suspended link to Peer resumed (its path moved if
+	// the peer came back from a new address); the reliable streams
+	// continue where they stopped.
+	EventBack
 )
 
 func (k EventKind) String() string {
@@ -33,6 +44,10 @@ func (k EventKind) String() string {
 		return "message"
 	case EventPathChange:
 		return "path-change"
+	case EventAway:
+		return "away"
+	case EventBack:
+		return "back"
 	}
 	return "unknown"
 }

@@ -43,8 +43,8 @@ func Example() {
 			fmt.Println("connected:", e.Peer == cli.ID())
 		case net.EventMessage:
 			fmt.Printf("%q reliable=%v channel=%d\n", e.Data, e.Delivery.Reliable, e.Delivery.Channel)
-		case net.EventDisconnected, net.EventPathChange:
-			// Neither happens here: the client stays, on one address.
+		case net.EventDisconnected, net.EventPathChange, net.EventAway, net.EventBack:
+			// None happens here: the client stays, on one address.
 		}
 	}
 	// Output:

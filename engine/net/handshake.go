@@ -545,6 +545,7 @@ func (h *Host) accept(hl hello, sl slot, from netip.AddrPort, now time.Time, con
 		return false
 	}
 	l.clientPub = hl.Pub
+	l.restarted = sl.takes != NoHost
 	if au != nil {
 		l.user = au.user
 	}

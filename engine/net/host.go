@@ -171,6 +171,17 @@ type Config struct {
 	// segments refused and retransmitted whole windows at a time:
 	// BENCHMARKS.md ("Hardening: memory budgets") measures the cost.
 	LinkReceiveBudget int
+	// ResumeGrace, when positive, suspends a link that times out instead
+	// of removing it: it keeps its HostID and both reliable streams for
+	// this long, and resumes as soon as its peer is heard again (the
+	// same keys; a new address is validated first). EventAway and
+	// EventBack report it; past the window the link ends with the usual
+	// EventDisconnected (ErrTimeout). A client probes its suspended links
+	// every 50 ms, so a restored path resumes within one trip and that.
+	// Both ends should use the same window (DefaultResumeGrace, 25 s, in
+	// the match server). Zero: off, a link that times out is removed.
+	// docs/SEMANTICS.md, "Reconnect and resume".
+	ResumeGrace time.Duration
 	// HostReceiveBudget bounds, in bytes, the received reliable data all
 	// links hold together: out of order, and complete messages waiting
 	// for room in the event queue (at most a receive window of 256
@@ -283,6 +294,7 @@ type Host struct {
 	fanouts  atomic.Uint64
 	fanned   trafficCounters
 	held     atomic.Int64 // bytes the links' KCP cores hold (HostReceiveBudget)
+	resume   resumeState  // suspended links (resume.go)
 	shedding sync.Mutex   // one reader at a time sheds over HostReceiveBudget
 	// unrelSeq numbers each unreliable channel's messages across every
 	// link, so that a message fanned out by the server and one sent
@@ -475,6 +487,7 @@ func (h *Host) Stats() HostStats {
 		Handshakes:        h.hsOK.Load(),
 		HandshakeFailures: h.hsFail.Load(),
 		Admission:         h.admissionStats(),
+		Resume:            h.resume.stats(),
 		Events:            h.eventQueueStats(),
 		Baton:             h.bt.stats(),
 		Auth:              h.authStats(),
@@ -565,6 +578,10 @@ func (h *Host) prepareReliable(l *link, n int, head, body []byte) (*outBatch, Pa
 	}
 	idle := waiting == 0 && !l.flushPending
 	l.appendPendLocked(n, head, body)
+	if l.suspended {
+		// Queued in the stream; sent when the link resumes (resume.go).
+		return nil, nil, nil
+	}
 	l.markActiveLocked()
 	switch {
 	case idle:
@@ -593,6 +610,11 @@ func (h *Host) prepareUnreliable(l *link, ch uint8, n int, head, body []byte) (*
 	if err := l.sendableLocked(); err != nil {
 		l.mu.Unlock()
 		return nil, nil, err
+	}
+	if l.suspended {
+		// Unreliable: not kept for a link that may not come back.
+		l.mu.Unlock()
+		return nil, nil, nil
 	}
 	seq := h.unrelSeq[ch].Add(1)
 	p := l.path
@@ -767,9 +789,16 @@ func (h *Host) removeLink(l *link, reason error) {
 	l.removed = true
 	l.releaseHeldLocked()
 	h.birthdayEndLocked(l, time.Now())
+	if l.suspended {
+		l.suspended = false
+		l.away.Store(false)
+		h.resume.remove(l)
+	}
 	// A server link its client never confirmed was never reported
 	// connected: its end is not reported either.
-	if !h.cfg.Accept || l.confirmed {
+	if !h.cfg.Accept || l.confirmed || l.restarted {
+		// (A link that took over a session ends that session even
+		// unconfirmed: the session was reported.)
 		l.h.events.Push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: time.Now(), User: l.user})
 	}
 	p := l.path

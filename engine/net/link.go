@@ -71,11 +71,21 @@ type link struct {
 	// before the link is registered, never changed.
 	user    *User
 	welcome []byte
+	// Resume (resume.go): the link timed out and waits, since
+	// suspendedAt, for its peer within Config.ResumeGrace. restarted: a
+	// server link that took over a suspended session of its user (a
+	// client process that restarted): its confirmation is an EventBack.
+	suspended   bool
+	suspendedAt time.Time
+	restarted   bool
 
 	// held is the bytes of received KCP data the core holds, charged to
 	// the host's receive budget (budget.go): written under mu, read by
 	// the host's shedding without it.
 	held atomic.Int64
+	// away mirrors suspended, for the session decision under Host.mu
+	// (sessionLocked), which does not take link locks.
+	away atomic.Bool
 }
 
 func newLink(h *Host, id, localID HostID, keys Keys, path Path, now time.Time) (*link, error) {

@@ -179,6 +179,9 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 		// there once the address answers a challenge (pathval.go).
 		d.probes = h.pathSeenLocked(l, conn, from, len(b), !probe && pn == l.loss.maxPN, now, d.probes)
 	}
+	if l.suspended && h.onPathLocked(l, from, relayed) {
+		h.resumeLocked(l, now)
+	}
 	h.heardLocked(l, from, relayed, now)
 	d.confirmedNow = h.confirmLocked(l, from, now)
 	l.flow.startFlush(FlushInput)
@@ -263,7 +266,13 @@ func (h *Host) confirmLocked(l *link, from netip.AddrPort, now time.Time) bool {
 		return false
 	}
 	h.hsOK.Add(1)
-	h.events.Push(Event{Kind: EventConnected, Peer: l.id, Received: now, User: l.user})
+	if l.restarted {
+		// It took over its user's suspended session (resume.go).
+		h.resume.resumed.Add(1)
+		h.events.Push(Event{Kind: EventBack, Peer: l.id, Err: ErrSessionRestarted, Received: now, User: l.user})
+	} else {
+		h.events.Push(Event{Kind: EventConnected, Peer: l.id, Received: now, User: l.user})
+	}
 	h.log.Debug("link up", "peer", l.id, "addr", from)
 	return true
 }
@@ -298,6 +307,7 @@ func (h *Host) finishData(d *rxData, rx *rxScratch) {
 	}
 	if d.migrated != nil {
 		h.updateAddrIndex(l, d.oldPath, d.migrated)
+		h.resumeMoved(l, d.now)
 	}
 	if d.shed {
 		h.shed(l, d.shedWhy)

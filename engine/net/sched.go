@@ -96,6 +96,7 @@ func (h *Host) timerLoop() {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	n := 0
+	var probing []*link
 	for {
 		select {
 		case <-h.done:
@@ -109,6 +110,9 @@ func (h *Host) timerLoop() {
 			h.updateActive()
 			h.failoverTick(now)
 			n++
+			if n%resumeProbeTicks == 0 {
+				probing = h.probeSuspended(now, probing)
+			}
 			if n%housekeepEvery == 0 {
 				h.housekeep(now)
 				h.resumeStalled()
@@ -142,7 +146,8 @@ func (h *Host) updateActive() {
 	list := h.sched.take(&h.sched.active)
 	for _, l := range list {
 		l.mu.Lock()
-		if l.removed {
+		if l.removed || l.suspended {
+			// A suspended link is flushed when it resumes (resume.go).
 			l.active = false
 			l.mu.Unlock()
 			continue
@@ -270,8 +275,12 @@ func (h *Host) housekeep(now time.Time) {
 			}
 		case h.pendingExpiredLocked(l, now):
 			ended = append(ended, ending{l, ErrTimeout})
-		case now.Sub(l.lastHeard) >= h.cfg.Timeout:
+		case h.suspendExpiredLocked(l, now):
 			ended = append(ended, ending{l, ErrTimeout})
+		case !l.suspended && now.Sub(l.lastHeard) >= h.cfg.Timeout:
+			if !h.suspendLocked(l, now) {
+				ended = append(ended, ending{l, ErrTimeout})
+			}
 		case h.pingDue(l, now):
 			l.lastPing = now
 			var body [8]byte

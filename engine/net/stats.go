@@ -169,6 +169,8 @@ type HostStats struct {
 	Handshakes, HandshakeFailures uint64
 	// Admission counts a server's admission decisions.
 	Admission AdmissionStats
+	// Resume counts suspended links (Config.ResumeGrace).
+	Resume ResumeStats
 	// Events counts the event queue's pushes and wake-ups.
 	Events EventQueueStats
 	// Baton counts the reader baton's passes between the reader goroutine

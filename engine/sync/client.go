@@ -40,6 +40,10 @@ type ClientConfig struct {
 	UDPTimeout time.Duration
 	// NoTCPFallback makes DialClient fail rather than use TCP.
 	NoTCPFallback bool
+	// Retry makes Connect dial again with back-off while the server does
+	// not answer or refuses for a reason that may pass (busy, full), until
+	// its context ends (net.Host.DialRetry). Off: one attempt.
+	Retry bool
 	// NoNATCheck skips the NAT-type check that otherwise runs in the
 	// background once connected (Client.NAT, EventNATType).
 	NoNATCheck bool
@@ -47,7 +51,10 @@ type ClientConfig struct {
 	// Net.Authenticate (net.DialOptions; at most net.MaxCredentials
 	// bytes): a connect token (engine/token) or a profile. A one-time
 	// token that reached the server over UDP is spent: if DialClient then
-	// falls back to TCP, the server refuses it as replayed.
+	// falls back to TCP, the server refuses it as replayed. A client that
+	// restarts with the same credentials while its old session is
+	// suspended takes that session over: the same HostID and groups
+	// (docs/SEMANTICS.md, "Reconnect and resume").
 	Credentials []byte
 	// NoPortMap switches port mapping off. By default, once connected
 	// over UDP on a real socket, the client asks its home router for a
@@ -178,9 +185,14 @@ func NewClient(conn net.PacketConn, cfg ClientConfig) (*Client, error) {
 	return c, nil
 }
 
-// Connect runs the handshake with the server at addr.
+// Connect runs the handshake with the server at addr (again and again with
+// back-off until ctx ends, if ClientConfig.Retry is set).
 func (c *Client) Connect(ctx context.Context, addr netip.AddrPort) error {
-	if err := c.h.DialWith(ctx, addr, net.DialOptions{Credentials: c.cfg.Credentials}); err != nil {
+	dial := c.h.DialWith
+	if c.cfg.Retry {
+		dial = c.h.DialRetryWith
+	}
+	if err := dial(ctx, addr, net.DialOptions{Credentials: c.cfg.Credentials}); err != nil {
 		return err
 	}
 	// Tell the server our LAN addresses, for peers behind the same NAT.
@@ -291,6 +303,10 @@ func (c *Client) handle(ev net.Event) {
 		}
 	case net.EventPathChange:
 		c.q.Push(Event{Kind: EventRelayStateChange, Peer: ev.Peer, Relayed: ev.Relayed, Err: ev.Err, Received: ev.Received})
+	case net.EventAway:
+		c.q.Push(Event{Kind: EventAway, Peer: ev.Peer, Err: ev.Err, Received: ev.Received})
+	case net.EventBack:
+		c.q.Push(Event{Kind: EventBack, Peer: ev.Peer, Received: ev.Received})
 	case net.EventDisconnected:
 		if ev.Peer == net.ServerID {
 			c.mu.Lock()

@@ -37,7 +37,9 @@ const (
 	opPeerCandidates byte = 9
 	opNATReport      byte = 10 // nat(4): the client's NAT type (client → server)
 	opPeerNAT        byte = 11 // peer(4) nat(4): a peer's NAT type (server → client)
-	opLast                = opPeerNAT
+	opMemberAway     byte = 12 // group(4) member(4): the member's link to the server is suspended
+	opMemberBack     byte = 13 // group(4) member(4): it resumed
+	opLast                = opMemberBack
 )
 
 // MaxCustom bounds a group's custom field.
@@ -54,8 +56,8 @@ type control struct {
 	Peer   net.HostID // PeerAdd, PeerRemove, PeerCandidates
 	Keys   net.Keys   // PeerAdd: the keys as the receiver uses them
 	Addrs  []netip.AddrPort
-	Group  net.HostID // MemberJoin, MemberLeave, HostChange
-	Member net.HostID // MemberJoin, MemberLeave
+	Group  net.HostID // MemberJoin, MemberLeave, HostChange, MemberAway, MemberBack
+	Member net.HostID // MemberJoin, MemberLeave, MemberAway, MemberBack
 	Host   net.HostID // HostChange
 	Count  uint16
 	Custom []byte
@@ -115,6 +117,8 @@ func appendControl(b []byte, c control) []byte {
 		b = binary.LittleEndian.AppendUint16(b, c.Count)
 	case opHostChange:
 		b = appendID(appendID(b, c.Group), c.Host)
+	case opMemberAway, opMemberBack:
+		b = appendID(appendID(b, c.Group), c.Member)
 	case opTimeReq:
 		b = binary.LittleEndian.AppendUint64(b, uint64(c.T1))
 	case opTimeResp:
@@ -223,6 +227,8 @@ func parseControl(b []byte) (control, error) {
 		c.Group, c.Member, c.Count = r.id(), r.id(), r.u16()
 	case opHostChange:
 		c.Group, c.Host = r.id(), r.id()
+	case opMemberAway, opMemberBack:
+		c.Group, c.Member = r.id(), r.id()
 	case opTimeReq:
 		c.T1 = r.i64()
 	case opTimeResp:
@@ -249,6 +255,10 @@ func controlEvent(c control, now time.Time) (Event, bool) {
 		return Event{Kind: EventMemberLeave, Group: c.Group, Member: c.Member, Count: int(c.Count), Received: now}, true
 	case opHostChange:
 		return Event{Kind: EventHostChange, Group: c.Group, Host: c.Host, Received: now}, true
+	case opMemberAway:
+		return Event{Kind: EventMemberAway, Group: c.Group, Member: c.Member, Received: now}, true
+	case opMemberBack:
+		return Event{Kind: EventMemberBack, Group: c.Group, Member: c.Member, Received: now}, true
 	}
 	return Event{}, false
 }

@@ -22,6 +22,8 @@ func controlSeeds() []control {
 		{Op: opTimeReq, T1: 123456789},
 		{Op: opTimeResp, T1: -5, T2: 1 << 62},
 		{Op: opCandidates, Addrs: []netip.AddrPort{netip.MustParseAddrPort("192.168.1.5:7000")}},
+		{Op: opMemberAway, Group: 5000, Member: 1002},
+		{Op: opMemberBack, Group: 5000, Member: 1002},
 		{Op: opNATReport, NAT: net.NATReport{Type: net.NATSymmetric, Mapping: net.AddressPortDependent, Filtering: net.AddressPortDependent, PortMapping: net.PortMappingRefused}},
 		{Op: opNATReport, NAT: net.NATReport{Type: net.NATEndpointIndependent, Mapping: net.EndpointIndependent, Filtering: net.AddressDependent, Hairpin: true}},
 		{Op: opPeerNAT, Peer: 1005, NAT: net.NATReport{Type: net.NATUDPBlocked}},

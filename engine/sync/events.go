@@ -38,9 +38,26 @@ const (
 	// the report, Err why the check failed (the report is then partial).
 	// Only a Client raises it, once per connection.
 	EventNATType
+	// EventAway: the link to Peer timed out and is suspended for
+	// Net.ResumeGrace (net.EventAway): for a Client, Peer is the server
+	// (its groups and peers are kept) or a peer; for a Server, a client
+	// (it stays in its groups, the group host role included). Messages
+	// sent to it meanwhile wait for it (unreliable ones are not sent).
+	// docs/SEMANTICS.md, "Reconnect and resume".
+	EventAway
+	// EventBack: the suspended link to Peer resumed; the reliable streams
+	// continue where they stopped.
+	EventBack
+	// EventMemberAway: Member of Group lost its link to the server and is
+	// suspended: it is still a member (no leave, its host role kept) and
+	// comes back (EventMemberBack) or leaves (EventMemberLeave) by the end
+	// of the server's grace window.
+	EventMemberAway
+	// EventMemberBack: Member of Group, away, is back.
+	EventMemberBack
 )
 
-var kindNames = [...]string{"", "connected", "disconnected", "message", "member-join", "member-leave", "host-change", "relay-state-change", "nat-type"}
+var kindNames = [...]string{"", "connected", "disconnected", "message", "member-join", "member-leave", "host-change", "relay-state-change", "nat-type", "away", "back", "member-away", "member-back"}
 
 func (k EventKind) String() string {
 	if int(k) < len(kindNames) && k > 0 {

@@ -253,6 +253,8 @@ func (m *member) handleNext(ctx context.Context) error {
 	case sync.EventDisconnected:
 		return fmt.Errorf("disconnected: %w", e.Err)
 	case sync.EventConnected: // DialClient returned once connected
+	case sync.EventAway, sync.EventBack, sync.EventMemberAway, sync.EventMemberBack:
+		// Only with Net.ResumeGrace, which this example leaves off.
 	}
 	return nil
 }

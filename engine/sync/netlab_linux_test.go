@@ -140,8 +140,15 @@ type labGame struct {
 
 func (l *lab) game(hosts ...string) *labGame {
 	l.t.Helper()
+	return l.gameWith(net.Config{}, nil, hosts...)
+}
+
+// gameWith is game with ncfg for the server's and the clients' hosts, and
+// each client's socket wrapped by wrap (if not nil).
+func (l *lab) gameWith(ncfg net.Config, wrap func(host string, c net.PacketConn) net.PacketConn, hosts ...string) *labGame {
+	l.t.Helper()
 	g := &labGame{}
-	srv, err := sync.NewServer(l.udpIn("server", labServer), sync.ServerConfig{})
+	srv, err := sync.NewServer(l.udpIn("server", labServer), sync.ServerConfig{Net: ncfg})
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -149,7 +156,13 @@ func (l *lab) game(hosts ...string) *labGame {
 	l.t.Cleanup(func() { srv.Close() })
 	for _, h := range hosts {
 		ip := netip.MustParseAddr(l.run("addr", h))
-		c, err := sync.NewClient(l.udpIn(h, netip.AddrPortFrom(ip, 0)), l.clientConfig(h))
+		conn := l.udpIn(h, netip.AddrPortFrom(ip, 0))
+		if wrap != nil {
+			conn = wrap(h, conn)
+		}
+		ccfg := l.clientConfig(h)
+		ccfg.Net = ncfg
+		c, err := sync.NewClient(conn, ccfg)
 		if err != nil {
 			l.t.Fatal(err)
 		}

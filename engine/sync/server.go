@@ -322,7 +322,70 @@ func (s *Server) handle(ev net.Event) {
 	case net.EventPathChange:
 		// The link follows its client to the new address; groups know
 		// clients by HostID, and peers keep punching or relaying as before.
+	case net.EventAway, net.EventBack:
+		s.awayOrBack(ev)
 	}
+}
+
+// awayOrBack tells the other members of every group of a client whose
+// link was suspended (net.EventAway) or resumed (net.EventBack), and the
+// application. The client stays in its groups meanwhile, host role
+// included: the game decides what an away host means (pause, or a
+// LeaveGroup that elects another).
+func (s *Server) awayOrBack(ev net.Event) {
+	if _, ready := s.memberOf[ev.Peer]; !ready {
+		return
+	}
+	op, kind := opMemberAway, EventAway
+	if ev.Kind == net.EventBack {
+		op, kind = opMemberBack, EventBack
+	}
+	if errors.Is(ev.Err, net.ErrSessionRestarted) {
+		s.reintroduce(ev.Peer)
+	}
+	for _, g := range s.groupsOf(ev.Peer) {
+		for _, m := range s.groups[g].members {
+			if m != ev.Peer {
+				s.control(m, control{Op: op, Group: g, Member: ev.Peer})
+			}
+		}
+	}
+	s.log.Info("client "+kind.String(), "client", ev.Peer)
+	s.q.Push(Event{Kind: kind, Peer: ev.Peer, Err: ev.Err, Received: ev.Received})
+}
+
+// reintroduce tells a client that took over its suspended session with a
+// new process (net.ErrSessionRestarted) everything it knew and lost: its
+// peers, with new keys (each peer replaces its link to it: PeerRemove,
+// then PeerAdd), and for each of its groups every member (MemberJoin, in
+// join order, itself included) and the host (HostChange). The other
+// members then get MemberBack (awayOrBack).
+func (s *Server) reintroduce(id net.HostID) {
+	groups := s.groupsOf(id)
+	seen := map[net.HostID]bool{}
+	for _, g := range groups {
+		for _, e := range s.groups[g].members {
+			if e == net.ServerID || e == id || seen[e] {
+				continue
+			}
+			seen[e] = true
+			keys := s.peerKeys(id, e)
+			s.control(e, control{Op: opPeerRemove, Peer: id})
+			s.control(id, control{Op: opPeerAdd, Peer: e, Keys: keys, Addrs: s.candidates(e, id)})
+			s.control(e, control{Op: opPeerAdd, Peer: id, Keys: keys.Swap(), Addrs: s.candidates(id, e)})
+		}
+	}
+	for _, g := range groups {
+		gr := s.groups[g]
+		count := uint16(len(gr.members))
+		for _, e := range gr.members {
+			s.control(id, control{Op: opMemberJoin, Group: g, Member: e, Count: count, Custom: gr.custom, User: s.sharedUser(e)})
+		}
+		if gr.host != net.NoHost {
+			s.control(id, control{Op: opHostChange, Group: g, Host: gr.host})
+		}
+	}
+	s.log.Info("client restarted: session taken over", "client", id, "groups", len(groups))
 }
 
 // message handles a message from a client: its addresses and clock

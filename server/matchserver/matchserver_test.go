@@ -188,7 +188,7 @@ func TestAdminEndpoint(t *testing.T) {
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	for _, want := range []string{"skein_clients 1", "skein_matches 0", `skein_drops_total{reason="bad_seal"}`, "skein_relayed_datagrams_total", "skein_fanout_copies_total", `skein_admission_refused_total{reason="source_rate"}`, "skein_pending_clients", "skein_client_rtt_seconds_bucket", "process_resident_memory_bytes"} {
+	for _, want := range []string{"skein_clients 1", "skein_matches 0", `skein_drops_total{reason="bad_seal"}`, "skein_relayed_datagrams_total", "skein_fanout_copies_total", `skein_admission_refused_total{reason="source_rate"}`, "skein_pending_clients", "skein_suspended_clients 0", "skein_resumed_sessions_total 0", "skein_suspensions_expired_total 0", "skein_client_rtt_seconds_bucket", "process_resident_memory_bytes"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -79,6 +79,10 @@ func newMetrics(s *Server) *metrics {
 		}, func() float64 { return float64(tcp().Closed[r]) }))
 	}
 	gauge("skein_receive_held_bytes", "Received reliable data the server holds, not yet delivered (out of order or waiting), against -host-receive-budget.", func() float64 { return float64(s.sync.Host().HeldBytes()) })
+	// Reconnect and resume (docs/SEMANTICS.md, "Reconnect and resume").
+	gauge("skein_suspended_clients", "Clients whose link timed out, kept for -resume-grace (counted in skein_clients).", func() float64 { return float64(host().Resume.Suspended) })
+	counter("skein_resumed_sessions_total", "Suspended clients that came back within -resume-grace.", func() float64 { return float64(host().Resume.Resumed) })
+	counter("skein_suspensions_expired_total", "Suspended clients removed at the end of -resume-grace.", func() float64 { return float64(host().Resume.Expired) })
 	// Logins (docs/PROTOCOL.md, "Credentials").
 	counter("skein_logins_total", "Clients the auth mode admitted (before the capacity checks).", func() float64 { return float64(host().Auth.Logins) })
 	counter("skein_sessions_replaced_total", "Sessions kicked by a new login of their user.", func() float64 { return float64(host().Auth.Replaced) })

@@ -277,7 +277,8 @@ func (s *Server) handle(e sync.Event) {
 			s.metrics.lobbyErrors.Inc()
 			s.lobLog.Debug("bad lobby call", "client", e.Peer, "error", err)
 		}
-	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange, sync.EventNATType:
+	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange, sync.EventNATType,
+		sync.EventMemberAway, sync.EventMemberBack:
 		// The server's view of its matches' groups: the lobby keeps its
 		// own member lists (match.members), changed on its goroutines.
 	}

@@ -23,9 +23,11 @@ type Local struct {
 // machine only, ":7777" to let the LAN join).
 func StartLocal(listen string, log hclog.Logger) (*Local, error) {
 	// Open mode: players are named by the profile they send; members see
-	// each other's user names.
+	// each other's user names. A player whose network drops keeps its
+	// place for net.DefaultResumeGrace, told within AwayAfter.
 	srv, err := matchserver.New(matchserver.Config{Listen: listen, Logger: log, ShutdownTimeout: 2 * time.Second, ShareUsers: true,
-		Net: net.Config{Authenticate: matchserver.OpenAuth, AuthInline: true, DuplicateLogin: net.SessionMany}})
+		Net: net.Config{Authenticate: matchserver.OpenAuth, AuthInline: true, DuplicateLogin: net.SessionMany,
+			ResumeGrace: net.DefaultResumeGrace, Timeout: AwayAfter}})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/sync"
 	"github.com/skein-dev/skein/server/matchserver"
 )
 
@@ -136,3 +137,35 @@ func pathName(relayed bool) string {
 	}
 	return "direct"
 }
+
+// awayOrBack tells the player when the connection drops and comes back
+// (the engine suspends the session for its grace window and resumes it:
+// the match goes on where it was), and when another player's does.
+func (s *Session) awayOrBack(e sync.Event) {
+	switch e.Kind {
+	case sync.EventAway:
+		if e.Peer == net.ServerID {
+			s.away = true
+			s.notice(Warn, "Connection lost… reconnecting")
+		}
+	case sync.EventBack:
+		if e.Peer == net.ServerID {
+			s.away = false
+			s.notice(Good, "Back online")
+		}
+	case sync.EventMemberAway:
+		if e.Group == s.match && e.Member != s.me {
+			s.notice(Network, "%s lost the connection… waiting for them", s.PlayerName(e.Member))
+		}
+	case sync.EventMemberBack:
+		if e.Group == s.match && e.Member != s.me {
+			s.notice(Network, "%s is back", s.PlayerName(e.Member))
+		}
+	default:
+		// handle sends only these four kinds here.
+	}
+}
+
+// Away reports whether the connection to the server is lost and the
+// session is waiting to resume.
+func (s *Session) Away() bool { return s.away }

@@ -68,7 +68,11 @@ type Config struct {
 	// DefaultUplink; negative means no cap. Net.UplinkBudget, when set,
 	// wins.
 	Uplink int
-	// Net tunes the engine's transport.
+	// Net tunes the engine's transport. Net.ResumeGrace zero means
+	// net.DefaultResumeGrace: a player whose network drops for a few
+	// seconds keeps its place in the match (negative: off); Net.Timeout
+	// zero then means AwayAfter, so that the player is told within a few
+	// seconds (a timeout only suspends the session).
 	Net net.Config
 	// Credentials are sent sealed in the handshake: the player's Profile
 	// (Profile.Credentials) for an open-mode match server, or a connect
@@ -81,6 +85,11 @@ type Config struct {
 // sends every snapshot directly; a fuller match's snapshots go mostly
 // through the server's fan-out.
 const DefaultUplink = 96_000
+
+// AwayAfter is the arena's link timeout: with resume on, a link silent
+// this long is suspended (the "connection lost… reconnecting" toast), not
+// closed, so it can be much shorter than the engine's default 10 s.
+const AwayAfter = 4 * time.Second
 
 // MaxName bounds a player's name, in characters.
 const MaxName = 16
@@ -126,6 +135,7 @@ type Session struct {
 	lobbyErr  string
 	connErr   error
 	connected bool
+	away      bool // the server link is suspended: reconnecting
 
 	// Match.
 	match   net.HostID
@@ -225,6 +235,12 @@ func Dial(ctx context.Context, addr netip.AddrPort, cfg Config) (*Session, error
 	}
 	if cfg.Net.UplinkBudget == 0 && cfg.Uplink > 0 {
 		cfg.Net.UplinkBudget = cfg.Uplink
+	}
+	if cfg.Net.ResumeGrace == 0 {
+		cfg.Net.ResumeGrace = net.DefaultResumeGrace
+	}
+	if cfg.Net.ResumeGrace > 0 && cfg.Net.Timeout == 0 {
+		cfg.Net.Timeout = AwayAfter
 	}
 	cfg.Name = CleanName(cfg.Name)
 	if cfg.Local == "" {
@@ -442,6 +458,8 @@ func (s *Session) handle(e sync.Event) {
 		}
 	case sync.EventRelayStateChange:
 		s.relayChanged(e.Peer, e.Relayed, e.Err)
+	case sync.EventAway, sync.EventBack, sync.EventMemberAway, sync.EventMemberBack:
+		s.awayOrBack(e)
 	case sync.EventNATType:
 		// The network panel reads it (Session.NAT) when it draws.
 		s.log.Debug("NAT type", "nat", e.NAT.String(), "error", e.Err)
