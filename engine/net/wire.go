@@ -7,7 +7,7 @@ import (
 
 // ProtocolVersion is the wire protocol version carried in every hello. A
 // server refuses a client whose version differs.
-const ProtocolVersion uint16 = 4
+const ProtocolVersion uint16 = 5
 
 // Packet kinds: the first byte of every datagram. docs/PROTOCOL.md is the
 // reference for each layout.

@@ -12,12 +12,12 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Wire constants, written down again from docs/PROTOCOL.md (version 4) so
+// Wire constants, written down again from docs/PROTOCOL.md (version 5) so
 // that this package does not depend on engine/net's internals: a change to
 // the wire format that forgets the document breaks the attack suite.
 const (
 	// Version is the protocol version this package speaks.
-	Version uint16 = 4
+	Version uint16 = 5
 	// MaxDatagram is the largest datagram Skein sends.
 	MaxDatagram = 1200
 	// LinkDatagram is the budget of a link datagram (room for a relay record).
