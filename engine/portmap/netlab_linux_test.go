@@ -13,112 +13,43 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"golang.org/x/sys/unix"
 
 	"github.com/skein-dev/skein/engine/portmap"
+	"github.com/skein-dev/skein/internal/netlabtest"
 )
 
 // labPrefix names this process's lab, so parallel runs never tear down each
 // other's lab.
-var labPrefix = fmt.Sprintf("pm%d-", os.Getpid())
+var labPrefix = netlabtest.Prefix("pm")
 
 type lab struct {
-	t      *testing.T
-	netlab string
-}
-
-func netlabPath() (string, error) {
-	if p := os.Getenv("NETLAB"); p != "" {
-		return p, nil
-	}
-	wd, _ := os.Getwd()
-	for dir := wd; dir != "/"; dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, "..", "shared", "netlab", "netlab")
-		if _, err := os.Stat(p); err == nil {
-			return filepath.Clean(p), nil
-		}
-	}
-	return "", errors.New("netlab not found: set NETLAB to shared/netlab/netlab")
+	*netlabtest.Lab
+	t *testing.T
 }
 
 // upLab brings a lab up with the given `netlab up` arguments, or skips.
 func upLab(t *testing.T, args ...string) *lab {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("netlab tests skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("netlab tests need root (network namespaces)")
-	}
-	p, err := netlabPath()
-	if err != nil {
-		t.Skip(err.Error())
-	}
-	l := &lab{t: t, netlab: p}
-	l.run(append([]string{"up", "-q"}, args...)...)
-	t.Cleanup(func() { l.run("down", "-q") })
-	return l
+	return &lab{Lab: netlabtest.Up(t, labPrefix, args...), t: t}
 }
 
 func (l *lab) run(args ...string) string {
 	l.t.Helper()
-	cmd := exec.Command(l.netlab, args...)
-	cmd.Env = append(os.Environ(), "NETLAB_PREFIX="+labPrefix)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		l.t.Fatalf("netlab %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return l.Run(args...)
 }
 
 // inNetns runs f on an OS thread that joined the named namespace.
-func inNetns(name string, f func() error) error {
-	target, err := os.Open("/run/netns/" + name)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	runtime.LockOSThread()
-	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("setns %s: %w", name, err)
-	}
-	ferr := f()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("setns back: %w", err) // the thread stays locked and dies with the goroutine
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
+func inNetns(name string, f func() error) error { return netlabtest.InNetns(name, f) }
 
 // udpIn opens a UDP socket in lab host (for example "a1") on addr.
 func (l *lab) udpIn(host string, addr netip.AddrPort) *net.UDPConn {
 	l.t.Helper()
-	var c *net.UDPConn
-	err := inNetns(labPrefix+host, func() (err error) {
-		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
-		return err
-	})
-	if err != nil {
-		l.t.Fatalf("socket in %s: %v", host, err)
-	}
-	l.t.Cleanup(func() { c.Close() })
-	return c
+	return l.UDP(host, addr)
 }
 
 // inHost makes cfg open its sockets in lab host's namespace.

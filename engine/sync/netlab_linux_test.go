@@ -15,27 +15,23 @@ import (
 	"fmt"
 	stdnet "net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/sync"
+	"github.com/skein-dev/skein/internal/netlabtest"
 )
 
 // labPrefix names this process's lab (namespaces sk<pid>-server, ...), so
 // test runs in parallel never tear down each other's lab.
-var labPrefix = fmt.Sprintf("sk%d-", os.Getpid())
+var labPrefix = netlabtest.Prefix("sk")
 
 // lab is a netlab lab brought up for one test.
 type lab struct {
+	*netlabtest.Lab
 	t      *testing.T
 	netlab string
 	// portMap makes game's clients map their ports (on a router where
@@ -45,90 +41,29 @@ type lab struct {
 	portMap bool
 }
 
-func netlabPath() (string, error) {
-	if p := os.Getenv("NETLAB"); p != "" {
-		return p, nil
-	}
-	wd, _ := os.Getwd()
-	for dir := wd; dir != "/"; dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, "..", "shared", "netlab", "netlab")
-		if _, err := os.Stat(p); err == nil {
-			return filepath.Clean(p), nil
-		}
-	}
-	return "", errors.New("netlab not found: set NETLAB to shared/netlab/netlab")
-}
-
 // upLab brings a lab up with the given netlab up arguments, or skips.
 func upLab(t *testing.T, args ...string) *lab {
-	if testing.Short() {
-		t.Skip("netlab tests skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("netlab tests need root (network namespaces)")
-	}
-	p, err := netlabPath()
-	if err != nil {
-		t.Skip(err.Error())
-	}
-	l := &lab{t: t, netlab: p}
-	l.run(append([]string{"up", "-q"}, args...)...)
-	t.Cleanup(func() { l.run("down", "-q") })
-	return l
+	t.Helper()
+	nl := netlabtest.Up(t, labPrefix, args...)
+	return &lab{Lab: nl, t: t, netlab: nl.Script()}
 }
 
 func (l *lab) run(args ...string) string {
 	l.t.Helper()
-	cmd := exec.Command(l.netlab, args...)
-	cmd.Env = append(os.Environ(), "NETLAB_PREFIX="+labPrefix)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		l.t.Fatalf("netlab %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return l.Run(args...)
 }
 
 // udpIn opens a UDP socket in lab host ns (for example "a1") on addr.
 func (l *lab) udpIn(host string, addr netip.AddrPort) net.PacketConn {
 	l.t.Helper()
-	var c *stdnet.UDPConn
-	err := inNetns(labPrefix+host, func() (err error) {
-		c, err = stdnet.ListenUDP("udp4", stdnet.UDPAddrFromAddrPort(addr))
-		return err
-	})
-	if err != nil {
-		l.t.Fatalf("socket in %s: %v", host, err)
-	}
+	c := l.UDP(host, addr)
 	c.SetReadBuffer(net.SocketBuffer)
 	c.SetWriteBuffer(net.SocketBuffer)
 	return net.UDP(c)
 }
 
 // inNetns runs f on an OS thread that joined the named namespace.
-func inNetns(name string, f func() error) error {
-	target, err := os.Open("/run/netns/" + name)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	runtime.LockOSThread()
-	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("setns %s: %w", name, err)
-	}
-	ferr := f()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("setns back: %w", err) // the thread stays locked and dies with the goroutine
-	}
-	runtime.UnlockOSThread()
-	return ferr
-}
+func inNetns(name string, f func() error) error { return netlabtest.InNetns(name, f) }
 
 var labServer = netip.MustParseAddrPort("203.0.113.10:7000")
 
