@@ -89,9 +89,11 @@ func (h *host) handle(e sync.Event) {
 		if _, err := h.calls.DispatchSyncEvent(e); err != nil {
 			h.log.Debug("call dropped", "from", e.Peer, "error", err)
 		}
-	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange:
+	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange,
+		sync.EventNATType, sync.EventAway, sync.EventBack, sync.EventMemberAway, sync.EventMemberBack:
 		// The host's player sees the group through its own client's
-		// session; the server keeps only the count (update).
+		// session; the server keeps only the count (update), and a
+		// suspended member keeps its place until it leaves.
 	}
 }
 

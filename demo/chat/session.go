@@ -186,9 +186,21 @@ func (s *session) handle(e sync.Event) {
 			return
 		}
 		s.finish(sessionEnd{why: endLost, err: lostReason(e.Err)})
-	case sync.EventConnected, sync.EventHostChange, sync.EventRelayStateChange:
-		// The chat has no host and shows no path: dial already waited
-		// for the server.
+	case sync.EventMemberAway:
+		if e.Group == s.group {
+			s.show(e.Member, "* %s lost the connection; waiting for them")
+		}
+	case sync.EventMemberBack:
+		if e.Group == s.group {
+			s.show(e.Member, "* %s is back")
+		}
+	case sync.EventAway:
+		s.show(net.NoHost, "* connection to the server lost; reconnecting")
+	case sync.EventBack:
+		s.show(net.NoHost, "* reconnected")
+	case sync.EventConnected, sync.EventHostChange, sync.EventRelayStateChange, sync.EventNATType:
+		// The chat has no host and shows no path or NAT type: dial
+		// already waited for the server.
 	}
 }
 

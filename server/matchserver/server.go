@@ -278,8 +278,11 @@ func (s *Server) handle(e sync.Event) {
 			s.lobLog.Debug("bad lobby call", "client", e.Peer, "error", err)
 		}
 	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange, sync.EventNATType,
-		sync.EventMemberAway, sync.EventMemberBack:
+		sync.EventMemberAway, sync.EventMemberBack, sync.EventAway, sync.EventBack:
 		// The server's view of its matches' groups: the lobby keeps its
 		// own member lists (match.members), changed on its goroutines.
+		// A suspended client (EventAway) keeps its lobby place and its
+		// match until it resumes or its grace window ends
+		// (EventDisconnected); the metrics count both.
 	}
 }
