@@ -283,15 +283,18 @@ func (b *Browser) handle(data []byte, src netip.AddrPort, now time.Time) {
 	}
 	b.mu.Lock()
 	changed, full := b.tab.observe(bc, from, now)
+	if !full {
+		// Counted before the waiters wake, so that a Wait that returns
+		// finds the beacon in Stats too.
+		b.accepted.Add(1)
+	}
 	if changed {
 		b.signal()
 	}
 	b.mu.Unlock()
 	if full {
 		b.drop(DropFull, src, nil)
-		return
 	}
-	b.accepted.Add(1)
 }
 
 func (b *Browser) drop(r DropReason, src netip.AddrPort, err error) {
