@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -203,6 +204,52 @@ func TestAuthKeyCheckedBeforeCredentials(t *testing.T) {
 	// Pinned to the right key, and trusting the operator that signed it.
 	if _, err := dialCreds(t, Config{ServerKeys: []ServerKey{srv.Identity().Current()}}, srv.LocalAddr(), "user:alice"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCheckServerKeyBeforeVerify: a Dial with credentials asks
+// CheckServerKey about the key the cleartext cookie reply names (a refusal
+// sends no credentials and never calls VerifyServerKey, which may record
+// the key), and VerifyServerKey only once the welcome proved it.
+func TestCheckServerKeyBeforeVerify(t *testing.T) {
+	var calls atomic.Int32
+	srv := authServer(t, Config{}, userHook(&calls))
+	key := srv.Identity().Current()
+	var order []string
+	var mu sync.Mutex
+	note := func(what string, k ServerKey) {
+		mu.Lock()
+		defer mu.Unlock()
+		if k != key {
+			t.Errorf("%s called with %s", what, k.Fingerprint())
+		}
+		order = append(order, what)
+	}
+	refuse := errors.New("not this key")
+	cfg := Config{
+		CheckServerKey:  func(k ServerKey) error { note("check", k); return refuse },
+		VerifyServerKey: func(k ServerKey) error { note("verify", k); return nil },
+	}
+	_, err := dialCreds(t, cfg, srv.LocalAddr(), "user:alice")
+	var ke *ServerKeyError
+	if !errors.As(err, &ke) || !ke.BeforeCredentials || !errors.Is(err, refuse) {
+		t.Fatalf("Dial = %v", err)
+	}
+	mu.Lock()
+	got := slices.Clone(order)
+	order = nil
+	mu.Unlock()
+	if !slices.Equal(got, []string{"check"}) || calls.Load() != 0 {
+		t.Fatalf("calls %v, hook ran %d times", got, calls.Load())
+	}
+	cfg.CheckServerKey = func(k ServerKey) error { note("check", k); return nil }
+	if _, err := dialCreds(t, cfg, srv.LocalAddr(), "user:alice"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(order, []string{"check", "verify"}) {
+		t.Fatalf("calls %v, want check then verify", order)
 	}
 }
 

@@ -434,7 +434,7 @@ func (h *Host) sealFor(d *pendingDial, key, cert []byte, now time.Time) bool {
 		return same
 	}
 	d.mu.Unlock()
-	if err := h.trustServerKey(s, cert, now); err != nil {
+	if err := h.precheckServerKey(s, cert, now); err != nil {
 		h.log.Warn("server key refused: credentials not sent", "fingerprint", s.Fingerprint(), "error", err)
 		d.finish(&ServerKeyError{Seen: s, Reason: err, BeforeCredentials: true})
 		return false
@@ -457,11 +457,39 @@ func (h *Host) sealFor(d *pendingDial, key, cert []byte, now time.Time) bool {
 	return true
 }
 
+// precheckServerKey decides whether a client may seal its credentials to
+// the key a cookie reply named, not proven yet: the pins and operator CAs,
+// then Config.CheckServerKey if set (never VerifyServerKey, which may
+// record the key: a forged cookie reply must not be remembered).
+func (h *Host) precheckServerKey(k ServerKey, cert []byte, now time.Time) error {
+	if err := h.pinnedServerKey(k, cert, now); err != nil {
+		return err
+	}
+	if h.cfg.CheckServerKey != nil {
+		return h.cfg.CheckServerKey(k)
+	}
+	return nil
+}
+
 // trustServerKey decides whether a client trusts the key its server
 // proved: one of Config.ServerKeys, or signed by one of Config.ServerCAs
 // (cert, from the sealed welcome), if either is set; then
 // Config.VerifyServerKey if set.
 func (h *Host) trustServerKey(k ServerKey, cert []byte, now time.Time) error {
+	if err := h.pinnedServerKey(k, cert, now); err != nil {
+		return err
+	}
+	if h.cfg.VerifyServerKey != nil {
+		if err := h.cfg.VerifyServerKey(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pinnedServerKey checks k against Config.ServerKeys and Config.ServerCAs
+// (cert: the operator certificate the server sent), if either is set.
+func (h *Host) pinnedServerKey(k ServerKey, cert []byte, now time.Time) error {
 	if len(h.cfg.ServerKeys) > 0 || len(h.cfg.ServerCAs) > 0 {
 		pinned := false
 		for _, p := range h.cfg.ServerKeys {
@@ -486,11 +514,6 @@ func (h *Host) trustServerKey(k ServerKey, cert []byte, now time.Time) error {
 			if err := c.Verify(h.cfg.ServerCAs, now); err != nil {
 				return err
 			}
-		}
-	}
-	if h.cfg.VerifyServerKey != nil {
-		if err := h.cfg.VerifyServerKey(k); err != nil {
-			return err
 		}
 	}
 	return nil

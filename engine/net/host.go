@@ -116,6 +116,16 @@ type Config struct {
 	// trust-on-first-use key, an operator-signed key or the key a connect
 	// token names. It runs on the host's reading goroutine: keep it fast.
 	VerifyServerKey func(ServerKey) error
+	// CheckServerKey, if set, is called by a Dial that carries credentials
+	// with the key a cookie reply names, before the credentials are sealed
+	// to it: an error refuses the server (Dial returns a *ServerKeyError
+	// with BeforeCredentials set) and the credentials never leave. That key
+	// is not proven yet (the cookie reply is cleartext), so CheckServerKey
+	// must only compare, never record: VerifyServerKey is called once the
+	// welcome proved the key, and that is where a trust-on-first-use store
+	// remembers it (engine/trust's Check has Precheck and Verify for the
+	// two). Nil: only ServerKeys and ServerCAs are checked at that point.
+	CheckServerKey func(ServerKey) error
 	// Cipher is the AEAD this host asks for. CipherAuto (zero) asks for
 	// AES-256-GCM when the CPU has AES instructions, ChaCha20-Poly1305
 	// otherwise; a link uses AES-256-GCM only when both ends ask for it.

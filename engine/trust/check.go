@@ -96,6 +96,25 @@ func (c *Check) Verify(k net.ServerKey) error {
 	return nil
 }
 
+// Precheck is a net.Config.CheckServerKey: before a Dial seals its
+// credentials to a key that is not proven yet, a known server's key must
+// be the remembered one (otherwise a *ChangedError, and the credentials
+// never leave); an unknown server's key passes. It writes nothing: only
+// Verify, called once the key is proven, remembers a key.
+func (c *Check) Precheck(k net.ServerKey) error {
+	if !c.have {
+		return nil
+	}
+	return c.s.compare(c.name, c.e, k)
+}
+
+// Configure sets cfg's CheckServerKey and VerifyServerKey to c's Precheck
+// and Verify.
+func (c *Check) Configure(cfg *net.Config) {
+	cfg.CheckServerKey = c.Precheck
+	cfg.VerifyServerKey = c.Verify
+}
+
 // Status reports what Verify decided, and the key it accepted.
 func (c *Check) Status() (Status, net.ServerKey) {
 	c.mu.Lock()

@@ -303,3 +303,44 @@ func TestDialRemembersThenRefuses(t *testing.T) {
 		t.Fatal("the refused key replaced the remembered one")
 	}
 }
+
+// TestPrecheckWritesNothing: Precheck (Config.CheckServerKey, for a key
+// not proven yet) passes an unknown server's key without remembering it,
+// and refuses a known server's changed key; only Verify remembers.
+func TestPrecheckWritesNothing(t *testing.T) {
+	s := tempStore(t)
+	id, err := net.NewIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chk, err := s.Check("198.51.100.7:7777")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chk.Precheck(id.Current()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Lookup("198.51.100.7:7777"); err != nil || ok {
+		t.Fatalf("after Precheck: remembered %v, %v", ok, err)
+	}
+	if err := chk.Verify(id.Current()); err != nil {
+		t.Fatal(err)
+	}
+	known, err := s.Check("198.51.100.7:7777")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := net.NewIdentity()
+	var ce *ChangedError
+	if err := known.Precheck(other.Current()); !errors.As(err, &ce) {
+		t.Fatalf("Precheck of a changed key = %v", err)
+	}
+	if err := known.Precheck(id.Current()); err != nil {
+		t.Fatal(err)
+	}
+	var cfg net.Config
+	known.Configure(&cfg)
+	if cfg.CheckServerKey == nil || cfg.VerifyServerKey == nil {
+		t.Fatal("Configure set nothing")
+	}
+}

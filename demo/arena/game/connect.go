@@ -47,7 +47,7 @@ func newConnect(g *Game, addr netip.AddrPort, action string, match uint32, bots 
 	if g.conn != nil {
 		g.conn.pinned = len(keys) > 0
 		if g.conn.check != nil && !g.conn.pinned {
-			cfg.Net.VerifyServerKey = g.conn.check.Verify
+			g.conn.check.Configure(&cfg.Net)
 		}
 	}
 	go func() {
