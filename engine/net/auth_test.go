@@ -546,7 +546,7 @@ func TestAuthBlockTampered(t *testing.T) {
 // within MaxCredentials.
 func FuzzAuthBlock(f *testing.F) {
 	var maxSeen atomic.Int64
-	srv, err := NewHost(mustListenUDP(f), Config{Accept: true, AuthInline: true, SourceHandshakeRate: -1, SourceLinks: -1, SourcePending: -1,
+	srv, err := NewHost(mustListenUDP(f), Config{Accept: true, AuthInline: true, HandshakeRate: 1 << 30, SourceHandshakeRate: -1, SourceLinks: -1, SourcePending: -1,
 		Authenticate: func(_ context.Context, r *AuthRequest) (AuthResult, error) {
 			if n := int64(len(r.Credentials)); n > maxSeen.Load() {
 				maxSeen.Store(n)
