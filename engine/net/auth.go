@@ -94,17 +94,19 @@ type authState struct {
 
 	mu       sync.Mutex
 	pending  map[[keySize]byte]*authEntry
-	inflight int // entries whose hook has not answered
+	inflight int                // entries whose hook has not answered
+	bySource map[netip.Addr]int // of those, per source (AuthPerSource)
 
-	logins, replaced, queueFull, duplicates, badSeal atomic.Uint64
-	refused                                          [numRefusals]atomic.Uint64
+	logins, replaced, queueFull, sourceBusy, duplicates, badSeal atomic.Uint64
+	refused                                                      [numRefusals]atomic.Uint64
 }
 
 // authEntry is a handshake the hook is deciding or has refused.
 type authEntry struct {
 	addr   netip.AddrPort
-	reject byte      // 0 while the hook runs; the reject sent once refused
-	until  time.Time // a refused entry is forgotten then
+	src    netip.Addr // the source charged while the hook runs
+	reject byte       // 0 while the hook runs; the reject sent once refused
+	until  time.Time  // a refused entry is forgotten then
 }
 
 // authJob is one hook call, with what admission needs after it.
@@ -151,6 +153,9 @@ type AuthStats struct {
 	// QueueFull counts handshakes refused as busy because the hook's
 	// workers and queue were all taken.
 	QueueFull uint64
+	// SourceBusy counts handshakes refused as busy because their source
+	// already had Config.AuthPerSource of them in the hook's hands.
+	SourceBusy uint64
 	// Duplicates counts retransmitted hellos dropped while their hook ran.
 	Duplicates uint64
 	// BadSeal counts auth blocks that did not open (refused as
@@ -177,6 +182,7 @@ func (h *Host) authStats() AuthStats {
 		Unavailable:     a.refused[refusalUnavailable].Load(),
 		Replaced:        a.replaced.Load(),
 		QueueFull:       a.queueFull.Load(),
+		SourceBusy:      a.sourceBusy.Load(),
 		Duplicates:      a.duplicates.Load(),
 		BadSeal:         a.badSeal.Load(),
 		InFlight:        inflight,
@@ -191,6 +197,7 @@ func (h *Host) initAuth() {
 	}
 	a := &h.auth
 	a.pending = make(map[[keySize]byte]*authEntry)
+	a.bySource = make(map[netip.Addr]int)
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if h.cfg.AuthInline {
 		return
@@ -277,17 +284,39 @@ func (h *Host) authenticate(hl hello, from netip.AddrPort, src netip.Addr, conn 
 		h.authBusy(j)
 		return
 	}
-	a.pending[hl.Pub] = &authEntry{addr: from}
+	if a.bySource[src] >= h.cfg.AuthPerSource {
+		a.mu.Unlock()
+		a.sourceBusy.Add(1)
+		h.authBusy(j)
+		return
+	}
+	a.pending[hl.Pub] = &authEntry{addr: from, src: src}
 	a.inflight++
+	a.bySource[src]++
 	a.mu.Unlock()
 	select {
 	case a.jobs <- j:
 	default:
 		a.mu.Lock()
-		delete(a.pending, hl.Pub)
-		a.inflight--
+		a.answeredLocked(hl.Pub)
 		a.mu.Unlock()
 		h.authBusy(j)
+	}
+}
+
+// answeredLocked forgets a handshake whose hook call ended (or never
+// started), if it is still in flight. Call with a.mu held.
+func (a *authState) answeredLocked(pub [keySize]byte) {
+	e := a.pending[pub]
+	if e == nil || e.reject != 0 {
+		return
+	}
+	a.inflight--
+	delete(a.pending, pub)
+	if n := a.bySource[e.src] - 1; n > 0 {
+		a.bySource[e.src] = n
+	} else {
+		delete(a.bySource, e.src)
 	}
 }
 
@@ -319,10 +348,7 @@ func (h *Host) runAuth(j *authJob) {
 	a.logins.Add(1)
 	reject := h.admit(j.hl, j.from, j.src, j.conn, now, &authOK{es: j.es, key: j.req.ServerKey, user: &User{ID: res.User, Data: res.Data}})
 	a.mu.Lock()
-	if e := a.pending[j.hl.Pub]; e != nil && e.reject == 0 {
-		a.inflight--
-		delete(a.pending, j.hl.Pub)
-	}
+	a.answeredLocked(j.hl.Pub)
 	if reject != 0 {
 		h.rememberRefusalLocked(j, reject, now)
 	}
@@ -337,10 +363,7 @@ func (h *Host) refuse(j *authJob, err error, now time.Time) {
 	a.refused[idx].Add(1)
 	h.hsFail.Add(1)
 	a.mu.Lock()
-	if e := a.pending[j.hl.Pub]; e != nil && e.reject == 0 {
-		a.inflight--
-		delete(a.pending, j.hl.Pub)
-	}
+	a.answeredLocked(j.hl.Pub)
 	h.rememberRefusalLocked(j, code, now)
 	a.mu.Unlock()
 	h.replyOn(j.conn, appendReject(nil, code), j.from)

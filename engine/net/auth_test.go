@@ -424,6 +424,68 @@ func TestAuthQueueFull(t *testing.T) {
 	}
 }
 
+// TestAuthPerSource: a source flooding a slow hook gets "busy" past
+// AuthPerSource handshakes in the hook's hands, and another source still
+// gets a place in the queue.
+func TestAuthPerSource(t *testing.T) {
+	release := make(chan struct{})
+	srv, err := NewHost(mustListenUDP(t), Config{Accept: true, AuthWorkers: 1, AuthQueue: 64, AuthPerSource: 2, AuthTimeout: time.Minute,
+		SourceHandshakeRate: -1, SourceLinks: -1, SourcePending: -1,
+		Authenticate: func(ctx context.Context, r *AuthRequest) (AuthResult, error) {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return AuthResult{}, ErrUnauthorized
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hello := func(from netip.AddrPort) {
+		t.Helper()
+		priv, err := newKeyPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hl := hello{Version: ProtocolVersion, Flags: helloAuth}
+		copy(hl.Pub[:], priv.PublicKey().Bytes())
+		s := srv.Identity().Current()
+		es, err := agree(priv, s[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hl.Auth, err = sealCredentials(es, &hl, &s, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		hl.Cookie = srv.cookies.make(time.Now(), from, hl.Pub[:])
+		srv.demux(appendHello(nil, hl), from, time.Now(), new(rxScratch), srv.conn)
+	}
+	for port := range uint16(5) {
+		hello(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), 4000+port))
+	}
+	if st := srv.Stats().Auth; st.InFlight != 2 || st.SourceBusy != 3 {
+		t.Fatalf("after the flood: %+v", st)
+	}
+	hello(netip.MustParseAddrPort("127.0.0.3:4000"))
+	if st := srv.Stats().Auth; st.InFlight != 3 || st.SourceBusy != 3 {
+		t.Fatalf("another source: %+v", st)
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Stats().Auth.InFlight != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := srv.Stats().Auth; st.InFlight != 0 || st.Unauthorized != 3 {
+		t.Fatalf("after the hook answered: %+v", st)
+	}
+	// The flood's places are free again.
+	hello(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), 5000))
+	if st := srv.Stats().Auth; st.SourceBusy != 3 {
+		t.Fatalf("the source was not released: %+v", st)
+	}
+}
+
 // TestDuplicateLoginReplace: a second login of a user kicks the first
 // session, whose client learns why.
 func TestDuplicateLoginReplace(t *testing.T) {

@@ -226,6 +226,13 @@ type Config struct {
 	// the ones running), a client gets "busy" (ErrServerBusy) and
 	// AuthStats.QueueFull counts it. Zero means 256.
 	AuthQueue int
+	// AuthPerSource bounds the handshakes of one source (an IPv4 address
+	// or an IPv6 /64) that the hook is deciding or that wait for it, so a
+	// flood from a few addresses against a slow hook cannot take every
+	// place in the queue; past it that source gets "busy" and
+	// AuthStats.SourceBusy counts it. Zero means a sixteenth of
+	// AuthWorkers+AuthQueue, at least 4.
+	AuthPerSource int
 	// AuthTimeout bounds one Authenticate call (its context's deadline).
 	// Zero means 3 s.
 	AuthTimeout time.Duration
@@ -271,6 +278,7 @@ func (c Config) withDefaults() Config {
 	def(&c.PendingTimeout, 3*time.Second)
 	defInt(&c.AuthWorkers, 4)
 	defInt(&c.AuthQueue, 256)
+	defInt(&c.AuthPerSource, max(4, (c.AuthWorkers+c.AuthQueue)/16))
 	def(&c.AuthTimeout, 3*time.Second)
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()

@@ -87,6 +87,7 @@ func newMetrics(s *Server) *metrics {
 	counter("skein_logins_total", "Clients the auth mode admitted (before the capacity checks).", func() float64 { return float64(host().Auth.Logins) })
 	counter("skein_sessions_replaced_total", "Sessions kicked by a new login of their user.", func() float64 { return float64(host().Auth.Replaced) })
 	counter("skein_auth_queue_full_total", "Logins refused as busy: every Authenticate worker and queue place taken.", func() float64 { return float64(host().Auth.QueueFull) })
+	counter("skein_auth_source_busy_total", "Logins refused as busy: their source already had Config.AuthPerSource handshakes in the Authenticate hook's hands.", func() float64 { return float64(host().Auth.SourceBusy) })
 	gauge("skein_auth_in_flight", "Logins the Authenticate hook is deciding.", func() float64 { return float64(host().Auth.InFlight) })
 	for reason, f := range map[string]func(net.AuthStats) uint64{
 		"unauthorized":      func(a net.AuthStats) uint64 { return a.Unauthorized },
