@@ -346,14 +346,9 @@ func (d *Dispatcher) serve(info CallInfo, s RequestStub, id CallID, body []byte)
 		e.buf[ResponseHeaderSize-1] = byte(statusOf(err))
 		e.err = nil
 	}
-	if serr := r.send(info.From, info.Context, e.buf); serr != nil && len(e.buf) > ResponseHeaderSize {
-		// Too large for the way the request came, typically: answer with a
-		// status rather than nothing, and cache that.
-		e.buf = append(e.buf[:ResponseHeaderSize-1], byte(StatusInternalError))
-		_ = r.send(info.From, info.Context, e.buf)
-		if err == nil {
-			err = fmt.Errorf("%w: response: %w", ErrSend, serr)
-		}
+	big := len(e.buf) > ResponseHeaderSize
+	if serr := r.sendResponse(info.From, info.Context, e); serr != nil && big && err == nil {
+		err = fmt.Errorf("%w: response: %w", ErrSend, serr)
 	}
 	r.serveEnd(info.From, seq, e)
 	if err != nil {

@@ -74,14 +74,8 @@ func (l *Later) Finish(e *Encoder) error {
 	if err != nil {
 		e.buf = append(e.buf[:ResponseHeaderSize-1], byte(StatusInternalError))
 	}
-	if serr := l.r.send(l.to, l.how, e.buf); serr != nil {
-		if len(e.buf) > ResponseHeaderSize {
-			e.buf = append(e.buf[:ResponseHeaderSize-1], byte(StatusInternalError))
-			_ = l.r.send(l.to, l.how, e.buf)
-		}
-		if err == nil {
-			err = fmt.Errorf("%w: response: %w", ErrSend, serr)
-		}
+	if serr := l.r.sendResponse(l.to, l.how, e); serr != nil && err == nil {
+		err = fmt.Errorf("%w: response: %w", ErrSend, serr)
 	}
 	l.r.recordDeferred(l.to, l.seq, e)
 	return err
@@ -134,4 +128,18 @@ func (r *Requests) recordDeferred(from net.HostID, seq uint32, e *Encoder) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.recordLocked(from, seq, e, false)
+}
+
+// sendResponse sends the response in e to a request from to, the way how
+// says, and returns the send's error. A response with results that cannot
+// be sent (too large for the way the request came, typically) is answered
+// StatusInternalError instead, rather than nothing, and e keeps that status
+// for the reply cache.
+func (r *Requests) sendResponse(to net.HostID, how Context, e *Encoder) error {
+	serr := r.send(to, how, e.buf)
+	if serr != nil && len(e.buf) > ResponseHeaderSize {
+		e.buf = append(e.buf[:ResponseHeaderSize-1], byte(StatusInternalError))
+		_ = r.send(to, how, e.buf)
+	}
+	return serr
 }
