@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/skein-dev/skein/engine/chat"
@@ -52,8 +51,8 @@ func ParseProfile(b []byte) (id, name string, err error) {
 	if !ok || id == "" || len(id) > MaxProfileID {
 		return "", "", errors.New("matchserver: profile ID missing or too long")
 	}
-	if _, err := hex.DecodeString(id); err != nil || len(id)%2 != 0 {
-		return "", "", fmt.Errorf("matchserver: profile ID is not hex")
+	if _, err := hex.DecodeString(id); err != nil { // an odd length is an error too
+		return "", "", errors.New("matchserver: profile ID is not hex")
 	}
 	return strings.ToLower(id), chat.CleanName(name), nil
 }
