@@ -167,7 +167,7 @@ func (c *Client) repeated(frame []byte) bool {
 		return false
 	}
 	c.repeat.Store(0)
-	a := joinAnswer{err: &rmi.StatusError{Status: rmi.Status(frame[6])}}
+	a := joinAnswer{err: &rmi.StatusError{Status: rmi.Status(frame[rmi.ResponseHeaderSize-1])}}
 	if a.err.(*rmi.StatusError).Status == rmi.StatusOK {
 		d := rmi.NewDecoder(frame[rmi.ResponseHeaderSize:])
 		if d.DecodeArrayHeader(2) {
