@@ -252,10 +252,9 @@ func (h *Host) authenticate(hl hello, from netip.AddrPort, src netip.Addr, conn 
 		return
 	}
 	a.mu.Unlock()
-	_, spub, _ := h.ident.Load().key(hl.KeyID)
+	static, spub, _ := h.ident.Load().key(hl.KeyID)
 	j := &authJob{from: from, src: src, conn: conn, req: &AuthRequest{Addr: from, ServerKey: *spub}}
 	if len(hl.Auth) > 0 {
-		static, _, _ := h.ident.Load().key(hl.KeyID)
 		es, err := agree(static, hl.Pub[:])
 		if err != nil {
 			h.drops.add(DropMalformed)
