@@ -2,6 +2,7 @@ package net
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/binary"
@@ -252,10 +253,9 @@ func (h *Host) authenticate(hl hello, from netip.AddrPort, src netip.Addr, conn 
 		return
 	}
 	a.mu.Unlock()
-	_, spub, _ := h.ident.Load().key(hl.KeyID)
+	static, spub, _ := h.ident.Load().key(hl.KeyID)
 	j := &authJob{from: from, src: src, conn: conn, req: &AuthRequest{Addr: from, ServerKey: *spub}}
 	if len(hl.Auth) > 0 {
-		static, _, _ := h.ident.Load().key(hl.KeyID)
 		es, err := agree(static, hl.Pub[:])
 		if err != nil {
 			h.drops.add(DropMalformed)
@@ -525,13 +525,9 @@ func credentialsKey(es []byte, hl *hello, s *ServerKey) ([]byte, error) {
 // (e_c is fresh for each Dial) and the block is sealed once per Dial, so a
 // zero nonce is safe; a retransmitted hello carries the same bytes.
 func sealCredentials(es []byte, hl *hello, s *ServerKey, creds []byte) ([]byte, error) {
-	key, err := credentialsKey(es, hl, s)
+	aead, err := credentialsAEAD(es, hl, s)
 	if err != nil {
 		return nil, err
-	}
-	aead, err := chacha20poly1305.New(key)
-	if err != nil {
-		return nil, fmt.Errorf("skein/net: credentials: %w", err)
 	}
 	var nonce [chacha20poly1305.NonceSize]byte
 	return aead.Seal(nil, nonce[:], creds, nil), nil
@@ -540,6 +536,21 @@ func sealCredentials(es []byte, hl *hello, s *ServerKey, creds []byte) ([]byte, 
 // openCredentials opens hl's auth block (a copy: hl.Auth aliases the
 // datagram and stays intact for the transcript).
 func openCredentials(es []byte, hl *hello, s *ServerKey) ([]byte, error) {
+	aead, err := credentialsAEAD(es, hl, s)
+	if err != nil {
+		return nil, err
+	}
+	var nonce [chacha20poly1305.NonceSize]byte
+	p, err := aead.Open(nil, nonce[:], hl.Auth, nil)
+	if err != nil {
+		return nil, errBadSeal
+	}
+	return p, nil
+}
+
+// credentialsAEAD is the AEAD of an auth block (credentialsKey), for
+// sealCredentials and openCredentials.
+func credentialsAEAD(es []byte, hl *hello, s *ServerKey) (cipher.AEAD, error) {
 	key, err := credentialsKey(es, hl, s)
 	if err != nil {
 		return nil, err
@@ -548,10 +559,5 @@ func openCredentials(es []byte, hl *hello, s *ServerKey) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("skein/net: credentials: %w", err)
 	}
-	var nonce [chacha20poly1305.NonceSize]byte
-	p, err := aead.Open(nil, nonce[:], hl.Auth, nil)
-	if err != nil {
-		return nil, errBadSeal
-	}
-	return p, nil
+	return aead, nil
 }
