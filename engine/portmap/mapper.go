@@ -152,11 +152,7 @@ func (m *Mapper) attempt(ctx context.Context) (Mapping, protoClient, error) {
 	}
 	var errs []error
 	for _, c := range m.clients() {
-		timeout := m.cfg.Timeout
-		if c.proto() == UPnP {
-			timeout *= 2
-		}
-		actx, cancel := context.WithTimeout(ctx, timeout)
+		actx, cancel := context.WithTimeout(ctx, m.timeout(c))
 		mp, err := c.mapPort(actx, gw, m.port, nil)
 		cancel()
 		if err == nil {
@@ -176,19 +172,12 @@ func (m *Mapper) attempt(ctx context.Context) (Mapping, protoClient, error) {
 // mapping lapses (false). A permanent UPnP lease is re-added every 20
 // minutes, in case the router restarted.
 func (m *Mapper) keep(ctx context.Context, c protoClient, cur *Mapping) bool {
-	wait := cur.Lifetime / 2
-	if cur.Lifetime == 0 {
-		wait = 20 * time.Minute
-	}
+	wait := renewWait(cur.Lifetime)
 	for {
 		if !sleep(ctx, wait) {
 			return true
 		}
-		timeout := m.cfg.Timeout
-		if c.proto() == UPnP {
-			timeout *= 2
-		}
-		actx, cancel := context.WithTimeout(ctx, timeout)
+		actx, cancel := context.WithTimeout(ctx, m.timeout(c))
 		next, err := c.mapPort(actx, cur.Gateway, m.port, cur)
 		cancel()
 		if ctx.Err() != nil {
@@ -203,10 +192,7 @@ func (m *Mapper) keep(ctx context.Context, c protoClient, cur *Mapping) bool {
 				m.log.Info("mapping renewed at another address", "protocol", next.Protocol, "external", next.External)
 			}
 			m.set(Status{State: Mapped, Mapping: next})
-			wait = next.Lifetime / 2
-			if next.Lifetime == 0 {
-				wait = 20 * time.Minute
-			}
+			wait = renewWait(next.Lifetime)
 			continue
 		}
 		left := time.Until(cur.Expires)
@@ -221,6 +207,24 @@ func (m *Mapper) keep(ctx context.Context, c protoClient, cur *Mapping) bool {
 			wait = time.Minute
 		}
 	}
+}
+
+// timeout bounds one attempt of c: Config.Timeout, twice that for UPnP
+// (discovery, description and the SOAP call).
+func (m *Mapper) timeout(c protoClient) time.Duration {
+	if c.proto() == UPnP {
+		return 2 * m.cfg.Timeout
+	}
+	return m.cfg.Timeout
+}
+
+// renewWait is how long keep waits before renewing a mapping granted for
+// lifetime: half of it, or 20 minutes for a permanent UPnP lease.
+func renewWait(lifetime time.Duration) time.Duration {
+	if lifetime == 0 {
+		return 20 * time.Minute
+	}
+	return lifetime / 2
 }
 
 func expiry(d time.Duration) time.Time {

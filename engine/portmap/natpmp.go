@@ -116,14 +116,10 @@ func (c *natpmpClient) mapPort(ctx context.Context, gw netip.Addr, internal uint
 	}
 	var m Mapping
 	err = s.exchange(ctx, natpmpMapRequest(internal, suggest, uint32(c.cfg.Lifetime/time.Second)), func(b []byte) error {
-		r, err := parseNATPMPResponse(b)
+		r, err := natpmpMapAnswer(b, internal)
 		switch {
 		case err != nil:
 			return err
-		case r.op != natpmpOpMapUDP || (r.result == 0 && r.internal != internal):
-			return errNotMine
-		case r.result != 0:
-			return natpmpError(r.result)
 		case r.lifetime == 0 || r.external == 0:
 			return fmt.Errorf("%w: nat-pmp: mapping to port %d for %d s", ErrMalformed, r.external, r.lifetime)
 		}
@@ -147,15 +143,23 @@ func (c *natpmpClient) unmap(ctx context.Context, m Mapping) error {
 	defer s.close()
 	internal := m.Internal.Port()
 	return s.exchange(ctx, natpmpMapRequest(internal, 0, 0), func(b []byte) error {
-		r, err := parseNATPMPResponse(b)
-		switch {
-		case err != nil:
-			return err
-		case r.op != natpmpOpMapUDP || (r.result == 0 && r.internal != internal):
-			return errNotMine
-		case r.result != 0:
-			return natpmpError(r.result)
-		}
-		return nil
+		_, err := natpmpMapAnswer(b, internal)
+		return err
 	})
+}
+
+// natpmpMapAnswer decodes b as the answer to a mapping request (or a
+// deletion) for the internal port: errNotMine for another request's answer,
+// a *ResultError for a refusal.
+func natpmpMapAnswer(b []byte, internal uint16) (natpmpResponse, error) {
+	r, err := parseNATPMPResponse(b)
+	switch {
+	case err != nil:
+		return r, err
+	case r.op != natpmpOpMapUDP || (r.result == 0 && r.internal != internal):
+		return r, errNotMine
+	case r.result != 0:
+		return r, natpmpError(r.result)
+	}
+	return r, nil
 }

@@ -70,13 +70,13 @@ func discover(ctx context.Context, cfg Config, gw netip.Addr) (*url.URL, error) 
 	defer pc.Close()
 	stop := context.AfterFunc(ctx, func() { _ = pc.SetReadDeadline(time.Now()) })
 	defer stop()
+	to := []netip.AddrPort{netip.AddrPortFrom(gw, cfg.ssdpPort), netip.AddrPortFrom(ssdpGroup, 1900)}
+	if gw.IsLoopback() {
+		to = to[:1] // a gateway on the loopback (tests): no multicast onto the real LAN
+	}
 	send := func() error {
 		for _, st := range ssdpTargets {
 			msg := ssdpSearch(st)
-			to := []netip.AddrPort{netip.AddrPortFrom(gw, cfg.ssdpPort), netip.AddrPortFrom(ssdpGroup, 1900)}
-			if gw.IsLoopback() {
-				to = to[:1] // a gateway on the loopback (tests): no multicast onto the real LAN
-			}
 			for _, to := range to {
 				if _, err := pc.WriteTo(msg, net.UDPAddrFromAddrPort(to)); err != nil && to.Addr() == gw {
 					return fmt.Errorf("skein/portmap: ssdp search: %w", err)

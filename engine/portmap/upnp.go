@@ -102,19 +102,11 @@ func (c *upnpClient) find(ctx context.Context, gw netip.Addr) error {
 	ip2, _ := internetgateway2.NewWANIPConnection2ClientsFromRootDevice(root, loc)
 	ip1, _ := internetgateway2.NewWANIPConnection1ClientsFromRootDevice(root, loc)
 	ppp, _ := internetgateway2.NewWANPPPConnection1ClientsFromRootDevice(root, loc)
-	for _, s := range ip2 {
-		if c.conn == nil && onGateway(s.SOAPClient) {
+	svcs := appendServices(appendServices(appendServices(nil, ip2), ip1), ppp)
+	for _, s := range svcs {
+		if onGateway(s.GetServiceClient().SOAPClient) {
 			c.conn = s
-		}
-	}
-	for _, s := range ip1 {
-		if c.conn == nil && onGateway(s.SOAPClient) {
-			c.conn = s
-		}
-	}
-	for _, s := range ppp {
-		if c.conn == nil && onGateway(s.SOAPClient) {
-			c.conn = s
+			break
 		}
 	}
 	if c.conn == nil {
@@ -133,6 +125,20 @@ func (c *upnpClient) find(ctx context.Context, gw netip.Addr) error {
 	c.local = s.local
 	s.close()
 	return nil
+}
+
+// wanService is a WAN connection service client of any of the three types.
+type wanService interface {
+	wanConn
+	GetServiceClient() *goupnp.ServiceClient
+}
+
+// appendServices appends the service clients of one generated type to to.
+func appendServices[S wanService](to []wanService, from []S) []wanService {
+	for _, s := range from {
+		to = append(to, s)
+	}
+	return to
 }
 
 // describe fetches and decodes the root device description at loc.
