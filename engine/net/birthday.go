@@ -317,6 +317,7 @@ func (h *Host) birthdayTickLocked(l *link, now time.Time, out []directProbe) []d
 	due = min(due, maxBirthdayBurst)
 	const span = 65536 - firstGuessPort
 	ip := bd.target.Addr()
+	before := len(out)
 	for range max(due, 0) {
 		if bd.sent >= span {
 			break
@@ -329,9 +330,10 @@ func (h *Host) birthdayTickLocked(l *link, now time.Time, out []directProbe) []d
 		bd.sent++
 		out = h.probesLocked(l, nil, []netip.AddrPort{netip.AddrPortFrom(ip, uint16(port))}, punchProbe, ps.token, out)
 	}
-	if due > 0 {
-		bd.probes += due
-		h.bdayProbes.Add(uint64(due))
+	// Count what was sent: the loop stops early once every port was tried.
+	if n := len(out) - before; n > 0 {
+		bd.probes += n
+		h.bdayProbes.Add(uint64(n))
 	}
 	return out
 }

@@ -164,9 +164,7 @@ func (h *Host) heardLocked(l *link, from netip.AddrPort, relayed bool, now time.
 		ps.rxGap += (gap - ps.rxGap) / 8
 	}
 	ps.lastRx = now
-	ps.waitSince = time.Time{}
-	ps.mirror = false
-	ps.probeSent = time.Time{}
+	ps.clearSilence()
 }
 
 // probeDirectLocked seals a probe to the direct address (a keepalive or a
@@ -184,6 +182,15 @@ func (h *Host) probeDirectLocked(l *link, now time.Time, out []directProbe) []di
 	return h.probesLocked(l, ps.directConn(), []netip.AddrPort{ps.direct}, punchProbe, ps.token, out)
 }
 
+// clearSilence forgets a silence of the direct path: nothing is awaited
+// on it, no loss probe is out, unreliable messages stop going on the relay
+// too. Under link.mu.
+func (ps *punchState) clearSilence() {
+	ps.waitSince = time.Time{}
+	ps.mirror = false
+	ps.probeSent = time.Time{}
+}
+
 // ackedDirectLocked takes an RTT sample from an ack of a probe on the
 // direct path.
 func (ps *punchState) ackedDirectLocked(now time.Time) {
@@ -199,9 +206,7 @@ func (h *Host) wentDirectLocked(l *link, now time.Time) {
 	ps := l.punch
 	ps.lastRx = now
 	ps.rxGap = 0
-	ps.waitSince = time.Time{}
-	ps.mirror = false
-	ps.probeSent = time.Time{}
+	ps.clearSilence()
 	ps.directSince = now
 	ps.lastDirect = ps.direct
 	ps.rechecks = 0
@@ -267,9 +272,7 @@ func (h *Host) recheckAfter(ps *punchState) time.Duration {
 // the old one may have swallowed.
 func (l *link) leftDirectLocked() {
 	ps := l.punch
-	ps.waitSince = time.Time{}
-	ps.mirror = false
-	ps.probeSent = time.Time{}
+	ps.clearSilence()
 	ps.probeOut = time.Time{}
 	if kcpResendNow(l.kcp) > 0 {
 		kcpFlush(l.kcp, kcpFlushFull)

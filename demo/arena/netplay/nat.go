@@ -27,7 +27,7 @@ func NATLabel(r net.NATReport, ok bool) string {
 	case net.NATUDPBlocked:
 		b.WriteString("UDP blocked (TCP to the server)")
 	default:
-		b.WriteString("unknown (the server offers no second port)")
+		b.WriteString("unknown (no second server port answered, or the check failed)")
 	}
 	if r.Mapped.IsValid() && r.Type != net.NATPublic {
 		b.WriteString(" · public " + r.Mapped.String())
