@@ -186,10 +186,7 @@ func (h *Host) probeSuspended(now time.Time, scratch []*link) []*link {
 			l.mu.Unlock()
 			continue
 		}
-		l.lastPing = now
-		var body [8]byte
-		putUint64(body[:], uint64(now.Sub(h.epoch)))
-		l.queueFrameLocked(framePing, body[:])
+		l.queuePingLocked(now)
 		out, p := l.takeLocked()
 		l.mu.Unlock()
 		l.writeOut(out, p)
