@@ -808,9 +808,7 @@ func (h *Host) removeLink(l *link, reason error) {
 	l.releaseHeldLocked()
 	h.birthdayEndLocked(l, time.Now())
 	if l.suspended {
-		l.suspended = false
-		l.away.Store(false)
-		h.resume.remove(l)
+		h.unsuspendLocked(l)
 	}
 	// A server link its client never confirmed was never reported
 	// connected: its end is not reported either.

@@ -123,6 +123,14 @@ func (h *Host) suspendLocked(l *link, now time.Time) bool {
 	return true
 }
 
+// unsuspendLocked ends l's suspension: it resumed, or it goes. Call with
+// l.mu held.
+func (h *Host) unsuspendLocked(l *link) {
+	l.suspended = false
+	l.away.Store(false)
+	h.resume.remove(l)
+}
+
 // suspendExpiredLocked reports whether l is suspended past the grace
 // window, and counts it. Call with l.mu held.
 func (h *Host) suspendExpiredLocked(l *link, now time.Time) bool {
@@ -149,9 +157,7 @@ func (h *Host) onPathLocked(l *link, from netip.AddrPort, relayed bool) bool {
 // retransmission timer ran out while suspended (all of them, by then),
 // everything queued meanwhile, and acks. Call with l.mu held.
 func (h *Host) resumeLocked(l *link, now time.Time) {
-	l.suspended = false
-	l.away.Store(false)
-	h.resume.remove(l)
+	h.unsuspendLocked(l)
 	h.resume.resumed.Add(1)
 	l.lastPing = now
 	h.events.Push(Event{Kind: EventBack, Peer: l.id, Received: now})
@@ -279,9 +285,7 @@ func (h *Host) takeOver(id HostID, user string) {
 		return
 	}
 	l.removed = true
-	l.suspended = false
-	l.away.Store(false)
-	h.resume.remove(l)
+	h.unsuspendLocked(l)
 	l.releaseHeldLocked()
 	p := l.path
 	l.mu.Unlock()
