@@ -290,13 +290,7 @@ func (h *Host) takeOver(id HostID, user string) {
 	p := l.path
 	l.mu.Unlock()
 	h.mu.Lock()
-	if h.byID[id] == l {
-		delete(h.byID, id)
-	}
-	if a, ok := directAddr(p); ok && h.byAddr[a] == l {
-		delete(h.byAddr, a)
-	}
-	h.forgetAdmittedLocked(l)
+	h.unregisterLocked(l, p)
 	h.mu.Unlock()
 	h.log.Info("suspended session taken over by a new login", "user", user, "id", id)
 }
