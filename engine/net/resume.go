@@ -142,8 +142,8 @@ func (h *Host) suspendExpiredLocked(l *link, now time.Time) bool {
 }
 
 // onPathLocked reports whether a datagram that came from addr (relayed:
-// through the server's relay) came on l's path: then it resumes a
-// suspended link at once. One from another address resumes it only once
+// through the server's relay) came on l's path: then the caller resumes a
+// suspended link at once (handleData, recv.go). One from another address resumes it only once
 // the address has answered a path challenge (resumeMoved): a datagram
 // captured on the way and sent again from elsewhere, before the real one
 // arrived, proves nothing about where the peer is. Call with l.mu held.
