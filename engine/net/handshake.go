@@ -310,10 +310,7 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 	// Confirm at once: the server counts the client as connected on its
 	// first authenticated datagram.
 	l.mu.Lock()
-	l.lastPing = now
-	var ping [8]byte
-	putUint64(ping[:], uint64(now.Sub(h.epoch)))
-	l.queueFrameLocked(framePing, ping[:])
+	l.queuePingLocked(now)
 	out, p := l.takeLocked()
 	l.mu.Unlock()
 	l.writeOut(out, p)

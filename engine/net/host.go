@@ -808,9 +808,7 @@ func (h *Host) removeLink(l *link, reason error) {
 	l.releaseHeldLocked()
 	h.birthdayEndLocked(l, time.Now())
 	if l.suspended {
-		l.suspended = false
-		l.away.Store(false)
-		h.resume.remove(l)
+		h.unsuspendLocked(l)
 	}
 	// A server link its client never confirmed was never reported
 	// connected: its end is not reported either.
@@ -822,13 +820,7 @@ func (h *Host) removeLink(l *link, reason error) {
 	p := l.path
 	l.mu.Unlock()
 	h.mu.Lock()
-	if h.byID[l.id] == l {
-		delete(h.byID, l.id)
-	}
-	if a, ok := directAddr(p); ok && h.byAddr[a] == l {
-		delete(h.byAddr, a)
-	}
-	h.forgetAdmittedLocked(l)
+	h.unregisterLocked(l, p)
 	if u := l.user; u != nil && u.ID != "" && h.users[u.ID] == l.id {
 		delete(h.users, u.ID)
 	}
@@ -840,6 +832,18 @@ func (h *Host) removeLink(l *link, reason error) {
 		f.Forget(d.addr)
 	}
 	h.log.Debug("link down", "peer", l.id, "reason", reason)
+}
+
+// unregisterLocked takes l, last on path p, out of the host's maps
+// (HostIDs, addresses, admission). Call with h.mu held.
+func (h *Host) unregisterLocked(l *link, p Path) {
+	if h.byID[l.id] == l {
+		delete(h.byID, l.id)
+	}
+	if a, ok := directAddr(p); ok && h.byAddr[a] == l {
+		delete(h.byAddr, a)
+	}
+	h.forgetAdmittedLocked(l)
 }
 
 // addLink registers a new link, replacing (and reporting) any old link with

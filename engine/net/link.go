@@ -260,6 +260,15 @@ func delayableAcks(seg []byte) bool {
 	return len(seg) == 0 && n > 0 && n < kcpMTU/kcp.IKCP_OVERHEAD
 }
 
+// queuePingLocked queues a ping (a keepalive, a confirmation or a resume
+// probe) carrying now as its echo, and notes it as the last ping sent.
+func (l *link) queuePingLocked(now time.Time) {
+	l.lastPing = now
+	var body [8]byte
+	putUint64(body[:], uint64(now.Sub(l.h.epoch)))
+	l.queueFrameLocked(framePing, body[:])
+}
+
 // queueFrameLocked seals one small control frame into its own datagram.
 func (l *link) queueFrameLocked(typ frameType, body []byte) {
 	b, pn := l.startDatagram()

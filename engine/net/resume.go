@@ -123,6 +123,14 @@ func (h *Host) suspendLocked(l *link, now time.Time) bool {
 	return true
 }
 
+// unsuspendLocked ends l's suspension: it resumed, or it goes. Call with
+// l.mu held.
+func (h *Host) unsuspendLocked(l *link) {
+	l.suspended = false
+	l.away.Store(false)
+	h.resume.remove(l)
+}
+
 // suspendExpiredLocked reports whether l is suspended past the grace
 // window, and counts it. Call with l.mu held.
 func (h *Host) suspendExpiredLocked(l *link, now time.Time) bool {
@@ -134,8 +142,8 @@ func (h *Host) suspendExpiredLocked(l *link, now time.Time) bool {
 }
 
 // onPathLocked reports whether a datagram that came from addr (relayed:
-// through the server's relay) came on l's path: then it resumes a
-// suspended link at once. One from another address resumes it only once
+// through the server's relay) came on l's path: then the caller resumes a
+// suspended link at once (handleData, recv.go). One from another address resumes it only once
 // the address has answered a path challenge (resumeMoved): a datagram
 // captured on the way and sent again from elsewhere, before the real one
 // arrived, proves nothing about where the peer is. Call with l.mu held.
@@ -149,9 +157,7 @@ func (h *Host) onPathLocked(l *link, from netip.AddrPort, relayed bool) bool {
 // retransmission timer ran out while suspended (all of them, by then),
 // everything queued meanwhile, and acks. Call with l.mu held.
 func (h *Host) resumeLocked(l *link, now time.Time) {
-	l.suspended = false
-	l.away.Store(false)
-	h.resume.remove(l)
+	h.unsuspendLocked(l)
 	h.resume.resumed.Add(1)
 	l.lastPing = now
 	h.events.Push(Event{Kind: EventBack, Peer: l.id, Received: now})
@@ -186,10 +192,7 @@ func (h *Host) probeSuspended(now time.Time, scratch []*link) []*link {
 			l.mu.Unlock()
 			continue
 		}
-		l.lastPing = now
-		var body [8]byte
-		putUint64(body[:], uint64(now.Sub(h.epoch)))
-		l.queueFrameLocked(framePing, body[:])
+		l.queuePingLocked(now)
 		out, p := l.takeLocked()
 		l.mu.Unlock()
 		l.writeOut(out, p)
@@ -282,20 +285,12 @@ func (h *Host) takeOver(id HostID, user string) {
 		return
 	}
 	l.removed = true
-	l.suspended = false
-	l.away.Store(false)
-	h.resume.remove(l)
+	h.unsuspendLocked(l)
 	l.releaseHeldLocked()
 	p := l.path
 	l.mu.Unlock()
 	h.mu.Lock()
-	if h.byID[id] == l {
-		delete(h.byID, id)
-	}
-	if a, ok := directAddr(p); ok && h.byAddr[a] == l {
-		delete(h.byAddr, a)
-	}
-	h.forgetAdmittedLocked(l)
+	h.unregisterLocked(l, p)
 	h.mu.Unlock()
 	h.log.Info("suspended session taken over by a new login", "user", user, "id", id)
 }

@@ -282,10 +282,7 @@ func (h *Host) housekeep(now time.Time) {
 				ended = append(ended, ending{l, ErrTimeout})
 			}
 		case h.pingDue(l, now):
-			l.lastPing = now
-			var body [8]byte
-			putUint64(body[:], uint64(now.Sub(h.epoch)))
-			l.queueFrameLocked(framePing, body[:])
+			l.queuePingLocked(now)
 		}
 		if now.Sub(l.lastLossUpdate) >= h.cfg.PingInterval {
 			l.lastLossUpdate = now
