@@ -281,13 +281,12 @@ func (h *Host) authenticate(hl hello, from netip.AddrPort, src netip.Addr, conn 
 	a.mu.Lock()
 	if a.inflight >= h.cfg.AuthWorkers+h.cfg.AuthQueue {
 		a.mu.Unlock()
-		h.authBusy(j)
+		h.authBusy(j, &a.queueFull)
 		return
 	}
 	if a.bySource[src] >= h.cfg.AuthPerSource {
 		a.mu.Unlock()
-		a.sourceBusy.Add(1)
-		h.authBusy(j)
+		h.authBusy(j, &a.sourceBusy)
 		return
 	}
 	a.pending[hl.Pub] = &authEntry{addr: from, src: src}
@@ -300,7 +299,7 @@ func (h *Host) authenticate(hl hello, from netip.AddrPort, src netip.Addr, conn 
 		a.mu.Lock()
 		a.answeredLocked(hl.Pub)
 		a.mu.Unlock()
-		h.authBusy(j)
+		h.authBusy(j, &a.queueFull)
 	}
 }
 
@@ -320,9 +319,10 @@ func (a *authState) answeredLocked(pub [keySize]byte) {
 	}
 }
 
-// authBusy refuses a handshake the workers have no room for: busy, retry.
-func (h *Host) authBusy(j *authJob) {
-	h.auth.queueFull.Add(1)
+// authBusy refuses a handshake the hook has no room for (busy, retry),
+// counted in why: QueueFull or SourceBusy, not both.
+func (h *Host) authBusy(j *authJob, why *atomic.Uint64) {
+	why.Add(1)
 	h.hsFail.Add(1)
 	h.drops.add(DropRateLimited)
 	h.replyOn(j.conn, appendReject(nil, rejectBusy), j.from)
