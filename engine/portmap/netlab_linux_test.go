@@ -2,10 +2,10 @@ package portmap_test
 
 // Port mapping against a real daemon: miniupnpd (Debian's
 // miniupnpd-nftables, started by `netlab upnp a on`) on a netlab router,
-// in network namespaces of ../shared/netlab. The tests run when the process
-// is root and netlab is found ($NETLAB, or ../shared/netlab/netlab beside
-// the repository); otherwise they skip and say why. Each process uses its
-// own lab prefix and takes its lab down after.
+// in network namespaces made by the netlab tool. The tests run when the
+// process is root and netlab is found ($NETLAB, or where
+// internal/netlabtest.Path looks); otherwise they skip and say why. Each
+// process uses its own lab prefix and takes its lab down after.
 
 import (
 	"context"

@@ -52,8 +52,8 @@
 // game's), with a CallInfo naming the sender, whether the call was relayed,
 // how it travelled, when it arrived, the group it was sent to (Group;
 // net.NoHost for a call to this host alone) and the caller's user ID once an
-// identity layer has established it (User; empty otherwise). Any number of stubs may be attached; two whose ID
-// ranges overlap are refused by Attach. An unknown ID, a frame that does not
+// identity layer has established it (User; empty otherwise). Any number of
+// stubs may be attached; two whose ID ranges overlap are refused by Attach. An unknown ID, a frame that does not
 // decode or a nil stub function make Dispatch return a *CallError and count
 // it in Stats: never a panic, and nothing else is affected.
 //

@@ -1,13 +1,13 @@
 package sync_test
 
 // Hole punching against the real Linux kernel's NAT, in the network
-// namespaces of ../shared/netlab. One test process owns sockets on every lab
-// host (a socket made on a thread that joined a namespace stays there), so
-// the real server and clients run in-process across real NAT routers.
+// namespaces made by the netlab tool. One test process owns sockets on every
+// lab host (a socket made on a thread that joined a namespace stays there),
+// so the real server and clients run in-process across real NAT routers.
 //
 // The tests run when the process is root and netlab is found ($NETLAB, or
-// ../shared/netlab/netlab beside the repository); otherwise they skip and
-// say why. Each process uses its own lab prefix and takes its lab down after.
+// where internal/netlabtest.Path looks); otherwise they skip and say why.
+// Each process uses its own lab prefix and takes its lab down after.
 
 import (
 	"context"

@@ -12,7 +12,7 @@
 # machine's load average, which says how much other work competed, and the
 # floor: the frame rate of an Ebitengine window that only fills itself
 # (scripts/ebitenfloor), measured just before.
-# Needs Xvfb and the GL libraries: bash ../shared/scripts/ebiten-deps.sh.
+# Needs Xvfb and the GL libraries: bash scripts/deps.sh --demo.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 shared=${SKEIN_SHARED:-$(dirname "$root")/shared}
