@@ -31,7 +31,8 @@ func sharedDir(t *testing.T) string {
 // TestWindowSmoke runs the real game in a window on a virtual X display:
 // play now with the AI at the controls and five bots for a few seconds,
 // then checks the screenshot is a game and not a blank window. Set
-// ARENA_SCREENSHOT=path to keep the screenshot (docs/arena.png is made so).
+// ARENA_SCREENSHOT=path to keep the screenshot (docs/arena.png is a
+// screenshot of the same window, with seven bots and -netpanel).
 func TestWindowSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens a window for several seconds")
