@@ -90,11 +90,7 @@ func (b *baton) init(conn PacketConn) {
 	b.conn = bc
 	b.toNext = make(chan struct{}, 1)
 	b.toLoop = make(chan struct{}, 1)
-	mem := make([]byte, readBatch*readSlot)
-	b.msgs = make([]Message, readBatch)
-	for i := range b.msgs {
-		b.msgs[i].Buf = mem[i*readSlot : (i+1)*readSlot : (i+1)*readSlot]
-	}
+	b.msgs = newReadBatch()
 	b.rx = new(rxScratch)
 }
 

@@ -53,11 +53,7 @@ const (
 // the call returns: a batch is whatever was already waiting, so reading
 // this way adds no delay.
 func (h *Host) readBatches(conn PacketConn, br BatchReader) {
-	mem := make([]byte, readBatch*readSlot)
-	msgs := make([]Message, readBatch)
-	for i := range msgs {
-		msgs[i].Buf = mem[i*readSlot : (i+1)*readSlot : (i+1)*readSlot]
-	}
+	msgs := newReadBatch()
 	rx := new(rxScratch)
 	for {
 		n, err := br.ReadBatch(msgs)
@@ -69,6 +65,17 @@ func (h *Host) readBatches(conn PacketConn, br BatchReader) {
 		}
 		h.handleBatch(msgs[:n], conn, rx)
 	}
+}
+
+// newReadBatch returns readBatch messages with readSlot-byte buffers, for
+// one goroutine's batched reads.
+func newReadBatch() []Message {
+	mem := make([]byte, readBatch*readSlot)
+	msgs := make([]Message, readBatch)
+	for i := range msgs {
+		msgs[i].Buf = mem[i*readSlot : (i+1)*readSlot : (i+1)*readSlot]
+	}
+	return msgs
 }
 
 // readFailed reports whether the reader must end after err: the conn was
