@@ -96,18 +96,16 @@ func (b *baton) init(conn PacketConn) {
 
 // kickLoop interrupts the reader goroutine's read, if it is in one: a
 // Next asked for the baton.
-func (b *baton) kickLoop() {
-	if b.loopReading.Load() {
-		b.kicks.Add(1)
-		_ = b.conn.SetReadDeadline(time.Now())
-	}
-}
+func (b *baton) kickLoop() { b.kickIf(&b.loopReading) }
 
 // kick interrupts a Next's read, if one is in one: an event arrived from
 // another goroutine, or its context ended. It is the event queue's push
 // hook.
-func (b *baton) kick() {
-	if b.reading.Load() {
+func (b *baton) kick() { b.kickIf(&b.reading) }
+
+// kickIf interrupts the read of the goroutine whose reading flag is set.
+func (b *baton) kickIf(reading *atomic.Bool) {
+	if reading.Load() {
 		b.kicks.Add(1)
 		_ = b.conn.SetReadDeadline(time.Now())
 	}
