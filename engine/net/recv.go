@@ -201,7 +201,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	}
 	if d.sawKCP || l.remoteClosed != nil {
 		if !l.pumpLocked(now, relayed, &rx.events) {
-			d.shed, d.shedWhy = true, "a reliable stream that cannot be read"
+			d.shedWhy = "a reliable stream that cannot be read"
 		}
 		d.overHost = l.syncHeldLocked()
 	}
@@ -316,7 +316,7 @@ func (h *Host) finishData(d *rxData, rx *rxScratch) {
 		h.updateAddrIndex(l, d.oldPath, d.migrated)
 		h.resumeMoved(l, d.now)
 	}
-	if d.shed {
+	if d.shedWhy != "" {
 		h.shed(l, d.shedWhy)
 	} else if d.ended {
 		h.removeLink(l, l.remoteClosedReason())
