@@ -90,28 +90,22 @@ func (b *baton) init(conn PacketConn) {
 	b.conn = bc
 	b.toNext = make(chan struct{}, 1)
 	b.toLoop = make(chan struct{}, 1)
-	mem := make([]byte, readBatch*readSlot)
-	b.msgs = make([]Message, readBatch)
-	for i := range b.msgs {
-		b.msgs[i].Buf = mem[i*readSlot : (i+1)*readSlot : (i+1)*readSlot]
-	}
+	b.msgs = newReadBatch()
 	b.rx = new(rxScratch)
 }
 
 // kickLoop interrupts the reader goroutine's read, if it is in one: a
 // Next asked for the baton.
-func (b *baton) kickLoop() {
-	if b.loopReading.Load() {
-		b.kicks.Add(1)
-		_ = b.conn.SetReadDeadline(time.Now())
-	}
-}
+func (b *baton) kickLoop() { b.kickIf(&b.loopReading) }
 
 // kick interrupts a Next's read, if one is in one: an event arrived from
 // another goroutine, or its context ended. It is the event queue's push
 // hook.
-func (b *baton) kick() {
-	if b.reading.Load() {
+func (b *baton) kick() { b.kickIf(&b.reading) }
+
+// kickIf interrupts the read of the goroutine whose reading flag is set.
+func (b *baton) kickIf(reading *atomic.Bool) {
+	if reading.Load() {
 		b.kicks.Add(1)
 		_ = b.conn.SetReadDeadline(time.Now())
 	}

@@ -53,11 +53,7 @@ const (
 // the call returns: a batch is whatever was already waiting, so reading
 // this way adds no delay.
 func (h *Host) readBatches(conn PacketConn, br BatchReader) {
-	mem := make([]byte, readBatch*readSlot)
-	msgs := make([]Message, readBatch)
-	for i := range msgs {
-		msgs[i].Buf = mem[i*readSlot : (i+1)*readSlot : (i+1)*readSlot]
-	}
+	msgs := newReadBatch()
 	rx := new(rxScratch)
 	for {
 		n, err := br.ReadBatch(msgs)
@@ -69,6 +65,17 @@ func (h *Host) readBatches(conn PacketConn, br BatchReader) {
 		}
 		h.handleBatch(msgs[:n], conn, rx)
 	}
+}
+
+// newReadBatch returns readBatch messages with readSlot-byte buffers, for
+// one goroutine's batched reads.
+func newReadBatch() []Message {
+	mem := make([]byte, readBatch*readSlot)
+	msgs := make([]Message, readBatch)
+	for i := range msgs {
+		msgs[i].Buf = mem[i*readSlot : (i+1)*readSlot : (i+1)*readSlot]
+	}
+	return msgs
 }
 
 // readFailed reports whether the reader must end after err: the conn was
@@ -194,7 +201,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	}
 	if d.sawKCP || l.remoteClosed != nil {
 		if !l.pumpLocked(now, relayed, &rx.events) {
-			d.shed, d.shedWhy = true, "a reliable stream that cannot be read"
+			d.shedWhy = "a reliable stream that cannot be read"
 		}
 		d.overHost = l.syncHeldLocked()
 	}
@@ -309,7 +316,7 @@ func (h *Host) finishData(d *rxData, rx *rxScratch) {
 		h.updateAddrIndex(l, d.oldPath, d.migrated)
 		h.resumeMoved(l, d.now)
 	}
-	if d.shed {
+	if d.shedWhy != "" {
 		h.shed(l, d.shedWhy)
 	} else if d.ended {
 		h.removeLink(l, l.remoteClosedReason())

@@ -24,13 +24,12 @@ type rxData struct {
 	challenge []byte        // the last path challenge: one answer per datagram
 	natReply  bool          // a NAT probe was answered: one answer per datagram
 
-	oldPath, migrated Path // a path response moved the link from oldPath to migrated
-	sawKCP            bool // KCP segments arrived: pump the stream
-	shed              bool // the reliable stream overflowed or broke: shed the link
-	shedWhy           string
-	confirmedNow      bool // the datagram confirmed a client's link (server)
-	overHost          bool // the host is over its held-memory budget
-	ended             bool // the peer closed and its stream is drained
+	oldPath, migrated Path   // a path response moved the link from oldPath to migrated
+	sawKCP            bool   // KCP segments arrived: pump the stream
+	shedWhy           string // not empty: the reliable stream overflowed or broke, shed the link
+	confirmedNow      bool   // the datagram confirmed a client's link (server)
+	overHost          bool   // the host is over its held-memory budget
+	ended             bool   // the peer closed and its stream is drained
 }
 
 // handleFrameLocked dispatches one frame of an authenticated datagram to
@@ -72,7 +71,7 @@ func (h *Host) handleFrameLocked(d *rxData, f frame) {
 // Once the stream has overflowed its receive window, the datagram's other
 // KCP frames are skipped: the link is shed.
 func (h *Host) handleKCPFrameLocked(d *rxData, body []byte) {
-	if d.shed {
+	if d.shedWhy != "" {
 		return
 	}
 	l := d.l
@@ -97,7 +96,7 @@ func (h *Host) handleKCPFrameLocked(d *rxData, body []byte) {
 	case kcpInputMalformed:
 		l.drops.add(DropMalformed)
 	case kcpInputShed:
-		d.shed, d.shedWhy = true, "reliable data past the receive window"
+		d.shedWhy = "reliable data past the receive window"
 	}
 	l.markActiveLocked()
 }

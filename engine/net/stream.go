@@ -178,7 +178,7 @@ func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok boo
 		}
 		l.compactRxLocked()
 		at := len(l.rx)
-		l.rx = append(l.rx, make([]byte, n)...)[:at+n]
+		l.rx = append(l.rx, make([]byte, n)...)
 		if l.kcp.Recv(l.rx[at:]) < 0 {
 			l.rx = l.rx[:at]
 			return true

@@ -462,15 +462,35 @@ func answerOf(a Answer, err error) (Answer, error) {
 	return a, err
 }
 
-// wait waits for the answer of a request sent (pend, err), delivered on ch.
-func (c *Client) wait(ctx context.Context, ch chan Answer, errc chan error, pend rmi.Pending, err error) (Answer, error) {
+// answerWait carries a request's Answer, or its error, from the request's
+// callback to wait.
+type answerWait struct {
+	ch   chan Answer
+	errc chan error
+}
+
+func newAnswerWait() answerWait {
+	return answerWait{make(chan Answer, 1), make(chan error, 1)}
+}
+
+// deliver is the request callback's end: the Answer, through answerOf.
+func (w answerWait) deliver(a Answer, err error) {
+	if a, err := answerOf(a, err); err != nil {
+		w.errc <- err
+	} else {
+		w.ch <- a
+	}
+}
+
+// wait waits for the answer of a request sent (pend, err), delivered to w.
+func (c *Client) wait(ctx context.Context, w answerWait, pend rmi.Pending, err error) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}
 	select {
-	case a := <-ch:
+	case a := <-w.ch:
 		return a, nil
-	case err := <-errc:
+	case err := <-w.errc:
 		return Answer{}, err
 	case <-ctx.Done():
 		pend.Cancel()
@@ -482,15 +502,11 @@ func (c *Client) wait(ctx context.Context, ch chan Answer, errc chan error, pend
 
 // joinCall sends a request answered by a Result and a match, and waits.
 func (c *Client) joinCall(ctx context.Context, send func(done func(lobby.Result, uint32, error)) (rmi.Pending, error)) (Answer, error) {
-	ch, errc := make(chan Answer, 1), make(chan error, 1)
+	w := newAnswerWait()
 	pend, err := send(func(r lobby.Result, m uint32, err error) {
-		if a, err := answerOf(Answer{Result: r, Match: m}, err); err != nil {
-			errc <- err
-		} else {
-			ch <- a
-		}
+		w.deliver(Answer{Result: r, Match: m}, err)
 	})
-	return c.wait(ctx, ch, errc, pend, err)
+	return c.wait(ctx, w, pend, err)
 }
 
 // Lobby is the client's lobby proxy, for calls sent without waiting.
@@ -515,15 +531,11 @@ func (c *Client) ListRaw(seq, after uint32, limit uint8) error {
 
 // ListPage calls ListMatches and waits for the answer.
 func (c *Client) ListPage(ctx context.Context, after uint32, limit uint8) (Answer, error) {
-	ch, errc := make(chan Answer, 1), make(chan error, 1)
+	w := newAnswerWait()
 	pend, err := c.proxy.ListMatches(net.ServerID, rmi.Reliable, after, limit, func(r lobby.Result, ms []lobby.MatchInfo, next, total uint32, err error) {
-		if a, err := answerOf(Answer{Result: r, Matches: ms, Next: next, Total: total}, err); err != nil {
-			errc <- err
-		} else {
-			ch <- a
-		}
+		w.deliver(Answer{Result: r, Matches: ms, Next: next, Total: total}, err)
 	})
-	return c.wait(ctx, ch, errc, pend, err)
+	return c.wait(ctx, w, pend, err)
 }
 
 // Create calls CreateMatch and waits for the answer.
@@ -549,15 +561,11 @@ func (c *Client) QuickJoin(ctx context.Context) (Answer, error) {
 
 // Leave calls LeaveMatch and waits for the answer.
 func (c *Client) Leave(ctx context.Context) (Answer, error) {
-	ch, errc := make(chan Answer, 1), make(chan error, 1)
+	w := newAnswerWait()
 	pend, err := c.proxy.LeaveMatch(net.ServerID, rmi.Reliable, func(r lobby.Result, err error) {
-		if a, err := answerOf(Answer{Result: r}, err); err != nil {
-			errc <- err
-		} else {
-			ch <- a
-		}
+		w.deliver(Answer{Result: r}, err)
 	})
-	return c.wait(ctx, ch, errc, pend, err)
+	return c.wait(ctx, w, pend, err)
 }
 
 // WaitPeer waits until the server announced a peer link to id.
