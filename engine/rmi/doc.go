@@ -98,7 +98,12 @@
 // database call) answers later: it calls info.Defer(), returns ErrDeferred,
 // and the work answers with the generated AnswerGlobalMethod(later,
 // results...) or later.Fail(err), from any goroutine. Until then retries of
-// the request are neither run nor answered.
+// the request are neither run nor answered. A request is answered exactly
+// once: a handler that defers and then returns an error (or results)
+// instead of ErrDeferred answers with that return, and its Later is
+// refused (ErrAnswered); a Later that answers before its handler returns
+// is the answer, and the return is not sent. Refused answers are counted
+// in RequestStats.AnswersRefused.
 //
 // # Enums
 //
