@@ -1,0 +1,151 @@
+package rmi
+
+import (
+	"context"
+	"errors"
+)
+
+// Helpers for the code rmigen generates (output version 3): the shape that
+// every generated method shares lives here once, so that a generated
+// method is its own encoding and decoding only. The hot ones (ArgsDecoder,
+// ResultsDecoder, ReplyError) inline into the generated code, and their
+// slow paths do not.
+
+// ArgsDecoder returns a Decoder over args (the msgpack array of a call's
+// arguments) that has read the array's header, which must announce n
+// elements. A stub calls it with handled false when the call's function is
+// nil: the Decoder then holds ErrNoHandler and decodes nothing (every read
+// returns a zero value). Either way, decode the arguments and check Finish
+// before calling the function:
+//
+//	d := rmi.ArgsDecoder(args, 2, s.Chat != nil)
+//	if a0, a1 := d.DecodeString(), d.DecodeUint32(); d.Finish() == nil {
+//		return s.Chat(info, a0, a1)
+//	}
+//	return d.Err()
+func ArgsDecoder(args []byte, n int, handled bool) (d Decoder) {
+	d.buf = args
+	if !handled || n >= 16 || len(args) == 0 || args[0] != mpFixArray|byte(n) {
+		d.startSlow(n, handled, nil)
+		return d
+	}
+	d.off = 1
+	return d
+}
+
+// ResultsDecoder returns a Decoder over the msgpack array of n results of a
+// response (a ReplyFunc's results), with its header read. When err, the
+// ReplyFunc's error, is not nil (the request failed), the Decoder holds err
+// and decodes nothing: a ReplyFunc decodes its results, then takes
+// Finish's error as the request's.
+func ResultsDecoder(results []byte, n int, err error) (d Decoder) {
+	d.buf = results
+	if err != nil || n >= 16 || len(results) == 0 || results[0] != mpFixArray|byte(n) {
+		d.startSlow(n, true, err)
+		return d
+	}
+	d.off = 1
+	return d
+}
+
+// startSlow is ArgsDecoder and ResultsDecoder for a missing function, an
+// error, or a header that is not a fixarray of n.
+//
+//go:noinline
+func (d *Decoder) startSlow(n int, handled bool, err error) {
+	switch {
+	case !handled:
+		d.off, d.err = len(d.buf), ErrNoHandler
+	case err != nil:
+		d.off, d.err = len(d.buf), err
+	default:
+		d.arrayHeaderSlow(n)
+	}
+}
+
+// ReplyError returns err if it wraps ErrDecode (the results of a response
+// did not decode), or nil: what a ReplyFunc returns once it has called its
+// callback with err.
+func ReplyError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return decodeError(err)
+}
+
+// decodeError is ReplyError's slow path.
+//
+//go:noinline
+func decodeError(err error) error {
+	if errors.Is(err, ErrDecode) {
+		return err
+	}
+	return nil
+}
+
+// ReplyNone is the ReplyFunc of every request without results: done is its
+// callback, a func(error) (or nil).
+func ReplyNone(done any, results []byte, err error) error {
+	d := ResultsDecoder(results, 0, err)
+	err = d.Finish()
+	if f, _ := done.(func(error)); f != nil {
+		f(err)
+	}
+	return ReplyError(err)
+}
+
+// NoResults ends the serving of a request without results (a RequestStub's
+// RMIServe): unless err is set, it writes the empty array of results to e.
+// It returns err.
+func NoResults(e *Encoder, err error) error {
+	if err == nil {
+		e.EncodeArrayLen(0)
+	}
+	return err
+}
+
+// Wait sends a request and waits for its answer: the blocking form of a
+// generated request method (LoginWait). send makes the request with a
+// callback that keeps the results and calls done with the callback's
+// error. Wait returns send's error if the request was not sent, ctx.Err()
+// if ctx ended first and the request could be cancelled (its callback
+// then never runs), or the error given to done. Another goroutine must be
+// dispatching the host's events and calling Tick on the Requests.
+func Wait(ctx context.Context, send func(done func(error)) (Pending, error)) error {
+	c := make(chan struct{})
+	var err error
+	p, serr := send(func(e error) {
+		err = e
+		close(c)
+	})
+	if serr != nil {
+		return serr
+	}
+	select {
+	case <-c:
+	case <-ctx.Done():
+		if p.Cancel() {
+			return ctx.Err()
+		}
+		<-c // the callback has run or is running
+	}
+	return err
+}
+
+// Answer answers l, a deferred request (see CallInfo.Defer), with the
+// results that encode writes to e as one msgpack array; a nil encode
+// answers a request without results. It is Start, encode and Finish, with
+// their errors (ErrAnswered if l's request was answered already). The
+// generated AnswerGlobalMethod functions call it.
+func (l *Later) Answer(encode func(e *Encoder)) error {
+	e, err := l.Start()
+	if err != nil {
+		return err
+	}
+	if encode == nil {
+		e.EncodeArrayLen(0)
+	} else {
+		encode(e)
+	}
+	return l.Finish(e)
+}
