@@ -117,5 +117,9 @@
 //
 // Generated files state the rmigen output version they were written for;
 // EnforceVersion makes a file that this runtime cannot run fail to compile,
-// with a comment on the failing line saying what to do.
+// with a comment on the failing line saying what to do. Version 3 files
+// (this rmigen's) keep only each method's own encoding and decoding and
+// call the helpers in which the shape of every generated method lives
+// (ArgsDecoder, ResultsDecoder, ReplyError, ReplyNone, NoResults, Wait,
+// Later.Answer); this runtime still runs version 1 and 2 files.
 package rmi
