@@ -128,19 +128,22 @@ func (s *ChatStub) RMIName(id rmi.CallID) string {
 func (s *ChatStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Chat_Hello:
-		rmiD := rmi.ArgsDecoder(args, 1, s.Hello != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(1, s.Hello != nil)
 		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
 			return s.Hello(info, rmiA0)
 		}
 		return rmiD.Err()
 	case Chat_Say:
-		rmiD := rmi.ArgsDecoder(args, 1, s.Say != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(1, s.Say != nil)
 		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
 			return s.Say(info, rmiA0)
 		}
 		return rmiD.Err()
 	case Chat_Leave:
-		rmiD := rmi.ArgsDecoder(args, 0, s.Leave != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(0, s.Leave != nil)
 		if rmiD.Finish() == nil {
 			return s.Leave(info)
 		}

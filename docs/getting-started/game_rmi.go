@@ -88,7 +88,8 @@ func (s *GameStub) RMIName(id rmi.CallID) string {
 func (s *GameStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Game_Move:
-		rmiD := rmi.ArgsDecoder(args, 3, s.Move != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(3, s.Move != nil)
 		if rmiA0, rmiA1, rmiA2 := rmiD.DecodeFloat32(), rmiD.DecodeFloat32(), rmiD.DecodeUint32(); rmiD.Finish() == nil {
 			return s.Move(info, rmiA0, rmiA1, rmiA2)
 		}

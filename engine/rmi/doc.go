@@ -120,6 +120,6 @@
 // with a comment on the failing line saying what to do. Version 3 files
 // (this rmigen's) keep only each method's own encoding and decoding and
 // call the helpers in which the shape of every generated method lives
-// (ArgsDecoder, ResultsDecoder, ReplyError, ReplyNone, NoResults, Wait,
+// (Decoder.StartArgs, StartResults, ReplyError, ReplyNone, NoResults, Wait,
 // Later.Answer); this runtime still runs version 1 and 2 files.
 package rmi

@@ -7,48 +7,43 @@ import (
 
 // Helpers for the code rmigen generates (output version 3): the shape that
 // every generated method shares lives here once, so that a generated
-// method is its own encoding and decoding only. The hot ones (ArgsDecoder,
-// ResultsDecoder, ReplyError) inline into the generated code, and their
-// slow paths do not.
+// method is its own encoding and decoding only. The hot ones (StartArgs,
+// StartResults, ReplyError) cost what the code they replace did: a call
+// (or none) whose slow path is apart.
 
-// ArgsDecoder returns a Decoder over args (the msgpack array of a call's
-// arguments) that has read the array's header, which must announce n
-// elements. A stub calls it with handled false when the call's function is
-// nil: the Decoder then holds ErrNoHandler and decodes nothing (every read
-// returns a zero value). Either way, decode the arguments and check Finish
-// before calling the function:
+// StartArgs reads the header of the msgpack array of a call's arguments,
+// which must announce n elements. A stub calls it with handled false when
+// the call's function is nil: d then holds ErrNoHandler and decodes nothing
+// (every read returns a zero value). Either way, decode the arguments and
+// check Finish before calling the function:
 //
-//	d := rmi.ArgsDecoder(args, 2, s.Chat != nil)
+//	d := rmi.NewDecoder(args)
+//	d.StartArgs(2, s.Chat != nil)
 //	if a0, a1 := d.DecodeString(), d.DecodeUint32(); d.Finish() == nil {
 //		return s.Chat(info, a0, a1)
 //	}
 //	return d.Err()
-func ArgsDecoder(args []byte, n int, handled bool) (d Decoder) {
-	d.buf = args
-	if !handled || n >= 16 || len(args) == 0 || args[0] != mpFixArray|byte(n) {
-		d.startSlow(n, handled, nil)
-		return d
+func (d *Decoder) StartArgs(n int, handled bool) {
+	if handled && n < 16 && d.off < len(d.buf) && d.buf[d.off] == mpFixArray|byte(n) {
+		d.off++
+		return
 	}
-	d.off = 1
-	return d
+	d.startSlow(n, handled, nil)
 }
 
-// ResultsDecoder returns a Decoder over the msgpack array of n results of a
-// response (a ReplyFunc's results), with its header read. When err, the
-// ReplyFunc's error, is not nil (the request failed), the Decoder holds err
-// and decodes nothing: a ReplyFunc decodes its results, then takes
-// Finish's error as the request's.
-func ResultsDecoder(results []byte, n int, err error) (d Decoder) {
-	d.buf = results
-	if err != nil || n >= 16 || len(results) == 0 || results[0] != mpFixArray|byte(n) {
-		d.startSlow(n, true, err)
-		return d
+// StartResults reads the header of the msgpack array of the n results of a
+// response (a ReplyFunc's results). When err, the ReplyFunc's error, is not
+// nil (the request failed), d holds err and decodes nothing: a ReplyFunc
+// decodes its results, then takes Finish's error as the request's.
+func (d *Decoder) StartResults(n int, err error) {
+	if err == nil && n < 16 && d.off < len(d.buf) && d.buf[d.off] == mpFixArray|byte(n) {
+		d.off++
+		return
 	}
-	d.off = 1
-	return d
+	d.startSlow(n, true, err)
 }
 
-// startSlow is ArgsDecoder and ResultsDecoder for a missing function, an
+// startSlow is StartArgs and StartResults for a missing function, an
 // error, or a header that is not a fixarray of n.
 //
 //go:noinline
@@ -86,7 +81,8 @@ func decodeError(err error) error {
 // ReplyNone is the ReplyFunc of every request without results: done is its
 // callback, a func(error) (or nil).
 func ReplyNone(done any, results []byte, err error) error {
-	d := ResultsDecoder(results, 0, err)
+	d := NewDecoder(results)
+	d.StartResults(0, err)
 	err = d.Finish()
 	if f, _ := done.(func(error)); f != nil {
 		f(err)

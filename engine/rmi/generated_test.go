@@ -7,11 +7,11 @@ import (
 	"github.com/skein-dev/skein/engine/rmi"
 )
 
-// TestArgsDecoder covers the start of every generated stub case: a fixarray
+// TestStartArgs covers the start of every generated stub case: a fixarray
 // header, the same count in a longer encoding (any msgpack encoding is
 // accepted), a count that differs, a frame cut before its header, and a
 // nil function, which decodes nothing and finishes with ErrNoHandler.
-func TestArgsDecoder(t *testing.T) {
+func TestStartArgs(t *testing.T) {
 	array16 := []byte{0xdc, 0, 16}
 	for range 16 {
 		array16 = append(array16, 7)
@@ -32,7 +32,8 @@ func TestArgsDecoder(t *testing.T) {
 		{"no handler, malformed", []byte{0xc1}, 2, false, rmi.ErrNoHandler},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := rmi.ArgsDecoder(tc.args, tc.n, tc.handled)
+			d := rmi.NewDecoder(tc.args)
+			d.StartArgs(tc.n, tc.handled)
 			var sum int
 			for range tc.n {
 				sum += int(d.DecodeUint8())
@@ -51,24 +52,27 @@ func TestArgsDecoder(t *testing.T) {
 	}
 }
 
-// TestResultsDecoder covers the start of every generated ReplyFunc: the
+// TestStartResults covers the start of every generated ReplyFunc: the
 // request's failure is Finish's error and nothing is decoded; a malformed
 // result list is a decode error, which ReplyError passes on, while a
 // failure status is not (the caller's callback has it).
-func TestResultsDecoder(t *testing.T) {
+func TestStartResults(t *testing.T) {
 	failed := rmi.Fail(rmi.StatusRateLimited)
-	d := rmi.ResultsDecoder([]byte{0x91, 5}, 1, failed)
+	d := rmi.NewDecoder([]byte{0x91, 5})
+	d.StartResults(1, failed)
 	if v := d.DecodeUint8(); v != 0 || d.Finish() != failed {
 		t.Errorf("failed request: decoded %d, Finish %v", v, d.Finish())
 	}
 	if rmi.ReplyError(failed) != nil {
 		t.Errorf("ReplyError(a failure status) = %v, want nil", rmi.ReplyError(failed))
 	}
-	d = rmi.ResultsDecoder([]byte{0x91, 5}, 1, nil)
+	d = rmi.NewDecoder([]byte{0x91, 5})
+	d.StartResults(1, nil)
 	if v := d.DecodeUint8(); v != 5 || d.Finish() != nil {
 		t.Errorf("decoded %d, Finish %v", v, d.Finish())
 	}
-	d = rmi.ResultsDecoder([]byte{0x92, 5}, 1, nil)
+	d = rmi.NewDecoder([]byte{0x92, 5})
+	d.StartResults(1, nil)
 	d.DecodeUint8()
 	if err := d.Finish(); !errors.Is(err, rmi.ErrDecode) || rmi.ReplyError(err) != err {
 		t.Errorf("malformed results: Finish %v, ReplyError %v", err, rmi.ReplyError(err))

@@ -16,7 +16,7 @@ const (
 	// Version 2 added enums (EnumError, EnumString) and request/response
 	// calls (Requests, StartRequest, Proxy.Request, RequestStub). Version 3
 	// moved the shape every generated method repeated into helpers
-	// (ArgsDecoder, ResultsDecoder, ReplyError, ReplyNone, NoResults, Wait,
+	// (Decoder.StartArgs, StartResults, ReplyError, ReplyNone, NoResults, Wait,
 	// Later.Answer).
 	GenVersion = 3
 	// MinVersion is the oldest generated-code version this runtime supports.

@@ -238,7 +238,8 @@ func (rmiP *LobbyProxy) ListMatchesWait(ctx context.Context, to net.HostID, how 
 
 // rmiReply_lobby_Lobby_ListMatches decodes a response to Lobby.ListMatches and calls its callback.
 func rmiReply_lobby_Lobby_ListMatches(rmiDone any, rmiRes []byte, rmiErr error) error {
-	rmiD := rmi.ResultsDecoder(rmiRes, 4, rmiErr)
+	rmiD := rmi.NewDecoder(rmiRes)
+	rmiD.StartResults(4, rmiErr)
 	rmiR0, rmiR1, rmiR2, rmiR3 := rmiDec_lobby_Result(&rmiD), rmiDec_lobby_slice_MatchInfo(&rmiD), rmiD.DecodeUint32(), rmiD.DecodeUint32()
 	if rmiErr = rmiD.Finish(); rmiErr != nil {
 		rmiR0, rmiR1, rmiR2, rmiR3 = *new(Result), *new([]MatchInfo), *new(uint32), *new(uint32) // no partial results
@@ -286,7 +287,8 @@ func (rmiP *LobbyProxy) CreateMatchWait(ctx context.Context, to net.HostID, how 
 
 // rmiReply_lobby_Lobby_CreateMatch decodes a response to Lobby.CreateMatch and calls its callback.
 func rmiReply_lobby_Lobby_CreateMatch(rmiDone any, rmiRes []byte, rmiErr error) error {
-	rmiD := rmi.ResultsDecoder(rmiRes, 2, rmiErr)
+	rmiD := rmi.NewDecoder(rmiRes)
+	rmiD.StartResults(2, rmiErr)
 	rmiR0, rmiR1 := rmiDec_lobby_Result(&rmiD), rmiD.DecodeUint32()
 	if rmiErr = rmiD.Finish(); rmiErr != nil {
 		rmiR0, rmiR1 = *new(Result), *new(uint32) // no partial results
@@ -329,7 +331,8 @@ func (rmiP *LobbyProxy) JoinMatchWait(ctx context.Context, to net.HostID, how rm
 
 // rmiReply_lobby_Lobby_JoinMatch decodes a response to Lobby.JoinMatch and calls its callback.
 func rmiReply_lobby_Lobby_JoinMatch(rmiDone any, rmiRes []byte, rmiErr error) error {
-	rmiD := rmi.ResultsDecoder(rmiRes, 2, rmiErr)
+	rmiD := rmi.NewDecoder(rmiRes)
+	rmiD.StartResults(2, rmiErr)
 	rmiR0, rmiR1 := rmiDec_lobby_Result(&rmiD), rmiD.DecodeUint32()
 	if rmiErr = rmiD.Finish(); rmiErr != nil {
 		rmiR0, rmiR1 = *new(Result), *new(uint32) // no partial results
@@ -374,7 +377,8 @@ func (rmiP *LobbyProxy) QuickJoinWait(ctx context.Context, to net.HostID, how rm
 
 // rmiReply_lobby_Lobby_QuickJoin decodes a response to Lobby.QuickJoin and calls its callback.
 func rmiReply_lobby_Lobby_QuickJoin(rmiDone any, rmiRes []byte, rmiErr error) error {
-	rmiD := rmi.ResultsDecoder(rmiRes, 2, rmiErr)
+	rmiD := rmi.NewDecoder(rmiRes)
+	rmiD.StartResults(2, rmiErr)
 	rmiR0, rmiR1 := rmiDec_lobby_Result(&rmiD), rmiD.DecodeUint32()
 	if rmiErr = rmiD.Finish(); rmiErr != nil {
 		rmiR0, rmiR1 = *new(Result), *new(uint32) // no partial results
@@ -416,7 +420,8 @@ func (rmiP *LobbyProxy) LeaveMatchWait(ctx context.Context, to net.HostID, how r
 
 // rmiReply_lobby_Lobby_LeaveMatch decodes a response to Lobby.LeaveMatch and calls its callback.
 func rmiReply_lobby_Lobby_LeaveMatch(rmiDone any, rmiRes []byte, rmiErr error) error {
-	rmiD := rmi.ResultsDecoder(rmiRes, 1, rmiErr)
+	rmiD := rmi.NewDecoder(rmiRes)
+	rmiD.StartResults(1, rmiErr)
 	rmiR0 := rmiDec_lobby_Result(&rmiD)
 	if rmiErr = rmiD.Finish(); rmiErr != nil {
 		rmiR0 = *new(Result) // no partial results
@@ -539,13 +544,15 @@ func (s *LobbyStub) RMIName(id rmi.CallID) string {
 func (s *LobbyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Lobby_Chat:
-		rmiD := rmi.ArgsDecoder(args, 1, s.Chat != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(1, s.Chat != nil)
 		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
 			return s.Chat(info, rmiA0)
 		}
 		return rmiD.Err()
 	case Lobby_SetName:
-		rmiD := rmi.ArgsDecoder(args, 1, s.SetName != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(1, s.SetName != nil)
 		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
 			return s.SetName(info, rmiA0)
 		}
@@ -568,7 +575,8 @@ func (s *LobbyStub) RMIIsRequest(id rmi.CallID) bool {
 func (s *LobbyStub) RMIServe(info rmi.CallInfo, id rmi.CallID, args []byte, rmiE *rmi.Encoder) error {
 	switch id {
 	case Lobby_ListMatches:
-		rmiD := rmi.ArgsDecoder(args, 2, s.ListMatches != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(2, s.ListMatches != nil)
 		if rmiA0, rmiA1 := rmiD.DecodeUint32(), rmiD.DecodeUint8(); rmiD.Finish() == nil {
 			rmiR0, rmiR1, rmiR2, rmiR3, err := s.ListMatches(info, rmiA0, rmiA1)
 			if err == nil {
@@ -582,7 +590,8 @@ func (s *LobbyStub) RMIServe(info rmi.CallInfo, id rmi.CallID, args []byte, rmiE
 		}
 		return rmiD.Err()
 	case Lobby_CreateMatch:
-		rmiD := rmi.ArgsDecoder(args, 3, s.CreateMatch != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(3, s.CreateMatch != nil)
 		if rmiA0, rmiA1, rmiA2 := rmiD.DecodeString(), rmiD.DecodeUint8(), rmiD.DecodeBytes(); rmiD.Finish() == nil {
 			rmiR0, rmiR1, err := s.CreateMatch(info, rmiA0, rmiA1, rmiA2)
 			if err == nil {
@@ -594,7 +603,8 @@ func (s *LobbyStub) RMIServe(info rmi.CallInfo, id rmi.CallID, args []byte, rmiE
 		}
 		return rmiD.Err()
 	case Lobby_JoinMatch:
-		rmiD := rmi.ArgsDecoder(args, 1, s.JoinMatch != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(1, s.JoinMatch != nil)
 		if rmiA0 := rmiD.DecodeUint32(); rmiD.Finish() == nil {
 			rmiR0, rmiR1, err := s.JoinMatch(info, rmiA0)
 			if err == nil {
@@ -606,7 +616,8 @@ func (s *LobbyStub) RMIServe(info rmi.CallInfo, id rmi.CallID, args []byte, rmiE
 		}
 		return rmiD.Err()
 	case Lobby_QuickJoin:
-		rmiD := rmi.ArgsDecoder(args, 0, s.QuickJoin != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(0, s.QuickJoin != nil)
 		if rmiD.Finish() == nil {
 			rmiR0, rmiR1, err := s.QuickJoin(info)
 			if err == nil {
@@ -618,7 +629,8 @@ func (s *LobbyStub) RMIServe(info rmi.CallInfo, id rmi.CallID, args []byte, rmiE
 		}
 		return rmiD.Err()
 	case Lobby_LeaveMatch:
-		rmiD := rmi.ArgsDecoder(args, 0, s.LeaveMatch != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(0, s.LeaveMatch != nil)
 		if rmiD.Finish() == nil {
 			rmiR0, err := s.LeaveMatch(info)
 			if err == nil {
@@ -882,7 +894,8 @@ func (s *LobbyReplyStub) RMIName(id rmi.CallID) string {
 func (s *LobbyReplyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case LobbyReply_ChatLine:
-		rmiD := rmi.ArgsDecoder(args, 3, s.ChatLine != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(3, s.ChatLine != nil)
 		if rmiA0, rmiA1, rmiA2 := rmiD.DecodeUint32(), rmiD.DecodeString(), rmiD.DecodeString(); rmiD.Finish() == nil {
 			return s.ChatLine(info, rmiA0, rmiA1, rmiA2)
 		}

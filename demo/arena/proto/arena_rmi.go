@@ -475,37 +475,43 @@ func (s *ArenaP2PStub) RMIName(id rmi.CallID) string {
 func (s *ArenaP2PStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case ArenaP2P_Player_Hello:
-		rmiD := rmi.ArgsDecoder(args, 2, s.Player_Hello != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(2, s.Player_Hello != nil)
 		if rmiA0, rmiA1 := rmiD.DecodeString(), rmiD.DecodeUint8(); rmiD.Finish() == nil {
 			return s.Player_Hello(info, rmiA0, rmiA1)
 		}
 		return rmiD.Err()
 	case ArenaP2P_Player_Input:
-		rmiD := rmi.ArgsDecoder(args, 2, s.Player_Input != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(2, s.Player_Input != nil)
 		if rmiA0, rmiA1 := rmiD.DecodeUint32(), rmiDec_arena_slice_InputCmd(&rmiD); rmiD.Finish() == nil {
 			return s.Player_Input(info, rmiA0, rmiA1)
 		}
 		return rmiD.Err()
 	case ArenaP2P_Host_Snapshot:
-		rmiD := rmi.ArgsDecoder(args, 4, s.Host_Snapshot != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(4, s.Host_Snapshot != nil)
 		if rmiA0, rmiA1, rmiA2, rmiA3 := rmiDec_arena_SnapHeader(&rmiD), rmiDec_arena_slice_PlayerState(&rmiD), rmiDec_arena_slice_BulletState(&rmiD), rmiDec_arena_slice_uint16(&rmiD); rmiD.Finish() == nil {
 			return s.Host_Snapshot(info, rmiA0, rmiA1, rmiA2, rmiA3)
 		}
 		return rmiD.Err()
 	case ArenaP2P_Host_Bullets:
-		rmiD := rmi.ArgsDecoder(args, 3, s.Host_Bullets != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(3, s.Host_Bullets != nil)
 		if rmiA0, rmiA1, rmiA2 := rmiD.DecodeUint32(), rmiD.DecodeUint32(), rmiDec_arena_slice_BulletState(&rmiD); rmiD.Finish() == nil {
 			return s.Host_Bullets(info, rmiA0, rmiA1, rmiA2)
 		}
 		return rmiD.Err()
 	case ArenaP2P_Host_Events:
-		rmiD := rmi.ArgsDecoder(args, 2, s.Host_Events != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(2, s.Host_Events != nil)
 		if rmiA0, rmiA1 := rmiD.DecodeUint32(), rmiDec_arena_slice_GameEvent(&rmiD); rmiD.Finish() == nil {
 			return s.Host_Events(info, rmiA0, rmiA1)
 		}
 		return rmiD.Err()
 	case ArenaP2P_Player_Chat:
-		rmiD := rmi.ArgsDecoder(args, 1, s.Player_Chat != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(1, s.Player_Chat != nil)
 		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
 			return s.Player_Chat(info, rmiA0)
 		}

@@ -161,19 +161,22 @@ func (s *GameStub) RMIName(id rmi.CallID) string {
 func (s *GameStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Game_Player_Move:
-		rmiD := rmi.ArgsDecoder(args, 3, s.Player_Move != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(3, s.Player_Move != nil)
 		if rmiA0, rmiA1, rmiA2 := rmiDec_game_Vec2(&rmiD), rmiDec_game_Vec2(&rmiD), rmiD.DecodeUint32(); rmiD.Finish() == nil {
 			return s.Player_Move(info, rmiA0, rmiA1, rmiA2)
 		}
 		return rmiD.Err()
 	case Game_Chat:
-		rmiD := rmi.ArgsDecoder(args, 1, s.Chat != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(1, s.Chat != nil)
 		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
 			return s.Chat(info, rmiA0)
 		}
 		return rmiD.Err()
 	case Game_Hit:
-		rmiD := rmi.ArgsDecoder(args, 3, s.Hit != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(3, s.Hit != nil)
 		if rmiA0, rmiA1, rmiA2 := rmiD.DecodeUint32(), rmiD.DecodeUint32(), rmiD.DecodeInt16(); rmiD.Finish() == nil {
 			return s.Hit(info, rmiA0, rmiA1, rmiA2)
 		}
@@ -324,13 +327,15 @@ func (s *LobbyStub) RMIName(id rmi.CallID) string {
 func (s *LobbyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Lobby_Join:
-		rmiD := rmi.ArgsDecoder(args, 2, s.Join != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(2, s.Join != nil)
 		if rmiA0, rmiA1 := rmiD.DecodeString(), rmiDec_game_map_string_string(&rmiD); rmiD.Finish() == nil {
 			return s.Join(info, rmiA0, rmiA1)
 		}
 		return rmiD.Err()
 	case Lobby_Ready:
-		rmiD := rmi.ArgsDecoder(args, 0, s.Ready != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(0, s.Ready != nil)
 		if rmiD.Finish() == nil {
 			return s.Ready(info)
 		}

@@ -401,73 +401,85 @@ func (s *EveryStub) RMIName(id rmi.CallID) string {
 func (s *EveryStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Every_Bools:
-		rmiD := rmi.ArgsDecoder(args, 2, s.Bools != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(2, s.Bools != nil)
 		if rmiA0, rmiA1 := rmiD.DecodeBool(), rmiD.DecodeBool(); rmiD.Finish() == nil {
 			return s.Bools(info, rmiA0, rmiA1)
 		}
 		return rmiD.Err()
 	case Every_Ints:
-		rmiD := rmi.ArgsDecoder(args, 5, s.Ints != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(5, s.Ints != nil)
 		if rmiA0, rmiA1, rmiA2, rmiA3, rmiA4 := rmiD.DecodeInt(), rmiD.DecodeInt8(), rmiD.DecodeInt16(), rmiD.DecodeInt32(), rmiD.DecodeInt64(); rmiD.Finish() == nil {
 			return s.Ints(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
 		}
 		return rmiD.Err()
 	case Every_Uints:
-		rmiD := rmi.ArgsDecoder(args, 6, s.Uints != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(6, s.Uints != nil)
 		if rmiA0, rmiA1, rmiA2, rmiA3, rmiA4, rmiA5 := rmiD.DecodeUint(), rmiD.DecodeUint8(), rmiD.DecodeUint8(), rmiD.DecodeUint16(), rmiD.DecodeUint32(), rmiD.DecodeUint64(); rmiD.Finish() == nil {
 			return s.Uints(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4, rmiA5)
 		}
 		return rmiD.Err()
 	case Every_Floats:
-		rmiD := rmi.ArgsDecoder(args, 2, s.Floats != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(2, s.Floats != nil)
 		if rmiA0, rmiA1 := rmiD.DecodeFloat32(), rmiD.DecodeFloat64(); rmiD.Finish() == nil {
 			return s.Floats(info, rmiA0, rmiA1)
 		}
 		return rmiD.Err()
 	case Every_Strings:
-		rmiD := rmi.ArgsDecoder(args, 2, s.Strings != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(2, s.Strings != nil)
 		if rmiA0, rmiA1 := rmiD.DecodeString(), rmiD.DecodeBytes(); rmiD.Finish() == nil {
 			return s.Strings(info, rmiA0, rmiA1)
 		}
 		return rmiD.Err()
 	case Every_Slices:
-		rmiD := rmi.ArgsDecoder(args, 5, s.Slices != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(5, s.Slices != nil)
 		if rmiA0, rmiA1, rmiA2, rmiA3, rmiA4 := rmiDec_everything_slice_int32(&rmiD), rmiDec_everything_slice_string(&rmiD), rmiDec_everything_slice_bytes(&rmiD), rmiDec_everything_slice_Inner(&rmiD), rmiDec_everything_slice_slice_uint16(&rmiD); rmiD.Finish() == nil {
 			return s.Slices(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
 		}
 		return rmiD.Err()
 	case Every_Maps:
-		rmiD := rmi.ArgsDecoder(args, 5, s.Maps != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(5, s.Maps != nil)
 		if rmiA0, rmiA1, rmiA2, rmiA3, rmiA4 := rmiDec_everything_map_string_int32(&rmiD), rmiDec_everything_map_int64_slice_Inner(&rmiD), rmiDec_everything_map_bool_string(&rmiD), rmiDec_everything_map_float32_float64(&rmiD), rmiDec_everything_map_uint8_bytes(&rmiD); rmiD.Finish() == nil {
 			return s.Maps(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
 		}
 		return rmiD.Err()
 	case Every_Structs:
-		rmiD := rmi.ArgsDecoder(args, 3, s.Structs != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(3, s.Structs != nil)
 		if rmiA0, rmiA1, rmiA2 := rmiDec_everything_Inner(&rmiD), rmiDec_everything_Outer(&rmiD), rmiDec_everything_Empty(&rmiD); rmiD.Finish() == nil {
 			return s.Structs(info, rmiA0, rmiA1, rmiA2)
 		}
 		return rmiD.Err()
 	case Every_GoTypes:
-		rmiD := rmi.ArgsDecoder(args, 6, s.GoTypes != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(6, s.GoTypes != nil)
 		if rmiA0, rmiA1, rmiA2, rmiA3, rmiA4, rmiA5 := rmiDec_everything_time_Duration(&rmiD), rmiDec_everything_time_Time(&rmiD), rmiDec_everything_gt_Color(&rmiD), rmiDec_everything_gt_Plain(&rmiD), rmiDec_everything_slice_gt_Color(&rmiD), rmiDec_everything_map_string_gt_Plain(&rmiD); rmiD.Finish() == nil {
 			return s.GoTypes(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4, rmiA5)
 		}
 		return rmiD.Err()
 	case Every_Nothing:
-		rmiD := rmi.ArgsDecoder(args, 0, s.Nothing != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(0, s.Nothing != nil)
 		if rmiD.Finish() == nil {
 			return s.Nothing(info)
 		}
 		return rmiD.Err()
 	case Every_Jump:
-		rmiD := rmi.ArgsDecoder(args, 1, s.Jump != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(1, s.Jump != nil)
 		if rmiA0 := rmiD.DecodeInt32(); rmiD.Finish() == nil {
 			return s.Jump(info, rmiA0)
 		}
 		return rmiD.Err()
 	case Every_AfterJump:
-		rmiD := rmi.ArgsDecoder(args, 1, s.AfterJump != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(1, s.AfterJump != nil)
 		if rmiA0 := rmiD.DecodeUint64(); rmiD.Finish() == nil {
 			return s.AfterJump(info, rmiA0)
 		}
@@ -663,7 +675,8 @@ func (s *SecondStub) RMIName(id rmi.CallID) string {
 func (s *SecondStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Second_Echo:
-		rmiD := rmi.ArgsDecoder(args, 1, s.Echo != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(1, s.Echo != nil)
 		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
 			return s.Echo(info, rmiA0)
 		}
@@ -905,7 +918,8 @@ func (s *EnumeratedStub) RMIName(id rmi.CallID) string {
 func (s *EnumeratedStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Enumerated_Enums:
-		rmiD := rmi.ArgsDecoder(args, 5, s.Enums != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(5, s.Enums != nil)
 		if rmiA0, rmiA1, rmiA2, rmiA3, rmiA4 := rmiDec_everything_Code(&rmiD), rmiDec_everything_Dir(&rmiD), rmiDec_everything_slice_Code(&rmiD), rmiDec_everything_map_Code_Dir(&rmiD), rmiDec_everything_Tagged(&rmiD); rmiD.Finish() == nil {
 			return s.Enums(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
 		}
@@ -1017,7 +1031,8 @@ func (rmiP *ServiceProxy) DoubleWait(ctx context.Context, to net.HostID, how rmi
 
 // rmiReply_everything_Service_Double decodes a response to Service.Double and calls its callback.
 func rmiReply_everything_Service_Double(rmiDone any, rmiRes []byte, rmiErr error) error {
-	rmiD := rmi.ResultsDecoder(rmiRes, 2, rmiErr)
+	rmiD := rmi.NewDecoder(rmiRes)
+	rmiD.StartResults(2, rmiErr)
 	rmiR0, rmiR1 := rmiD.DecodeInt64(), rmiDec_everything_Code(&rmiD)
 	if rmiErr = rmiD.Finish(); rmiErr != nil {
 		rmiR0, rmiR1 = *new(int64), *new(Code) // no partial results
@@ -1059,7 +1074,8 @@ func (rmiP *ServiceProxy) UpperWait(ctx context.Context, to net.HostID, how rmi.
 
 // rmiReply_everything_Service_Upper decodes a response to Service.Upper and calls its callback.
 func rmiReply_everything_Service_Upper(rmiDone any, rmiRes []byte, rmiErr error) error {
-	rmiD := rmi.ResultsDecoder(rmiRes, 2, rmiErr)
+	rmiD := rmi.NewDecoder(rmiRes)
+	rmiD.StartResults(2, rmiErr)
 	rmiR0, rmiR1 := rmiD.DecodeString(), rmiDec_everything_slice_Dir(&rmiD)
 	if rmiErr = rmiD.Finish(); rmiErr != nil {
 		rmiR0, rmiR1 = *new(string), *new([]Dir) // no partial results
@@ -1149,7 +1165,8 @@ func (s *ServiceStub) RMIName(id rmi.CallID) string {
 func (s *ServiceStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Service_Note:
-		rmiD := rmi.ArgsDecoder(args, 1, s.Note != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(1, s.Note != nil)
 		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
 			return s.Note(info, rmiA0)
 		}
@@ -1172,7 +1189,8 @@ func (s *ServiceStub) RMIIsRequest(id rmi.CallID) bool {
 func (s *ServiceStub) RMIServe(info rmi.CallInfo, id rmi.CallID, args []byte, rmiE *rmi.Encoder) error {
 	switch id {
 	case Service_Double:
-		rmiD := rmi.ArgsDecoder(args, 2, s.Double != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(2, s.Double != nil)
 		if rmiA0, rmiA1 := rmiD.DecodeInt32(), rmiDec_everything_Code(&rmiD); rmiD.Finish() == nil {
 			rmiR0, rmiR1, err := s.Double(info, rmiA0, rmiA1)
 			if err == nil {
@@ -1184,7 +1202,8 @@ func (s *ServiceStub) RMIServe(info rmi.CallInfo, id rmi.CallID, args []byte, rm
 		}
 		return rmiD.Err()
 	case Service_Upper:
-		rmiD := rmi.ArgsDecoder(args, 1, s.Upper != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(1, s.Upper != nil)
 		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
 			rmiR0, rmiR1, err := s.Upper(info, rmiA0)
 			if err == nil {
@@ -1196,7 +1215,8 @@ func (s *ServiceStub) RMIServe(info rmi.CallInfo, id rmi.CallID, args []byte, rm
 		}
 		return rmiD.Err()
 	case Service_Nop:
-		rmiD := rmi.ArgsDecoder(args, 0, s.Nop != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(0, s.Nop != nil)
 		if rmiD.Finish() == nil {
 			return rmi.NoResults(rmiE, s.Nop(info))
 		}

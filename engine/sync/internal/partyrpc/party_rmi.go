@@ -91,7 +91,8 @@ func (s *PartyStub) RMIName(id rmi.CallID) string {
 func (s *PartyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Party_Greet:
-		rmiD := rmi.ArgsDecoder(args, 2, s.Greet != nil)
+		rmiD := rmi.NewDecoder(args)
+		rmiD.StartArgs(2, s.Greet != nil)
 		if rmiA0, rmiA1 := rmiD.DecodeString(), rmiD.DecodeUint32(); rmiD.Finish() == nil {
 			return s.Greet(info, rmiA0, rmiA1)
 		}

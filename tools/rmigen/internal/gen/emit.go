@@ -557,7 +557,8 @@ func (e *emitter) requestProxy(g *Global, m *Method) {
 	reply = e.replyName(g, m)
 	e.p("// %s decodes a response to %s.%s and calls its callback.", reply, gn, mn)
 	e.p("func %s(rmiDone any, rmiRes []byte, rmiErr error) error {", reply)
-	e.p("rmiD := rmi.ResultsDecoder(rmiRes, %d, rmiErr)", len(m.Results))
+	e.p("rmiD := rmi.NewDecoder(rmiRes)")
+	e.p("rmiD.StartResults(%d, rmiErr)", len(m.Results))
 	var zeros []string
 	var rts []*Type
 	for _, r := range m.Results {
@@ -724,7 +725,8 @@ func (e *emitter) encodeResults(m *Method, names []string) {
 // argument that makes one case's decoder escape leaves the others on the
 // stack.
 func (e *emitter) decodeArgs(m *Method) {
-	e.p("rmiD := rmi.ArgsDecoder(args, %d, s.%s != nil)", len(m.Params), m.Name.Name)
+	e.p("rmiD := rmi.NewDecoder(args)")
+	e.p("rmiD.StartArgs(%d, s.%s != nil)", len(m.Params), m.Name.Name)
 	var ts []*Type
 	for _, prm := range m.Params {
 		ts = append(ts, prm.Type)
