@@ -77,7 +77,7 @@ func TestStartResults(t *testing.T) {
 	if err := d.Finish(); !errors.Is(err, rmi.ErrDecode) || rmi.ReplyError(err) != err {
 		t.Errorf("malformed results: Finish %v, ReplyError %v", err, rmi.ReplyError(err))
 	}
-	var got error = errors.New("not called")
+	got := errors.New("not called")
 	if err := rmi.ReplyNone(func(err error) { got = err }, []byte{0x90}, nil); err != nil || got != nil {
 		t.Errorf("ReplyNone: %v, callback got %v", err, got)
 	}
