@@ -121,5 +121,6 @@
 // (this rmigen's) keep only each method's own encoding and decoding and
 // call the helpers in which the shape of every generated method lives
 // (Decoder.StartArgs, StartResults, ReplyError, ReplyNone, NoResults, Wait,
-// Later.Answer); this runtime still runs version 1 and 2 files.
+// Later.Answer, DecodeValueAs); this runtime still runs version 1 and 2
+// files.
 package rmi

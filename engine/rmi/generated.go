@@ -145,3 +145,12 @@ func (l *Later) Answer(encode func(e *Encoder)) error {
 	}
 	return l.Finish(e)
 }
+
+// DecodeValueAs decodes one value of type T with DecodeValue and returns
+// it (the zero T after an error): generated code decodes the arguments and
+// results of Go types named by an IDL import line with it.
+func DecodeValueAs[T any](d *Decoder) T {
+	var v T
+	d.DecodeValue(&v)
+	return v
+}

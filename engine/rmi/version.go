@@ -17,7 +17,7 @@ const (
 	// calls (Requests, StartRequest, Proxy.Request, RequestStub). Version 3
 	// moved the shape every generated method repeated into helpers
 	// (Decoder.StartArgs, StartResults, ReplyError, ReplyNone, NoResults, Wait,
-	// Later.Answer).
+	// Later.Answer, DecodeValueAs).
 	GenVersion = 3
 	// MinVersion is the oldest generated-code version this runtime supports.
 	MinVersion = 1

@@ -459,7 +459,7 @@ func (s *EveryStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) e
 	case Every_GoTypes:
 		rmiD := rmi.NewDecoder(args)
 		rmiD.StartArgs(6, s.GoTypes != nil)
-		if rmiA0, rmiA1, rmiA2, rmiA3, rmiA4, rmiA5 := rmiDec_everything_time_Duration(&rmiD), rmiDec_everything_time_Time(&rmiD), rmiDec_everything_gt_Color(&rmiD), rmiDec_everything_gt_Plain(&rmiD), rmiDec_everything_slice_gt_Color(&rmiD), rmiDec_everything_map_string_gt_Plain(&rmiD); rmiD.Finish() == nil {
+		if rmiA0, rmiA1, rmiA2, rmiA3, rmiA4, rmiA5 := rmi.DecodeValueAs[time.Duration](&rmiD), rmi.DecodeValueAs[time.Time](&rmiD), rmi.DecodeValueAs[gt.Color](&rmiD), rmi.DecodeValueAs[gt.Plain](&rmiD), rmiDec_everything_slice_gt_Color(&rmiD), rmiDec_everything_map_string_gt_Plain(&rmiD); rmiD.Finish() == nil {
 			return s.GoTypes(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4, rmiA5)
 		}
 		return rmiD.Err()
@@ -1700,30 +1700,6 @@ func rmiDec_everything_Outer(rmiD *rmi.Decoder) (rmiV Outer) { rmiV.DecodeRMI(rm
 
 // rmiDec_everything_Empty decodes a Empty.
 func rmiDec_everything_Empty(rmiD *rmi.Decoder) (rmiV Empty) { rmiV.DecodeRMI(rmiD); return rmiV }
-
-// rmiDec_everything_time_Duration decodes a time.Duration.
-func rmiDec_everything_time_Duration(rmiD *rmi.Decoder) (rmiV time.Duration) {
-	rmiD.DecodeValue(&rmiV)
-	return rmiV
-}
-
-// rmiDec_everything_time_Time decodes a time.Time.
-func rmiDec_everything_time_Time(rmiD *rmi.Decoder) (rmiV time.Time) {
-	rmiD.DecodeValue(&rmiV)
-	return rmiV
-}
-
-// rmiDec_everything_gt_Color decodes a gt.Color.
-func rmiDec_everything_gt_Color(rmiD *rmi.Decoder) (rmiV gt.Color) {
-	rmiD.DecodeValue(&rmiV)
-	return rmiV
-}
-
-// rmiDec_everything_gt_Plain decodes a gt.Plain.
-func rmiDec_everything_gt_Plain(rmiD *rmi.Decoder) (rmiV gt.Plain) {
-	rmiD.DecodeValue(&rmiV)
-	return rmiV
-}
 
 // rmiEnc_everything_slice_Dir encodes a []Dir.
 func rmiEnc_everything_slice_Dir(rmiE *rmi.Encoder, rmiX []Dir) {

@@ -48,8 +48,8 @@ type emitter struct {
 type helper struct {
 	t        *Type
 	enc, dec string // function names
-	// value: dec returns a value of an IDL struct or enum, or a Go type
-	// (no enc): decoded arguments and results are one assignment.
+	// value: dec returns a value of an IDL struct or enum (no enc), so
+	// that decoded arguments and results are one assignment.
 	value bool
 }
 
@@ -303,7 +303,9 @@ func (e *emitter) decodeExpr(t *Type, dec string) string {
 		return fmt.Sprintf("%s.Decode%s()", dec, methodSuffix(t.Name))
 	case Bytes:
 		return dec + ".DecodeBytes()"
-	case Named, EnumKind, GoType:
+	case GoType:
+		return fmt.Sprintf("rmi.DecodeValueAs[%s](&%s)", t, dec)
+	case Named, EnumKind:
 		return fmt.Sprintf("%s(&%s)", e.valueHelperFor(t).dec, dec)
 	default: // Slice, Map
 		return fmt.Sprintf("%s(&%s)", e.helperFor(t).dec, dec)
@@ -335,7 +337,7 @@ func methodSuffix(basic string) string {
 func (e *emitter) helperFor(t *Type) *helper { return e.helperOf(t, false) }
 
 // valueHelperFor returns (creating on first use) the function that decodes
-// and returns a value of an IDL struct or enum, or a Go type.
+// and returns a value of an IDL struct or enum.
 func (e *emitter) valueHelperFor(t *Type) *helper { return e.helperOf(t, true) }
 
 func (e *emitter) helperOf(t *Type, value bool) *helper {
