@@ -203,3 +203,85 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyCheapChecksFirst: a token whose layout, key, expiry, lifetime
+// or server is wrong is refused before its signature is checked (a flood
+// of them costs no Ed25519 verification), with the same refusal whether
+// its signature is good or not; only a token that passed every cheap check
+// has its signature checked, and only a genuinely signed one takes a place
+// in the replay cache.
+func TestVerifyCheapChecksFirst(t *testing.T) {
+	pub, priv := testKey(t)
+	_, other := testKey(t)
+	now := time.Unix(1_800_000_000, 0)
+	v, err := NewVerifier(VerifierConfig{Keys: []ed25519.PublicKey{pub}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serverKey(1)
+	mint := func(key ed25519.PrivateKey, c Claims) []byte {
+		t.Helper()
+		c.User = "alice"
+		if c.Expires.IsZero() {
+			c.Expires = now.Add(time.Minute)
+		}
+		if c.ServerKey == (net.ServerKey{}) {
+			c.ServerKey = srv
+		}
+		b, err := Mint(key, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	forge := func(b []byte) []byte {
+		b = bytes.Clone(b)
+		b[len(b)-1] ^= 1
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"expired", mint(priv, Claims{Expires: now}), ErrExpired},
+		{"too long", mint(priv, Claims{Expires: now.Add(time.Hour)}), ErrTooLong},
+		{"other server", mint(priv, Claims{ServerKey: serverKey(2)}), ErrForeign},
+		{"unknown key", mint(other, Claims{}), ErrUnknownKey},
+	} {
+		for _, b := range [][]byte{tc.b, forge(tc.b)} {
+			before := v.sigChecks.Load()
+			if _, err := v.Verify(b, srv); !errors.Is(err, tc.want) {
+				t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+			}
+			if n := v.sigChecks.Load() - before; n != 0 {
+				t.Errorf("%s: %d signature checks before the cheap refusal", tc.name, n)
+			}
+		}
+	}
+	// A forged token with good claims costs one signature check and
+	// takes no place; the genuine one takes its place, and its replay is
+	// refused after one more signature check.
+	good := mint(priv, Claims{})
+	before := v.sigChecks.Load()
+	if _, err := v.Verify(forge(good), srv); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged: %v", err)
+	}
+	if n := v.Cached(); n != 0 {
+		t.Fatalf("a forged token took a replay-cache place (%d cached)", n)
+	}
+	if _, err := v.Verify(good, srv); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(good, srv); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("replay: %v", err)
+	}
+	if n := v.sigChecks.Load() - before; n != 3 {
+		t.Fatalf("%d signature checks for forged, good and replayed, want 3", n)
+	}
+	// A forged token carrying a cached nonce is refused as forged, not as
+	// a replay: the cache answers only for genuine tokens.
+	if _, err := v.Verify(forge(good), srv); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged copy of a used token: %v", err)
+	}
+}

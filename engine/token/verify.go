@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
@@ -75,6 +76,9 @@ type VerifierConfig struct {
 type Verifier struct {
 	cfg  VerifierConfig
 	keys map[[KeyIDSize]byte]ed25519.PublicKey
+	// sigChecks counts Ed25519 verifications (tests: which refusals
+	// cost one).
+	sigChecks atomic.Uint64
 
 	mu        sync.Mutex
 	seen      map[[NonceSize]byte]int64 // nonce → expiry (Unix s)
@@ -105,10 +109,33 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	return v, nil
 }
 
-// Verify checks token b for the server whose static key is server: layout,
-// signing key, signature, expiry, server, then replay (only a token that
-// passed every other check takes a place in the replay cache). It returns
-// the claims of an accepted token.
+// Verify checks token b for the server whose static key is server and
+// returns the claims of an accepted token. The checks run cheapest first,
+// and the first that fails decides the refusal:
+//
+//  1. the layout (ErrMalformed) and a known signing key (ErrUnknownKey);
+//  2. the claims, as the token states them: the expiry (ErrExpired), the
+//     lifetime (ErrTooLong), the server (ErrForeign);
+//  3. the Ed25519 signature (ErrBadSignature);
+//  4. the replay cache (ErrReplayed, ErrCacheFull).
+//
+// So a flood of expired, overlong or foreign tokens costs no signature
+// verification, and only a genuinely signed token, which passed every
+// other check, takes a place in the replay cache (a forged copy of a used
+// token is ErrBadSignature, never ErrReplayed).
+//
+// What checking claims before the signature gives a forger, who chooses
+// them: the refusal says which claim failed instead of ErrBadSignature.
+// At Dial that is seen only for an expiry (net.ErrExpired against
+// net.ErrUnauthorized for every other refusal but a full cache), so the
+// forger learns the server's clock to the second, which every cookie
+// already states (docs/PROTOCOL.md, Handshake); from timing it may tell
+// which claims pass (the verifier's MaxLifetime, and its addresses, which
+// are the server's public ones). A refusal reveals nothing of the signing keys, and no
+// unverified claim is returned or kept. A genuine token gets the same
+// refusal as before; a forged one with a past expiry is refused as
+// expired (counted as such by the server, net.AuthStats.Expired), which
+// tells a client to fetch a new token: right whether it was forged or not.
 func (v *Verifier) Verify(b []byte, server net.ServerKey) (Claims, error) {
 	t, err := Parse(b)
 	if err != nil {
@@ -118,18 +145,18 @@ func (v *Verifier) Verify(b []byte, server net.ServerKey) (Claims, error) {
 	if pub == nil {
 		return Claims{}, ErrUnknownKey
 	}
-	if !ed25519.Verify(pub, signedBytes(t.body), t.sig) {
-		return Claims{}, ErrBadSignature
-	}
 	now := v.cfg.Now()
 	switch {
 	case !now.Before(t.Expires):
 		return Claims{}, ErrExpired
 	case t.Expires.Sub(now) > v.cfg.MaxLifetime+time.Second:
 		return Claims{}, ErrTooLong
-	}
-	if !v.forUs(&t.Claims, server) {
+	case !v.forUs(&t.Claims, server):
 		return Claims{}, ErrForeign
+	}
+	v.sigChecks.Add(1)
+	if !ed25519.Verify(pub, signedBytes(t.body), t.sig) {
+		return Claims{}, ErrBadSignature
 	}
 	if err := v.remember(t.Nonce, t.Expires.Unix(), now); err != nil {
 		return Claims{}, err
