@@ -285,3 +285,74 @@ func TestVerifyCheapChecksFirst(t *testing.T) {
 		t.Fatalf("forged copy of a used token: %v", err)
 	}
 }
+
+// nonceN is a distinct nonce for each n.
+func nonceN(n int) [NonceSize]byte {
+	var k [NonceSize]byte
+	k[0], k[1], k[2], k[15] = byte(n), byte(n>>8), byte(n>>16), 0xaa
+	return k
+}
+
+// TestReplaySweepVisitsOnlyExpired: freeing places in a full replay cache
+// costs in the number of expired nonces, not the cache's size (counted in
+// nonces looked at, not time), and one call looks at no more than
+// sweepBatch of them however many expired at once: a full cache never
+// holds the verifier's lock for long.
+func TestReplaySweepVisitsOnlyExpired(t *testing.T) {
+	const size = 1 << 14
+	now := int64(1_800_000_000)
+	c := newReplayCache(size)
+	expired := 0
+	for i := range size {
+		exp := now + 60
+		if i%1000 == 0 {
+			exp = now + 1 + int64(i%3) // 17 nonces expire within 3 s
+			expired++
+		}
+		if err := c.add(nonceN(i), exp, now); err != nil {
+			t.Fatalf("nonce %d: %v", i, err)
+		}
+	}
+	if err := c.add(nonceN(size), now+60, now); !errors.Is(err, ErrCacheFull) {
+		t.Fatalf("full cache: %v", err)
+	}
+	if c.visited > 0 {
+		t.Fatalf("a full cache with nothing expired looked at %d nonces", c.visited)
+	}
+	now += 10
+	c.visited = 0
+	if err := c.add(nonceN(size), now+60, now); err != nil {
+		t.Fatalf("after %d expired: %v", expired, err)
+	}
+	if c.visited != uint64(expired) {
+		t.Fatalf("freeing %d expired nonces of %d looked at %d", expired, size, c.visited)
+	}
+	if n := len(c.seen); n != size-expired+1 {
+		t.Fatalf("%d cached, want %d", n, size-expired+1)
+	}
+	// The unexpired ones are still replays; the expired ones are gone.
+	if err := c.add(nonceN(1), now+60, now); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("replay of a live nonce: %v", err)
+	}
+	if _, ok := c.seen[nonceN(0)]; ok {
+		t.Fatal("an expired nonce is still cached")
+	}
+	// Everything expires at once: each call looks at sweepBatch at most,
+	// and the backlog drains call by call.
+	now += 100
+	old := len(c.seen)
+	calls := 0
+	for len(c.seen) > calls {
+		c.visited = 0
+		if err := c.add(nonceN(2*size+calls), now+60, now); err != nil {
+			t.Fatal(err)
+		}
+		calls++
+		if c.visited > sweepBatch {
+			t.Fatalf("one call looked at %d nonces (bound %d)", c.visited, sweepBatch)
+		}
+		if calls > old/sweepBatch+1 {
+			t.Fatalf("%d of %d expired nonces left after %d calls", len(c.seen)-calls, old, calls)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"container/heap"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -63,9 +64,10 @@ type VerifierConfig struct {
 	// which bounds how long the replay cache keeps a nonce. Zero means
 	// 5 minutes.
 	MaxLifetime time.Duration
-	// ReplayCache bounds the nonces kept (about 50 bytes each). Past it,
-	// with none expired, tokens are refused with ErrCacheFull. Zero means
-	// 262144 (about 13 MiB: 5,000 connections a second for 50 s).
+	// ReplayCache bounds the nonces kept (about 55-60 bytes each, with
+	// their buckets by expiry). Past it, with none expired, tokens are
+	// refused with ErrCacheFull. Zero means 262144 (about 15 MiB: 5,000
+	// connections a second for 50 s).
 	ReplayCache int
 	// Now is the clock (tests). Nil: time.Now.
 	Now func() time.Time
@@ -80,9 +82,8 @@ type Verifier struct {
 	// cost one).
 	sigChecks atomic.Uint64
 
-	mu        sync.Mutex
-	seen      map[[NonceSize]byte]int64 // nonce → expiry (Unix s)
-	lastSweep time.Time
+	mu     sync.Mutex
+	replay *replayCache
 }
 
 // NewVerifier returns a Verifier for cfg.
@@ -99,7 +100,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	v := &Verifier{cfg: cfg, keys: make(map[[KeyIDSize]byte]ed25519.PublicKey), seen: make(map[[NonceSize]byte]int64)}
+	v := &Verifier{cfg: cfg, keys: make(map[[KeyIDSize]byte]ed25519.PublicKey), replay: newReplayCache(cfg.ReplayCache)}
 	for _, k := range cfg.Keys {
 		if len(k) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("skein/token: verifier: not an Ed25519 public key")
@@ -186,37 +187,102 @@ func (v *Verifier) forUs(c *Claims, server net.ServerKey) bool {
 }
 
 // remember records a nonce until its token expires; a nonce already there
-// is a replay. A full cache is swept of expired nonces (at most once a
-// second) before it refuses.
+// is a replay.
 func (v *Verifier) remember(nonce [NonceSize]byte, expires int64, now time.Time) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if _, ok := v.seen[nonce]; ok {
+	return v.replay.add(nonce, expires, now.Unix())
+}
+
+// replayCache is the nonces of accepted tokens until they expire, at most
+// max of them. The nonces are also kept in buckets by the second they
+// expire, and the buckets' seconds in a min-heap, so that freeing places
+// looks only at expired nonces, oldest first, and never at the live ones:
+// each add sweeps at most sweepBatch expired nonces, which bounds how long
+// it holds the verifier's lock (a clock jump that expires the whole cache
+// at once drains over several adds). Not safe for concurrent use
+// (Verifier.mu guards it).
+type replayCache struct {
+	max     int
+	seen    map[[NonceSize]byte]struct{} // every nonce kept
+	buckets map[int64][][NonceSize]byte  // expiry second → its nonces
+	due     secondHeap                   // the buckets' seconds
+	visited uint64                       // nonces sweeps removed (tests)
+}
+
+// sweepBatch bounds the expired nonces one add removes: at most one
+// nonce is added per add, so the expired ones never pile up.
+const sweepBatch = 256
+
+func newReplayCache(max int) *replayCache {
+	return &replayCache{max: max, seen: make(map[[NonceSize]byte]struct{}), buckets: make(map[int64][][NonceSize]byte)}
+}
+
+// add records nonce, which expires at expires; now is the clock, both in
+// Unix seconds. It first forgets up to sweepBatch nonces expired by now;
+// then a nonce still there is a replay, and a cache still full refuses
+// (ErrCacheFull) rather than grow.
+func (c *replayCache) add(nonce [NonceSize]byte, expires, now int64) error {
+	c.sweep(now, sweepBatch)
+	if _, ok := c.seen[nonce]; ok {
 		return ErrReplayed
 	}
-	if len(v.seen) >= v.cfg.ReplayCache {
-		if now.Sub(v.lastSweep) >= time.Second {
-			v.lastSweep = now
-			unix := now.Unix()
-			for k, e := range v.seen {
-				if e <= unix {
-					delete(v.seen, k)
-				}
-			}
-		}
-		if len(v.seen) >= v.cfg.ReplayCache {
-			return ErrCacheFull
-		}
+	if len(c.seen) >= c.max {
+		return ErrCacheFull
 	}
-	v.seen[nonce] = expires
+	c.seen[nonce] = struct{}{}
+	b, ok := c.buckets[expires]
+	if !ok {
+		heap.Push(&c.due, expires)
+	}
+	c.buckets[expires] = append(b, nonce)
 	return nil
+}
+
+// sweep forgets at most limit nonces expired by now, from the oldest
+// bucket on. It looks at no live nonce.
+func (c *replayCache) sweep(now int64, limit int) {
+	for limit > 0 && len(c.due) > 0 && c.due[0] <= now {
+		sec := c.due[0]
+		b := c.buckets[sec]
+		for len(b) > 0 && limit > 0 {
+			delete(c.seen, b[len(b)-1])
+			b = b[:len(b)-1]
+			limit--
+			c.visited++
+		}
+		if len(b) > 0 {
+			c.buckets[sec] = b
+			return
+		}
+		delete(c.buckets, sec)
+		heap.Pop(&c.due)
+	}
+}
+
+// secondHeap is a min-heap of Unix seconds (container/heap).
+type secondHeap []int64
+
+func (h secondHeap) Len() int           { return len(h) }
+func (h secondHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h secondHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+
+// Push adds x, an int64 (container/heap).
+func (h *secondHeap) Push(x any) { *h = append(*h, x.(int64)) }
+
+// Pop removes the last element (container/heap).
+func (h *secondHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // Cached returns the number of nonces in the replay cache.
 func (v *Verifier) Cached() int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return len(v.seen)
+	return len(v.replay.seen)
 }
 
 // Authenticate is a net.Config.Authenticate that accepts a connect token
