@@ -3,6 +3,7 @@ package hostile
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"os"
@@ -255,4 +256,52 @@ func FuzzParsePeerAdd(f *testing.F) {
 			t.Fatalf("cipher %d accepted", p.Keys.Cipher)
 		}
 	})
+}
+
+// TestStreamReaderBounded: the client's reassembly of the server's
+// reliable stream cuts messages however the stream is split, and holds at
+// most one message being reassembled (MaxReliable) and one segment: a
+// length over MaxReliable, a length of more than 3 bytes or a KCP message
+// longer than a segment stops the stream (Broken) instead of growing the
+// buffer, and nothing more is delivered from it.
+func TestStreamReaderBounded(t *testing.T) {
+	frame := func(m []byte) []byte { return append(binary.AppendUvarint(nil, uint64(len(m))), m...) }
+	big := bytes.Repeat([]byte{'b'}, MaxReliable)
+	stream := append(append(frame([]byte("one")), frame(big)...), frame([]byte("three"))...)
+	var r streamReader
+	var got [][]byte
+	for i := 0; i < len(stream); i += 7 { // every 7 bytes: lengths split too
+		got = r.push(got, stream[i:min(i+7, len(stream))])
+	}
+	if len(got) != 3 || string(got[0]) != "one" || !bytes.Equal(got[1], big) || string(got[2]) != "three" || r.broken || len(r.rx) != 0 {
+		t.Fatalf("%d messages, broken %v, %d bytes held", len(got), r.broken, len(r.rx))
+	}
+
+	seg := bytes.Repeat([]byte{'x'}, StreamSegment)
+	for _, tc := range []struct {
+		name   string
+		header []byte
+	}{
+		{"1 GiB length", binary.AppendUvarint(nil, 1<<30)},
+		{"MaxReliable+1", binary.AppendUvarint(nil, MaxReliable+1)},
+		{"4-byte length", []byte{0x81, 0x80, 0x80, 0x00}},
+	} {
+		var r streamReader
+		got := r.push(nil, tc.header)
+		// A server that goes on sending: 300 segments, past MaxReliable.
+		for range 300 {
+			got = r.push(got, seg)
+			if len(r.rx) > maxStreamHeld {
+				t.Fatalf("%s: %d bytes held (bound %d)", tc.name, len(r.rx), maxStreamHeld)
+			}
+		}
+		if !r.broken || len(got) != 0 {
+			t.Errorf("%s: broken %v, %d messages delivered", tc.name, r.broken, len(got))
+		}
+	}
+	// A KCP message longer than one segment.
+	var r2 streamReader
+	if got := r2.push(nil, frame(bytes.Repeat([]byte{'y'}, StreamSegment+10))); !r2.broken || len(got) != 0 || len(r2.rx) != 0 {
+		t.Errorf("a %d-byte KCP message: broken %v, %d messages, %d bytes held", StreamSegment+13, r2.broken, len(got), len(r2.rx))
+	}
 }

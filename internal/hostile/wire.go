@@ -38,6 +38,12 @@ const (
 	KCPMTU = LinkDatagram - DataHeaderSize - TagSize - FrameHeaderSize
 	// KCPOverhead is KCP's segment header.
 	KCPOverhead = 24
+	// StreamSegment is the most stream bytes one KCP message carries (one
+	// segment).
+	StreamSegment = KCPMTU - KCPOverhead
+	// MaxReliable is the largest reliable message (256 KiB); its length
+	// in the stream is a uvarint of 1 to 3 bytes.
+	MaxReliable = 256 << 10
 	// KCPConv is the conversation ID of every Skein KCP stream ("SKN1").
 	KCPConv = 0x534b4e31
 	// WelcomeHeader is kind, cipher, the server's ephemeral key and its
