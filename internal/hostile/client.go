@@ -66,6 +66,15 @@ type Handshake struct {
 	ServerKey []byte
 	// ServerStatic is the static key the server proved in Finish.
 	ServerStatic []byte
+	// Credentials, if not nil, are sent in an auth block (hello flag bit
+	// 2): GetCookie learns the server's key from the cookie reply and
+	// seals them to it (Auth), and the hellos with the cookie carry them.
+	Credentials []byte
+	// CookieKey is the static key the cookie reply named (with
+	// Credentials).
+	CookieKey []byte
+	// Auth is the sealed auth block (with Credentials, after GetCookie).
+	Auth []byte
 }
 
 // ErrServerKey: the server proved a static key other than
@@ -76,6 +85,13 @@ func (h *Handshake) hello(cookie []byte) []byte {
 	var id [KeyIDSize]byte
 	if len(h.ServerKey) > 0 {
 		id = KeyID(h.ServerKey)
+	}
+	if h.Credentials != nil {
+		var auth []byte
+		if cookie != nil {
+			auth = h.Auth
+		}
+		return AppendHelloAuth(nil, Version, h.flags(), h.Pub, id, cookie, auth)
 	}
 	return AppendHelloKey(nil, Version, h.flags(), h.Pub, id, cookie)
 }
@@ -145,12 +161,45 @@ func exchange(ctx context.Context, c *stdnet.UDPConn, server netip.AddrPort, pkt
 
 // GetCookie sends a hello without a cookie and waits for the cookie.
 func (h *Handshake) GetCookie(ctx context.Context, c *stdnet.UDPConn, server netip.AddrPort) error {
-	b, err := exchange(ctx, c, server, h.hello(nil), KindCookie)
+	hello := h.hello(nil)
+	b, err := exchange(ctx, c, server, hello, KindCookie)
 	if err != nil {
 		return err
 	}
-	h.Cookie, err = ParseCookie(b)
-	return err
+	if h.Credentials == nil {
+		h.Cookie, err = ParseCookie(b)
+		return err
+	}
+	cookie, key, err := ParseCookieKey(b)
+	if err != nil {
+		return err
+	}
+	if len(h.ServerKey) > 0 && !bytes.Equal(h.ServerKey, key) {
+		return fmt.Errorf("%w (cookie reply): %x", ErrServerKey, key)
+	}
+	es, err := h.dh(key)
+	if err != nil {
+		return err
+	}
+	if h.Auth, err = SealCredentials(es, hello, key, h.Credentials); err != nil {
+		return err
+	}
+	h.Cookie = append([]byte(nil), cookie...)
+	h.CookieKey = append([]byte(nil), key...)
+	return nil
+}
+
+// dh is X25519 of the handshake's ephemeral key with peer.
+func (h *Handshake) dh(peer []byte) ([]byte, error) {
+	pub, err := ecdh.X25519().NewPublicKey(peer)
+	if err != nil {
+		return nil, fmt.Errorf("hostile: server key: %w", err)
+	}
+	s, err := h.priv.ECDH(pub)
+	if err != nil {
+		return nil, fmt.Errorf("hostile: ecdh: %w", err)
+	}
+	return s, nil
 }
 
 // EchoCookie sends the hello with the cookie once and does not wait: the
@@ -175,22 +224,14 @@ func (h *Handshake) Finish(ctx context.Context, c *stdnet.UDPConn, server netip.
 	if err != nil {
 		return Keys{}, WelcomeBody{}, err
 	}
-	dh := func(peer []byte) ([]byte, error) {
-		pub, err := ecdh.X25519().NewPublicKey(peer)
-		if err != nil {
-			return nil, fmt.Errorf("hostile: server key: %w", err)
-		}
-		s, err := h.priv.ECDH(pub)
-		if err != nil {
-			return nil, fmt.Errorf("hostile: ecdh: %w", err)
-		}
-		return s, nil
+	if h.CookieKey != nil && !bytes.Equal(h.CookieKey, w.Static) {
+		return Keys{}, WelcomeBody{}, fmt.Errorf("%w: the welcome proves %x, the cookie reply named %x", ErrServerKey, w.Static, h.CookieKey)
 	}
-	ee, err := dh(w.ServerPub)
+	ee, err := h.dh(w.ServerPub)
 	if err != nil {
 		return Keys{}, WelcomeBody{}, err
 	}
-	es, err := dh(w.Static)
+	es, err := h.dh(w.Static)
 	if err != nil {
 		return Keys{}, WelcomeBody{}, err
 	}

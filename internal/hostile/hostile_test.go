@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	stdsync "sync"
 	"testing"
 	"time"
 
@@ -303,5 +304,69 @@ func TestStreamReaderBounded(t *testing.T) {
 	var r2 streamReader
 	if got := r2.push(nil, frame(bytes.Repeat([]byte{'y'}, StreamSegment+10))); !r2.broken || len(got) != 0 || len(r2.rx) != 0 {
 		t.Errorf("a %d-byte KCP message: broken %v, %d messages, %d bytes held", StreamSegment+13, r2.broken, len(got), len(r2.rx))
+	}
+}
+
+// TestCredentials: the credentials handshake written from PROTOCOL.md
+// (cookie reply naming the key, auth block sealed to it, the block in the
+// transcript) is accepted by the real engine: the hook opens what was
+// sealed, the welcome opens with the keys, and the hook's refusals come
+// back as their reject reasons.
+func TestCredentials(t *testing.T) {
+	var mu stdsync.Mutex
+	var seen []string
+	srv, err := sync.ListenServer("127.0.0.1:0", sync.ServerConfig{NoTCP: true, Net: net.Config{
+		AuthInline: true,
+		Authenticate: func(_ context.Context, r *net.AuthRequest) (net.AuthResult, error) {
+			mu.Lock()
+			seen = append(seen, string(r.Credentials))
+			mu.Unlock()
+			switch string(r.Credentials) {
+			case "good":
+				return net.AuthResult{User: "alice"}, nil
+			case "old":
+				return net.AuthResult{}, net.ErrExpired
+			}
+			return net.AuthResult{}, net.ErrUnauthorized
+		},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addr := srv.Host().LocalAddr()
+	key := srv.Host().Identity().Current()
+	for _, tc := range []struct {
+		creds  string
+		reject byte
+	}{{"good", 0}, {"old", RejectExpired}, {"forged", RejectUnauthorized}} {
+		c, err := Listen("127.0.0.9:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs, _ := NewHandshake(false)
+		hs.Credentials = []byte(tc.creds)
+		if err := hs.GetCookie(ctx, c, addr); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(hs.CookieKey, key[:]) || len(hs.Auth) != len(tc.creds)+TagSize {
+			t.Fatalf("cookie reply named %x (want %x), auth block %d bytes", hs.CookieKey, key, len(hs.Auth))
+		}
+		_, body, err := hs.Finish(ctx, c, addr)
+		c.Close()
+		var rej *RejectError
+		switch {
+		case tc.reject == 0 && (err != nil || body.ClientID < 1000):
+			t.Fatalf("%s: %+v, %v", tc.creds, body, err)
+		case tc.reject != 0 && (!errors.As(err, &rej) || rej.Reason != tc.reject):
+			t.Fatalf("%s: %v, want reject %d", tc.creds, err, tc.reject)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 || seen[0] != "good" || seen[1] != "old" || seen[2] != "forged" {
+		t.Fatalf("the hook saw %q", seen)
 	}
 }
