@@ -370,3 +370,33 @@ func TestCredentials(t *testing.T) {
 		t.Fatalf("the hook saw %q", seen)
 	}
 }
+
+// TestHelloAuthLayout: a hello with flag bit 2 has its cookie area of 24
+// bytes, the ticket ID and the auth block where PROTOCOL.md puts them, and
+// cookie replies of other sizes than 59 or 163 bytes are refused.
+func TestHelloAuthLayout(t *testing.T) {
+	pub := bytes.Repeat([]byte{7}, 32)
+	bare := AppendHelloAuth(nil, Version, 0, pub, [KeyIDSize]byte{}, nil, nil)
+	if len(bare) != HelloSize || bare[3] != FlagAuth || bare[44] != 0 || binary.LittleEndian.Uint16(bare[85:]) != 0 {
+		t.Fatalf("hello without a cookie: % x", bare)
+	}
+	cookie, auth := bytes.Repeat([]byte{1}, CookieSize), bytes.Repeat([]byte{2}, 400)
+	h := AppendHelloAuth(nil, Version, FlagAES, pub, [KeyIDSize]byte{}, cookie, auth)
+	if len(h) != 87+len(auth) || h[3] != FlagAES|FlagAuth || h[44] != CookieSize || !bytes.Equal(h[45:69], cookie) ||
+		!bytes.Equal(h[69:85], make([]byte, TicketSize)) || binary.LittleEndian.Uint16(h[85:]) != uint16(len(auth)) || !bytes.Equal(h[87:], auth) {
+		t.Fatalf("hello with a cookie and %d bytes of auth block: %d bytes", len(auth), len(h))
+	}
+	for _, n := range []int{3 + CookieSize, CookieKeySize - 1, CookieKeySize + 1, CookieKeySize + 103} {
+		b := make([]byte, n)
+		b[0] = KindCookie
+		if _, _, err := ParseCookieKey(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("a %d-byte cookie reply: %v", n, err)
+		}
+	}
+	b := make([]byte, CookieKeySize)
+	b[0] = KindCookie
+	b[CookieKeySize-1] = 9
+	if c, k, err := ParseCookieKey(b); err != nil || len(c) != CookieSize || len(k) != 32 || k[31] != 9 {
+		t.Fatalf("cookie reply: %x %x %v", c, k, err)
+	}
+}
