@@ -28,9 +28,15 @@ func newMetrics(s *Server) *metrics {
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_requests_total", Help: "Lobby calls by kind."}, []string{"call"})
 	m.results = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_results_total", Help: "Lobby answers by result."}, []string{"result"})
-	duplicates := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "skein_lobby_duplicate_requests_total", Help: "Requests repeated with the same sequence number (answered from the reply cache, or not at all while the first is worked on)."}, func() float64 {
+	// A retry the reply window still knows is a duplicate; one older than
+	// the window, or whose answer was dropped from the reply cache, is
+	// stale: the server cannot tell whether it ran, and says so.
+	duplicates := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "skein_lobby_duplicate_requests_total", Help: "Requests repeated with the same sequence number within the reply window (answered from the reply cache, or not at all while the first is worked on or once its answer was sent again the most times)."}, func() float64 {
 		st := s.reqs.Stats()
-		return float64(st.Replayed + st.Busy + st.ReplayDrops + st.Stale)
+		return float64(st.Replayed + st.Busy + st.ReplayDrops)
+	})
+	stale := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "skein_lobby_stale_requests_total", Help: "Requests answered Stale: older than the reply window, or repeated after their answer left the reply cache (not run; not counted as duplicates)."}, func() float64 {
+		return float64(s.reqs.Stats().Stale)
 	})
 	m.overloaded = prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_match_queue_full_total", Help: "Requests refused because a match's job queue was full."})
 	m.lobbyErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_lobby_bad_calls_total", Help: "Lobby frames that did not decode or named no call."})
@@ -39,7 +45,7 @@ func newMetrics(s *Server) *metrics {
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 	})
 	m.chatDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_chat_dropped_total", Help: "Lobby chat lines not relayed, by reason."}, []string{"reason"})
-	m.reg.MustRegister(m.requests, m.results, duplicates, m.overloaded, m.lobbyErrors, m.rtt, m.chatDropped)
+	m.reg.MustRegister(m.requests, m.results, duplicates, stale, m.overloaded, m.lobbyErrors, m.rtt, m.chatDropped)
 	m.lobbyLimits.register(m.reg)
 
 	host := func() net.HostStats { return s.sync.Host().Stats() }

@@ -19,7 +19,10 @@
 //   - Repeats: the rmi runtime answers a retried request (same sequence
 //     number) from its reply cache (ReplyCacheBytes per client, each
 //     response sent again at most MaxReplays times) without running it
-//     twice; skein_lobby_duplicate_requests_total counts them.
+//     twice; skein_lobby_duplicate_requests_total counts them. A request
+//     older than the reply window (rmi.ReplyWindow requests ago), or
+//     repeated after its answer left the cache, is answered rmi.StatusStale
+//     and not run: skein_lobby_stale_requests_total counts those apart.
 //   - The match list: ListMatches answers one page, in match ID order, of at
 //     most lobby.MaxPageMatches matches and lobby.MaxPageBytes (16 KiB)
 //     encoded, with the cursor of the next page; the cost of a page is its
