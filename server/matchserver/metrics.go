@@ -58,12 +58,7 @@ func newMetrics(s *Server) *metrics {
 	gauge("skein_clients", "Connected clients.", func() float64 { return float64(host().Links) })
 	gauge("skein_matches", "Open matches.", func() float64 { return float64(s.reg.count()) })
 	gauge("skein_groups", "P2P groups.", func() float64 { return float64(len(s.sync.Groups())) })
-	for t := range net.NumNATTypes {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "skein_clients_nat", Help: "Connected clients by the NAT type they reported (unknown: the server has no -nat-probe address).",
-			ConstLabels: prometheus.Labels{"type": t.String()},
-		}, func() float64 { return float64(s.sync.NATCounts()[t]) }))
-	}
+	registerNATGauges(m.reg, s.sync.NATCounts)
 	counter("skein_relayed_datagrams_total", "Datagrams relayed between peers.", func() float64 { return float64(host().Relayed.DatagramsOut) })
 	counter("skein_relayed_bytes_total", "Bytes relayed between peers.", func() float64 { return float64(host().Relayed.BytesOut) })
 	counter("skein_fanout_messages_total", "Unreliable group messages clients sent up for the server to fan out.", func() float64 { return float64(host().Fanned.DatagramsIn) })
@@ -156,4 +151,35 @@ func (m *metrics) startSampler() (stop func()) {
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// natGaugesHelp is skein_clients_nat's help text.
+const natGaugesHelp = "Connected clients by the NAT type they reported (unknown: the server has no -nat-probe address)."
+
+// natGauges is skein_clients_nat{type}: one count of the clients per
+// scrape (counts, sync.Server.NATCounts, walks them all once) gives every
+// type's gauge, where a gauge function per type would walk them once per
+// type.
+type natGauges struct {
+	desc   *prometheus.Desc
+	counts func() [net.NumNATTypes]int
+}
+
+// registerNATGauges registers skein_clients_nat{type}, read from counts.
+func registerNATGauges(reg prometheus.Registerer, counts func() [net.NumNATTypes]int) {
+	reg.MustRegister(&natGauges{
+		desc:   prometheus.NewDesc("skein_clients_nat", natGaugesHelp, []string{"type"}, nil),
+		counts: counts,
+	})
+}
+
+// Describe sends the one descriptor of every type's gauge.
+func (g *natGauges) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+// Collect counts the clients once and sends a gauge for every type.
+func (g *natGauges) Collect(ch chan<- prometheus.Metric) {
+	n := g.counts()
+	for t := range net.NumNATTypes {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(n[t]), t.String())
+	}
 }
