@@ -76,6 +76,13 @@ func DialFrom(ctx context.Context, local string, addr netip.AddrPort, cfg sync.C
 	if err != nil {
 		return nil, err
 	}
+	return Wrap(sc)
+}
+
+// Wrap makes a Client of sc, a client connected to a match server (on
+// any conn: an engine/net/vnet test's too), and starts pumping its events.
+// The Client owns sc from now on; on an error, sc is closed.
+func Wrap(sc *sync.Client) (*Client, error) {
 	c := &Client{
 		Client:  sc,
 		disp:    rmi.NewDispatcher(),
