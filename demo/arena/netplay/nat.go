@@ -47,8 +47,10 @@ func NATLabel(r net.NATReport, ok bool) string {
 
 // RelayReason says, for the network panel, why a peer is relayed: from
 // this player's NAT report (mine), the peer's (theirs; zero values when
-// not known) and the reason of the last move onto the relay (last).
-func RelayReason(mine, theirs net.NATReport, last error) string {
+// not known), how far birthday punching got on the link (bday,
+// net.LinkStats.Birthday) and the reason of the last move onto the relay
+// (last). Birthday punching is named only when it ran.
+func RelayReason(mine, theirs net.NATReport, bday net.BirthdayPhase, last error) string {
 	var why []string
 	switch {
 	case errors.Is(last, net.ErrForcedRelay):
@@ -60,9 +62,9 @@ func RelayReason(mine, theirs net.NATReport, last error) string {
 	case mine.Type == net.NATSymmetric && theirs.Type == net.NATSymmetric:
 		why = append(why, "both NATs are symmetric")
 	case theirs.Type == net.NATSymmetric && mine.Type == net.NATEndpointIndependent:
-		why = append(why, "their NAT is symmetric; birthday punching found no path yet")
+		why = append(why, "their NAT is symmetric", birthdayWhy(bday))
 	case mine.Type == net.NATSymmetric && theirs.Type == net.NATEndpointIndependent:
-		why = append(why, "your NAT is symmetric; birthday punching found no path yet")
+		why = append(why, "your NAT is symmetric", birthdayWhy(bday))
 	case theirs.Type == net.NATSymmetric:
 		why = append(why, "their NAT is symmetric")
 	case mine.Type == net.NATSymmetric:
@@ -81,4 +83,19 @@ func RelayReason(mine, theirs net.NATReport, last error) string {
 		why = append(why, "their router refused port mapping")
 	}
 	return strings.Join(why, "; ")
+}
+
+// birthdayWhy says what birthday punching did for a pair of a symmetric
+// and an endpoint-independent NAT.
+func birthdayWhy(p net.BirthdayPhase) string {
+	switch p {
+	case net.BirthdayRunning:
+		return "birthday punching under way"
+	case net.BirthdayWon:
+		return "the path birthday punching found was lost; retrying"
+	case net.BirthdayFailed:
+		return "birthday punching found no path"
+	case net.BirthdayNone:
+	}
+	return "birthday punching did not start"
 }
