@@ -2,14 +2,37 @@ package netplay
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/portmap"
 )
 
 // NAT returns this player's NAT report, once the engine's check has
 // finished.
 func (s *Session) NAT() (net.NATReport, bool) { return s.client.NAT() }
+
+// PortMapping returns this player's port mapping (engine/sync's
+// Client.PortMapping), with its counters.
+func (s *Session) PortMapping() portmap.Status { return s.client.PortMapping() }
+
+// PortMapLabel says, for the network panel's NAT line, what went wrong
+// between this player's port mapper and the router: the answers it
+// dropped and the router restarts it noticed. Empty when nothing did.
+func PortMapLabel(s portmap.Status) string {
+	var parts []string
+	if n := s.Stats.Dropped(); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d bad router answers dropped", n))
+	}
+	if n := max(s.Stats.GatewayResets, s.Stats.Remaps); n > 0 {
+		parts = append(parts, fmt.Sprintf("re-mapped %d× after a router restart", n))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " · " + strings.Join(parts, ", ")
+}
 
 // NATLabel describes a NAT report for the network panel.
 func NATLabel(r net.NATReport, ok bool) string {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/portmap"
 )
 
 func TestRelayReason(t *testing.T) {
@@ -43,5 +44,18 @@ func TestNATLabel(t *testing.T) {
 	}
 	if got := NATLabel(net.NATReport{}, false); got != "checking…" {
 		t.Errorf("not checked: %q", got)
+	}
+}
+
+func TestPortMapLabel(t *testing.T) {
+	if got := PortMapLabel(portmap.Status{State: portmap.Mapped}); got != "" {
+		t.Errorf("nothing wrong: %q", got)
+	}
+	var s portmap.Status
+	s.Stats.Drops[portmap.DropNonce] = 2
+	s.Stats.Drops[portmap.DropShort] = 1
+	s.Stats.Remaps = 1
+	if got, want := PortMapLabel(s), " · 3 bad router answers dropped, re-mapped 1× after a router restart"; got != want {
+		t.Errorf("%q, want %q", got, want)
 	}
 }
