@@ -30,6 +30,10 @@
 // carries the gateway's epoch (seconds since its state began): an epoch
 // that went back, or advanced by clearly less than the time that passed
 // here, shows the loss (RFC 6887 §8.5, RFC 6886 §3.6; Stats.GatewayResets).
+// The answers that carry an epoch are those to the Mapper's own mapping
+// requests, which make the mapping again on a gateway that lost it, so an
+// epoch that went back in a renewal's answer needs no second request; one
+// that went back in an announcement brings the renewal below.
 // A restarting gateway also multicasts an announcement to 224.0.0.1:5350
 // (a PCP ANNOUNCE, or NAT-PMP's external address): once it knows its
 // gateway, a Mapper listens there (Config.ListenAnnounce, a socket other
