@@ -14,7 +14,9 @@ import (
 var ErrDeferred = errors.New("rmi: response deferred")
 
 // ErrAnswered is returned by a Later whose request was answered already:
-// by the Later itself, or by its handler's return (see CallInfo.Defer).
+// by the Later itself, or by its handler's return (see CallInfo.Defer); or
+// whose request nobody waits for any more (its link went down, or 256
+// newer requests of its peer moved the reply window past it).
 var ErrAnswered = errors.New("rmi: request already answered")
 
 // Later is a request whose handler answers after it returns: work that

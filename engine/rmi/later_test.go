@@ -353,3 +353,25 @@ func TestDeferOutsideItsHandler(t *testing.T) {
 		t.Errorf("AnswersRefused = %d, want 2", s.AnswersRefused)
 	}
 }
+
+// TestDeferredAfterLinkDown defers a request, then its link goes down (a
+// disconnection, or a client that restarted and took its session over):
+// the Later must not answer, or its answer would reach the new process,
+// whose requests are numbered from 1 again, as the answer to one of those.
+func TestDeferredAfterLinkDown(t *testing.T) {
+	var later *rmi.Later
+	p := newDeferPair(t, func(info rmi.CallInfo, _ int32, _ testidl.Code) (int64, testidl.Code, error) {
+		later = info.Defer()
+		return 0, 0, rmi.ErrDeferred
+	})
+	if n, _ := p.call(t, 1); n != 0 {
+		t.Fatalf("%d responses before the answer", n)
+	}
+	p.srv.r.LinkDown(p.cli.id)
+	if err := testidl.AnswerServiceDouble(later, 2, testidl.CodeOk); !errors.Is(err, rmi.ErrAnswered) {
+		t.Errorf("Answer after the link went down: %v, want ErrAnswered", err)
+	}
+	if n := len(p.cli.inbox); n != 0 {
+		t.Errorf("%d responses sent after the link went down", n)
+	}
+}

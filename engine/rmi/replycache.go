@@ -150,7 +150,14 @@ func (r *Requests) recordLocked(from net.HostID, seq uint32, e *Encoder, own boo
 	}
 }
 
+// clearSlotLocked forgets a request: its link went down, or the window
+// moved past it. A Later still waiting to answer it answers nothing: no
+// caller waits for it any more, and a client that restarted numbers its
+// requests from 1 again, so the answer could match one of those.
 func (r *Requests) clearSlotLocked(l *reqLink, sl *replySlot) {
+	if sl.later != nil {
+		sl.later.answered.Store(true)
+	}
 	if sl.state == slotAnswered {
 		l.bytes -= cap(sl.frame)
 		r.putSpareLocked(sl.frame)
