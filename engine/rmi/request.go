@@ -127,9 +127,10 @@ type RequestStats struct {
 	// window, or whose cached response was dropped for ReplyCacheBytes.
 	Stale uint64
 	// AnswersRefused counts answers to a deferred request that were not
-	// sent because it had its answer already (see CallInfo.Defer): a
-	// Later's answer refused with ErrAnswered, or the return of a handler
-	// whose Later answered before it returned.
+	// sent because it had its answer already (see CallInfo.Defer), or
+	// nobody waited for it any more: a Later's answer refused with
+	// ErrAnswered, or the return of a handler whose Later answered before
+	// it returned.
 	AnswersRefused uint64
 }
 
