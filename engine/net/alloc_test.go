@@ -3,6 +3,7 @@ package net_test
 import (
 	"bytes"
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,8 +12,9 @@ import (
 
 // Allocations per message, held so that they cannot creep back
 // (BENCHMARKS.md, "Allocations per message"). A round trip is two
-// messages, one each way, between two hosts on loopback UDP, each taking
-// its events with Next (the reader baton). What a message still costs:
+// messages, one each way, between two hosts on loopback UDP (a client and
+// its server, or two clients through the server's relay), each taking its
+// events with Next (the reader baton). What a message still costs:
 //
 //   - Event.Data, a fresh copy the application owns (events.go): 1.
 //   - For a reliable message, kcp-go v5.6.72's own (pinned, kcpcore.go):
@@ -21,8 +23,8 @@ import (
 //     sync.Pool after Recv (boxing the slice: 1); the sender returns the
 //     acknowledged segment's buffer the same way (1).
 //
-// Nothing on the send path, the sealing, the event queue or the baton
-// allocates.
+// Nothing on the send path, the sealing, the relay, the event queue or
+// the baton allocates.
 const (
 	allocsUnreliableRoundTrip = 2 * 1
 	allocsReliableRoundTrip   = 2 * (1 + 4)
@@ -49,18 +51,20 @@ func TestAllocsPerMessage(t *testing.T) {
 		cancel()
 	})
 	for _, tc := range []struct {
-		name  string
-		d     net.Delivery
-		fresh bool
-		want  float64
+		name           string
+		d              net.Delivery
+		fresh, relayed bool
+		want           float64
 	}{
-		{"reliable", net.Reliable, false, allocsReliableRoundTrip},
-		{"reliable/fresh-context", net.Reliable, true, allocsReliableRoundTrip + ctxAllocs},
-		{"unreliable", net.Unreliable, false, allocsUnreliableRoundTrip},
-		{"unreliable/fresh-context", net.Unreliable, true, allocsUnreliableRoundTrip + ctxAllocs},
+		{"reliable", net.Reliable, false, false, allocsReliableRoundTrip},
+		{"reliable/fresh-context", net.Reliable, true, false, allocsReliableRoundTrip + ctxAllocs},
+		{"reliable/relayed", net.Reliable, false, true, allocsReliableRoundTrip},
+		{"unreliable", net.Unreliable, false, false, allocsUnreliableRoundTrip},
+		{"unreliable/fresh-context", net.Unreliable, true, false, allocsUnreliableRoundTrip + ctxAllocs},
+		{"unreliable/relayed", net.Unreliable, false, true, allocsUnreliableRoundTrip},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := roundTripAllocs(t, tc.d, tc.fresh)
+			got := roundTripAllocs(t, tc.d, tc.fresh, tc.relayed)
 			if got > tc.want {
 				t.Fatalf("%v allocations per round trip, want at most %v", got, tc.want)
 			}
@@ -72,28 +76,55 @@ func TestAllocsPerMessage(t *testing.T) {
 }
 
 // roundTripAllocs returns the allocations of one round trip of a 64-byte
-// message from a client to a server that echoes it, both on loopback UDP.
-func roundTripAllocs(t *testing.T, d net.Delivery, fresh bool) float64 {
+// message on loopback UDP: from a client to a server that echoes it, or
+// (relayed) from a client to a peer that echoes it, both through the
+// server's relay.
+func roundTripAllocs(t *testing.T, d net.Delivery, fresh, relayed bool) float64 {
 	t.Helper()
-	srv, cli := pair(t, net.Config{}, net.Config{})
 	// Bounded: a lost datagram fails the test instead of hanging it.
-	echoCtx, stopEcho := context.WithTimeout(context.Background(), time.Minute)
-	echoDone := make(chan struct{})
-	go func() {
-		defer close(echoDone)
-		for {
-			e, err := srv.Next(echoCtx)
-			if err != nil {
-				return
-			}
-			if e.Kind == net.EventMessage {
-				if err := srv.Send(e.Peer, d, e.Data); err != nil {
+	bgCtx, stopBg := context.WithTimeout(context.Background(), time.Minute)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { stopBg(); wg.Wait() })
+	serve := func(h *net.Host, echo bool) {
+		wg.Go(func() {
+			for {
+				e, err := h.Next(bgCtx)
+				if err != nil {
 					return
 				}
+				if echo && e.Kind == net.EventMessage {
+					if err := h.Send(e.Peer, d, e.Data); err != nil {
+						return
+					}
+				}
 			}
+		})
+	}
+	srv, cli := pair(t, net.Config{RelayPolicy: func(_, _ net.HostID) bool { return true }}, net.Config{})
+	to := net.ServerID
+	if relayed {
+		echo, err := net.Listen("127.0.0.1:0", net.Config{})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}()
-	t.Cleanup(func() { stopEcho(); <-echoDone })
+		t.Cleanup(func() {
+			// Closed once its last answer is acknowledged: a client shut
+			// down with reliable data in flight to a relayed peer was
+			// seen to wait out CloseTimeout (2 s), here and on main.
+			waitFor(t, "the echo's answers to be acknowledged", func() bool {
+				st, ok := echo.LinkStats(cli.ID())
+				return !ok || st.SendQueue == 0
+			})
+			echo.Close()
+		})
+		dialAll(t, srv, 1, func(int) *net.Host { return echo })
+		peer(t, []*net.Host{cli, echo})
+		to = echo.ID()
+		serve(srv, false)
+		serve(echo, true)
+	} else {
+		serve(srv, true)
+	}
 
 	msg := payload(64)
 	longCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -108,7 +139,7 @@ func roundTripAllocs(t *testing.T, d net.Delivery, fresh bool) float64 {
 			ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
 		}
 		defer cancel()
-		if failed = cli.Send(net.ServerID, d, msg); failed != nil {
+		if failed = cli.Send(to, d, msg); failed != nil {
 			return
 		}
 		for {
