@@ -385,15 +385,13 @@ func (h *Host) watch(ctx context.Context) {
 	if ctx == b.ctx {
 		return
 	}
-	done := ctx.Done()
-	if done == nil {
-		return // never ends
-	}
 	// The reader goroutine is in (or on its way to) that wait while a
 	// Next holds the baton, so the hand-over does not block for long; it
-	// has returned once the host is closed.
+	// has returned once the host is closed. A context that never ends
+	// (nil Done) is handed over too, once: the reader goroutine then
+	// stops watching the one before it.
 	select {
-	case b.watching <- done:
+	case b.watching <- ctx.Done():
 		b.ctx = ctx
 	case <-h.done:
 	}
