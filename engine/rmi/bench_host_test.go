@@ -40,13 +40,15 @@ func BenchmarkRequestRoundTripHost(b *testing.B) {
 			rrSum += twice
 			answered = true
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			answered = false
 			if _, err := proxy.Double(net.ServerID, rmi.Reliable, int32(i), testidl.CodeTeapot, done); err != nil {
 				b.Fatal(err)
 			}
-			drainUntil(b, cli, &answered, func(e net.Event) { _, _ = cliD.DispatchEvent(e) })
+			drainUntil(ctx, b, cli, &answered, func(e net.Event) { _, _ = cliD.DispatchEvent(e) })
 		}
 	})
 	b.Run("impl=hand", func(b *testing.B) {
@@ -67,13 +69,15 @@ func BenchmarkRequestRoundTripHost(b *testing.B) {
 			rrSum += twice
 			answered = true
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			answered = false
 			if err := h.double(int32(i), testidl.CodeTeapot, done); err != nil {
 				b.Fatal(err)
 			}
-			drainUntil(b, cli, &answered, func(e net.Event) {
+			drainUntil(ctx, b, cli, &answered, func(e net.Event) {
 				if e.Kind == net.EventMessage {
 					_ = h.receive(e.Peer, e.Delivery, e.Data)
 				}
@@ -136,9 +140,7 @@ func serveEvents(b *testing.B, h *net.Host, f func(net.Event)) (stop func()) {
 }
 
 // drainUntil hands h's events to f until *flag is set.
-func drainUntil(b *testing.B, h *net.Host, flag *bool, f func(net.Event)) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+func drainUntil(ctx context.Context, b *testing.B, h *net.Host, flag *bool, f func(net.Event)) {
 	for !*flag {
 		e, err := h.Next(ctx)
 		if err != nil {
