@@ -747,9 +747,21 @@ func (h *Host) Close() error {
 	return h.Shutdown(ctx)
 }
 
-// Shutdown closes every link gracefully, waits until
-// they are flushed or ctx ends, then stops the host's goroutines and closes
-// the socket. It is safe to call more than once. A server's clients see
+// shutdownLink starts closing l for Shutdown, to be done by deadline.
+func (h *Host) shutdownLink(l *link, deadline time.Time) {
+	l.mu.Lock()
+	if !l.removed && !l.closeQueued {
+		l.closing = &CloseError{Reason: ErrShutdown}
+		l.closeDeadline = deadline
+		l.markActiveLocked()
+	}
+	h.closeNowIfDoneLocked(l, time.Now()) // unlocks l.mu
+}
+
+// Shutdown closes every link gracefully, waits until they are flushed or
+// ctx ends (a client's peers first, then its server link, which carries
+// the relay to them), then stops the host's goroutines and closes the
+// socket. It is safe to call more than once. A server's clients see
 // ErrShutdown; a client's server and peers see ErrClosedByPeer (the client
 // left). This host's own EventDisconnected for each link carries ErrShutdown.
 func (h *Host) Shutdown(ctx context.Context) error {
@@ -767,19 +779,23 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 			deadline = d
 		}
-		now := time.Now()
+		// A client's server link carries the relay to its relayed peers:
+		// it closes once they are done, or at the deadline.
+		var server *link
 		for _, l := range links {
-			l.mu.Lock()
-			if !l.removed && !l.closeQueued {
-				l.closing = &CloseError{Reason: ErrShutdown}
-				l.closeDeadline = deadline
-				l.markActiveLocked()
+			if l.id == ServerID && len(links) > 1 {
+				server = l
+				continue
 			}
-			h.closeNowIfDoneLocked(l, now) // unlocks l.mu
+			h.shutdownLink(l, deadline)
 		}
 		t := time.NewTicker(10 * time.Millisecond)
 	wait:
-		for h.Stats().Links > 0 {
+		for n := h.Stats().Links; n > 0; n = h.Stats().Links {
+			if server != nil && (n == 1 || !time.Now().Before(deadline)) {
+				h.shutdownLink(server, deadline)
+				server = nil
+			}
 			select {
 			case <-ctx.Done():
 				break wait
