@@ -804,24 +804,40 @@ func (h *Host) removeLink(l *link, reason error) {
 		l.mu.Unlock()
 		return
 	}
+	h.removeLinkLocked(l, reason, false) // unlocks l.mu
+	h.log.Debug("link down", "peer", l.id, "reason", reason)
+}
+
+// removeLinkLocked takes l, not yet removed, out of the host: the one
+// place a link ends, whether it went (removeLink) or a new login took its
+// session over (takenOver, resume.go takeOver). It ends what the link
+// holds (held datagrams, a birthday attempt and its sockets, its
+// suspension), reports its end with reason unless taken over (the new
+// link reports EventBack instead), unregisters it and, if it was the last
+// link on its address of a Forgetter (a TCPMux), tells the conn, which
+// closes the link's connection. A link taken over keeps its user's
+// session entry: its HostID has passed to the new link. Call it with l.mu
+// held; it unlocks it.
+func (h *Host) removeLinkLocked(l *link, reason error, takenOver bool) {
+	now := time.Now()
 	l.removed = true
 	l.releaseHeldLocked()
-	h.birthdayEndLocked(l, time.Now())
+	h.birthdayEndLocked(l, now)
 	if l.suspended {
 		h.unsuspendLocked(l)
 	}
 	// A server link its client never confirmed was never reported
 	// connected: its end is not reported either.
-	if !h.cfg.Accept || l.confirmed || l.restarted {
+	if !takenOver && (!h.cfg.Accept || l.confirmed || l.restarted) {
 		// (A link that took over a session ends that session even
 		// unconfirmed: the session was reported.)
-		l.h.events.Push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: time.Now(), User: l.user})
+		h.events.Push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: now, User: l.user})
 	}
 	p := l.path
 	l.mu.Unlock()
 	h.mu.Lock()
 	h.unregisterLocked(l, p)
-	if u := l.user; u != nil && u.ID != "" && h.users[u.ID] == l.id {
+	if u := l.user; !takenOver && u != nil && u.ID != "" && h.users[u.ID] == l.id {
 		delete(h.users, u.ID)
 	}
 	d, direct := p.(directPath)
@@ -831,7 +847,6 @@ func (h *Host) removeLink(l *link, reason error) {
 	if forget {
 		f.Forget(d.addr)
 	}
-	h.log.Debug("link down", "peer", l.id, "reason", reason)
 }
 
 // unregisterLocked takes l, last on path p, out of the host's maps

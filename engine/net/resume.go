@@ -268,9 +268,11 @@ func retryable(err error) bool {
 var ErrSessionRestarted = errors.New("skein/net: session resumed by a new login")
 
 // takeOver ends the suspended session id of user, which a new login of
-// the same user takes over: the link goes without an event (the new link
-// reports EventBack with ErrSessionRestarted once confirmed), and the
-// HostID passes to the new link. If the session came back on its own
+// the same user takes over: the link goes as removeLink takes a link out
+// (removeLinkLocked: its TCP connection closed, a birthday attempt ended)
+// but without an event (the new link reports EventBack with
+// ErrSessionRestarted once confirmed), and the HostID passes to the new
+// link. If the session came back on its own
 // meanwhile, it is kicked as a replaced session would be.
 func (h *Host) takeOver(id HostID, user string) {
 	l := h.link(id)
@@ -284,13 +286,6 @@ func (h *Host) takeOver(id HostID, user string) {
 		_ = h.closeLink(id, ErrSessionReplaced, "signed in elsewhere")
 		return
 	}
-	l.removed = true
-	h.unsuspendLocked(l)
-	l.releaseHeldLocked()
-	p := l.path
-	l.mu.Unlock()
-	h.mu.Lock()
-	h.unregisterLocked(l, p)
-	h.mu.Unlock()
+	h.removeLinkLocked(l, nil, true) // unlocks l.mu
 	h.log.Info("suspended session taken over by a new login", "user", user, "id", id)
 }

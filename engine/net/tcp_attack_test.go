@@ -330,3 +330,63 @@ func TestTCPKickReachesClient(t *testing.T) {
 		return st.Open == 0 && st.Closed[net.TCPLinkGone]+st.Closed[net.TCPClientClosed] == 5, fmt.Sprintf("%+v", st)
 	})
 }
+
+// A TCP client whose session is suspended (its process hung, its
+// connection still open) and taken over by a restarted client of the same
+// user: the mux closes the old connection as the session passes to the
+// new one (TCPLinkGone), rather than leaving it to the idle timeout.
+func TestTCPTakenOverSessionClosesItsConnection(t *testing.T) {
+	scfg := net.Config{PingInterval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond, ResumeGrace: time.Minute}
+	scfg.Authenticate = func(_ context.Context, r *net.AuthRequest) (net.AuthResult, error) {
+		return net.AuthResult{User: string(r.Credentials)}, nil
+	}
+	srv, mux := tcpServer(t, scfg, net.TCPConfig{IdleTimeout: 5 * time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	creds := net.DialOptions{Credentials: []byte("alice")}
+	tc, err := net.DialTCP(ctx, srv.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := &mutedConn{PacketConn: tc, readDone: make(chan error, 1)}
+	first, err := net.NewHost(mc, net.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if err := first.DialWith(ctx, srv.LocalAddr(), creds); err != nil {
+		t.Fatal(err)
+	}
+	id := first.ID()
+	expect(t, srv, net.EventConnected, id)
+	mc.muted.Store(true)
+	expect(t, srv, net.EventAway, id)
+
+	tc2, err := net.DialTCP(ctx, srv.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := net.NewHost(tc2, net.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if err := second.DialWith(ctx, srv.LocalAddr(), creds); err != nil {
+		t.Fatal(err)
+	}
+	if second.ID() != id {
+		t.Fatalf("the restarted client is %v, its session was %v", second.ID(), id)
+	}
+	if e := expect(t, srv, net.EventBack, id); !errors.Is(e.Err, net.ErrSessionRestarted) {
+		t.Fatalf("back: %v", e.Err)
+	}
+	select {
+	case <-mc.readDone:
+	case <-ctx.Done():
+		t.Fatal("the TCP connection of the session taken over is still open")
+	}
+	eventually(t, "the old connection counted as link gone, the new one open", func() (bool, string) {
+		st := mux.Stats()
+		return st.Closed[net.TCPLinkGone] == 1 && st.Open == 1, fmt.Sprintf("%+v", st)
+	})
+}
