@@ -239,7 +239,10 @@ type Config struct {
 	// DuplicateLogin says what a login of a user ID that already has a
 	// session does: SessionReplace (the default) kicks the old session
 	// with ErrSessionReplaced, SessionRefuse refuses the new one with
-	// ErrAlreadyLoggedIn, SessionMany allows both.
+	// ErrAlreadyLoggedIn, SessionMany allows both. A login of a user
+	// whose session is suspended (ResumeGrace) takes that session over
+	// under SessionReplace and SessionRefuse; under SessionMany only when
+	// it comes from the suspended session's own address (resume.go).
 	DuplicateLogin SessionPolicy
 }
 
