@@ -257,7 +257,8 @@ func (h *Host) authenticate(hl hello, from netip.AddrPort, src netip.Addr, conn 
 	}
 	a.mu.Unlock()
 	static, spub, _ := h.ident.Load().key(hl.KeyID)
-	j := &authJob{from: from, src: src, conn: conn, req: &AuthRequest{Addr: from, ServerKey: *spub}}
+	// (j.hl's key from the start: a refusal below is remembered under it.)
+	j := &authJob{hl: hello{Pub: hl.Pub}, from: from, src: src, conn: conn, req: &AuthRequest{Addr: from, ServerKey: *spub}}
 	if len(hl.Auth) > 0 {
 		es, err := agree(static, hl.Pub[:])
 		if err != nil {

@@ -590,7 +590,7 @@ func TestAuthBlockTampered(t *testing.T) {
 		t.Fatal(err)
 	}
 	auth[3] ^= 1
-	hl.Cookie, hl.Auth = cookie, auth
+	hl.Cookie, hl.Auth = bytes.Clone(cookie), auth // (cookie is in p's read buffer)
 	p.c.WriteToUDPAddrPort(appendHello(nil, hl), srv.LocalAddr())
 	b = p.read(2 * time.Second)
 	if code, _, err := parseReject(b); err != nil || code != rejectUnauthorized {
@@ -598,6 +598,17 @@ func TestAuthBlockTampered(t *testing.T) {
 	}
 	if st := srv.Stats(); st.Auth.BadSeal != 1 || calls.Load() != 0 || st.Links != 0 {
 		t.Fatalf("stats %+v, %d calls", st, calls.Load())
+	}
+	// Its retransmission gets the refusal remembered for its key, without
+	// opening the block again.
+	replays := srv.Stats().Drops[DropReplay]
+	p.c.WriteToUDPAddrPort(appendHello(nil, hl), srv.LocalAddr())
+	b = p.read(2 * time.Second)
+	if code, _, err := parseReject(b); err != nil || code != rejectUnauthorized {
+		t.Fatalf("answer to the retransmission %x", b)
+	}
+	if st := srv.Stats(); st.Auth.BadSeal != 1 || st.Drops[DropReplay] != replays+1 {
+		t.Fatalf("retransmission opened again: bad seals %d, replays %d (was %d)", st.Auth.BadSeal, st.Drops[DropReplay], replays)
 	}
 }
 
