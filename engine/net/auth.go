@@ -248,7 +248,7 @@ func (h *Host) authenticate(hl hello, from netip.AddrPort, src netip.Addr, conn 
 			h.drops.add(DropUnexpected)
 		case reject != 0:
 			h.drops.add(DropReplay)
-			h.replyOn(conn, appendReject(nil, reject), from)
+			h.replyOn(conn, appendReject(nil, reject, &hl.Pub), from)
 		default:
 			a.duplicates.Add(1)
 			h.drops.add(DropReplay)
@@ -329,7 +329,7 @@ func (h *Host) authBusy(j *authJob, why *atomic.Uint64) {
 	why.Add(1)
 	h.hsFail.Add(1)
 	h.drops.add(DropRateLimited)
-	h.replyOn(j.conn, appendReject(nil, rejectBusy), j.from)
+	h.replyOn(j.conn, appendReject(nil, rejectBusy, &j.hl.Pub), j.from)
 }
 
 // runAuth calls the hook (on a worker, or inline) and admits or refuses
@@ -370,7 +370,7 @@ func (h *Host) refuse(j *authJob, err error, now time.Time) {
 	a.answeredLocked(j.hl.Pub)
 	h.rememberRefusalLocked(j, code, now)
 	a.mu.Unlock()
-	h.replyOn(j.conn, appendReject(nil, code), j.from)
+	h.replyOn(j.conn, appendReject(nil, code, &j.hl.Pub), j.from)
 }
 
 // rememberRefusalLocked keeps a refusal for authRefusedFor, if there is
@@ -442,7 +442,7 @@ func (h *Host) admit(hl hello, from netip.AddrPort, src netip.Addr, conn PacketC
 		}
 		if reason != 0 {
 			h.hsFail.Add(1)
-			h.replyOn(conn, appendReject(nil, reason), from)
+			h.replyOn(conn, appendReject(nil, reason, &hl.Pub), from)
 		}
 		return reason
 	}

@@ -576,8 +576,8 @@ func TestAuthBlockTampered(t *testing.T) {
 	hl := hello{Version: ProtocolVersion, Flags: helloAuth, Pub: pub}
 	p.c.WriteToUDPAddrPort(appendHello(nil, hl), srv.LocalAddr())
 	b := p.read(2 * time.Second)
-	cookie, key, _, err := parseCookie(b)
-	if err != nil || key == nil {
+	tag, cookie, key, _, err := parseCookie(b)
+	if err != nil || key == nil || !bytes.Equal(tag, pub[:dialTagSize]) {
 		t.Fatalf("cookie reply %x: %v", b, err)
 	}
 	es, err := agree(priv, key)
@@ -593,7 +593,7 @@ func TestAuthBlockTampered(t *testing.T) {
 	hl.Cookie, hl.Auth = bytes.Clone(cookie), auth // (cookie is in p's read buffer)
 	p.c.WriteToUDPAddrPort(appendHello(nil, hl), srv.LocalAddr())
 	b = p.read(2 * time.Second)
-	if code, _, err := parseReject(b); err != nil || code != rejectUnauthorized {
+	if code, _, tag, err := parseReject(b); err != nil || code != rejectUnauthorized || !bytes.Equal(tag, pub[:dialTagSize]) {
 		t.Fatalf("answer %x", b)
 	}
 	if st := srv.Stats(); st.Auth.BadSeal != 1 || calls.Load() != 0 || st.Links != 0 {
@@ -604,7 +604,7 @@ func TestAuthBlockTampered(t *testing.T) {
 	replays := srv.Stats().Drops[DropReplay]
 	p.c.WriteToUDPAddrPort(appendHello(nil, hl), srv.LocalAddr())
 	b = p.read(2 * time.Second)
-	if code, _, err := parseReject(b); err != nil || code != rejectUnauthorized {
+	if code, _, tag, err := parseReject(b); err != nil || code != rejectUnauthorized || !bytes.Equal(tag, pub[:dialTagSize]) {
 		t.Fatalf("answer to the retransmission %x", b)
 	}
 	if st := srv.Stats(); st.Auth.BadSeal != 1 || st.Drops[DropReplay] != replays+1 {

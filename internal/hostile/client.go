@@ -149,8 +149,15 @@ func (h *Handshake) GetCookie(ctx context.Context, c *stdnet.UDPConn, server net
 	if err != nil {
 		return err
 	}
-	h.Cookie, err = ParseCookie(b)
-	return err
+	tag, cookie, err := ParseCookieTag(b)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(tag, h.Pub[:DialTagSize]) {
+		return fmt.Errorf("%w: the cookie reply's dial tag %x is not the hello's %x", ErrMalformed, tag, h.Pub[:DialTagSize])
+	}
+	h.Cookie = cookie
+	return nil
 }
 
 // EchoCookie sends the hello with the cookie once and does not wait: the
