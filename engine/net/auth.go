@@ -452,7 +452,7 @@ func (h *Host) admit(hl hello, from netip.AddrPort, src netip.Addr, conn PacketC
 		_ = h.closeLink(sl.replaces, ErrSessionReplaced, "signed in elsewhere")
 	}
 	if sl.takes != NoHost {
-		h.takeOver(sl.takes, user)
+		h.takeOver(sl.takes, user, from)
 	}
 	if !h.accept(hl, sl, from, now, conn, au) {
 		h.releaseSlot(sl)

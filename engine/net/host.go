@@ -807,21 +807,23 @@ func (h *Host) removeLink(l *link, reason error) {
 		l.mu.Unlock()
 		return
 	}
-	h.removeLinkLocked(l, reason, false) // unlocks l.mu
+	h.removeLinkLocked(l, reason, netip.AddrPort{}) // unlocks l.mu
 	h.log.Debug("link down", "peer", l.id, "reason", reason)
 }
 
 // removeLinkLocked takes l, not yet removed, out of the host: the one
-// place a link ends, whether it went (removeLink) or a new login took its
-// session over (takenOver, resume.go takeOver). It ends what the link
-// holds (held datagrams, a birthday attempt and its sockets, its
-// suspension), reports its end with reason unless taken over (the new
-// link reports EventBack instead), unregisters it and, if it was the last
-// link on its address of a Forgetter (a TCPMux), tells the conn, which
-// closes the link's connection. A link taken over keeps its user's
-// session entry: its HostID has passed to the new link. Call it with l.mu
-// held; it unlocks it.
-func (h *Host) removeLinkLocked(l *link, reason error, takenOver bool) {
+// place a link ends, whether it went (removeLink) or a new login from
+// takenBy took its session over (resume.go takeOver; takenBy is the zero
+// AddrPort otherwise). It ends what the link holds (held datagrams, a
+// birthday attempt and its sockets, its suspension), reports its end with
+// reason unless taken over (the new link reports EventBack instead),
+// unregisters it and, if it was the last link on its address of a
+// Forgetter (a TCPMux), tells the conn, which closes the link's
+// connection: unless the new login came over that same connection. A link
+// taken over keeps its user's session entry: its HostID has passed to the
+// new link. Call it with l.mu held; it unlocks it.
+func (h *Host) removeLinkLocked(l *link, reason error, takenBy netip.AddrPort) {
+	takenOver := takenBy.IsValid()
 	now := time.Now()
 	l.removed = true
 	l.releaseHeldLocked()
@@ -845,7 +847,7 @@ func (h *Host) removeLinkLocked(l *link, reason error, takenOver bool) {
 	}
 	d, direct := p.(directPath)
 	f, forget := d.conn.(Forgetter) // a TCPMux closes the link's connection
-	forget = forget && direct && h.byAddr[d.addr] == nil
+	forget = forget && direct && h.byAddr[d.addr] == nil && d.addr != takenBy
 	h.mu.Unlock()
 	if forget {
 		f.Forget(d.addr)

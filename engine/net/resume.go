@@ -272,9 +272,9 @@ var ErrSessionRestarted = errors.New("skein/net: session resumed by a new login"
 // (removeLinkLocked: its TCP connection closed, a birthday attempt ended)
 // but without an event (the new link reports EventBack with
 // ErrSessionRestarted once confirmed), and the HostID passes to the new
-// link. If the session came back on its own
-// meanwhile, it is kicked as a replaced session would be.
-func (h *Host) takeOver(id HostID, user string) {
+// link, which came from the address from. If the session came back on
+// its own meanwhile, it is kicked as a replaced session would be.
+func (h *Host) takeOver(id HostID, user string, from netip.AddrPort) {
 	l := h.link(id)
 	if l == nil {
 		return
@@ -286,6 +286,6 @@ func (h *Host) takeOver(id HostID, user string) {
 		_ = h.closeLink(id, ErrSessionReplaced, "signed in elsewhere")
 		return
 	}
-	h.removeLinkLocked(l, nil, true) // unlocks l.mu
+	h.removeLinkLocked(l, nil, from) // unlocks l.mu
 	h.log.Info("suspended session taken over by a new login", "user", user, "id", id)
 }
