@@ -832,12 +832,10 @@ func (h *Host) removeLinkLocked(l *link, reason error, takenBy netip.AddrPort) {
 		h.unsuspendLocked(l)
 	}
 	// A server link its client never confirmed was never reported
-	// connected: its end is not reported either.
-	if !takenOver && (!h.cfg.Accept || l.confirmed || l.restarted) {
-		// (A link that took over a session ends that session even
-		// unconfirmed: the session was reported.)
-		h.events.Push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: now, User: l.user})
-	}
+	// connected: its end is not reported either. (A link that took over
+	// a session ends that session even unconfirmed: the session was
+	// reported.)
+	report := !takenOver && (!h.cfg.Accept || l.confirmed || l.restarted)
 	p := l.path
 	l.mu.Unlock()
 	h.mu.Lock()
@@ -849,6 +847,13 @@ func (h *Host) removeLinkLocked(l *link, reason error, takenBy netip.AddrPort) {
 	f, forget := d.conn.(Forgetter) // a TCPMux closes the link's connection
 	forget = forget && direct && h.byAddr[d.addr] == nil && d.addr != takenBy
 	h.mu.Unlock()
+	// Reported once the link is out of the host's maps: a client that
+	// dials again on its server link's end is not told it is still
+	// connected. (Nothing else of l is reported after it: l.removed is
+	// set, under l.mu, before.)
+	if report {
+		h.events.Push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: now, User: l.user})
+	}
 	if forget {
 		f.Forget(d.addr)
 	}
