@@ -1,6 +1,7 @@
 package net
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
@@ -124,6 +125,81 @@ func TestStaleHandshakeRepliesDoNotEndTheNextDial(t *testing.T) {
 					break
 				}
 			}
+		}
+	})
+}
+
+// The server sends its welcome again for every retransmitted hello: a
+// second copy that arrives once the first made the link is a duplicate,
+// not a second link that replaces the first (which reported the fresh
+// link ended, ErrClosedByPeer, right after EventConnected).
+func TestDuplicateWelcomeMakesNoSecondLink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := vnet.New(32)
+		defer n.Close()
+		srvA := netip.MustParseAddrPort("10.0.0.1:7000")
+		cliA := netip.MustParseAddrPort("10.0.0.2:5000")
+		sconn, err := n.Listen(srvA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := NewHost(sconn, Config{Accept: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		cconn, err := n.Listen(cliA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := NewHost(cconn, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		var mu stdsync.Mutex
+		var welcome []byte
+		n.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
+			if from != srvA || len(b) == 0 || b[0] != kindWelcome {
+				return false
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			welcome = append(welcome[:0], b...)
+			return true // held back: the test delivers it, twice
+		})
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			done <- cli.Dial(ctx, srvA)
+		}()
+		synctest.Wait() // the welcome was sent and held back
+		mu.Lock()
+		w := welcome
+		mu.Unlock()
+		if w == nil {
+			t.Fatal("no welcome")
+		}
+		// Both copies are read before Dial returns (the client's socket
+		// reader handles them back to back).
+		cli.handleWelcome(bytes.Clone(w), srvA, time.Now())
+		cli.handleWelcome(bytes.Clone(w), srvA, time.Now())
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		n.SetFilter(nil)
+		e, ok := cli.Poll()
+		if !ok || e.Kind != EventConnected {
+			t.Fatalf("first event %v (ok %v), want connected", e.Kind, ok)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if e, ok := cli.Poll(); ok {
+			t.Fatalf("after connecting: %v from %v (err %v)", e.Kind, e.Peer, e.Err)
+		}
+		if st := cli.Stats(); st.Links != 1 {
+			t.Fatalf("%d links", st.Links)
 		}
 	})
 }

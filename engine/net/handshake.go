@@ -35,8 +35,11 @@ type pendingDial struct {
 	// client trusts (sealedTo); guarded by mu.
 	auth     []byte
 	sealedTo ServerKey
-	kick     chan struct{} // a cookie arrived: send the hello again now
-	done     chan error    // the outcome, once
+	// linked: a welcome made the server link; a copy of it is a
+	// duplicate (guarded by mu).
+	linked bool
+	kick   chan struct{} // a cookie arrived: send the hello again now
+	done   chan error    // the outcome, once
 }
 
 // ours reports whether a cookie reply's or a reject's dial tag is this
@@ -315,6 +318,17 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 	if err := h.trustServerKey(static, w.Cert, now); err != nil {
 		h.log.Warn("server key refused", "server", from, "fingerprint", static.Fingerprint(), "error", err)
 		d.finish(&ServerKeyError{Seen: static, Proven: true, Reason: err})
+		return
+	}
+	d.mu.Lock()
+	dup := d.linked
+	d.linked = true
+	d.mu.Unlock()
+	if dup {
+		// The same welcome again (the server resends it for each
+		// retransmitted hello), read before Dial forgot d: the link
+		// exists already.
+		h.drops.add(DropReplay)
 		return
 	}
 	h.srvKey.Store(&static)
