@@ -11,19 +11,22 @@ import (
 )
 
 // The request/response benchmarks measure Service.Double(x int32, code Code)
-// returns (twice int64, result Code) round trips on one in-memory transport:
-// a Sender that hands the frame at once to the other side's receive
-// function (so a round trip is: proxy -> request frame -> stub -> response
-// frame -> callback, all on one goroutine). Two ways, as sub-benchmarks of
-// one run (benchstat -col /impl):
+// returns (twice int64, result Code) round trips on one in-memory
+// transport: a Sender that hands the frame at once to the other side's
+// receive function, with the fields a host's message event carries (so a
+// round trip is: proxy -> Sender -> request frame -> receiver -> handler ->
+// Sender -> response frame -> receiver -> callback, all on one goroutine).
+// Two ways, as sub-benchmarks of one run (benchstat -col /impl):
 //
 //   - impl=rmigen: the generated proxy and stub over rmi.Requests and two
-//     rmi.Dispatchers (sequence numbers, pending table, reply cache);
-//   - impl=hand: what a user writes without request/response calls: a
-//     request frame and a reply frame (ID, uint32 sequence number, msgpack
-//     arguments with the same Encoder and Decoder), a map from sequence
+//     rmi.Dispatchers (sequence numbers, pending table, reply window,
+//     counters);
+//   - impl=hand: what a user writes without request/response calls, on the
+//     same transport: a request frame and a reply frame (ID, uint32
+//     sequence number, msgpack arguments with the same Encoder and
+//     Decoder) sent through the same kind of Sender, a map from sequence
 //     number to callback on the caller's side, a switch on the ID on the
-//     callee's side. No retries, no reply cache, no timeouts.
+//     receiving side. No retries, reply cache, timeouts or counters.
 
 // rrPair is a caller and a callee connected by loopback Senders.
 type rrPair struct {
@@ -32,20 +35,29 @@ type rrPair struct {
 	proxy      *testidl.ServiceProxy
 }
 
-// rrLoop delivers a frame from host from to a dispatcher at once.
+// rrLoop delivers a frame from host from at once, as a host delivers a
+// message event.
 type rrLoop struct {
-	from net.HostID
-	to   func() *rmi.Dispatcher
+	from    net.HostID
+	receive func(from net.HostID, d net.Delivery, data []byte) error
 }
 
-func (l rrLoop) Send(_ net.HostID, _ net.Delivery, data []byte) error {
-	return l.to().Dispatch(rmi.CallInfo{From: l.from, Context: rmi.Reliable}, data)
+func (l rrLoop) Send(_ net.HostID, d net.Delivery, data []byte) error {
+	return l.receive(l.from, d, data)
+}
+
+// dispatchTo returns the receive function of a host whose messages go to
+// the Dispatcher *d.
+func dispatchTo(d **rmi.Dispatcher) func(net.HostID, net.Delivery, []byte) error {
+	return func(from net.HostID, del net.Delivery, data []byte) error {
+		return (*d).Dispatch(rmi.CallInfo{From: from, Context: rmi.ContextOf(del)}, data)
+	}
 }
 
 func newRRPair(tb testing.TB) *rrPair {
 	p := &rrPair{cliD: rmi.NewDispatcher(), srvD: rmi.NewDispatcher()}
-	p.cliR = rmi.NewRequests(rrLoop{1001, func() *rmi.Dispatcher { return p.srvD }}, rmi.RequestConfig{})
-	srvR := rmi.NewRequests(rrLoop{net.ServerID, func() *rmi.Dispatcher { return p.cliD }}, rmi.RequestConfig{})
+	p.cliR = rmi.NewRequests(rrLoop{1001, dispatchTo(&p.srvD)}, rmi.RequestConfig{})
+	srvR := rmi.NewRequests(rrLoop{net.ServerID, dispatchTo(&p.cliD)}, rmi.RequestConfig{})
 	p.cliD.SetRequests(p.cliR)
 	p.srvD.SetRequests(srvR)
 	if err := p.srvD.Attach(&testidl.ServiceStub{Double: doubleHandler}); err != nil {
@@ -67,13 +79,23 @@ func rrDone(twice int64, _ testidl.Code, err error) {
 	}
 }
 
-// handRR is the hand-written request/response.
+// handRR is the hand-written request/response: one caller and one callee,
+// each with its own Sender to the other.
 type handRR struct {
 	mu      sync.Mutex
 	nextSeq uint32
 	pending map[uint32]func(twice int64, code testidl.Code, err error)
 	enc     rmi.Encoder
 	reply   rmi.Encoder
+
+	toCallee, toCaller rmi.Sender
+}
+
+func newHandRR() *handRR {
+	h := &handRR{pending: map[uint32]func(int64, testidl.Code, error){}}
+	h.toCallee = rrLoop{1001, h.serve}
+	h.toCaller = rrLoop{net.ServerID, h.receive}
+	return h
 }
 
 var (
@@ -81,7 +103,7 @@ var (
 	handReplyID   rmi.CallID = 0xf001
 )
 
-func (h *handRR) double(x int32, code testidl.Code, done func(int64, testidl.Code, error)) {
+func (h *handRR) double(x int32, code testidl.Code, done func(int64, testidl.Code, error)) error {
 	h.mu.Lock()
 	h.nextSeq++
 	seq := h.nextSeq
@@ -93,40 +115,40 @@ func (h *handRR) double(x int32, code testidl.Code, done func(int64, testidl.Cod
 	h.enc.EncodeArrayLen(2)
 	h.enc.EncodeInt32(x)
 	code.EncodeRMI(&h.enc)
-	h.serve(h.enc.Bytes())
+	return h.toCallee.Send(net.ServerID, net.Reliable, h.enc.Bytes())
 }
 
 // serve is the callee: decode, run, reply.
-func (h *handRR) serve(frame []byte) {
+func (h *handRR) serve(from net.HostID, del net.Delivery, frame []byte) error {
 	id, body, _ := rmi.ParseHeader(frame)
 	if id != handRequestID || len(body) < 4 {
-		return
+		return rmi.ErrUnknownCall
 	}
 	d := rmi.NewDecoder(body[4:])
 	if !d.DecodeArrayHeader(2) {
-		return
+		return d.Err()
 	}
 	x := d.DecodeInt32()
 	var code testidl.Code
 	code.DecodeRMI(&d)
-	if d.Finish() != nil {
-		return
+	if err := d.Finish(); err != nil {
+		return err
 	}
-	twice, res, _ := doubleHandler(rmi.CallInfo{}, x, code)
+	twice, res, _ := doubleHandler(rmi.CallInfo{From: from, Context: rmi.ContextOf(del)}, x, code)
 	h.reply.Reset()
 	h.reply.Write([]byte{byte(handReplyID >> 8), byte(handReplyID)})
 	h.reply.Write(body[:4])
 	h.reply.EncodeArrayLen(2)
 	h.reply.EncodeInt64(twice)
 	res.EncodeRMI(&h.reply)
-	h.receive(h.reply.Bytes())
+	return h.toCaller.Send(from, del, h.reply.Bytes())
 }
 
 // receive is the caller's side of the reply.
-func (h *handRR) receive(frame []byte) {
+func (h *handRR) receive(_ net.HostID, _ net.Delivery, frame []byte) error {
 	id, body, _ := rmi.ParseHeader(frame)
 	if id != handReplyID || len(body) < 4 {
-		return
+		return rmi.ErrUnknownCall
 	}
 	seq := binary.BigEndian.Uint32(body)
 	h.mu.Lock()
@@ -140,9 +162,11 @@ func (h *handRR) receive(frame []byte) {
 		twice = d.DecodeInt64()
 		code.DecodeRMI(&d)
 	}
+	err := d.Finish()
 	if done != nil {
-		done(twice, code, d.Finish())
+		done(twice, code, err)
 	}
+	return err
 }
 
 func BenchmarkRequestRoundTrip(b *testing.B) {
@@ -156,10 +180,12 @@ func BenchmarkRequestRoundTrip(b *testing.B) {
 		}
 	})
 	b.Run("impl=hand", func(b *testing.B) {
-		h := &handRR{pending: map[uint32]func(int64, testidl.Code, error){}}
+		h := newHandRR()
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			h.double(int32(i), testidl.CodeTeapot, rrDone)
+			if err := h.double(int32(i), testidl.CodeTeapot, rrDone); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

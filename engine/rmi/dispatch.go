@@ -252,11 +252,14 @@ func (d *Dispatcher) Receive(from net.HostID, del net.Delivery, data []byte, rel
 
 // DispatchEvent dispatches e if it is a message (e.Kind == net.EventMessage)
 // and reports whether it was one. An EventDisconnected ends the requests
-// pending on its peer (see SetRequests). Call it from the loop that drains the
+// pending on its peer (see SetRequests), and so does an EventBack for a
+// client that restarted and took its session over (net.ErrSessionRestarted),
+// whose reply window is forgotten: the new process numbers its requests
+// from 1 again. Call it from the loop that drains the
 // host's events (Host.FrameMove, Poll or Next) for hosts whose messages are
 // all RMI frames.
 func (d *Dispatcher) DispatchEvent(e net.Event) (isMessage bool, err error) {
-	if e.Kind == net.EventDisconnected {
+	if e.Kind == net.EventDisconnected || (e.Kind == net.EventBack && errors.Is(e.Err, net.ErrSessionRestarted)) {
 		d.linkDown(e.Peer)
 	}
 	if e.Kind != net.EventMessage {

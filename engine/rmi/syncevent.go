@@ -1,6 +1,8 @@
 package rmi
 
 import (
+	"errors"
+
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/sync"
 )
@@ -11,7 +13,10 @@ import (
 // and reports whether it was one. An EventDisconnected ends the requests
 // pending on its peer (see SetRequests). Call it from the loop that drains
 // the Client's or Server's events for every event whose messages are RMI
-// frames:
+// frames. An EventBack for a client that restarted and took its session over
+// (net.ErrSessionRestarted) ends them too, and forgets the replies kept for
+// the old process's retries: the new process numbers its requests from 1
+// again.
 //
 //	client.FrameMove(func(e sync.Event) {
 //		if isMsg, err := disp.DispatchSyncEvent(e); isMsg && err != nil {
@@ -19,7 +24,7 @@ import (
 //		}
 //	})
 func (d *Dispatcher) DispatchSyncEvent(e sync.Event) (isMessage bool, err error) {
-	if e.Kind == sync.EventDisconnected {
+	if e.Kind == sync.EventDisconnected || (e.Kind == sync.EventBack && errors.Is(e.Err, net.ErrSessionRestarted)) {
 		d.linkDown(e.Peer)
 	}
 	if e.Kind != sync.EventMessage {

@@ -203,3 +203,156 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifyCheapChecksFirst: a token whose layout, key, expiry, lifetime
+// or server is wrong is refused before its signature is checked (a flood
+// of them costs no Ed25519 verification), with the same refusal whether
+// its signature is good or not; only a token that passed every cheap check
+// has its signature checked, and only a genuinely signed one takes a place
+// in the replay cache.
+func TestVerifyCheapChecksFirst(t *testing.T) {
+	pub, priv := testKey(t)
+	_, other := testKey(t)
+	now := time.Unix(1_800_000_000, 0)
+	v, err := NewVerifier(VerifierConfig{Keys: []ed25519.PublicKey{pub}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serverKey(1)
+	mint := func(key ed25519.PrivateKey, c Claims) []byte {
+		t.Helper()
+		c.User = "alice"
+		if c.Expires.IsZero() {
+			c.Expires = now.Add(time.Minute)
+		}
+		if c.ServerKey == (net.ServerKey{}) {
+			c.ServerKey = srv
+		}
+		b, err := Mint(key, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	forge := func(b []byte) []byte {
+		b = bytes.Clone(b)
+		b[len(b)-1] ^= 1
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"expired", mint(priv, Claims{Expires: now}), ErrExpired},
+		{"too long", mint(priv, Claims{Expires: now.Add(time.Hour)}), ErrTooLong},
+		{"other server", mint(priv, Claims{ServerKey: serverKey(2)}), ErrForeign},
+		{"unknown key", mint(other, Claims{}), ErrUnknownKey},
+	} {
+		for _, b := range [][]byte{tc.b, forge(tc.b)} {
+			before := v.sigChecks.Load()
+			if _, err := v.Verify(b, srv); !errors.Is(err, tc.want) {
+				t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+			}
+			if n := v.sigChecks.Load() - before; n != 0 {
+				t.Errorf("%s: %d signature checks before the cheap refusal", tc.name, n)
+			}
+		}
+	}
+	// A forged token with good claims costs one signature check and
+	// takes no place; the genuine one takes its place, and its replay is
+	// refused after one more signature check.
+	good := mint(priv, Claims{})
+	before := v.sigChecks.Load()
+	if _, err := v.Verify(forge(good), srv); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged: %v", err)
+	}
+	if n := v.Cached(); n != 0 {
+		t.Fatalf("a forged token took a replay-cache place (%d cached)", n)
+	}
+	if _, err := v.Verify(good, srv); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(good, srv); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("replay: %v", err)
+	}
+	if n := v.sigChecks.Load() - before; n != 3 {
+		t.Fatalf("%d signature checks for forged, good and replayed, want 3", n)
+	}
+	// A forged token carrying a cached nonce is refused as forged, not as
+	// a replay: the cache answers only for genuine tokens.
+	if _, err := v.Verify(forge(good), srv); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged copy of a used token: %v", err)
+	}
+}
+
+// nonceN is a distinct nonce for each n.
+func nonceN(n int) [NonceSize]byte {
+	var k [NonceSize]byte
+	k[0], k[1], k[2], k[15] = byte(n), byte(n>>8), byte(n>>16), 0xaa
+	return k
+}
+
+// TestReplaySweepVisitsOnlyExpired: freeing places in a full replay cache
+// costs in the number of expired nonces, not the cache's size (counted in
+// nonces looked at, not time), and one call looks at no more than
+// sweepBatch of them however many expired at once: a full cache never
+// holds the verifier's lock for long.
+func TestReplaySweepVisitsOnlyExpired(t *testing.T) {
+	const size = 1 << 14
+	now := int64(1_800_000_000)
+	c := newReplayCache(size)
+	expired := 0
+	for i := range size {
+		exp := now + 60
+		if i%1000 == 0 {
+			exp = now + 1 + int64(i%3) // 17 nonces expire within 3 s
+			expired++
+		}
+		if err := c.add(nonceN(i), exp, now); err != nil {
+			t.Fatalf("nonce %d: %v", i, err)
+		}
+	}
+	if err := c.add(nonceN(size), now+60, now); !errors.Is(err, ErrCacheFull) {
+		t.Fatalf("full cache: %v", err)
+	}
+	if c.visited > 0 {
+		t.Fatalf("a full cache with nothing expired looked at %d nonces", c.visited)
+	}
+	now += 10
+	c.visited = 0
+	if err := c.add(nonceN(size), now+60, now); err != nil {
+		t.Fatalf("after %d expired: %v", expired, err)
+	}
+	if c.visited != uint64(expired) {
+		t.Fatalf("freeing %d expired nonces of %d looked at %d", expired, size, c.visited)
+	}
+	if n := len(c.seen); n != size-expired+1 {
+		t.Fatalf("%d cached, want %d", n, size-expired+1)
+	}
+	// The unexpired ones are still replays; the expired ones are gone.
+	if err := c.add(nonceN(1), now+60, now); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("replay of a live nonce: %v", err)
+	}
+	if _, ok := c.seen[nonceN(0)]; ok {
+		t.Fatal("an expired nonce is still cached")
+	}
+	// Everything expires at once: each call looks at sweepBatch at most,
+	// and the backlog drains call by call.
+	now += 100
+	old := len(c.seen)
+	calls := 0
+	for len(c.seen) > calls {
+		c.visited = 0
+		if err := c.add(nonceN(2*size+calls), now+60, now); err != nil {
+			t.Fatal(err)
+		}
+		calls++
+		if c.visited > sweepBatch {
+			t.Fatalf("one call looked at %d nonces (bound %d)", c.visited, sweepBatch)
+		}
+		if calls > old/sweepBatch+1 {
+			t.Fatalf("%d of %d expired nonces left after %d calls", len(c.seen)-calls, old, calls)
+		}
+	}
+}

@@ -66,6 +66,15 @@ type Handshake struct {
 	ServerKey []byte
 	// ServerStatic is the static key the server proved in Finish.
 	ServerStatic []byte
+	// Credentials, if not nil, are sent in an auth block (hello flag bit
+	// 2): GetCookie learns the server's key from the cookie reply and
+	// seals them to it (Auth), and the hellos with the cookie carry them.
+	Credentials []byte
+	// CookieKey is the static key the cookie reply named (with
+	// Credentials).
+	CookieKey []byte
+	// Auth is the sealed auth block (with Credentials, after GetCookie).
+	Auth []byte
 }
 
 // ErrServerKey: the server proved a static key other than
@@ -76,6 +85,13 @@ func (h *Handshake) hello(cookie []byte) []byte {
 	var id [KeyIDSize]byte
 	if len(h.ServerKey) > 0 {
 		id = KeyID(h.ServerKey)
+	}
+	if h.Credentials != nil {
+		var auth []byte
+		if cookie != nil {
+			auth = h.Auth
+		}
+		return AppendHelloAuth(nil, Version, h.flags(), h.Pub, id, cookie, auth)
 	}
 	return AppendHelloKey(nil, Version, h.flags(), h.Pub, id, cookie)
 }
@@ -145,18 +161,62 @@ func exchange(ctx context.Context, c *stdnet.UDPConn, server netip.AddrPort, pkt
 
 // GetCookie sends a hello without a cookie and waits for the cookie.
 func (h *Handshake) GetCookie(ctx context.Context, c *stdnet.UDPConn, server netip.AddrPort) error {
-	b, err := exchange(ctx, c, server, h.hello(nil), KindCookie)
+	hello := h.hello(nil)
+	b, err := exchange(ctx, c, server, hello, KindCookie)
 	if err != nil {
 		return err
 	}
-	tag, cookie, err := ParseCookieTag(b)
+	if h.Credentials == nil {
+		tag, cookie, err := ParseCookieTag(b)
+		if err != nil {
+			return err
+		}
+		if err := h.checkTag(tag); err != nil {
+			return err
+		}
+		h.Cookie = append([]byte(nil), cookie...)
+		return nil
+	}
+	tag, cookie, key, err := ParseCookieKey(b)
 	if err != nil {
 		return err
 	}
+	if err := h.checkTag(tag); err != nil {
+		return err
+	}
+	if len(h.ServerKey) > 0 && !bytes.Equal(h.ServerKey, key) {
+		return fmt.Errorf("%w (cookie reply): %x", ErrServerKey, key)
+	}
+	es, err := h.dh(key)
+	if err != nil {
+		return err
+	}
+	if h.Auth, err = SealCredentials(es, hello, key, h.Credentials); err != nil {
+		return err
+	}
+	h.Cookie = append([]byte(nil), cookie...)
+	h.CookieKey = append([]byte(nil), key...)
+	return nil
+}
+
+// dh is X25519 of the handshake's ephemeral key with peer.
+func (h *Handshake) dh(peer []byte) ([]byte, error) {
+	pub, err := ecdh.X25519().NewPublicKey(peer)
+	if err != nil {
+		return nil, fmt.Errorf("hostile: server key: %w", err)
+	}
+	s, err := h.priv.ECDH(pub)
+	if err != nil {
+		return nil, fmt.Errorf("hostile: ecdh: %w", err)
+	}
+	return s, nil
+}
+
+// checkTag checks a cookie reply's dial tag against the hello's key.
+func (h *Handshake) checkTag(tag []byte) error {
 	if !bytes.Equal(tag, h.Pub[:DialTagSize]) {
 		return fmt.Errorf("%w: the cookie reply's dial tag %x is not the hello's %x", ErrMalformed, tag, h.Pub[:DialTagSize])
 	}
-	h.Cookie = cookie
 	return nil
 }
 
@@ -182,22 +242,14 @@ func (h *Handshake) Finish(ctx context.Context, c *stdnet.UDPConn, server netip.
 	if err != nil {
 		return Keys{}, WelcomeBody{}, err
 	}
-	dh := func(peer []byte) ([]byte, error) {
-		pub, err := ecdh.X25519().NewPublicKey(peer)
-		if err != nil {
-			return nil, fmt.Errorf("hostile: server key: %w", err)
-		}
-		s, err := h.priv.ECDH(pub)
-		if err != nil {
-			return nil, fmt.Errorf("hostile: ecdh: %w", err)
-		}
-		return s, nil
+	if h.CookieKey != nil && !bytes.Equal(h.CookieKey, w.Static) {
+		return Keys{}, WelcomeBody{}, fmt.Errorf("%w: the welcome proves %x, the cookie reply named %x", ErrServerKey, w.Static, h.CookieKey)
 	}
-	ee, err := dh(w.ServerPub)
+	ee, err := h.dh(w.ServerPub)
 	if err != nil {
 		return Keys{}, WelcomeBody{}, err
 	}
-	es, err := dh(w.Static)
+	es, err := h.dh(w.Static)
 	if err != nil {
 		return Keys{}, WelcomeBody{}, err
 	}
@@ -236,9 +288,9 @@ type Client struct {
 
 	mu    stdsync.Mutex
 	kcp   *kcp.KCP
-	rx    []byte   // the server-link stream's bytes not yet read as messages
-	sn    uint32   // the next sequence number of the server-link stream
-	out   [][]byte // KCP output waiting to be sealed and sent
+	rx    streamReader // the server link's reliable messages
+	sn    uint32       // the next sequence number of the server-link stream
+	out   [][]byte     // KCP output waiting to be sealed and sent
 	peers map[uint32]*Peer
 
 	proxy *lobby.LobbyProxy
@@ -253,6 +305,10 @@ type Client struct {
 	PeerIn atomic.Uint64
 	// ServerClosed is set when the server closed the link (close frame).
 	ServerClosed atomic.Bool
+	// StreamBroken is set when the server's reliable stream could not be
+	// read on (a length over MaxReliable or of more than 3 bytes, a KCP
+	// message longer than a segment): nothing more is read from it.
+	StreamBroken atomic.Bool
 	// MaxIn is the largest datagram received.
 	MaxIn atomic.Int64
 	muted atomic.Bool
@@ -655,18 +711,11 @@ func (c *Client) handle(b []byte, from netip.AddrPort) {
 				}
 				m := make([]byte, n)
 				c.kcp.Recv(m)
-				c.rx = append(c.rx, m...)
+				msgs = c.rx.push(msgs, m)
 			}
-			// The stream's messages: a uvarint length, then the bytes.
-			for {
-				n, h := binary.Uvarint(c.rx)
-				if h <= 0 || uint64(len(c.rx)-h) < n {
-					break
-				}
-				msgs = append(msgs, c.rx[h:h+int(n)])
-				c.rx = c.rx[h+int(n):]
+			if c.rx.broken {
+				c.StreamBroken.Store(true)
 			}
-			c.rx = append([]byte(nil), c.rx...)
 			out := c.takeOut()
 			c.mu.Unlock()
 			c.sendOut(out)
@@ -686,6 +735,60 @@ func (c *Client) handle(b []byte, from netip.AddrPort) {
 	if reply != nil && !c.muted.Load() {
 		_ = c.SendFrames(reply)
 	}
+}
+
+// streamReader cuts a link's reliable stream (docs/PROTOCOL.md, "Reliable
+// stream framing": each message's length as a uvarint, then its bytes)
+// into messages.
+type streamReader struct {
+	rx     []byte // the bytes not yet read as messages
+	broken bool
+}
+
+// maxStreamHeld bounds streamReader.rx: one message being reassembled
+// (its length and MaxReliable bytes) and one segment.
+const maxStreamHeld = 3 + MaxReliable + StreamSegment
+
+// push takes one KCP message of the stream and appends the messages it
+// completes to msgs. A stream that cannot be read on, as engine/net
+// decides it (a length over MaxReliable or of more than 3 bytes, a KCP
+// message longer than a segment), is broken: its buffer is freed and
+// nothing more is read from it, so it never holds more than
+// maxStreamHeld bytes.
+func (r *streamReader) push(msgs [][]byte, m []byte) [][]byte {
+	if r.broken {
+		return msgs
+	}
+	if len(m) > StreamSegment {
+		r.fail()
+		return msgs
+	}
+	r.rx = append(r.rx, m...)
+	cut := false
+	for {
+		n, h := binary.Uvarint(r.rx)
+		if h < 0 || h > 3 || (h == 0 && len(r.rx) >= 3) || n > MaxReliable {
+			r.fail()
+			return msgs
+		}
+		if h == 0 || uint64(len(r.rx)-h) < n {
+			break
+		}
+		msgs = append(msgs, r.rx[h:h+int(n)])
+		r.rx = r.rx[h+int(n):]
+		cut = true
+	}
+	if cut {
+		// Keep the rest in a fresh array: the messages keep the old one.
+		r.rx = append([]byte(nil), r.rx...)
+	}
+	return msgs
+}
+
+// fail breaks the stream and frees its buffer.
+func (r *streamReader) fail() {
+	r.broken = true
+	r.rx = nil
 }
 
 func (c *Client) message(m []byte) {

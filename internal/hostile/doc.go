@@ -4,8 +4,10 @@
 // engine never does.
 //
 // It runs the hello/cookie/welcome handshake with X25519 and the project's
-// key derivation (or stops after echoing the cookie), seals datagrams with
-// the negotiated AEAD and its own packet numbers, and builds any frame:
+// key derivation (or stops after echoing the cookie), with credentials if
+// asked (the auth block sealed to the key the cookie reply names), seals
+// datagrams with the negotiated AEAD and its own packet numbers, and
+// builds any frame:
 // KCP segments of any sequence number and length (empty messages,
 // out-of-order segments), relay records, fan-out frames, pings. A Client
 // keeps a real KCP stream on its server link for lobby calls (through the

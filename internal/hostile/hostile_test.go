@@ -3,9 +3,11 @@ package hostile
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"os"
+	stdsync "sync"
 	"testing"
 	"time"
 
@@ -255,4 +257,147 @@ func FuzzParsePeerAdd(f *testing.F) {
 			t.Fatalf("cipher %d accepted", p.Keys.Cipher)
 		}
 	})
+}
+
+// TestStreamReaderBounded: the client's reassembly of the server's
+// reliable stream cuts messages however the stream is split, and holds at
+// most one message being reassembled (MaxReliable) and one segment: a
+// length over MaxReliable, a length of more than 3 bytes or a KCP message
+// longer than a segment stops the stream (Broken) instead of growing the
+// buffer, and nothing more is delivered from it.
+func TestStreamReaderBounded(t *testing.T) {
+	frame := func(m []byte) []byte { return append(binary.AppendUvarint(nil, uint64(len(m))), m...) }
+	big := bytes.Repeat([]byte{'b'}, MaxReliable)
+	stream := append(append(frame([]byte("one")), frame(big)...), frame([]byte("three"))...)
+	var r streamReader
+	var got [][]byte
+	for i := 0; i < len(stream); i += 7 { // every 7 bytes: lengths split too
+		got = r.push(got, stream[i:min(i+7, len(stream))])
+	}
+	if len(got) != 3 || string(got[0]) != "one" || !bytes.Equal(got[1], big) || string(got[2]) != "three" || r.broken || len(r.rx) != 0 {
+		t.Fatalf("%d messages, broken %v, %d bytes held", len(got), r.broken, len(r.rx))
+	}
+
+	seg := bytes.Repeat([]byte{'x'}, StreamSegment)
+	for _, tc := range []struct {
+		name   string
+		header []byte
+	}{
+		{"1 GiB length", binary.AppendUvarint(nil, 1<<30)},
+		{"MaxReliable+1", binary.AppendUvarint(nil, MaxReliable+1)},
+		{"4-byte length", []byte{0x81, 0x80, 0x80, 0x00}},
+	} {
+		var r streamReader
+		got := r.push(nil, tc.header)
+		// A server that goes on sending: 300 segments, past MaxReliable.
+		for range 300 {
+			got = r.push(got, seg)
+			if len(r.rx) > maxStreamHeld {
+				t.Fatalf("%s: %d bytes held (bound %d)", tc.name, len(r.rx), maxStreamHeld)
+			}
+		}
+		if !r.broken || len(got) != 0 {
+			t.Errorf("%s: broken %v, %d messages delivered", tc.name, r.broken, len(got))
+		}
+	}
+	// A KCP message longer than one segment.
+	var r2 streamReader
+	if got := r2.push(nil, frame(bytes.Repeat([]byte{'y'}, StreamSegment+10))); !r2.broken || len(got) != 0 || len(r2.rx) != 0 {
+		t.Errorf("a %d-byte KCP message: broken %v, %d messages, %d bytes held", StreamSegment+13, r2.broken, len(got), len(r2.rx))
+	}
+}
+
+// TestCredentials: the credentials handshake written from PROTOCOL.md
+// (cookie reply naming the key, auth block sealed to it, the block in the
+// transcript) is accepted by the real engine: the hook opens what was
+// sealed, the welcome opens with the keys, and the hook's refusals come
+// back as their reject reasons.
+func TestCredentials(t *testing.T) {
+	var mu stdsync.Mutex
+	var seen []string
+	srv, err := sync.ListenServer("127.0.0.1:0", sync.ServerConfig{NoTCP: true, Net: net.Config{
+		AuthInline: true,
+		Authenticate: func(_ context.Context, r *net.AuthRequest) (net.AuthResult, error) {
+			mu.Lock()
+			seen = append(seen, string(r.Credentials))
+			mu.Unlock()
+			switch string(r.Credentials) {
+			case "good":
+				return net.AuthResult{User: "alice"}, nil
+			case "old":
+				return net.AuthResult{}, net.ErrExpired
+			}
+			return net.AuthResult{}, net.ErrUnauthorized
+		},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addr := srv.Host().LocalAddr()
+	key := srv.Host().Identity().Current()
+	for _, tc := range []struct {
+		creds  string
+		reject byte
+	}{{"good", 0}, {"old", RejectExpired}, {"forged", RejectUnauthorized}} {
+		c, err := Listen("127.0.0.9:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs, _ := NewHandshake(false)
+		hs.Credentials = []byte(tc.creds)
+		if err := hs.GetCookie(ctx, c, addr); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(hs.CookieKey, key[:]) || len(hs.Auth) != len(tc.creds)+TagSize {
+			t.Fatalf("cookie reply named %x (want %x), auth block %d bytes", hs.CookieKey, key, len(hs.Auth))
+		}
+		_, body, err := hs.Finish(ctx, c, addr)
+		c.Close()
+		var rej *RejectError
+		switch {
+		case tc.reject == 0 && (err != nil || body.ClientID < 1000):
+			t.Fatalf("%s: %+v, %v", tc.creds, body, err)
+		case tc.reject != 0 && (!errors.As(err, &rej) || rej.Reason != tc.reject):
+			t.Fatalf("%s: %v, want reject %d", tc.creds, err, tc.reject)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 || seen[0] != "good" || seen[1] != "old" || seen[2] != "forged" {
+		t.Fatalf("the hook saw %q", seen)
+	}
+}
+
+// TestHelloAuthLayout: a hello with flag bit 2 has its cookie area of 24
+// bytes, the ticket ID and the auth block where PROTOCOL.md puts them, and
+// cookie replies of other sizes than 67 or 171 bytes are refused.
+func TestHelloAuthLayout(t *testing.T) {
+	pub := bytes.Repeat([]byte{7}, 32)
+	bare := AppendHelloAuth(nil, Version, 0, pub, [KeyIDSize]byte{}, nil, nil)
+	if len(bare) != HelloSize || bare[3] != FlagAuth || bare[44] != 0 || binary.LittleEndian.Uint16(bare[85:]) != 0 {
+		t.Fatalf("hello without a cookie: % x", bare)
+	}
+	cookie, auth := bytes.Repeat([]byte{1}, CookieSize), bytes.Repeat([]byte{2}, 400)
+	h := AppendHelloAuth(nil, Version, FlagAES, pub, [KeyIDSize]byte{}, cookie, auth)
+	if len(h) != 87+len(auth) || h[3] != FlagAES|FlagAuth || h[44] != CookieSize || !bytes.Equal(h[45:69], cookie) ||
+		!bytes.Equal(h[69:85], make([]byte, TicketSize)) || binary.LittleEndian.Uint16(h[85:]) != uint16(len(auth)) || !bytes.Equal(h[87:], auth) {
+		t.Fatalf("hello with a cookie and %d bytes of auth block: %d bytes", len(auth), len(h))
+	}
+	for _, n := range []int{CookieReplySize, CookieKeySize - 1, CookieKeySize + 1, CookieKeySize + 103} {
+		b := make([]byte, n)
+		b[0] = KindCookie
+		if _, _, _, err := ParseCookieKey(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("a %d-byte cookie reply: %v", n, err)
+		}
+	}
+	b := make([]byte, CookieKeySize)
+	b[0] = KindCookie
+	b[3] = 5
+	b[CookieKeySize-1] = 9
+	if tag, c, k, err := ParseCookieKey(b); err != nil || len(tag) != DialTagSize || tag[0] != 5 || len(c) != CookieSize || len(k) != 32 || k[31] != 9 {
+		t.Fatalf("cookie reply: %x %x %v", c, k, err)
+	}
 }

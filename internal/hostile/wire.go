@@ -47,6 +47,12 @@ const (
 	KCPMTU = LinkDatagram - DataHeaderSize - TagSize - FrameHeaderSize
 	// KCPOverhead is KCP's segment header.
 	KCPOverhead = 24
+	// StreamSegment is the most stream bytes one KCP message carries (one
+	// segment).
+	StreamSegment = KCPMTU - KCPOverhead
+	// MaxReliable is the largest reliable message (256 KiB); its length
+	// in the stream is a uvarint of 1 to 3 bytes.
+	MaxReliable = 256 << 10
 	// KCPConv is the conversation ID of every Skein KCP stream ("SKN1").
 	KCPConv = 0x534b4e31
 	// WelcomeHeader is kind, cipher, the server's ephemeral key and its
@@ -94,6 +100,40 @@ const (
 	CipherAES    byte = 2
 )
 
+// Hello flags (byte 3).
+const (
+	// FlagAES asks for AES-256-GCM.
+	FlagAES byte = 1 << 0
+	// FlagAuth: the hello carries credentials (an auth block).
+	FlagAuth byte = 1 << 2
+)
+
+// Reject reasons (docs/PROTOCOL.md, Handshake and Credentials).
+const (
+	RejectVersion         byte = 1
+	RejectFull            byte = 2
+	RejectBadCookie       byte = 3
+	RejectBusy            byte = 4
+	RejectUnauthorized    byte = 5
+	RejectBanned          byte = 6
+	RejectExpired         byte = 7
+	RejectAlreadyLoggedIn byte = 8
+	RejectAuthUnavailable byte = 9
+)
+
+// Layout of a hello with flag bit 2: the cookie area is always 24 bytes,
+// then the resume ticket ID, then the auth block's length and bytes.
+const (
+	helloPrefix    = 4 + 32 + KeyIDSize // kind, version, flags, e_c, key ID
+	helloTicketOff = helloPrefix + 1 + CookieSize
+	helloAuthOff   = helloTicketOff + TicketSize
+	// TicketSize is the resume ticket ID's size in the hello.
+	TicketSize = 16
+	// CookieKeySize is a cookie reply that names the server's static key
+	// (to a hello with flag bit 2), without a certificate.
+	CookieKeySize = CookieReplySize + 32
+)
+
 // ErrMalformed is returned by every parser here for input it refuses.
 var ErrMalformed = errors.New("hostile: malformed packet")
 
@@ -120,6 +160,67 @@ func AppendHelloKey(b []byte, version uint16, flags byte, pub []byte, keyID [Key
 		b = append(b, 0)
 	}
 	return b
+}
+
+// AppendHelloAuth appends a hello with flag bit 2 (added to flags): the
+// cookie area of 24 bytes (zeros without a cookie), a zero ticket ID and
+// the auth block (empty in the hello without a cookie), padded to at least
+// HelloSize.
+func AppendHelloAuth(b []byte, version uint16, flags byte, pub []byte, keyID [KeyIDSize]byte, cookie, auth []byte) []byte {
+	start := len(b)
+	b = append(b, KindHello)
+	b = binary.LittleEndian.AppendUint16(b, version)
+	b = append(b, flags|FlagAuth)
+	var k [32]byte
+	copy(k[:], pub)
+	b = append(b, k[:]...)
+	b = append(b, keyID[:]...)
+	b = append(b, byte(len(cookie)))
+	b = append(b, cookie...)
+	for len(b)-start < helloAuthOff {
+		b = append(b, 0) // the rest of the cookie area, the ticket ID
+	}
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(auth)))
+	b = append(b, auth...)
+	for len(b)-start < HelloSize {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// ParseCookieKey returns the dial tag, the cookie and the server's static
+// key of the cookie reply to a hello with flag bit 2 (67 bytes, or 171
+// with a certificate, which is ignored).
+func ParseCookieKey(b []byte) (tag, cookie, serverKey []byte, err error) {
+	if (len(b) != CookieKeySize && len(b) != CookieKeySize+104) || b[0] != KindCookie {
+		return nil, nil, nil, ErrMalformed
+	}
+	return b[3 : 3+DialTagSize], b[3+DialTagSize : CookieReplySize], b[CookieReplySize:CookieKeySize], nil
+}
+
+// SealCredentials returns the auth block of creds for a hello whose first
+// 44 bytes are hello (flag bit 2 set, zero ticket ID), sealed to the
+// server's static key: ChaCha20-Poly1305 with a zero nonce under
+// HKDF-SHA256(es, SHA-256("skein v4 credentials" ‖ hello[:44] ‖ ticket ID
+// ‖ S), "skein v4 credentials key"). es is X25519(e_c, S).
+func SealCredentials(es, hello, serverKey, creds []byte) ([]byte, error) {
+	if len(hello) < helloPrefix || len(serverKey) != 32 {
+		return nil, ErrMalformed
+	}
+	d := sha256.New()
+	d.Write([]byte("skein v4 credentials"))
+	d.Write(hello[:helloPrefix])
+	d.Write(make([]byte, TicketSize))
+	d.Write(serverKey)
+	key, err := hkdf.Key(sha256.New, es, d.Sum(nil), "skein v4 credentials key", chacha20poly1305.KeySize)
+	if err != nil {
+		return nil, fmt.Errorf("hostile: credentials key: %w", err)
+	}
+	a, err := chacha20poly1305.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("hostile: credentials: %w", err)
+	}
+	return a.Seal(nil, make([]byte, chacha20poly1305.NonceSize), creds, nil), nil
 }
 
 // ParseCookie returns the cookie of a cookie packet (to a hello without
@@ -213,10 +314,17 @@ type Keys struct {
 // Transcript is the handshake's transcript hash: SHA-256("skein v4
 // handshake" ‖ the hello's first 44 bytes (kind, version, flags, client
 // ephemeral key, key ID) ‖ the welcome's first 66 bytes).
+//
+// For a hello with flag bit 2 the auth block, after its length (2), comes
+// between the hello's bytes and the welcome's.
 func Transcript(hello, welcome []byte) []byte {
 	h := sha256.New()
 	h.Write([]byte("skein v4 handshake"))
-	h.Write(hello[:4+32+KeyIDSize])
+	h.Write(hello[:helloPrefix])
+	if hello[3]&FlagAuth != 0 && len(hello) >= helloAuthOff+2 {
+		n := int(binary.LittleEndian.Uint16(hello[helloAuthOff:]))
+		h.Write(hello[helloAuthOff : helloAuthOff+2+min(n, len(hello)-helloAuthOff-2)])
+	}
 	h.Write(welcome[:WelcomeHeader])
 	return h.Sum(nil)
 }

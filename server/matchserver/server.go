@@ -269,6 +269,12 @@ func (s *Server) handle(e sync.Event) {
 				s.post(m, func() { s.dropPlayer(m, e.Peer) })
 			}
 		}
+	case sync.EventBack:
+		if errors.Is(e.Err, net.ErrSessionRestarted) {
+			// A new process took the session over and numbers its
+			// requests from 1 again: forget the old one's reply cache.
+			s.reqs.LinkDown(e.Peer)
+		}
 	case sync.EventMessage:
 		if e.Group != net.NoHost {
 			return // game traffic to a match the server is in: not the lobby's
@@ -278,7 +284,7 @@ func (s *Server) handle(e sync.Event) {
 			s.lobLog.Debug("bad lobby call", "client", e.Peer, "error", err)
 		}
 	case sync.EventMemberJoin, sync.EventMemberLeave, sync.EventHostChange, sync.EventRelayStateChange, sync.EventNATType,
-		sync.EventMemberAway, sync.EventMemberBack, sync.EventAway, sync.EventBack:
+		sync.EventMemberAway, sync.EventMemberBack, sync.EventAway:
 		// The server's view of its matches' groups: the lobby keeps its
 		// own member lists (match.members), changed on its goroutines.
 		// A suspended client (EventAway) keeps its lobby place and its

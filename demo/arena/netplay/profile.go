@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,8 +54,10 @@ func LoadProfile(dir, name string) (Profile, error) {
 	}
 	path := filepath.Join(dir, profileFile)
 	var p Profile
-	b, err := os.ReadFile(path)
+	b, err := readProfileFile(path)
 	switch {
+	case errors.Is(err, errProfileTooLarge):
+		return Profile{}, fmt.Errorf("profile %s: %w (delete it to start a new one)", path, err)
 	case err == nil:
 		if p, err = parseProfile(b); err != nil {
 			return Profile{}, fmt.Errorf("profile %s: %w (delete it to start a new one)", path, err)
@@ -86,9 +89,38 @@ func LoadProfile(dir, name string) (Profile, error) {
 // Credentials are the profile as the match server's open mode reads them.
 func (p Profile) Credentials() []byte { return matchserver.AppendProfile(nil, p.ID, p.Name) }
 
+// errProfileTooLarge: the profile file is over maxProfileFile bytes.
+var errProfileTooLarge = errors.New("larger than 4 KiB")
+
+// readProfileFile reads the profile file at path: at most
+// maxProfileFile+1 bytes of it, so that a huge file (or a path that is
+// /dev/zero or a pipe) costs no more than that before it is refused with
+// errProfileTooLarge.
+func readProfileFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err // LoadProfile wraps it (and tells os.ErrNotExist apart)
+	}
+	defer f.Close()
+	return readLimited(f, maxProfileFile)
+}
+
+// readLimited reads r to its end if it holds at most limit bytes, and
+// refuses it (errProfileTooLarge) after reading limit+1 otherwise.
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, errProfileTooLarge
+	}
+	return b, nil
+}
+
 func parseProfile(b []byte) (Profile, error) {
 	if len(b) > maxProfileFile {
-		return Profile{}, errors.New("larger than 4 KiB")
+		return Profile{}, errProfileTooLarge
 	}
 	var p Profile
 	sc := bufio.NewScanner(bytes.NewReader(b))

@@ -2,6 +2,7 @@ package netplay
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -37,6 +38,68 @@ func TestProfile(t *testing.T) {
 	}
 	if _, err := LoadProfile(dir, "x"); err == nil {
 		t.Fatal("bad profile file accepted")
+	}
+}
+
+// endless is an endless stream of 'a's that counts the bytes read.
+type endless struct{ n int64 }
+
+func (e *endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'a'
+	}
+	e.n += int64(len(p))
+	return len(p), nil
+}
+
+// TestProfileTooLarge: a profile file over 4 KiB is refused with a clear
+// error after reading at most 4 KiB + 1 of it (an endless one too), and
+// one of exactly 4 KiB is read.
+func TestProfileTooLarge(t *testing.T) {
+	var e endless
+	if _, err := readLimited(&e, maxProfileFile); !errors.Is(err, errProfileTooLarge) {
+		t.Fatalf("endless file: %v", err)
+	}
+	if e.n > maxProfileFile+1 {
+		t.Fatalf("read %d bytes of an endless file to refuse it (limit %d)", e.n, maxProfileFile)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, profileFile)
+	body := []byte("id 0123456789abcdef\nname Big\n")
+	pad := func(n int) []byte {
+		b := append([]byte(nil), body...)
+		for len(b) < n {
+			b = append(b, '#')
+		}
+		return b
+	}
+	if err := os.WriteFile(path, pad(maxProfileFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := LoadProfile(dir, ""); err != nil || p.ID != "0123456789abcdef" || p.Name != "Big" {
+		t.Fatalf("a profile of exactly %d bytes: %+v, %v", maxProfileFile, p, err)
+	}
+	if err := os.WriteFile(path, pad(maxProfileFile+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadProfile(dir, "")
+	if !errors.Is(err, errProfileTooLarge) {
+		t.Fatalf("a profile of %d bytes: %v", maxProfileFile+1, err)
+	}
+	t.Logf("refused: %v", err)
+	// The refused file is left alone (the player decides).
+	if b, err := os.ReadFile(path); err != nil || len(b) != maxProfileFile+1 {
+		t.Fatalf("the refused profile was changed: %d bytes, %v", len(b), err)
+	}
+	// A profile that is an endless device is refused too, not read whole.
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		zdir := t.TempDir()
+		if err := os.Symlink("/dev/zero", filepath.Join(zdir, profileFile)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadProfile(zdir, ""); !errors.Is(err, errProfileTooLarge) {
+			t.Fatalf("a profile linked to /dev/zero: %v", err)
+		}
 	}
 }
 

@@ -881,6 +881,10 @@ func TestAttacks(t *testing.T) {
 			})
 		})
 	})
+
+	// 9. Connect tokens that must be refused, from many sources, against
+	// a server run with -auth token (token_test.go).
+	t.Run("9-token-flood", attackTokenFlood)
 }
 
 // badText says what is wrong with a name or line the server passed on:

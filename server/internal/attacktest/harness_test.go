@@ -89,6 +89,9 @@ type server struct {
 	exited chan struct{}
 	mu     stdsync.Mutex
 	tail   []string // the last lines of its stderr (a panic, if it died)
+	// creds, if set, gives each legitimate connect its credentials (a
+	// fresh connect token for a server run with -auth token).
+	creds func() []byte
 }
 
 func startServer(t *testing.T, o serverOpts) *server {
@@ -304,7 +307,7 @@ func (s *server) procCPU(t *testing.T) time.Duration {
 type expect [][]string
 
 // refusals is every metric that counts refused input.
-var refusals = []string{"skein_drops_total", "skein_handshake_failures_total", "skein_lobby_bad_calls_total", "skein_lobby_chat_dropped_total", "skein_match_queue_full_total", "skein_slow_client_kicks_total", "skein_lobby_refused_total", "skein_lobby_rate_limited_total", "skein_tcp_refused_total", "skein_tcp_closed_total", "skein_admission_refused_total", "skein_busy_rejects_total", "skein_pending_expired_total"}
+var refusals = []string{"skein_drops_total", "skein_login_refused_total", "skein_handshake_failures_total", "skein_lobby_bad_calls_total", "skein_lobby_chat_dropped_total", "skein_match_queue_full_total", "skein_slow_client_kicks_total", "skein_lobby_refused_total", "skein_lobby_rate_limited_total", "skein_tcp_refused_total", "skein_tcp_closed_total", "skein_admission_refused_total", "skein_busy_rejects_total", "skein_pending_expired_total"}
 
 // checkCounters fails t unless each group in e saw an increase. A name
 // without labels matches every label set of that metric but one:

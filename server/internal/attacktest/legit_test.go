@@ -74,8 +74,12 @@ func probeOnce(srv *server, rounds int, p *probeResult) {
 		case <-ctx.Done():
 		}
 	}()
+	var cfg sync.ClientConfig
+	if srv.creds != nil {
+		cfg.Credentials = srv.creds()
+	}
 	start := time.Now()
-	c, err := lobbytest.DialFrom(ctx, LegitAddr+":0", srv.udp, sync.ClientConfig{})
+	c, err := lobbytest.DialFrom(ctx, LegitAddr+":0", srv.udp, cfg)
 	if err != nil {
 		p.failures++
 		p.errs = append(p.errs, "connect: "+err.Error())

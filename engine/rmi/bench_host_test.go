@@ -1,0 +1,151 @@
+package rmi_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/skein-dev/skein/engine/net"
+	"github.com/skein-dev/skein/engine/rmi"
+	"github.com/skein-dev/skein/engine/rmi/internal/testidl"
+)
+
+// BenchmarkRequestRoundTripHost is BenchmarkRequestRoundTrip on Skein's
+// own transport: a client and a server net.Host on loopback UDP, each
+// draining its events on one goroutine (the client's is the benchmark's:
+// it sends a request, then drains events until the answer's callback has
+// run, as a game loop would). impl=rmigen is the generated proxy and stub
+// over rmi.Requests and two Dispatchers; impl=hand is the hand-written
+// request/response of BenchmarkRequestRoundTrip sent through the same two
+// hosts. Both answer on the reliable stream.
+func BenchmarkRequestRoundTripHost(b *testing.B) {
+	b.Run("impl=rmigen", func(b *testing.B) {
+		srv, cli := hostPair(b)
+		srvD := rmi.NewDispatcher()
+		srvD.SetRequests(rmi.NewRequests(srv, rmi.RequestConfig{}))
+		if err := srvD.Attach(&testidl.ServiceStub{Double: doubleHandler}); err != nil {
+			b.Fatal(err)
+		}
+		stop := serveEvents(b, srv, func(e net.Event) { _, _ = srvD.DispatchEvent(e) })
+		defer stop()
+		cliR := rmi.NewRequests(cli, rmi.RequestConfig{})
+		cliD := rmi.NewDispatcher()
+		cliD.SetRequests(cliR)
+		proxy := testidl.NewServiceProxy(cliR)
+		var answered bool
+		done := func(twice int64, _ testidl.Code, err error) {
+			if err != nil {
+				b.Error(err)
+			}
+			rrSum += twice
+			answered = true
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			answered = false
+			if _, err := proxy.Double(net.ServerID, rmi.Reliable, int32(i), testidl.CodeTeapot, done); err != nil {
+				b.Fatal(err)
+			}
+			drainUntil(ctx, b, cli, &answered, func(e net.Event) { _, _ = cliD.DispatchEvent(e) })
+		}
+	})
+	b.Run("impl=hand", func(b *testing.B) {
+		srv, cli := hostPair(b)
+		h := newHandRR()
+		h.toCallee, h.toCaller = cli, srv
+		stop := serveEvents(b, srv, func(e net.Event) {
+			if e.Kind == net.EventMessage {
+				_ = h.serve(e.Peer, e.Delivery, e.Data)
+			}
+		})
+		defer stop()
+		var answered bool
+		done := func(twice int64, _ testidl.Code, err error) {
+			if err != nil {
+				b.Error(err)
+			}
+			rrSum += twice
+			answered = true
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			answered = false
+			if err := h.double(int32(i), testidl.CodeTeapot, done); err != nil {
+				b.Fatal(err)
+			}
+			drainUntil(ctx, b, cli, &answered, func(e net.Event) {
+				if e.Kind == net.EventMessage {
+					_ = h.receive(e.Peer, e.Delivery, e.Data)
+				}
+			})
+		}
+	})
+}
+
+// hostPair returns a server host and a client host connected to it over
+// loopback UDP, closed when b ends.
+func hostPair(b *testing.B) (srv, cli *net.Host) {
+	b.Helper()
+	srv, err := net.Listen("127.0.0.1:0", net.Config{Accept: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = srv.Close() })
+	cli, err = net.Listen("127.0.0.1:0", net.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cli.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	connected := make(chan error, 1)
+	go func() { // the server's connect event; nothing else comes before it
+		for {
+			e, err := srv.Next(ctx)
+			if err != nil || e.Kind == net.EventConnected {
+				connected <- err
+				return
+			}
+		}
+	}()
+	if err := cli.Dial(ctx, srv.LocalAddr()); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-connected; err != nil {
+		b.Fatal(err)
+	}
+	return srv, cli
+}
+
+// serveEvents hands every event of h to f on a goroutine of its own until
+// the returned function is called.
+func serveEvents(b *testing.B, h *net.Host, f func(net.Event)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			e, err := h.Next(ctx)
+			if err != nil {
+				return
+			}
+			f(e)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// drainUntil hands h's events to f until *flag is set.
+func drainUntil(ctx context.Context, b *testing.B, h *net.Host, flag *bool, f func(net.Event)) {
+	for !*flag {
+		e, err := h.Next(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f(e)
+	}
+}
