@@ -6,8 +6,8 @@
 #   1. gofmt -l            (fails listing the unformatted files)
 #   2. go vet ./... (and the bench module's), then scripts/lint.sh:
 #      staticcheck and golangci-lint, pinned, installed on first use
-#   3. go test -race -count=1 on ./engine/..., then their allocation tests
-#      without -race
+#   3. go test -race -count=1 on ./engine/... and the server's load test,
+#      then the engine's allocation tests without -race
 #   4. go test -count=1 on every other package (tools, server, demo)
 #   5. a short fuzz pass: each func Fuzz* for FUZZTIME
 #
@@ -75,17 +75,21 @@ fi
 
 module=$(go list -m)
 mapfile -t pkgs < <(go list ./...)
-engine=() rest=()
+engine=() raced=() rest=()
 for p in "${pkgs[@]}"; do
   case "$p" in
     "$module"/engine | "$module"/engine/*) engine+=("$p") ;;
+    # The load test's 40 clients run in the test process (the server is
+    # its own binary, built without -race): under -race the package takes
+    # about 20 s on a loaded 2-core machine, 2-3 s more than without.
+    "$module"/server/internal/loadtest) raced+=("$p") ;;
     *) rest+=("$p") ;;
   esac
 done
 
 if [ ${#engine[@]} -gt 0 ]; then
-  step "go test -race -count=1 (engine: ${#engine[@]} packages)"
-  go test -race -count=1 "${engine[@]}" || fail "engine tests (-race)"
+  step "go test -race -count=1 (engine: ${#engine[@]} packages; ${raced[*]#"$module"/})"
+  go test -race -count=1 "${engine[@]}" "${raced[@]}" || fail "engine and load tests (-race)"
   # Allocation tests skip under -race (its sync.Pool drops items on
   # purpose): run them once without it.
   step "go test -count=1 -run 'Alloc' (engine, allocation counts)"

@@ -82,6 +82,7 @@ func run(args []string) error {
 	sign := fs.Duration("sign", 0, "sign -key-file's keys (current and next) with -operator-key, valid for this `duration`, store the certificates in -key-file and exit: clients trusting the operator accept them")
 	keyRotate := fs.Bool("key-rotate", false, "make the next key the current one (the old key is dropped), print it and exit")
 	pendingTimeout := fs.Duration("pending-timeout", 3*time.Second, "how long a client may take to confirm its handshake ($SKEIN_PENDING_TIMEOUT)")
+	linkTimeout := fs.Duration("link-timeout", 0, "how long a client may stay silent before its link times out: with -resume-grace it is suspended and its match mates see it away, without it is removed; 0: 4 s with resume on, 10 s with it off ($SKEIN_LINK_TIMEOUT)")
 	resumeGrace := fs.Duration("resume-grace", net.DefaultResumeGrace, "how long a client whose link timed out keeps its session (ID, groups, reliable messages) to resume it; 0 turns resume off ($SKEIN_RESUME_GRACE)")
 	// Who may connect (docs/PROTOCOL.md, "Credentials"; README, "Auth").
 	var af authFlags
@@ -100,7 +101,7 @@ func run(args []string) error {
 		"max-clients": "SKEIN_MAX_CLIENTS", "log-json": "SKEIN_LOG_JSON", "shutdown-timeout": "SKEIN_SHUTDOWN_TIMEOUT",
 		"handshake-rate": "SKEIN_HANDSHAKE_RATE", "source-handshake-rate": "SKEIN_SOURCE_HANDSHAKE_RATE", "source-links": "SKEIN_SOURCE_LINKS",
 		"source-pending": "SKEIN_SOURCE_PENDING", "max-pending": "SKEIN_MAX_PENDING", "pending-timeout": "SKEIN_PENDING_TIMEOUT",
-		"resume-grace":        "SKEIN_RESUME_GRACE",
+		"resume-grace": "SKEIN_RESUME_GRACE", "link-timeout": "SKEIN_LINK_TIMEOUT",
 		"link-receive-budget": "SKEIN_LINK_RECEIVE_BUDGET", "host-receive-budget": "SKEIN_HOST_RECEIVE_BUDGET",
 		"tcp-per-ip": "SKEIN_TCP_PER_IP", "token-max-lifetime": "SKEIN_TOKEN_MAX_LIFETIME", "share-users": "SKEIN_SHARE_USERS", "lobby-call-rate": "SKEIN_LOBBY_CALL_RATE", "lobby-call-burst": "SKEIN_LOBBY_CALL_BURST", "lobby-chat-room": "SKEIN_LOBBY_CHAT_ROOM",
 	} {
@@ -148,6 +149,9 @@ func run(args []string) error {
 	}
 	if *resumeGrace < 0 {
 		return fmt.Errorf("-resume-grace %v: must be 0 (off) or positive", *resumeGrace)
+	}
+	if *linkTimeout < 0 {
+		return fmt.Errorf("-link-timeout %v: must be positive, or 0 for the default", *linkTimeout)
 	}
 	if *linkBudget < 0 || *hostBudget < 0 {
 		return fmt.Errorf("-link-receive-budget %d, -host-receive-budget %d: must be positive, or 0 for the default", *linkBudget, *hostBudget)
@@ -223,6 +227,7 @@ func run(args []string) error {
 		MaxPending:          *maxPending,
 		PendingTimeout:      *pendingTimeout,
 		ResumeGrace:         *resumeGrace,
+		Timeout:             *linkTimeout, // 0: matchserver.DefaultAwayAfter with resume, the engine's 10 s without
 		LinkReceiveBudget:   *linkBudget,
 		HostReceiveBudget:   *hostBudget,
 	}

@@ -230,7 +230,7 @@ func TestKeyFlags(t *testing.T) {
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-log-level", "loud"}, {"-max-clients", "0"}, {"-tcp-per-ip", "0"}, {"extra"}, {"-lobby-call-rate", "0"}, {"-lobby-call-burst", "-1"}, {"-lobby-chat-room", "0"}, {"-lobby-call-rate", "NaN"},
 		{"-handshake-rate", "0"}, {"-source-handshake-rate", "0"}, {"-source-links", "-3"}, {"-source-pending", "-2"},
-		{"-max-pending", "-5"}, {"-pending-timeout", "0s"}, {"-resume-grace", "-1s"}, {"-link-receive-budget", "-1"}, {"-host-receive-budget", "-1"}} {
+		{"-max-pending", "-5"}, {"-pending-timeout", "0s"}, {"-resume-grace", "-1s"}, {"-link-timeout", "-1s"}, {"-link-receive-budget", "-1"}, {"-host-receive-budget", "-1"}} {
 		if err := run(args); err == nil {
 			t.Errorf("run(%q) accepted", args)
 		}

@@ -118,11 +118,30 @@ func TestBatonEventFromElsewhere(t *testing.T) {
 func TestBatonGoesBack(t *testing.T) {
 	checkGoroutines(t)
 	srv, cli := pair(t, net.Config{}, net.Config{})
+	// The baton is with the reader goroutine (every take returned, pair's
+	// Next included), and then the server's Next takes it: it waits, with
+	// nothing queued, before "one" is sent. (Sending first let the reader
+	// goroutine queue "one" before Next came on a loaded machine: Next
+	// took it without the baton, and nothing was ever given back.)
+	waitFor(t, "pair's baton to go back", func() bool { b := srv.Stats().Baton; return b.Takes == b.Returns })
+	before := srv.Stats().Baton
+	got := make(chan net.Event, 1)
+	go func() {
+		defer close(got)
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if e, err := srv.Next(ctx); err == nil {
+			got <- e
+		}
+	}()
+	waitFor(t, "the server's Next to take the baton", func() bool { return srv.Stats().Baton.Takes > before.Takes })
 	if err := cli.Send(net.ServerID, net.Reliable, []byte("one")); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, srv, net.EventMessage, cli.ID()) // the server's Next takes the baton
-	waitFor(t, "the baton to go back", func() bool { return srv.Stats().Baton.Returns > 0 })
+	if e := <-got; e.Kind != net.EventMessage || e.Peer != cli.ID() {
+		t.Fatalf("the server's Next got %v from %v, want the message", e.Kind, e.Peer)
+	}
+	waitFor(t, "the baton to go back", func() bool { return srv.Stats().Baton.Returns > before.Returns })
 	for i := range 50 {
 		if err := cli.Send(net.ServerID, net.Reliable, fmt.Appendf(nil, "m%d", i)); err != nil {
 			t.Fatal(err)

@@ -503,3 +503,89 @@ func TestStalledReceiveBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestEventQueueBytesBounded: a hostile client sends reliable messages of
+// MaxReliable bytes, as fast as the server acknowledges them, while the
+// server's application takes no events. The event queue's count (8192)
+// alone let them pile up to 2 GiB, charged to no budget; now the queue
+// holds at most EventQueueBytes of them, the rest wait in the stream
+// (charged to HostReceiveBudget), an unreliable message that does not fit
+// is dropped and counted (DropQueueBytes), and once the application
+// catches up every reliable message arrives, in order.
+func TestEventQueueBytesBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := vnet.New(1)
+		defer n.Close()
+		sconn, _ := n.Listen(netip.MustParseAddrPort("10.0.0.1:7000"))
+		cconn, _ := n.Listen(netip.MustParseAddrPort("10.0.0.2:5000"))
+		const budget = 4 * MaxReliable
+		srv, err := NewHost(sconn, Config{Accept: true, EventQueueBytes: budget})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		cli, err := NewHost(cconn, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		if err := cli.Dial(t.Context(), sconn.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		next(t, srv) // EventConnected
+
+		const count = 24 // 6 MiB
+		sent := 0
+		for deadline := time.Now().Add(time.Minute); sent < count; {
+			err := cli.Send(ServerID, Reliable, bytes.Repeat([]byte{byte(sent)}, MaxReliable))
+			switch {
+			case err == nil:
+				sent++
+			case errors.Is(err, ErrSendQueueFull) && time.Now().Before(deadline):
+				time.Sleep(10 * time.Millisecond) // the attacker keeps its queue full
+			default:
+				t.Fatalf("message %d: %v", sent, err)
+			}
+		}
+		time.Sleep(5 * time.Second) // the application is busy elsewhere
+		synctest.Wait()
+		st := srv.Stats()
+		if st.Events.Bytes > budget || srv.events.Len()*MaxReliable > budget {
+			t.Fatalf("the event queue holds %d messages, %d bytes: over its %d-byte budget", srv.events.Len(), st.Events.Bytes, budget)
+		}
+		if st.Events.Bytes != budget || st.Events.ByteStalls == 0 {
+			t.Fatalf("queue %d bytes, %d byte stalls: want it full (%d) and the stream stalled", st.Events.Bytes, st.Events.ByteStalls, budget)
+		}
+		if held := srv.HeldBytes(); held == 0 || held > int64(srv.cfg.HostReceiveBudget) {
+			t.Fatalf("the stalled stream holds %d bytes, want some, within the host budget %d", held, srv.cfg.HostReceiveBudget)
+		}
+		// An unreliable message finds no room for its bytes.
+		if err := cli.Send(ServerID, Unreliable, []byte("late")); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if d := srv.Stats().Drops[DropQueueBytes]; d != 1 {
+			t.Fatalf("DropQueueBytes = %d, want 1", d)
+		}
+
+		// The application catches up: every reliable message, in order.
+		got := 0
+		for got < count {
+			e := next(t, srv)
+			if e.Kind != EventMessage {
+				continue
+			}
+			if len(e.Data) != MaxReliable || e.Data[0] != byte(got) || e.Data[MaxReliable-1] != byte(got) {
+				t.Fatalf("message %d: %d bytes of %d", got, len(e.Data), e.Data[0])
+			}
+			got++
+			if b := srv.Stats().Events.Bytes; b > budget {
+				t.Fatalf("after message %d the queue holds %d bytes, over %d", got, b, budget)
+			}
+		}
+		synctest.Wait()
+		if b, held := srv.Stats().Events.Bytes, srv.HeldBytes(); b != 0 || held != 0 {
+			t.Fatalf("after every message was taken: queue %d bytes, %d held", b, held)
+		}
+	})
+}

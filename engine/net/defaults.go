@@ -12,6 +12,16 @@ const (
 	// DefaultEventQueue is the default of Config.EventQueue (messages
 	// waiting for the application), and of engine/sync's EventQueue.
 	DefaultEventQueue = 8192
+	// DefaultEventQueueBytes is the default of Config.EventQueueBytes
+	// (bytes of messages waiting for the application), and of
+	// engine/sync's queue's: 16 MiB, half of the default
+	// HostReceiveBudget. Without it the count alone let 8192 reliable
+	// messages of MaxReliable bytes, 2 GiB, wait in each queue.
+	DefaultEventQueueBytes = 16 << 20
+	// MinEventQueueBytes is the least Config.EventQueueBytes: two
+	// messages of MaxReliable, so that the largest message always fits
+	// once the queue has drained to half its budget.
+	MinEventQueueBytes = 2 * MaxReliable
 	// DefaultSendQueue is the default of Config.SendQueue (reliable
 	// segments waiting or in flight on one link).
 	DefaultSendQueue = 8192

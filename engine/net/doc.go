@@ -119,9 +119,11 @@
 // Connected, disconnected (with a reason: ErrTimeout, ErrClosedByPeer,
 // ErrKicked, ErrShutdown, ErrClosedLocally, ErrOverBudget) and message
 // events wait in a bounded queue until the application takes them with
-// FrameMove, Poll or Next, on its own goroutine. When the queue is full,
+// FrameMove, Poll or Next, on its own goroutine. When the queue is full
+// (Config.EventQueue messages, or Config.EventQueueBytes of their data),
 // reliable messages stay in their stream (whose window then slows the
-// sender) and unreliable ones are dropped and counted. A Next with no event
+// sender) and unreliable ones are dropped and counted (DropQueueFull,
+// DropQueueBytes). A Next with no event
 // waiting reads the host's socket itself (the reader baton, baton.go): no
 // hand-off between goroutines for an application that calls Next in a
 // loop.

@@ -70,6 +70,10 @@ type Event struct {
 
 func isMessage(e Event) bool { return e.Kind == EventMessage }
 
+// eventBytes is what a message costs the event queue's byte budget
+// (Config.EventQueueBytes): its data.
+func eventBytes(e Event) int { return len(e.Data) }
+
 // Poll returns the oldest waiting event, if any, without blocking.
 func (h *Host) Poll() (Event, bool) {
 	h.bt.giveBack()

@@ -127,9 +127,18 @@ type EventQueueStats struct {
 	Signals, Parks uint64
 	// MaxDepth is the most events that ever waited at once.
 	MaxDepth int
+	// Bytes is the size of the messages waiting now (their Data), against
+	// Config.EventQueueBytes.
+	Bytes int
+	// ByteStalls counts the times a link's next reliable message did not
+	// fit in the rest of Config.EventQueueBytes and waited in its stream
+	// (as when the queue holds EventQueue messages); unreliable messages
+	// that did not fit are dropped (DropQueueBytes).
+	ByteStalls uint64
 }
 
 func (h *Host) eventQueueStats() EventQueueStats {
 	s := h.events.Stats()
-	return EventQueueStats{Pushes: s.Pushes, Events: s.Items, Signals: s.Signals, Parks: s.Parks, MaxDepth: s.MaxDepth}
+	return EventQueueStats{Pushes: s.Pushes, Events: s.Items, Signals: s.Signals, Parks: s.Parks, MaxDepth: s.MaxDepth,
+		Bytes: h.events.Bytes(), ByteStalls: h.byteStalls.Load()}
 }

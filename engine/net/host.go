@@ -44,6 +44,14 @@ type Config struct {
 	// down) and unreliable ones are dropped (DropQueueFull). Zero means
 	// DefaultEventQueue (8192).
 	EventQueue int
+	// EventQueueBytes bounds the bytes of the messages (their Data)
+	// waiting for the application, whatever their number: a message that
+	// would take them past it waits in its stream if reliable (the sender
+	// slows down; what waits there counts against HostReceiveBudget), and
+	// is dropped if unreliable (DropQueueBytes). Zero means
+	// DefaultEventQueueBytes (16 MiB); less than MinEventQueueBytes (two
+	// MaxReliable messages) is raised to it.
+	EventQueueBytes int
 	// SendQueue bounds the reliable segments waiting or in flight on one
 	// link; Send returns ErrSendQueueFull beyond it. Zero means
 	// DefaultSendQueue (8192).
@@ -263,6 +271,8 @@ func (c Config) withDefaults() Config {
 	def(&c.HandshakeTimeout, 5*time.Second)
 	def(&c.CloseTimeout, 2*time.Second)
 	defInt(&c.EventQueue, DefaultEventQueue)
+	defInt(&c.EventQueueBytes, DefaultEventQueueBytes)
+	c.EventQueueBytes = max(c.EventQueueBytes, MinEventQueueBytes)
 	defInt(&c.SendQueue, DefaultSendQueue)
 	defInt(&c.HandshakeRate, 2000)
 	defInt(&c.RelayRate, 4000)
@@ -305,18 +315,21 @@ type Host struct {
 	epoch    time.Time
 	cookies  *cookieJar
 	events   *queue.Queue[Event]
-	bt       baton // the right to read conn (baton.go)
-	sched    scheduler
-	traffic  trafficCounters
-	relayed  trafficCounters
-	drops    dropCounters
-	srvAddr  serverAddress
-	hsOK     atomic.Uint64
-	fanouts  atomic.Uint64
-	fanned   trafficCounters
-	held     atomic.Int64 // bytes the links' KCP cores hold (HostReceiveBudget)
-	resume   resumeState  // suspended links (resume.go)
-	shedding sync.Mutex   // one reader at a time sheds over HostReceiveBudget
+	// byteStalls counts reliable messages that waited for room in
+	// Config.EventQueueBytes (EventQueueStats.ByteStalls).
+	byteStalls atomic.Uint64
+	bt         baton // the right to read conn (baton.go)
+	sched      scheduler
+	traffic    trafficCounters
+	relayed    trafficCounters
+	drops      dropCounters
+	srvAddr    serverAddress
+	hsOK       atomic.Uint64
+	fanouts    atomic.Uint64
+	fanned     trafficCounters
+	held       atomic.Int64 // bytes the links' KCP cores hold (HostReceiveBudget)
+	resume     resumeState  // suspended links (resume.go)
+	shedding   sync.Mutex   // one reader at a time sheds over HostReceiveBudget
 	// unrelSeq numbers each unreliable channel's messages across every
 	// link, so that a message fanned out by the server and one sent
 	// directly can be ordered by the same receiver.
@@ -411,6 +424,7 @@ func NewHost(conn PacketConn, cfg Config) (*Host, error) {
 	h.initAdmission(now)
 	h.log = cfg.Logger.Named("net").With("local", conn.LocalAddr().String())
 	h.events = queue.New(cfg.EventQueue, isMessage, h.sched.wakeResume)
+	h.events.SetByteLimit(cfg.EventQueueBytes, eventBytes)
 	if h.bt.init(conn); h.bt.conn != nil {
 		h.events.SetPushHook(h.bt.kick)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/netip"
 	"time"
+
+	"github.com/skein-dev/skein/engine/internal/queue"
 )
 
 func putUint64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
@@ -352,9 +354,13 @@ func (h *Host) unreliableLocked(l *link, body []byte, now time.Time, relayed boo
 	}
 	data := make([]byte, len(payload))
 	copy(data, payload)
-	if !h.events.TryPush(Event{Kind: EventMessage, Peer: l.id, Delivery: Delivery{Channel: ch}, Data: data, Relayed: relayed, Received: now, User: l.user}) {
-		l.drops.add(DropQueueFull)
-		h.drops.add(DropQueueFull)
+	switch h.events.TryPush(Event{Kind: EventMessage, Peer: l.id, Delivery: Delivery{Channel: ch}, Data: data, Relayed: relayed, Received: now, User: l.user}) {
+	case queue.Pushed:
+	case queue.Full:
+		h.dropOn(l, DropQueueFull)
+		return
+	case queue.OverBytes:
+		h.dropOn(l, DropQueueBytes)
 		return
 	}
 	l.recvSeq[ch] = seq

@@ -52,11 +52,15 @@ const (
 	// came from an address that is neither the link's validated path nor
 	// the one being validated.
 	DropUnvalidated
+	// DropQueueBytes: an unreliable message that would have taken the
+	// event queue past Config.EventQueueBytes (reliable ones wait in their
+	// stream instead: EventQueueStats.ByteStalls).
+	DropQueueBytes
 	// NumDropReasons is the number of drop reasons.
 	NumDropReasons
 )
 
-var dropNames = [NumDropReasons]string{"malformed", "bad_seal", "replay", "unknown_peer", "queue_full", "rate_limited", "unexpected", "stale", "relay_denied", "oversize", "over_budget", "unvalidated"}
+var dropNames = [NumDropReasons]string{"malformed", "bad_seal", "replay", "unknown_peer", "queue_full", "rate_limited", "unexpected", "stale", "relay_denied", "oversize", "over_budget", "unvalidated", "queue_bytes"}
 
 func (r DropReason) String() string {
 	if r >= 0 && r < NumDropReasons {

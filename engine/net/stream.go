@@ -126,7 +126,7 @@ const pumpBatch = 64
 // reusable event slice.
 func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok bool) {
 	h := l.h
-	room := h.events.Room()
+	room, roomBytes := h.events.Room(), h.events.RoomBytes()
 	evs := (*scratch)[:0]
 	defer func() {
 		h.events.Push(evs...)
@@ -144,7 +144,10 @@ func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok boo
 				h.dropOn(l, DropMalformed)
 				continue
 			}
-			if room <= 0 {
+			if room <= 0 || len(msg) > roomBytes {
+				if room > 0 {
+					h.byteStalls.Add(1)
+				}
 				l.stallLocked()
 				return true
 			}
@@ -152,6 +155,7 @@ func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok boo
 			copy(data, msg)
 			l.rxOff += used
 			room--
+			roomBytes -= len(msg)
 			l.flow.MessagesReceived++
 			evs = append(evs, Event{Kind: EventMessage, Peer: l.id, Delivery: Reliable, Data: data, Relayed: relayed, Received: now, User: l.user})
 			if len(evs) == pumpBatch {

@@ -30,7 +30,8 @@ type ClientConfig struct {
 	// "net" if Net.Logger is nil). Nil: no logs.
 	Logger hclog.Logger
 	// EventQueue bounds the messages waiting for the application. Zero
-	// means net.DefaultEventQueue (8192).
+	// means net.DefaultEventQueue (8192). Their bytes are bounded by
+	// Net.EventQueueBytes, as in the net host's own queue.
 	EventQueue int
 	// ClockInterval is how often the client samples the server's clock
 	// (the first few samples come faster). Zero means 1 s.
@@ -170,7 +171,7 @@ func NewClient(conn net.PacketConn, cfg ClientConfig) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		events:  newEvents(cfg.EventQueue),
+		events:  newEvents(cfg.EventQueue, cfg.Net.EventQueueBytes),
 		log:     cfg.Logger.Named("sync"),
 		epoch:   time.Now(),
 		cfg:     cfg,

@@ -122,7 +122,13 @@ func (e *events) close() error {
 	return e.shutdown(ctx)
 }
 
-func newEvents(limit int) *events {
+// newEvents returns the application queue: at most limit messages, and
+// (net.Config.EventQueueBytes, the same default and minimum) bytes of
+// them.
+func newEvents(limit, bytes int) *events {
+	if bytes <= 0 {
+		bytes = net.DefaultEventQueueBytes
+	}
 	e := &events{resume: make(chan struct{}, 1), done: make(chan struct{})}
 	e.q = queue.New(limit, isMessage, func() {
 		select {
@@ -130,6 +136,7 @@ func newEvents(limit int) *events {
 		default:
 		}
 	})
+	e.q.SetByteLimit(max(bytes, net.MinEventQueueBytes), func(ev Event) int { return len(ev.Data) })
 	return e
 }
 
@@ -148,9 +155,14 @@ func (e *events) Next(ctx context.Context) (Event, error) {
 	return e.q.Wait(ctx, e.done, net.ErrHostClosed)
 }
 
+// hasRoom reports whether the application queue has room for one more
+// message of any size (net.MaxReliable bytes): the owner takes the next
+// net event only then, so the queue stays within its byte limit.
+func (e *events) hasRoom() bool { return e.q.Room() > 0 && e.q.RoomBytes() >= net.MaxReliable }
+
 // pump moves net events to handle while the application queue has room.
 func (e *events) pump(h *net.Host, handle func(net.Event)) {
-	for e.q.Room() > 0 {
+	for e.hasRoom() {
 		ev, ok := h.Poll()
 		if !ok {
 			return
@@ -164,7 +176,7 @@ func (e *events) pump(h *net.Host, handle func(net.Event)) {
 // while the application is behind, and the net layer's own backpressure
 // takes over.
 func (e *events) readyIfRoom(h *net.Host) <-chan struct{} {
-	if e.q.Room() > 0 {
+	if e.hasRoom() {
 		return h.Ready()
 	}
 	return nil

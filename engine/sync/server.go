@@ -49,7 +49,8 @@ type ServerConfig struct {
 	// "net" if Net.Logger is nil). Nil: no logs.
 	Logger hclog.Logger
 	// EventQueue bounds the messages waiting for the application. Zero
-	// means net.DefaultEventQueue (8192).
+	// means net.DefaultEventQueue (8192). Their bytes are bounded by
+	// Net.EventQueueBytes, as in the net host's own queue.
 	EventQueue int
 	// NoTCP turns off the TCP fallback in ListenServer.
 	NoTCP bool
@@ -201,7 +202,7 @@ func NewServer(conn net.PacketConn, cfg ServerConfig) (*Server, error) {
 		cfg.EventQueue = net.DefaultEventQueue
 	}
 	s := &Server{
-		events:   newEvents(cfg.EventQueue),
+		events:   newEvents(cfg.EventQueue, cfg.Net.EventQueueBytes),
 		log:      cfg.Logger.Named("sync"),
 		epoch:    time.Now(),
 		jobs:     make(chan func(), 256),

@@ -28,9 +28,15 @@ func newMetrics(s *Server) *metrics {
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_requests_total", Help: "Lobby calls by kind."}, []string{"call"})
 	m.results = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_results_total", Help: "Lobby answers by result."}, []string{"result"})
-	duplicates := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "skein_lobby_duplicate_requests_total", Help: "Requests repeated with the same sequence number (answered from the reply cache, or not at all while the first is worked on)."}, func() float64 {
+	// A retry the reply window still knows is a duplicate; one older than
+	// the window, or whose answer was dropped from the reply cache, is
+	// stale: the server cannot tell whether it ran, and says so.
+	duplicates := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "skein_lobby_duplicate_requests_total", Help: "Requests repeated with the same sequence number within the reply window (answered from the reply cache, or not at all while the first is worked on or once its answer was sent again the most times)."}, func() float64 {
 		st := s.reqs.Stats()
-		return float64(st.Replayed + st.Busy + st.ReplayDrops + st.Stale)
+		return float64(st.Replayed + st.Busy + st.ReplayDrops)
+	})
+	stale := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "skein_lobby_stale_requests_total", Help: "Requests answered Stale: older than the reply window, or repeated after their answer left the reply cache (not run; not counted as duplicates)."}, func() float64 {
+		return float64(s.reqs.Stats().Stale)
 	})
 	m.overloaded = prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_match_queue_full_total", Help: "Requests refused because a match's job queue was full."})
 	m.lobbyErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_lobby_bad_calls_total", Help: "Lobby frames that did not decode or named no call."})
@@ -39,7 +45,7 @@ func newMetrics(s *Server) *metrics {
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 	})
 	m.chatDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_lobby_chat_dropped_total", Help: "Lobby chat lines not relayed, by reason."}, []string{"reason"})
-	m.reg.MustRegister(m.requests, m.results, duplicates, m.overloaded, m.lobbyErrors, m.rtt, m.chatDropped)
+	m.reg.MustRegister(m.requests, m.results, duplicates, stale, m.overloaded, m.lobbyErrors, m.rtt, m.chatDropped)
 	m.lobbyLimits.register(m.reg)
 
 	host := func() net.HostStats { return s.sync.Host().Stats() }
@@ -52,12 +58,7 @@ func newMetrics(s *Server) *metrics {
 	gauge("skein_clients", "Connected clients.", func() float64 { return float64(host().Links) })
 	gauge("skein_matches", "Open matches.", func() float64 { return float64(s.reg.count()) })
 	gauge("skein_groups", "P2P groups.", func() float64 { return float64(len(s.sync.Groups())) })
-	for t := range net.NumNATTypes {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "skein_clients_nat", Help: "Connected clients by the NAT type they reported (unknown: the server has no -nat-probe address).",
-			ConstLabels: prometheus.Labels{"type": t.String()},
-		}, func() float64 { return float64(s.sync.NATCounts()[t]) }))
-	}
+	registerNATGauges(m.reg, s.sync.NATCounts)
 	counter("skein_relayed_datagrams_total", "Datagrams relayed between peers.", func() float64 { return float64(host().Relayed.DatagramsOut) })
 	counter("skein_relayed_bytes_total", "Bytes relayed between peers.", func() float64 { return float64(host().Relayed.BytesOut) })
 	counter("skein_fanout_messages_total", "Unreliable group messages clients sent up for the server to fan out.", func() float64 { return float64(host().Fanned.DatagramsIn) })
@@ -150,4 +151,35 @@ func (m *metrics) startSampler() (stop func()) {
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// natGaugesHelp is skein_clients_nat's help text.
+const natGaugesHelp = "Connected clients by the NAT type they reported (unknown: the server has no -nat-probe address)."
+
+// natGauges is skein_clients_nat{type}: one count of the clients per
+// scrape (counts, sync.Server.NATCounts, walks them all once) gives every
+// type's gauge, where a gauge function per type would walk them once per
+// type.
+type natGauges struct {
+	desc   *prometheus.Desc
+	counts func() [net.NumNATTypes]int
+}
+
+// registerNATGauges registers skein_clients_nat{type}, read from counts.
+func registerNATGauges(reg prometheus.Registerer, counts func() [net.NumNATTypes]int) {
+	reg.MustRegister(&natGauges{
+		desc:   prometheus.NewDesc("skein_clients_nat", natGaugesHelp, []string{"type"}, nil),
+		counts: counts,
+	})
+}
+
+// Describe sends the one descriptor of every type's gauge.
+func (g *natGauges) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+// Collect counts the clients once and sends a gauge for every type.
+func (g *natGauges) Collect(ch chan<- prometheus.Metric) {
+	n := g.counts()
+	for t := range net.NumNATTypes {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(n[t]), t.String())
+	}
 }

@@ -19,7 +19,10 @@
 //   - Repeats: the rmi runtime answers a retried request (same sequence
 //     number) from its reply cache (ReplyCacheBytes per client, each
 //     response sent again at most MaxReplays times) without running it
-//     twice; skein_lobby_duplicate_requests_total counts them.
+//     twice; skein_lobby_duplicate_requests_total counts them. A request
+//     older than the reply window (rmi.ReplyWindow requests ago), or
+//     repeated after its answer left the cache, is answered rmi.StatusStale
+//     and not run: skein_lobby_stale_requests_total counts those apart.
 //   - The match list: ListMatches answers one page, in match ID order, of at
 //     most lobby.MaxPageMatches matches and lobby.MaxPageBytes (16 KiB)
 //     encoded, with the cursor of the next page; the cost of a page is its
@@ -65,6 +68,11 @@ import (
 type Config struct {
 	// Listen is the UDP address clients connect to. Empty means ":7777".
 	Listen string
+	// Conn, if set, is the packet conn the server serves instead of a UDP
+	// socket on Listen (an embedder's socket, or a test's engine/net/vnet
+	// conn); the server owns it. There is then no TCP fallback, and
+	// NATProbe must be empty.
+	Conn net.PacketConn
 	// NATProbe lists up to three alternate UDP addresses for the clients'
 	// NAT-type checks: a second port, and with a second IP address, that
 	// address on both ports (sync.ServerConfig.NATProbe). Empty: clients'
@@ -84,7 +92,8 @@ type Config struct {
 	// Net tunes the transport (timeouts, queues). Net.Identity is the
 	// server's key (nil: a fresh one for this run; the command keeps it in
 	// a file). Accept, MaxLinks and
-	// RelayPolicy are set by the server.
+	// RelayPolicy are set by the server. With Net.ResumeGrace on, a zero
+	// Net.Timeout means DefaultAwayAfter rather than the engine's 10 s.
 	Net net.Config
 	// TCP tunes the TCP fallback on the same port (connections per source,
 	// deadlines; see net.TCPConfig); MaxConns is set to MaxClients.
@@ -97,6 +106,21 @@ type Config struct {
 	// Authenticate, or an embedder's hook (see the auth modes in auth.go).
 	ShareUsers bool
 }
+
+// DefaultAwayAfter is the server's link timeout (net.Config.Timeout) when
+// resume is on (net.Config.ResumeGrace) and Config.Net.Timeout is zero: a
+// client silent this long is suspended, and the other members of its
+// match get sync.EventMemberAway (the arena's "away" toast) at once. With
+// resume on, a timeout ends nothing: the client keeps its ID, its match
+// and its reliable streams, and the link resumes within a round trip of
+// its next datagram; so the timeout only decides how soon the others
+// hear, and the engine's 10 s made them wait that long. It fires only
+// after four of the client's pings in a row (one a second by default,
+// besides its game traffic) are lost, and a false alarm costs a resume,
+// not the session. Without resume a timeout removes the client, and the
+// engine's 10 s stays the default. The arena uses the same value for its
+// sessions and its embedded server (demo/arena/netplay.AwayAfter).
+const DefaultAwayAfter = 4 * time.Second
 
 // Limits of lobby requests.
 const (
@@ -160,9 +184,22 @@ func New(cfg Config) (*Server, error) {
 	}
 	ncfg := cfg.Net
 	ncfg.MaxLinks = cfg.MaxClients
+	if ncfg.ResumeGrace > 0 && ncfg.Timeout <= 0 {
+		ncfg.Timeout = DefaultAwayAfter
+	}
 	tcfg := cfg.TCP
 	tcfg.MaxConns = cfg.MaxClients
-	ss, err := sync.ListenServer(cfg.Listen, sync.ServerConfig{Net: ncfg, TCP: tcfg, Logger: cfg.Logger, ShareUsers: cfg.ShareUsers, NATProbe: cfg.NATProbe})
+	scfg := sync.ServerConfig{Net: ncfg, TCP: tcfg, Logger: cfg.Logger, ShareUsers: cfg.ShareUsers, NATProbe: cfg.NATProbe}
+	var ss *sync.Server
+	var err error
+	if cfg.Conn != nil {
+		if len(cfg.NATProbe) > 0 {
+			return nil, errors.New("matchserver: NATProbe needs Listen, not Conn")
+		}
+		ss, err = sync.NewServer(cfg.Conn, scfg)
+	} else {
+		ss, err = sync.ListenServer(cfg.Listen, scfg)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -6,25 +6,31 @@ package queue
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 )
 
 // Queue is a FIFO of T. Items for which Counted returns true count against
-// Limit (messages); others (connect and disconnect events) are always taken,
-// since there are only a few per link. Producers ask Room before taking work
-// that would add counted items, so the limit is a target the queue can
-// overshoot by the producers' in-flight batches, never an unbounded backlog.
+// Limit (messages), and, with SetByteLimit, their sizes against a byte
+// limit; others (connect and disconnect events) are always taken, since
+// there are only a few per link. Producers ask Room and RoomBytes before
+// taking work that would add counted items, so the limits are targets the
+// queue can overshoot by the producers' in-flight batches, never an
+// unbounded backlog.
 type Queue[T any] struct {
-	mu      sync.Mutex
-	buf     []T
-	head    int
-	counted int
-	limit   int
-	isCount func(T) bool
-	ready   chan struct{}
-	drained func()
-	onPush  func()
+	mu        sync.Mutex
+	buf       []T
+	head      int
+	counted   int
+	limit     int
+	bytes     int // the sizes of the counted items waiting
+	byteLimit int // 0: none
+	size      func(T) int
+	isCount   func(T) bool
+	ready     chan struct{}
+	drained   func()
+	onPush    func()
 
 	stats   Stats         // guarded by mu, but Signals and Parks
 	signals atomic.Uint64 // Stats.Signals
@@ -72,11 +78,48 @@ func New[T any](limit int, counted func(T) bool, drained func()) *Queue[T] {
 // added items. Call it before the queue is shared.
 func (q *Queue[T]) SetPushHook(fn func()) { q.onPush = fn }
 
+// SetByteLimit bounds the total size (as size measures it) of the counted
+// items waiting to limit: TryPush refuses an item that would go past it,
+// and drained is also called when the size falls to half of it. Call it
+// before the queue is shared. A producer that batches (Push) must ask
+// RoomBytes first; with limit at least twice the largest item, an item
+// always fits once the size is down to half.
+func (q *Queue[T]) SetByteLimit(limit int, size func(T) int) {
+	q.byteLimit, q.size = limit, size
+}
+
 // Room reports how many more counted items fit.
 func (q *Queue[T]) Room() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.limit - q.counted
+}
+
+// RoomBytes reports how many more bytes of counted items fit (math.MaxInt
+// without a byte limit; at most 0 when full).
+func (q *Queue[T]) RoomBytes() int {
+	if q.byteLimit <= 0 {
+		return math.MaxInt
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.byteLimit - q.bytes
+}
+
+// Bytes reports the total size of the counted items waiting (0 without a
+// byte limit).
+func (q *Queue[T]) Bytes() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes
+}
+
+// sizeOf is the size of counted item it (0 without a byte limit).
+func (q *Queue[T]) sizeOf(it T) int {
+	if q.byteLimit <= 0 || q.size == nil {
+		return 0
+	}
+	return q.size(it)
 }
 
 // Len reports how many items wait.
@@ -95,6 +138,7 @@ func (q *Queue[T]) Push(items ...T) {
 	for _, it := range items {
 		if q.isCount(it) {
 			q.counted++
+			q.bytes += q.sizeOf(it)
 		}
 		q.buf = append(q.buf, it)
 	}
@@ -118,19 +162,38 @@ func (q *Queue[T]) signal() {
 	}
 }
 
-// TryPush appends a counted item if there is room, under one lock.
-func (q *Queue[T]) TryPush(it T) bool {
+// PushResult is what TryPush did.
+type PushResult uint8
+
+const (
+	// Pushed: the item was appended.
+	Pushed PushResult = iota
+	// Full: refused, the queue holds Limit counted items.
+	Full
+	// OverBytes: refused, the item would take the counted items' size
+	// past the byte limit (SetByteLimit).
+	OverBytes
+)
+
+// TryPush appends a counted item if there is room for it, under one lock.
+func (q *Queue[T]) TryPush(it T) PushResult {
 	q.mu.Lock()
 	if q.counted >= q.limit {
 		q.mu.Unlock()
-		return false
+		return Full
+	}
+	n := q.sizeOf(it)
+	if q.byteLimit > 0 && q.bytes+n > q.byteLimit {
+		q.mu.Unlock()
+		return OverBytes
 	}
 	q.counted++
+	q.bytes += n
 	q.buf = append(q.buf, it)
 	q.notePushLocked(1)
 	q.mu.Unlock()
 	q.pushed()
-	return true
+	return Pushed
 }
 
 // Pop removes the oldest item.
@@ -155,6 +218,13 @@ func (q *Queue[T]) Pop() (T, bool) {
 	if q.isCount(it) {
 		wake = q.counted == q.limit/2+1
 		q.counted--
+		if n := q.sizeOf(it); n > 0 {
+			// Crossing half the byte limit downwards: a producer that
+			// stopped for bytes may go on.
+			half := q.byteLimit / 2
+			wake = wake || (q.bytes > half && q.bytes-n <= half)
+			q.bytes -= n
+		}
 	}
 	more := q.head < len(q.buf)
 	q.mu.Unlock()

@@ -59,3 +59,40 @@ func TestCompactionKeepsOrder(t *testing.T) {
 		want++
 	}
 }
+
+// TestByteLimit: with SetByteLimit, TryPush refuses an item that would take
+// the counted items' size past the limit (OverBytes, not Full), Push takes
+// what a producer decided to push, RoomBytes says what fits, and drained
+// is called once the size falls to half the limit.
+func TestByteLimit(t *testing.T) {
+	resumed := 0
+	q := New[int](100, func(v int) bool { return v >= 0 }, func() { resumed++ })
+	q.SetByteLimit(100, func(v int) int { return v })
+	if r := q.TryPush(60); r != Pushed {
+		t.Fatalf("60 of 100 bytes: %v", r)
+	}
+	if r := q.TryPush(50); r != OverBytes {
+		t.Fatalf("110 of 100 bytes: %v, want OverBytes", r)
+	}
+	if r := q.TryPush(40); r != Pushed {
+		t.Fatalf("100 of 100 bytes: %v", r)
+	}
+	q.Push(-1) // uncounted: no size, always taken
+	if q.Bytes() != 100 || q.RoomBytes() != 0 || q.Room() != 98 {
+		t.Fatalf("bytes %d, room %d bytes and %d items; want 100, 0, 98", q.Bytes(), q.RoomBytes(), q.Room())
+	}
+	if v, _ := q.Pop(); v != 60 { // 100 → 40: crosses half
+		t.Fatalf("popped %d", v)
+	}
+	if resumed != 1 {
+		t.Fatalf("drained called %d times when the size fell to half the limit, want 1", resumed)
+	}
+	q.Pop()
+	q.Pop()
+	if q.Bytes() != 0 || q.RoomBytes() != 100 || resumed != 1 {
+		t.Fatalf("after: bytes %d, room %d, drained %d", q.Bytes(), q.RoomBytes(), resumed)
+	}
+	if r := New[int](1, func(int) bool { return true }, nil); r.TryPush(1) != Pushed || r.TryPush(1) != Full || r.RoomBytes() <= 1<<30 {
+		t.Fatal("without a byte limit: TryPush is bounded by count only and RoomBytes is unbounded")
+	}
+}

@@ -76,6 +76,13 @@ func DialFrom(ctx context.Context, local string, addr netip.AddrPort, cfg sync.C
 	if err != nil {
 		return nil, err
 	}
+	return Wrap(sc)
+}
+
+// Wrap makes a Client of sc, a client connected to a match server (on
+// any conn: an engine/net/vnet test's too), and starts pumping its events.
+// The Client owns sc from now on; on an error, sc is closed.
+func Wrap(sc *sync.Client) (*Client, error) {
 	c := &Client{
 		Client:  sc,
 		disp:    rmi.NewDispatcher(),
@@ -275,9 +282,26 @@ func (c *Client) Join(ctx context.Context, id net.HostID) (lobby.Result, net.Hos
 // number), as a client that retried would, and returns the server's
 // answer to it (a join's results).
 func (c *Client) RepeatJoin(ctx context.Context) (lobby.Result, net.HostID, error) {
+	return c.Resend(ctx, c.LastRequest())
+}
+
+// LastRequest returns a copy of the last lobby request frame sent (nil
+// before the first), for Resend.
+func (c *Client) LastRequest() []byte {
 	c.mu.Lock()
-	frame := append([]byte(nil), c.last...)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if c.last == nil {
+		return nil
+	}
+	return append([]byte(nil), c.last...)
+}
+
+// Resend sends frame, a request frame sent earlier (LastRequest), again as
+// it was (its sequence number too), as a client that retried would, and
+// returns the server's answer to it (a join's results; the answer's status
+// as an *rmi.StatusError, such as rmi.ErrStale for a request older than
+// the server's reply window).
+func (c *Client) Resend(ctx context.Context, frame []byte) (lobby.Result, net.HostID, error) {
 	if len(frame) < rmi.RequestHeaderSize {
 		return 0, 0, errors.New("lobbytest: no request to repeat")
 	}
