@@ -471,7 +471,7 @@ func (h *Host) admit(hl hello, from netip.AddrPort, src netip.Addr, conn PacketC
 // login takes over (NoHost: none). Call with h.mu held.
 //
 // Under SessionMany a user may have several sessions (the arena's windows
-// on one computer share a profile, so a user), and the user alone does
+// on one computer share a profile by default, so a user), and the user alone does
 // not say that a login is a suspended session's client restarted: it may
 // be another client of the same user, which must not inherit the
 // session. Only a login from the suspended session's own address takes
