@@ -1,6 +1,7 @@
 package net
 
 import (
+	"fmt"
 	"math/rand/v2"
 	stdnet "net"
 	"net/netip"
@@ -72,6 +73,44 @@ type birthday struct {
 	tried   [1024]uint64 // easy side: ports guessed (bit per port)
 	rng     *rand.Rand   // easy side: the guesses
 	probes  int          // datagrams sent by the attempt (BirthdayStats)
+}
+
+// BirthdayPhase says how far a link's birthday punching got
+// (LinkStats.Birthday).
+type BirthdayPhase uint8
+
+// Birthday phases.
+const (
+	// BirthdayNone: no attempt started on the link. The pair's NAT types
+	// do not call for one or are not known yet, birthday punching is off
+	// on this host (PunchConfig.BirthdayPorts < 0), the peer has no
+	// public candidate, this host could not open its extra sockets or
+	// another attempt held them, the relay is forced, or SetPeerNAT was
+	// not called (engine/sync does not call it when either side has a
+	// port mapping).
+	BirthdayNone BirthdayPhase = iota
+	// BirthdayRunning: an attempt is under way.
+	BirthdayRunning
+	// BirthdayWon: an attempt found the direct path (which may since have
+	// been lost).
+	BirthdayWon
+	// BirthdayFailed: the attempt ended without a path (its timeout, or
+	// the relay was forced).
+	BirthdayFailed
+)
+
+func (p BirthdayPhase) String() string {
+	switch p {
+	case BirthdayNone:
+		return "none"
+	case BirthdayRunning:
+		return "running"
+	case BirthdayWon:
+		return "won"
+	case BirthdayFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("BirthdayPhase(%d)", int(p))
 }
 
 // BirthdayStats counts a host's birthday punching (Host.BirthdayStats).
@@ -177,6 +216,7 @@ func (h *Host) SetPeerNAT(peer HostID, mine, theirs NATType) error {
 		bd.rng = rand.New(rand.NewPCG(newToken(), newToken()))
 	}
 	ps.bday = bd
+	ps.bdayPhase = BirthdayRunning
 	probes := h.startAttemptLocked(l, now)
 	ps.deadline = now.Add(h.punchCfg.BirthdayTimeout)
 	if role == birthdayHard {
@@ -347,6 +387,7 @@ func (h *Host) birthdayWonLocked(l *link, conn PacketConn, now time.Time) {
 		return
 	}
 	bd.running = false
+	l.punch.bdayPhase = BirthdayWon
 	h.bdayWon.Add(1)
 	h.log.Debug("birthday punch found a path", "peer", l.id, "took", now.Sub(bd.started), "probes", bd.probes)
 	if bd.role != birthdayHard {
@@ -376,6 +417,7 @@ func (h *Host) birthdayEndLocked(l *link, now time.Time) {
 	bd := ps.bday
 	ps.bday = nil
 	if bd.running {
+		ps.bdayPhase = BirthdayFailed
 		h.log.Debug("birthday punch ended", "peer", l.id, "after", now.Sub(bd.started), "probes", bd.probes)
 		if bd.role == birthdayHard {
 			h.bdayHard.Store(false)

@@ -287,7 +287,12 @@ func (l *link) markActiveLocked() {
 }
 
 func (l *link) statsLocked() LinkStats {
+	var bday BirthdayPhase
+	if l.punch != nil {
+		bday = l.punch.bdayPhase
+	}
 	return LinkStats{
+		Birthday:    bday,
 		Peer:        l.id,
 		RTT:         l.rtt.srtt,
 		Jitter:      l.rtt.jitter,

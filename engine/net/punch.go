@@ -128,7 +128,8 @@ type punchState struct {
 	// the attempt under way or the socket of the direct path it found.
 	mine, theirs NATType
 	bday         *birthday
-	failover     // direct-path loss detection and return (failover.go)
+	bdayPhase    BirthdayPhase // how far the link's last attempt got (LinkStats.Birthday)
+	failover                   // direct-path loss detection and return (failover.go)
 }
 
 // directProbe is a sealed probe or ack to write to an address, not through

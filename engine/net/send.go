@@ -1,6 +1,7 @@
 package net
 
 import (
+	"net/netip"
 	"time"
 )
 
@@ -83,8 +84,24 @@ func (h *Host) SendGroup(group HostID, ids []HostID, d Delivery, head, body []by
 	return first
 }
 
-// udpIPOverhead is what IPv4 and UDP headers add to every datagram.
-const udpIPOverhead = 28
+// What the IP and UDP headers add to every datagram: IPv4's 20 bytes or
+// IPv6's 40, and UDP's 8.
+const (
+	udpIPv4Overhead = 28
+	udpIPv6Overhead = 48
+)
+
+// directDatagramCost is what the uplink budget charges for a message of n
+// bytes sent directly to addr: the message, Skein's headers and tag, and
+// the IP and UDP headers of addr's family (an IPv4-mapped address goes out
+// as IPv4 on a dual-stack socket).
+func directDatagramCost(addr netip.AddrPort, n int) int {
+	ip := udpIPv4Overhead
+	if a := addr.Addr(); a.Is6() && !a.Is4In6() {
+		ip = udpIPv6Overhead
+	}
+	return n + dataHeaderSize + sealOverhead + frameHeader + kcpOverheadEstimate + ip
+}
 
 // overUplinkBudget reports whether sending a message of n bytes directly to
 // each directly reached peer among ids would exceed the uplink budget; if it
@@ -93,26 +110,25 @@ func (h *Host) overUplinkBudget(ids []HostID, n int) bool {
 	if h.cfg.UplinkBudget <= 0 {
 		return false
 	}
-	direct := 0
+	cost := 0
 	for _, id := range ids {
 		if id == ServerID {
 			continue
 		}
 		if l := h.link(id); l != nil {
 			l.mu.Lock()
-			_, ok := l.path.(directPath)
+			p, ok := l.path.(directPath)
 			l.mu.Unlock()
 			if ok {
-				direct++
+				cost += directDatagramCost(p.addr, n)
 			}
 		}
 	}
-	if direct == 0 {
+	if cost == 0 {
 		return false
 	}
-	cost := float64(direct * (n + dataHeaderSize + sealOverhead + frameHeader + kcpOverheadEstimate + udpIPOverhead))
 	h.uplinkMu.Lock()
-	ok := h.uplink.takeN(time.Now(), cost)
+	ok := h.uplink.takeN(time.Now(), float64(cost))
 	h.uplinkMu.Unlock()
 	if !ok {
 		h.fanouts.Add(1)

@@ -139,6 +139,9 @@ type LinkStats struct {
 	// the server.
 	Path    string
 	Relayed bool
+	// Birthday says how far birthday punching got on this link
+	// (BirthdayNone: it never started).
+	Birthday BirthdayPhase
 	// Cipher is the link's AEAD.
 	Cipher Cipher
 	// Since is when the link came up, PathSince when its path last changed

@@ -23,8 +23,42 @@ type fakeGateway struct {
 	pcpOff   bool   // answer PCP as a NAT-PMP-only router does
 	refuse   byte   // PCP result code to answer with (0: success)
 	lifetime uint32 // granted lifetime (0: as asked)
-	reqs     chan []byte
-	silent   atomic.Bool // answer nothing (the daemon went away)
+	// junk, if set, gives datagrams to send before each answer to req
+	// (bad, foreign or stray answers the Mapper must drop).
+	junk   func(req []byte) [][]byte
+	reqs   chan []byte
+	silent atomic.Bool // answer nothing (the daemon went away)
+	// epochStart is when the gateway's epoch was epochBase seconds; a
+	// restart (restart) sets it back to 0.
+	epochStart atomic.Int64 // unix nanoseconds
+	epochBase  atomic.Uint32
+}
+
+// epoch is the gateway's epoch now (seconds since its state began).
+func (g *fakeGateway) epoch() uint32 {
+	return g.epochBase.Load() + uint32(time.Since(time.Unix(0, g.epochStart.Load()))/time.Second)
+}
+
+// restart makes the gateway lose its state: its epoch starts again at 0.
+func (g *fakeGateway) restart() {
+	g.epochBase.Store(0)
+	g.epochStart.Store(time.Now().UnixNano())
+}
+
+// announce sends b from the gateway's port to to (an announcement).
+func (g *fakeGateway) announce(t *testing.T, to netip.AddrPort, b []byte) {
+	t.Helper()
+	if _, err := g.conn.WriteToUDPAddrPort(b, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pcpAnnounce is a PCP ANNOUNCE response with the given epoch.
+func pcpAnnounce(epoch uint32) []byte {
+	b := make([]byte, 24)
+	b[0], b[1] = 2, 0x80
+	binary.BigEndian.PutUint32(b[8:12], epoch)
+	return b
 }
 
 func newFakeGateway(t *testing.T, set func(*fakeGateway)) *fakeGateway {
@@ -33,6 +67,8 @@ func newFakeGateway(t *testing.T, set func(*fakeGateway)) *fakeGateway {
 		t.Fatal(err)
 	}
 	g := &fakeGateway{t: t, conn: c, ext: netip.MustParseAddr("198.51.100.7"), reqs: make(chan []byte, 64)}
+	g.epochBase.Store(1000) // up for a while before the test
+	g.epochStart.Store(time.Now().UnixNano())
 	if set != nil {
 		set(g) // before serve starts: no lock needed
 	}
@@ -57,6 +93,11 @@ func (g *fakeGateway) serve(done chan struct{}) {
 		case g.reqs <- req:
 		default:
 		}
+		if g.junk != nil && !g.silent.Load() {
+			for _, j := range g.junk(req) {
+				g.conn.WriteToUDPAddrPort(j, from)
+			}
+		}
 		if out := g.answer(req); out != nil {
 			g.conn.WriteToUDPAddrPort(out, from)
 		}
@@ -79,6 +120,7 @@ func (g *fakeGateway) answer(req []byte) []byte {
 			life = g.lifetime
 		}
 		binary.BigEndian.PutUint32(out[4:8], life)
+		binary.BigEndian.PutUint32(out[8:12], g.epoch())
 		copy(out[24:], req[24:60]) // nonce, protocol, ports
 		ip := g.ext.As16()
 		copy(out[44:60], ip[:])
@@ -87,9 +129,10 @@ func (g *fakeGateway) answer(req []byte) []byte {
 		return []byte{0, 128 + req[1], 0, 1, 0, 0, 0, 0}
 	case len(req) == 2 && req[0] == 0 && req[1] == 0: // NAT-PMP address
 		ip := g.ext.As4()
-		return append([]byte{0, 128, 0, 0, 0, 0, 0, 1}, ip[:]...)
+		out := binary.BigEndian.AppendUint32([]byte{0, 128, 0, 0}, g.epoch())
+		return append(out, ip[:]...)
 	case len(req) == 12 && req[0] == 0 && req[1] == 1: // NAT-PMP map
-		out := []byte{0, 129, 0, 0, 0, 0, 0, 1}
+		out := binary.BigEndian.AppendUint32([]byte{0, 129, 0, 0}, g.epoch())
 		out = append(out, req[4:6]...)
 		ext := binary.BigEndian.Uint16(req[6:8])
 		life := binary.BigEndian.Uint32(req[8:12])

@@ -33,6 +33,16 @@ func FuzzPCPResponse(f *testing.F) {
 		if err == nil && (len(b) < 60 || len(b) > 1100) {
 			t.Fatalf("accepted %d bytes: %+v", len(b), r)
 		}
+		// As the answer to the seeds' request: taken, or dropped with a
+		// reason the exchange counts.
+		var nonce [12]byte
+		if err := portmap.PCPMapAnswer(b, nonce, 40000, 7200); err != nil {
+			if _, ok := portmap.DropOf(err); !ok {
+				t.Fatalf("%x: error %v carries no drop reason", b, err)
+			}
+		} else if len(b) < 60 || b[3] != 0 {
+			t.Fatalf("%x: taken", b)
+		}
 	})
 }
 
@@ -46,6 +56,45 @@ func FuzzNATPMPResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if _, err := portmap.ParseNATPMPResponse(b); err == nil && len(b) < 8 {
 			t.Fatalf("accepted %d bytes", len(b))
+		}
+		if err := portmap.NATPMPMapAnswer(b, 40000, 7200); err != nil {
+			if _, ok := portmap.DropOf(err); !ok {
+				t.Fatalf("%x: error %v carries no drop reason", b, err)
+			}
+		} else if len(b) < 16 {
+			t.Fatalf("%x: taken", b)
+		}
+	})
+}
+
+// FuzzAnnouncement: any datagram on the announcement socket, from the
+// gateway or not, is counted exactly once (an announcement or a drop) and
+// calls for a renewal only when it is a valid one from the gateway.
+func FuzzAnnouncement(f *testing.F) {
+	pcp := make([]byte, 24)
+	pcp[0], pcp[1] = 2, 0x80
+	f.Add(pcp, true)
+	f.Add(pcp, false)
+	f.Add([]byte{0, 128, 0, 0, 0, 0, 0, 9, 203, 0, 113, 101}, true)
+	f.Add([]byte{0, 128, 0, 3, 0, 0, 0, 9, 203, 0, 113, 101}, true)
+	f.Add([]byte{2, 0x81, 0, 0}, true)
+	f.Add(append(pcp, make([]byte, 1100)...), true)
+	f.Add([]byte{}, true)
+	gw := netip.MustParseAddr("10.1.0.1")
+	f.Fuzz(func(t *testing.T, b []byte, fromGateway bool) {
+		from := netip.MustParseAddrPort("10.1.0.66:5351")
+		if fromGateway {
+			from = netip.AddrPortFrom(gw, 5351)
+		}
+		renew, st := portmap.Announced(b, from, gw)
+		if st.Announcements+st.Dropped() != 1 {
+			t.Fatalf("%x: counted %d times: %+v", b, st.Announcements+st.Dropped(), st)
+		}
+		if renew != (st.Announcements == 1) || (renew && !fromGateway) {
+			t.Fatalf("%x from the gateway %v: renew %v, stats %+v", b, fromGateway, renew, st)
+		}
+		if a, err := portmap.ParseAnnouncement(b); err == nil && (len(b) < 12 || len(b) > 1100) {
+			t.Fatalf("%x: accepted %+v", b, a)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,17 +22,23 @@ type protoClient interface {
 }
 
 // Mapper keeps a UDP port mapping for one local port: it makes it, renews
-// it, reports it (Status) and deletes it on Close. Its one goroutine ends on
+// it, reports it (Status, Stats) and deletes it on Close. Its goroutines
+// (the Mapper's, and the one that hears the gateway's announcements) end on
 // Close or when the context given to Start ends.
 type Mapper struct {
 	cfg    Config
 	port   uint16
 	log    hclog.Logger
+	env    *env
+	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	wake   chan struct{} // capacity 1: an announcement asks for a renewal now
+	wg     sync.WaitGroup
 
 	mu     sync.Mutex
 	status Status
+	gw     netip.Addr // the gateway last asked (announcements must come from it)
 }
 
 // Start starts a Mapper for the local UDP port (the port of the socket peers
@@ -42,24 +49,35 @@ type Mapper struct {
 func Start(ctx context.Context, port uint16, cfg Config) *Mapper {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(ctx)
+	log := cfg.Logger.Named("portmap")
 	m := &Mapper{
 		cfg:    cfg,
 		port:   port,
-		log:    cfg.Logger.Named("portmap"),
+		log:    log,
+		env:    &env{log: log},
+		ctx:    ctx,
 		cancel: cancel,
 		done:   make(chan struct{}),
+		wake:   make(chan struct{}, 1),
 		status: Status{State: Pending, Since: time.Now()},
 	}
 	go m.run(ctx)
 	return m
 }
 
-// Status reports the Mapper's current state.
+// Status reports the Mapper's current state, with its counters.
 func (m *Mapper) Status() Status {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.status
+	s := m.status
+	m.mu.Unlock()
+	s.Stats = m.Stats()
+	return s
 }
+
+// Stats returns the Mapper's counters: requests, answers and
+// announcements, mappings made, renewed and lost, gateway restarts seen,
+// and the datagrams dropped by reason.
+func (m *Mapper) Stats() Stats { return m.env.st.snapshot() }
 
 // Close stops the Mapper and deletes its mapping (waiting at most
 // Config.Timeout for the gateway), then returns. It is safe to call more than
@@ -76,8 +94,40 @@ func (m *Mapper) set(s Status) {
 	m.status = s
 	m.mu.Unlock()
 	if m.cfg.OnChange != nil {
+		s.Stats = m.Stats()
 		m.cfg.OnChange(s)
 	}
+}
+
+// gateway is the gateway last asked (invalid before the first attempt).
+func (m *Mapper) gateway() netip.Addr {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gw
+}
+
+// setGateway records the gateway an attempt asks and, the first time,
+// starts listening for its announcements (when PCP or NAT-PMP is among
+// the protocols).
+func (m *Mapper) setGateway(gw netip.Addr) {
+	m.mu.Lock()
+	first := !m.gw.IsValid()
+	m.gw = gw
+	m.mu.Unlock()
+	if !first || !slices.ContainsFunc(m.cfg.Protocols, func(p Protocol) bool { return p == PCP || p == NATPMP }) {
+		return
+	}
+	pc := m.listenAnnouncements(gw)
+	if pc == nil {
+		return
+	}
+	m.wg.Add(2)
+	go m.readAnnouncements(pc)
+	go func() {
+		defer m.wg.Done()
+		<-m.ctx.Done()
+		pc.Close()
+	}()
 }
 
 func (m *Mapper) clients() []protoClient {
@@ -85,11 +135,11 @@ func (m *Mapper) clients() []protoClient {
 	for _, p := range m.cfg.Protocols {
 		switch p {
 		case PCP:
-			out = append(out, &pcpClient{cfg: m.cfg})
+			out = append(out, &pcpClient{cfg: m.cfg, env: m.env})
 		case NATPMP:
-			out = append(out, &natpmpClient{cfg: m.cfg})
+			out = append(out, &natpmpClient{cfg: m.cfg, env: m.env})
 		case UPnP:
-			out = append(out, newUPnPClient(m.cfg))
+			out = append(out, newUPnPClient(m.cfg, m.env))
 		}
 	}
 	return out
@@ -97,6 +147,7 @@ func (m *Mapper) clients() []protoClient {
 
 func (m *Mapper) run(ctx context.Context) {
 	defer close(m.done)
+	defer m.wg.Wait() // the announcement reader ends with ctx
 	var (
 		cur    Mapping
 		client protoClient
@@ -123,16 +174,23 @@ func (m *Mapper) run(ctx context.Context) {
 			}
 			m.log.Debug("no port mapping", "error", err, "retry", m.cfg.Retry)
 			m.set(Status{State: Unavailable, Err: err})
-			if !sleep(ctx, m.cfg.Retry) {
+			woken, ok := m.pause(ctx, m.cfg.Retry)
+			if !ok {
 				return
+			}
+			if woken {
+				m.env.st.remaps.Add(1)
+				m.log.Info("the gateway announced itself: asking again now")
 			}
 			continue
 		}
+		m.env.st.mapped.Add(1)
 		m.log.Info("port mapped", "protocol", cur.Protocol, "external", cur.External, "internal", cur.Internal, "lifetime", cur.Lifetime)
 		m.set(Status{State: Mapped, Mapping: cur})
 		if m.keep(ctx, client, &cur) {
 			return // closing: the deferred func deletes cur
 		}
+		m.env.st.lapsed.Add(1)
 		client = nil // lost: ask every protocol again
 		m.set(Status{State: Pending, Err: fmt.Errorf("skein/portmap: mapping of %v lapsed", cur.External)})
 	}
@@ -150,6 +208,7 @@ func (m *Mapper) attempt(ctx context.Context) (Mapping, protoClient, error) {
 			return Mapping{}, nil, fmt.Errorf("%w: the default gateway %v is no home router's (not a private address)", ErrNoGateway, gw)
 		}
 	}
+	m.setGateway(gw)
 	var errs []error
 	for _, c := range m.clients() {
 		actx, cancel := context.WithTimeout(ctx, m.timeout(c))
@@ -168,14 +227,20 @@ func (m *Mapper) attempt(ctx context.Context) (Mapping, protoClient, error) {
 	return Mapping{}, nil, errors.Join(errs...)
 }
 
-// keep renews cur at half its lifetime until ctx ends (true: closing) or the
-// mapping lapses (false). A permanent UPnP lease is re-added every 20
-// minutes, in case the router restarted.
+// keep renews cur at half its lifetime, or at once when the gateway
+// announces itself, until ctx ends (true: closing) or the mapping lapses
+// (false). A permanent UPnP lease is re-added every 20 minutes, in case
+// the router restarted.
 func (m *Mapper) keep(ctx context.Context, c protoClient, cur *Mapping) bool {
 	wait := renewWait(cur.Lifetime)
 	for {
-		if !sleep(ctx, wait) {
+		woken, ok := m.pause(ctx, wait)
+		if !ok {
 			return true
+		}
+		if woken {
+			m.env.st.remaps.Add(1)
+			m.log.Info("the gateway announced itself: renewing now", "protocol", cur.Protocol, "external", cur.External)
 		}
 		actx, cancel := context.WithTimeout(ctx, m.timeout(c))
 		next, err := c.mapPort(actx, cur.Gateway, m.port, cur)
@@ -184,6 +249,7 @@ func (m *Mapper) keep(ctx context.Context, c protoClient, cur *Mapping) bool {
 			return true
 		}
 		if err == nil {
+			m.env.st.renewed.Add(1)
 			next.Expires = expiry(next.Lifetime)
 			changed := next.External != cur.External
 			*cur = next
@@ -205,6 +271,28 @@ func (m *Mapper) keep(ctx context.Context, c protoClient, cur *Mapping) bool {
 		wait = max(left/2, m.cfg.Timeout)
 		if cur.Lifetime == 0 {
 			wait = time.Minute
+		}
+	}
+}
+
+// pause waits d, or less when the gateway announces itself (then a random
+// wait of up to the announce jitter, if that ends sooner: woken), or until
+// ctx ends (ok false).
+func (m *Mapper) pause(ctx context.Context, d time.Duration) (woken, ok bool) {
+	deadline := time.Now().Add(d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return woken, true
+		case <-ctx.Done():
+			return woken, false
+		case <-m.wake:
+			if soon := time.Now().Add(m.jitter()); soon.Before(deadline) {
+				deadline, woken = soon, true
+				t.Reset(time.Until(deadline))
+			}
 		}
 	}
 }

@@ -3,7 +3,6 @@ package portmap
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"net/netip"
 	"time"
 )
@@ -32,17 +31,20 @@ type natpmpResponse struct {
 }
 
 // parseNATPMPResponse decodes a NAT-PMP answer, checking its length first.
-// It never panics.
+// It never panics. An answer with an error result is returned without
+// error (the caller knows which request it answers); every error is a drop
+// (a *dropError) with its reason.
 func parseNATPMPResponse(b []byte) (natpmpResponse, error) {
 	var r natpmpResponse
-	if len(b) < 8 || len(b) > maxDatagram {
-		return r, fmt.Errorf("%w: nat-pmp: %d bytes", ErrMalformed, len(b))
-	}
-	if b[0] != 0 {
-		return r, fmt.Errorf("%w: nat-pmp: version %d", ErrMalformed, b[0])
-	}
-	if b[1] < 128 {
-		return r, errNotMine // a request
+	switch {
+	case len(b) > maxDatagram:
+		return r, droppedf(DropLong, "%w: nat-pmp: %d bytes", ErrMalformed, len(b))
+	case len(b) < 8:
+		return r, droppedf(DropShort, "%w: nat-pmp: %d bytes", ErrMalformed, len(b))
+	case b[0] != 0:
+		return r, droppedf(DropVersion, "%w: nat-pmp: version %d", ErrMalformed, b[0])
+	case b[1] < 128:
+		return r, dropped(DropOpcode, errNotMine) // a request
 	}
 	r.op = b[1] - 128
 	r.result = binary.BigEndian.Uint16(b[2:4])
@@ -53,12 +55,12 @@ func parseNATPMPResponse(b []byte) (natpmpResponse, error) {
 	switch r.op {
 	case natpmpOpAddr:
 		if len(b) < 12 {
-			return r, fmt.Errorf("%w: nat-pmp: address answer of %d bytes", ErrMalformed, len(b))
+			return r, droppedf(DropShort, "%w: nat-pmp: address answer of %d bytes", ErrMalformed, len(b))
 		}
 		r.addr = netip.AddrFrom4([4]byte(b[8:12]))
 	case natpmpOpMapUDP:
 		if len(b) < 16 {
-			return r, fmt.Errorf("%w: nat-pmp: mapping answer of %d bytes", ErrMalformed, len(b))
+			return r, droppedf(DropShort, "%w: nat-pmp: mapping answer of %d bytes", ErrMalformed, len(b))
 		}
 		r.internal = binary.BigEndian.Uint16(b[8:10])
 		r.external = binary.BigEndian.Uint16(b[10:12])
@@ -83,7 +85,10 @@ func natpmpMapRequest(internal, external uint16, lifetime uint32) []byte {
 }
 
 // natpmpClient maps ports with NAT-PMP.
-type natpmpClient struct{ cfg Config }
+type natpmpClient struct {
+	cfg Config
+	env *env
+}
 
 func (c *natpmpClient) proto() Protocol { return NATPMP }
 
@@ -92,22 +97,18 @@ func (c *natpmpClient) mapPort(ctx context.Context, gw netip.Addr, internal uint
 	if prev != nil {
 		suggest = prev.External.Port()
 	}
-	s, err := dialGateway(ctx, c.cfg, gw, c.cfg.pcpPort)
+	s, err := dialGateway(ctx, c.cfg, c.env, gw, c.cfg.pcpPort)
 	if err != nil {
 		return Mapping{}, err
 	}
 	defer s.close()
 	var ext netip.Addr
 	err = s.exchange(ctx, []byte{0, natpmpOpAddr}, func(b []byte) error {
-		r, err := parseNATPMPResponse(b)
-		switch {
-		case err != nil:
+		r, err := natpmpAddrAnswer(b)
+		if err != nil {
 			return err
-		case r.op != natpmpOpAddr:
-			return errNotMine
-		case r.result != 0:
-			return natpmpError(r.result)
 		}
+		c.env.observeEpoch(gw, r.epoch, NATPMP)
 		ext = r.addr
 		return nil
 	})
@@ -115,14 +116,13 @@ func (c *natpmpClient) mapPort(ctx context.Context, gw netip.Addr, internal uint
 		return Mapping{}, err
 	}
 	var m Mapping
-	err = s.exchange(ctx, natpmpMapRequest(internal, suggest, uint32(c.cfg.Lifetime/time.Second)), func(b []byte) error {
-		r, err := natpmpMapAnswer(b, internal)
-		switch {
-		case err != nil:
+	lifetime := uint32(c.cfg.Lifetime / time.Second)
+	err = s.exchange(ctx, natpmpMapRequest(internal, suggest, lifetime), func(b []byte) error {
+		r, err := natpmpMapAnswer(b, internal, lifetime)
+		if err != nil {
 			return err
-		case r.lifetime == 0 || r.external == 0:
-			return fmt.Errorf("%w: nat-pmp: mapping to port %d for %d s", ErrMalformed, r.external, r.lifetime)
 		}
+		c.env.observeEpoch(gw, r.epoch, NATPMP)
 		m = Mapping{
 			Protocol: NATPMP,
 			External: netip.AddrPortFrom(ext, r.external),
@@ -136,30 +136,50 @@ func (c *natpmpClient) mapPort(ctx context.Context, gw netip.Addr, internal uint
 }
 
 func (c *natpmpClient) unmap(ctx context.Context, m Mapping) error {
-	s, err := dialGateway(ctx, c.cfg, m.Gateway, c.cfg.pcpPort)
+	s, err := dialGateway(ctx, c.cfg, c.env, m.Gateway, c.cfg.pcpPort)
 	if err != nil {
 		return err
 	}
 	defer s.close()
 	internal := m.Internal.Port()
 	return s.exchange(ctx, natpmpMapRequest(internal, 0, 0), func(b []byte) error {
-		_, err := natpmpMapAnswer(b, internal)
+		_, err := natpmpMapAnswer(b, internal, 0)
 		return err
 	})
 }
 
-// natpmpMapAnswer decodes b as the answer to a mapping request (or a
-// deletion) for the internal port: errNotMine for another request's answer,
-// a *ResultError for a refusal.
-func natpmpMapAnswer(b []byte, internal uint16) (natpmpResponse, error) {
+// natpmpAddrAnswer decodes b as the answer to an external address
+// request: a drop otherwise (DropResult for a refusal).
+func natpmpAddrAnswer(b []byte) (natpmpResponse, error) {
 	r, err := parseNATPMPResponse(b)
 	switch {
 	case err != nil:
 		return r, err
-	case r.op != natpmpOpMapUDP || (r.result == 0 && r.internal != internal):
-		return r, errNotMine
+	case r.op != natpmpOpAddr:
+		return r, dropped(DropOpcode, errNotMine)
 	case r.result != 0:
-		return r, natpmpError(r.result)
+		return r, dropped(DropResult, natpmpError(r.result))
+	}
+	return r, nil
+}
+
+// natpmpMapAnswer decodes b as the answer to a mapping request (or a
+// deletion: lifetime 0) for the internal port: a drop otherwise
+// (DropNonce for another port's answer, DropResult for a refusal,
+// DropMalformed for a mapping granted for no time or to port 0).
+func natpmpMapAnswer(b []byte, internal uint16, lifetime uint32) (natpmpResponse, error) {
+	r, err := parseNATPMPResponse(b)
+	switch {
+	case err != nil:
+		return r, err
+	case r.op != natpmpOpMapUDP:
+		return r, dropped(DropOpcode, errNotMine)
+	case r.result != 0:
+		return r, dropped(DropResult, natpmpError(r.result))
+	case r.internal != internal:
+		return r, dropped(DropNonce, errNotMine)
+	case lifetime != 0 && (r.lifetime == 0 || r.external == 0):
+		return r, droppedf(DropMalformed, "%w: nat-pmp: mapping to port %d for %d s", ErrMalformed, r.external, r.lifetime)
 	}
 	return r, nil
 }

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +67,13 @@ func inHost(host string, cfg portmap.Config) portmap.Config {
 	cfg.ListenPacket = func(network, address string) (c net.PacketConn, err error) {
 		err = inNetns(ns, func() (err error) {
 			c, err = net.ListenPacket(network, address)
+			return err
+		})
+		return c, err
+	}
+	cfg.ListenAnnounce = func(network, address string) (c net.PacketConn, err error) {
+		err = inNetns(ns, func() (err error) {
+			c, err = portmap.ListenShared(network, address)
 			return err
 		})
 		return c, err
@@ -246,6 +255,70 @@ func TestNetlabRenewsAndDefaultOrder(t *testing.T) {
 		}
 	}
 	t.Logf("without a daemon: %v", s.Err)
+}
+
+// TestNetlabGatewayRestartRemaps restarts miniupnpd on router ra with its
+// state gone (`netlab upnp a off`, the lease file removed, `netlab upnp a
+// on`: the router's mappings are deleted). miniupnpd multicasts a PCP
+// ANNOUNCE when it starts; the Mapper hears it and maps again at once
+// (after its random wait of up to 5 s), not at half its hour-long
+// lifetime: the router has the rule again and the mapped address works.
+// NAT-PMP's mapping comes back the same way. (This miniupnpd reports the
+// system's uptime as its epoch, so the epoch does not go back here: the
+// announcement alone brings the mapping back; the epoch check is tested
+// against the fake gateway, TestEpochBackOnRenewalIsCounted.)
+func TestNetlabGatewayRestartRemaps(t *testing.T) {
+	l := upLab(t, "--nat", "symmetric")
+	l.run("upnp", "a", "on")
+	root := os.Getenv("NETLAB_STATE")
+	if root == "" {
+		root = "/run/netlab"
+	}
+	leases := filepath.Join(root, strings.TrimSuffix(l.Prefix(), "-"), "miniupnpd-a.leases")
+	p1 := l.udpIn("p1", netip.MustParseAddrPort("203.0.113.20:0"))
+	for _, proto := range []portmap.Protocol{portmap.PCP, portmap.NATPMP} {
+		t.Run(string(proto), func(t *testing.T) {
+			a1 := l.udpIn("a1", netip.MustParseAddrPort("10.1.0.11:0"))
+			port := a1.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+			m, ch := watch(t, "a1", port, portmap.Config{Gateway: gatewayA, Protocols: []portmap.Protocol{proto}, Lifetime: time.Hour})
+			s := nextStatus(t, ch)
+			if s.State != portmap.Mapped {
+				t.Fatalf("status %+v", s)
+			}
+			first := s.Mapping
+			rule := fmt.Sprintf("dport %d ", first.External.Port())
+			if !strings.Contains(l.nftRules(), rule) {
+				t.Fatalf("router has no rule for %v", first.External)
+			}
+			l.run("upnp", "a", "off")
+			if err := os.Remove(leases); err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
+			// The rules went with miniupnpd's table, and with the lease
+			// file gone it cannot reload them: only the Mapper can bring
+			// the rule back.
+			if tables := l.run("exec", "ra", "nft", "list", "tables"); strings.Contains(tables, "miniupnpd") {
+				t.Fatalf("miniupnpd's table outlived it:\n%s", tables)
+			}
+			l.run("upnp", "a", "on")
+			up := time.Now()
+			s = nextStatus(t, ch) // the renewal the announcement brings
+			took := time.Since(up)
+			if s.State != portmap.Mapped || s.Err != nil || s.Mapping.Protocol != proto {
+				t.Fatalf("after the restart: %+v; want mapped again", s)
+			}
+			st := m.Stats()
+			t.Logf("%s: mapped again %v after miniupnpd came up, at %v (was %v); stats %+v", proto, took.Round(time.Millisecond), s.Mapping.External, first.External, st)
+			if st.Announcements == 0 || st.Remaps != 1 || st.Renewed != 1 {
+				t.Fatalf("stats %+v: want an announcement heard and one renewal made at once", st)
+			}
+			if rules := l.nftRules(); !strings.Contains(rules, fmt.Sprintf("dport %d ", s.Mapping.External.Port())) {
+				t.Fatalf("router has no rule for %v after the remap:\n%s", s.Mapping.External, rules)
+			}
+			roundTrip(t, p1, a1, s.Mapping.External)
+			m.Close()
+		})
+	}
 }
 
 // tlog sends a logger's lines to the test log.

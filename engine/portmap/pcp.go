@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"fmt"
 	"net/netip"
 	"time"
 )
@@ -56,36 +55,39 @@ type pcpResponse struct {
 
 // parsePCPResponse decodes a PCP MAP response. It checks every length first
 // and never panics. A NAT-PMP gateway answers a PCP request with a NAT-PMP
-// "unsupported version" message (version 0): that is a *ResultError.
+// "unsupported version" message (version 0): that is a *ResultError. Every
+// error is a drop (a *dropError) with its reason.
 func parsePCPResponse(b []byte) (pcpResponse, error) {
 	var r pcpResponse
 	if len(b) < 4 {
-		return r, fmt.Errorf("%w: pcp: %d bytes", ErrMalformed, len(b))
+		return r, droppedf(DropShort, "%w: pcp: %d bytes", ErrMalformed, len(b))
 	}
 	if b[0] == 0 && b[1] >= 128 {
 		// NAT-PMP's answer: version 0, opcode 128+n, result 1 = unsupported version.
-		return r, &ResultError{Protocol: PCP, Code: 1, Text: "UNSUPP_VERSION (a NAT-PMP gateway)"}
+		return r, dropped(DropResult, &ResultError{Protocol: PCP, Code: 1, Text: "UNSUPP_VERSION (a NAT-PMP gateway)"})
 	}
-	if len(b) < pcpHeaderLen || len(b) > maxDatagram || len(b)%4 != 0 {
-		return r, fmt.Errorf("%w: pcp: %d bytes", ErrMalformed, len(b))
-	}
-	if b[0] != pcpVersion {
-		return r, fmt.Errorf("%w: pcp: version %d", ErrMalformed, b[0])
-	}
-	if b[1]&pcpResponseBit == 0 {
-		return r, errNotMine // a request (ours reflected, or another client's)
-	}
-	if b[1]&^pcpResponseBit != pcpOpMap {
-		return r, errNotMine
+	switch {
+	case len(b) > maxDatagram:
+		return r, droppedf(DropLong, "%w: pcp: %d bytes", ErrMalformed, len(b))
+	case len(b) < pcpHeaderLen:
+		return r, droppedf(DropShort, "%w: pcp: %d bytes", ErrMalformed, len(b))
+	case b[0] != pcpVersion:
+		return r, droppedf(DropVersion, "%w: pcp: version %d", ErrMalformed, b[0])
+	case len(b)%4 != 0:
+		return r, droppedf(DropMalformed, "%w: pcp: %d bytes, not a multiple of 4", ErrMalformed, len(b))
+	case b[1]&pcpResponseBit == 0:
+		return r, dropped(DropOpcode, errNotMine) // a request (ours reflected, or another client's)
+	case b[1]&^pcpResponseBit != pcpOpMap:
+		return r, dropped(DropOpcode, errNotMine)
 	}
 	r.result = b[3]
 	r.lifetime = binary.BigEndian.Uint32(b[4:8])
 	r.epoch = binary.BigEndian.Uint32(b[8:12])
 	if len(b) < pcpHeaderLen+pcpMapLen {
 		if r.result != 0 {
-			return r, pcpError(r.result)
+			return r, dropped(DropResult, pcpError(r.result))
 		}
-		return r, fmt.Errorf("%w: pcp: MAP response of %d bytes", ErrMalformed, len(b))
+		return r, droppedf(DropShort, "%w: pcp: MAP response of %d bytes", ErrMalformed, len(b))
 	}
 	p := b[pcpHeaderLen:]
 	copy(r.nonce[:], p[:12])
@@ -105,7 +107,10 @@ func pcpError(code byte) error {
 }
 
 // pcpClient maps ports with PCP.
-type pcpClient struct{ cfg Config }
+type pcpClient struct {
+	cfg Config
+	env *env
+}
 
 func (c *pcpClient) proto() Protocol { return PCP }
 
@@ -116,14 +121,7 @@ func (c *pcpClient) mapPort(ctx context.Context, gw netip.Addr, internal uint16,
 	} else {
 		_, _ = rand.Read(nonce[:])
 	}
-	m, err := c.do(ctx, gw, nonce, internal, suggest, uint32(c.cfg.Lifetime/time.Second))
-	if err != nil {
-		return Mapping{}, err
-	}
-	if m.Lifetime == 0 {
-		return Mapping{}, fmt.Errorf("%w: pcp: lifetime 0 on a successful MAP", ErrMalformed)
-	}
-	return m, nil
+	return c.do(ctx, gw, nonce, internal, suggest, uint32(c.cfg.Lifetime/time.Second))
 }
 
 func (c *pcpClient) unmap(ctx context.Context, m Mapping) error {
@@ -132,7 +130,7 @@ func (c *pcpClient) unmap(ctx context.Context, m Mapping) error {
 }
 
 func (c *pcpClient) do(ctx context.Context, gw netip.Addr, nonce [12]byte, internal, suggest uint16, lifetime uint32) (Mapping, error) {
-	s, err := dialGateway(ctx, c.cfg, gw, c.cfg.pcpPort)
+	s, err := dialGateway(ctx, c.cfg, c.env, gw, c.cfg.pcpPort)
 	if err != nil {
 		return Mapping{}, err
 	}
@@ -140,16 +138,11 @@ func (c *pcpClient) do(ctx context.Context, gw netip.Addr, nonce [12]byte, inter
 	req := pcpMapRequest(nonce, s.local, internal, suggest, lifetime)
 	var m Mapping
 	err = s.exchange(ctx, req, func(b []byte) error {
-		r, err := parsePCPResponse(b)
+		r, err := pcpMapAnswer(b, nonce, internal, lifetime)
 		if err != nil {
 			return err
 		}
-		if r.nonce != nonce || r.proto != protoUDP || r.internal != internal {
-			return errNotMine
-		}
-		if r.result != 0 {
-			return pcpError(r.result)
-		}
+		c.env.observeEpoch(gw, r.epoch, PCP)
 		m = Mapping{
 			Protocol: PCP,
 			External: r.external,
@@ -161,4 +154,23 @@ func (c *pcpClient) do(ctx context.Context, gw netip.Addr, nonce [12]byte, inter
 		return nil
 	})
 	return m, err
+}
+
+// pcpMapAnswer decodes b as the answer to the MAP request with nonce for
+// the internal port that asked for lifetime (0: a deletion): a drop
+// otherwise (DropNonce for another request's answer, DropResult for a
+// refusal, DropMalformed for a mapping granted for no time).
+func pcpMapAnswer(b []byte, nonce [12]byte, internal uint16, lifetime uint32) (pcpResponse, error) {
+	r, err := parsePCPResponse(b)
+	switch {
+	case err != nil:
+		return r, err
+	case r.nonce != nonce || r.proto != protoUDP || r.internal != internal:
+		return r, dropped(DropNonce, errNotMine)
+	case r.result != 0:
+		return r, dropped(DropResult, pcpError(r.result))
+	case lifetime != 0 && r.lifetime == 0:
+		return r, droppedf(DropMalformed, "%w: pcp: lifetime 0 on a successful MAP", ErrMalformed)
+	}
+	return r, nil
 }

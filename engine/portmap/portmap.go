@@ -108,9 +108,21 @@ type Config struct {
 	// DialContext opens the UDP socket to the gateway's port 5351 and the
 	// TCP connections to a UPnP router. Nil: a net.Dialer's.
 	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
+	// ListenAnnounce opens the socket that hears the gateway's unsolicited
+	// announcements on 224.0.0.1:5350 (PCP's ANNOUNCE when it restarts,
+	// NAT-PMP's external address announcement), after which the Mapper
+	// renews its mapping at once instead of at half its lifetime. It is
+	// called once, with "udp4" and "0.0.0.0:5350", when the first
+	// attempt knows the gateway and PCP or NAT-PMP is among the
+	// protocols. Only datagrams from the gateway's port 5351 count. Nil:
+	// ListenShared (other programs on this machine may listen too), and
+	// no listening at all when the gateway is on the loopback. An error
+	// is logged, and the Mapper works on without announcements.
+	ListenAnnounce func(network, address string) (net.PacketConn, error)
 
-	pcpPort  uint16 // tests: the gateway's PCP/NAT-PMP port (0: 5351)
-	ssdpPort uint16 // tests: the gateway's SSDP port (0: 1900)
+	pcpPort        uint16        // tests: the gateway's PCP/NAT-PMP port (0: 5351)
+	ssdpPort       uint16        // tests: the gateway's SSDP port (0: 1900)
+	announceJitter time.Duration // tests: the most an announcement's renewal waits (0: 5 s; <0: none)
 }
 
 func (c Config) withDefaults() Config {
@@ -141,6 +153,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ssdpPort == 0 {
 		c.ssdpPort = 1900
+	}
+	if c.announceJitter == 0 {
+		c.announceJitter = defaultAnnounceJitter
 	}
 	return c
 }
@@ -212,6 +227,9 @@ type Status struct {
 	Err error
 	// Since is when State or the mapping last changed.
 	Since time.Time
+	// Stats is the Mapper's counters when the status was taken (zero
+	// when no Mapper runs).
+	Stats Stats
 }
 
 // Available reports whether a mapping is in place.

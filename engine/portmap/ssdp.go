@@ -62,7 +62,7 @@ func parseSSDPResponse(b []byte, gw netip.Addr) (*url.URL, error) {
 // discover finds the gateway's device description URL with SSDP: M-SEARCH
 // sent to the gateway itself and to the multicast group, answers taken from
 // the gateway only, until ctx ends.
-func discover(ctx context.Context, cfg Config, gw netip.Addr) (*url.URL, error) {
+func discover(ctx context.Context, cfg Config, e *env, gw netip.Addr) (*url.URL, error) {
 	pc, err := cfg.ListenPacket("udp4", ":0")
 	if err != nil {
 		return nil, fmt.Errorf("skein/portmap: ssdp socket: %w", err)
@@ -111,11 +111,18 @@ func discover(ctx context.Context, cfg Config, gw netip.Addr) (*url.URL, error) 
 			return nil, fmt.Errorf("skein/portmap: ssdp: %w", err)
 		}
 		ua, ok := from.(*net.UDPAddr)
-		if !ok || ua.AddrPort().Addr().Unmap() != gw || n == len(buf) {
-			continue // not the gateway, or too long to be an SSDP answer
+		switch {
+		case !ok || ua.AddrPort().Addr().Unmap() != gw:
+			e.st.drops[DropForeign].Add(1)
+			continue // not the gateway
+		case n == len(buf):
+			e.st.drops[DropLong].Add(1)
+			continue // too long to be an SSDP answer
 		}
 		u, err := parseSSDPResponse(buf[:n], gw)
 		if err != nil {
+			e.st.drops[DropMalformed].Add(1)
+			e.log.Debug("ssdp answer dropped", "error", err)
 			last = err
 			continue
 		}

@@ -37,20 +37,21 @@ const (
 // so renewals and the deletion skip discovery.
 type upnpClient struct {
 	cfg   Config
+	env   *env
 	http  *http.Client
 	conn  wanConn
 	local netip.Addr
 	perm  bool // the router grants permanent leases only
 }
 
-func newUPnPClient(cfg Config) *upnpClient {
+func newUPnPClient(cfg Config, e *env) *upnpClient {
 	tr := &http.Transport{
 		DialContext:            cfg.DialContext,
 		DisableKeepAlives:      true,
 		ResponseHeaderTimeout:  cfg.Timeout,
 		MaxResponseHeaderBytes: 16 << 10,
 	}
-	return &upnpClient{cfg: cfg, http: &http.Client{
+	return &upnpClient{cfg: cfg, env: e, http: &http.Client{
 		Transport: limitBody{tr},
 		Timeout:   2 * cfg.Timeout,
 		// The router's own URLs only: no redirect elsewhere.
@@ -79,7 +80,7 @@ func (c *upnpClient) proto() Protocol { return UPnP }
 // find discovers the gateway's IGD and picks its first WAN connection
 // service: WANIPConnection:2, WANIPConnection:1, then WANPPPConnection:1.
 func (c *upnpClient) find(ctx context.Context, gw netip.Addr) error {
-	loc, err := discover(ctx, c.cfg, gw)
+	loc, err := discover(ctx, c.cfg, c.env, gw)
 	if err != nil {
 		return err
 	}
@@ -118,7 +119,7 @@ func (c *upnpClient) find(ctx context.Context, gw netip.Addr) error {
 	if port == 0 {
 		port = 80
 	}
-	s, err := dialGateway(ctx, c.cfg, gw, uint16(port))
+	s, err := dialGateway(ctx, c.cfg, c.env, gw, uint16(port))
 	if err != nil {
 		return err
 	}

@@ -109,7 +109,10 @@ func (c *Client) portMapChanged(s portmap.Status) {
 // (Available), which protocol made it and the public address peers are
 // offered (Mapping.Protocol, Mapping.External), or why there is none (Err:
 // every protocol's failure, or ErrPortMapOff, ErrPortMapNotUDP with State
-// portmap.Off). Before Connect it is Pending.
+// portmap.Off). Before Connect it is Pending. Stats counts what the
+// Mapper sent and heard: requests, answers, the gateway's announcements and
+// restarts, and every datagram it dropped by reason (zero when no Mapper
+// runs).
 func (c *Client) PortMapping() portmap.Status {
 	c.pm.mu.Lock()
 	m, off := c.pm.m, c.pm.off

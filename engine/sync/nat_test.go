@@ -137,6 +137,14 @@ func TestBirthdayPunchConeSymmetric(t *testing.T) {
 		if sa.Probes > 2048 || sb.Probes > 3*256+1 {
 			t.Fatalf("over the bounds: easy %d probes, hard %d", sa.Probes, sb.Probes)
 		}
+		for _, c := range []struct {
+			from *sync.Client
+			peer net.HostID
+		}{{a, b.ID()}, {b, a.ID()}} {
+			if st, _ := c.from.Host().LinkStats(c.peer); st.Birthday != net.BirthdayWon {
+				t.Fatalf("link to %v says birthday punching %v, want won", c.peer, st.Birthday)
+			}
+		}
 		st, _ := b.PeerState(a.ID())
 		if !strings.HasPrefix(st.Path, "direct 203.0.113.101:") {
 			t.Fatalf("hard side's path %q, want the cone's public address", st.Path)
@@ -153,6 +161,48 @@ func TestBirthdayPunchConeSymmetric(t *testing.T) {
 		time.Sleep(time.Second)
 		if n := b.Host().BirthdayStats().Sockets; n != 0 {
 			t.Fatalf("hard side has %d extra sockets open after the peer left, want 0", n)
+		}
+	})
+}
+
+// A symmetric side with birthday punching off (BirthdayPorts < 0) never
+// starts an attempt, and its link says so (BirthdayNone): a game does not
+// blame birthday punching there. The cone side's attempt runs alone and
+// ends without a path (BirthdayFailed); the pair stays on the relay.
+func TestBirthdayPhaseWhenOneSideIsOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var w *world
+		w = natProbeWorld(t, 11, []natKind{portRestricted, symmetric}, func(ip netip.Addr) net.Config {
+			ports := 0
+			if ip == netip.MustParseAddr("10.2.0.11") {
+				ports = -1 // the symmetric side
+			}
+			return net.Config{Punch: net.PunchConfig{BirthdayPorts: ports, BirthdayListen: func() (net.PacketConn, error) {
+				return w.nw.Listen(netip.AddrPortFrom(ip, 0))
+			}}}
+		})
+		a, b := w.clients[0], w.clients[1]
+		for _, c := range w.clients {
+			next(t, c, sync.EventNATType)
+		}
+		if _, err := w.srv.CreateGroup([]net.HostID{a.ID(), b.ID()}, nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		if st, ok := a.Host().LinkStats(b.ID()); !ok || st.Birthday != net.BirthdayRunning {
+			t.Fatalf("cone side after 1 s: birthday %v (%v), want running", st.Birthday, ok)
+		}
+		time.Sleep(10 * time.Second) // past BirthdayTimeout (6 s)
+		sa, _ := a.Host().LinkStats(b.ID())
+		sb, _ := b.Host().LinkStats(a.ID())
+		if !sa.Relayed || !sb.Relayed {
+			t.Fatalf("direct without the symmetric side's sockets: %q, %q", sa.Path, sb.Path)
+		}
+		if sa.Birthday != net.BirthdayFailed || sb.Birthday != net.BirthdayNone {
+			t.Fatalf("birthday: cone side %v, symmetric side %v; want failed, none", sa.Birthday, sb.Birthday)
+		}
+		if n := b.Host().BirthdayStats().Attempts; n != 0 {
+			t.Fatalf("the symmetric side counts %d attempts, want 0", n)
 		}
 	})
 }

@@ -57,6 +57,13 @@ func nsPortMap(host string, cfg portmap.Config) portmap.Config {
 		})
 		return c, err
 	}
+	cfg.ListenAnnounce = func(network, address string) (c stdnet.PacketConn, err error) {
+		err = inNetns(ns, func() (err error) {
+			c, err = portmap.ListenShared(network, address)
+			return err
+		})
+		return c, err
+	}
 	return cfg
 }
 
@@ -128,6 +135,11 @@ func TestNetlabPortMapSymmetricPairGoesDirect(t *testing.T) {
 	realExchange(t, a, b, 200)
 	if s := waitState(b, portmap.Unavailable); s.State != portmap.Unavailable || s.Err == nil {
 		t.Fatalf("b1 (no daemon on its router): %+v, want unavailable with the reason", s)
+	} else if s.Stats.Requests == 0 || s.Stats.Answers != 0 || s.Stats.Mapped != 0 {
+		t.Fatalf("b1's port-mapping stats %+v: want requests, no answer", s.Stats)
+	}
+	if st := a.PortMapping().Stats; st.Mapped != 1 || st.Answers == 0 || st.Dropped() != 0 {
+		t.Fatalf("a1's port-mapping stats %+v: want one mapping, answers, no drops", st)
 	}
 	if !l.nftMaps("ra", mp.External.Port()) {
 		t.Fatal("the router has no rule for the mapping")

@@ -316,7 +316,7 @@ func (p *playScene) drawNet(g *Game, dst *ebiten.Image, peers []netplay.PeerInfo
 	drawText(dst, fmt.Sprintf("chat: %d sent · %d shown · %d hidden (too fast) · %d refused", c.ChatSent, c.ChatReceived, c.ChatDropped, c.ChatRefused), g.res.small, x, y, cc, left)
 	y += 20
 	nat, natOK := p.sess.NAT()
-	drawText(dst, "your NAT: "+netplay.NATLabel(nat, natOK), g.res.small, x, y, colDim, left)
+	drawText(dst, "your NAT: "+netplay.NATLabel(nat, natOK)+netplay.PortMapLabel(p.sess.PortMapping()), g.res.small, x, y, colDim, left)
 	y += 26
 	cols := []float64{x, x + 160, x + 215, x + 275, x + 375}
 	for i, hd := range []string{"PLAYER", "RTT", "JITTER", "LOSS in/out", "PATH"} {

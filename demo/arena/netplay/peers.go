@@ -39,9 +39,11 @@ func (s *Session) Peers() []PeerInfo {
 		}
 		p := PeerInfo{ID: m, Name: s.PlayerName(m), User: matchserver.DisplayName(s.users[m]), Me: m == s.me, Host: m == s.host}
 		if !p.Me {
+			var birthday net.BirthdayPhase
 			if st, ok := s.client.Host().LinkStats(m); ok {
 				p.RTT, p.Jitter, p.LossIn, p.LossOut = st.RTT, st.Jitter, st.LossIn, st.LossOut
 				p.Relayed, p.Path = st.Relayed, st.Path
+				birthday = st.Birthday
 				p.BytesIn, p.BytesOut = st.BytesIn, st.BytesOut
 			}
 			if p.Relayed {
@@ -53,7 +55,7 @@ func (s *Session) Peers() []PeerInfo {
 				if !theirsOK {
 					theirs = net.NATReport{}
 				}
-				p.Why = RelayReason(mine, theirs, s.relayWhy[m])
+				p.Why = RelayReason(mine, theirs, birthday, s.relayWhy[m])
 			}
 		}
 		out = append(out, p)
