@@ -83,6 +83,20 @@ func TestSpeaksTheProtocol(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The hostile client sends its segment once and never again: wait
+	// until the legitimate one has its peer link too (it may get its
+	// PeerAdd after the hostile one did), or the segment is dropped as
+	// from an unknown peer.
+	for {
+		if _, ok := legit.Host().LinkStats(net.HostID(c.ID)); ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the legitimate client never linked to the hostile one: %v", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	// One message of the stream: its length (3), then its bytes.
 	msg := AppendSegment(nil, Segment{Cmd: KCPPush, Wnd: 1024, Data: []byte{3, TagUser, 'y', 'o'}})
 	if err := c.SendRelayed(p.ID, c.SealPeer(p, AppendFrame(nil, FrameKCP, msg))); err != nil {
