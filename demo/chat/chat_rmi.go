@@ -9,10 +9,10 @@ import (
 	"github.com/skein-dev/skein/engine/rmi"
 )
 
-// rmigen output version 2: these lines fail to compile when engine/rmi cannot run this file.
+// rmigen output version 3: these lines fail to compile when engine/rmi cannot run this file.
 const (
-	_ = rmi.EnforceVersion(2 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
-	_ = rmi.EnforceVersion(rmi.MaxVersion - 2) // this file is newer than engine/rmi: update github.com/skein-dev/skein
+	_ = rmi.EnforceVersion(3 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
+	_ = rmi.EnforceVersion(rmi.MaxVersion - 3) // this file is newer than engine/rmi: update github.com/skein-dev/skein
 )
 
 // Call IDs of global Chat (3000..3002).
@@ -128,46 +128,26 @@ func (s *ChatStub) RMIName(id rmi.CallID) string {
 func (s *ChatStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Chat_Hello:
-		rmiF := s.Hello
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
-			return rmiD.Err()
+		rmiD.StartArgs(1, s.Hello != nil)
+		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
+			return s.Hello(info, rmiA0)
 		}
-		rmiA0 := rmiD.DecodeString()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0)
+		return rmiD.Err()
 	case Chat_Say:
-		rmiF := s.Say
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
-			return rmiD.Err()
+		rmiD.StartArgs(1, s.Say != nil)
+		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
+			return s.Say(info, rmiA0)
 		}
-		rmiA0 := rmiD.DecodeString()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0)
+		return rmiD.Err()
 	case Chat_Leave:
-		rmiF := s.Leave
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(0) {
-			return rmiD.Err()
+		rmiD.StartArgs(0, s.Leave != nil)
+		if rmiD.Finish() == nil {
+			return s.Leave(info)
 		}
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info)
+		return rmiD.Err()
 	}
 	return rmi.ErrUnknownCall
 }

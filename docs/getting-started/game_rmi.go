@@ -8,10 +8,10 @@ import (
 	"github.com/skein-dev/skein/engine/rmi"
 )
 
-// rmigen output version 2: these lines fail to compile when engine/rmi cannot run this file.
+// rmigen output version 3: these lines fail to compile when engine/rmi cannot run this file.
 const (
-	_ = rmi.EnforceVersion(2 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
-	_ = rmi.EnforceVersion(rmi.MaxVersion - 2) // this file is newer than engine/rmi: update github.com/skein-dev/skein
+	_ = rmi.EnforceVersion(3 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
+	_ = rmi.EnforceVersion(rmi.MaxVersion - 3) // this file is newer than engine/rmi: update github.com/skein-dev/skein
 )
 
 // Call IDs of global Game (5000..5000).
@@ -88,21 +88,12 @@ func (s *GameStub) RMIName(id rmi.CallID) string {
 func (s *GameStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Game_Move:
-		rmiF := s.Move
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(3) {
-			return rmiD.Err()
+		rmiD.StartArgs(3, s.Move != nil)
+		if rmiA0, rmiA1, rmiA2 := rmiD.DecodeFloat32(), rmiD.DecodeFloat32(), rmiD.DecodeUint32(); rmiD.Finish() == nil {
+			return s.Move(info, rmiA0, rmiA1, rmiA2)
 		}
-		rmiA0 := rmiD.DecodeFloat32()
-		rmiA1 := rmiD.DecodeFloat32()
-		rmiA2 := rmiD.DecodeUint32()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2)
+		return rmiD.Err()
 	}
 	return rmi.ErrUnknownCall
 }

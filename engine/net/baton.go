@@ -34,6 +34,16 @@ import (
 // context ends, and when the reader goroutine's turn comes; a stale
 // interruption only costs a retried read.
 //
+// The reader goroutine, idle while a Next holds the baton, is the one that
+// hears the holder's context end: a Next with a context it has not seen
+// hands that context's Done channel over (watch), and the reader
+// goroutine's wait selects on it. context.AfterFunc would do the same at
+// five allocations per new context (its registration, the parent's child
+// set, the callback), paid by every Next loop that gives each wait its own
+// timeout; the hand-over allocates nothing (TestAllocsPerMessage). As the
+// reader goroutine takes one context after another, in order, a context
+// that ends after its Next returned no longer kicks the next Next's read.
+//
 // Only the host's own socket, and only a conn with batched reads and read
 // deadlines (ListenUDP's), has a baton; on any other the reader goroutine
 // always reads.
@@ -68,12 +78,13 @@ type baton struct {
 	held        atomic.Bool   // owner is not batonLoop (a cheap check)
 
 	// What goes with the baton: the read buffers and scratch space, and
-	// the context whose end kicks the holder's read (kept from one Next
-	// to the next with the same context: registering costs allocations).
-	msgs      []Message
-	rx        *rxScratch
-	ctx       context.Context
-	stopWatch func() bool
+	// the context whose end kicks the holder's read (the last one handed
+	// to the reader goroutine, kept from one Next to the next with the
+	// same context).
+	msgs     []Message
+	rx       *rxScratch
+	ctx      context.Context
+	watching chan (<-chan struct{}) // to the reader goroutine: the holder's ctx.Done()
 
 	// Counters (BatonStats).
 	takes, kicks, returns atomic.Uint64
@@ -90,6 +101,7 @@ func (b *baton) init(conn PacketConn) {
 	b.conn = bc
 	b.toNext = make(chan struct{}, 1)
 	b.toLoop = make(chan struct{}, 1)
+	b.watching = make(chan (<-chan struct{}))
 	b.msgs = newReadBatch()
 	b.rx = new(rxScratch)
 }
@@ -152,6 +164,8 @@ func (h *Host) handleBatch(msgs []Message, conn PacketConn, rx *rxScratch) {
 // and waits for it to come back.
 func (h *Host) batonLoop() {
 	b := &h.bt
+	// The holder's context's Done, until it is closed (then nil).
+	var ctxDone <-chan struct{}
 	for {
 		b.mu.Lock()
 		if b.want {
@@ -167,6 +181,10 @@ func (h *Host) batonLoop() {
 		if b.held.Load() {
 			select {
 			case <-b.toLoop:
+			case ctxDone = <-b.watching:
+			case <-ctxDone:
+				ctxDone = nil
+				b.kick()
 			case <-h.done:
 				return
 			}
@@ -344,7 +362,7 @@ func (h *Host) readAsNext(ctx context.Context) (Event, error) {
 			return h.closedNext()
 		default:
 		}
-		b.watch(ctx)
+		h.watch(ctx)
 		b.reading.Store(true)
 		// Checked again now that pushers and ctx see reading: an event
 		// pushed before is here; one pushed after kicks the read.
@@ -359,15 +377,24 @@ func (h *Host) readAsNext(ctx context.Context) (Event, error) {
 	}
 }
 
-// watch has ctx's end kick the holder's read. Call it with the baton held.
-func (b *baton) watch(ctx context.Context) {
-	if ctx == b.ctx || ctx.Done() == nil {
+// watch has ctx's end kick the holder's read: the reader goroutine,
+// waiting for the baton to come back, takes ctx's Done channel (see the
+// top of this file). Call it with the baton held.
+func (h *Host) watch(ctx context.Context) {
+	b := &h.bt
+	if ctx == b.ctx {
 		return
 	}
-	if b.stopWatch != nil {
-		b.stopWatch()
+	// The reader goroutine is in (or on its way to) that wait while a
+	// Next holds the baton, so the hand-over does not block for long; it
+	// has returned once the host is closed. A context that never ends
+	// (nil Done) is handed over too, once: the reader goroutine then
+	// stops watching the one before it.
+	select {
+	case b.watching <- ctx.Done():
+		b.ctx = ctx
+	case <-h.done:
 	}
-	b.ctx, b.stopWatch = ctx, context.AfterFunc(ctx, b.kick)
 }
 
 // BatonStats counts the reader baton's passes (see Host.Next).

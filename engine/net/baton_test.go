@@ -178,3 +178,55 @@ func TestBatonClose(t *testing.T) {
 		t.Fatal("Next did not return after Close")
 	}
 }
+
+// TestBatonContextAfterContext: Next after Next, each with a context of its
+// own (the reader goroutine takes each one's Done channel in turn): the end
+// of a context whose Next returned does not end the next Next's wait, and
+// the end of the current one does, again and again.
+func TestBatonContextAfterContext(t *testing.T) {
+	checkGoroutines(t)
+	srv, cli := pair(t, net.Config{}, net.Config{})
+	send := func(s string) {
+		t.Helper()
+		if err := cli.Send(net.ServerID, net.Reliable, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	within := func(what string, c <-chan error) error {
+		t.Helper()
+		select {
+		case err := <-c:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s within 10 s", what)
+			return nil
+		}
+	}
+	for i := range 10 {
+		first, endFirst := context.WithCancel(context.Background())
+		send(fmt.Sprint("first ", i))
+		if e, err := srv.Next(first); err != nil || e.Kind != net.EventMessage {
+			t.Fatalf("round %d: %v %v, want the first message", i, e.Kind, err)
+		}
+		second, endSecond := context.WithCancel(context.Background())
+		msg, ended := make(chan error, 1), make(chan error, 1)
+		go func() {
+			e, err := srv.Next(second)
+			if err == nil && (e.Kind != net.EventMessage || string(e.Data) != "second") {
+				err = fmt.Errorf("got %v %q, want the second message", e.Kind, e.Data)
+			}
+			msg <- err
+			_, err = srv.Next(second)
+			ended <- err
+		}()
+		endFirst() // ends a context no Next waits on any more
+		send("second")
+		if err := within("second message", msg); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		endSecond()
+		if err := within("return from the ended Next", ended); !errors.Is(err, context.Canceled) {
+			t.Fatalf("round %d: Next returned %v, want context.Canceled", i, err)
+		}
+	}
+}

@@ -64,3 +64,7 @@ func (h *Host) DropLinks() {
 		h.removeLink(l, ErrClosedLocally)
 	}
 }
+
+// RaceEnabled reports whether the race detector is on (allocation counts
+// then mean nothing: sync.Pool drops items on purpose).
+const RaceEnabled = raceEnabled

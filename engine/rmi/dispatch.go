@@ -336,9 +336,18 @@ func (d *Dispatcher) serve(info CallInfo, s RequestStub, id CallID, body []byte)
 		return nil
 	}
 	e.buf = append(e.buf, 0, 0, body[0], body[1], body[2], body[3], byte(StatusOK))
+	defers := r.defers.Load()
 	err := s.RMIServe(info, id, body[4:], e)
 	if errors.Is(err, ErrDeferred) && r.deferred(info.From, seq) {
 		r.putEncoder(e) // the Later answers
+		return nil
+	}
+	if r.defers.Load() != defers && !errors.Is(err, ErrDeferred) && !r.handlerAnswers(info.From, seq) {
+		r.putEncoder(e) // its Later answered first: one answer only
+		if err != nil {
+			d.count(err)
+			return &CallError{ID: id, Name: s.RMIName(id), Peer: info.From, Err: err}
+		}
 		return nil
 	}
 	if err == nil && e.err != nil {

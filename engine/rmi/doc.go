@@ -98,7 +98,12 @@
 // database call) answers later: it calls info.Defer(), returns ErrDeferred,
 // and the work answers with the generated AnswerGlobalMethod(later,
 // results...) or later.Fail(err), from any goroutine. Until then retries of
-// the request are neither run nor answered.
+// the request are neither run nor answered. A request is answered exactly
+// once: a handler that defers and then returns an error (or results)
+// instead of ErrDeferred answers with that return, and its Later is
+// refused (ErrAnswered); a Later that answers before its handler returns
+// is the answer, and the return is not sent. Refused answers are counted
+// in RequestStats.AnswersRefused.
 //
 // # Enums
 //
@@ -112,5 +117,10 @@
 //
 // Generated files state the rmigen output version they were written for;
 // EnforceVersion makes a file that this runtime cannot run fail to compile,
-// with a comment on the failing line saying what to do.
+// with a comment on the failing line saying what to do. Version 3 files
+// (this rmigen's) keep only each method's own encoding and decoding and
+// call the helpers in which the shape of every generated method lives
+// (Decoder.StartArgs, StartResults, ReplyError, ReplyNone, NoResults, Wait,
+// Later.Answer, DecodeValueAs); this runtime still runs version 1 and 2
+// files.
 package rmi

@@ -13,7 +13,10 @@ import (
 // is an internal error (StatusInternalError).
 var ErrDeferred = errors.New("rmi: response deferred")
 
-// ErrAnswered is returned by a Later whose request was answered already.
+// ErrAnswered is returned by a Later whose request was answered already:
+// by the Later itself, or by its handler's return (see CallInfo.Defer); or
+// whose request nobody waits for any more (its link went down, or 256
+// newer requests of its peer moved the reply window past it).
 var ErrAnswered = errors.New("rmi: request already answered")
 
 // Later is a request whose handler answers after it returns: work that
@@ -22,8 +25,9 @@ var ErrAnswered = errors.New("rmi: request already answered")
 // RequestStats.Busy); once it has, they get its response from the reply
 // cache like any other. rmigen generates a typed Answer function per
 // request (AnswerGlobalMethod(later, results...)) that calls Start and
-// Finish; Fail answers with a failure status. A Later answers once; it is
-// safe to use from any goroutine.
+// Finish; Fail answers with a failure status. A Later answers once, and
+// not at all if its handler's return answered first (CallInfo.Defer says
+// who answers); it is safe to use from any goroutine.
 type Later struct {
 	r        *Requests
 	to       net.HostID
@@ -35,27 +39,49 @@ type Later struct {
 
 // Defer makes the request being served answer later: the handler returns
 // ErrDeferred (and zero results), and the work it started answers through
-// the returned Later. Defer returns nil when info is not that of a request
+// the returned Later, with the generated AnswerGlobalMethod or Fail, from
+// any goroutine. Defer returns nil when info is not that of a request
 // being served (a one-way call): check before handing the Later on.
+//
+// A request is answered exactly once. Once deferred, whichever answers
+// first is its answer and the other is not sent:
+//
+//   - a handler that defers and then returns anything but ErrDeferred (an
+//     error, as in an early "return ..., err", or results) answers with
+//     that return, as if it had not deferred, and the Later's answers are
+//     refused with ErrAnswered;
+//   - a Later that answers before its handler returns (from the handler
+//     itself, or another goroutine) is the answer, and the handler's return
+//     is not sent (a returned error is still Dispatch's error).
+//
+// Refused answers are counted in RequestStats.AnswersRefused. Call Defer
+// in the handler, before it returns, and once: a Later made by a second
+// Defer, or by a Defer after the request was answered, answers nothing
+// (ErrAnswered).
 func (info CallInfo) Defer() *Later {
 	if info.reqs == nil {
 		return nil
 	}
-	info.reqs.deferSlot(info.From, info.seq)
-	return &Later{r: info.reqs, to: info.From, how: info.Context, seq: info.seq, id: info.id}
+	l := &Later{r: info.reqs, to: info.From, how: info.Context, seq: info.seq, id: info.id}
+	info.reqs.deferSlot(l)
+	return l
 }
 
 // ID returns the call ID of the deferred request.
 func (l *Later) ID() CallID { return l.id }
 
 // Start returns an Encoder holding the header of l's response (StatusOK),
-// ready for the msgpack array of its results, or ErrAnswered if l answered
-// already. Pass it to Finish.
+// ready for the msgpack array of its results, or ErrAnswered if l's
+// request was answered already (by l, or by its handler's return), which
+// is counted in RequestStats.AnswersRefused. Pass it to Finish.
 func (l *Later) Start() (*Encoder, error) {
 	if l == nil {
 		return nil, fmt.Errorf("%w: a nil Later (Defer outside a request)", ErrNoRequests)
 	}
 	if !l.answered.CompareAndSwap(false, true) {
+		l.r.mu.Lock()
+		l.r.stats.AnswersRefused++
+		l.r.mu.Unlock()
 		return nil, ErrAnswered
 	}
 	e := GetEncoder()
@@ -97,15 +123,46 @@ func (l *Later) Fail(err error) error {
 	return l.Finish(e)
 }
 
-// deferSlot marks request seq from peer, being served, as deferred.
-func (r *Requests) deferSlot(from net.HostID, seq uint32) {
+// deferSlot marks the request of l, being served, as deferred and l as
+// the Later that may answer it. A request that is not running (deferred
+// already, or answered) keeps its answer: l is made answered, so that it
+// answers nothing.
+func (r *Requests) deferSlot(l *Later) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if l := r.findLocked(from); l != nil && l.ring != nil {
-		if sl := &l.ring[seq%ReplyWindow]; sl.seq == seq && sl.state == slotRunning {
-			sl.state = slotDeferred
+	r.defers.Add(1)
+	if k := r.findLocked(l.to); k != nil && k.ring != nil {
+		switch sl := &k.ring[l.seq%ReplyWindow]; {
+		case sl.seq == l.seq && sl.state == slotRunning:
+			sl.state, sl.later = slotDeferred, l
+		case sl.seq == l.seq:
+			l.answered.Store(true)
 		}
 	}
+}
+
+// handlerAnswers reports whether the return of the handler of request seq
+// from peer, which was not ErrDeferred, is its answer. It is called when a
+// Defer ran while the handler did: if the request's Later answered (or is
+// answering) first, the return is not sent and is counted; otherwise the
+// Later is refused from now on.
+func (r *Requests) handlerAnswers(from net.HostID, seq uint32) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.findLocked(from)
+	if l == nil || l.ring == nil {
+		return true
+	}
+	sl := &l.ring[seq%ReplyWindow]
+	switch {
+	case sl.seq != seq, sl.state == slotRunning:
+		return true // not deferred (or out of the window): as without Defer
+	case sl.state == slotDeferred && sl.later.answered.CompareAndSwap(false, true):
+		sl.state, sl.later = slotRunning, nil
+		return true
+	}
+	r.stats.AnswersRefused++
+	return false
 }
 
 // deferred reports whether request seq from peer is deferred (its handler

@@ -12,6 +12,7 @@ type replySlot struct {
 	state   uint8 // slotEmpty, slotRunning, slotDeferred, slotAnswered, slotDropped
 	replays int   // times frame was sent again
 	frame   []byte
+	later   *Later // the Later of a slotDeferred request
 }
 
 const (
@@ -119,9 +120,17 @@ func (r *Requests) recordLocked(from net.HostID, seq uint32, e *Encoder, own boo
 	}
 	if len(e.buf) == ResponseHeaderSize && Status(e.buf[ResponseHeaderSize-1]) == StatusRateLimited {
 		// A refusal for the caller's rate says nothing of the request:
-		// forget it, so that a retry after the limit is served.
-		*sl = replySlot{}
+		// forget it, so that a retry after the limit is served (the seq
+		// stays: a Later or handler still deciding sees it answered).
+		if sl.later != nil {
+			sl.later.answered.Store(true)
+		}
+		*sl = replySlot{seq: seq}
 		return
+	}
+	if sl.later != nil { // the handler answered: its Later may not
+		sl.later.answered.Store(true)
+		sl.later = nil
 	}
 	sl.state = slotAnswered
 	if own && cap(e.buf)-len(e.buf) <= maxSlack {
@@ -141,7 +150,14 @@ func (r *Requests) recordLocked(from net.HostID, seq uint32, e *Encoder, own boo
 	}
 }
 
+// clearSlotLocked forgets a request: its link went down, or the window
+// moved past it. A Later still waiting to answer it answers nothing: no
+// caller waits for it any more, and a client that restarted numbers its
+// requests from 1 again, so the answer could match one of those.
 func (r *Requests) clearSlotLocked(l *reqLink, sl *replySlot) {
+	if sl.later != nil {
+		sl.later.answered.Store(true)
+	}
 	if sl.state == slotAnswered {
 		l.bytes -= cap(sl.frame)
 		r.putSpareLocked(sl.frame)

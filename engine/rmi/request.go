@@ -126,6 +126,12 @@ type RequestStats struct {
 	// Stale counts requests answered StatusStale: older than the reply
 	// window, or whose cached response was dropped for ReplyCacheBytes.
 	Stale uint64
+	// AnswersRefused counts answers to a deferred request that were not
+	// sent because it had its answer already (see CallInfo.Defer), or
+	// nobody waited for it any more: a Later's answer refused with
+	// ErrAnswered, or the return of a handler whose Later answered before
+	// it returned.
+	AnswersRefused uint64
 }
 
 // Requests carries request/response calls: it numbers the requests a proxy
@@ -151,6 +157,9 @@ type Requests struct {
 	// requests count their timeout and retry: reading the clock for every
 	// request cost a fifth of a round trip.
 	clock atomic.Int64
+	// defers counts CallInfo.Defer calls: a request's serve takes the lock
+	// to settle who answers only if it changed while the handler ran.
+	defers atomic.Uint64
 
 	// mu guards everything below except due and resends. Both halves of a
 	// link (the pending calls and the reply window) and the counters share

@@ -14,12 +14,15 @@ package rmi
 const (
 	// GenVersion is the output version rmigen writes into generated code.
 	// Version 2 added enums (EnumError, EnumString) and request/response
-	// calls (Requests, StartRequest, Proxy.Request, RequestStub).
-	GenVersion = 2
+	// calls (Requests, StartRequest, Proxy.Request, RequestStub). Version 3
+	// moved the shape every generated method repeated into helpers
+	// (Decoder.StartArgs, StartResults, ReplyError, ReplyNone, NoResults, Wait,
+	// Later.Answer, DecodeValueAs).
+	GenVersion = 3
 	// MinVersion is the oldest generated-code version this runtime supports.
 	MinVersion = 1
 	// MaxVersion is the newest generated-code version this runtime supports.
-	MaxVersion = 2
+	MaxVersion = 3
 )
 
 // EnforceVersion is used by generated code to fail compilation when the

@@ -8,16 +8,15 @@ package lobby
 
 import (
 	"context"
-	"errors"
 
 	"github.com/skein-dev/skein/engine/net"
 	"github.com/skein-dev/skein/engine/rmi"
 )
 
-// rmigen output version 2: these lines fail to compile when engine/rmi cannot run this file.
+// rmigen output version 3: these lines fail to compile when engine/rmi cannot run this file.
 const (
-	_ = rmi.EnforceVersion(2 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
-	_ = rmi.EnforceVersion(rmi.MaxVersion - 2) // this file is newer than engine/rmi: update github.com/skein-dev/skein
+	_ = rmi.EnforceVersion(3 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
+	_ = rmi.EnforceVersion(rmi.MaxVersion - 3) // this file is newer than engine/rmi: update github.com/skein-dev/skein
 )
 
 // MatchInfo describes one match in a list.
@@ -228,60 +227,27 @@ func (rmiP *LobbyProxy) ListMatches(to net.HostID, how rmi.Context, after uint32
 // and calling Tick on the rmi.Requests. If ctx ends first, the request is
 // cancelled and ListMatchesWait returns ctx.Err().
 func (rmiP *LobbyProxy) ListMatchesWait(ctx context.Context, to net.HostID, how rmi.Context, after uint32, limit uint8) (result Result, matches []MatchInfo, next uint32, total uint32, err error) {
-	rmiC := make(chan struct{})
-	rmiPend, rmiSendErr := rmiP.ListMatches(to, how, after, limit, func(rmiR0 Result, rmiR1 []MatchInfo, rmiR2 uint32, rmiR3 uint32, rmiErr error) {
-		result, matches, next, total, err = rmiR0, rmiR1, rmiR2, rmiR3, rmiErr
-		close(rmiC)
+	err = rmi.Wait(ctx, func(rmiDone func(error)) (rmi.Pending, error) {
+		return rmiP.ListMatches(to, how, after, limit, func(rmiR0 Result, rmiR1 []MatchInfo, rmiR2 uint32, rmiR3 uint32, rmiErr error) {
+			result, matches, next, total = rmiR0, rmiR1, rmiR2, rmiR3
+			rmiDone(rmiErr)
+		})
 	})
-	if rmiSendErr != nil {
-		err = rmiSendErr
-		return
-	}
-	select {
-	case <-rmiC:
-	case <-ctx.Done():
-		if rmiPend.Cancel() {
-			err = ctx.Err()
-			return
-		}
-		<-rmiC // the callback has run or is running
-	}
 	return
 }
 
 // rmiReply_lobby_Lobby_ListMatches decodes a response to Lobby.ListMatches and calls its callback.
 func rmiReply_lobby_Lobby_ListMatches(rmiDone any, rmiRes []byte, rmiErr error) error {
-	var rmiR0 Result
-	var rmiR1 []MatchInfo
-	var rmiR2 uint32
-	var rmiR3 uint32
-	if rmiErr == nil {
-		rmiD := rmi.NewDecoder(rmiRes)
-		if rmiD.DecodeArrayHeader(4) {
-			rmiR0.DecodeRMI(&rmiD)
-			rmiR1 = rmiDec_lobby_slice_MatchInfo(&rmiD)
-			rmiR2 = rmiD.DecodeUint32()
-			rmiR3 = rmiD.DecodeUint32()
-		}
-		rmiErr = rmiD.Finish()
-		if rmiErr != nil { // no partial results
-			var rmiZ0 Result
-			rmiR0 = rmiZ0
-			var rmiZ1 []MatchInfo
-			rmiR1 = rmiZ1
-			var rmiZ2 uint32
-			rmiR2 = rmiZ2
-			var rmiZ3 uint32
-			rmiR3 = rmiZ3
-		}
+	rmiD := rmi.NewDecoder(rmiRes)
+	rmiD.StartResults(4, rmiErr)
+	rmiR0, rmiR1, rmiR2, rmiR3 := rmiDec_lobby_Result(&rmiD), rmiDec_lobby_slice_MatchInfo(&rmiD), rmiD.DecodeUint32(), rmiD.DecodeUint32()
+	if rmiErr = rmiD.Finish(); rmiErr != nil {
+		rmiR0, rmiR1, rmiR2, rmiR3 = *new(Result), *new([]MatchInfo), *new(uint32), *new(uint32) // no partial results
 	}
 	if rmiF, _ := rmiDone.(func(Result, []MatchInfo, uint32, uint32, error)); rmiF != nil {
 		rmiF(rmiR0, rmiR1, rmiR2, rmiR3, rmiErr)
 	}
-	if errors.Is(rmiErr, rmi.ErrDecode) {
-		return rmiErr
-	}
-	return nil
+	return rmi.ReplyError(rmiErr)
 }
 
 // CreateMatch sends request Lobby.CreateMatch (ID 101) to the peer or server
@@ -310,52 +276,27 @@ func (rmiP *LobbyProxy) CreateMatch(to net.HostID, how rmi.Context, name string,
 // and calling Tick on the rmi.Requests. If ctx ends first, the request is
 // cancelled and CreateMatchWait returns ctx.Err().
 func (rmiP *LobbyProxy) CreateMatchWait(ctx context.Context, to net.HostID, how rmi.Context, name string, maxPlayers uint8, options []byte) (result Result, match uint32, err error) {
-	rmiC := make(chan struct{})
-	rmiPend, rmiSendErr := rmiP.CreateMatch(to, how, name, maxPlayers, options, func(rmiR0 Result, rmiR1 uint32, rmiErr error) {
-		result, match, err = rmiR0, rmiR1, rmiErr
-		close(rmiC)
+	err = rmi.Wait(ctx, func(rmiDone func(error)) (rmi.Pending, error) {
+		return rmiP.CreateMatch(to, how, name, maxPlayers, options, func(rmiR0 Result, rmiR1 uint32, rmiErr error) {
+			result, match = rmiR0, rmiR1
+			rmiDone(rmiErr)
+		})
 	})
-	if rmiSendErr != nil {
-		err = rmiSendErr
-		return
-	}
-	select {
-	case <-rmiC:
-	case <-ctx.Done():
-		if rmiPend.Cancel() {
-			err = ctx.Err()
-			return
-		}
-		<-rmiC // the callback has run or is running
-	}
 	return
 }
 
 // rmiReply_lobby_Lobby_CreateMatch decodes a response to Lobby.CreateMatch and calls its callback.
 func rmiReply_lobby_Lobby_CreateMatch(rmiDone any, rmiRes []byte, rmiErr error) error {
-	var rmiR0 Result
-	var rmiR1 uint32
-	if rmiErr == nil {
-		rmiD := rmi.NewDecoder(rmiRes)
-		if rmiD.DecodeArrayHeader(2) {
-			rmiR0.DecodeRMI(&rmiD)
-			rmiR1 = rmiD.DecodeUint32()
-		}
-		rmiErr = rmiD.Finish()
-		if rmiErr != nil { // no partial results
-			var rmiZ0 Result
-			rmiR0 = rmiZ0
-			var rmiZ1 uint32
-			rmiR1 = rmiZ1
-		}
+	rmiD := rmi.NewDecoder(rmiRes)
+	rmiD.StartResults(2, rmiErr)
+	rmiR0, rmiR1 := rmiDec_lobby_Result(&rmiD), rmiD.DecodeUint32()
+	if rmiErr = rmiD.Finish(); rmiErr != nil {
+		rmiR0, rmiR1 = *new(Result), *new(uint32) // no partial results
 	}
 	if rmiF, _ := rmiDone.(func(Result, uint32, error)); rmiF != nil {
 		rmiF(rmiR0, rmiR1, rmiErr)
 	}
-	if errors.Is(rmiErr, rmi.ErrDecode) {
-		return rmiErr
-	}
-	return nil
+	return rmi.ReplyError(rmiErr)
 }
 
 // JoinMatch sends request Lobby.JoinMatch (ID 102) to the peer or server
@@ -379,52 +320,27 @@ func (rmiP *LobbyProxy) JoinMatch(to net.HostID, how rmi.Context, match uint32, 
 // calling Tick on the rmi.Requests. If ctx ends first, the request is
 // cancelled and JoinMatchWait returns ctx.Err().
 func (rmiP *LobbyProxy) JoinMatchWait(ctx context.Context, to net.HostID, how rmi.Context, match uint32) (result Result, joined uint32, err error) {
-	rmiC := make(chan struct{})
-	rmiPend, rmiSendErr := rmiP.JoinMatch(to, how, match, func(rmiR0 Result, rmiR1 uint32, rmiErr error) {
-		result, joined, err = rmiR0, rmiR1, rmiErr
-		close(rmiC)
+	err = rmi.Wait(ctx, func(rmiDone func(error)) (rmi.Pending, error) {
+		return rmiP.JoinMatch(to, how, match, func(rmiR0 Result, rmiR1 uint32, rmiErr error) {
+			result, joined = rmiR0, rmiR1
+			rmiDone(rmiErr)
+		})
 	})
-	if rmiSendErr != nil {
-		err = rmiSendErr
-		return
-	}
-	select {
-	case <-rmiC:
-	case <-ctx.Done():
-		if rmiPend.Cancel() {
-			err = ctx.Err()
-			return
-		}
-		<-rmiC // the callback has run or is running
-	}
 	return
 }
 
 // rmiReply_lobby_Lobby_JoinMatch decodes a response to Lobby.JoinMatch and calls its callback.
 func rmiReply_lobby_Lobby_JoinMatch(rmiDone any, rmiRes []byte, rmiErr error) error {
-	var rmiR0 Result
-	var rmiR1 uint32
-	if rmiErr == nil {
-		rmiD := rmi.NewDecoder(rmiRes)
-		if rmiD.DecodeArrayHeader(2) {
-			rmiR0.DecodeRMI(&rmiD)
-			rmiR1 = rmiD.DecodeUint32()
-		}
-		rmiErr = rmiD.Finish()
-		if rmiErr != nil { // no partial results
-			var rmiZ0 Result
-			rmiR0 = rmiZ0
-			var rmiZ1 uint32
-			rmiR1 = rmiZ1
-		}
+	rmiD := rmi.NewDecoder(rmiRes)
+	rmiD.StartResults(2, rmiErr)
+	rmiR0, rmiR1 := rmiDec_lobby_Result(&rmiD), rmiD.DecodeUint32()
+	if rmiErr = rmiD.Finish(); rmiErr != nil {
+		rmiR0, rmiR1 = *new(Result), *new(uint32) // no partial results
 	}
 	if rmiF, _ := rmiDone.(func(Result, uint32, error)); rmiF != nil {
 		rmiF(rmiR0, rmiR1, rmiErr)
 	}
-	if errors.Is(rmiErr, rmi.ErrDecode) {
-		return rmiErr
-	}
-	return nil
+	return rmi.ReplyError(rmiErr)
 }
 
 // QuickJoin sends request Lobby.QuickJoin (ID 103) to the peer or server
@@ -450,52 +366,27 @@ func (rmiP *LobbyProxy) QuickJoin(to net.HostID, how rmi.Context, done func(resu
 // calling Tick on the rmi.Requests. If ctx ends first, the request is
 // cancelled and QuickJoinWait returns ctx.Err().
 func (rmiP *LobbyProxy) QuickJoinWait(ctx context.Context, to net.HostID, how rmi.Context) (result Result, match uint32, err error) {
-	rmiC := make(chan struct{})
-	rmiPend, rmiSendErr := rmiP.QuickJoin(to, how, func(rmiR0 Result, rmiR1 uint32, rmiErr error) {
-		result, match, err = rmiR0, rmiR1, rmiErr
-		close(rmiC)
+	err = rmi.Wait(ctx, func(rmiDone func(error)) (rmi.Pending, error) {
+		return rmiP.QuickJoin(to, how, func(rmiR0 Result, rmiR1 uint32, rmiErr error) {
+			result, match = rmiR0, rmiR1
+			rmiDone(rmiErr)
+		})
 	})
-	if rmiSendErr != nil {
-		err = rmiSendErr
-		return
-	}
-	select {
-	case <-rmiC:
-	case <-ctx.Done():
-		if rmiPend.Cancel() {
-			err = ctx.Err()
-			return
-		}
-		<-rmiC // the callback has run or is running
-	}
 	return
 }
 
 // rmiReply_lobby_Lobby_QuickJoin decodes a response to Lobby.QuickJoin and calls its callback.
 func rmiReply_lobby_Lobby_QuickJoin(rmiDone any, rmiRes []byte, rmiErr error) error {
-	var rmiR0 Result
-	var rmiR1 uint32
-	if rmiErr == nil {
-		rmiD := rmi.NewDecoder(rmiRes)
-		if rmiD.DecodeArrayHeader(2) {
-			rmiR0.DecodeRMI(&rmiD)
-			rmiR1 = rmiD.DecodeUint32()
-		}
-		rmiErr = rmiD.Finish()
-		if rmiErr != nil { // no partial results
-			var rmiZ0 Result
-			rmiR0 = rmiZ0
-			var rmiZ1 uint32
-			rmiR1 = rmiZ1
-		}
+	rmiD := rmi.NewDecoder(rmiRes)
+	rmiD.StartResults(2, rmiErr)
+	rmiR0, rmiR1 := rmiDec_lobby_Result(&rmiD), rmiD.DecodeUint32()
+	if rmiErr = rmiD.Finish(); rmiErr != nil {
+		rmiR0, rmiR1 = *new(Result), *new(uint32) // no partial results
 	}
 	if rmiF, _ := rmiDone.(func(Result, uint32, error)); rmiF != nil {
 		rmiF(rmiR0, rmiR1, rmiErr)
 	}
-	if errors.Is(rmiErr, rmi.ErrDecode) {
-		return rmiErr
-	}
-	return nil
+	return rmi.ReplyError(rmiErr)
 }
 
 // LeaveMatch sends request Lobby.LeaveMatch (ID 104) to the peer or server
@@ -518,48 +409,27 @@ func (rmiP *LobbyProxy) LeaveMatch(to net.HostID, how rmi.Context, done func(res
 // calling Tick on the rmi.Requests. If ctx ends first, the request is
 // cancelled and LeaveMatchWait returns ctx.Err().
 func (rmiP *LobbyProxy) LeaveMatchWait(ctx context.Context, to net.HostID, how rmi.Context) (result Result, err error) {
-	rmiC := make(chan struct{})
-	rmiPend, rmiSendErr := rmiP.LeaveMatch(to, how, func(rmiR0 Result, rmiErr error) {
-		result, err = rmiR0, rmiErr
-		close(rmiC)
+	err = rmi.Wait(ctx, func(rmiDone func(error)) (rmi.Pending, error) {
+		return rmiP.LeaveMatch(to, how, func(rmiR0 Result, rmiErr error) {
+			result = rmiR0
+			rmiDone(rmiErr)
+		})
 	})
-	if rmiSendErr != nil {
-		err = rmiSendErr
-		return
-	}
-	select {
-	case <-rmiC:
-	case <-ctx.Done():
-		if rmiPend.Cancel() {
-			err = ctx.Err()
-			return
-		}
-		<-rmiC // the callback has run or is running
-	}
 	return
 }
 
 // rmiReply_lobby_Lobby_LeaveMatch decodes a response to Lobby.LeaveMatch and calls its callback.
 func rmiReply_lobby_Lobby_LeaveMatch(rmiDone any, rmiRes []byte, rmiErr error) error {
-	var rmiR0 Result
-	if rmiErr == nil {
-		rmiD := rmi.NewDecoder(rmiRes)
-		if rmiD.DecodeArrayHeader(1) {
-			rmiR0.DecodeRMI(&rmiD)
-		}
-		rmiErr = rmiD.Finish()
-		if rmiErr != nil { // no partial results
-			var rmiZ0 Result
-			rmiR0 = rmiZ0
-		}
+	rmiD := rmi.NewDecoder(rmiRes)
+	rmiD.StartResults(1, rmiErr)
+	rmiR0 := rmiDec_lobby_Result(&rmiD)
+	if rmiErr = rmiD.Finish(); rmiErr != nil {
+		rmiR0 = *new(Result) // no partial results
 	}
 	if rmiF, _ := rmiDone.(func(Result, error)); rmiF != nil {
 		rmiF(rmiR0, rmiErr)
 	}
-	if errors.Is(rmiErr, rmi.ErrDecode) {
-		return rmiErr
-	}
-	return nil
+	return rmi.ReplyError(rmiErr)
 }
 
 // Chat sends call Lobby.Chat (ID 105) to the peer, group or server named by
@@ -674,33 +544,19 @@ func (s *LobbyStub) RMIName(id rmi.CallID) string {
 func (s *LobbyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Lobby_Chat:
-		rmiF := s.Chat
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
-			return rmiD.Err()
+		rmiD.StartArgs(1, s.Chat != nil)
+		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
+			return s.Chat(info, rmiA0)
 		}
-		rmiA0 := rmiD.DecodeString()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0)
+		return rmiD.Err()
 	case Lobby_SetName:
-		rmiF := s.SetName
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
-			return rmiD.Err()
+		rmiD.StartArgs(1, s.SetName != nil)
+		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
+			return s.SetName(info, rmiA0)
 		}
-		rmiA0 := rmiD.DecodeString()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0)
+		return rmiD.Err()
 	}
 	return rmi.ErrUnknownCall
 }
@@ -719,112 +575,71 @@ func (s *LobbyStub) RMIIsRequest(id rmi.CallID) bool {
 func (s *LobbyStub) RMIServe(info rmi.CallInfo, id rmi.CallID, args []byte, rmiE *rmi.Encoder) error {
 	switch id {
 	case Lobby_ListMatches:
-		rmiF := s.ListMatches
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(2) {
-			return rmiD.Err()
-		}
-		rmiA0 := rmiD.DecodeUint32()
-		rmiA1 := rmiD.DecodeUint8()
-		if err := rmiD.Finish(); err != nil {
+		rmiD.StartArgs(2, s.ListMatches != nil)
+		if rmiA0, rmiA1 := rmiD.DecodeUint32(), rmiD.DecodeUint8(); rmiD.Finish() == nil {
+			rmiR0, rmiR1, rmiR2, rmiR3, err := s.ListMatches(info, rmiA0, rmiA1)
+			if err == nil {
+				rmiE.EncodeArrayLen(4)
+				rmiR0.EncodeRMI(rmiE)
+				rmiEnc_lobby_slice_MatchInfo(rmiE, rmiR1)
+				rmiE.EncodeUint32(rmiR2)
+				rmiE.EncodeUint32(rmiR3)
+			}
 			return err
 		}
-		rmiR0, rmiR1, rmiR2, rmiR3, err := rmiF(info, rmiA0, rmiA1)
-		if err != nil {
-			return err
-		}
-		rmiE.EncodeArrayLen(4)
-		rmiR0.EncodeRMI(rmiE)
-		rmiEnc_lobby_slice_MatchInfo(rmiE, rmiR1)
-		rmiE.EncodeUint32(rmiR2)
-		rmiE.EncodeUint32(rmiR3)
-		return nil
+		return rmiD.Err()
 	case Lobby_CreateMatch:
-		rmiF := s.CreateMatch
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(3) {
-			return rmiD.Err()
-		}
-		rmiA0 := rmiD.DecodeString()
-		rmiA1 := rmiD.DecodeUint8()
-		rmiA2 := rmiD.DecodeBytes()
-		if err := rmiD.Finish(); err != nil {
+		rmiD.StartArgs(3, s.CreateMatch != nil)
+		if rmiA0, rmiA1, rmiA2 := rmiD.DecodeString(), rmiD.DecodeUint8(), rmiD.DecodeBytes(); rmiD.Finish() == nil {
+			rmiR0, rmiR1, err := s.CreateMatch(info, rmiA0, rmiA1, rmiA2)
+			if err == nil {
+				rmiE.EncodeArrayLen(2)
+				rmiR0.EncodeRMI(rmiE)
+				rmiE.EncodeUint32(rmiR1)
+			}
 			return err
 		}
-		rmiR0, rmiR1, err := rmiF(info, rmiA0, rmiA1, rmiA2)
-		if err != nil {
-			return err
-		}
-		rmiE.EncodeArrayLen(2)
-		rmiR0.EncodeRMI(rmiE)
-		rmiE.EncodeUint32(rmiR1)
-		return nil
+		return rmiD.Err()
 	case Lobby_JoinMatch:
-		rmiF := s.JoinMatch
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
-			return rmiD.Err()
-		}
-		rmiA0 := rmiD.DecodeUint32()
-		if err := rmiD.Finish(); err != nil {
+		rmiD.StartArgs(1, s.JoinMatch != nil)
+		if rmiA0 := rmiD.DecodeUint32(); rmiD.Finish() == nil {
+			rmiR0, rmiR1, err := s.JoinMatch(info, rmiA0)
+			if err == nil {
+				rmiE.EncodeArrayLen(2)
+				rmiR0.EncodeRMI(rmiE)
+				rmiE.EncodeUint32(rmiR1)
+			}
 			return err
 		}
-		rmiR0, rmiR1, err := rmiF(info, rmiA0)
-		if err != nil {
-			return err
-		}
-		rmiE.EncodeArrayLen(2)
-		rmiR0.EncodeRMI(rmiE)
-		rmiE.EncodeUint32(rmiR1)
-		return nil
+		return rmiD.Err()
 	case Lobby_QuickJoin:
-		rmiF := s.QuickJoin
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(0) {
-			return rmiD.Err()
-		}
-		if err := rmiD.Finish(); err != nil {
+		rmiD.StartArgs(0, s.QuickJoin != nil)
+		if rmiD.Finish() == nil {
+			rmiR0, rmiR1, err := s.QuickJoin(info)
+			if err == nil {
+				rmiE.EncodeArrayLen(2)
+				rmiR0.EncodeRMI(rmiE)
+				rmiE.EncodeUint32(rmiR1)
+			}
 			return err
 		}
-		rmiR0, rmiR1, err := rmiF(info)
-		if err != nil {
-			return err
-		}
-		rmiE.EncodeArrayLen(2)
-		rmiR0.EncodeRMI(rmiE)
-		rmiE.EncodeUint32(rmiR1)
-		return nil
+		return rmiD.Err()
 	case Lobby_LeaveMatch:
-		rmiF := s.LeaveMatch
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(0) {
-			return rmiD.Err()
-		}
-		if err := rmiD.Finish(); err != nil {
+		rmiD.StartArgs(0, s.LeaveMatch != nil)
+		if rmiD.Finish() == nil {
+			rmiR0, err := s.LeaveMatch(info)
+			if err == nil {
+				rmiE.EncodeArrayLen(1)
+				rmiR0.EncodeRMI(rmiE)
+			}
 			return err
 		}
-		rmiR0, err := rmiF(info)
-		if err != nil {
-			return err
-		}
-		rmiE.EncodeArrayLen(1)
-		rmiR0.EncodeRMI(rmiE)
-		return nil
+		return rmiD.Err()
 	}
 	return rmi.ErrUnknownCall
 }
@@ -836,16 +651,13 @@ var _ rmi.RequestStub = (*LobbyStub)(nil)
 // from any goroutine. It returns rmi.ErrAnswered if the request was answered
 // already; rmiL.Fail answers with a failure status instead.
 func AnswerLobbyListMatches(rmiL *rmi.Later, result Result, matches []MatchInfo, next uint32, total uint32) error {
-	rmiE, rmiErr := rmiL.Start()
-	if rmiErr != nil {
-		return rmiErr
-	}
-	rmiE.EncodeArrayLen(4)
-	result.EncodeRMI(rmiE)
-	rmiEnc_lobby_slice_MatchInfo(rmiE, matches)
-	rmiE.EncodeUint32(next)
-	rmiE.EncodeUint32(total)
-	return rmiL.Finish(rmiE)
+	return rmiL.Answer(func(rmiE *rmi.Encoder) {
+		rmiE.EncodeArrayLen(4)
+		result.EncodeRMI(rmiE)
+		rmiEnc_lobby_slice_MatchInfo(rmiE, matches)
+		rmiE.EncodeUint32(next)
+		rmiE.EncodeUint32(total)
+	})
 }
 
 // AnswerLobbyCreateMatch answers a request Lobby.CreateMatch whose handler
@@ -853,14 +665,11 @@ func AnswerLobbyListMatches(rmiL *rmi.Later, result Result, matches []MatchInfo,
 // from any goroutine. It returns rmi.ErrAnswered if the request was answered
 // already; rmiL.Fail answers with a failure status instead.
 func AnswerLobbyCreateMatch(rmiL *rmi.Later, result Result, match uint32) error {
-	rmiE, rmiErr := rmiL.Start()
-	if rmiErr != nil {
-		return rmiErr
-	}
-	rmiE.EncodeArrayLen(2)
-	result.EncodeRMI(rmiE)
-	rmiE.EncodeUint32(match)
-	return rmiL.Finish(rmiE)
+	return rmiL.Answer(func(rmiE *rmi.Encoder) {
+		rmiE.EncodeArrayLen(2)
+		result.EncodeRMI(rmiE)
+		rmiE.EncodeUint32(match)
+	})
 }
 
 // AnswerLobbyJoinMatch answers a request Lobby.JoinMatch whose handler called
@@ -868,14 +677,11 @@ func AnswerLobbyCreateMatch(rmiL *rmi.Later, result Result, match uint32) error 
 // any goroutine. It returns rmi.ErrAnswered if the request was answered
 // already; rmiL.Fail answers with a failure status instead.
 func AnswerLobbyJoinMatch(rmiL *rmi.Later, result Result, joined uint32) error {
-	rmiE, rmiErr := rmiL.Start()
-	if rmiErr != nil {
-		return rmiErr
-	}
-	rmiE.EncodeArrayLen(2)
-	result.EncodeRMI(rmiE)
-	rmiE.EncodeUint32(joined)
-	return rmiL.Finish(rmiE)
+	return rmiL.Answer(func(rmiE *rmi.Encoder) {
+		rmiE.EncodeArrayLen(2)
+		result.EncodeRMI(rmiE)
+		rmiE.EncodeUint32(joined)
+	})
 }
 
 // AnswerLobbyQuickJoin answers a request Lobby.QuickJoin whose handler called
@@ -883,14 +689,11 @@ func AnswerLobbyJoinMatch(rmiL *rmi.Later, result Result, joined uint32) error {
 // any goroutine. It returns rmi.ErrAnswered if the request was answered
 // already; rmiL.Fail answers with a failure status instead.
 func AnswerLobbyQuickJoin(rmiL *rmi.Later, result Result, match uint32) error {
-	rmiE, rmiErr := rmiL.Start()
-	if rmiErr != nil {
-		return rmiErr
-	}
-	rmiE.EncodeArrayLen(2)
-	result.EncodeRMI(rmiE)
-	rmiE.EncodeUint32(match)
-	return rmiL.Finish(rmiE)
+	return rmiL.Answer(func(rmiE *rmi.Encoder) {
+		rmiE.EncodeArrayLen(2)
+		result.EncodeRMI(rmiE)
+		rmiE.EncodeUint32(match)
+	})
 }
 
 // AnswerLobbyLeaveMatch answers a request Lobby.LeaveMatch whose handler
@@ -898,13 +701,10 @@ func AnswerLobbyQuickJoin(rmiL *rmi.Later, result Result, match uint32) error {
 // from any goroutine. It returns rmi.ErrAnswered if the request was answered
 // already; rmiL.Fail answers with a failure status instead.
 func AnswerLobbyLeaveMatch(rmiL *rmi.Later, result Result) error {
-	rmiE, rmiErr := rmiL.Start()
-	if rmiErr != nil {
-		return rmiErr
-	}
-	rmiE.EncodeArrayLen(1)
-	result.EncodeRMI(rmiE)
-	return rmiL.Finish(rmiE)
+	return rmiL.Answer(func(rmiE *rmi.Encoder) {
+		rmiE.EncodeArrayLen(1)
+		result.EncodeRMI(rmiE)
+	})
 }
 
 // LobbyHandler is the interface form of LobbyStub: implement it (embed
@@ -983,32 +783,27 @@ type UnimplementedLobbyHandler struct{}
 
 // ListMatches returns rmi.ErrNotImplemented.
 func (UnimplementedLobbyHandler) ListMatches(rmi.CallInfo, uint32, uint8) (result Result, matches []MatchInfo, next uint32, total uint32, err error) {
-	err = rmi.ErrNotImplemented
-	return
+	return result, matches, next, total, rmi.ErrNotImplemented
 }
 
 // CreateMatch returns rmi.ErrNotImplemented.
 func (UnimplementedLobbyHandler) CreateMatch(rmi.CallInfo, string, uint8, []byte) (result Result, match uint32, err error) {
-	err = rmi.ErrNotImplemented
-	return
+	return result, match, rmi.ErrNotImplemented
 }
 
 // JoinMatch returns rmi.ErrNotImplemented.
 func (UnimplementedLobbyHandler) JoinMatch(rmi.CallInfo, uint32) (result Result, joined uint32, err error) {
-	err = rmi.ErrNotImplemented
-	return
+	return result, joined, rmi.ErrNotImplemented
 }
 
 // QuickJoin returns rmi.ErrNotImplemented.
 func (UnimplementedLobbyHandler) QuickJoin(rmi.CallInfo) (result Result, match uint32, err error) {
-	err = rmi.ErrNotImplemented
-	return
+	return result, match, rmi.ErrNotImplemented
 }
 
 // LeaveMatch returns rmi.ErrNotImplemented.
 func (UnimplementedLobbyHandler) LeaveMatch(rmi.CallInfo) (result Result, err error) {
-	err = rmi.ErrNotImplemented
-	return
+	return result, rmi.ErrNotImplemented
 }
 
 // Chat returns rmi.ErrNotImplemented.
@@ -1099,21 +894,12 @@ func (s *LobbyReplyStub) RMIName(id rmi.CallID) string {
 func (s *LobbyReplyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case LobbyReply_ChatLine:
-		rmiF := s.ChatLine
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(3) {
-			return rmiD.Err()
+		rmiD.StartArgs(3, s.ChatLine != nil)
+		if rmiA0, rmiA1, rmiA2 := rmiD.DecodeUint32(), rmiD.DecodeString(), rmiD.DecodeString(); rmiD.Finish() == nil {
+			return s.ChatLine(info, rmiA0, rmiA1, rmiA2)
 		}
-		rmiA0 := rmiD.DecodeUint32()
-		rmiA1 := rmiD.DecodeString()
-		rmiA2 := rmiD.DecodeString()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2)
+		return rmiD.Err()
 	}
 	return rmi.ErrUnknownCall
 }
@@ -1148,6 +934,9 @@ func (UnimplementedLobbyReplyHandler) ChatLine(rmi.CallInfo, uint32, string, str
 }
 
 var _ LobbyReplyHandler = UnimplementedLobbyReplyHandler{}
+
+// rmiDec_lobby_Result decodes a Result.
+func rmiDec_lobby_Result(rmiD *rmi.Decoder) (rmiV Result) { rmiV.DecodeRMI(rmiD); return rmiV }
 
 // rmiEnc_lobby_slice_MatchInfo encodes a []MatchInfo.
 func rmiEnc_lobby_slice_MatchInfo(rmiE *rmi.Encoder, rmiX []MatchInfo) {

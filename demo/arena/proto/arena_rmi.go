@@ -11,10 +11,10 @@ import (
 	"github.com/skein-dev/skein/engine/rmi"
 )
 
-// rmigen output version 2: these lines fail to compile when engine/rmi cannot run this file.
+// rmigen output version 3: these lines fail to compile when engine/rmi cannot run this file.
 const (
-	_ = rmi.EnforceVersion(2 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
-	_ = rmi.EnforceVersion(rmi.MaxVersion - 2) // this file is newer than engine/rmi: update github.com/skein-dev/skein
+	_ = rmi.EnforceVersion(3 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
+	_ = rmi.EnforceVersion(rmi.MaxVersion - 3) // this file is newer than engine/rmi: update github.com/skein-dev/skein
 )
 
 // InputCmd is one tick of a player's controls.
@@ -475,98 +475,47 @@ func (s *ArenaP2PStub) RMIName(id rmi.CallID) string {
 func (s *ArenaP2PStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case ArenaP2P_Player_Hello:
-		rmiF := s.Player_Hello
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(2) {
-			return rmiD.Err()
+		rmiD.StartArgs(2, s.Player_Hello != nil)
+		if rmiA0, rmiA1 := rmiD.DecodeString(), rmiD.DecodeUint8(); rmiD.Finish() == nil {
+			return s.Player_Hello(info, rmiA0, rmiA1)
 		}
-		rmiA0 := rmiD.DecodeString()
-		rmiA1 := rmiD.DecodeUint8()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1)
+		return rmiD.Err()
 	case ArenaP2P_Player_Input:
-		rmiF := s.Player_Input
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(2) {
-			return rmiD.Err()
+		rmiD.StartArgs(2, s.Player_Input != nil)
+		if rmiA0, rmiA1 := rmiD.DecodeUint32(), rmiDec_arena_slice_InputCmd(&rmiD); rmiD.Finish() == nil {
+			return s.Player_Input(info, rmiA0, rmiA1)
 		}
-		rmiA0 := rmiD.DecodeUint32()
-		rmiA1 := rmiDec_arena_slice_InputCmd(&rmiD)
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1)
+		return rmiD.Err()
 	case ArenaP2P_Host_Snapshot:
-		rmiF := s.Host_Snapshot
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(4) {
-			return rmiD.Err()
+		rmiD.StartArgs(4, s.Host_Snapshot != nil)
+		if rmiA0, rmiA1, rmiA2, rmiA3 := rmiDec_arena_SnapHeader(&rmiD), rmiDec_arena_slice_PlayerState(&rmiD), rmiDec_arena_slice_BulletState(&rmiD), rmiDec_arena_slice_uint16(&rmiD); rmiD.Finish() == nil {
+			return s.Host_Snapshot(info, rmiA0, rmiA1, rmiA2, rmiA3)
 		}
-		var rmiA0 SnapHeader
-		rmiA0.DecodeRMI(&rmiD)
-		rmiA1 := rmiDec_arena_slice_PlayerState(&rmiD)
-		rmiA2 := rmiDec_arena_slice_BulletState(&rmiD)
-		rmiA3 := rmiDec_arena_slice_uint16(&rmiD)
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2, rmiA3)
+		return rmiD.Err()
 	case ArenaP2P_Host_Bullets:
-		rmiF := s.Host_Bullets
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(3) {
-			return rmiD.Err()
+		rmiD.StartArgs(3, s.Host_Bullets != nil)
+		if rmiA0, rmiA1, rmiA2 := rmiD.DecodeUint32(), rmiD.DecodeUint32(), rmiDec_arena_slice_BulletState(&rmiD); rmiD.Finish() == nil {
+			return s.Host_Bullets(info, rmiA0, rmiA1, rmiA2)
 		}
-		rmiA0 := rmiD.DecodeUint32()
-		rmiA1 := rmiD.DecodeUint32()
-		rmiA2 := rmiDec_arena_slice_BulletState(&rmiD)
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2)
+		return rmiD.Err()
 	case ArenaP2P_Host_Events:
-		rmiF := s.Host_Events
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(2) {
-			return rmiD.Err()
+		rmiD.StartArgs(2, s.Host_Events != nil)
+		if rmiA0, rmiA1 := rmiD.DecodeUint32(), rmiDec_arena_slice_GameEvent(&rmiD); rmiD.Finish() == nil {
+			return s.Host_Events(info, rmiA0, rmiA1)
 		}
-		rmiA0 := rmiD.DecodeUint32()
-		rmiA1 := rmiDec_arena_slice_GameEvent(&rmiD)
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1)
+		return rmiD.Err()
 	case ArenaP2P_Player_Chat:
-		rmiF := s.Player_Chat
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
-			return rmiD.Err()
+		rmiD.StartArgs(1, s.Player_Chat != nil)
+		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
+			return s.Player_Chat(info, rmiA0)
 		}
-		rmiA0 := rmiD.DecodeString()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0)
+		return rmiD.Err()
 	}
 	return rmi.ErrUnknownCall
 }
@@ -788,3 +737,6 @@ func rmiDec_arena_slice_GameEvent(rmiD *rmi.Decoder) []GameEvent {
 	}
 	return rmiX
 }
+
+// rmiDec_arena_SnapHeader decodes a SnapHeader.
+func rmiDec_arena_SnapHeader(rmiD *rmi.Decoder) (rmiV SnapHeader) { rmiV.DecodeRMI(rmiD); return rmiV }

@@ -11,10 +11,10 @@ import (
 	"github.com/skein-dev/skein/engine/rmi"
 )
 
-// rmigen output version 2: these lines fail to compile when engine/rmi cannot run this file.
+// rmigen output version 3: these lines fail to compile when engine/rmi cannot run this file.
 const (
-	_ = rmi.EnforceVersion(2 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
-	_ = rmi.EnforceVersion(rmi.MaxVersion - 2) // this file is newer than engine/rmi: update github.com/skein-dev/skein
+	_ = rmi.EnforceVersion(3 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
+	_ = rmi.EnforceVersion(rmi.MaxVersion - 3) // this file is newer than engine/rmi: update github.com/skein-dev/skein
 )
 
 // Vec2 is a 2D vector in world units.
@@ -161,53 +161,26 @@ func (s *GameStub) RMIName(id rmi.CallID) string {
 func (s *GameStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Game_Player_Move:
-		rmiF := s.Player_Move
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(3) {
-			return rmiD.Err()
+		rmiD.StartArgs(3, s.Player_Move != nil)
+		if rmiA0, rmiA1, rmiA2 := rmiDec_game_Vec2(&rmiD), rmiDec_game_Vec2(&rmiD), rmiD.DecodeUint32(); rmiD.Finish() == nil {
+			return s.Player_Move(info, rmiA0, rmiA1, rmiA2)
 		}
-		var rmiA0 Vec2
-		rmiA0.DecodeRMI(&rmiD)
-		var rmiA1 Vec2
-		rmiA1.DecodeRMI(&rmiD)
-		rmiA2 := rmiD.DecodeUint32()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2)
+		return rmiD.Err()
 	case Game_Chat:
-		rmiF := s.Chat
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
-			return rmiD.Err()
+		rmiD.StartArgs(1, s.Chat != nil)
+		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
+			return s.Chat(info, rmiA0)
 		}
-		rmiA0 := rmiD.DecodeString()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0)
+		return rmiD.Err()
 	case Game_Hit:
-		rmiF := s.Hit
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(3) {
-			return rmiD.Err()
+		rmiD.StartArgs(3, s.Hit != nil)
+		if rmiA0, rmiA1, rmiA2 := rmiD.DecodeUint32(), rmiD.DecodeUint32(), rmiD.DecodeInt16(); rmiD.Finish() == nil {
+			return s.Hit(info, rmiA0, rmiA1, rmiA2)
 		}
-		rmiA0 := rmiD.DecodeUint32()
-		rmiA1 := rmiD.DecodeUint32()
-		rmiA2 := rmiD.DecodeInt16()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2)
+		return rmiD.Err()
 	}
 	return rmi.ErrUnknownCall
 }
@@ -354,33 +327,19 @@ func (s *LobbyStub) RMIName(id rmi.CallID) string {
 func (s *LobbyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Lobby_Join:
-		rmiF := s.Join
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(2) {
-			return rmiD.Err()
+		rmiD.StartArgs(2, s.Join != nil)
+		if rmiA0, rmiA1 := rmiD.DecodeString(), rmiDec_game_map_string_string(&rmiD); rmiD.Finish() == nil {
+			return s.Join(info, rmiA0, rmiA1)
 		}
-		rmiA0 := rmiD.DecodeString()
-		rmiA1 := rmiDec_game_map_string_string(&rmiD)
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1)
+		return rmiD.Err()
 	case Lobby_Ready:
-		rmiF := s.Ready
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(0) {
-			return rmiD.Err()
+		rmiD.StartArgs(0, s.Ready != nil)
+		if rmiD.Finish() == nil {
+			return s.Ready(info)
 		}
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info)
+		return rmiD.Err()
 	}
 	return rmi.ErrUnknownCall
 }
@@ -424,6 +383,9 @@ func (UnimplementedLobbyHandler) Ready(rmi.CallInfo) error {
 }
 
 var _ LobbyHandler = UnimplementedLobbyHandler{}
+
+// rmiDec_game_Vec2 decodes a Vec2.
+func rmiDec_game_Vec2(rmiD *rmi.Decoder) (rmiV Vec2) { rmiV.DecodeRMI(rmiD); return rmiV }
 
 // rmiEnc_game_map_string_string encodes a map[string]string.
 func rmiEnc_game_map_string_string(rmiE *rmi.Encoder, rmiX map[string]string) {

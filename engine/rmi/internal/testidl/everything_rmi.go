@@ -7,7 +7,6 @@ package testidl
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/skein-dev/skein/engine/net"
@@ -15,10 +14,10 @@ import (
 	gt "github.com/skein-dev/skein/engine/rmi/internal/testidl/gotypes"
 )
 
-// rmigen output version 2: these lines fail to compile when engine/rmi cannot run this file.
+// rmigen output version 3: these lines fail to compile when engine/rmi cannot run this file.
 const (
-	_ = rmi.EnforceVersion(2 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
-	_ = rmi.EnforceVersion(rmi.MaxVersion - 2) // this file is newer than engine/rmi: update github.com/skein-dev/skein
+	_ = rmi.EnforceVersion(3 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
+	_ = rmi.EnforceVersion(rmi.MaxVersion - 3) // this file is newer than engine/rmi: update github.com/skein-dev/skein
 )
 
 // Inner has a string, bytes and a map.
@@ -402,206 +401,89 @@ func (s *EveryStub) RMIName(id rmi.CallID) string {
 func (s *EveryStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Every_Bools:
-		rmiF := s.Bools
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(2) {
-			return rmiD.Err()
+		rmiD.StartArgs(2, s.Bools != nil)
+		if rmiA0, rmiA1 := rmiD.DecodeBool(), rmiD.DecodeBool(); rmiD.Finish() == nil {
+			return s.Bools(info, rmiA0, rmiA1)
 		}
-		rmiA0 := rmiD.DecodeBool()
-		rmiA1 := rmiD.DecodeBool()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1)
+		return rmiD.Err()
 	case Every_Ints:
-		rmiF := s.Ints
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(5) {
-			return rmiD.Err()
+		rmiD.StartArgs(5, s.Ints != nil)
+		if rmiA0, rmiA1, rmiA2, rmiA3, rmiA4 := rmiD.DecodeInt(), rmiD.DecodeInt8(), rmiD.DecodeInt16(), rmiD.DecodeInt32(), rmiD.DecodeInt64(); rmiD.Finish() == nil {
+			return s.Ints(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
 		}
-		rmiA0 := rmiD.DecodeInt()
-		rmiA1 := rmiD.DecodeInt8()
-		rmiA2 := rmiD.DecodeInt16()
-		rmiA3 := rmiD.DecodeInt32()
-		rmiA4 := rmiD.DecodeInt64()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
+		return rmiD.Err()
 	case Every_Uints:
-		rmiF := s.Uints
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(6) {
-			return rmiD.Err()
+		rmiD.StartArgs(6, s.Uints != nil)
+		if rmiA0, rmiA1, rmiA2, rmiA3, rmiA4, rmiA5 := rmiD.DecodeUint(), rmiD.DecodeUint8(), rmiD.DecodeUint8(), rmiD.DecodeUint16(), rmiD.DecodeUint32(), rmiD.DecodeUint64(); rmiD.Finish() == nil {
+			return s.Uints(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4, rmiA5)
 		}
-		rmiA0 := rmiD.DecodeUint()
-		rmiA1 := rmiD.DecodeUint8()
-		rmiA2 := rmiD.DecodeUint8()
-		rmiA3 := rmiD.DecodeUint16()
-		rmiA4 := rmiD.DecodeUint32()
-		rmiA5 := rmiD.DecodeUint64()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4, rmiA5)
+		return rmiD.Err()
 	case Every_Floats:
-		rmiF := s.Floats
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(2) {
-			return rmiD.Err()
+		rmiD.StartArgs(2, s.Floats != nil)
+		if rmiA0, rmiA1 := rmiD.DecodeFloat32(), rmiD.DecodeFloat64(); rmiD.Finish() == nil {
+			return s.Floats(info, rmiA0, rmiA1)
 		}
-		rmiA0 := rmiD.DecodeFloat32()
-		rmiA1 := rmiD.DecodeFloat64()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1)
+		return rmiD.Err()
 	case Every_Strings:
-		rmiF := s.Strings
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(2) {
-			return rmiD.Err()
+		rmiD.StartArgs(2, s.Strings != nil)
+		if rmiA0, rmiA1 := rmiD.DecodeString(), rmiD.DecodeBytes(); rmiD.Finish() == nil {
+			return s.Strings(info, rmiA0, rmiA1)
 		}
-		rmiA0 := rmiD.DecodeString()
-		rmiA1 := rmiD.DecodeBytes()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1)
+		return rmiD.Err()
 	case Every_Slices:
-		rmiF := s.Slices
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(5) {
-			return rmiD.Err()
+		rmiD.StartArgs(5, s.Slices != nil)
+		if rmiA0, rmiA1, rmiA2, rmiA3, rmiA4 := rmiDec_everything_slice_int32(&rmiD), rmiDec_everything_slice_string(&rmiD), rmiDec_everything_slice_bytes(&rmiD), rmiDec_everything_slice_Inner(&rmiD), rmiDec_everything_slice_slice_uint16(&rmiD); rmiD.Finish() == nil {
+			return s.Slices(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
 		}
-		rmiA0 := rmiDec_everything_slice_int32(&rmiD)
-		rmiA1 := rmiDec_everything_slice_string(&rmiD)
-		rmiA2 := rmiDec_everything_slice_bytes(&rmiD)
-		rmiA3 := rmiDec_everything_slice_Inner(&rmiD)
-		rmiA4 := rmiDec_everything_slice_slice_uint16(&rmiD)
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
+		return rmiD.Err()
 	case Every_Maps:
-		rmiF := s.Maps
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(5) {
-			return rmiD.Err()
+		rmiD.StartArgs(5, s.Maps != nil)
+		if rmiA0, rmiA1, rmiA2, rmiA3, rmiA4 := rmiDec_everything_map_string_int32(&rmiD), rmiDec_everything_map_int64_slice_Inner(&rmiD), rmiDec_everything_map_bool_string(&rmiD), rmiDec_everything_map_float32_float64(&rmiD), rmiDec_everything_map_uint8_bytes(&rmiD); rmiD.Finish() == nil {
+			return s.Maps(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
 		}
-		rmiA0 := rmiDec_everything_map_string_int32(&rmiD)
-		rmiA1 := rmiDec_everything_map_int64_slice_Inner(&rmiD)
-		rmiA2 := rmiDec_everything_map_bool_string(&rmiD)
-		rmiA3 := rmiDec_everything_map_float32_float64(&rmiD)
-		rmiA4 := rmiDec_everything_map_uint8_bytes(&rmiD)
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
+		return rmiD.Err()
 	case Every_Structs:
-		rmiF := s.Structs
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(3) {
-			return rmiD.Err()
+		rmiD.StartArgs(3, s.Structs != nil)
+		if rmiA0, rmiA1, rmiA2 := rmiDec_everything_Inner(&rmiD), rmiDec_everything_Outer(&rmiD), rmiDec_everything_Empty(&rmiD); rmiD.Finish() == nil {
+			return s.Structs(info, rmiA0, rmiA1, rmiA2)
 		}
-		var rmiA0 Inner
-		rmiA0.DecodeRMI(&rmiD)
-		var rmiA1 Outer
-		rmiA1.DecodeRMI(&rmiD)
-		var rmiA2 Empty
-		rmiA2.DecodeRMI(&rmiD)
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2)
+		return rmiD.Err()
 	case Every_GoTypes:
-		rmiF := s.GoTypes
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(6) {
-			return rmiD.Err()
+		rmiD.StartArgs(6, s.GoTypes != nil)
+		if rmiA0, rmiA1, rmiA2, rmiA3, rmiA4, rmiA5 := rmi.DecodeValueAs[time.Duration](&rmiD), rmi.DecodeValueAs[time.Time](&rmiD), rmi.DecodeValueAs[gt.Color](&rmiD), rmi.DecodeValueAs[gt.Plain](&rmiD), rmiDec_everything_slice_gt_Color(&rmiD), rmiDec_everything_map_string_gt_Plain(&rmiD); rmiD.Finish() == nil {
+			return s.GoTypes(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4, rmiA5)
 		}
-		var rmiA0 time.Duration
-		rmiD.DecodeValue(&rmiA0)
-		var rmiA1 time.Time
-		rmiD.DecodeValue(&rmiA1)
-		var rmiA2 gt.Color
-		rmiD.DecodeValue(&rmiA2)
-		var rmiA3 gt.Plain
-		rmiD.DecodeValue(&rmiA3)
-		rmiA4 := rmiDec_everything_slice_gt_Color(&rmiD)
-		rmiA5 := rmiDec_everything_map_string_gt_Plain(&rmiD)
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4, rmiA5)
+		return rmiD.Err()
 	case Every_Nothing:
-		rmiF := s.Nothing
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(0) {
-			return rmiD.Err()
+		rmiD.StartArgs(0, s.Nothing != nil)
+		if rmiD.Finish() == nil {
+			return s.Nothing(info)
 		}
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info)
+		return rmiD.Err()
 	case Every_Jump:
-		rmiF := s.Jump
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
-			return rmiD.Err()
+		rmiD.StartArgs(1, s.Jump != nil)
+		if rmiA0 := rmiD.DecodeInt32(); rmiD.Finish() == nil {
+			return s.Jump(info, rmiA0)
 		}
-		rmiA0 := rmiD.DecodeInt32()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0)
+		return rmiD.Err()
 	case Every_AfterJump:
-		rmiF := s.AfterJump
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
-			return rmiD.Err()
+		rmiD.StartArgs(1, s.AfterJump != nil)
+		if rmiA0 := rmiD.DecodeUint64(); rmiD.Finish() == nil {
+			return s.AfterJump(info, rmiA0)
 		}
-		rmiA0 := rmiD.DecodeUint64()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0)
+		return rmiD.Err()
 	}
 	return rmi.ErrUnknownCall
 }
@@ -793,19 +675,12 @@ func (s *SecondStub) RMIName(id rmi.CallID) string {
 func (s *SecondStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Second_Echo:
-		rmiF := s.Echo
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
-			return rmiD.Err()
+		rmiD.StartArgs(1, s.Echo != nil)
+		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
+			return s.Echo(info, rmiA0)
 		}
-		rmiA0 := rmiD.DecodeString()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0)
+		return rmiD.Err()
 	}
 	return rmi.ErrUnknownCall
 }
@@ -1043,26 +918,12 @@ func (s *EnumeratedStub) RMIName(id rmi.CallID) string {
 func (s *EnumeratedStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Enumerated_Enums:
-		rmiF := s.Enums
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(5) {
-			return rmiD.Err()
+		rmiD.StartArgs(5, s.Enums != nil)
+		if rmiA0, rmiA1, rmiA2, rmiA3, rmiA4 := rmiDec_everything_Code(&rmiD), rmiDec_everything_Dir(&rmiD), rmiDec_everything_slice_Code(&rmiD), rmiDec_everything_map_Code_Dir(&rmiD), rmiDec_everything_Tagged(&rmiD); rmiD.Finish() == nil {
+			return s.Enums(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
 		}
-		var rmiA0 Code
-		rmiA0.DecodeRMI(&rmiD)
-		var rmiA1 Dir
-		rmiA1.DecodeRMI(&rmiD)
-		rmiA2 := rmiDec_everything_slice_Code(&rmiD)
-		rmiA3 := rmiDec_everything_map_Code_Dir(&rmiD)
-		var rmiA4 Tagged
-		rmiA4.DecodeRMI(&rmiD)
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1, rmiA2, rmiA3, rmiA4)
+		return rmiD.Err()
 	}
 	return rmi.ErrUnknownCall
 }
@@ -1159,52 +1020,27 @@ func (rmiP *ServiceProxy) Double(to net.HostID, how rmi.Context, x int32, code C
 // calling Tick on the rmi.Requests. If ctx ends first, the request is
 // cancelled and DoubleWait returns ctx.Err().
 func (rmiP *ServiceProxy) DoubleWait(ctx context.Context, to net.HostID, how rmi.Context, x int32, code Code) (twice int64, result Code, err error) {
-	rmiC := make(chan struct{})
-	rmiPend, rmiSendErr := rmiP.Double(to, how, x, code, func(rmiR0 int64, rmiR1 Code, rmiErr error) {
-		twice, result, err = rmiR0, rmiR1, rmiErr
-		close(rmiC)
+	err = rmi.Wait(ctx, func(rmiDone func(error)) (rmi.Pending, error) {
+		return rmiP.Double(to, how, x, code, func(rmiR0 int64, rmiR1 Code, rmiErr error) {
+			twice, result = rmiR0, rmiR1
+			rmiDone(rmiErr)
+		})
 	})
-	if rmiSendErr != nil {
-		err = rmiSendErr
-		return
-	}
-	select {
-	case <-rmiC:
-	case <-ctx.Done():
-		if rmiPend.Cancel() {
-			err = ctx.Err()
-			return
-		}
-		<-rmiC // the callback has run or is running
-	}
 	return
 }
 
 // rmiReply_everything_Service_Double decodes a response to Service.Double and calls its callback.
 func rmiReply_everything_Service_Double(rmiDone any, rmiRes []byte, rmiErr error) error {
-	var rmiR0 int64
-	var rmiR1 Code
-	if rmiErr == nil {
-		rmiD := rmi.NewDecoder(rmiRes)
-		if rmiD.DecodeArrayHeader(2) {
-			rmiR0 = rmiD.DecodeInt64()
-			rmiR1.DecodeRMI(&rmiD)
-		}
-		rmiErr = rmiD.Finish()
-		if rmiErr != nil { // no partial results
-			var rmiZ0 int64
-			rmiR0 = rmiZ0
-			var rmiZ1 Code
-			rmiR1 = rmiZ1
-		}
+	rmiD := rmi.NewDecoder(rmiRes)
+	rmiD.StartResults(2, rmiErr)
+	rmiR0, rmiR1 := rmiD.DecodeInt64(), rmiDec_everything_Code(&rmiD)
+	if rmiErr = rmiD.Finish(); rmiErr != nil {
+		rmiR0, rmiR1 = *new(int64), *new(Code) // no partial results
 	}
 	if rmiF, _ := rmiDone.(func(int64, Code, error)); rmiF != nil {
 		rmiF(rmiR0, rmiR1, rmiErr)
 	}
-	if errors.Is(rmiErr, rmi.ErrDecode) {
-		return rmiErr
-	}
-	return nil
+	return rmi.ReplyError(rmiErr)
 }
 
 // Upper sends request Service.Upper (ID 401) to the peer or server named by
@@ -1227,52 +1063,27 @@ func (rmiP *ServiceProxy) Upper(to net.HostID, how rmi.Context, s string, done f
 // the rmi.Requests. If ctx ends first, the request is cancelled and UpperWait
 // returns ctx.Err().
 func (rmiP *ServiceProxy) UpperWait(ctx context.Context, to net.HostID, how rmi.Context, s string) (upper string, path []Dir, err error) {
-	rmiC := make(chan struct{})
-	rmiPend, rmiSendErr := rmiP.Upper(to, how, s, func(rmiR0 string, rmiR1 []Dir, rmiErr error) {
-		upper, path, err = rmiR0, rmiR1, rmiErr
-		close(rmiC)
+	err = rmi.Wait(ctx, func(rmiDone func(error)) (rmi.Pending, error) {
+		return rmiP.Upper(to, how, s, func(rmiR0 string, rmiR1 []Dir, rmiErr error) {
+			upper, path = rmiR0, rmiR1
+			rmiDone(rmiErr)
+		})
 	})
-	if rmiSendErr != nil {
-		err = rmiSendErr
-		return
-	}
-	select {
-	case <-rmiC:
-	case <-ctx.Done():
-		if rmiPend.Cancel() {
-			err = ctx.Err()
-			return
-		}
-		<-rmiC // the callback has run or is running
-	}
 	return
 }
 
 // rmiReply_everything_Service_Upper decodes a response to Service.Upper and calls its callback.
 func rmiReply_everything_Service_Upper(rmiDone any, rmiRes []byte, rmiErr error) error {
-	var rmiR0 string
-	var rmiR1 []Dir
-	if rmiErr == nil {
-		rmiD := rmi.NewDecoder(rmiRes)
-		if rmiD.DecodeArrayHeader(2) {
-			rmiR0 = rmiD.DecodeString()
-			rmiR1 = rmiDec_everything_slice_Dir(&rmiD)
-		}
-		rmiErr = rmiD.Finish()
-		if rmiErr != nil { // no partial results
-			var rmiZ0 string
-			rmiR0 = rmiZ0
-			var rmiZ1 []Dir
-			rmiR1 = rmiZ1
-		}
+	rmiD := rmi.NewDecoder(rmiRes)
+	rmiD.StartResults(2, rmiErr)
+	rmiR0, rmiR1 := rmiD.DecodeString(), rmiDec_everything_slice_Dir(&rmiD)
+	if rmiErr = rmiD.Finish(); rmiErr != nil {
+		rmiR0, rmiR1 = *new(string), *new([]Dir) // no partial results
 	}
 	if rmiF, _ := rmiDone.(func(string, []Dir, error)); rmiF != nil {
 		rmiF(rmiR0, rmiR1, rmiErr)
 	}
-	if errors.Is(rmiErr, rmi.ErrDecode) {
-		return rmiErr
-	}
-	return nil
+	return rmi.ReplyError(rmiErr)
 }
 
 // Nop sends request Service.Nop (ID 402) to the peer or server named by to;
@@ -1286,7 +1097,7 @@ func rmiReply_everything_Service_Upper(rmiDone any, rmiRes []byte, rmiErr error)
 // Nop has no arguments and no results.
 func (rmiP *ServiceProxy) Nop(to net.HostID, how rmi.Context, done func(err error)) (rmi.Pending, error) {
 	rmiE := rmi.StartRequest(402, 0)
-	return rmiP.rmiProxy.Request(to, how, rmiE, "Service.Nop", rmiReply_everything_Service_Nop, done)
+	return rmiP.rmiProxy.Request(to, how, rmiE, "Service.Nop", rmi.ReplyNone, done)
 }
 
 // NopWait sends request Service.Nop like Nop and waits for its results.
@@ -1294,41 +1105,7 @@ func (rmiP *ServiceProxy) Nop(to net.HostID, how rmi.Context, done func(err erro
 // the rmi.Requests. If ctx ends first, the request is cancelled and NopWait
 // returns ctx.Err().
 func (rmiP *ServiceProxy) NopWait(ctx context.Context, to net.HostID, how rmi.Context) (err error) {
-	rmiC := make(chan struct{})
-	rmiPend, rmiSendErr := rmiP.Nop(to, how, func(rmiErr error) {
-		err = rmiErr
-		close(rmiC)
-	})
-	if rmiSendErr != nil {
-		err = rmiSendErr
-		return
-	}
-	select {
-	case <-rmiC:
-	case <-ctx.Done():
-		if rmiPend.Cancel() {
-			err = ctx.Err()
-			return
-		}
-		<-rmiC // the callback has run or is running
-	}
-	return
-}
-
-// rmiReply_everything_Service_Nop decodes a response to Service.Nop and calls its callback.
-func rmiReply_everything_Service_Nop(rmiDone any, rmiRes []byte, rmiErr error) error {
-	if rmiErr == nil {
-		rmiD := rmi.NewDecoder(rmiRes)
-		rmiD.DecodeArrayHeader(0)
-		rmiErr = rmiD.Finish()
-	}
-	if rmiF, _ := rmiDone.(func(error)); rmiF != nil {
-		rmiF(rmiErr)
-	}
-	if errors.Is(rmiErr, rmi.ErrDecode) {
-		return rmiErr
-	}
-	return nil
+	return rmi.Wait(ctx, func(rmiDone func(error)) (rmi.Pending, error) { return rmiP.Nop(to, how, rmiDone) })
 }
 
 // Note sends call Service.Note (ID 403) to the peer, group or server named by
@@ -1388,19 +1165,12 @@ func (s *ServiceStub) RMIName(id rmi.CallID) string {
 func (s *ServiceStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Service_Note:
-		rmiF := s.Note
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
-			return rmiD.Err()
+		rmiD.StartArgs(1, s.Note != nil)
+		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
+			return s.Note(info, rmiA0)
 		}
-		rmiA0 := rmiD.DecodeString()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0)
+		return rmiD.Err()
 	}
 	return rmi.ErrUnknownCall
 }
@@ -1419,67 +1189,38 @@ func (s *ServiceStub) RMIIsRequest(id rmi.CallID) bool {
 func (s *ServiceStub) RMIServe(info rmi.CallInfo, id rmi.CallID, args []byte, rmiE *rmi.Encoder) error {
 	switch id {
 	case Service_Double:
-		rmiF := s.Double
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(2) {
-			return rmiD.Err()
-		}
-		rmiA0 := rmiD.DecodeInt32()
-		var rmiA1 Code
-		rmiA1.DecodeRMI(&rmiD)
-		if err := rmiD.Finish(); err != nil {
+		rmiD.StartArgs(2, s.Double != nil)
+		if rmiA0, rmiA1 := rmiD.DecodeInt32(), rmiDec_everything_Code(&rmiD); rmiD.Finish() == nil {
+			rmiR0, rmiR1, err := s.Double(info, rmiA0, rmiA1)
+			if err == nil {
+				rmiE.EncodeArrayLen(2)
+				rmiE.EncodeInt64(rmiR0)
+				rmiR1.EncodeRMI(rmiE)
+			}
 			return err
 		}
-		rmiR0, rmiR1, err := rmiF(info, rmiA0, rmiA1)
-		if err != nil {
-			return err
-		}
-		rmiE.EncodeArrayLen(2)
-		rmiE.EncodeInt64(rmiR0)
-		rmiR1.EncodeRMI(rmiE)
-		return nil
+		return rmiD.Err()
 	case Service_Upper:
-		rmiF := s.Upper
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(1) {
-			return rmiD.Err()
-		}
-		rmiA0 := rmiD.DecodeString()
-		if err := rmiD.Finish(); err != nil {
+		rmiD.StartArgs(1, s.Upper != nil)
+		if rmiA0 := rmiD.DecodeString(); rmiD.Finish() == nil {
+			rmiR0, rmiR1, err := s.Upper(info, rmiA0)
+			if err == nil {
+				rmiE.EncodeArrayLen(2)
+				rmiE.EncodeString(rmiR0)
+				rmiEnc_everything_slice_Dir(rmiE, rmiR1)
+			}
 			return err
 		}
-		rmiR0, rmiR1, err := rmiF(info, rmiA0)
-		if err != nil {
-			return err
-		}
-		rmiE.EncodeArrayLen(2)
-		rmiE.EncodeString(rmiR0)
-		rmiEnc_everything_slice_Dir(rmiE, rmiR1)
-		return nil
+		return rmiD.Err()
 	case Service_Nop:
-		rmiF := s.Nop
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(0) {
-			return rmiD.Err()
+		rmiD.StartArgs(0, s.Nop != nil)
+		if rmiD.Finish() == nil {
+			return rmi.NoResults(rmiE, s.Nop(info))
 		}
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		err := rmiF(info)
-		if err != nil {
-			return err
-		}
-		rmiE.EncodeArrayLen(0)
-		return nil
+		return rmiD.Err()
 	}
 	return rmi.ErrUnknownCall
 }
@@ -1491,14 +1232,11 @@ var _ rmi.RequestStub = (*ServiceStub)(nil)
 // any goroutine. It returns rmi.ErrAnswered if the request was answered
 // already; rmiL.Fail answers with a failure status instead.
 func AnswerServiceDouble(rmiL *rmi.Later, twice int64, result Code) error {
-	rmiE, rmiErr := rmiL.Start()
-	if rmiErr != nil {
-		return rmiErr
-	}
-	rmiE.EncodeArrayLen(2)
-	rmiE.EncodeInt64(twice)
-	result.EncodeRMI(rmiE)
-	return rmiL.Finish(rmiE)
+	return rmiL.Answer(func(rmiE *rmi.Encoder) {
+		rmiE.EncodeArrayLen(2)
+		rmiE.EncodeInt64(twice)
+		result.EncodeRMI(rmiE)
+	})
 }
 
 // AnswerServiceUpper answers a request Service.Upper whose handler called
@@ -1506,14 +1244,11 @@ func AnswerServiceDouble(rmiL *rmi.Later, twice int64, result Code) error {
 // any goroutine. It returns rmi.ErrAnswered if the request was answered
 // already; rmiL.Fail answers with a failure status instead.
 func AnswerServiceUpper(rmiL *rmi.Later, upper string, path []Dir) error {
-	rmiE, rmiErr := rmiL.Start()
-	if rmiErr != nil {
-		return rmiErr
-	}
-	rmiE.EncodeArrayLen(2)
-	rmiE.EncodeString(upper)
-	rmiEnc_everything_slice_Dir(rmiE, path)
-	return rmiL.Finish(rmiE)
+	return rmiL.Answer(func(rmiE *rmi.Encoder) {
+		rmiE.EncodeArrayLen(2)
+		rmiE.EncodeString(upper)
+		rmiEnc_everything_slice_Dir(rmiE, path)
+	})
 }
 
 // AnswerServiceNop answers a request Service.Nop whose handler called
@@ -1521,12 +1256,7 @@ func AnswerServiceUpper(rmiL *rmi.Later, upper string, path []Dir) error {
 // any goroutine. It returns rmi.ErrAnswered if the request was answered
 // already; rmiL.Fail answers with a failure status instead.
 func AnswerServiceNop(rmiL *rmi.Later) error {
-	rmiE, rmiErr := rmiL.Start()
-	if rmiErr != nil {
-		return rmiErr
-	}
-	rmiE.EncodeArrayLen(0)
-	return rmiL.Finish(rmiE)
+	return rmiL.Answer(nil)
 }
 
 // ServiceHandler is the interface form of ServiceStub: implement it (embed
@@ -1569,20 +1299,17 @@ type UnimplementedServiceHandler struct{}
 
 // Double returns rmi.ErrNotImplemented.
 func (UnimplementedServiceHandler) Double(rmi.CallInfo, int32, Code) (twice int64, result Code, err error) {
-	err = rmi.ErrNotImplemented
-	return
+	return twice, result, rmi.ErrNotImplemented
 }
 
 // Upper returns rmi.ErrNotImplemented.
 func (UnimplementedServiceHandler) Upper(rmi.CallInfo, string) (upper string, path []Dir, err error) {
-	err = rmi.ErrNotImplemented
-	return
+	return upper, path, rmi.ErrNotImplemented
 }
 
 // Nop returns rmi.ErrNotImplemented.
 func (UnimplementedServiceHandler) Nop(rmi.CallInfo) (err error) {
-	err = rmi.ErrNotImplemented
-	return
+	return rmi.ErrNotImplemented
 }
 
 // Note returns rmi.ErrNotImplemented.
@@ -1965,6 +1692,15 @@ func rmiDec_everything_map_string_gt_Plain(rmiD *rmi.Decoder) map[string]gt.Plai
 	return rmiX
 }
 
+// rmiDec_everything_Inner decodes a Inner.
+func rmiDec_everything_Inner(rmiD *rmi.Decoder) (rmiV Inner) { rmiV.DecodeRMI(rmiD); return rmiV }
+
+// rmiDec_everything_Outer decodes a Outer.
+func rmiDec_everything_Outer(rmiD *rmi.Decoder) (rmiV Outer) { rmiV.DecodeRMI(rmiD); return rmiV }
+
+// rmiDec_everything_Empty decodes a Empty.
+func rmiDec_everything_Empty(rmiD *rmi.Decoder) (rmiV Empty) { rmiV.DecodeRMI(rmiD); return rmiV }
+
 // rmiEnc_everything_slice_Dir encodes a []Dir.
 func rmiEnc_everything_slice_Dir(rmiE *rmi.Encoder, rmiX []Dir) {
 	if rmiX == nil {
@@ -2074,6 +1810,15 @@ func rmiDec_everything_map_Code_Dir(rmiD *rmi.Decoder) map[Code]Dir {
 	}
 	return rmiX
 }
+
+// rmiDec_everything_Code decodes a Code.
+func rmiDec_everything_Code(rmiD *rmi.Decoder) (rmiV Code) { rmiV.DecodeRMI(rmiD); return rmiV }
+
+// rmiDec_everything_Dir decodes a Dir.
+func rmiDec_everything_Dir(rmiD *rmi.Decoder) (rmiV Dir) { rmiV.DecodeRMI(rmiD); return rmiV }
+
+// rmiDec_everything_Tagged decodes a Tagged.
+func rmiDec_everything_Tagged(rmiD *rmi.Decoder) (rmiV Tagged) { rmiV.DecodeRMI(rmiD); return rmiV }
 
 // rmiEnc_everything_slice_float64 encodes a []float64.
 func rmiEnc_everything_slice_float64(rmiE *rmi.Encoder, rmiX []float64) {

@@ -11,10 +11,10 @@ import (
 	"github.com/skein-dev/skein/engine/rmi"
 )
 
-// rmigen output version 2: these lines fail to compile when engine/rmi cannot run this file.
+// rmigen output version 3: these lines fail to compile when engine/rmi cannot run this file.
 const (
-	_ = rmi.EnforceVersion(2 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
-	_ = rmi.EnforceVersion(rmi.MaxVersion - 2) // this file is newer than engine/rmi: update github.com/skein-dev/skein
+	_ = rmi.EnforceVersion(3 - rmi.MinVersion) // this file is older than engine/rmi supports: regenerate it with this Skein's rmigen
+	_ = rmi.EnforceVersion(rmi.MaxVersion - 3) // this file is newer than engine/rmi: update github.com/skein-dev/skein
 )
 
 // Call IDs of global Party (4000..4000).
@@ -91,20 +91,12 @@ func (s *PartyStub) RMIName(id rmi.CallID) string {
 func (s *PartyStub) RMIDispatch(info rmi.CallInfo, id rmi.CallID, args []byte) error {
 	switch id {
 	case Party_Greet:
-		rmiF := s.Greet
-		if rmiF == nil {
-			return rmi.ErrNoHandler
-		}
 		rmiD := rmi.NewDecoder(args)
-		if !rmiD.DecodeArrayHeader(2) {
-			return rmiD.Err()
+		rmiD.StartArgs(2, s.Greet != nil)
+		if rmiA0, rmiA1 := rmiD.DecodeString(), rmiD.DecodeUint32(); rmiD.Finish() == nil {
+			return s.Greet(info, rmiA0, rmiA1)
 		}
-		rmiA0 := rmiD.DecodeString()
-		rmiA1 := rmiD.DecodeUint32()
-		if err := rmiD.Finish(); err != nil {
-			return err
-		}
-		return rmiF(info, rmiA0, rmiA1)
+		return rmiD.Err()
 	}
 	return rmi.ErrUnknownCall
 }

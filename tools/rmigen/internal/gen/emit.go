@@ -48,6 +48,9 @@ type emitter struct {
 type helper struct {
 	t        *Type
 	enc, dec string // function names
+	// value: dec returns a value of an IDL struct or enum (no enc), so
+	// that decoded arguments and results are one assignment.
+	value bool
 }
 
 // Emit returns the Go source for f, which must have passed Check.
@@ -87,7 +90,7 @@ func Emit(f *File) ([]byte, error) {
 		p("import (")
 		var std, other []string
 		if hasReq {
-			std = append(std, strconv.Quote("context"), strconv.Quote("errors"))
+			std = append(std, strconv.Quote("context"))
 		}
 		for _, im := range f.Imports {
 			spec := strconv.Quote(im.Path)
@@ -292,6 +295,38 @@ func (e *emitter) decodeVar(t *Type, x, dec string) string {
 	return strings.Replace(st, " = ", " := ", 1)
 }
 
+// decodeExpr returns an expression that decodes a value of type t with the
+// rmi.Decoder variable dec.
+func (e *emitter) decodeExpr(t *Type, dec string) string {
+	switch t.Kind {
+	case Basic:
+		return fmt.Sprintf("%s.Decode%s()", dec, methodSuffix(t.Name))
+	case Bytes:
+		return dec + ".DecodeBytes()"
+	case GoType:
+		return fmt.Sprintf("rmi.DecodeValueAs[%s](&%s)", t, dec)
+	case Named, EnumKind:
+		return fmt.Sprintf("%s(&%s)", e.valueHelperFor(t).dec, dec)
+	default: // Slice, Map
+		return fmt.Sprintf("%s(&%s)", e.helperFor(t).dec, dec)
+	}
+}
+
+// decodeAssign returns "x0, x1 := dec0, dec1" for the types ts decoded in
+// order with the rmi.Decoder variable dec into variables named prefix0..,
+// or "" for none.
+func (e *emitter) decodeAssign(ts []*Type, prefix, dec string) string {
+	if len(ts) == 0 {
+		return ""
+	}
+	names, exprs := make([]string, len(ts)), make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = fmt.Sprintf("%s%d", prefix, i)
+		exprs[i] = e.decodeExpr(t, dec)
+	}
+	return strings.Join(names, ", ") + " := " + strings.Join(exprs, ", ")
+}
+
 // methodSuffix maps a basic type to the rmi.Encoder/Decoder method suffix.
 func methodSuffix(basic string) string {
 	return strings.ToUpper(basic[:1]) + basic[1:]
@@ -299,8 +334,17 @@ func methodSuffix(basic string) string {
 
 // helperFor returns (creating on first use) the codec functions of a slice
 // or map type.
-func (e *emitter) helperFor(t *Type) *helper {
+func (e *emitter) helperFor(t *Type) *helper { return e.helperOf(t, false) }
+
+// valueHelperFor returns (creating on first use) the function that decodes
+// and returns a value of an IDL struct or enum.
+func (e *emitter) valueHelperFor(t *Type) *helper { return e.helperOf(t, true) }
+
+func (e *emitter) helperOf(t *Type, value bool) *helper {
 	key := t.String()
+	if value {
+		key = "value " + key
+	}
 	if h, ok := e.byType[key]; ok {
 		return h
 	}
@@ -310,7 +354,10 @@ func (e *emitter) helperFor(t *Type) *helper {
 		name = base + strconv.Itoa(i)
 	}
 	e.names[name] = true
-	h := &helper{t: t, enc: "rmiEnc_" + e.prefix + name, dec: "rmiDec_" + e.prefix + name}
+	h := &helper{t: t, dec: "rmiDec_" + e.prefix + name, value: value}
+	if !value {
+		h.enc = "rmiEnc_" + e.prefix + name
+	}
 	e.byType[key] = h
 	e.helpers = append(e.helpers, h)
 	return h
@@ -335,6 +382,12 @@ func mangle(t *Type) string {
 
 func (e *emitter) helperFuncs(h *helper) {
 	t := h.t
+	if h.value {
+		e.p("// %s decodes a %s.", h.dec, t)
+		e.p("func %s(rmiD *rmi.Decoder) (rmiV %s) { %s; return rmiV }", h.dec, t, e.decode(t, "rmiV", "rmiD"))
+		e.p("")
+		return
+	}
 	e.p("// %s encodes a %s.", h.enc, t)
 	e.p("func %s(rmiE *rmi.Encoder, rmiX %s) {", h.enc, t)
 	e.p("if rmiX == nil {")
@@ -464,7 +517,7 @@ func (e *emitter) globalProxy(g *Global) {
 // decodes its response.
 func (e *emitter) requestProxy(g *Global, m *Method) {
 	gn, mn := g.Name.Name, m.Name.Name
-	reply := "rmiReply_" + e.prefix + gn + "_" + mn
+	reply := e.replyName(g, m)
 	e.docAfter(fmt.Sprintf("%s sends request %s.%s (ID %d) to the peer or server named by to; how (rmi.Reliable, rmi.Unreliable...) says how it travels. done is called once, on the goroutine that dispatches the host's events, with the results or with an error: an *rmi.StatusError for a failure status from the peer (errors.Is rmi.ErrRateLimited, rmi.ErrInternal...), its timeout (rmi.ErrTimeout) or the loss of the link (rmi.ErrLinkLost). done may be nil. If %s returns an error, nothing was sent and done is not called.", mn, gn, mn, m.ID, mn), m.Doc)
 	e.p("func (rmiP *%sProxy) %s(to net.HostID, how rmi.Context%s, done %s) (rmi.Pending, error) {", gn, mn, paramList(m, true), callbackType(m, true))
 	e.p("rmiE := rmi.StartRequest(%d, %d)", m.ID, len(m.Params))
@@ -477,83 +530,62 @@ func (e *emitter) requestProxy(g *Global, m *Method) {
 
 	e.para(fmt.Sprintf("%sWait sends request %s.%s like %s and waits for its results. Another goroutine must be dispatching the host's events and calling Tick on the rmi.Requests. If ctx ends first, the request is cancelled and %sWait returns ctx.Err().", mn, gn, mn, mn, mn))
 	e.p("func (rmiP *%sProxy) %sWait(ctx context.Context, to net.HostID, how rmi.Context%s) %s {", gn, mn, paramList(m, true), resultList(m, true))
-	e.p("rmiC := make(chan struct{})")
 	args := make([]string, 0, len(m.Params))
 	for _, prm := range m.Params {
 		args = append(args, prm.Name.Name)
 	}
-	var tmp, names []string
+	if len(m.Results) == 0 {
+		e.p("return rmi.Wait(ctx, func(rmiDone func(error)) (rmi.Pending, error) { return rmiP.%s(to, how%s, rmiDone) })", mn, prefixComma(args))
+		e.p("}")
+		e.p("")
+		return
+	}
+	var tmp, names, cbParams []string
 	for i, r := range m.Results {
 		tmp = append(tmp, fmt.Sprintf("rmiR%d", i))
 		names = append(names, r.Name.Name)
-	}
-	tmp, names = append(tmp, "rmiErr"), append(names, "err")
-	var cbParams []string
-	for i, r := range m.Results {
 		cbParams = append(cbParams, fmt.Sprintf("rmiR%d %s", i, r.Type))
 	}
-	cbParams = append(cbParams, "rmiErr error")
-	e.p("rmiPend, rmiSendErr := rmiP.%s(to, how%s, func(%s) {", mn, prefixComma(args), strings.Join(cbParams, ", "))
+	e.p("err = rmi.Wait(ctx, func(rmiDone func(error)) (rmi.Pending, error) {")
+	e.p("return rmiP.%s(to, how%s, func(%s, rmiErr error) {", mn, prefixComma(args), strings.Join(cbParams, ", "))
 	e.p("%s = %s", strings.Join(names, ", "), strings.Join(tmp, ", "))
-	e.p("close(rmiC)")
+	e.p("rmiDone(rmiErr)")
 	e.p("})")
-	e.p("if rmiSendErr != nil {")
-	e.p("err = rmiSendErr")
-	e.p("return")
-	e.p("}")
-	e.p("select {")
-	e.p("case <-rmiC:")
-	e.p("case <-ctx.Done():")
-	e.p("if rmiPend.Cancel() {")
-	e.p("err = ctx.Err()")
-	e.p("return")
-	e.p("}")
-	e.p("<-rmiC // the callback has run or is running")
-	e.p("}")
+	e.p("})")
 	e.p("return")
 	e.p("}")
 	e.p("")
 
+	reply = e.replyName(g, m)
 	e.p("// %s decodes a response to %s.%s and calls its callback.", reply, gn, mn)
 	e.p("func %s(rmiDone any, rmiRes []byte, rmiErr error) error {", reply)
-	for i, r := range m.Results {
-		e.p("var rmiR%d %s", i, r.Type)
-	}
-	e.p("if rmiErr == nil {")
 	e.p("rmiD := rmi.NewDecoder(rmiRes)")
-	if len(m.Results) > 0 {
-		e.p("if rmiD.DecodeArrayHeader(%d) {", len(m.Results))
-		for i, r := range m.Results {
-			e.p("%s", e.decode(r.Type, fmt.Sprintf("rmiR%d", i), "&rmiD"))
-		}
-		e.p("}")
-	} else {
-		e.p("rmiD.DecodeArrayHeader(0)")
+	e.p("rmiD.StartResults(%d, rmiErr)", len(m.Results))
+	var zeros []string
+	var rts []*Type
+	for _, r := range m.Results {
+		zeros = append(zeros, "*new("+r.Type.String()+")")
+		rts = append(rts, r.Type)
 	}
-	e.p("rmiErr = rmiD.Finish()")
-	if len(m.Results) > 0 {
-		e.p("if rmiErr != nil { // no partial results")
-		for i, r := range m.Results {
-			e.p("var rmiZ%d %s", i, r.Type)
-			e.p("rmiR%d = rmiZ%d", i, i)
-		}
-		e.p("}")
-	}
+	e.p("%s", e.decodeAssign(rts, "rmiR", "rmiD"))
+	e.p("if rmiErr = rmiD.Finish(); rmiErr != nil {")
+	e.p("%s = %s // no partial results", strings.Join(tmp, ", "), strings.Join(zeros, ", "))
 	e.p("}")
 	e.p("if rmiF, _ := rmiDone.(%s); rmiF != nil {", callbackType(m, false))
-	var all []string
-	for i := range m.Results {
-		all = append(all, fmt.Sprintf("rmiR%d", i))
-	}
-	all = append(all, "rmiErr")
-	e.p("rmiF(%s)", strings.Join(all, ", "))
+	e.p("rmiF(%s, rmiErr)", strings.Join(tmp, ", "))
 	e.p("}")
-	e.p("if errors.Is(rmiErr, rmi.ErrDecode) {")
-	e.p("return rmiErr")
-	e.p("}")
-	e.p("return nil")
+	e.p("return rmi.ReplyError(rmiErr)")
 	e.p("}")
 	e.p("")
+}
+
+// replyName is the rmi.ReplyFunc of request m: rmi.ReplyNone for a request
+// without results, else one generated per request.
+func (e *emitter) replyName(g *Global, m *Method) string {
+	if len(m.Results) == 0 {
+		return "rmi.ReplyNone"
+	}
+	return "rmiReply_" + e.prefix + g.Name.Name + "_" + m.Name.Name
 }
 
 // globalStub writes g's functional stub: a function field per call, and the
@@ -592,7 +624,9 @@ func (e *emitter) globalStub(g *Global) {
 		}
 		e.p("case %s_%s:", gn, m.Name.Name)
 		e.decodeArgs(m)
-		e.p("return rmiF(info%s)", prefixComma(argNames(m)))
+		e.p("return s.%s(info%s)", m.Name.Name, prefixComma(argNames(m)))
+		e.p("}")
+		e.p("return rmiD.Err()")
 	}
 	e.p("}")
 	e.p("return rmi.ErrUnknownCall")
@@ -625,20 +659,22 @@ func (e *emitter) globalStub(g *Global) {
 		}
 		e.p("case %s_%s:", gn, m.Name.Name)
 		e.decodeArgs(m)
-		var rs []string
-		for i := range m.Results {
-			rs = append(rs, fmt.Sprintf("rmiR%d", i))
+		call := fmt.Sprintf("s.%s(info%s)", m.Name.Name, prefixComma(argNames(m)))
+		if len(m.Results) == 0 {
+			e.p("return rmi.NoResults(rmiE, %s)", call)
+		} else {
+			var rs []string
+			for i := range m.Results {
+				rs = append(rs, fmt.Sprintf("rmiR%d", i))
+			}
+			e.p("%s, err := %s", strings.Join(rs, ", "), call)
+			e.p("if err == nil {")
+			e.encodeResults(m, rs)
+			e.p("}")
+			e.p("return err")
 		}
-		rs = append(rs, "err")
-		e.p("%s := rmiF(info%s)", strings.Join(rs, ", "), prefixComma(argNames(m)))
-		e.p("if err != nil {")
-		e.p("return err")
 		e.p("}")
-		e.p("rmiE.EncodeArrayLen(%d)", len(m.Results))
-		for i, r := range m.Results {
-			e.p("%s", e.encode(r.Type, fmt.Sprintf("rmiR%d", i), "rmiE"))
-		}
-		e.p("return nil")
+		e.p("return rmiD.Err()")
 	}
 	e.p("}")
 	e.p("return rmi.ErrUnknownCall")
@@ -658,43 +694,50 @@ func (e *emitter) globalStub(g *Global) {
 func (e *emitter) answerFunc(g *Global, m *Method) {
 	gn, mn := g.Name.Name, m.Name.Name
 	e.para(fmt.Sprintf("Answer%s%s answers a request %s.%s whose handler called rmi.CallInfo.Defer (and returned rmi.ErrDeferred) with its results, from any goroutine. It returns rmi.ErrAnswered if the request was answered already; rmiL.Fail answers with a failure status instead.", gn, mn, gn, mn))
-	var params []string
+	var params, names []string
 	for _, r := range m.Results {
 		params = append(params, fmt.Sprintf("%s %s", r.Name.Name, r.Type))
+		names = append(names, r.Name.Name)
 	}
 	e.p("func Answer%s%s(rmiL *rmi.Later%s) error {", gn, mn, prefixComma(params))
-	e.p("rmiE, rmiErr := rmiL.Start()")
-	e.p("if rmiErr != nil {")
-	e.p("return rmiErr")
-	e.p("}")
-	e.p("rmiE.EncodeArrayLen(%d)", len(m.Results))
-	for _, r := range m.Results {
-		e.p("%s", e.encode(r.Type, r.Name.Name, "rmiE"))
+	if len(m.Results) == 0 {
+		e.p("return rmiL.Answer(nil)")
+	} else {
+		e.p("return rmiL.Answer(func(rmiE *rmi.Encoder) {")
+		e.encodeResults(m, names)
+		e.p("})")
 	}
-	e.p("return rmiL.Finish(rmiE)")
 	e.p("}")
 	e.p("")
 }
 
-// decodeArgs writes the start of a stub's case for m: the function, then
-// its arguments decoded into rmiA0.. (each case decodes into its own
-// variables, so a Go-typed argument that makes one case's decoder escape
-// leaves the others on the stack).
-func (e *emitter) decodeArgs(m *Method) {
-	e.p("rmiF := s.%s", m.Name.Name)
-	e.p("if rmiF == nil {")
-	e.p("return rmi.ErrNoHandler")
-	e.p("}")
-	e.p("rmiD := rmi.NewDecoder(args)")
-	e.p("if !rmiD.DecodeArrayHeader(%d) {", len(m.Params))
-	e.p("return rmiD.Err()")
-	e.p("}")
-	for i, prm := range m.Params {
-		e.p("%s", e.decodeVar(prm.Type, fmt.Sprintf("rmiA%d", i), "&rmiD"))
+// encodeResults writes the statements that encode the results of request m,
+// held in the variables names, to rmiE as one msgpack array.
+func (e *emitter) encodeResults(m *Method, names []string) {
+	e.p("rmiE.EncodeArrayLen(%d)", len(m.Results))
+	for i, r := range m.Results {
+		e.p("%s", e.encode(r.Type, names[i], "rmiE"))
 	}
-	e.p("if err := rmiD.Finish(); err != nil {")
-	e.p("return err")
-	e.p("}")
+}
+
+// decodeArgs writes the start of a stub's case for m: a Decoder over its
+// arguments (holding rmi.ErrNoHandler if its function is nil), and an if
+// statement that decodes them into rmiA0.. and opens when they all
+// decoded. Each case decodes into its own variables, so a Go-typed
+// argument that makes one case's decoder escape leaves the others on the
+// stack.
+func (e *emitter) decodeArgs(m *Method) {
+	e.p("rmiD := rmi.NewDecoder(args)")
+	e.p("rmiD.StartArgs(%d, s.%s != nil)", len(m.Params), m.Name.Name)
+	var ts []*Type
+	for _, prm := range m.Params {
+		ts = append(ts, prm.Type)
+	}
+	if len(ts) == 0 {
+		e.p("if rmiD.Finish() == nil {")
+	} else {
+		e.p("if %s; rmiD.Finish() == nil {", e.decodeAssign(ts, "rmiA", "rmiD"))
+	}
 }
 
 func argNames(m *Method) []string {
@@ -733,9 +776,12 @@ func (e *emitter) globalHandler(g *Global) {
 	for _, m := range g.Methods {
 		e.p("// %s returns rmi.ErrNotImplemented.", m.Name.Name)
 		if m.Request {
+			var rs []string
+			for _, r := range m.Results {
+				rs = append(rs, r.Name.Name)
+			}
 			e.p("func (Unimplemented%sHandler) %s(rmi.CallInfo%s) %s {", gn, m.Name.Name, paramList(m, false), resultList(m, true))
-			e.p("err = rmi.ErrNotImplemented")
-			e.p("return")
+			e.p("return %s", strings.Join(append(rs, "rmi.ErrNotImplemented"), ", "))
 		} else {
 			e.p("func (Unimplemented%sHandler) %s(rmi.CallInfo%s) error {", gn, m.Name.Name, paramList(m, false))
 			e.p("return rmi.ErrNotImplemented")
