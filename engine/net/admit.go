@@ -308,14 +308,14 @@ type slot struct {
 // The user's session is decided here, atomically with the reservation
 // (sessionLocked): a refused duplicate login gets its reject before any
 // capacity is counted, and the slot becomes the user's session at once.
-func (h *Host) reserveSlot(src netip.Addr, now time.Time, user string) (slot, byte, bool) {
+func (h *Host) reserveSlot(from netip.AddrPort, src netip.Addr, now time.Time, user string) (slot, byte, bool) {
 	a := &h.adm
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return slot{}, 0, false
 	}
-	reject, replaces, takes := h.sessionLocked(user)
+	reject, replaces, takes := h.sessionLocked(user, from)
 	if reject != 0 {
 		return slot{}, reject, false
 	}

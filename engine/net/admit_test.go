@@ -133,7 +133,7 @@ func (p *rawPeer) echoCookie(to netip.AddrPort) byte {
 	if b == nil {
 		return 0
 	}
-	c, _, _, err := parseCookie(b)
+	_, c, _, _, err := parseCookie(b)
 	if err != nil {
 		return b[0]
 	}
@@ -336,7 +336,7 @@ func TestAdmitBusyReject(t *testing.T) {
 		if n > helloSize {
 			t.Fatalf("answer of %d bytes to a %d-byte hello", n, helloSize)
 		}
-		if n == 4 {
+		if n == rejectSize {
 			busy++
 		}
 	}

@@ -71,7 +71,10 @@ const (
 	SessionReplace SessionPolicy = iota
 	// SessionRefuse refuses the new login: Dial returns ErrAlreadyLoggedIn.
 	SessionRefuse
-	// SessionMany lets a user have any number of sessions.
+	// SessionMany lets a user have any number of sessions. As the user
+	// then does not tell its clients apart, a login takes over a
+	// suspended session of the same user only from that session's own
+	// address (ErrSessionRestarted).
 	SessionMany
 )
 
@@ -245,7 +248,7 @@ func (h *Host) authenticate(hl hello, from netip.AddrPort, src netip.Addr, conn 
 			h.drops.add(DropUnexpected)
 		case reject != 0:
 			h.drops.add(DropReplay)
-			h.replyOn(conn, appendReject(nil, reject), from)
+			h.replyOn(conn, appendReject(nil, reject, &hl.Pub), from)
 		default:
 			a.duplicates.Add(1)
 			h.drops.add(DropReplay)
@@ -254,7 +257,8 @@ func (h *Host) authenticate(hl hello, from netip.AddrPort, src netip.Addr, conn 
 	}
 	a.mu.Unlock()
 	static, spub, _ := h.ident.Load().key(hl.KeyID)
-	j := &authJob{from: from, src: src, conn: conn, req: &AuthRequest{Addr: from, ServerKey: *spub}}
+	// (j.hl's key from the start: a refusal below is remembered under it.)
+	j := &authJob{hl: hello{Pub: hl.Pub}, from: from, src: src, conn: conn, req: &AuthRequest{Addr: from, ServerKey: *spub}}
 	if len(hl.Auth) > 0 {
 		es, err := agree(static, hl.Pub[:])
 		if err != nil {
@@ -325,7 +329,7 @@ func (h *Host) authBusy(j *authJob, why *atomic.Uint64) {
 	why.Add(1)
 	h.hsFail.Add(1)
 	h.drops.add(DropRateLimited)
-	h.replyOn(j.conn, appendReject(nil, rejectBusy), j.from)
+	h.replyOn(j.conn, appendReject(nil, rejectBusy, &j.hl.Pub), j.from)
 }
 
 // runAuth calls the hook (on a worker, or inline) and admits or refuses
@@ -366,7 +370,7 @@ func (h *Host) refuse(j *authJob, err error, now time.Time) {
 	a.answeredLocked(j.hl.Pub)
 	h.rememberRefusalLocked(j, code, now)
 	a.mu.Unlock()
-	h.replyOn(j.conn, appendReject(nil, code), j.from)
+	h.replyOn(j.conn, appendReject(nil, code, &j.hl.Pub), j.from)
 }
 
 // rememberRefusalLocked keeps a refusal for authRefusedFor, if there is
@@ -429,7 +433,7 @@ func (h *Host) admit(hl hello, from netip.AddrPort, src netip.Addr, conn PacketC
 	if au != nil {
 		user = au.user.ID
 	}
-	sl, reason, ok := h.reserveSlot(src, now, user)
+	sl, reason, ok := h.reserveSlot(from, src, now, user)
 	if !ok {
 		if reason == rejectAlreadyLoggedIn {
 			// Counted before the reject goes: the client may look at
@@ -438,7 +442,7 @@ func (h *Host) admit(hl hello, from netip.AddrPort, src netip.Addr, conn PacketC
 		}
 		if reason != 0 {
 			h.hsFail.Add(1)
-			h.replyOn(conn, appendReject(nil, reason), from)
+			h.replyOn(conn, appendReject(nil, reason, &hl.Pub), from)
 		}
 		return reason
 	}
@@ -448,7 +452,7 @@ func (h *Host) admit(hl hello, from netip.AddrPort, src netip.Addr, conn PacketC
 		_ = h.closeLink(sl.replaces, ErrSessionReplaced, "signed in elsewhere")
 	}
 	if sl.takes != NoHost {
-		h.takeOver(sl.takes, user)
+		h.takeOver(sl.takes, user, from)
 	}
 	if !h.accept(hl, sl, from, now, conn, au) {
 		h.releaseSlot(sl)
@@ -460,13 +464,29 @@ func (h *Host) admit(hl hello, from netip.AddrPort, src netip.Addr, conn PacketC
 	return 0
 }
 
-// sessionLocked decides what a login of user does to the user's existing
-// session: the single place where "this user already has a session" is
-// decided (a resumed session will be decided here too). It returns the
-// reject to send (0: go on) and the session to kick (NoHost: none). Call
-// with h.mu held.
-func (h *Host) sessionLocked(user string) (reject byte, replaces HostID, takes HostID) {
-	if user == "" || h.cfg.DuplicateLogin == SessionMany {
+// sessionLocked decides what a login of user from the address from does
+// to the user's existing session: the single place where "this user
+// already has a session" is decided. It returns the reject to send (0: go
+// on), the session to kick (NoHost: none) and the suspended session the
+// login takes over (NoHost: none). Call with h.mu held.
+//
+// Under SessionMany a user may have several sessions (the arena's windows
+// on one computer share a profile by default, so a user), and the user alone does
+// not say that a login is a suspended session's client restarted: it may
+// be another client of the same user, which must not inherit the
+// session. Only a login from the suspended session's own address takes
+// it over: that address, proven by the cookie round trip (a TCP-fallback
+// address is one connection's), now answers for the new client, so the
+// old client can no longer be reached there and its link would only be
+// replaced (addLink). docs/SEMANTICS.md, "Reconnect and resume".
+func (h *Host) sessionLocked(user string, from netip.AddrPort) (reject byte, replaces HostID, takes HostID) {
+	if user == "" {
+		return 0, NoHost, NoHost
+	}
+	if h.cfg.DuplicateLogin == SessionMany {
+		if l := h.byAddr[from]; l != nil && l.away.Load() && l.user != nil && l.user.ID == user {
+			return 0, NoHost, l.id
+		}
 		return 0, NoHost, NoHost
 	}
 	old, ok := h.users[user]

@@ -576,8 +576,8 @@ func TestAuthBlockTampered(t *testing.T) {
 	hl := hello{Version: ProtocolVersion, Flags: helloAuth, Pub: pub}
 	p.c.WriteToUDPAddrPort(appendHello(nil, hl), srv.LocalAddr())
 	b := p.read(2 * time.Second)
-	cookie, key, _, err := parseCookie(b)
-	if err != nil || key == nil {
+	tag, cookie, key, _, err := parseCookie(b)
+	if err != nil || key == nil || !bytes.Equal(tag, pub[:dialTagSize]) {
 		t.Fatalf("cookie reply %x: %v", b, err)
 	}
 	es, err := agree(priv, key)
@@ -590,14 +590,25 @@ func TestAuthBlockTampered(t *testing.T) {
 		t.Fatal(err)
 	}
 	auth[3] ^= 1
-	hl.Cookie, hl.Auth = cookie, auth
+	hl.Cookie, hl.Auth = bytes.Clone(cookie), auth // (cookie is in p's read buffer)
 	p.c.WriteToUDPAddrPort(appendHello(nil, hl), srv.LocalAddr())
 	b = p.read(2 * time.Second)
-	if code, _, err := parseReject(b); err != nil || code != rejectUnauthorized {
+	if code, _, tag, err := parseReject(b); err != nil || code != rejectUnauthorized || !bytes.Equal(tag, pub[:dialTagSize]) {
 		t.Fatalf("answer %x", b)
 	}
 	if st := srv.Stats(); st.Auth.BadSeal != 1 || calls.Load() != 0 || st.Links != 0 {
 		t.Fatalf("stats %+v, %d calls", st, calls.Load())
+	}
+	// Its retransmission gets the refusal remembered for its key, without
+	// opening the block again.
+	replays := srv.Stats().Drops[DropReplay]
+	p.c.WriteToUDPAddrPort(appendHello(nil, hl), srv.LocalAddr())
+	b = p.read(2 * time.Second)
+	if code, _, tag, err := parseReject(b); err != nil || code != rejectUnauthorized || !bytes.Equal(tag, pub[:dialTagSize]) {
+		t.Fatalf("answer to the retransmission %x", b)
+	}
+	if st := srv.Stats(); st.Auth.BadSeal != 1 || st.Drops[DropReplay] != replays+1 {
+		t.Fatalf("retransmission opened again: bad seals %d, replays %d (was %d)", st.Auth.BadSeal, st.Drops[DropReplay], replays)
 	}
 }
 

@@ -35,8 +35,19 @@ type pendingDial struct {
 	// client trusts (sealedTo); guarded by mu.
 	auth     []byte
 	sealedTo ServerKey
-	kick     chan struct{} // a cookie arrived: send the hello again now
-	done     chan error    // the outcome, once
+	// linked: a welcome made the server link; a copy of it is a
+	// duplicate (guarded by mu).
+	linked bool
+	kick   chan struct{} // a cookie arrived: send the hello again now
+	done   chan error    // the outcome, once
+}
+
+// ours reports whether a cookie reply's or a reject's dial tag is this
+// Dial's: the hello's key is fresh for each Dial, so a late answer to an
+// earlier Dial to the same server, from the same socket, is not taken for
+// this one's.
+func (d *pendingDial) ours(tag []byte) bool {
+	return subtle.ConstantTimeCompare(tag, dialTag(&d.pub)) == 1
 }
 
 func (d *pendingDial) finish(err error) {
@@ -189,9 +200,14 @@ func (h *Host) handleCookie(b []byte, from netip.AddrPort, now time.Time) {
 		h.drops.add(DropUnexpected)
 		return
 	}
-	c, key, cert, err := parseCookie(b)
+	tag, c, key, cert, err := parseCookie(b)
 	if err != nil || (d.flags&helloAuth != 0) != (key != nil) || (cert != nil && d.flags&helloCert == 0) {
 		h.drops.add(DropMalformed)
+		return
+	}
+	if !d.ours(tag) {
+		// The answer to another hello: an earlier Dial's, late.
+		h.drops.add(DropUnexpected)
 		return
 	}
 	if key != nil && !h.sealFor(d, key, cert, now) {
@@ -212,9 +228,18 @@ func (h *Host) handleReject(b []byte, from netip.AddrPort) {
 		h.drops.add(DropUnexpected)
 		return
 	}
-	code, version, err := parseReject(b)
+	code, version, tag, err := parseReject(b)
 	if err != nil {
 		h.drops.add(DropMalformed)
+		return
+	}
+	if (tag != nil && !d.ours(tag)) || (tag == nil && version == helloVersion) {
+		// The answer to another hello (an earlier Dial's, late), or an
+		// untagged reject from a server of this version, which tags
+		// every reject. (An untagged one, a version mismatch, cannot be
+		// bound to the hello: a server of another version does not know
+		// where its hello keeps its key.)
+		h.drops.add(DropUnexpected)
 		return
 	}
 	d.finish(&RejectError{Reason: rejectReason(code), ServerVersion: version})
@@ -295,6 +320,17 @@ func (h *Host) handleWelcome(b []byte, from netip.AddrPort, now time.Time) {
 		d.finish(&ServerKeyError{Seen: static, Proven: true, Reason: err})
 		return
 	}
+	d.mu.Lock()
+	dup := d.linked
+	d.linked = true
+	d.mu.Unlock()
+	if dup {
+		// The same welcome again (the server resends it for each
+		// retransmitted hello), read before Dial forgot d: the link
+		// exists already.
+		h.drops.add(DropReplay)
+		return
+	}
 	h.srvKey.Store(&static)
 	l, err := newLink(h, ServerID, w.ClientID, keys, h.DirectPath(from), now)
 	if err != nil {
@@ -345,7 +381,7 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 	case helloBusy:
 		h.drops.add(DropRateLimited)
 		if busy {
-			h.sendBusy(conn, from)
+			h.sendBusy(conn, from, hl.Pub)
 		}
 		return
 	case helloReplay:
@@ -365,17 +401,17 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 	// Stage 3: version, then the cookie.
 	if hl.Version != ProtocolVersion {
 		h.hsFail.Add(1)
-		h.replyOn(conn, appendReject(nil, rejectVersion), from)
+		h.replyOn(conn, appendVersionReject(nil), from)
 		return
 	}
 	// (pub is a copy: hl must not escape, so that the stages above stay
 	// free of allocations.)
 	if pub := hl.Pub; len(hl.Cookie) == 0 {
-		h.replyOn(conn, h.cookieReply(hl.Flags, hl.KeyID, hl.Long, h.cookies.make(now, from, pub[:])), from)
+		h.replyOn(conn, h.cookieReply(&pub, hl.Flags, hl.KeyID, hl.Long, h.cookies.make(now, from, pub[:])), from)
 		return
 	} else if !h.cookies.check(now, from, pub[:], hl.Cookie) {
 		h.hsFail.Add(1)
-		h.replyOn(conn, appendReject(nil, rejectBadCookie), from)
+		h.replyOn(conn, appendReject(nil, rejectBadCookie, &pub), from)
 		return
 	}
 	// Stage 4: checks on a proven address, then the credentials.
@@ -386,7 +422,7 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 		if err := check(hl, from); err != nil {
 			h.hsFail.Add(1)
 			h.log.Debug("hello refused", "addr", from, "error", err)
-			h.replyOn(conn, appendReject(nil, rejectBusy), from)
+			h.sendBusy(conn, from, hl.Pub)
 			return
 		}
 	}
@@ -398,20 +434,21 @@ func (h *Host) handleHello(b []byte, from netip.AddrPort, now time.Time, conn Pa
 	h.admit(hl, from, src, conn, now, nil)
 }
 
-// cookieReply is the answer to a hello without a cookie: the cookie, and
+// cookieReply is the answer to a hello without a cookie (its ephemeral
+// key pub, whose dial tag the reply echoes): the cookie, and
 // for a hello that set helloAuth the static key its key ID selects (the
 // key the welcome will prove), with its certificate if the hello asked for
 // one and came padded for it. Never larger than the hello.
-func (h *Host) cookieReply(flags byte, keyID KeyID, long bool, cookie []byte) []byte {
+func (h *Host) cookieReply(pub *[keySize]byte, flags byte, keyID KeyID, long bool, cookie []byte) []byte {
 	if flags&helloAuth == 0 {
-		return appendCookie(nil, cookie)
+		return appendCookie(nil, pub, cookie)
 	}
 	_, spub, cert := h.ident.Load().key(keyID)
 	var cb []byte
 	if cert != nil && flags&helloCert != 0 && long {
 		cb = cert.appendTo(make([]byte, 0, certSize))
 	}
-	return appendCookieKey(make([]byte, 0, cookieReplySize+keySize+len(cb)), cookie, spub, cb)
+	return appendCookieKey(make([]byte, 0, cookieReplySize+keySize+len(cb)), pub, cookie, spub, cb)
 }
 
 // sealFor checks the static key a cookie reply named against the client's
@@ -516,10 +553,10 @@ func (h *Host) pinnedServerKey(k ServerKey, cert []byte, now time.Time) error {
 	return nil
 }
 
-// sendBusy answers a hello refused for its rate with a busy reject (4
+// sendBusy answers a hello (its ephemeral key pub) with a busy reject (12
 // bytes, never more than the 128-byte hello).
-func (h *Host) sendBusy(conn PacketConn, to netip.AddrPort) {
-	h.replyOn(conn, appendReject(nil, rejectBusy), to)
+func (h *Host) sendBusy(conn PacketConn, to netip.AddrPort, pub [keySize]byte) {
+	h.replyOn(conn, appendReject(nil, rejectBusy, &pub), to)
 }
 
 // accept runs the key agreement for a client admitted into slot sl,

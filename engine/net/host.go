@@ -248,7 +248,10 @@ type Config struct {
 	// DuplicateLogin says what a login of a user ID that already has a
 	// session does: SessionReplace (the default) kicks the old session
 	// with ErrSessionReplaced, SessionRefuse refuses the new one with
-	// ErrAlreadyLoggedIn, SessionMany allows both.
+	// ErrAlreadyLoggedIn, SessionMany allows both. A login of a user
+	// whose session is suspended (ResumeGrace) takes that session over
+	// under SessionReplace and SessionRefuse; under SessionMany only when
+	// it comes from the suspended session's own address (resume.go).
 	DuplicateLogin SessionPolicy
 }
 
@@ -835,34 +838,56 @@ func (h *Host) removeLink(l *link, reason error) {
 		l.mu.Unlock()
 		return
 	}
+	h.removeLinkLocked(l, reason, netip.AddrPort{}) // unlocks l.mu
+	h.log.Debug("link down", "peer", l.id, "reason", reason)
+}
+
+// removeLinkLocked takes l, not yet removed, out of the host: the one
+// place a link ends, whether it went (removeLink) or a new login from
+// takenBy took its session over (resume.go takeOver; takenBy is the zero
+// AddrPort otherwise). It ends what the link holds (held datagrams, a
+// birthday attempt and its sockets, its suspension), reports its end with
+// reason unless taken over (the new link reports EventBack instead),
+// unregisters it and, if it was the last link on its address of a
+// Forgetter (a TCPMux), tells the conn, which closes the link's
+// connection: unless the new login came over that same connection. A link
+// taken over keeps its user's session entry: its HostID has passed to the
+// new link. Call it with l.mu held; it unlocks it.
+func (h *Host) removeLinkLocked(l *link, reason error, takenBy netip.AddrPort) {
+	takenOver := takenBy.IsValid()
+	now := time.Now()
 	l.removed = true
 	l.releaseHeldLocked()
-	h.birthdayEndLocked(l, time.Now())
+	h.birthdayEndLocked(l, now)
 	if l.suspended {
 		h.unsuspendLocked(l)
 	}
 	// A server link its client never confirmed was never reported
-	// connected: its end is not reported either.
-	if !h.cfg.Accept || l.confirmed || l.restarted {
-		// (A link that took over a session ends that session even
-		// unconfirmed: the session was reported.)
-		l.h.events.Push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: time.Now(), User: l.user})
-	}
+	// connected: its end is not reported either. (A link that took over
+	// a session ends that session even unconfirmed: the session was
+	// reported.)
+	report := !takenOver && (!h.cfg.Accept || l.confirmed || l.restarted)
 	p := l.path
 	l.mu.Unlock()
 	h.mu.Lock()
 	h.unregisterLocked(l, p)
-	if u := l.user; u != nil && u.ID != "" && h.users[u.ID] == l.id {
+	if u := l.user; !takenOver && u != nil && u.ID != "" && h.users[u.ID] == l.id {
 		delete(h.users, u.ID)
 	}
 	d, direct := p.(directPath)
 	f, forget := d.conn.(Forgetter) // a TCPMux closes the link's connection
-	forget = forget && direct && h.byAddr[d.addr] == nil
+	forget = forget && direct && h.byAddr[d.addr] == nil && d.addr != takenBy
 	h.mu.Unlock()
+	// Reported once the link is out of the host's maps: a client that
+	// dials again on its server link's end is not told it is still
+	// connected. (Nothing else of l is reported after it: l.removed is
+	// set, under l.mu, before.)
+	if report {
+		h.events.Push(Event{Kind: EventDisconnected, Peer: l.id, Err: reason, Received: now, User: l.user})
+	}
 	if forget {
 		f.Forget(d.addr)
 	}
-	h.log.Debug("link down", "peer", l.id, "reason", reason)
 }
 
 // unregisterLocked takes l, last on path p, out of the host's maps

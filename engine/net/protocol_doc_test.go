@@ -54,8 +54,9 @@ func TestProtocolDocSizes(t *testing.T) {
 	check("hello cookie length", num(`cookie length: 0 or (\d+)`)[0], cookieSize)
 
 	answers := num(`\(cookie (\d+) bytes, reject (\d+), welcome (\d+)\)`)
-	check("cookie size", answers[0], len(appendCookie(nil, make([]byte, cookieSize))))
-	check("reject size", answers[1], len(appendReject(nil, rejectFull)))
+	var pub [keySize]byte
+	check("cookie size", answers[0], len(appendCookie(nil, &pub, make([]byte, cookieSize))))
+	check("reject size", answers[1], len(appendReject(nil, rejectFull, &pub)))
 	welcome := welcomeHeader + welcomeBodySize + sealOverhead // what accept writes and handleWelcome requires
 	check("welcome size", answers[2], welcome)
 	for i, a := range answers {

@@ -262,17 +262,19 @@ func retryable(err error) bool {
 // that came back with a new handshake rather than on its link: a login of
 // the user of a suspended session (Config.Authenticate) takes the session
 // over, with its HostID, when its client process restarted or lost its
-// keys. The reliable streams start again: what was in flight both ways
+// keys (under SessionMany only a login from the session's own address). The reliable streams start again: what was in flight both ways
 // when the session was suspended is lost (what the server sent is not
 // sent again). docs/SEMANTICS.md, "Reconnect and resume".
 var ErrSessionRestarted = errors.New("skein/net: session resumed by a new login")
 
 // takeOver ends the suspended session id of user, which a new login of
-// the same user takes over: the link goes without an event (the new link
-// reports EventBack with ErrSessionRestarted once confirmed), and the
-// HostID passes to the new link. If the session came back on its own
-// meanwhile, it is kicked as a replaced session would be.
-func (h *Host) takeOver(id HostID, user string) {
+// the same user takes over: the link goes as removeLink takes a link out
+// (removeLinkLocked: its TCP connection closed, a birthday attempt ended)
+// but without an event (the new link reports EventBack with
+// ErrSessionRestarted once confirmed), and the HostID passes to the new
+// link, which came from the address from. If the session came back on
+// its own meanwhile, it is kicked as a replaced session would be.
+func (h *Host) takeOver(id HostID, user string, from netip.AddrPort) {
 	l := h.link(id)
 	if l == nil {
 		return
@@ -284,13 +286,6 @@ func (h *Host) takeOver(id HostID, user string) {
 		_ = h.closeLink(id, ErrSessionReplaced, "signed in elsewhere")
 		return
 	}
-	l.removed = true
-	h.unsuspendLocked(l)
-	l.releaseHeldLocked()
-	p := l.path
-	l.mu.Unlock()
-	h.mu.Lock()
-	h.unregisterLocked(l, p)
-	h.mu.Unlock()
+	h.removeLinkLocked(l, nil, from) // unlocks l.mu
 	h.log.Info("suspended session taken over by a new login", "user", user, "id", id)
 }

@@ -472,3 +472,88 @@ func TestRestartedClientTakesOverItsSession(t *testing.T) {
 		})
 	}
 }
+
+// Under SessionMany several clients may share a user (the arena's windows
+// on one computer share a profile), so the user alone does not say that a
+// login is the suspended session's client restarted: a second client of
+// the same user from another address gets a session of its own and the
+// suspended one is left to resume or expire. A login from the suspended
+// session's own address (a client that restarted on the same port: the
+// old link could not be reached there any more) takes the session over.
+func TestSessionManyTakesOverOnlyFromTheSameAddress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := vnet.New(18)
+		defer n.Close()
+		scfg := resumeCfg
+		scfg.DuplicateLogin = net.SessionMany
+		scfg.Authenticate = func(_ context.Context, r *net.AuthRequest) (net.AuthResult, error) {
+			return net.AuthResult{User: string(r.Credentials)}, nil
+		}
+		scfg.Accept = true
+		sconn, err := n.Listen(srvAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := net.NewHost(sconn, scfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		dial := func(addr netip.AddrPort) *net.Host {
+			t.Helper()
+			c, err := n.Listen(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := net.NewHost(c, resumeCfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { h.Close() })
+			if err := h.DialWith(t.Context(), srvAddr, net.DialOptions{Credentials: []byte("alice")}); err != nil {
+				t.Fatalf("dial from %s: %v", addr, err)
+			}
+			return h
+		}
+		first := dial(cliAddr)
+		id := first.ID()
+		expect(t, srv, net.EventConnected, id)
+		var cut atomic.Bool
+		cut.Store(true)
+		n.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
+			return cut.Load() && (from == cliAddr || to == cliAddr)
+		})
+		expect(t, srv, net.EventAway, id)
+
+		// Another client of alice's, elsewhere: a session of its own.
+		other := dial(netip.MustParseAddrPort("10.0.0.3:5000"))
+		if other.ID() == id {
+			t.Fatalf("a second client of the same user took over the suspended session %v", id)
+		}
+		expect(t, srv, net.EventConnected, other.ID())
+		if st := srv.Stats(); st.Links != 2 || st.Resume.Suspended != 1 {
+			t.Fatalf("links %d, resume %+v: the suspended session should stay", st.Links, st.Resume)
+		}
+
+		// The first process dies; it starts again on the same address.
+		first.Close()
+		cut.Store(false)
+		restarted := dial(cliAddr)
+		if restarted.ID() != id {
+			t.Fatalf("the client restarted on its address is %v, its session was %v", restarted.ID(), id)
+		}
+		e := expect(t, srv, net.EventBack, id)
+		if !errors.Is(e.Err, net.ErrSessionRestarted) || e.User == nil || e.User.ID != "alice" {
+			t.Fatalf("back: err %v user %+v", e.Err, e.User)
+		}
+		sendRange(t, restarted, net.ServerID, 0, 5)
+		receiveAll(t, srv, id, 5)
+		st := srv.Stats()
+		if st.Links != 2 || st.Resume.Suspended != 0 || st.Resume.Resumed != 1 {
+			t.Fatalf("links %d, resume %+v", st.Links, st.Resume)
+		}
+		if e, ok := srv.Poll(); ok {
+			t.Fatalf("extra event %v from %v (err %v)", e.Kind, e.Peer, e.Err)
+		}
+	})
+}

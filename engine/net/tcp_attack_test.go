@@ -330,3 +330,140 @@ func TestTCPKickReachesClient(t *testing.T) {
 		return st.Open == 0 && st.Closed[net.TCPLinkGone]+st.Closed[net.TCPClientClosed] == 5, fmt.Sprintf("%+v", st)
 	})
 }
+
+// A TCP client whose session is suspended (its process hung, its
+// connection still open) and taken over by a restarted client of the same
+// user: the mux closes the old connection as the session passes to the
+// new one (TCPLinkGone), rather than leaving it to the idle timeout.
+func TestTCPTakenOverSessionClosesItsConnection(t *testing.T) {
+	scfg := net.Config{PingInterval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond, ResumeGrace: time.Minute}
+	scfg.Authenticate = func(_ context.Context, r *net.AuthRequest) (net.AuthResult, error) {
+		return net.AuthResult{User: string(r.Credentials)}, nil
+	}
+	srv, mux := tcpServer(t, scfg, net.TCPConfig{IdleTimeout: 5 * time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	creds := net.DialOptions{Credentials: []byte("alice")}
+	tc, err := net.DialTCP(ctx, srv.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := &mutedConn{PacketConn: tc, readDone: make(chan error, 1)}
+	first, err := net.NewHost(mc, net.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if err := first.DialWith(ctx, srv.LocalAddr(), creds); err != nil {
+		t.Fatal(err)
+	}
+	id := first.ID()
+	expect(t, srv, net.EventConnected, id)
+	mc.muted.Store(true)
+	expect(t, srv, net.EventAway, id)
+
+	tc2, err := net.DialTCP(ctx, srv.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := net.NewHost(tc2, net.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if err := second.DialWith(ctx, srv.LocalAddr(), creds); err != nil {
+		t.Fatal(err)
+	}
+	if second.ID() != id {
+		t.Fatalf("the restarted client is %v, its session was %v", second.ID(), id)
+	}
+	if e := expect(t, srv, net.EventBack, id); !errors.Is(e.Err, net.ErrSessionRestarted) {
+		t.Fatalf("back: %v", e.Err)
+	}
+	select {
+	case <-mc.readDone:
+	case <-ctx.Done():
+		t.Fatal("the TCP connection of the session taken over is still open")
+	}
+	eventually(t, "the old connection counted as link gone, the new one open", func() (bool, string) {
+		st := mux.Stats()
+		return st.Closed[net.TCPLinkGone] == 1 && st.Open == 1, fmt.Sprintf("%+v", st)
+	})
+}
+
+// deafConn is a PacketConn that, while cut, neither sends nor receives:
+// its datagrams are dropped both ways, its connection stays open.
+type deafConn struct {
+	net.PacketConn
+	cut atomic.Bool
+}
+
+func (d *deafConn) WriteTo(b []byte, to netip.AddrPort) (int, error) {
+	if d.cut.Load() {
+		return len(b), nil
+	}
+	return d.PacketConn.WriteTo(b, to)
+}
+
+func (d *deafConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
+	for {
+		n, from, err := d.PacketConn.ReadFrom(b)
+		if err != nil || !d.cut.Load() {
+			return n, from, err
+		}
+	}
+}
+
+// A TCP client (without resume) whose link timed out logs in again over
+// the same connection while the server still holds its session suspended:
+// the login takes the session over, and the connection it came on stays
+// open (the taken-over link's connection is that one: it is not closed).
+func TestTCPTakeOverOnTheSameConnectionKeepsIt(t *testing.T) {
+	scfg := net.Config{PingInterval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond, ResumeGrace: time.Minute}
+	scfg.Authenticate = func(_ context.Context, r *net.AuthRequest) (net.AuthResult, error) {
+		return net.AuthResult{User: string(r.Credentials)}, nil
+	}
+	srv, mux := tcpServer(t, scfg, net.TCPConfig{IdleTimeout: 5 * time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	creds := net.DialOptions{Credentials: []byte("alice")}
+	tc, err := net.DialTCP(ctx, srv.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := &deafConn{PacketConn: tc}
+	cli, err := net.NewHost(dc, net.Config{PingInterval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if err := cli.DialWith(ctx, srv.LocalAddr(), creds); err != nil {
+		t.Fatal(err)
+	}
+	id := cli.ID()
+	expect(t, cli, net.EventConnected, net.ServerID)
+	expect(t, srv, net.EventConnected, id)
+	dc.cut.Store(true)
+	expect(t, srv, net.EventAway, id)
+	if e := expect(t, cli, net.EventDisconnected, net.ServerID); !errors.Is(e.Err, net.ErrTimeout) {
+		t.Fatalf("client's link ended with %v", e.Err)
+	}
+	dc.cut.Store(false)
+	if err := cli.DialWith(ctx, srv.LocalAddr(), creds); err != nil {
+		t.Fatalf("login again over the same connection: %v", err)
+	}
+	if cli.ID() != id {
+		t.Fatalf("the client is %v again, its session was %v", cli.ID(), id)
+	}
+	if e := expect(t, srv, net.EventBack, id); !errors.Is(e.Err, net.ErrSessionRestarted) {
+		t.Fatalf("back: %v", e.Err)
+	}
+	expect(t, cli, net.EventConnected, net.ServerID)
+	cli.Send(net.ServerID, net.Reliable, []byte("still here"))
+	if e := expect(t, srv, net.EventMessage, id); string(e.Data) != "still here" {
+		t.Fatalf("server got %q", e.Data)
+	}
+	if st := mux.Stats(); st.Open != 1 || st.Closed[net.TCPLinkGone] != 0 {
+		t.Fatalf("the connection of the session taken over was closed: %+v", st)
+	}
+}

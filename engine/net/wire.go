@@ -7,7 +7,7 @@ import (
 
 // ProtocolVersion is the wire protocol version carried in every hello. A
 // server refuses a client whose version differs.
-const ProtocolVersion uint16 = 5
+const ProtocolVersion uint16 = 6
 
 // Packet kinds: the first byte of every datagram. docs/PROTOCOL.md is the
 // reference for each layout.
@@ -406,41 +406,54 @@ func parseHello(b []byte) (hello, error) {
 	return h, nil
 }
 
-func appendCookie(b []byte, cookie []byte) []byte {
+// dialTagSize is how many bytes of the hello's ephemeral key e_c a cookie
+// reply and a reject echo (the dial tag, since version 6): e_c is fresh
+// for every Dial, so a client takes only the answers to its own hello, not
+// a late answer to an earlier Dial from the same socket, nor one forged by
+// whoever does not see its hello.
+const dialTagSize = 8
+
+// dialTag is the dial tag of a hello with ephemeral key pub.
+func dialTag(pub *[keySize]byte) []byte { return pub[:dialTagSize] }
+
+func appendCookie(b []byte, pub *[keySize]byte, cookie []byte) []byte {
 	b = append(b, kindCookie)
 	b = binary.LittleEndian.AppendUint16(b, ProtocolVersion)
+	b = append(b, dialTag(pub)...)
 	return append(b, cookie...)
 }
 
-// cookieReplySize is a cookie reply without the server's key.
-const cookieReplySize = 3 + cookieSize
+// cookieReplySize is a cookie reply without the server's key: kind,
+// version, dial tag, cookie.
+const cookieReplySize = 3 + dialTagSize + cookieSize
 
 // appendCookieKey appends the cookie reply to a hello that set helloAuth:
 // the cookie, then the server's static key S the credentials are to be
 // sealed to, and its operator certificate if cert is not empty (only for a
-// hello padded to helloCertSize: 163 bytes, still smaller).
-func appendCookieKey(b []byte, cookie []byte, key *ServerKey, cert []byte) []byte {
-	b = appendCookie(b, cookie)
+// hello padded to helloCertSize: 171 bytes, still smaller).
+func appendCookieKey(b []byte, pub *[keySize]byte, cookie []byte, key *ServerKey, cert []byte) []byte {
+	b = appendCookie(b, pub, cookie)
 	b = append(b, key[:]...)
 	return append(b, cert...)
 }
 
-// parseCookie splits a cookie reply into the cookie and, for the longer
-// replies to a hello that set helloAuth, the server's static key and its
-// certificate (both empty otherwise).
-func parseCookie(b []byte) (cookie, key, cert []byte, err error) {
-	if len(b) < 1 || b[0] != kindCookie {
-		return nil, nil, nil, errMalformed
+// parseCookie splits a cookie reply into its dial tag, the cookie and,
+// for the longer replies to a hello that set helloAuth, the server's
+// static key and its certificate (both empty otherwise).
+func parseCookie(b []byte) (tag, cookie, key, cert []byte, err error) {
+	if len(b) < cookieReplySize || b[0] != kindCookie {
+		return nil, nil, nil, nil, errMalformed
 	}
+	tag, cookie = b[3:3+dialTagSize], b[3+dialTagSize:cookieReplySize]
 	switch len(b) {
 	case cookieReplySize:
-		return b[3:], nil, nil, nil
+		return tag, cookie, nil, nil, nil
 	case cookieReplySize + keySize:
-		return b[3:cookieReplySize], b[cookieReplySize:], nil, nil
+		return tag, cookie, b[cookieReplySize:], nil, nil
 	case cookieReplySize + keySize + certSize:
-		return b[3:cookieReplySize], b[cookieReplySize : cookieReplySize+keySize], b[cookieReplySize+keySize:], nil
+		return tag, cookie, b[cookieReplySize : cookieReplySize+keySize], b[cookieReplySize+keySize:], nil
 	}
-	return nil, nil, nil, errMalformed
+	return nil, nil, nil, nil, errMalformed
 }
 
 // welcomeBody is sealed with the server→client key at packet number 0.
@@ -482,14 +495,42 @@ const helloCookieLen = 1 + 2 + 1 + keySize + keyIDSize
 // altered in flight).
 const welcomeHeader = 1 + 1 + keySize + keySize
 
-func appendReject(b []byte, reason byte) []byte {
+// Reject sizes: a reject echoes the hello's dial tag; the version
+// mismatch reject keeps the layout every version reads (kind, reason,
+// version), as the server cannot know where a hello of another version
+// keeps its key, and its client must learn why.
+const (
+	rejectSize        = 4 + dialTagSize
+	versionRejectSize = 4
+)
+
+// appendReject appends a reject of a hello with ephemeral key pub.
+func appendReject(b []byte, reason byte, pub *[keySize]byte) []byte {
 	b = append(b, kindReject, reason)
+	b = binary.LittleEndian.AppendUint16(b, ProtocolVersion)
+	return append(b, dialTag(pub)...)
+}
+
+// appendVersionReject appends the reject of a hello of another version.
+func appendVersionReject(b []byte) []byte {
+	b = append(b, kindReject, rejectVersion)
 	return binary.LittleEndian.AppendUint16(b, ProtocolVersion)
 }
 
-func parseReject(b []byte) (reason byte, version uint16, err error) {
-	if len(b) != 4 || b[0] != kindReject {
-		return 0, 0, errMalformed
+// parseReject reads a reject: its reason, the server's version and the
+// dial tag it echoes. A reject without a tag is read only as a version
+// mismatch: tag is then nil (and the client takes it only from a server
+// of another version, as one of its own version tags every reject).
+func parseReject(b []byte) (reason byte, version uint16, tag []byte, err error) {
+	if len(b) < versionRejectSize || b[0] != kindReject {
+		return 0, 0, nil, errMalformed
 	}
-	return b[1], binary.LittleEndian.Uint16(b[2:]), nil
+	reason, version = b[1], binary.LittleEndian.Uint16(b[2:])
+	switch {
+	case len(b) == rejectSize:
+		return reason, version, b[4:], nil
+	case len(b) == versionRejectSize && reason == rejectVersion:
+		return reason, version, nil, nil
+	}
+	return 0, 0, nil, errMalformed
 }

@@ -105,16 +105,19 @@ func FuzzHandshakePackets(f *testing.F) {
 	pub[0] = 9
 	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Pub: pub}))
 	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Pub: pub, Cookie: make([]byte, cookieSize)}))
-	f.Add(appendCookie(nil, make([]byte, cookieSize)))
+	f.Add(appendCookie(nil, &pub, make([]byte, cookieSize)))
 	var sk ServerKey
 	sk[3] = 7
-	f.Add(appendCookieKey(nil, make([]byte, cookieSize), &sk, nil))
-	f.Add(appendCookieKey(nil, make([]byte, cookieSize), &sk, make([]byte, certSize)))
+	f.Add(appendCookieKey(nil, &pub, make([]byte, cookieSize), &sk, nil))
+	f.Add(appendCookieKey(nil, &pub, make([]byte, cookieSize), &sk, make([]byte, certSize)))
 	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Flags: helloAuth, Pub: pub}))
 	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Flags: helloAuth | helloResume, Pub: pub, Cookie: make([]byte, cookieSize), Ticket: [ticketSize]byte{1, 2}, Auth: make([]byte, 40)}))
 	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Flags: helloAuth | helloCert, Pub: pub, Cookie: make([]byte, cookieSize), Auth: make([]byte, maxAuthBlock)}))
-	f.Add(appendReject(nil, rejectFull))
-	f.Add(appendReject(nil, rejectUnauthorized))
+	f.Add(appendReject(nil, rejectFull, &pub))
+	f.Add(appendReject(nil, rejectUnauthorized, &pub))
+	f.Add(appendVersionReject(nil))
+	f.Add([]byte{kindReject, rejectVersion, 5, 0})
+	f.Add([]byte{kindReject, rejectBusy, 5, 0})
 	f.Add(appendWelcomeBody(nil, welcomeBody{ClientID: 1000, Ping: 1000, Timeout: 10000}))
 	f.Add(appendDataHeader(make([]byte, 0, 64), dataHeader{From: 1000, PN: maxPN})[:11])
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -128,17 +131,26 @@ func FuzzHandshakePackets(f *testing.F) {
 				t.Fatalf("hello accepted with a %d-byte auth block, cookie %d", len(h.Auth), len(h.Cookie))
 			}
 		}
-		if c, k, cert, err := parseCookie(b); err == nil {
-			re := appendCookie(nil, c)
+		if tag, c, k, cert, err := parseCookie(b); err == nil {
+			var p [keySize]byte
+			copy(p[:], tag)
+			re := appendCookie(nil, &p, c)
 			if k != nil {
-				re = appendCookieKey(nil, c, (*ServerKey)(k), cert)
+				re = appendCookieKey(nil, &p, c, (*ServerKey)(k), cert)
 			}
-			if !bytes.Equal(re[3:], b[3:]) || len(c) != cookieSize || (k != nil && len(k) != keySize) || (cert != nil && len(cert) != certSize) {
+			if !bytes.Equal(re[3:], b[3:]) || len(tag) != dialTagSize || len(c) != cookieSize || (k != nil && len(k) != keySize) || (cert != nil && len(cert) != certSize) {
 				t.Fatal("cookie round trip")
 			}
 		}
-		if r, v, err := parseReject(b); err == nil && v == ProtocolVersion && !bytes.Equal(appendReject(nil, r), b) {
-			t.Fatal("reject round trip")
+		if r, v, tag, err := parseReject(b); err == nil {
+			var p [keySize]byte
+			copy(p[:], tag)
+			switch {
+			case tag == nil && (r != rejectVersion || len(b) != versionRejectSize):
+				t.Fatalf("an untagged reject taken: reason %d, version %d", r, v)
+			case tag != nil && v == ProtocolVersion && !bytes.Equal(appendReject(nil, r, &p), b):
+				t.Fatal("reject round trip")
+			}
 		}
 		if w, err := parseWelcomeBody(b); err == nil && !bytes.Equal(appendWelcomeBody(nil, w), b) {
 			t.Fatal("welcome round trip")
@@ -193,8 +205,9 @@ func FuzzDemux(f *testing.F) {
 	var pub [keySize]byte
 	f.Add(appendHello(nil, hello{Version: ProtocolVersion, Pub: pub}))
 	f.Add(appendHello(nil, hello{Version: 7, Pub: pub, Cookie: make([]byte, cookieSize)}))
-	f.Add(appendCookie(nil, make([]byte, cookieSize)))
-	f.Add(appendReject(nil, rejectBadCookie))
+	f.Add(appendCookie(nil, &pub, make([]byte, cookieSize)))
+	f.Add(appendReject(nil, rejectBadCookie, &pub))
+	f.Add(appendVersionReject(nil))
 	f.Add(append([]byte{kindWelcome}, make([]byte, welcomeHeader+welcomeBodySize+sealOverhead-1)...))
 	f.Add(appendDataHeader(nil, dataHeader{From: p.cli.ID(), PN: 1 << 40}))
 	f.Add(append(appendDataHeader(nil, dataHeader{From: ServerID, PN: 5}), make([]byte, 40)...))

@@ -167,11 +167,21 @@ func (h *Handshake) GetCookie(ctx context.Context, c *stdnet.UDPConn, server net
 		return err
 	}
 	if h.Credentials == nil {
-		h.Cookie, err = ParseCookie(b)
+		tag, cookie, err := ParseCookieTag(b)
+		if err != nil {
+			return err
+		}
+		if err := h.checkTag(tag); err != nil {
+			return err
+		}
+		h.Cookie = append([]byte(nil), cookie...)
+		return nil
+	}
+	tag, cookie, key, err := ParseCookieKey(b)
+	if err != nil {
 		return err
 	}
-	cookie, key, err := ParseCookieKey(b)
-	if err != nil {
+	if err := h.checkTag(tag); err != nil {
 		return err
 	}
 	if len(h.ServerKey) > 0 && !bytes.Equal(h.ServerKey, key) {
@@ -200,6 +210,14 @@ func (h *Handshake) dh(peer []byte) ([]byte, error) {
 		return nil, fmt.Errorf("hostile: ecdh: %w", err)
 	}
 	return s, nil
+}
+
+// checkTag checks a cookie reply's dial tag against the hello's key.
+func (h *Handshake) checkTag(tag []byte) error {
+	if !bytes.Equal(tag, h.Pub[:DialTagSize]) {
+		return fmt.Errorf("%w: the cookie reply's dial tag %x is not the hello's %x", ErrMalformed, tag, h.Pub[:DialTagSize])
+	}
+	return nil
 }
 
 // EchoCookie sends the hello with the cookie once and does not wait: the

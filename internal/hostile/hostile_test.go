@@ -83,6 +83,20 @@ func TestSpeaksTheProtocol(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The hostile client sends its segment once and never again: wait
+	// until the legitimate one has its peer link too (it may get its
+	// PeerAdd after the hostile one did), or the segment is dropped as
+	// from an unknown peer.
+	for {
+		if _, ok := legit.Host().LinkStats(net.HostID(c.ID)); ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the legitimate client never linked to the hostile one: %v", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	// One message of the stream: its length (3), then its bytes.
 	msg := AppendSegment(nil, Segment{Cmd: KCPPush, Wnd: 1024, Data: []byte{3, TagUser, 'y', 'o'}})
 	if err := c.SendRelayed(p.ID, c.SealPeer(p, AppendFrame(nil, FrameKCP, msg))); err != nil {
@@ -373,7 +387,7 @@ func TestCredentials(t *testing.T) {
 
 // TestHelloAuthLayout: a hello with flag bit 2 has its cookie area of 24
 // bytes, the ticket ID and the auth block where PROTOCOL.md puts them, and
-// cookie replies of other sizes than 59 or 163 bytes are refused.
+// cookie replies of other sizes than 67 or 171 bytes are refused.
 func TestHelloAuthLayout(t *testing.T) {
 	pub := bytes.Repeat([]byte{7}, 32)
 	bare := AppendHelloAuth(nil, Version, 0, pub, [KeyIDSize]byte{}, nil, nil)
@@ -386,17 +400,18 @@ func TestHelloAuthLayout(t *testing.T) {
 		!bytes.Equal(h[69:85], make([]byte, TicketSize)) || binary.LittleEndian.Uint16(h[85:]) != uint16(len(auth)) || !bytes.Equal(h[87:], auth) {
 		t.Fatalf("hello with a cookie and %d bytes of auth block: %d bytes", len(auth), len(h))
 	}
-	for _, n := range []int{3 + CookieSize, CookieKeySize - 1, CookieKeySize + 1, CookieKeySize + 103} {
+	for _, n := range []int{CookieReplySize, CookieKeySize - 1, CookieKeySize + 1, CookieKeySize + 103} {
 		b := make([]byte, n)
 		b[0] = KindCookie
-		if _, _, err := ParseCookieKey(b); !errors.Is(err, ErrMalformed) {
+		if _, _, _, err := ParseCookieKey(b); !errors.Is(err, ErrMalformed) {
 			t.Errorf("a %d-byte cookie reply: %v", n, err)
 		}
 	}
 	b := make([]byte, CookieKeySize)
 	b[0] = KindCookie
+	b[3] = 5
 	b[CookieKeySize-1] = 9
-	if c, k, err := ParseCookieKey(b); err != nil || len(c) != CookieSize || len(k) != 32 || k[31] != 9 {
+	if tag, c, k, err := ParseCookieKey(b); err != nil || len(tag) != DialTagSize || tag[0] != 5 || len(c) != CookieSize || len(k) != 32 || k[31] != 9 {
 		t.Fatalf("cookie reply: %x %x %v", c, k, err)
 	}
 }

@@ -12,12 +12,12 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Wire constants, written down again from docs/PROTOCOL.md (version 5) so
+// Wire constants, written down again from docs/PROTOCOL.md (version 6) so
 // that this package does not depend on engine/net's internals: a change to
 // the wire format that forgets the document breaks the attack suite.
 const (
 	// Version is the protocol version this package speaks.
-	Version uint16 = 5
+	Version uint16 = 6
 	// MaxDatagram is the largest datagram Skein sends.
 	MaxDatagram = 1200
 	// LinkDatagram is the budget of a link datagram (room for a relay record).
@@ -28,6 +28,15 @@ const (
 	HelloSize = 128
 	// CookieSize is the size of the server's stateless cookie.
 	CookieSize = 24
+	// DialTagSize is the dial tag a cookie reply and a reject echo: the
+	// first bytes of the hello's ephemeral key.
+	DialTagSize = 8
+	// CookieReplySize is a cookie reply to a hello without credentials:
+	// kind, version, dial tag, cookie.
+	CookieReplySize = 3 + DialTagSize + CookieSize
+	// RejectSize is a reject but the version mismatch's (kind, reason,
+	// version, dial tag); that one is 4 bytes, without the tag.
+	RejectSize = 4 + DialTagSize
 	// DataHeaderSize is kind (1), sender HostID (4), packet number (6).
 	DataHeaderSize = 11
 	// TagSize is the AEAD tag.
@@ -122,7 +131,7 @@ const (
 	TicketSize = 16
 	// CookieKeySize is a cookie reply that names the server's static key
 	// (to a hello with flag bit 2), without a certificate.
-	CookieKeySize = 3 + CookieSize + 32
+	CookieKeySize = CookieReplySize + 32
 )
 
 // ErrMalformed is returned by every parser here for input it refuses.
@@ -179,14 +188,14 @@ func AppendHelloAuth(b []byte, version uint16, flags byte, pub []byte, keyID [Ke
 	return b
 }
 
-// ParseCookieKey returns the cookie and the server's static key of the
-// cookie reply to a hello with flag bit 2 (59 bytes, or 163 with a
-// certificate, which is ignored).
-func ParseCookieKey(b []byte) (cookie, serverKey []byte, err error) {
+// ParseCookieKey returns the dial tag, the cookie and the server's static
+// key of the cookie reply to a hello with flag bit 2 (67 bytes, or 171
+// with a certificate, which is ignored).
+func ParseCookieKey(b []byte) (tag, cookie, serverKey []byte, err error) {
 	if (len(b) != CookieKeySize && len(b) != CookieKeySize+104) || b[0] != KindCookie {
-		return nil, nil, ErrMalformed
+		return nil, nil, nil, ErrMalformed
 	}
-	return b[3 : 3+CookieSize], b[3+CookieSize : CookieKeySize], nil
+	return b[3 : 3+DialTagSize], b[3+DialTagSize : CookieReplySize], b[CookieReplySize:CookieKeySize], nil
 }
 
 // SealCredentials returns the auth block of creds for a hello whose first
@@ -214,17 +223,25 @@ func SealCredentials(es, hello, serverKey, creds []byte) ([]byte, error) {
 	return a.Seal(nil, make([]byte, chacha20poly1305.NonceSize), creds, nil), nil
 }
 
-// ParseCookie returns the cookie of a cookie packet.
+// ParseCookie returns the cookie of a cookie packet (to a hello without
+// credentials).
 func ParseCookie(b []byte) ([]byte, error) {
-	if len(b) != 3+CookieSize || b[0] != KindCookie {
-		return nil, ErrMalformed
-	}
-	return b[3:], nil
+	_, c, err := ParseCookieTag(b)
+	return c, err
 }
 
-// ParseReject returns a reject packet's reason and the server's version.
+// ParseCookieTag returns the dial tag and the cookie of a cookie packet.
+func ParseCookieTag(b []byte) (tag, cookie []byte, err error) {
+	if len(b) != CookieReplySize || b[0] != KindCookie {
+		return nil, nil, ErrMalformed
+	}
+	return b[3 : 3+DialTagSize], b[3+DialTagSize:], nil
+}
+
+// ParseReject returns a reject packet's reason and the server's version:
+// a tagged reject, or the 4-byte version mismatch.
 func ParseReject(b []byte) (reason byte, version uint16, err error) {
-	if len(b) != 4 || b[0] != KindReject {
+	if len(b) < 4 || b[0] != KindReject || (len(b) != RejectSize && (len(b) != 4 || b[1] != 1)) {
 		return 0, 0, ErrMalformed
 	}
 	return b[1], binary.LittleEndian.Uint16(b[2:]), nil

@@ -256,6 +256,13 @@ func (s *Session) onHello(info rmi.CallInfo, name string, version uint8) error {
 	s.names[info.From] = CleanName(name)
 	if !known {
 		s.notice(Info, "%s joined", s.names[info.From])
+		// Our hello to it may have come before it entered the match
+		// (the peer's memberJoined hello can beat the lobby's answer to
+		// its join), and it dropped it: answer its first hello with
+		// ours, so that whichever hello gets through, both learn.
+		if err := s.arena.Player_Hello(info.From, proto.EventCtx, s.cfg.Name, proto.Version); err != nil {
+			s.log.Debug("hello back", "to", info.From, "error", err)
+		}
 	}
 	if version != proto.Version {
 		s.notice(Warn, "%s runs another version of the arena", s.names[info.From])

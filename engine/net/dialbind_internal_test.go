@@ -1,0 +1,205 @@
+package net
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/netip"
+	stdsync "sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/skein-dev/skein/engine/net/vnet"
+)
+
+// A cookie reply and a reject the server sent to an earlier Dial of this
+// socket, delivered late, during the next Dial to the same server: neither
+// is this Dial's answer, and neither may end it (the reject with its
+// reason, the cookie with a bad-cookie reject from the server). The second
+// Dial connects.
+func TestStaleHandshakeRepliesDoNotEndTheNextDial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := vnet.New(31)
+		defer n.Close()
+		srvA := netip.MustParseAddrPort("10.0.0.1:7000")
+		cliA := netip.MustParseAddrPort("10.0.0.2:5000")
+		sconn, err := n.Listen(srvA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := NewHost(sconn, Config{Accept: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		cconn, err := n.Listen(cliA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := NewHost(cconn, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+
+		// The first Dial: the server refuses it (busy); its cookie reply
+		// and its reject are held back on the way.
+		refuse := true
+		var mu stdsync.Mutex
+		var staleCookie, staleReject []byte
+		srv.mu.Lock()
+		srv.admitChecks = append(srv.admitChecks, func(hello, netip.AddrPort) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if refuse {
+				return errors.New("the first dial is refused")
+			}
+			return nil
+		})
+		srv.mu.Unlock()
+		n.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
+			if from != srvA || len(b) == 0 {
+				return false
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case b[0] == kindCookie && staleCookie == nil:
+				staleCookie = append([]byte(nil), b...)
+				return false // let it through: the Dial sends its cookie
+			case b[0] == kindReject:
+				if staleReject == nil {
+					staleReject = append([]byte(nil), b...)
+				}
+				return true
+			}
+			return false
+		})
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		err = cli.Dial(ctx, srvA)
+		cancel()
+		if !errors.Is(err, ErrHandshakeTimeout) {
+			t.Fatalf("first dial, its reject held back: %v", err)
+		}
+		mu.Lock()
+		refuse = false
+		if staleCookie == nil || staleReject == nil {
+			mu.Unlock()
+			t.Fatal("the first dial got no cookie reply or no reject")
+		}
+		mu.Unlock()
+
+		for _, stale := range []struct {
+			what string
+			b    []byte
+		}{{"reject", staleReject}, {"cookie reply", staleCookie}} {
+			// The next Dial's first hello gets no answer yet; the stale
+			// reply arrives first.
+			n.SetFilter(func(from, to netip.AddrPort, b []byte) bool { return from == srvA })
+			done := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				done <- cli.Dial(ctx, srvA)
+			}()
+			synctest.Wait() // the hello went, its answer was dropped
+			n.SetFilter(nil)
+			if _, err := sconn.WriteTo(stale.b, cliA); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("a stale %s ended the next dial: %v", stale.what, err)
+			}
+			// Connected: the server kicks it, so that the same socket
+			// dials again.
+			if err := srv.Kick(cli.ID(), "dial again"); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				e, err := cli.Next(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.Kind == EventDisconnected {
+					break
+				}
+			}
+		}
+	})
+}
+
+// The server sends its welcome again for every retransmitted hello: a
+// second copy that arrives once the first made the link is a duplicate,
+// not a second link that replaces the first (which reported the fresh
+// link ended, ErrClosedByPeer, right after EventConnected).
+func TestDuplicateWelcomeMakesNoSecondLink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := vnet.New(32)
+		defer n.Close()
+		srvA := netip.MustParseAddrPort("10.0.0.1:7000")
+		cliA := netip.MustParseAddrPort("10.0.0.2:5000")
+		sconn, err := n.Listen(srvA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := NewHost(sconn, Config{Accept: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		cconn, err := n.Listen(cliA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := NewHost(cconn, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		var mu stdsync.Mutex
+		var welcome []byte
+		n.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
+			if from != srvA || len(b) == 0 || b[0] != kindWelcome {
+				return false
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			welcome = append(welcome[:0], b...)
+			return true // held back: the test delivers it, twice
+		})
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			done <- cli.Dial(ctx, srvA)
+		}()
+		synctest.Wait() // the welcome was sent and held back
+		mu.Lock()
+		w := welcome
+		mu.Unlock()
+		if w == nil {
+			t.Fatal("no welcome")
+		}
+		// Both copies are read before Dial returns (the client's socket
+		// reader handles them back to back).
+		cli.handleWelcome(bytes.Clone(w), srvA, time.Now())
+		cli.handleWelcome(bytes.Clone(w), srvA, time.Now())
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		n.SetFilter(nil)
+		e, ok := cli.Poll()
+		if !ok || e.Kind != EventConnected {
+			t.Fatalf("first event %v (ok %v), want connected", e.Kind, ok)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if e, ok := cli.Poll(); ok {
+			t.Fatalf("after connecting: %v from %v (err %v)", e.Kind, e.Peer, e.Err)
+		}
+		if st := cli.Stats(); st.Links != 1 {
+			t.Fatalf("%d links", st.Links)
+		}
+	})
+}
