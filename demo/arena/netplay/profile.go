@@ -56,7 +56,7 @@ func LoadProfile(dir, name string) (Profile, error) {
 	var p Profile
 	b, err := readProfileFile(path)
 	switch {
-	case errors.Is(err, errProfileTooLarge):
+	case errors.Is(err, errProfileTooLarge), errors.Is(err, errProfileNotFile):
 		return Profile{}, fmt.Errorf("profile %s: %w (delete it to start a new one)", path, err)
 	case err == nil:
 		if p, err = parseProfile(b); err != nil {
@@ -92,16 +92,32 @@ func (p Profile) Credentials() []byte { return matchserver.AppendProfile(nil, p.
 // errProfileTooLarge: the profile file is over maxProfileFile bytes.
 var errProfileTooLarge = errors.New("larger than 4 KiB")
 
+// errProfileNotFile: the profile path is no regular file (a directory, a
+// device, a named pipe, a socket).
+var errProfileNotFile = errors.New("not a regular file")
+
 // readProfileFile reads the profile file at path: at most
-// maxProfileFile+1 bytes of it, so that a huge file (or a path that is
-// /dev/zero or a pipe) costs no more than that before it is refused with
-// errProfileTooLarge.
+// maxProfileFile+1 bytes of it, so that a huge file costs no more than
+// that before it is refused with errProfileTooLarge. A path that is no
+// regular file (a device such as /dev/zero, a named pipe, whose opening
+// would block until some program writes to it, a directory) is refused
+// with errProfileNotFile before it is opened.
 func readProfileFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err // LoadProfile wraps it (and tells os.ErrNotExist apart)
 	}
+	if !fi.Mode().IsRegular() {
+		return nil, errProfileNotFile
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, errProfileNotFile // replaced since the first look
+	}
 	return readLimited(f, maxProfileFile)
 }
 

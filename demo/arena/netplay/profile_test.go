@@ -53,8 +53,8 @@ func (e *endless) Read(p []byte) (int, error) {
 }
 
 // TestProfileTooLarge: a profile file over 4 KiB is refused with a clear
-// error after reading at most 4 KiB + 1 of it (an endless one too), and
-// one of exactly 4 KiB is read.
+// error after reading at most 4 KiB + 1 of it (an endless stream too, and
+// a device is not read at all), and one of exactly 4 KiB is read.
 func TestProfileTooLarge(t *testing.T) {
 	var e endless
 	if _, err := readLimited(&e, maxProfileFile); !errors.Is(err, errProfileTooLarge) {
@@ -91,13 +91,14 @@ func TestProfileTooLarge(t *testing.T) {
 	if b, err := os.ReadFile(path); err != nil || len(b) != maxProfileFile+1 {
 		t.Fatalf("the refused profile was changed: %d bytes, %v", len(b), err)
 	}
-	// A profile that is an endless device is refused too, not read whole.
+	// A profile that is an endless device is refused too, not read at
+	// all: it is no regular file.
 	if _, err := os.Stat("/dev/zero"); err == nil {
 		zdir := t.TempDir()
 		if err := os.Symlink("/dev/zero", filepath.Join(zdir, profileFile)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := LoadProfile(zdir, ""); !errors.Is(err, errProfileTooLarge) {
+		if _, err := LoadProfile(zdir, ""); !errors.Is(err, errProfileNotFile) {
 			t.Fatalf("a profile linked to /dev/zero: %v", err)
 		}
 	}
