@@ -84,8 +84,10 @@ type Stats struct {
 	// clock (RFC 6887 §8.5, RFC 6886 §3.6).
 	GatewayResets uint64
 	// Remaps counts renewals made at once, not at half the lifetime,
-	// because the gateway announced itself or its epoch said it lost
-	// state (and attempts made at once, when no mapping was in place).
+	// because the gateway announced itself (and attempts made at once,
+	// not after Config.Retry, when no mapping was in place). An epoch
+	// that went back in an answer brings none: that answer is to a
+	// mapping request, which made the mapping again.
 	Remaps uint64
 	// Drops counts the datagrams dropped, by reason.
 	Drops [NumDropReasons]uint64

@@ -42,8 +42,12 @@
 // deletes it on Close. A peer behind a symmetric NAT, where punching alone
 // fails, then reaches the client at that address and the pair goes direct.
 // Client.PortMapping reports whether a mapping is in place, which protocol
-// made it and its address, or why there is none; ClientConfig.NoPortMap
-// turns it off and ClientConfig.PortMap configures it.
+// made it and its address, or why there is none, with the Mapper's
+// counters (Stats: requests, answers, the router's announcements and
+// restarts, the datagrams dropped by reason); ClientConfig.NoPortMap
+// turns it off and ClientConfig.PortMap configures it. A router that
+// restarts and announces it on 224.0.0.1:5350 is asked again within
+// seconds, not at the next renewal.
 //
 // # Hostile input
 //
@@ -60,5 +64,9 @@
 // Each Client and Server has one goroutine that owns its state (groups,
 // peers) and serializes changes; the application takes events with
 // FrameMove, Poll or Next on its own goroutine. Nothing calls application
-// code from a networking goroutine or under a lock.
+// code from a networking goroutine or under a lock. The application's
+// queue holds at most EventQueue messages and Net.EventQueueBytes bytes of
+// them (16 MiB by default); while it is full the owner goroutine takes no
+// more net events and the net host's own bounded queue and the reliable
+// streams hold the rest.
 package sync
