@@ -42,6 +42,7 @@ const (
 	NumDropReasons
 )
 
+// String names the reason as logs and Stats print it ("short", "nonce", ...).
 func (r DropReason) String() string {
 	switch r {
 	case DropShort:
