@@ -247,11 +247,23 @@ func TestEpochBackOnRenewalIsCounted(t *testing.T) {
 		t.Fatalf("stats %+v before the restart", st)
 	}
 	g.restart()
-	if s := nextOf(t, ch); s.State != portmap.Mapped || s.Err != nil {
-		t.Fatalf("after the restart: %+v", s)
+	// The first renewal after the restart sees the epoch back. (On a
+	// loaded machine a renewal may have come between the mapping and
+	// the restart: its status, with no reset yet, is skipped.)
+	for i := 0; ; i++ {
+		s := nextOf(t, ch)
+		if s.State != portmap.Mapped || s.Err != nil {
+			t.Fatalf("after the restart: %+v", s)
+		}
+		if s.Stats.GatewayResets > 0 {
+			break
+		}
+		if i == 2 {
+			t.Fatalf("stats %+v: three renewals and no reset seen", s.Stats)
+		}
 	}
-	if st := m.Stats(); st.GatewayResets != 1 || st.Renewed != 1 {
-		t.Fatalf("stats %+v: want the reset seen once, at the renewal", st)
+	if st := m.Stats(); st.GatewayResets != 1 || st.Renewed == 0 {
+		t.Fatalf("stats %+v: want the reset seen once, at a renewal", st)
 	}
 }
 
