@@ -48,21 +48,35 @@ func TestPCPDropsAreCountedAndSkipped(t *testing.T) {
 	if s.State != portmap.Mapped {
 		t.Fatalf("status %+v: want mapped despite the junk", s)
 	}
-	want := map[portmap.DropReason]uint64{
-		portmap.DropShort: 1, portmap.DropLong: 1, portmap.DropVersion: 1,
-		portmap.DropOpcode: 1, portmap.DropNonce: 1, portmap.DropMalformed: 1,
+	var want [portmap.NumDropReasons]uint64
+	for _, r := range []portmap.DropReason{portmap.DropShort, portmap.DropLong, portmap.DropVersion, portmap.DropOpcode, portmap.DropNonce, portmap.DropMalformed} {
+		want[r] = 1
 	}
 	st := m.Stats()
+	checkDrops(t, st, want, 1)
+	if st.Answers != 1 || st.Mapped != 1 {
+		t.Fatalf("stats %+v: want 1 answer, 1 mapping", st)
+	}
+	if s.Stats.Drops != st.Drops {
+		t.Fatalf("the status's stats %+v, want the drops %v", s.Stats, st.Drops)
+	}
+}
+
+// checkDrops checks the drops of st against want, the junk the fake
+// gateway sends before its answers to the requests of exchanges
+// exchanges. A retransmission (an answer later than 250 ms on a loaded
+// machine) brings its exchange's junk again, so each count may be up to
+// one more copy per extra request.
+func checkDrops(t *testing.T, st portmap.Stats, want [portmap.NumDropReasons]uint64, exchanges uint64) {
+	t.Helper()
+	if st.Requests < exchanges {
+		t.Fatalf("stats %+v: want at least %d requests", st, exchanges)
+	}
+	copies := st.Requests - exchanges + 1
 	for r := range portmap.NumDropReasons {
-		if st.Drops[r] != want[r] {
-			t.Errorf("drops %v: %d, want %d (all %v)", r, st.Drops[r], want[r], st.Drops)
+		if st.Drops[r] < want[r] || st.Drops[r] > want[r]*copies {
+			t.Errorf("drops %v: %d, want %d (all %v, %d requests)", r, st.Drops[r], want[r], st.Drops, st.Requests)
 		}
-	}
-	if st.Requests != 1 || st.Answers != 1 || st.Mapped != 1 || st.Dropped() != 6 {
-		t.Fatalf("stats %+v: want 1 request, 1 answer, 1 mapping, 6 drops", st)
-	}
-	if s.Stats.Dropped() != 6 {
-		t.Fatalf("the status's stats %+v, want the 6 drops", s.Stats)
 	}
 }
 
@@ -82,6 +96,8 @@ func natpmpJunk(req []byte) [][]byte {
 	return nil
 }
 
+// The same for NAT-PMP's two exchanges (the external address, then the
+// mapping).
 func TestNATPMPDropsAreCountedAndSkipped(t *testing.T) {
 	g := newFakeGateway(t, func(g *fakeGateway) { g.junk = natpmpJunk })
 	m, ch := startFake(t, g, portmap.Config{Protocols: []portmap.Protocol{portmap.NATPMP}, Retry: time.Hour})
@@ -95,8 +111,9 @@ func TestNATPMPDropsAreCountedAndSkipped(t *testing.T) {
 	want[portmap.DropOpcode] = 2    // a mapping answer to the address request; a request
 	want[portmap.DropNonce] = 1     // another port's mapping
 	want[portmap.DropMalformed] = 1 // port 0 for 0 s
-	if st.Drops != want || st.Answers != 2 {
-		t.Fatalf("drops %v, answers %d; want %v, 2", st.Drops, st.Answers, want)
+	checkDrops(t, st, want, 2)
+	if st.Answers != 2 {
+		t.Fatalf("answers %d, want 2", st.Answers)
 	}
 }
 
