@@ -375,3 +375,31 @@ func TestDeferredAfterLinkDown(t *testing.T) {
 		t.Errorf("%d responses sent after the link went down", n)
 	}
 }
+
+// TestDeferAfterLinkDownInItsHandler: the link of a request goes down while
+// its handler runs (another goroutine dispatching the peer's events saw it
+// disconnect, or restart and take its session over), before the handler
+// calls Defer. The request is forgotten, so its Later must answer nothing,
+// as one made before the link went down: the answer could reach a new
+// process whose requests are numbered from 1 again.
+func TestDeferAfterLinkDownInItsHandler(t *testing.T) {
+	var later *rmi.Later
+	var p *deferPair
+	p = newDeferPair(t, func(info rmi.CallInfo, _ int32, _ testidl.Code) (int64, testidl.Code, error) {
+		p.srv.r.LinkDown(p.cli.id)
+		later = info.Defer()
+		return 0, 0, rmi.ErrDeferred
+	})
+	if n, _ := p.call(t, 1); n != 0 {
+		t.Fatalf("%d responses before the answer", n)
+	}
+	if err := testidl.AnswerServiceDouble(later, 2, testidl.CodeOk); !errors.Is(err, rmi.ErrAnswered) {
+		t.Errorf("Answer of a Defer after the link went down: %v, want ErrAnswered", err)
+	}
+	if n := len(p.cli.inbox); n != 0 {
+		t.Errorf("%d responses sent for a request whose link went down", n)
+	}
+	if s := p.srv.r.Stats(); s.AnswersRefused != 1 {
+		t.Errorf("AnswersRefused = %d, want 1", s.AnswersRefused)
+	}
+}
