@@ -13,6 +13,35 @@ import (
 	"github.com/skein-dev/skein/engine/net/vnet"
 )
 
+// The addresses of vnetPair's hosts.
+var (
+	vnetServerAddr = netip.MustParseAddrPort("10.0.0.1:7000")
+	vnetClientAddr = netip.MustParseAddrPort("10.0.0.2:5000")
+)
+
+// vnetPair makes a virtual network (seed) with a server host (scfg) at
+// vnetServerAddr and a client host (ccfg), not yet dialled, at
+// vnetClientAddr. Both hosts, then the network, close when the test ends.
+func vnetPair(t *testing.T, seed int64, scfg, ccfg Config) (*vnet.Network, *Host, *Host) {
+	t.Helper()
+	n := vnet.New(seed)
+	t.Cleanup(func() { n.Close() })
+	listen := func(addr netip.AddrPort, cfg Config) *Host {
+		t.Helper()
+		c, err := n.Listen(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := NewHost(c, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	return n, listen(vnetServerAddr, scfg), listen(vnetClientAddr, ccfg)
+}
+
 // A cookie reply and a reject the server sent to an earlier Dial of this
 // socket, delivered late, during the next Dial to the same server: neither
 // is this Dial's answer, and neither may end it (the reject with its
@@ -20,28 +49,8 @@ import (
 // Dial connects.
 func TestStaleHandshakeRepliesDoNotEndTheNextDial(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := vnet.New(31)
-		defer n.Close()
-		srvA := netip.MustParseAddrPort("10.0.0.1:7000")
-		cliA := netip.MustParseAddrPort("10.0.0.2:5000")
-		sconn, err := n.Listen(srvA)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := NewHost(sconn, Config{Accept: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer srv.Close()
-		cconn, err := n.Listen(cliA)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cli, err := NewHost(cconn, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cli.Close()
+		n, srv, cli := vnetPair(t, 31, Config{Accept: true}, Config{})
+		srvA, cliA := vnetServerAddr, vnetClientAddr
 
 		// The first Dial: the server refuses it (busy); its cookie reply
 		// and its reject are held back on the way.
@@ -77,7 +86,7 @@ func TestStaleHandshakeRepliesDoNotEndTheNextDial(t *testing.T) {
 			return false
 		})
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-		err = cli.Dial(ctx, srvA)
+		err := cli.Dial(ctx, srvA)
 		cancel()
 		if !errors.Is(err, ErrHandshakeTimeout) {
 			t.Fatalf("first dial, its reject held back: %v", err)
@@ -105,7 +114,7 @@ func TestStaleHandshakeRepliesDoNotEndTheNextDial(t *testing.T) {
 			}()
 			synctest.Wait() // the hello went, its answer was dropped
 			n.SetFilter(nil)
-			if _, err := sconn.WriteTo(stale.b, cliA); err != nil {
+			if _, err := srv.conn.WriteTo(stale.b, cliA); err != nil {
 				t.Fatal(err)
 			}
 			if err := <-done; err != nil {
@@ -135,28 +144,8 @@ func TestStaleHandshakeRepliesDoNotEndTheNextDial(t *testing.T) {
 // link ended, ErrClosedByPeer, right after EventConnected).
 func TestDuplicateWelcomeMakesNoSecondLink(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := vnet.New(32)
-		defer n.Close()
-		srvA := netip.MustParseAddrPort("10.0.0.1:7000")
-		cliA := netip.MustParseAddrPort("10.0.0.2:5000")
-		sconn, err := n.Listen(srvA)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := NewHost(sconn, Config{Accept: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer srv.Close()
-		cconn, err := n.Listen(cliA)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cli, err := NewHost(cconn, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cli.Close()
+		n, _, cli := vnetPair(t, 32, Config{Accept: true}, Config{})
+		srvA := vnetServerAddr
 		var mu stdsync.Mutex
 		var welcome []byte
 		n.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
