@@ -192,3 +192,42 @@ func TestDuplicateWelcomeMakesNoSecondLink(t *testing.T) {
 		}
 	})
 }
+
+// A late cookie reply to an earlier Dial is counted as unexpected, as the
+// protocol says, whatever it carries: an earlier Dial without credentials
+// got a reply without the server's key, which this Dial (with credentials)
+// would take for a malformed reply to its own hello if it read the layout
+// before the tag. A reply with this Dial's tag and the wrong layout is
+// malformed.
+func TestStaleCookieCountedUnexpected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, _, cli := vnetPair(t, 33, Config{Accept: true}, Config{})
+		var mine, earlier [keySize]byte
+		mine[0], earlier[0] = 1, 2
+		d := &pendingDial{pub: mine, flags: helloAuth, kick: make(chan struct{}, 1), done: make(chan error, 1)}
+		cli.mu.Lock()
+		cli.dials[vnetServerAddr] = d
+		cli.mu.Unlock()
+		cookie := make([]byte, cookieSize)
+		for _, c := range []struct {
+			what  string
+			reply []byte
+			want  DropReason
+		}{
+			{"an earlier Dial's reply, without the server's key", appendCookie(nil, &earlier, cookie), DropUnexpected},
+			{"this Dial's tag, without the server's key it asked for", appendCookie(nil, &mine, cookie), DropMalformed},
+		} {
+			before := cli.Stats().Drops
+			cli.handleCookie(c.reply, vnetServerAddr, time.Now())
+			after := cli.Stats().Drops
+			if after[c.want] != before[c.want]+1 || after.Total() != before.Total()+1 {
+				t.Errorf("%s: drops %v → %v, want one more %v", c.what, before, after, c.want)
+			}
+		}
+		select {
+		case <-d.kick:
+			t.Error("a reply that is not this Dial's made it send its hello again")
+		default:
+		}
+	})
+}
