@@ -31,8 +31,8 @@ const netlabPrefix = "lc-"
 func TestNetlabLAN(t *testing.T) {
 	nl := os.Getenv("NETLAB")
 	if os.Geteuid() != 0 || nl == "" {
-		t.Skip("needs root and NETLAB=/work/shared/netlab/netlab (network namespaces with NAT routers); " +
-			"run: sudo NETLAB=/work/shared/netlab/netlab go test -run NetlabLAN ./engine/lan")
+		t.Skip("needs root and NETLAB=/path/to/netlab (network namespaces with NAT routers); " +
+			"run: sudo NETLAB=/path/to/netlab go test -run NetlabLAN ./engine/lan")
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -375,8 +375,11 @@ func parseHello(b []byte) (hello, error) {
 	if len(b) < helloSize {
 		return h, errMalformed
 	}
-	h.Flags = b[3]
 	copy(h.Pub[:], b[4:4+keySize])
+	if h.Version != ProtocolVersion {
+		return h, nil // its layout is not ours to check: it gets the version reject
+	}
+	h.Flags = b[3]
 	copy(h.KeyID[:], b[4+keySize:helloCookieLen])
 	n := int(b[helloCookieLen])
 	if n != 0 && n != cookieSize {

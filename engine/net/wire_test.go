@@ -3,6 +3,7 @@ package net
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
@@ -282,5 +283,28 @@ func TestFanoutFrameLayout(t *testing.T) {
 	}
 	if dataHeaderSize+frameHeader+fannedHeader+unrelHeader+MaxUnreliable+sealOverhead > MaxDatagram {
 		t.Fatal("a fanned copy of the largest unreliable message does not fit")
+	}
+}
+
+// TestParseHelloOtherVersion: a hello of another version is read for its
+// version (and key) alone, whatever its layout, so that the server can
+// answer it with the version reject the protocol promises; the layout
+// checks of this version apply to this version's hellos only.
+func TestParseHelloOtherVersion(t *testing.T) {
+	b := make([]byte, helloSize)
+	b[0] = kindHello
+	binary.LittleEndian.PutUint16(b[1:3], ProtocolVersion+1)
+	b[3] = helloAuth | helloResume
+	b[helloCookieLen] = 5 // no cookie length of this version
+	h, err := parseHello(b)
+	if err != nil || h.Version != ProtocolVersion+1 {
+		t.Fatalf("another version's hello: %+v, %v; want its version and no error", h, err)
+	}
+	binary.LittleEndian.PutUint16(b[1:3], ProtocolVersion)
+	if _, err := parseHello(b); err == nil {
+		t.Fatal("this version's hello with a 5-byte cookie was accepted")
+	}
+	if _, err := parseHello(b[:helloSize-1]); err == nil {
+		t.Fatal("a short hello was accepted")
 	}
 }

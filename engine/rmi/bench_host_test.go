@@ -33,13 +33,7 @@ func BenchmarkRequestRoundTripHost(b *testing.B) {
 		cliD.SetRequests(cliR)
 		proxy := testidl.NewServiceProxy(cliR)
 		var answered bool
-		done := func(twice int64, _ testidl.Code, err error) {
-			if err != nil {
-				b.Error(err)
-			}
-			rrSum += twice
-			answered = true
-		}
+		done := doubleDone(b, &answered)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		b.ReportAllocs()
@@ -62,13 +56,7 @@ func BenchmarkRequestRoundTripHost(b *testing.B) {
 		})
 		defer stop()
 		var answered bool
-		done := func(twice int64, _ testidl.Code, err error) {
-			if err != nil {
-				b.Error(err)
-			}
-			rrSum += twice
-			answered = true
-		}
+		done := doubleDone(b, &answered)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		b.ReportAllocs()
@@ -84,6 +72,18 @@ func BenchmarkRequestRoundTripHost(b *testing.B) {
 			})
 		}
 	})
+}
+
+// doubleDone returns the callback of a benchmark's Double: it adds the
+// result to rrSum and sets *answered.
+func doubleDone(b *testing.B, answered *bool) func(int64, testidl.Code, error) {
+	return func(twice int64, _ testidl.Code, err error) {
+		if err != nil {
+			b.Error(err)
+		}
+		rrSum += twice
+		*answered = true
+	}
 }
 
 // hostPair returns a server host and a client host connected to it over

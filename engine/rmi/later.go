@@ -125,20 +125,20 @@ func (l *Later) Fail(err error) error {
 
 // deferSlot marks the request of l, being served, as deferred and l as
 // the Later that may answer it. A request that is not running (deferred
-// already, or answered) keeps its answer: l is made answered, so that it
-// answers nothing.
+// already, or answered), or that was forgotten while its handler ran (its
+// link went down, or the window moved past it), keeps its answer or has
+// none: l is made answered, so that it answers nothing.
 func (r *Requests) deferSlot(l *Later) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.defers.Add(1)
 	if k := r.findLocked(l.to); k != nil && k.ring != nil {
-		switch sl := &k.ring[l.seq%ReplyWindow]; {
-		case sl.seq == l.seq && sl.state == slotRunning:
+		if sl := &k.ring[l.seq%ReplyWindow]; sl.seq == l.seq && sl.state == slotRunning {
 			sl.state, sl.later = slotDeferred, l
-		case sl.seq == l.seq:
-			l.answered.Store(true)
+			return
 		}
 	}
+	l.answered.Store(true)
 }
 
 // handlerAnswers reports whether the return of the handler of request seq

@@ -17,14 +17,9 @@ import (
 // Fail answers a failure status, a second answer is refused, and
 // ErrDeferred without Defer is an internal error.
 func TestRequestDeferred(t *testing.T) {
-	cli, srv := &endpoint{id: 1001, d: rmi.NewDispatcher()}, &endpoint{id: net.ServerID, d: rmi.NewDispatcher()}
-	cli.peer, srv.peer = srv, cli
-	cli.r, srv.r = rmi.NewRequests(cli, rmi.RequestConfig{}), rmi.NewRequests(srv, rmi.RequestConfig{})
-	cli.d.SetRequests(cli.r)
-	srv.d.SetRequests(srv.r)
 	later := map[int32]*rmi.Later{}
 	runs := 0
-	if err := srv.d.Attach(&testidl.ServiceStub{Double: func(info rmi.CallInfo, x int32, _ testidl.Code) (int64, testidl.Code, error) {
+	cli, srv := newStubPair(t, rmi.RequestConfig{}, &testidl.ServiceStub{Double: func(info rmi.CallInfo, x int32, _ testidl.Code) (int64, testidl.Code, error) {
 		runs++
 		if x == 0 {
 			return 0, 0, rmi.ErrDeferred // without Defer: a bug in the handler
@@ -35,9 +30,7 @@ func TestRequestDeferred(t *testing.T) {
 		}
 		later[x] = l
 		return 0, 0, rmi.ErrDeferred
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	}})
 	p := testidl.NewServiceProxy(cli.r)
 	got := map[int32]doubled{}
 	call := func(x int32) {
@@ -96,23 +89,15 @@ func TestRequestDeferred(t *testing.T) {
 // is not kept in the reply cache. A cached response is replayed at most
 // MaxReplays times.
 func TestRequestRateLimitedNotCached(t *testing.T) {
-	cli, srv := &endpoint{id: 1001, d: rmi.NewDispatcher()}, &endpoint{id: net.ServerID, d: rmi.NewDispatcher()}
-	cli.peer, srv.peer = srv, cli
-	cfg := rmi.RequestConfig{MaxReplays: 2}
-	cli.r, srv.r = rmi.NewRequests(cli, cfg), rmi.NewRequests(srv, cfg)
-	cli.d.SetRequests(cli.r)
-	srv.d.SetRequests(srv.r)
 	limited := true
 	runs := 0
-	if err := srv.d.Attach(&testidl.ServiceStub{Double: func(_ rmi.CallInfo, x int32, code testidl.Code) (int64, testidl.Code, error) {
+	cli, srv := newStubPair(t, rmi.RequestConfig{MaxReplays: 2}, &testidl.ServiceStub{Double: func(_ rmi.CallInfo, x int32, code testidl.Code) (int64, testidl.Code, error) {
 		runs++
 		if limited {
 			return 0, 0, rmi.Fail(rmi.StatusRateLimited)
 		}
 		return 2 * int64(x), code, nil
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	}})
 	frame := []byte{1, 144, 0, 0, 0, 1, 0x92, 5, 0} // Double(5, 0), seq 1
 	send := func() rmi.Status {
 		t.Helper()
@@ -155,14 +140,7 @@ type deferPair struct {
 func newDeferPair(t *testing.T, handler func(info rmi.CallInfo, x int32, code testidl.Code) (int64, testidl.Code, error)) *deferPair {
 	t.Helper()
 	p := &deferPair{got: map[int32][]doubled{}}
-	p.cli, p.srv = &endpoint{id: 1001, d: rmi.NewDispatcher()}, &endpoint{id: net.ServerID, d: rmi.NewDispatcher()}
-	p.cli.peer, p.srv.peer = p.srv, p.cli
-	p.cli.r, p.srv.r = rmi.NewRequests(p.cli, rmi.RequestConfig{}), rmi.NewRequests(p.srv, rmi.RequestConfig{})
-	p.cli.d.SetRequests(p.cli.r)
-	p.srv.d.SetRequests(p.srv.r)
-	if err := p.srv.d.Attach(&testidl.ServiceStub{Double: handler}); err != nil {
-		t.Fatal(err)
-	}
+	p.cli, p.srv = newStubPair(t, rmi.RequestConfig{}, &testidl.ServiceStub{Double: handler})
 	return p
 }
 
@@ -373,5 +351,33 @@ func TestDeferredAfterLinkDown(t *testing.T) {
 	}
 	if n := len(p.cli.inbox); n != 0 {
 		t.Errorf("%d responses sent after the link went down", n)
+	}
+}
+
+// TestDeferAfterLinkDownInItsHandler: the link of a request goes down while
+// its handler runs (another goroutine dispatching the peer's events saw it
+// disconnect, or restart and take its session over), before the handler
+// calls Defer. The request is forgotten, so its Later must answer nothing,
+// as one made before the link went down: the answer could reach a new
+// process whose requests are numbered from 1 again.
+func TestDeferAfterLinkDownInItsHandler(t *testing.T) {
+	var later *rmi.Later
+	var p *deferPair
+	p = newDeferPair(t, func(info rmi.CallInfo, _ int32, _ testidl.Code) (int64, testidl.Code, error) {
+		p.srv.r.LinkDown(p.cli.id)
+		later = info.Defer()
+		return 0, 0, rmi.ErrDeferred
+	})
+	if n, _ := p.call(t, 1); n != 0 {
+		t.Fatalf("%d responses before the answer", n)
+	}
+	if err := testidl.AnswerServiceDouble(later, 2, testidl.CodeOk); !errors.Is(err, rmi.ErrAnswered) {
+		t.Errorf("Answer of a Defer after the link went down: %v, want ErrAnswered", err)
+	}
+	if n := len(p.cli.inbox); n != 0 {
+		t.Errorf("%d responses sent for a request whose link went down", n)
+	}
+	if s := p.srv.r.Stats(); s.AnswersRefused != 1 {
+		t.Errorf("AnswersRefused = %d, want 1", s.AnswersRefused)
 	}
 }

@@ -83,16 +83,25 @@ func (s *service) stub() *testidl.ServiceStub {
 // newPair returns a client and a server endpoint with Requests and
 // dispatchers, the server's with the Service stub attached.
 func newPair(t *testing.T, cfg rmi.RequestConfig) (cli, srv *endpoint, svc *service) {
+	t.Helper()
+	svc = &service{runs: map[int32]int{}}
+	cli, srv = newStubPair(t, cfg, svc.stub())
+	return cli, srv, svc
+}
+
+// newStubPair returns a client and a server endpoint with Requests (of
+// cfg) and dispatchers, the server's with stub attached.
+func newStubPair(t *testing.T, cfg rmi.RequestConfig, stub *testidl.ServiceStub) (cli, srv *endpoint) {
+	t.Helper()
 	cli, srv = &endpoint{id: 1001, d: rmi.NewDispatcher()}, &endpoint{id: net.ServerID, d: rmi.NewDispatcher()}
 	cli.peer, srv.peer = srv, cli
 	cli.r, srv.r = rmi.NewRequests(cli, cfg), rmi.NewRequests(srv, cfg)
 	cli.d.SetRequests(cli.r)
 	srv.d.SetRequests(srv.r)
-	svc = &service{runs: map[int32]int{}}
-	if err := srv.d.Attach(svc.stub()); err != nil {
+	if err := srv.d.Attach(stub); err != nil {
 		t.Fatal(err)
 	}
-	return cli, srv, svc
+	return cli, srv
 }
 
 type doubled struct {

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"testing"
 	"time"
-
-	"github.com/skein-dev/skein/engine/net"
 )
 
 // BenchmarkVerifyRefused is what refusing one token costs the server, by
@@ -16,32 +14,14 @@ import (
 //
 //	go test -run '^$' -bench VerifyRefused -count 5 ./engine/token
 func BenchmarkVerifyRefused(b *testing.B) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
+	pub, priv := testKey(b)
 	now := time.Unix(1_800_000_000, 0)
 	srv := serverKey(1)
 	v, err := NewVerifier(VerifierConfig{Keys: []ed25519.PublicKey{pub}, Now: func() time.Time { return now }})
 	if err != nil {
 		b.Fatal(err)
 	}
-	mint := func(c Claims) []byte {
-		if c.User == "" {
-			c.User = "alice"
-		}
-		if c.Expires.IsZero() {
-			c.Expires = now.Add(time.Minute)
-		}
-		if c.ServerKey == (net.ServerKey{}) {
-			c.ServerKey = srv
-		}
-		t, err := Mint(priv, c)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return t
-	}
+	mint := func(c Claims) []byte { return mintFor(b, priv, now, srv, c) }
 	garbage := make([]byte, len(mint(Claims{})))
 	rand.Read(garbage)
 	garbage[0] = Version // past the version byte: a layout or key ID refusal

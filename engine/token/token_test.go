@@ -27,6 +27,27 @@ func serverKey(b byte) net.ServerKey {
 	return k
 }
 
+// mintFor mints a token for c signed with key: alice's unless c names a
+// user, expiring a minute after now unless c says when, for server srv
+// unless c names another.
+func mintFor(tb testing.TB, key ed25519.PrivateKey, now time.Time, srv net.ServerKey, c Claims) []byte {
+	tb.Helper()
+	if c.User == "" {
+		c.User = "alice"
+	}
+	if c.Expires.IsZero() {
+		c.Expires = now.Add(time.Minute)
+	}
+	if c.ServerKey == (net.ServerKey{}) {
+		c.ServerKey = srv
+	}
+	b, err := Mint(key, c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
 func TestMintParseRoundTrip(t *testing.T) {
 	_, priv := testKey(t)
 	c := Claims{
@@ -219,21 +240,7 @@ func TestVerifyCheapChecksFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := serverKey(1)
-	mint := func(key ed25519.PrivateKey, c Claims) []byte {
-		t.Helper()
-		c.User = "alice"
-		if c.Expires.IsZero() {
-			c.Expires = now.Add(time.Minute)
-		}
-		if c.ServerKey == (net.ServerKey{}) {
-			c.ServerKey = srv
-		}
-		b, err := Mint(key, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	mint := func(key ed25519.PrivateKey, c Claims) []byte { return mintFor(t, key, now, srv, c) }
 	forge := func(b []byte) []byte {
 		b = bytes.Clone(b)
 		b[len(b)-1] ^= 1

@@ -112,8 +112,12 @@ func (h *Handshake) flags() byte {
 	return 0
 }
 
-// exchange sends pkt to server until an answer of one of kinds arrives.
+// exchange sends the hello pkt to server until an answer of one of kinds
+// arrives. A cookie reply or a reject whose dial tag is not pkt's (a late
+// answer to an earlier handshake on the same socket) is passed over, as
+// engine/net's Dial drops it; the version mismatch reject carries no tag.
 func exchange(ctx context.Context, c *stdnet.UDPConn, server netip.AddrPort, pkt []byte, kinds ...byte) ([]byte, error) {
+	tag := pkt[4 : 4+DialTagSize]
 	buf := make([]byte, 2048)
 	wait := 200 * time.Millisecond
 	for {
@@ -134,7 +138,7 @@ func exchange(ctx context.Context, c *stdnet.UDPConn, server netip.AddrPort, pkt
 				}
 				return nil, fmt.Errorf("hostile: read: %w", err)
 			}
-			if from != server || n == 0 {
+			if from != server || n == 0 || !tagged(buf[:n], tag) {
 				continue
 			}
 			if buf[0] == KindReject {
@@ -157,6 +161,18 @@ func exchange(ctx context.Context, c *stdnet.UDPConn, server netip.AddrPort, pkt
 		}
 		wait = min(wait*3/2, time.Second)
 	}
+}
+
+// tagged reports whether b, if it is a cookie reply or a tagged reject,
+// echoes tag; other packets pass.
+func tagged(b, tag []byte) bool {
+	switch {
+	case b[0] == KindCookie && len(b) >= 3+DialTagSize:
+		return bytes.Equal(b[3:3+DialTagSize], tag)
+	case b[0] == KindReject && len(b) == RejectSize:
+		return bytes.Equal(b[4:], tag)
+	}
+	return true
 }
 
 // GetCookie sends a hello without a cookie and waits for the cookie.

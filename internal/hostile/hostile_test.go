@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	stdnet "net"
 	"net/netip"
 	"os"
 	stdsync "sync"
@@ -413,5 +414,63 @@ func TestHelloAuthLayout(t *testing.T) {
 	b[CookieKeySize-1] = 9
 	if tag, c, k, err := ParseCookieKey(b); err != nil || len(tag) != DialTagSize || tag[0] != 5 || len(c) != CookieSize || len(k) != 32 || k[31] != 9 {
 		t.Fatalf("cookie reply: %x %x %v", c, k, err)
+	}
+}
+
+// TestHandshakeSkipsOtherDialsAnswers: a cookie reply or a reject whose
+// dial tag is not this hello's (a late answer to an earlier handshake on
+// the same socket) is passed over, as engine/net's Dial drops it, and the
+// handshake takes the answer to its own hello.
+func TestHandshakeSkipsOtherDialsAnswers(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hs, err := NewHandshake(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := bytes.Repeat([]byte{0xee}, DialTagSize)
+	cookie := bytes.Repeat([]byte{0x42}, CookieSize)
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 2048)
+		_, from, err := srv.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			done <- err
+			return
+		}
+		reply := func(tag []byte, body ...byte) []byte {
+			b := append([]byte{KindCookie}, binary.LittleEndian.AppendUint16(nil, Version)...)
+			return append(append(b, tag...), body...)
+		}
+		for _, b := range [][]byte{
+			reply(other, bytes.Repeat([]byte{0x13}, CookieSize)...),                                                     // a stale cookie reply
+			append(append([]byte{KindReject, RejectFull}, binary.LittleEndian.AppendUint16(nil, Version)...), other...), // a stale reject
+			reply(buf[4:4+DialTagSize], cookie...),                                                                      // the answer to this hello
+		} {
+			if _, err := srv.WriteToUDPAddrPort(b, from); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.GetCookie(ctx, c, srv.LocalAddr().(*stdnet.UDPAddr).AddrPort()); err != nil {
+		t.Fatalf("GetCookie: %v", err)
+	}
+	if !bytes.Equal(hs.Cookie, cookie) {
+		t.Fatalf("took cookie %x, want %x", hs.Cookie, cookie)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

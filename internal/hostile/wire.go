@@ -147,6 +147,17 @@ func AppendHello(b []byte, version uint16, flags byte, pub []byte, cookie []byte
 // AppendHelloKey is AppendHello naming the server key the client expects.
 func AppendHelloKey(b []byte, version uint16, flags byte, pub []byte, keyID [KeyIDSize]byte, cookie []byte) []byte {
 	start := len(b)
+	b = appendHelloPrefix(b, version, flags, pub, keyID, cookie)
+	for len(b)-start < HelloSize {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// appendHelloPrefix appends a hello's fields up to its cookie, unpadded:
+// kind, version, flags, e_c (pub, zero-padded or cut to 32 bytes), key ID,
+// cookie length and cookie.
+func appendHelloPrefix(b []byte, version uint16, flags byte, pub []byte, keyID [KeyIDSize]byte, cookie []byte) []byte {
 	b = append(b, KindHello)
 	b = binary.LittleEndian.AppendUint16(b, version)
 	b = append(b, flags)
@@ -155,11 +166,7 @@ func AppendHelloKey(b []byte, version uint16, flags byte, pub []byte, keyID [Key
 	b = append(b, k[:]...)
 	b = append(b, keyID[:]...)
 	b = append(b, byte(len(cookie)))
-	b = append(b, cookie...)
-	for len(b)-start < HelloSize {
-		b = append(b, 0)
-	}
-	return b
+	return append(b, cookie...)
 }
 
 // AppendHelloAuth appends a hello with flag bit 2 (added to flags): the
@@ -168,15 +175,7 @@ func AppendHelloKey(b []byte, version uint16, flags byte, pub []byte, keyID [Key
 // HelloSize.
 func AppendHelloAuth(b []byte, version uint16, flags byte, pub []byte, keyID [KeyIDSize]byte, cookie, auth []byte) []byte {
 	start := len(b)
-	b = append(b, KindHello)
-	b = binary.LittleEndian.AppendUint16(b, version)
-	b = append(b, flags|FlagAuth)
-	var k [32]byte
-	copy(k[:], pub)
-	b = append(b, k[:]...)
-	b = append(b, keyID[:]...)
-	b = append(b, byte(len(cookie)))
-	b = append(b, cookie...)
+	b = appendHelloPrefix(b, version, flags|FlagAuth, pub, keyID, cookie)
 	for len(b)-start < helloAuthOff {
 		b = append(b, 0) // the rest of the cookie area, the ticket ID
 	}

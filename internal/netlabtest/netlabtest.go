@@ -6,8 +6,8 @@
 // both sides of real NAT routers.
 //
 // A test calls Up, which skips (and says why) in -short mode, when the
-// process is not root, or when netlab is not found ($NETLAB, or
-// ../shared/netlab/netlab beside the repository). Each test process names
+// process is not root, or when netlab is not found (set $NETLAB to the
+// path of the netlab tool; see Path). Each test process names
 // its lab with its own prefix, so runs in parallel never tear down each
 // other's lab; the lab is taken down when the test ends.
 package netlabtest
@@ -34,8 +34,8 @@ type Lab struct {
 	prefix string
 }
 
-// Path finds the netlab script: $NETLAB, or ../shared/netlab/netlab beside
-// a directory above the working directory.
+// Path finds the netlab script: $NETLAB, else the development machine's
+// copy beside the repository, if there is one.
 func Path() (string, error) {
 	if p := os.Getenv("NETLAB"); p != "" {
 		return p, nil
@@ -47,7 +47,7 @@ func Path() (string, error) {
 			return filepath.Clean(p), nil
 		}
 	}
-	return "", errors.New("netlab not found: set NETLAB to shared/netlab/netlab")
+	return "", errors.New("netlab not found: set NETLAB to the path of the netlab tool")
 }
 
 // Prefix returns a lab prefix for this process: tag, its PID and a dash

@@ -70,8 +70,8 @@ type Config struct {
 	Listen string
 	// Conn, if set, is the packet conn the server serves instead of a UDP
 	// socket on Listen (an embedder's socket, or a test's engine/net/vnet
-	// conn); the server owns it. There is then no TCP fallback, and
-	// NATProbe must be empty.
+	// conn); the server owns it (New closes it if it fails). There is then
+	// no TCP fallback, and NATProbe must be empty.
 	Conn net.PacketConn
 	// NATProbe lists up to three alternate UDP addresses for the clients'
 	// NAT-type checks: a second port, and with a second IP address, that
@@ -194,9 +194,12 @@ func New(cfg Config) (*Server, error) {
 	var err error
 	if cfg.Conn != nil {
 		if len(cfg.NATProbe) > 0 {
+			cfg.Conn.Close()
 			return nil, errors.New("matchserver: NATProbe needs Listen, not Conn")
 		}
-		ss, err = sync.NewServer(cfg.Conn, scfg)
+		if ss, err = sync.NewServer(cfg.Conn, scfg); err != nil {
+			cfg.Conn.Close() // the server owns it, as on the errors below
+		}
 	} else {
 		ss, err = sync.ListenServer(cfg.Listen, scfg)
 	}
