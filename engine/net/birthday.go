@@ -99,6 +99,7 @@ const (
 	BirthdayFailed
 )
 
+// String returns the phase's name: "none", "running", "won" or "failed".
 func (p BirthdayPhase) String() string {
 	switch p {
 	case BirthdayNone:

@@ -426,25 +426,12 @@ func TestStalledReceiveBounded(t *testing.T) {
 	for _, tight := range []bool{false, true} {
 		t.Run(map[bool]string{false: "within budget", true: "over budget"}[tight], func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				n := vnet.New(1)
-				defer n.Close()
-				sconn, _ := n.Listen(netip.MustParseAddrPort("10.0.0.1:7000"))
-				cconn, _ := n.Listen(netip.MustParseAddrPort("10.0.0.2:5000"))
 				scfg := Config{Accept: true, EventQueue: 8}
 				if tight {
 					scfg.HostReceiveBudget = 100 * kcpHeldCost
 				}
-				srv, err := NewHost(sconn, scfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer srv.Close()
-				cli, err := NewHost(cconn, Config{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer cli.Close()
-				if err := cli.Dial(t.Context(), sconn.LocalAddr()); err != nil {
+				_, srv, cli := vnetPair(t, 1, scfg, Config{})
+				if err := cli.Dial(t.Context(), vnetServerAddr); err != nil {
 					t.Fatal(err)
 				}
 				const count = 600
@@ -514,22 +501,9 @@ func TestStalledReceiveBounded(t *testing.T) {
 // catches up every reliable message arrives, in order.
 func TestEventQueueBytesBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := vnet.New(1)
-		defer n.Close()
-		sconn, _ := n.Listen(netip.MustParseAddrPort("10.0.0.1:7000"))
-		cconn, _ := n.Listen(netip.MustParseAddrPort("10.0.0.2:5000"))
 		const budget = 4 * MaxReliable
-		srv, err := NewHost(sconn, Config{Accept: true, EventQueueBytes: budget})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer srv.Close()
-		cli, err := NewHost(cconn, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cli.Close()
-		if err := cli.Dial(t.Context(), sconn.LocalAddr()); err != nil {
+		_, srv, cli := vnetPair(t, 1, Config{Accept: true, EventQueueBytes: budget}, Config{})
+		if err := cli.Dial(t.Context(), vnetServerAddr); err != nil {
 			t.Fatal(err)
 		}
 		next(t, srv) // EventConnected

@@ -13,6 +13,35 @@ import (
 	"github.com/skein-dev/skein/engine/net/vnet"
 )
 
+// The addresses of vnetPair's hosts.
+var (
+	vnetServerAddr = netip.MustParseAddrPort("10.0.0.1:7000")
+	vnetClientAddr = netip.MustParseAddrPort("10.0.0.2:5000")
+)
+
+// vnetPair makes a virtual network (seed) with a server host (scfg) at
+// vnetServerAddr and a client host (ccfg), not yet dialled, at
+// vnetClientAddr. Both hosts, then the network, close when the test ends.
+func vnetPair(t *testing.T, seed int64, scfg, ccfg Config) (*vnet.Network, *Host, *Host) {
+	t.Helper()
+	n := vnet.New(seed)
+	t.Cleanup(func() { n.Close() })
+	listen := func(addr netip.AddrPort, cfg Config) *Host {
+		t.Helper()
+		c, err := n.Listen(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := NewHost(c, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	return n, listen(vnetServerAddr, scfg), listen(vnetClientAddr, ccfg)
+}
+
 // A cookie reply and a reject the server sent to an earlier Dial of this
 // socket, delivered late, during the next Dial to the same server: neither
 // is this Dial's answer, and neither may end it (the reject with its
@@ -20,28 +49,8 @@ import (
 // Dial connects.
 func TestStaleHandshakeRepliesDoNotEndTheNextDial(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := vnet.New(31)
-		defer n.Close()
-		srvA := netip.MustParseAddrPort("10.0.0.1:7000")
-		cliA := netip.MustParseAddrPort("10.0.0.2:5000")
-		sconn, err := n.Listen(srvA)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := NewHost(sconn, Config{Accept: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer srv.Close()
-		cconn, err := n.Listen(cliA)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cli, err := NewHost(cconn, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cli.Close()
+		n, srv, cli := vnetPair(t, 31, Config{Accept: true}, Config{})
+		srvA, cliA := vnetServerAddr, vnetClientAddr
 
 		// The first Dial: the server refuses it (busy); its cookie reply
 		// and its reject are held back on the way.
@@ -77,7 +86,7 @@ func TestStaleHandshakeRepliesDoNotEndTheNextDial(t *testing.T) {
 			return false
 		})
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-		err = cli.Dial(ctx, srvA)
+		err := cli.Dial(ctx, srvA)
 		cancel()
 		if !errors.Is(err, ErrHandshakeTimeout) {
 			t.Fatalf("first dial, its reject held back: %v", err)
@@ -105,7 +114,7 @@ func TestStaleHandshakeRepliesDoNotEndTheNextDial(t *testing.T) {
 			}()
 			synctest.Wait() // the hello went, its answer was dropped
 			n.SetFilter(nil)
-			if _, err := sconn.WriteTo(stale.b, cliA); err != nil {
+			if _, err := srv.conn.WriteTo(stale.b, cliA); err != nil {
 				t.Fatal(err)
 			}
 			if err := <-done; err != nil {
@@ -135,28 +144,8 @@ func TestStaleHandshakeRepliesDoNotEndTheNextDial(t *testing.T) {
 // link ended, ErrClosedByPeer, right after EventConnected).
 func TestDuplicateWelcomeMakesNoSecondLink(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := vnet.New(32)
-		defer n.Close()
-		srvA := netip.MustParseAddrPort("10.0.0.1:7000")
-		cliA := netip.MustParseAddrPort("10.0.0.2:5000")
-		sconn, err := n.Listen(srvA)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := NewHost(sconn, Config{Accept: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer srv.Close()
-		cconn, err := n.Listen(cliA)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cli, err := NewHost(cconn, Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cli.Close()
+		n, _, cli := vnetPair(t, 32, Config{Accept: true}, Config{})
+		srvA := vnetServerAddr
 		var mu stdsync.Mutex
 		var welcome []byte
 		n.SetFilter(func(from, to netip.AddrPort, b []byte) bool {
@@ -200,6 +189,45 @@ func TestDuplicateWelcomeMakesNoSecondLink(t *testing.T) {
 		}
 		if st := cli.Stats(); st.Links != 1 {
 			t.Fatalf("%d links", st.Links)
+		}
+	})
+}
+
+// A late cookie reply to an earlier Dial is counted as unexpected, as the
+// protocol says, whatever it carries: an earlier Dial without credentials
+// got a reply without the server's key, which this Dial (with credentials)
+// would take for a malformed reply to its own hello if it read the layout
+// before the tag. A reply with this Dial's tag and the wrong layout is
+// malformed.
+func TestStaleCookieCountedUnexpected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, _, cli := vnetPair(t, 33, Config{Accept: true}, Config{})
+		var mine, earlier [keySize]byte
+		mine[0], earlier[0] = 1, 2
+		d := &pendingDial{pub: mine, flags: helloAuth, kick: make(chan struct{}, 1), done: make(chan error, 1)}
+		cli.mu.Lock()
+		cli.dials[vnetServerAddr] = d
+		cli.mu.Unlock()
+		cookie := make([]byte, cookieSize)
+		for _, c := range []struct {
+			what  string
+			reply []byte
+			want  DropReason
+		}{
+			{"an earlier Dial's reply, without the server's key", appendCookie(nil, &earlier, cookie), DropUnexpected},
+			{"this Dial's tag, without the server's key it asked for", appendCookie(nil, &mine, cookie), DropMalformed},
+		} {
+			before := cli.Stats().Drops
+			cli.handleCookie(c.reply, vnetServerAddr, time.Now())
+			after := cli.Stats().Drops
+			if after[c.want] != before[c.want]+1 || after.Total() != before.Total()+1 {
+				t.Errorf("%s: drops %v → %v, want one more %v", c.what, before, after, c.want)
+			}
+		}
+		select {
+		case <-d.kick:
+			t.Error("a reply that is not this Dial's made it send its hello again")
+		default:
 		}
 	})
 }

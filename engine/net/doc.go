@@ -13,6 +13,10 @@
 // Dial runs hello → stateless cookie → hello with cookie → welcome. The
 // server keeps no state for a source until it echoes a valid cookie, never
 // answers with more bytes than it received, and rate-limits handshakes.
+// Its cookie reply and its rejects echo the first bytes of the hello's
+// ephemeral key, fresh for each Dial (the dial tag): a Dial takes only the
+// answers to its own hello, not a late one to an earlier Dial from the
+// same socket (DropUnexpected).
 //
 // The handshake authenticates the server (Noise NX, docs/PROTOCOL.md): a
 // server has a long-term X25519 Identity (Config.Identity; LoadIdentity

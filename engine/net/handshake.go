@@ -201,13 +201,19 @@ func (h *Host) handleCookie(b []byte, from netip.AddrPort, now time.Time) {
 		return
 	}
 	tag, c, key, cert, err := parseCookie(b)
-	if err != nil || (d.flags&helloAuth != 0) != (key != nil) || (cert != nil && d.flags&helloCert == 0) {
+	if err != nil {
 		h.drops.add(DropMalformed)
 		return
 	}
 	if !d.ours(tag) {
-		// The answer to another hello: an earlier Dial's, late.
+		// The answer to another hello: an earlier Dial's, late (which
+		// may have asked for another layout: its credentials or a
+		// certificate).
 		h.drops.add(DropUnexpected)
+		return
+	}
+	if (d.flags&helloAuth != 0) != (key != nil) || (cert != nil && d.flags&helloCert == 0) {
+		h.drops.add(DropMalformed)
 		return
 	}
 	if key != nil && !h.sealFor(d, key, cert, now) {

@@ -48,8 +48,10 @@ func TestProtocolDocSizes(t *testing.T) {
 	check("cookie's version", num(`\*\*cookie\*\*: kind .0x02., version \((\d+)\)`)[0], int(ProtocolVersion))
 
 	hl := len(appendHello(nil, hello{Version: ProtocolVersion, Cookie: make([]byte, cookieSize)}))
-	check("hello size", num(`padded with zeros to exactly (\d+) bytes`)[0], hl)
+	check("hello size", num(`padded with zeros to at least (\d+) bytes`)[0], hl)
 	check("hello's padding", num(`zero padding to (\d+) bytes`)[0], hl)
+	check("hello size with flag bit 1", num(`padded with zeros to at least \d+ bytes; (\d+) with flag bit 1`)[0], helloCertSize)
+	check("hello's padding with flag bit 1", num(`zero padding to \d+ bytes \((\d+) with flag bit 1\)`)[0], helloCertSize)
 	check("hellos dropped below", num(`drops hellos shorter than (\d+) bytes`)[0], helloSize)
 	check("hello cookie length", num(`cookie length: 0 or (\d+)`)[0], cookieSize)
 

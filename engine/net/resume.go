@@ -262,9 +262,10 @@ func retryable(err error) bool {
 // that came back with a new handshake rather than on its link: a login of
 // the user of a suspended session (Config.Authenticate) takes the session
 // over, with its HostID, when its client process restarted or lost its
-// keys (under SessionMany only a login from the session's own address). The reliable streams start again: what was in flight both ways
-// when the session was suspended is lost (what the server sent is not
-// sent again). docs/SEMANTICS.md, "Reconnect and resume".
+// keys (under SessionMany only a login from the session's own address).
+// The reliable streams start again: what was in flight both ways when the
+// session was suspended is lost (what the server sent is not sent again).
+// docs/SEMANTICS.md, "Reconnect and resume".
 var ErrSessionRestarted = errors.New("skein/net: session resumed by a new login")
 
 // takeOver ends the suspended session id of user, which a new login of

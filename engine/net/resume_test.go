@@ -399,6 +399,48 @@ func TestDialRetryWaitsForTheServer(t *testing.T) {
 	})
 }
 
+// userServer makes a virtual network (seed) with a server at srvAddr
+// whose Authenticate takes the credentials for the user ID, under
+// duplicate-login policy, and dial, which makes a client at addr logged in
+// as "alice". Everything closes when the test ends.
+func userServer(t *testing.T, seed int64, policy net.SessionPolicy) (*vnet.Network, *net.Host, func(addr netip.AddrPort) *net.Host) {
+	t.Helper()
+	n := vnet.New(seed)
+	t.Cleanup(func() { n.Close() })
+	scfg := resumeCfg
+	scfg.DuplicateLogin = policy
+	scfg.Authenticate = func(_ context.Context, r *net.AuthRequest) (net.AuthResult, error) {
+		return net.AuthResult{User: string(r.Credentials)}, nil
+	}
+	scfg.Accept = true
+	sconn, err := n.Listen(srvAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := net.NewHost(sconn, scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	dial := func(addr netip.AddrPort) *net.Host {
+		t.Helper()
+		c, err := n.Listen(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := net.NewHost(c, resumeCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		if err := h.DialWith(t.Context(), srvAddr, net.DialOptions{Credentials: []byte("alice")}); err != nil {
+			t.Fatalf("dial from %s: %v", addr, err)
+		}
+		return h
+	}
+	return n, srv, dial
+}
+
 // A client whose process restarts (its keys and streams gone) logs in
 // again as the same user while its old session is suspended: the login
 // takes the session over, with its HostID, under either duplicate-login
@@ -407,40 +449,8 @@ func TestDialRetryWaitsForTheServer(t *testing.T) {
 func TestRestartedClientTakesOverItsSession(t *testing.T) {
 	for _, policy := range []net.SessionPolicy{net.SessionReplace, net.SessionRefuse} {
 		synctest.Test(t, func(t *testing.T) {
-			n := vnet.New(17)
-			defer n.Close()
-			scfg := resumeCfg
-			scfg.DuplicateLogin = policy
-			scfg.Authenticate = func(_ context.Context, r *net.AuthRequest) (net.AuthResult, error) {
-				return net.AuthResult{User: string(r.Credentials)}, nil
-			}
-			sconn, err := n.Listen(srvAddr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			scfg.Accept = true
-			srv, err := net.NewHost(sconn, scfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
-			dial := func(addr string) *net.Host {
-				t.Helper()
-				c, err := n.Listen(netip.MustParseAddrPort(addr))
-				if err != nil {
-					t.Fatal(err)
-				}
-				h, err := net.NewHost(c, resumeCfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { h.Close() })
-				if err := h.DialWith(t.Context(), srvAddr, net.DialOptions{Credentials: []byte("alice")}); err != nil {
-					t.Fatalf("dial from %s: %v", addr, err)
-				}
-				return h
-			}
-			first := dial("10.0.0.2:5000")
+			n, srv, dial := userServer(t, 17, policy)
+			first := dial(cliAddr)
 			id := first.ID()
 			expect(t, srv, net.EventConnected, id)
 			sendRange(t, first, net.ServerID, 0, 5)
@@ -449,7 +459,7 @@ func TestRestartedClientTakesOverItsSession(t *testing.T) {
 			n.SetFilter(func(from, to netip.AddrPort, b []byte) bool { return from == cliAddr || to == cliAddr })
 			expect(t, srv, net.EventAway, id)
 
-			second := dial("10.0.0.3:5000") // the restarted process
+			second := dial(netip.MustParseAddrPort("10.0.0.3:5000")) // the restarted process
 			if second.ID() != id {
 				t.Fatalf("policy %v: the restarted client is %v, its session was %v", policy, second.ID(), id)
 			}
@@ -482,39 +492,7 @@ func TestRestartedClientTakesOverItsSession(t *testing.T) {
 // old link could not be reached there any more) takes the session over.
 func TestSessionManyTakesOverOnlyFromTheSameAddress(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := vnet.New(18)
-		defer n.Close()
-		scfg := resumeCfg
-		scfg.DuplicateLogin = net.SessionMany
-		scfg.Authenticate = func(_ context.Context, r *net.AuthRequest) (net.AuthResult, error) {
-			return net.AuthResult{User: string(r.Credentials)}, nil
-		}
-		scfg.Accept = true
-		sconn, err := n.Listen(srvAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := net.NewHost(sconn, scfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer srv.Close()
-		dial := func(addr netip.AddrPort) *net.Host {
-			t.Helper()
-			c, err := n.Listen(addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h, err := net.NewHost(c, resumeCfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { h.Close() })
-			if err := h.DialWith(t.Context(), srvAddr, net.DialOptions{Credentials: []byte("alice")}); err != nil {
-				t.Fatalf("dial from %s: %v", addr, err)
-			}
-			return h
-		}
+		n, srv, dial := userServer(t, 18, net.SessionMany)
 		first := dial(cliAddr)
 		id := first.ID()
 		expect(t, srv, net.EventConnected, id)

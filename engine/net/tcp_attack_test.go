@@ -331,19 +331,28 @@ func TestTCPKickReachesClient(t *testing.T) {
 	})
 }
 
-// A TCP client whose session is suspended (its process hung, its
-// connection still open) and taken over by a restarted client of the same
-// user: the mux closes the old connection as the session passes to the
-// new one (TCPLinkGone), rather than leaving it to the idle timeout.
-func TestTCPTakenOverSessionClosesItsConnection(t *testing.T) {
+// tcpUserServer is a server with a TCP mux whose Authenticate takes the
+// credentials for the user ID, holding a session it stops hearing from
+// (after 500 ms) suspended for a minute; with a 20 s context for the
+// test's dials and the credentials of user "alice".
+func tcpUserServer(t *testing.T) (*net.Host, *net.TCPMux, context.Context, net.DialOptions) {
+	t.Helper()
 	scfg := net.Config{PingInterval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond, ResumeGrace: time.Minute}
 	scfg.Authenticate = func(_ context.Context, r *net.AuthRequest) (net.AuthResult, error) {
 		return net.AuthResult{User: string(r.Credentials)}, nil
 	}
 	srv, mux := tcpServer(t, scfg, net.TCPConfig{IdleTimeout: 5 * time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	creds := net.DialOptions{Credentials: []byte("alice")}
+	t.Cleanup(cancel)
+	return srv, mux, ctx, net.DialOptions{Credentials: []byte("alice")}
+}
+
+// A TCP client whose session is suspended (its process hung, its
+// connection still open) and taken over by a restarted client of the same
+// user: the mux closes the old connection as the session passes to the
+// new one (TCPLinkGone), rather than leaving it to the idle timeout.
+func TestTCPTakenOverSessionClosesItsConnection(t *testing.T) {
+	srv, mux, ctx, creds := tcpUserServer(t)
 	tc, err := net.DialTCP(ctx, srv.LocalAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -419,14 +428,7 @@ func (d *deafConn) ReadFrom(b []byte) (int, netip.AddrPort, error) {
 // the login takes the session over, and the connection it came on stays
 // open (the taken-over link's connection is that one: it is not closed).
 func TestTCPTakeOverOnTheSameConnectionKeepsIt(t *testing.T) {
-	scfg := net.Config{PingInterval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond, ResumeGrace: time.Minute}
-	scfg.Authenticate = func(_ context.Context, r *net.AuthRequest) (net.AuthResult, error) {
-		return net.AuthResult{User: string(r.Credentials)}, nil
-	}
-	srv, mux := tcpServer(t, scfg, net.TCPConfig{IdleTimeout: 5 * time.Minute})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	creds := net.DialOptions{Credentials: []byte("alice")}
+	srv, mux, ctx, creds := tcpUserServer(t)
 	tc, err := net.DialTCP(ctx, srv.LocalAddr())
 	if err != nil {
 		t.Fatal(err)
