@@ -26,52 +26,51 @@ func BenchmarkRequestRoundTripHost(b *testing.B) {
 		if err := srvD.Attach(&testidl.ServiceStub{Double: doubleHandler}); err != nil {
 			b.Fatal(err)
 		}
-		stop := serveEvents(b, srv, func(e net.Event) { _, _ = srvD.DispatchEvent(e) })
-		defer stop()
+		defer serveEvents(b, srv, func(e net.Event) { _, _ = srvD.DispatchEvent(e) })()
 		cliR := rmi.NewRequests(cli, rmi.RequestConfig{})
 		cliD := rmi.NewDispatcher()
 		cliD.SetRequests(cliR)
 		proxy := testidl.NewServiceProxy(cliR)
-		var answered bool
-		done := doubleDone(b, &answered)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			answered = false
-			if _, err := proxy.Double(net.ServerID, rmi.Reliable, int32(i), testidl.CodeTeapot, done); err != nil {
-				b.Fatal(err)
-			}
-			drainUntil(ctx, b, cli, &answered, func(e net.Event) { _, _ = cliD.DispatchEvent(e) })
-		}
+		roundTrips(b, cli, func(i int32, done func(int64, testidl.Code, error)) error {
+			_, err := proxy.Double(net.ServerID, rmi.Reliable, i, testidl.CodeTeapot, done)
+			return err
+		}, func(e net.Event) { _, _ = cliD.DispatchEvent(e) })
 	})
 	b.Run("impl=hand", func(b *testing.B) {
 		srv, cli := hostPair(b)
 		h := newHandRR()
 		h.toCallee, h.toCaller = cli, srv
-		stop := serveEvents(b, srv, func(e net.Event) {
+		defer serveEvents(b, srv, func(e net.Event) {
 			if e.Kind == net.EventMessage {
 				_ = h.serve(e.Peer, e.Delivery, e.Data)
 			}
-		})
-		defer stop()
-		var answered bool
-		done := doubleDone(b, &answered)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			answered = false
-			if err := h.double(int32(i), testidl.CodeTeapot, done); err != nil {
-				b.Fatal(err)
+		})()
+		roundTrips(b, cli, func(i int32, done func(int64, testidl.Code, error)) error {
+			return h.double(i, testidl.CodeTeapot, done)
+		}, func(e net.Event) {
+			if e.Kind == net.EventMessage {
+				_ = h.receive(e.Peer, e.Delivery, e.Data)
 			}
-			drainUntil(ctx, b, cli, &answered, func(e net.Event) {
-				if e.Kind == net.EventMessage {
-					_ = h.receive(e.Peer, e.Delivery, e.Data)
-				}
-			})
-		}
+		})
 	})
+}
+
+// roundTrips is the benchmark loop of BenchmarkRequestRoundTripHost on the
+// client cli: send makes request i with the callback done, and dispatch
+// hands the client's events over until done has run.
+func roundTrips(b *testing.B, cli *net.Host, send func(i int32, done func(int64, testidl.Code, error)) error, dispatch func(net.Event)) {
+	var answered bool
+	done := doubleDone(b, &answered)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		answered = false
+		if err := send(int32(i), done); err != nil {
+			b.Fatal(err)
+		}
+		drainUntil(ctx, b, cli, &answered, dispatch)
+	}
 }
 
 // doubleDone returns the callback of a benchmark's Double: it adds the
