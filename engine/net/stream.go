@@ -149,6 +149,13 @@ func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok boo
 					h.byteStalls.Add(1)
 				}
 				l.stallLocked()
+				// The application may have made room since room was read
+				// above: the queue's drained callback then found no
+				// stalled link to wake. Now that this one is listed, look
+				// again, or it waits for the next housekeeping pass.
+				if h.events.Room() > 0 && len(msg) <= h.events.RoomBytes() {
+					h.sched.wakeResume()
+				}
 				return true
 			}
 			data := make([]byte, len(msg))
