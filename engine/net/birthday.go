@@ -310,19 +310,7 @@ func (h *Host) dropBirthdayConns(conns []PacketConn) {
 // one small buffer (hundreds of them may be open).
 func (h *Host) readSmall(conn PacketConn) {
 	defer h.wg.Done()
-	buf := make([]byte, MaxDatagram+1)
-	rx := new(rxScratch)
-	for {
-		n, from, err := conn.ReadFrom(buf)
-		if err != nil {
-			if h.readFailed(err) {
-				return
-			}
-			continue
-		}
-		h.traffic.in(n)
-		h.demux(buf[:n], from, time.Now(), rx, conn)
-	}
+	h.readEach(conn, make([]byte, MaxDatagram+1))
 }
 
 // birthdayRoundLocked adds one probe from each of the hard side's sockets

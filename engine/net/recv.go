@@ -26,7 +26,12 @@ func (h *Host) readLoop(conn PacketConn) {
 		h.readBatches(conn, br)
 		return
 	}
-	buf := make([]byte, 64<<10)
+	h.readEach(conn, make([]byte, 64<<10))
+}
+
+// readEach reads conn one datagram at a time into buf and demuxes each,
+// until the conn is closed or the host is closing.
+func (h *Host) readEach(conn PacketConn, buf []byte) {
 	rx := new(rxScratch)
 	for {
 		n, from, err := conn.ReadFrom(buf)
