@@ -175,21 +175,28 @@ func (h *Host) natAsk(ctx context.Context, l *link, to netip.AddrPort, flags byt
 		p := directProbe{to: to, b: l.sealDatagram(b, pn)}
 		l.mu.Unlock()
 		h.writeProbes(l, []directProbe{p})
-		t := time.NewTimer(wait)
-		select {
-		case res = <-w.ch:
-			t.Stop()
-			return res, true, nil
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return res, false, ctx.Err()
-		case <-h.done:
-			t.Stop()
-			return res, false, ErrHostClosed
+		if res, ok, err = h.natAwait(ctx, w, wait); ok || err != nil {
+			return res, ok, err
 		}
 	}
 	return res, false, nil
+}
+
+// natAwait waits up to wait for w's answer; ok false when none came in
+// time, err set when ctx ended or the host closed.
+func (h *Host) natAwait(ctx context.Context, w *natWaiter, wait time.Duration) (natResult, bool, error) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case res := <-w.ch:
+		return res, true, nil
+	case <-t.C:
+		return natResult{}, false, nil
+	case <-ctx.Done():
+		return natResult{}, false, ctx.Err()
+	case <-h.done:
+		return natResult{}, false, ErrHostClosed
+	}
 }
 
 // natHairpin sends a hairpin datagram to the client's own public address
@@ -207,18 +214,8 @@ func (h *Host) natHairpin(ctx context.Context, l *link, mapped netip.AddrPort) (
 		b := append(getBuf(), kindHairpin)
 		b = append(b, w.hairpin[:]...)
 		h.writeProbes(l, []directProbe{{to: mapped, b: b}})
-		t := time.NewTimer(wait)
-		select {
-		case <-w.ch:
-			t.Stop()
-			return true, nil
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return false, ctx.Err()
-		case <-h.done:
-			t.Stop()
-			return false, ErrHostClosed
+		if _, ok, err := h.natAwait(ctx, w, wait); ok || err != nil {
+			return ok, err
 		}
 	}
 	return false, nil
