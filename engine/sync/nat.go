@@ -61,8 +61,13 @@ func (c *Client) checkNAT() {
 	if err != nil {
 		return
 	}
-	if serr := c.h.Send(net.ServerID, net.Reliable, appendControl(nil, control{Op: opNATReport, NAT: r})); serr != nil {
-		c.log.Debug("NAT report not sent", "error", serr)
+	c.sendNATReport(r)
+}
+
+// sendNATReport tells the server this client's NAT report.
+func (c *Client) sendNATReport(r net.NATReport) {
+	if err := c.h.Send(net.ServerID, net.Reliable, appendControl(nil, control{Op: opNATReport, NAT: r})); err != nil {
+		c.log.Debug("NAT report not sent", "error", err)
 	}
 }
 
@@ -93,9 +98,7 @@ func (c *Client) natPortMapChanged(s portmap.Status) {
 	c.nat = &r
 	c.mu.Unlock()
 	c.q.Push(Event{Kind: EventNATType, Peer: net.ServerID, NAT: r, Received: time.Now()})
-	if err := c.h.Send(net.ServerID, net.Reliable, appendControl(nil, control{Op: opNATReport, NAT: r})); err != nil {
-		c.log.Debug("NAT report not sent", "error", err)
-	}
+	c.sendNATReport(r)
 }
 
 // NAT returns this client's NAT report, once its check has finished
