@@ -36,22 +36,7 @@ func natProbeWorld(t *testing.T, seed int64, kinds []natKind, cfg func(ip netip.
 			t.Fatal(err)
 		}
 	}
-	for i, k := range kinds {
-		addr := fmt.Sprintf("203.0.113.%d:5000", 20+i)
-		if k.nat != nil {
-			pub := netip.MustParseAddr(fmt.Sprintf("203.0.113.%d", 101+i))
-			inside := netip.MustParsePrefix(fmt.Sprintf("10.%d.0.0/24", i+1))
-			if _, err := w.nw.AddNAT(*k.nat, pub, inside); err != nil {
-				t.Fatal(err)
-			}
-			addr = fmt.Sprintf("10.%d.0.11:5000", i+1)
-		}
-		var ncfg net.Config
-		if cfg != nil {
-			ncfg = cfg(netip.MustParseAddrPort(addr).Addr())
-		}
-		w.dialFrom(addr, ncfg)
-	}
+	w.dialBehindNATs(kinds, cfg)
 	return w
 }
 

@@ -57,19 +57,31 @@ func natWorld(t *testing.T, seed int64, kinds []natKind, ncfg net.Config) *world
 	}
 	w.srv = srv
 	t.Cleanup(func() { srv.Close() })
+	w.dialBehindNATs(kinds, func(netip.Addr) net.Config { return ncfg })
+	return w
+}
+
+// dialBehindNATs dials client i from behind its own NAT of kind kinds[i]
+// (or from a public address); cfg, if not nil, configures the host of
+// the client at ip.
+func (w *world) dialBehindNATs(kinds []natKind, cfg func(ip netip.Addr) net.Config) {
+	w.t.Helper()
 	for i, k := range kinds {
 		addr := fmt.Sprintf("203.0.113.%d:5000", 20+i)
 		if k.nat != nil {
 			pub := netip.MustParseAddr(fmt.Sprintf("203.0.113.%d", 101+i))
 			inside := netip.MustParsePrefix(fmt.Sprintf("10.%d.0.0/24", i+1))
 			if _, err := w.nw.AddNAT(*k.nat, pub, inside); err != nil {
-				t.Fatal(err)
+				w.t.Fatal(err)
 			}
 			addr = fmt.Sprintf("10.%d.0.11:5000", i+1)
 		}
+		var ncfg net.Config
+		if cfg != nil {
+			ncfg = cfg(netip.MustParseAddrPort(addr).Addr())
+		}
 		w.dialFrom(addr, ncfg)
 	}
-	return w
 }
 
 var natSrv = netip.MustParseAddrPort("203.0.113.10:7000")
