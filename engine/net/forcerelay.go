@@ -62,15 +62,22 @@ func (h *Host) forceRelayFrameLocked(l *link, body []byte, now time.Time, out []
 	case on && ps.forced:
 		// Already relayed by this host's own choice.
 	case on:
-		ps.probing = false
-		h.birthdayEndLocked(l, now)
-		if ps.direct.IsValid() {
-			h.toRelayLocked(l, ErrForcedRelay, now)
-		} else {
-			h.pathEvent(l, true, ErrForcedRelay, now)
-		}
+		h.forcedRelayLocked(l, now)
 	case !ps.forced && !h.cfg.DisableP2P:
 		out = append(out, h.startAttemptLocked(l, now)...)
 	}
 	return out
+}
+
+// forcedRelayLocked puts l on the relay because one side forces it: no
+// probing, no birthday attempt, and the path event says why.
+func (h *Host) forcedRelayLocked(l *link, now time.Time) {
+	ps := l.punch
+	ps.probing = false
+	h.birthdayEndLocked(l, now)
+	if ps.direct.IsValid() {
+		h.toRelayLocked(l, ErrForcedRelay, now)
+	} else {
+		h.pathEvent(l, true, ErrForcedRelay, now)
+	}
 }

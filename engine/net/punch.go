@@ -199,13 +199,7 @@ func (h *Host) ForceRelay(peer HostID, force bool) error {
 	if force != ps.forced {
 		ps.forced = force
 		if force {
-			ps.probing = false
-			h.birthdayEndLocked(l, now)
-			if ps.direct.IsValid() {
-				h.toRelayLocked(l, ErrForcedRelay, now)
-			} else {
-				h.pathEvent(l, true, ErrForcedRelay, now)
-			}
+			h.forcedRelayLocked(l, now)
 		} else if !h.cfg.DisableP2P && !ps.peerForced {
 			probes = h.startAttemptLocked(l, now)
 		}
