@@ -128,11 +128,7 @@ func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok boo
 	h := l.h
 	room, roomBytes := h.events.Room(), h.events.RoomBytes()
 	evs := (*scratch)[:0]
-	defer func() {
-		h.events.Push(evs...)
-		clear(evs)
-		*scratch = evs[:0]
-	}()
+	defer func() { *scratch = h.pushEvents(evs) }()
 	for {
 		msg, used, st := nextStreamMessage(l.rx[l.rxOff:])
 		switch st {
@@ -166,9 +162,7 @@ func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok boo
 			l.flow.MessagesReceived++
 			evs = append(evs, Event{Kind: EventMessage, Peer: l.id, Delivery: Reliable, Data: data, Relayed: relayed, Received: now, User: l.user})
 			if len(evs) == pumpBatch {
-				h.events.Push(evs...)
-				clear(evs)
-				evs = evs[:0]
+				evs = h.pushEvents(evs)
 			}
 			continue
 		case streamMore:
@@ -195,6 +189,15 @@ func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok boo
 			return true
 		}
 	}
+}
+
+// pushEvents pushes evs to the event queue in one push, and returns evs
+// emptied (its events cleared, so that their data can be collected) for
+// the next batch.
+func (h *Host) pushEvents(evs []Event) []Event {
+	h.events.Push(evs...)
+	clear(evs)
+	return evs[:0]
 }
 
 // stallLocked marks the link stalled: its messages wait for room in the
