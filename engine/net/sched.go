@@ -129,10 +129,7 @@ func (h *Host) flushDeferred() {
 		l.mu.Lock()
 		l.flushPending = false
 		if !l.removed {
-			l.movePendLocked(true)
-			l.flow.startFlush(FlushDeferred)
-			kcpFlush(l.kcp, kcpFlushFull)
-			l.flow.endFlush()
+			l.flushLocked(FlushDeferred)
 		}
 		out, p := l.takeLocked()
 		l.mu.Unlock()

@@ -88,6 +88,15 @@ func (l *link) movePendLocked(all bool) {
 	}
 }
 
+// flushLocked gives KCP all the pending bytes and flushes it, counted as
+// a flush for cause.
+func (l *link) flushLocked(cause FlushCause) {
+	l.movePendLocked(true)
+	l.flow.startFlush(cause)
+	kcpFlush(l.kcp, kcpFlushFull)
+	l.flow.endFlush()
+}
+
 // streamState is what the reassembly buffer holds next.
 type streamState uint8
 
