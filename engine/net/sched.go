@@ -226,7 +226,7 @@ func (h *Host) resumeStalled() {
 	}
 	h.sched.give(list)
 	for _, l := range broken {
-		h.shed(l, "a reliable stream that cannot be read")
+		h.shed(l, shedBrokenStream)
 	}
 	for _, l := range ended {
 		h.removeLink(l, l.remoteClosed)

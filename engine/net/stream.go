@@ -121,6 +121,10 @@ func nextStreamMessage(b []byte) (msg []byte, used int, st streamState) {
 	return b[h : h+int(n)], h + int(n), streamMsg
 }
 
+// shedBrokenStream is why a link whose stream pumpLocked cannot read on
+// is shed.
+const shedBrokenStream = "a reliable stream that cannot be read"
+
 // pumpBatch is how many events pumpLocked gathers before one push.
 const pumpBatch = 64
 
