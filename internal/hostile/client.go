@@ -107,7 +107,7 @@ func NewHandshake(aes bool) (*Handshake, error) {
 
 func (h *Handshake) flags() byte {
 	if h.AES {
-		return 1
+		return FlagAES
 	}
 	return 0
 }
