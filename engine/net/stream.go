@@ -139,7 +139,7 @@ const pumpBatch = 64
 // reusable event slice.
 func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok bool) {
 	h := l.h
-	room, roomBytes := h.events.Room(), h.events.RoomBytes()
+	room, roomBytes := h.events.Space()
 	evs := (*scratch)[:0]
 	defer func() { *scratch = h.pushEvents(evs) }()
 	for {
@@ -162,7 +162,7 @@ func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok boo
 				// above: the queue's drained callback then found no
 				// stalled link to wake. Now that this one is listed, look
 				// again, or it waits for the next housekeeping pass.
-				if h.events.Room() > 0 && len(msg) <= h.events.RoomBytes() {
+				if r, rb := h.events.Space(); r > 0 && len(msg) <= rb {
 					h.sched.wakeResume()
 				}
 				return true
