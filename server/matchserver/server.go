@@ -301,7 +301,7 @@ func (s *Server) handle(e sync.Event) {
 	case sync.EventConnected:
 		s.lobby.connected(e.Peer)
 	case sync.EventDisconnected:
-		_, _ = s.disp.DispatchSyncEvent(e) // ends its requests, forgets its reply cache
+		_, _ = s.disp.DispatchSyncEvent(e) // ends its requests and reply cache
 		s.chatLimit.Forget(e.Peer)
 		s.lobby.disconnected(e.Peer)
 		if id, ok := s.reg.release(e.Peer); ok {
@@ -310,8 +310,9 @@ func (s *Server) handle(e sync.Event) {
 			}
 		}
 	case sync.EventBack:
-		// If a new process took the session over (it numbers its requests
-		// from 1 again), rmi forgets the old one's reply cache.
+		// A new process that took the session over (net.ErrSessionRestarted)
+		// numbers its requests from 1 again: the dispatcher forgets the old
+		// one's reply cache.
 		_, _ = s.disp.DispatchSyncEvent(e)
 	case sync.EventMessage:
 		if e.Group != net.NoHost {
