@@ -103,13 +103,7 @@ func roundTripAllocs(t *testing.T, d net.Delivery, fresh, relayed bool) float64 
 	srv, cli := pair(t, net.Config{RelayPolicy: func(_, _ net.HostID) bool { return true }}, net.Config{})
 	to := net.ServerID
 	if relayed {
-		echo, err := net.Listen("127.0.0.1:0", net.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { echo.Close() })
-		dialAll(t, srv, 1, func(int) *net.Host { return echo })
-		peer(t, []*net.Host{cli, echo})
+		echo := relayedPeer(t, srv, cli)
 		to = echo.ID()
 		serve(srv, false)
 		serve(echo, true)

@@ -18,13 +18,7 @@ import (
 func TestCloseFlushesRelayedPeersBeforeTheServer(t *testing.T) {
 	checkGoroutines(t)
 	srv, a := pair(t, net.Config{RelayPolicy: func(_, _ net.HostID) bool { return true }}, net.Config{})
-	b, err := net.Listen("127.0.0.1:0", net.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	dialAll(t, srv, 1, func(int) *net.Host { return b })
-	peer(t, []*net.Host{a, b})
+	b := relayedPeer(t, srv, a)
 	msg := payload(1000)
 	for range 200 {
 		if err := b.Send(a.ID(), net.Reliable, msg); err != nil {
@@ -59,4 +53,19 @@ func TestCloseFlushesRelayedPeersBeforeTheServer(t *testing.T) {
 	if err := <-closed; err != nil {
 		t.Errorf("Close: %v", err)
 	}
+}
+
+// relayedPeer dials a new client of srv on loopback and makes it a peer of
+// cli over the server's relay (srv must allow relaying). It is closed when
+// the test ends.
+func relayedPeer(t *testing.T, srv, cli *net.Host) *net.Host {
+	t.Helper()
+	h, err := net.Listen("127.0.0.1:0", net.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	dialAll(t, srv, 1, func(int) *net.Host { return h })
+	peer(t, []*net.Host{cli, h})
+	return h
 }

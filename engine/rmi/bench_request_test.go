@@ -303,3 +303,19 @@ var (
 	sinkU16 uint16
 	sinkI8  int8
 )
+
+var (
+	pairMu sync.Mutex
+	pairN  int
+)
+
+// BenchmarkMutexPair is one uncontended sync.Mutex Lock/Unlock pair: the
+// unit of what the generated round trip takes twice more than the
+// hand-written one (BENCHMARKS.md, "RMI v2").
+func BenchmarkMutexPair(b *testing.B) {
+	for b.Loop() {
+		pairMu.Lock()
+		pairN++
+		pairMu.Unlock()
+	}
+}

@@ -301,7 +301,7 @@ func (s *Server) handle(e sync.Event) {
 	case sync.EventConnected:
 		s.lobby.connected(e.Peer)
 	case sync.EventDisconnected:
-		s.reqs.LinkDown(e.Peer) // its reply cache
+		_, _ = s.disp.DispatchSyncEvent(e) // ends its requests and reply cache
 		s.chatLimit.Forget(e.Peer)
 		s.lobby.disconnected(e.Peer)
 		if id, ok := s.reg.release(e.Peer); ok {
@@ -310,11 +310,10 @@ func (s *Server) handle(e sync.Event) {
 			}
 		}
 	case sync.EventBack:
-		if errors.Is(e.Err, net.ErrSessionRestarted) {
-			// A new process took the session over and numbers its
-			// requests from 1 again: forget the old one's reply cache.
-			s.reqs.LinkDown(e.Peer)
-		}
+		// A new process that took the session over (net.ErrSessionRestarted)
+		// numbers its requests from 1 again: the dispatcher forgets the old
+		// one's reply cache.
+		_, _ = s.disp.DispatchSyncEvent(e)
 	case sync.EventMessage:
 		if e.Group != net.NoHost {
 			return // game traffic to a match the server is in: not the lobby's

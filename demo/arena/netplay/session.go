@@ -466,7 +466,7 @@ func (s *Session) handle(e sync.Event) {
 	case sync.EventConnected:
 		// The session starts connected (Dial waits for the server).
 	case sync.EventDisconnected:
-		s.reqs.LinkDown(e.Peer) // ends the lobby requests waiting for it
+		_, _ = s.disp.DispatchSyncEvent(e) // ends the lobby requests waiting for it
 		if e.Peer == net.ServerID {
 			s.connErr = e.Err
 			s.connected = false
