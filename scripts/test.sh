@@ -11,7 +11,7 @@
 #   4. go test -count=1 on every other package (tools, server, demo)
 #   5. a short fuzz pass: each func Fuzz* for FUZZTIME
 #
-# Env: LINT=0 skips scripts/lint.sh; FUZZTIME (default 20000x: a count of executions; 29 targets) per fuzz target;
+# Env: LINT=0 skips scripts/lint.sh; FUZZTIME (default 20000x: a count of executions) per fuzz target, every Fuzz function in the module;
 # FUZZ=0 skips the fuzz pass. A count, not a duration: with a duration, Go
 # 1.26's fuzz coordinator can fail a target with "context deadline exceeded"
 # and no crasher at the deadline (golang/go#75804, fixed in Go 1.27).

@@ -40,10 +40,7 @@ func configureAuth(cfg *net.Config, f authFlags) error {
 		return err
 	}
 	var addrs []netip.AddrPort
-	for _, a := range strings.Split(f.publicAddr, ",") {
-		if a = strings.TrimSpace(a); a == "" {
-			continue
-		}
+	for _, a := range splitList(f.publicAddr) {
 		ap, err := netip.ParseAddrPort(a)
 		if err != nil {
 			return fmt.Errorf("-public-addr: %w", err)

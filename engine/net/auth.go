@@ -329,7 +329,7 @@ func (h *Host) authBusy(j *authJob, why *atomic.Uint64) {
 	why.Add(1)
 	h.hsFail.Add(1)
 	h.drops.add(DropRateLimited)
-	h.replyOn(j.conn, appendReject(nil, rejectBusy, &j.hl.Pub), j.from)
+	h.sendBusy(j.conn, j.from, j.hl.Pub)
 }
 
 // runAuth calls the hook (on a worker, or inline) and admits or refuses

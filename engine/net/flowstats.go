@@ -55,7 +55,9 @@ type FlowStats struct {
 	Segments uint64
 	// Datagrams counts the datagrams of KCP segments (data or
 	// acknowledgements) by what flushed them; Flushes the flushes that
-	// wrote at least one.
+	// wrote at least one, for the causes that mark where a flush starts
+	// and ends (Send, Deferred, Tick, Input): Flushes[FlushOther] stays 0,
+	// as writes outside those paths are not grouped into flushes.
 	Datagrams, Flushes [NumFlushCauses]uint64
 	// SendQueueFull counts Sends refused with ErrSendQueueFull.
 	SendQueueFull uint64

@@ -622,10 +622,7 @@ func (h *Host) prepareReliable(l *link, n int, head, body []byte) (*outBatch, Pa
 	switch {
 	case idle:
 		// Nothing in flight: send now, no added latency.
-		l.movePendLocked(true)
-		l.flow.startFlush(FlushSend)
-		kcpFlush(l.kcp, kcpFlushFull)
-		l.flow.endFlush()
+		l.flushLocked(FlushSend)
 	case !l.flushPending && !windowFull:
 		// Data in flight: let the timer goroutine flush soon, so that
 		// messages sent meanwhile share segments and datagrams. With the

@@ -217,13 +217,11 @@ func (l *link) output(buf []byte, size int) {
 		l.markActiveLocked()
 		return
 	}
-	if len(l.acks) > 0 {
-		if len(l.acks)+size <= kcpMTU {
-			l.acks = append(l.acks, seg...)
-			seg = l.acks
-		} else {
-			l.sealKCPLocked(l.acks)
-		}
+	if len(l.acks)+size > kcpMTU {
+		l.flushAcksLocked() // a datagram of their own, counted
+	} else if len(l.acks) > 0 {
+		l.acks = append(l.acks, seg...)
+		seg = l.acks
 		l.acks = l.acks[:0]
 	}
 	l.retransmits += l.flow.countOutput(seg, &l.nextSN)

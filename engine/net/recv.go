@@ -208,7 +208,7 @@ func (h *Host) handleData(b []byte, from netip.AddrPort, now time.Time, relayed 
 	}
 	if d.sawKCP || l.remoteClosed != nil {
 		if !l.pumpLocked(now, relayed, &rx.events) {
-			d.shedWhy = "a reliable stream that cannot be read"
+			d.shedWhy = shedBrokenStream
 		}
 		d.overHost = l.syncHeldLocked()
 	}

@@ -129,10 +129,7 @@ func (h *Host) flushDeferred() {
 		l.mu.Lock()
 		l.flushPending = false
 		if !l.removed {
-			l.movePendLocked(true)
-			l.flow.startFlush(FlushDeferred)
-			kcpFlush(l.kcp, kcpFlushFull)
-			l.flow.endFlush()
+			l.flushLocked(FlushDeferred)
 		}
 		out, p := l.takeLocked()
 		l.mu.Unlock()
@@ -229,7 +226,7 @@ func (h *Host) resumeStalled() {
 	}
 	h.sched.give(list)
 	for _, l := range broken {
-		h.shed(l, "a reliable stream that cannot be read")
+		h.shed(l, shedBrokenStream)
 	}
 	for _, l := range ended {
 		h.removeLink(l, l.remoteClosed)

@@ -88,6 +88,15 @@ func (l *link) movePendLocked(all bool) {
 	}
 }
 
+// flushLocked gives KCP all the pending bytes and flushes it, counted as
+// a flush for cause.
+func (l *link) flushLocked(cause FlushCause) {
+	l.movePendLocked(true)
+	l.flow.startFlush(cause)
+	kcpFlush(l.kcp, kcpFlushFull)
+	l.flow.endFlush()
+}
+
 // streamState is what the reassembly buffer holds next.
 type streamState uint8
 
@@ -112,6 +121,10 @@ func nextStreamMessage(b []byte) (msg []byte, used int, st streamState) {
 	return b[h : h+int(n)], h + int(n), streamMsg
 }
 
+// shedBrokenStream is why a link whose stream pumpLocked cannot read on
+// is shed.
+const shedBrokenStream = "a reliable stream that cannot be read"
+
 // pumpBatch is how many events pumpLocked gathers before one push.
 const pumpBatch = 64
 
@@ -126,13 +139,9 @@ const pumpBatch = 64
 // reusable event slice.
 func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok bool) {
 	h := l.h
-	room, roomBytes := h.events.Room(), h.events.RoomBytes()
+	room, roomBytes := h.events.Space()
 	evs := (*scratch)[:0]
-	defer func() {
-		h.events.Push(evs...)
-		clear(evs)
-		*scratch = evs[:0]
-	}()
+	defer func() { *scratch = h.pushEvents(evs) }()
 	for {
 		msg, used, st := nextStreamMessage(l.rx[l.rxOff:])
 		switch st {
@@ -153,7 +162,7 @@ func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok boo
 				// above: the queue's drained callback then found no
 				// stalled link to wake. Now that this one is listed, look
 				// again, or it waits for the next housekeeping pass.
-				if h.events.Room() > 0 && len(msg) <= h.events.RoomBytes() {
+				if r, rb := h.events.Space(); r > 0 && len(msg) <= rb {
 					h.sched.wakeResume()
 				}
 				return true
@@ -166,9 +175,7 @@ func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok boo
 			l.flow.MessagesReceived++
 			evs = append(evs, Event{Kind: EventMessage, Peer: l.id, Delivery: Reliable, Data: data, Relayed: relayed, Received: now, User: l.user})
 			if len(evs) == pumpBatch {
-				h.events.Push(evs...)
-				clear(evs)
-				evs = evs[:0]
+				evs = h.pushEvents(evs)
 			}
 			continue
 		case streamMore:
@@ -195,6 +202,15 @@ func (l *link) pumpLocked(now time.Time, relayed bool, scratch *[]Event) (ok boo
 			return true
 		}
 	}
+}
+
+// pushEvents pushes evs to the event queue in one push, and returns evs
+// emptied (its events cleared, so that their data can be collected) for
+// the next batch.
+func (h *Host) pushEvents(evs []Event) []Event {
+	h.events.Push(evs...)
+	clear(evs)
+	return evs[:0]
 }
 
 // stallLocked marks the link stalled: its messages wait for room in the

@@ -111,13 +111,11 @@ type env struct {
 
 // observeEpoch checks an epoch the gateway sent in an answer or an
 // announcement (epochClock.observe) and counts a loss of state.
-func (e *env) observeEpoch(gw netip.Addr, epoch uint32, p Protocol) bool {
-	if !e.epoch.observe(gw, epoch, time.Now()) {
-		return false
+func (e *env) observeEpoch(gw netip.Addr, epoch uint32, p Protocol) {
+	if e.epoch.observe(gw, epoch, time.Now()) {
+		e.st.resets.Add(1)
+		e.log.Info("the gateway lost its mappings (its epoch went back)", "gateway", gw, "protocol", p, "epoch", epoch)
 	}
-	e.st.resets.Add(1)
-	e.log.Info("the gateway lost its mappings (its epoch went back)", "gateway", gw, "protocol", p, "epoch", epoch)
-	return true
 }
 
 // announced takes one datagram heard on the announcement socket, from

@@ -121,13 +121,9 @@ func (m *Mapper) setGateway(gw netip.Addr) {
 	if pc == nil {
 		return
 	}
-	m.wg.Add(2)
+	context.AfterFunc(m.ctx, func() { pc.Close() }) // ends the reader
+	m.wg.Add(1)
 	go m.readAnnouncements(pc)
-	go func() {
-		defer m.wg.Done()
-		<-m.ctx.Done()
-		pc.Close()
-	}()
 }
 
 func (m *Mapper) clients() []protoClient {

@@ -34,8 +34,9 @@ func (d *Dispatcher) DispatchSyncEvent(e sync.Event) (isMessage bool, err error)
 }
 
 // SyncCallInfo returns the CallInfo of a call that came in message event e
-// of engine/sync (User: the caller's user ID, on a server that knows it), for a loop that looks at a message before dispatching it
-// (to skip another group's traffic, say) and then calls Dispatch.
+// of engine/sync (User: the caller's user ID, on a server that knows it),
+// for a loop that looks at a message before dispatching it (to skip
+// another group's traffic, say) and then calls Dispatch.
 func SyncCallInfo(e sync.Event) CallInfo {
 	return CallInfo{From: e.Peer, Relayed: e.Relayed, Context: ContextOf(e.Delivery), Received: e.Received, Group: e.Group, User: e.User}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/skein-dev/skein/engine/net"
@@ -49,8 +50,12 @@ func TestControlRoundTrip(t *testing.T) {
 			t.Fatalf("round trip: got %+v, want %+v", got, c)
 		}
 	}
+	// A member join whose user ID is over net.MaxUserID bytes (the length
+	// byte allows up to 255).
+	longUser := appendControl(nil, control{Op: opMemberJoin, Group: 5000, Member: 1002, Count: 2, User: strings.Repeat("u", net.MaxUserID+1)})[1:]
 	for _, bad := range [][]byte{nil, {0}, {99}, {opPeerRemove, 1, 2}, {opPeerRemove, 1, 2, 3, 4, 5}, {opPeerAdd},
-		{opNATReport, 1, 1, 1}, {opNATReport, 9, 0, 0, 0}, {opNATReport, 1, 4, 0, 0}, {opNATReport, 1, 1, 1, 6}, {opPeerNAT, 1, 0, 0, 0, 1, 1, 1}} {
+		{opNATReport, 1, 1, 1}, {opNATReport, 9, 0, 0, 0}, {opNATReport, 1, 4, 0, 0}, {opNATReport, 1, 1, 1, 6}, {opPeerNAT, 1, 0, 0, 0, 1, 1, 1},
+		longUser} {
 		if _, err := parseControl(bad); err == nil {
 			t.Fatalf("%x accepted", bad)
 		}

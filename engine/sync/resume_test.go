@@ -214,17 +214,7 @@ func TestMemberCutFor5sResumes(t *testing.T) {
 		if c.ID() != cid || !slicesContain(w.srv.Members(g), cid) || w.srv.GroupHost(g) != host {
 			t.Fatalf("after: id %v (was %v), members %v, host %v (was %v)", c.ID(), cid, w.srv.Members(g), w.srv.GroupHost(g), host)
 		}
-		for name, col := range map[string]*collector{"server": cs, "a": ca, "b": cb, "c": cc} {
-			col.mu.Lock()
-			for _, e := range col.events {
-				switch e.Kind {
-				case sync.EventMemberLeave, sync.EventMemberJoin, sync.EventDisconnected, sync.EventConnected:
-					t.Errorf("%s: %v (peer %v member %v) during a resumed cut", name, e.Kind, e.Peer, e.Member)
-				default: // messages, and the away, back and path events
-				}
-			}
-			col.mu.Unlock()
-		}
+		noMembershipChange(t, "during a resumed cut", map[string]*collector{"server": cs, "a": ca, "b": cb, "c": cc})
 		cc.mu.Lock()
 		t.Logf("c saw %v and %d events in all", kinds(cc.events), len(cc.events))
 		cc.mu.Unlock()
@@ -285,6 +275,24 @@ func TestMemberAwayPastGraceLeaves(t *testing.T) {
 			t.Fatalf("c still a member: %v", w.srv.Members(g))
 		}
 	})
+}
+
+// noMembershipChange fails t for every member join or leave and every
+// connect or disconnect a collector saw: a resumed cut (or a restart that
+// takes the session over) must show none; during says which.
+func noMembershipChange(t *testing.T, during string, cols map[string]*collector) {
+	t.Helper()
+	for name, col := range cols {
+		col.mu.Lock()
+		for _, e := range col.events {
+			switch e.Kind {
+			case sync.EventMemberLeave, sync.EventMemberJoin, sync.EventDisconnected, sync.EventConnected:
+				t.Errorf("%s: %v (peer %v member %v) %s", name, e.Kind, e.Peer, e.Member, during)
+			default: // messages, and the away, back and path events
+			}
+		}
+		col.mu.Unlock()
+	}
 }
 
 func slicesContain(s []net.HostID, id net.HostID) bool {
@@ -393,16 +401,6 @@ func TestRestartedMemberTakesOverItsSession(t *testing.T) {
 		if !slicesContain(srv.Members(g), cid) || srv.GroupHost(g) != host {
 			t.Fatalf("after: members %v host %v (was %v)", srv.Members(g), srv.GroupHost(g), host)
 		}
-		for name, col := range map[string]*collector{"server": cs, "a": ca} {
-			col.mu.Lock()
-			for _, e := range col.events {
-				switch e.Kind {
-				case sync.EventMemberLeave, sync.EventMemberJoin, sync.EventDisconnected, sync.EventConnected:
-					t.Errorf("%s: %v (peer %v member %v) across a restart", name, e.Kind, e.Peer, e.Member)
-				default: // messages, and the away, back and path events
-				}
-			}
-			col.mu.Unlock()
-		}
+		noMembershipChange(t, "across a restart", map[string]*collector{"server": cs, "a": ca})
 	})
 }

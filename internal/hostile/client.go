@@ -107,7 +107,7 @@ func NewHandshake(aes bool) (*Handshake, error) {
 
 func (h *Handshake) flags() byte {
 	if h.AES {
-		return 1
+		return FlagAES
 	}
 	return 0
 }
@@ -182,36 +182,32 @@ func (h *Handshake) GetCookie(ctx context.Context, c *stdnet.UDPConn, server net
 	if err != nil {
 		return err
 	}
+	var tag, cookie, key []byte
 	if h.Credentials == nil {
-		tag, cookie, err := ParseCookieTag(b)
-		if err != nil {
-			return err
-		}
-		if err := h.checkTag(tag); err != nil {
-			return err
-		}
-		h.Cookie = append([]byte(nil), cookie...)
-		return nil
+		tag, cookie, err = ParseCookieTag(b)
+	} else {
+		tag, cookie, key, err = ParseCookieKey(b)
 	}
-	tag, cookie, key, err := ParseCookieKey(b)
 	if err != nil {
 		return err
 	}
 	if err := h.checkTag(tag); err != nil {
 		return err
 	}
-	if len(h.ServerKey) > 0 && !bytes.Equal(h.ServerKey, key) {
-		return fmt.Errorf("%w (cookie reply): %x", ErrServerKey, key)
-	}
-	es, err := h.dh(key)
-	if err != nil {
-		return err
-	}
-	if h.Auth, err = SealCredentials(es, hello, key, h.Credentials); err != nil {
-		return err
+	if h.Credentials != nil {
+		if len(h.ServerKey) > 0 && !bytes.Equal(h.ServerKey, key) {
+			return fmt.Errorf("%w (cookie reply): %x", ErrServerKey, key)
+		}
+		es, err := h.dh(key)
+		if err != nil {
+			return err
+		}
+		if h.Auth, err = SealCredentials(es, hello, key, h.Credentials); err != nil {
+			return err
+		}
+		h.CookieKey = append([]byte(nil), key...)
 	}
 	h.Cookie = append([]byte(nil), cookie...)
-	h.CookieKey = append([]byte(nil), key...)
 	return nil
 }
 

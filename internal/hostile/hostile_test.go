@@ -240,6 +240,7 @@ func FuzzParseWelcome(f *testing.F) {
 			_, _ = w.Open(Keys{Cipher: w.Cipher})
 		}
 		_, _ = ParseCookie(b)
+		_, _, _, _ = ParseCookieKey(b)
 		_, _, _ = ParseReject(b)
 		_, _, _ = ParseDataHeader(b)
 	})
@@ -320,6 +321,44 @@ func TestStreamReaderBounded(t *testing.T) {
 	if got := r2.push(nil, frame(bytes.Repeat([]byte{'y'}, StreamSegment+10))); !r2.broken || len(got) != 0 || len(r2.rx) != 0 {
 		t.Errorf("a %d-byte KCP message: broken %v, %d messages, %d bytes held", StreamSegment+13, r2.broken, len(got), len(r2.rx))
 	}
+}
+
+// FuzzStreamReader: however the server's stream is cut into KCP messages,
+// the reader holds at most maxStreamHeld bytes, delivers no message over
+// MaxReliable, delivers the stream's messages in order, and, while it is
+// not broken, holds the stream's bytes past the last one.
+func FuzzStreamReader(f *testing.F) {
+	f.Add([]byte{3, 'o', 'n', 'e', 0, 2, 'h', 'i'}, uint16(3))
+	f.Add([]byte{0xff, 0xff, 0xff, 0x7f}, uint16(1))
+	f.Add(binary.AppendUvarint(nil, MaxReliable+1), uint16(2))
+	f.Fuzz(func(t *testing.T, stream []byte, cut uint16) {
+		size := int(cut)%(StreamSegment+8) + 1 // past a segment too
+		var r streamReader
+		var got [][]byte
+		for i := 0; i < len(stream); i += size {
+			got = r.push(got, stream[i:min(i+size, len(stream))])
+			if len(r.rx) > maxStreamHeld {
+				t.Fatalf("%d bytes held (bound %d)", len(r.rx), maxStreamHeld)
+			}
+		}
+		rest := stream // the stream past the messages delivered
+		for i, m := range got {
+			n, h := binary.Uvarint(rest)
+			if len(m) > MaxReliable || h <= 0 || n != uint64(len(m)) || !bytes.Equal(rest[h:h+len(m)], m) {
+				t.Fatalf("message %d (%d bytes) is not the stream's next", i, len(m))
+			}
+			rest = rest[h+len(m):]
+		}
+		if r.broken {
+			if r.rx != nil {
+				t.Fatalf("a broken stream holds %d bytes", len(r.rx))
+			}
+			return
+		}
+		if !bytes.Equal(r.rx, rest) {
+			t.Fatalf("%d bytes held, want the stream's last %d", len(r.rx), len(rest))
+		}
+	})
 }
 
 // TestCredentials: the credentials handshake written from PROTOCOL.md

@@ -240,7 +240,7 @@ func ParseCookieTag(b []byte) (tag, cookie []byte, err error) {
 // ParseReject returns a reject packet's reason and the server's version:
 // a tagged reject, or the 4-byte version mismatch.
 func ParseReject(b []byte) (reason byte, version uint16, err error) {
-	if len(b) < 4 || b[0] != KindReject || (len(b) != RejectSize && (len(b) != 4 || b[1] != 1)) {
+	if len(b) < 4 || b[0] != KindReject || (len(b) != RejectSize && (len(b) != 4 || b[1] != RejectVersion)) {
 		return 0, 0, ErrMalformed
 	}
 	return b[1], binary.LittleEndian.Uint16(b[2:]), nil

@@ -55,6 +55,12 @@ func newMetrics(s *Server) *metrics {
 	counter := func(name, help string, f func() float64) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
 	}
+	// reasonCounter registers one series of a counter labelled by reason.
+	reasonCounter := func(name, help, reason string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: name, Help: help, ConstLabels: prometheus.Labels{"reason": reason},
+		}, f))
+	}
 	gauge("skein_clients", "Connected clients.", func() float64 { return float64(host().Links) })
 	gauge("skein_matches", "Open matches.", func() float64 { return float64(s.reg.count()) })
 	gauge("skein_groups", "P2P groups.", func() float64 { return float64(len(s.sync.Groups())) })
@@ -74,10 +80,7 @@ func newMetrics(s *Server) *metrics {
 	counter("skein_tcp_accepted_total", "Connections the TCP fallback accepted.", func() float64 { return float64(tcp().Accepted) })
 	counter("skein_tcp_accept_errors_total", "Failed accepts of the TCP fallback (such as no file descriptor left).", func() float64 { return float64(tcp().AcceptErrors) })
 	for r := net.TCPCloseReason(0); r < net.NumTCPCloseReasons; r++ {
-		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "skein_tcp_closed_total", Help: "TCP fallback connections refused or closed, by reason.",
-			ConstLabels: prometheus.Labels{"reason": r.String()},
-		}, func() float64 { return float64(tcp().Closed[r]) }))
+		reasonCounter("skein_tcp_closed_total", "TCP fallback connections refused or closed, by reason.", r.String(), func() float64 { return float64(tcp().Closed[r]) })
 	}
 	gauge("skein_receive_held_bytes", "Received reliable data the server holds, not yet delivered (out of order or waiting), against -host-receive-budget.", func() float64 { return float64(s.sync.Host().HeldBytes()) })
 	// Reconnect and resume (docs/SEMANTICS.md, "Reconnect and resume").
@@ -97,10 +100,7 @@ func newMetrics(s *Server) *metrics {
 		"already_logged_in": func(a net.AuthStats) uint64 { return a.AlreadyLoggedIn },
 		"unavailable":       func(a net.AuthStats) uint64 { return a.Unavailable },
 	} {
-		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "skein_login_refused_total", Help: "Logins refused, by the reason sent to the client.",
-			ConstLabels: prometheus.Labels{"reason": reason},
-		}, func() float64 { return float64(f(host().Auth)) }))
+		reasonCounter("skein_login_refused_total", "Logins refused, by the reason sent to the client.", reason, func() float64 { return float64(f(host().Auth)) })
 	}
 	// Admission (docs/PROTOCOL.md, "Admission").
 	gauge("skein_pending_clients", "Clients admitted whose handshake is not confirmed yet (counted in skein_clients).", func() float64 { return float64(host().Admission.Pending) })
@@ -114,16 +114,10 @@ func newMetrics(s *Server) *metrics {
 		"source_full":  func(a net.AdmissionStats) uint64 { return a.SourceFull },
 		"replayed":     func(a net.AdmissionStats) uint64 { return a.Replayed },
 	} {
-		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "skein_admission_refused_total", Help: "Hellos refused by admission, by reason.",
-			ConstLabels: prometheus.Labels{"reason": reason},
-		}, func() float64 { return float64(f(host().Admission)) }))
+		reasonCounter("skein_admission_refused_total", "Hellos refused by admission, by reason.", reason, func() float64 { return float64(f(host().Admission)) })
 	}
 	for r := net.DropReason(0); r < net.NumDropReasons; r++ {
-		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "skein_drops_total", Help: "Datagrams and messages dropped, by reason (the transport's and the group layer's).",
-			ConstLabels: prometheus.Labels{"reason": r.String()},
-		}, func() float64 { return float64(host().Drops[r] + s.sync.Drops()[r]) }))
+		reasonCounter("skein_drops_total", "Datagrams and messages dropped, by reason (the transport's and the group layer's).", r.String(), func() float64 { return float64(host().Drops[r] + s.sync.Drops()[r]) })
 	}
 	return m
 }

@@ -1,11 +1,9 @@
 package netplay
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/skein-dev/skein/engine/net"
 )
@@ -14,13 +12,7 @@ import (
 // pinned to another key (a join link for another server, or a relay in
 // the middle) it fails with the key it saw.
 func TestDialPinnedKey(t *testing.T) {
-	local, err := StartLocal("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
+	local, ctx := startLocal(t, nil)
 	server, key, pinned, err := ParseJoin(JoinLink(local.Addr().String(), local.Key()))
 	if err != nil || !pinned || key != local.Key() || server != local.Addr().String() {
 		t.Fatalf("join link: %q %v %v", server, pinned, err)

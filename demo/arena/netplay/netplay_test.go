@@ -65,6 +65,21 @@ func testLogger(t *testing.T) hclog.Logger {
 	return nil
 }
 
+// startLocal starts the embedded server on a loopback port, closed when
+// the test ends, and gives a context for the test's dials and waits that
+// ends after 10 s.
+func startLocal(t *testing.T, log hclog.Logger) (*Local, context.Context) {
+	t.Helper()
+	local, err := StartLocal("127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { local.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return local, ctx
+}
+
 // playFor ticks s with a bot brain in real time for d.
 func playFor(s *Session, brain *sim.Bot, d time.Duration, each func()) {
 	tick := time.Second / sim.TickRate
@@ -93,13 +108,7 @@ func TestMatch(t *testing.T) {
 		t.Skip("plays for several seconds")
 	}
 	log := testLogger(t)
-	local, err := StartLocal("127.0.0.1:0", log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
+	local, ctx := startLocal(t, log)
 	host, err := Dial(ctx, local.Addr(), Config{Name: "Host", Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -248,13 +257,7 @@ func TestImpairedNetwork(t *testing.T) {
 		t.Skip("plays for several seconds")
 	}
 	log := testLogger(t)
-	local, err := StartLocal("127.0.0.1:0", log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
+	local, ctx := startLocal(t, log)
 	host, err := Dial(ctx, local.Addr(), Config{Name: "Host", Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -315,13 +318,7 @@ func TestForceRelay(t *testing.T) {
 		t.Skip("waits for hole punching")
 	}
 	log := testLogger(t)
-	local, err := StartLocal("127.0.0.1:0", log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
+	local, ctx := startLocal(t, log)
 	host, err := Dial(ctx, local.Addr(), Config{Name: "Host", Logger: log})
 	if err != nil {
 		t.Fatal(err)

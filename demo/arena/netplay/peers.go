@@ -47,14 +47,9 @@ func (s *Session) Peers() []PeerInfo {
 				p.BytesIn, p.BytesOut = st.BytesIn, st.BytesOut
 			}
 			if p.Relayed {
-				mine, mineOK := s.client.NAT()
-				theirs, theirsOK := s.client.PeerNAT(m)
-				if !mineOK {
-					mine = net.NATReport{}
-				}
-				if !theirsOK {
-					theirs = net.NATReport{}
-				}
+				// Not known yet: the zero report (NATUnknown), as both return.
+				mine, _ := s.client.NAT()
+				theirs, _ := s.client.PeerNAT(m)
 				p.Why = RelayReason(mine, theirs, birthday, s.relayWhy[m])
 			}
 		}

@@ -1,7 +1,6 @@
 package netplay
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -108,13 +107,7 @@ func TestProfileTooLarge(t *testing.T) {
 // profile it sent, and the other player's network panel row shows it.
 func TestPanelShowsUsers(t *testing.T) {
 	log := testLogger(t)
-	local, err := StartLocal("127.0.0.1:0", log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer local.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
+	local, ctx := startLocal(t, log)
 	hp, _ := LoadProfile(t.TempDir(), "Hosty")
 	gp, _ := LoadProfile(t.TempDir(), "Guesty")
 	host, err := Dial(ctx, local.Addr(), Config{Name: "Host", Logger: log, Credentials: hp.Credentials()})

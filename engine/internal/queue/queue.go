@@ -106,6 +106,17 @@ func (q *Queue[T]) RoomBytes() int {
 	return q.byteLimit - q.bytes
 }
 
+// Space reports Room and RoomBytes together, under one lock.
+func (q *Queue[T]) Space() (items, bytes int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	bytes = math.MaxInt
+	if q.byteLimit > 0 {
+		bytes = q.byteLimit - q.bytes
+	}
+	return q.limit - q.counted, bytes
+}
+
 // Bytes reports the total size of the counted items waiting (0 without a
 // byte limit).
 func (q *Queue[T]) Bytes() int {

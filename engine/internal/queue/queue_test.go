@@ -81,6 +81,9 @@ func TestByteLimit(t *testing.T) {
 	if q.Bytes() != 100 || q.RoomBytes() != 0 || q.Room() != 98 {
 		t.Fatalf("bytes %d, room %d bytes and %d items; want 100, 0, 98", q.Bytes(), q.RoomBytes(), q.Room())
 	}
+	if it, by := q.Space(); it != q.Room() || by != q.RoomBytes() {
+		t.Fatalf("Space %d items, %d bytes; Room %d, RoomBytes %d", it, by, q.Room(), q.RoomBytes())
+	}
 	if v, _ := q.Pop(); v != 60 { // 100 → 40: crosses half
 		t.Fatalf("popped %d", v)
 	}

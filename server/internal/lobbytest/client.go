@@ -240,28 +240,20 @@ func (c *Client) List(ctx context.Context) ([]lobby.MatchInfo, error) {
 // ListPage asks for one page of the open matches: those above after, at
 // most limit (0: as many as the server sends).
 func (c *Client) ListPage(ctx context.Context, after uint32, limit uint8) (Page, error) {
-	ch := make(chan Page, 1)
-	errc := make(chan error, 1)
-	pend, err := c.proxy.ListMatches(net.ServerID, rmi.Reliable, after, limit, func(r lobby.Result, ms []lobby.MatchInfo, next, total uint32, err error) {
-		r, err = result(r, err)
-		if err != nil {
-			errc <- err
-			return
-		}
-		ch <- Page{r, ms, next, int(total), c.frame}
+	var p Page
+	err := rmi.Wait(ctx, func(done func(error)) (rmi.Pending, error) {
+		return c.proxy.ListMatches(net.ServerID, rmi.Reliable, after, limit, func(r lobby.Result, ms []lobby.MatchInfo, next, total uint32, err error) {
+			p = Page{r, ms, next, int(total), c.frame} // on the pump: c.frame is this answer's
+			done(err)
+		})
 	})
-	if err != nil {
+	if p.Result, err = result(p.Result, err); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("waiting for the lobby's answer: %w", err)
+		}
 		return Page{}, err
 	}
-	select {
-	case p := <-ch:
-		return p, nil
-	case err := <-errc:
-		return Page{}, err
-	case <-ctx.Done():
-		pend.Cancel()
-		return Page{}, fmt.Errorf("waiting for the lobby's answer: %w", ctx.Err())
-	}
+	return p, nil
 }
 
 // Create creates a match and joins it.

@@ -556,7 +556,6 @@ func (e *emitter) requestProxy(g *Global, m *Method) {
 	e.p("}")
 	e.p("")
 
-	reply = e.replyName(g, m)
 	e.p("// %s decodes a response to %s.%s and calls its callback.", reply, gn, mn)
 	e.p("func %s(rmiDone any, rmiRes []byte, rmiErr error) error {", reply)
 	e.p("rmiD := rmi.NewDecoder(rmiRes)")
